@@ -1,0 +1,121 @@
+package directory
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Signer signs ledger entries with the directory key.
+type Signer interface {
+	// Sign returns a detached signature over data.
+	Sign(data []byte) ([]byte, error)
+	// Fingerprint is the signing key's fingerprint, uppercase hex.
+	Fingerprint() string
+}
+
+// VerifyFunc checks a detached signature made by the directory key.
+type VerifyFunc func(data, sig []byte) error
+
+// zeroHash is the previous hash of the genesis entry.
+var zeroHash = strings.Repeat("0", 64)
+
+// ledgerDomain separates ledger hashes from any other SHA-256 use.
+const ledgerDomain = "ccdir ledger v1\x00"
+
+// computeHash returns the entry's hash: SHA-256 over the domain string, the
+// sequence number and length-prefixed fields. The evidence enters through
+// its own hash, so it could be pruned without breaking the chain.
+func computeHash(e *Entry) string {
+	h := sha256.New()
+	h.Write([]byte(ledgerDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(e.Seq))
+	h.Write(n[:])
+	field := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field([]byte(e.Time))
+	field([]byte(e.Actor))
+	field([]byte(e.Op))
+	field([]byte(e.PrevHash))
+	if len(e.Evidence) > 0 {
+		sum := sha256.Sum256(e.Evidence)
+		field(sum[:])
+	} else {
+		field(nil)
+	}
+	field([]byte(e.Payload))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// signedText is what the directory key signs for an entry.
+func signedText(seq int64, hash string) []byte {
+	return fmt.Appendf(nil, "ccdir ledger entry %d %s\n", seq, hash)
+}
+
+func insertEntry(ctx context.Context, tx execer, e *Entry) error {
+	var evidence any
+	if len(e.Evidence) > 0 {
+		evidence = e.Evidence
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, time, actor, op, payload, evidence, prev_hash, hash, sig)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.Time, e.Actor, e.Op, e.Payload, evidence, e.PrevHash, e.Hash, e.Sig)
+	return err
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func readHead(ctx context.Context, q queryer) (Head, string, error) {
+	var h Head
+	var t string
+	err := q.QueryRowContext(ctx, `SELECT seq, hash, time FROM ledger ORDER BY seq DESC LIMIT 1`).Scan(&h.Serial, &h.Hash, &t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Head{}, "", &Error{Err: ErrNotDirectory, Msg: "the ledger is empty"}
+	}
+	return h, t, err
+}
+
+const entryColumns = `seq, time, actor, op, payload, evidence, prev_hash, hash, sig`
+
+func scanEntry(rows *sql.Rows, e *Entry) error {
+	return rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Op, &e.Payload, &e.Evidence, &e.PrevHash, &e.Hash, &e.Sig)
+}
+
+// Log calls fn for every ledger entry with a sequence number of at least
+// since, in order. Entries are streamed, not loaded at once.
+func (s *Store) Log(ctx context.Context, since int64, fn func(*Entry) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger WHERE seq >= ? ORDER BY seq`, since)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var e Entry
+	for rows.Next() {
+		e = Entry{}
+		if err := scanEntry(rows, &e); err != nil {
+			return err
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Head returns the current serial and head hash.
+func (s *Store) Head(ctx context.Context) (Head, error) {
+	h, _, err := readHead(ctx, s.r)
+	return h, err
+}

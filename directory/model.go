@@ -1,0 +1,267 @@
+package directory
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Roles a contact can hold for a ccTLD.
+const (
+	RoleSecurity = "security"
+	RoleAdmin    = "admin"
+)
+
+// Member statuses.
+const (
+	StatusActive   = "active"
+	StatusInactive = "inactive"
+)
+
+// Info is the directory's identity, fixed by the genesis entry.
+type Info struct {
+	Name           string `json:"name"`
+	Address        string `json:"address"`
+	ListAddress    string `json:"list_address,omitempty"`
+	KeyFingerprint string `json:"key_fingerprint"`
+	PublicKey      string `json:"public_key,omitempty"`
+}
+
+// Head identifies the state of the directory: the serial (sequence number
+// of the last ledger entry) and that entry's hash.
+type Head struct {
+	Serial int64  `json:"serial"`
+	Hash   string `json:"head"`
+}
+
+func (h Head) String() string { return fmt.Sprintf("serial %d head %s", h.Serial, h.Hash) }
+
+// Member is a ccTLD of the community, keyed by its A-label.
+type Member struct {
+	TLD     string `json:"tld"`
+	Org     string `json:"org"`
+	Country string `json:"country,omitempty"`
+	Status  string `json:"status"`
+}
+
+// Phone is a number in E.164 form; Emergency marks the one to call first.
+type Phone struct {
+	Number    string `json:"number"`
+	Emergency bool   `json:"emergency,omitempty"`
+}
+
+// Role is what a contact is for one ccTLD.
+type Role struct {
+	TLD  string `json:"tld"`
+	Role string `json:"role"`
+}
+
+// Key is a contact's OpenPGP public key as the directory keeps it.
+type Key struct {
+	Fingerprint string `json:"fingerprint"`
+	Algorithm   string `json:"algorithm,omitempty"`
+	Created     string `json:"created,omitempty"` // RFC 3339
+	Expires     string `json:"expires,omitempty"` // RFC 3339, empty if never
+	Armored     string `json:"armored"`
+}
+
+// ExpiresAt returns the key's expiry, and false if it never expires.
+func (k *Key) ExpiresAt() (time.Time, bool) {
+	if k == nil || k.Expires == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, k.Expires)
+	return t, err == nil
+}
+
+// Contact is one person or team mailbox, unique by email.
+type Contact struct {
+	ID        int64    `json:"id,omitempty"`
+	Email     string   `json:"email"`
+	Name      string   `json:"name"`
+	Phones    []Phone  `json:"phones"`
+	Roles     []Role   `json:"roles"`
+	Languages []string `json:"languages,omitempty"`
+	TimeZone  string   `json:"timezone,omitempty"`
+	Always    bool     `json:"24x7"`
+	Key       *Key     `json:"key,omitempty"`
+	// Confirmed is when the entry was last confirmed (set by the ledger:
+	// the time of the last entry that added or changed the contact).
+	Confirmed string `json:"confirmed,omitempty"`
+}
+
+// RoleFor returns the contact's role for tld, or "".
+func (c *Contact) RoleFor(tld string) string {
+	for _, r := range c.Roles {
+		if r.TLD == tld {
+			return r.Role
+		}
+	}
+	return ""
+}
+
+// SetRole adds or changes the contact's role for tld.
+func (c *Contact) SetRole(tld, role string) {
+	for i := range c.Roles {
+		if c.Roles[i].TLD == tld {
+			c.Roles[i].Role = role
+			return
+		}
+	}
+	c.Roles = append(c.Roles, Role{TLD: tld, Role: role})
+}
+
+// DropRole removes the contact's role for tld and reports whether it had one.
+func (c *Contact) DropRole(tld string) bool {
+	n := len(c.Roles)
+	c.Roles = slices.DeleteFunc(c.Roles, func(r Role) bool { return r.TLD == tld })
+	return len(c.Roles) != n
+}
+
+// Normalize validates m and puts it in canonical form.
+func (m *Member) Normalize() error {
+	t, err := LookupCCTLD(m.TLD)
+	if err != nil {
+		return err
+	}
+	m.TLD = t.Code
+	if m.Org, err = NormalizeName(m.Org, "org"); err != nil {
+		return err
+	}
+	if m.Country == "" {
+		m.Country = t.Country
+	}
+	if m.Country != "" {
+		if m.Country, err = NormalizeCountry(m.Country); err != nil {
+			return err
+		}
+	}
+	switch m.Status {
+	case "":
+		m.Status = StatusActive
+	case StatusActive, StatusInactive:
+	default:
+		return &FieldError{Field: "status", Value: m.Status, Err: fmt.Errorf("want %s or %s", StatusActive, StatusInactive)}
+	}
+	return nil
+}
+
+// Normalize validates c and puts it in canonical form: email and phones
+// normalized, roles sorted by ccTLD, languages canonical BCP 47 tags.
+func (c *Contact) Normalize() error {
+	var err error
+	if c.Email, err = NormalizeEmail(c.Email); err != nil {
+		return err
+	}
+	if c.Name, err = NormalizeName(c.Name, "name"); err != nil {
+		return err
+	}
+	if len(c.Phones) == 0 {
+		return &FieldError{Field: "phone", Value: "", Err: fmt.Errorf("a contact needs at least one phone number")}
+	}
+	seen := map[string]bool{}
+	phones := make([]Phone, 0, len(c.Phones))
+	for _, p := range c.Phones {
+		n, err := NormalizePhone(p.Number)
+		if err != nil {
+			return err
+		}
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		phones = append(phones, Phone{Number: n, Emergency: p.Emergency})
+	}
+	c.Phones = phones
+	if len(c.Roles) == 0 {
+		return &FieldError{Field: "role", Value: "", Err: fmt.Errorf("a contact needs a role for at least one ccTLD")}
+	}
+	roles := make([]Role, 0, len(c.Roles))
+	for _, r := range c.Roles {
+		t, err := LookupCCTLD(r.TLD)
+		if err != nil {
+			return err
+		}
+		role, err := NormalizeRole(r.Role)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(roles, func(x Role) bool { return x.TLD == t.Code }) {
+			return &FieldError{Field: "role", Value: t.Code, Err: fmt.Errorf("ccTLD given twice")}
+		}
+		roles = append(roles, Role{TLD: t.Code, Role: role})
+	}
+	slices.SortFunc(roles, func(a, b Role) int { return strings.Compare(a.TLD, b.TLD) })
+	c.Roles = roles
+	if len(c.Languages) > 0 {
+		if c.Languages, err = NormalizeLanguages(c.Languages); err != nil {
+			return err
+		}
+	}
+	if c.Languages == nil {
+		c.Languages = []string{}
+	}
+	if c.TimeZone != "" {
+		if c.TimeZone, err = NormalizeTimeZone(c.TimeZone); err != nil {
+			return err
+		}
+	}
+	if c.Key != nil && c.Key.Fingerprint == "" {
+		return &FieldError{Field: "key", Value: "", Err: fmt.Errorf("key without fingerprint")}
+	}
+	return nil
+}
+
+// Actor says who asked for a change: the operator, or a member whose signed
+// mail is kept as evidence.
+type Actor struct {
+	Name     string // "operator" or "member:<fingerprint>"
+	Evidence []byte // the signed mail, if any
+}
+
+// Operator is the actor of changes made with the CLI.
+var Operator = Actor{Name: "operator"}
+
+// Entry is one ledger entry.
+type Entry struct {
+	Seq      int64  `json:"seq"`
+	Time     string `json:"time"`
+	Actor    string `json:"actor"`
+	Op       string `json:"op"`
+	Payload  string `json:"payload"`
+	Evidence []byte `json:"-"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
+	Sig      []byte `json:"-"`
+}
+
+// Snapshot is the whole directory at one head, read in one transaction.
+type Snapshot struct {
+	Info     Info
+	Head     Head
+	Time     string // time of the head entry
+	Members  []Member
+	Contacts []Contact // sorted by email
+}
+
+// ContactsOf returns the contacts with a role for tld, security first, then by name.
+func (s *Snapshot) ContactsOf(tld string) []Contact {
+	var out []Contact
+	for _, c := range s.Contacts {
+		if c.RoleFor(tld) != "" {
+			out = append(out, c)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Contact) int {
+		ra, rb := a.RoleFor(tld), b.RoleFor(tld)
+		if ra != rb {
+			if ra == RoleSecurity {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}

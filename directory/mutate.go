@@ -1,0 +1,315 @@
+package directory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// ErrUnchanged reports an update that would change nothing; no entry is written.
+var ErrUnchanged = errors.New("nothing to change")
+
+// Tx is one write transaction: every change made through it applies to the
+// state tables and appends one signed ledger entry; all of them commit
+// together or not at all.
+type Tx struct {
+	ctx     context.Context
+	s       *Store
+	tx      execer
+	actor   Actor
+	head    Head
+	entries []Entry
+}
+
+// Update runs fn in one write transaction and commits it if fn returns nil.
+// It returns the entries written. On any error nothing is written.
+func (s *Store) Update(ctx context.Context, actor Actor, fn func(*Tx) error) ([]Entry, error) {
+	if s.opts.ReadOnly || s.opts.Signer == nil {
+		return nil, errors.New("the directory is open read-only (no directory key)")
+	}
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE through the DSN
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	t := &Tx{ctx: ctx, s: s, tx: tx, actor: actor}
+	h, _, err := readHead(ctx, tx)
+	var de *Error
+	if err != nil && !(errors.As(err, &de) && de.Err == ErrNotDirectory) {
+		return nil, err
+	}
+	t.head = h
+	if err := fn(t); err != nil {
+		return nil, err
+	}
+	if len(t.entries) == 0 {
+		return nil, ErrUnchanged
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return t.entries, nil
+}
+
+// append applies one operation and writes its signed ledger entry.
+func (t *Tx) append(op string, payload any) error {
+	p, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	prev := t.head.Hash
+	if t.head.Serial == 0 {
+		prev = zeroHash
+	}
+	e := Entry{
+		Seq:      t.head.Serial + 1,
+		Time:     t.s.opts.Now().UTC().Truncate(time.Second).Format(time.RFC3339),
+		Actor:    t.actor.Name,
+		Op:       op,
+		Payload:  string(p),
+		Evidence: t.actor.Evidence,
+		PrevHash: prev,
+	}
+	if err := apply(t.ctx, t.tx, &e); err != nil {
+		return t.explain(op, err)
+	}
+	e.Hash = computeHash(&e)
+	if e.Sig, err = t.s.opts.Signer.Sign(signedText(e.Seq, e.Hash)); err != nil {
+		return fmt.Errorf("sign ledger entry %d: %w", e.Seq, err)
+	}
+	if err := insertEntry(t.ctx, t.tx, &e); err != nil {
+		return err
+	}
+	t.head = Head{Serial: e.Seq, Hash: e.Hash}
+	t.entries = append(t.entries, e)
+	return nil
+}
+
+// explain turns a constraint violation that slipped past the checks into
+// a refusal; anything else passes through.
+func (t *Tx) explain(op string, err error) error {
+	if isConstraint(err, 0) {
+		return &Error{Err: ErrPolicy, Msg: fmt.Sprintf("%s refused by the database: %v", op, err)}
+	}
+	return err
+}
+
+// Head is the head the transaction has reached so far.
+func (t *Tx) Head() Head { return t.head }
+
+// AddMember adds a ccTLD.
+func (t *Tx) AddMember(m Member) (Member, error) {
+	if err := m.Normalize(); err != nil {
+		return m, err
+	}
+	if _, err := readMember(t.ctx, t.tx, m.TLD); err == nil {
+		return m, refuse(ErrExists, "change it with: ccdir member update "+m.TLD, "ccTLD %s is already a member", m.TLD)
+	} else if !errors.Is(err, ErrNotFound) {
+		return m, err
+	}
+	return m, t.append(opMemberAdd, m)
+}
+
+// UpdateMember changes a ccTLD through fn; the code cannot change.
+func (t *Tx) UpdateMember(tld string, fn func(*Member) error) (Member, error) {
+	old, err := readMember(t.ctx, t.tx, tld)
+	if err != nil {
+		return old, err
+	}
+	m := old
+	if err := fn(&m); err != nil {
+		return m, err
+	}
+	m.TLD = old.TLD
+	if err := m.Normalize(); err != nil {
+		return m, err
+	}
+	if m == old {
+		return m, ErrUnchanged
+	}
+	return m, t.append(opMemberUpdate, m)
+}
+
+// RemoveMember removes a ccTLD that no contact serves any more.
+func (t *Tx) RemoveMember(tld string) error {
+	m, err := readMember(t.ctx, t.tx, tld)
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM roles WHERE tld = ?`, m.TLD).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return refuse(ErrPolicy, fmt.Sprintf("list them with: ccdir contact list %s; then remove them or drop their role", m.TLD),
+			"ccTLD %s still has %d contact(s)", m.TLD, n)
+	}
+	return t.append(opMemberRemove, memberRemovePayload{TLD: m.TLD})
+}
+
+// Contact reads a contact inside the transaction.
+func (t *Tx) Contact(email string) (Contact, error) { return readContact(t.ctx, t.tx, email) }
+
+// Member reads a ccTLD inside the transaction.
+func (t *Tx) Member(tld string) (Member, error) { return readMember(t.ctx, t.tx, tld) }
+
+// AddContact adds a new contact. Its roles' ccTLDs must be members.
+func (t *Tx) AddContact(c Contact) (Contact, error) {
+	c.ID, c.Confirmed = 0, ""
+	if err := c.Normalize(); err != nil {
+		return c, err
+	}
+	if old, err := readContact(t.ctx, t.tx, c.Email); err == nil {
+		hint := fmt.Sprintf("to give it another ccTLD: ccdir contact update %s --add-role %s:%s", c.Email, c.Roles[0].TLD, c.Roles[0].Role)
+		return c, refuse(ErrExists, hint, "contact %s already exists (%s)", c.Email, old.Name)
+	} else if !errors.Is(err, ErrNotFound) {
+		return c, err
+	}
+	if err := t.checkContact(&c); err != nil {
+		return c, err
+	}
+	if err := t.append(opContactAdd, c); err != nil {
+		return c, err
+	}
+	c.ID = t.head.Serial
+	c.Confirmed = t.entries[len(t.entries)-1].Time
+	return c, t.checkLimits(c.Roles)
+}
+
+// UpdateContact changes the contact with this email through fn.
+func (t *Tx) UpdateContact(email string, fn func(*Contact) error) (Contact, error) {
+	old, err := readContact(t.ctx, t.tx, email)
+	if err != nil {
+		return old, err
+	}
+	c := old
+	c.Phones = append([]Phone(nil), old.Phones...)
+	c.Roles = append([]Role(nil), old.Roles...)
+	c.Languages = append([]string(nil), old.Languages...)
+	if old.Key != nil {
+		k := *old.Key
+		c.Key = &k
+	}
+	if err := fn(&c); err != nil {
+		return c, err
+	}
+	c.ID, c.Confirmed = old.ID, old.Confirmed
+	if len(c.Roles) == 0 {
+		return c, refuse(ErrPolicy, "remove the contact instead: ccdir contact remove "+old.Email,
+			"contact %s would have no ccTLD left", old.Email)
+	}
+	if err := c.Normalize(); err != nil {
+		return c, err
+	}
+	if reflect.DeepEqual(normalized(old), normalized(c)) {
+		return c, ErrUnchanged
+	}
+	if c.Email != old.Email {
+		if other, err := readContact(t.ctx, t.tx, c.Email); err == nil {
+			return c, refuse(ErrExists, "", "email %s already belongs to contact %s", c.Email, other.Name)
+		}
+	}
+	if err := t.checkContact(&c); err != nil {
+		return c, err
+	}
+	payload := c
+	payload.Confirmed = ""
+	if err := t.append(opContactUpdate, payload); err != nil {
+		return c, err
+	}
+	c.Confirmed = t.entries[len(t.entries)-1].Time
+	return c, t.checkLimits(c.Roles)
+}
+
+func normalized(c Contact) Contact {
+	if len(c.Languages) == 0 {
+		c.Languages = nil
+	}
+	return c
+}
+
+// RemoveContact removes a contact and all its roles.
+func (t *Tx) RemoveContact(email string) (Contact, error) {
+	c, err := readContact(t.ctx, t.tx, email)
+	if err != nil {
+		return c, err
+	}
+	return c, t.append(opContactRemove, contactRemovePayload{ID: c.ID, Email: c.Email})
+}
+
+// SetKey sets (or, with nil, removes) a contact's OpenPGP key.
+func (t *Tx) SetKey(email string, k *Key) (Contact, error) {
+	c, err := readContact(t.ctx, t.tx, email)
+	if err != nil {
+		return c, err
+	}
+	if k != nil && c.Key != nil && reflect.DeepEqual(*k, *c.Key) {
+		return c, ErrUnchanged
+	}
+	if k == nil && c.Key == nil {
+		return c, ErrUnchanged
+	}
+	if k != nil {
+		if k.Fingerprint == "" || k.Armored == "" {
+			return c, &FieldError{Field: "key", Value: "", Err: errors.New("key without fingerprint or armored data")}
+		}
+		if err := t.checkFingerprint(c.ID, k.Fingerprint); err != nil {
+			return c, err
+		}
+	}
+	if err := t.append(opKeySet, keySetPayload{ID: c.ID, Email: c.Email, Key: k}); err != nil {
+		return c, err
+	}
+	c.Key = k
+	c.Confirmed = t.entries[len(t.entries)-1].Time
+	return c, nil
+}
+
+// checkContact makes sure the contact's ccTLDs are members and its key is
+// not another contact's.
+func (t *Tx) checkContact(c *Contact) error {
+	for _, r := range c.Roles {
+		if _, err := readMember(t.ctx, t.tx, r.TLD); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return refuse(ErrNotFound, fmt.Sprintf("add it first: ccdir member add %s --org ORG", r.TLD),
+					"ccTLD %s is not a member of the directory", r.TLD)
+			}
+			return err
+		}
+	}
+	if c.Key != nil {
+		return t.checkFingerprint(c.ID, c.Key.Fingerprint)
+	}
+	return nil
+}
+
+func (t *Tx) checkFingerprint(id int64, fpr string) error {
+	var email string
+	err := t.tx.QueryRowContext(t.ctx, `SELECT email FROM contacts WHERE key_fingerprint = ? AND id != ?`, fpr, id).Scan(&email)
+	if err == nil {
+		return refuse(ErrExists, "every contact needs a key of their own", "key %s is already registered to %s", fpr, email)
+	}
+	return nil
+}
+
+// checkLimits enforces the number of security contacts per ccTLD.
+func (t *Tx) checkLimits(roles []Role) error {
+	max := t.s.opts.MaxSecurityContacts
+	for _, r := range roles {
+		if r.Role != RoleSecurity {
+			continue
+		}
+		var n int
+		if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM roles WHERE tld = ? AND role = 'security'`, r.TLD).Scan(&n); err != nil {
+			return err
+		}
+		if n > max {
+			return refuse(ErrPolicy, fmt.Sprintf("remove one first, give this one the admin role, or raise limits.security_contacts (now %d)", max),
+				"ccTLD %s would have %d security contacts; the limit is %d", r.TLD, n, max)
+		}
+	}
+	return nil
+}

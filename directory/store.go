@@ -1,0 +1,386 @@
+package directory
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// DefaultMaxSecurityContacts is the number of security contacts a ccTLD
+// may have when Options leaves it zero (as in TLD-OPS).
+const DefaultMaxSecurityContacts = 3
+
+// Options configures a Store. The zero value opens read-write with the
+// defaults documented on each field.
+type Options struct {
+	// Signer signs new ledger entries; without it the store is read-only.
+	Signer Signer
+	// Now is the clock of new entries; nil means time.Now.
+	Now func() time.Time
+	// MaxSecurityContacts per ccTLD; 0 means DefaultMaxSecurityContacts.
+	MaxSecurityContacts int
+	// ReadOnly opens the database without write access.
+	ReadOnly bool
+}
+
+// Store is an open directory database: a single-connection writer pool
+// and a pool of readers.
+type Store struct {
+	path string
+	w    *sql.DB // one connection, BEGIN IMMEDIATE
+	r    *sql.DB // readers
+	opts Options
+}
+
+func dsn(path string, ro bool, extra url.Values) string {
+	v := url.Values{}
+	v.Set("_busy_timeout", "5000")
+	v.Set("_foreign_keys", "on")
+	if ro {
+		v.Set("mode", "ro")
+	} else {
+		v.Set("_journal_mode", "WAL")
+		v.Set("_synchronous", "FULL")
+		v.Set("_txlock", "immediate")
+	}
+	for k, vs := range extra {
+		v[k] = vs
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: v.Encode()}
+	return u.String()
+}
+
+// Create makes a new directory database at path with its genesis entry,
+// naming the directory and its key. It refuses to touch an existing file.
+func Create(ctx context.Context, path string, info Info, opts Options) (_ *Store, err error) {
+	if opts.Signer == nil {
+		return nil, errors.New("create: no signer")
+	}
+	if info.KeyFingerprint != opts.Signer.Fingerprint() {
+		return nil, fmt.Errorf("create: genesis names key %s but the signer is %s", info.KeyFingerprint, opts.Signer.Fingerprint())
+	}
+	path, err = filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, &Error{Err: ErrHomeExists, Msg: fmt.Sprintf("%s already exists", path)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+				os.Remove(path + suffix)
+			}
+		}
+	}()
+	s, err := open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	pragmas := fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d;", applicationID, schemaVersion)
+	if _, err = s.w.ExecContext(ctx, pragmas+stateSchema+ledgerSchema); err != nil {
+		return nil, fmt.Errorf("create schema: %w", err)
+	}
+	_, err = s.Update(ctx, Operator, func(tx *Tx) error {
+		return tx.append(opGenesis, genesisPayload{Version: 1, Info: info})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Open opens an existing directory database.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &Error{Err: ErrNotFound, Msg: fmt.Sprintf("no directory database at %s", path),
+			Hint: "create a directory with: ccdir init --name NAME --address ADDR"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s is not a regular file", path)}
+	}
+	s, err := open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.check(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(path string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxSecurityContacts == 0 {
+		opts.MaxSecurityContacts = DefaultMaxSecurityContacts
+	}
+	w, err := sql.Open("sqlite3", dsn(path, opts.ReadOnly, nil))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite3", dsn(path, true, nil))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(4)
+	return &Store{path: path, w: w, r: r, opts: opts}, nil
+}
+
+// check makes sure the file is a ccdir database of a layout we know.
+func (s *Store) check(ctx context.Context) error {
+	var app, ver int64
+	err := s.w.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app)
+	if err == nil {
+		err = s.w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&ver)
+	}
+	if err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
+			return &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s is damaged or not a SQLite database: %v", s.path, err),
+				Hint: "restore it from a backup, then run: ccdir verify"}
+		}
+		return fmt.Errorf("open %s: %w", s.path, err)
+	}
+	if app != applicationID {
+		return &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s is a SQLite database but not a ccdir directory (application id %#x)", s.path, app),
+			Hint: "point --home at a folder made by ccdir init"}
+	}
+	if ver != schemaVersion {
+		return &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s has layout version %d; this ccdir knows version %d", s.path, ver, schemaVersion),
+			Hint: "use the ccdir release that created it"}
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Info returns the directory's identity.
+func (s *Store) Info(ctx context.Context) (Info, error) {
+	return readInfo(ctx, s.r)
+}
+
+func readInfo(ctx context.Context, q queryer) (Info, error) {
+	var i Info
+	err := q.QueryRowContext(ctx, `SELECT name, address, list_address, key_fingerprint, public_key FROM directory WHERE id = 1`).
+		Scan(&i.Name, &i.Address, &i.ListAddress, &i.KeyFingerprint, &i.PublicKey)
+	if errors.Is(err, sql.ErrNoRows) {
+		return i, &Error{Err: ErrNotDirectory, Msg: "the directory has no genesis entry"}
+	}
+	return i, err
+}
+
+// Members returns all ccTLDs of the directory, by code.
+func (s *Store) Members(ctx context.Context) ([]Member, error) {
+	return readMembers(ctx, s.r, "")
+}
+
+// Member returns one ccTLD (code or U-label).
+func (s *Store) Member(ctx context.Context, tld string) (Member, error) {
+	return readMember(ctx, s.r, tld)
+}
+
+func readMember(ctx context.Context, q queryer, tld string) (Member, error) {
+	t, err := LookupCCTLD(tld)
+	if err != nil {
+		return Member{}, err
+	}
+	ms, err := readMembers(ctx, q, t.Code)
+	if err != nil {
+		return Member{}, err
+	}
+	if len(ms) == 0 {
+		return Member{}, refuse(ErrNotFound, "list members with: ccdir member list", "ccTLD %s is not a member of the directory", t.Display())
+	}
+	return ms[0], nil
+}
+
+func readMembers(ctx context.Context, q queryer, tld string) ([]Member, error) {
+	query := `SELECT tld, org, country, status FROM members`
+	var args []any
+	if tld != "" {
+		query += ` WHERE tld = ?`
+		args = append(args, tld)
+	}
+	rows, err := q.QueryContext(ctx, query+` ORDER BY tld`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Member
+	for rows.Next() {
+		var m Member
+		if err := rows.Scan(&m.TLD, &m.Org, &m.Country, &m.Status); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Contact returns the contact with this email.
+func (s *Store) Contact(ctx context.Context, email string) (Contact, error) {
+	return readContact(ctx, s.r, email)
+}
+
+// ContactByFingerprint returns the contact whose registered key has this fingerprint.
+func (s *Store) ContactByFingerprint(ctx context.Context, fpr string) (Contact, error) {
+	cs, err := readContacts(ctx, s.r, `WHERE key_fingerprint = ?`, strings.ToUpper(fpr))
+	if err != nil {
+		return Contact{}, err
+	}
+	if len(cs) == 0 {
+		return Contact{}, refuse(ErrNotFound, "", "no contact has key %s", fpr)
+	}
+	return cs[0], nil
+}
+
+func readContact(ctx context.Context, q queryer, email string) (Contact, error) {
+	norm, err := NormalizeEmail(email)
+	if err != nil {
+		return Contact{}, err
+	}
+	cs, err := readContacts(ctx, q, `WHERE email = ?`, norm)
+	if err != nil {
+		return Contact{}, err
+	}
+	if len(cs) == 0 {
+		return Contact{}, refuse(ErrNotFound, "list contacts with: ccdir contact list", "no contact with email %s", norm)
+	}
+	return cs[0], nil
+}
+
+// Contacts returns the contacts with a role for tld, or all contacts if
+// tld is empty, sorted by email.
+func (s *Store) Contacts(ctx context.Context, tld string) ([]Contact, error) {
+	if tld == "" {
+		return readContacts(ctx, s.r, "")
+	}
+	m, err := readMember(ctx, s.r, tld)
+	if err != nil {
+		return nil, err
+	}
+	return readContacts(ctx, s.r, `WHERE id IN (SELECT contact_id FROM roles WHERE tld = ?)`, m.TLD)
+}
+
+const contactColumns = `id, email, name, phones, languages, timezone, always,
+	key_fingerprint, key_algorithm, key_created, key_expires, key_armored, confirmed`
+
+func readContacts(ctx context.Context, q queryer, where string, args ...any) ([]Contact, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+contactColumns+` FROM contacts `+where+` ORDER BY email`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []Contact
+	byID := map[int64]int{}
+	for rows.Next() {
+		var c Contact
+		var phones, langs string
+		var fpr sql.NullString
+		var k Key
+		if err := rows.Scan(&c.ID, &c.Email, &c.Name, &phones, &langs, &c.TimeZone, &c.Always,
+			&fpr, &k.Algorithm, &k.Created, &k.Expires, &k.Armored, &c.Confirmed); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(phones), &c.Phones); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("contact %s: phones: %w", c.Email, err)
+		}
+		if err := json.Unmarshal([]byte(langs), &c.Languages); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("contact %s: languages: %w", c.Email, err)
+		}
+		if fpr.Valid {
+			k.Fingerprint = fpr.String
+			c.Key = &k
+		}
+		byID[c.ID] = len(out)
+		out = append(out, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	// Roles: one query for all contacts read.
+	rrows, err := q.QueryContext(ctx, `SELECT contact_id, tld, role FROM roles ORDER BY contact_id, tld`)
+	if err != nil {
+		return nil, err
+	}
+	defer rrows.Close()
+	for rrows.Next() {
+		var id int64
+		var r Role
+		if err := rrows.Scan(&id, &r.TLD, &r.Role); err != nil {
+			return nil, err
+		}
+		if i, ok := byID[id]; ok {
+			out[i].Roles = append(out[i].Roles, r)
+		}
+	}
+	return out, rrows.Err()
+}
+
+// Snapshot reads the whole directory at one head in one read transaction.
+func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var snap Snapshot
+	if snap.Head, snap.Time, err = readHead(ctx, tx); err != nil {
+		return nil, err
+	}
+	if snap.Info, err = readInfo(ctx, tx); err != nil {
+		return nil, err
+	}
+	if snap.Members, err = readMembers(ctx, tx, ""); err != nil {
+		return nil, err
+	}
+	if snap.Contacts, err = readContacts(ctx, tx, ""); err != nil {
+		return nil, err
+	}
+	return &snap, nil
+}

@@ -1,0 +1,281 @@
+package directory
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// VerifyError names the first place where the directory does not match its
+// ledger: an entry (Seq > 0) or a state row (Table and Row set).
+type VerifyError struct {
+	Seq    int64
+	Table  string
+	Row    string
+	Reason string
+}
+
+func (e *VerifyError) Error() string {
+	switch {
+	case e.Seq > 0:
+		return fmt.Sprintf("ledger entry %d: %s", e.Seq, e.Reason)
+	case e.Table != "":
+		return fmt.Sprintf("table %s, row %s: %s", e.Table, e.Row, e.Reason)
+	default:
+		return e.Reason
+	}
+}
+
+var verifyDBs atomic.Int64
+
+// Verify checks the whole directory: the database's own integrity, the
+// hash chain and the signature of every ledger entry (by the key whose
+// fingerprint is fpr, checked with verify), and that replaying the ledger
+// into a fresh database gives exactly the state tables on disk. It returns
+// the head, or a *VerifyError naming the first problem.
+func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return Head{}, err
+	}
+	defer tx.Rollback()
+
+	var ic string
+	if err := tx.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&ic); err != nil {
+		return Head{}, &VerifyError{Reason: fmt.Sprintf("database integrity check failed: %v", err)}
+	}
+	if ic != "ok" {
+		return Head{}, &VerifyError{Reason: "database integrity check failed: " + ic}
+	}
+
+	name := fmt.Sprintf("file:ccdir-verify-%d?mode=memory&cache=private&_foreign_keys=on", verifyDBs.Add(1))
+	fresh, err := sql.Open("sqlite3", name)
+	if err != nil {
+		return Head{}, err
+	}
+	defer fresh.Close()
+	fresh.SetMaxOpenConns(1)
+	fresh.SetConnMaxLifetime(0)
+	fresh.SetConnMaxIdleTime(0)
+	if _, err := fresh.ExecContext(ctx, stateSchema); err != nil {
+		return Head{}, err
+	}
+	ftx, err := fresh.BeginTx(ctx, nil)
+	if err != nil {
+		return Head{}, err
+	}
+	defer ftx.Rollback()
+
+	head, err := replay(ctx, tx, ftx, fpr, verify)
+	if err != nil {
+		return Head{}, err
+	}
+	for _, t := range stateTables {
+		if err := compareTable(ctx, tx, ftx, t.name, t.order); err != nil {
+			return Head{}, err
+		}
+	}
+	return head, nil
+}
+
+// replay streams the ledger, checks every entry and applies it to fresh.
+func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verify VerifyFunc) (Head, error) {
+	rows, err := ledger.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger ORDER BY seq`)
+	if err != nil {
+		return Head{}, err
+	}
+	defer rows.Close()
+	var head Head
+	prev := zeroHash
+	for rows.Next() {
+		var e Entry
+		if err := scanEntry(rows, &e); err != nil {
+			return head, err
+		}
+		want := head.Serial + 1
+		if e.Seq != want {
+			return head, &VerifyError{Seq: want, Reason: fmt.Sprintf("missing (the ledger jumps from entry %d to %d)", head.Serial, e.Seq)}
+		}
+		bad := func(format string, args ...any) error {
+			return &VerifyError{Seq: e.Seq, Reason: fmt.Sprintf(format, args...)}
+		}
+		if e.PrevHash != prev {
+			return head, bad("previous hash %.16s… does not match the hash of entry %d (%.16s…)", e.PrevHash, e.Seq-1, prev)
+		}
+		if got := computeHash(&e); got != e.Hash {
+			return head, bad("content does not match its hash (stored %.16s…, computed %.16s…): time, actor, operation, payload or evidence was changed", e.Hash, got)
+		}
+		if err := verify(signedText(e.Seq, e.Hash), e.Sig); err != nil {
+			return head, bad("bad signature: %v", err)
+		}
+		if _, err := time.Parse(time.RFC3339, e.Time); err != nil {
+			return head, bad("bad time %q", e.Time)
+		}
+		if e.Seq == 1 {
+			if e.Op != opGenesis {
+				return head, bad("the first entry is %q, not genesis", e.Op)
+			}
+			var g genesisPayload
+			if err := decodeStrict(e.Payload, &g); err != nil {
+				return head, bad("genesis: %v", err)
+			}
+			if !strings.EqualFold(g.KeyFingerprint, fpr) {
+				return head, bad("genesis names directory key %s, but this home's key is %s", g.KeyFingerprint, fpr)
+			}
+		}
+		if err := apply(ctx, fresh, &e); err != nil {
+			return head, bad("cannot be replayed (%s): %v", e.Op, err)
+		}
+		prev = e.Hash
+		head = Head{Serial: e.Seq, Hash: e.Hash}
+	}
+	if err := rows.Err(); err != nil {
+		return head, err
+	}
+	if head.Serial == 0 {
+		return head, &VerifyError{Reason: "the ledger is empty"}
+	}
+	return head, nil
+}
+
+// compareTable streams one state table from the database and from the
+// replay in key order and names the first row that differs.
+func compareTable(ctx context.Context, disk, fresh queryer, table, order string) error {
+	q := `SELECT * FROM ` + table + ` ORDER BY ` + order
+	dr, err := disk.QueryContext(ctx, q)
+	if err != nil {
+		return &VerifyError{Table: table, Row: "-", Reason: err.Error()}
+	}
+	defer dr.Close()
+	fr, err := fresh.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer fr.Close()
+	cols, err := dr.Columns()
+	if err != nil {
+		return err
+	}
+	fcols, err := fr.Columns()
+	if err != nil {
+		return err
+	}
+	if strings.Join(cols, ",") != strings.Join(fcols, ",") {
+		return &VerifyError{Table: table, Row: "-", Reason: fmt.Sprintf("columns %v, want %v", cols, fcols)}
+	}
+	keys := strings.Split(strings.ReplaceAll(order, " ", ""), ",")
+	for {
+		dok, fok := dr.Next(), fr.Next()
+		if !dok && !fok {
+			break
+		}
+		var dv, fv []any
+		if dok {
+			if dv, err = scanRow(dr, len(cols)); err != nil {
+				return err
+			}
+		}
+		if fok {
+			if fv, err = scanRow(fr, len(cols)); err != nil {
+				return err
+			}
+		}
+		switch {
+		case !fok:
+			return &VerifyError{Table: table, Row: rowName(cols, dv, keys), Reason: "is in the database but not in the ledger"}
+		case !dok:
+			return &VerifyError{Table: table, Row: rowName(cols, fv, keys), Reason: "is in the ledger but missing from the database"}
+		}
+		if k := rowName(cols, dv, keys); k != rowName(cols, fv, keys) {
+			// Different keys at the same position: whichever sorts first
+			// is the row the other side lacks.
+			return &VerifyError{Table: table, Row: k, Reason: fmt.Sprintf("does not match the ledger, which has %s here", rowName(cols, fv, keys))}
+		}
+		for i, c := range cols {
+			if !sameValue(dv[i], fv[i]) {
+				return &VerifyError{Table: table, Row: rowName(cols, dv, keys),
+					Reason: fmt.Sprintf("column %s is %s in the database but %s in the ledger", c, show(dv[i]), show(fv[i]))}
+			}
+		}
+	}
+	if err := dr.Err(); err != nil {
+		return err
+	}
+	return fr.Err()
+}
+
+func scanRow(rows *sql.Rows, n int) ([]any, error) {
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	return vals, rows.Scan(ptrs...)
+}
+
+func rowName(cols []string, vals []any, keys []string) string {
+	var parts []string
+	for _, k := range keys {
+		for i, c := range cols {
+			if c == k {
+				parts = append(parts, fmt.Sprintf("%s=%s", k, show(vals[i])))
+			}
+		}
+	}
+	for i, c := range cols { // a readable hint for contacts
+		if c == "email" {
+			parts = append(parts, fmt.Sprintf("(%s)", show(vals[i])))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func sameValue(a, b any) bool {
+	ab, aok := a.([]byte)
+	bb, bok := b.([]byte)
+	switch {
+	case aok && bok:
+		return bytes.Equal(ab, bb)
+	case aok:
+		if s, ok := b.(string); ok {
+			return string(ab) == s
+		}
+		return false
+	case bok:
+		if s, ok := a.(string); ok {
+			return string(bb) == s
+		}
+		return false
+	}
+	return a == b
+}
+
+func show(v any) string {
+	var s string
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case []byte:
+		s = string(x)
+	case string:
+		s = x
+	default:
+		return fmt.Sprint(x)
+	}
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// IsVerifyError reports whether err is a verification finding (as opposed
+// to a failure to run the check).
+func IsVerifyError(err error) bool {
+	var ve *VerifyError
+	return errors.As(err, &ve)
+}
