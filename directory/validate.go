@@ -357,6 +357,9 @@ func NormalizeName(s string, field string) (string, error) {
 		return fail("empty")
 	case utf8.RuneCountInString(out) > fieldMaxNameRunes:
 		return fail(fmt.Sprintf("longer than %d characters", fieldMaxNameRunes))
+	case strings.ContainsRune("=+-@", rune(out[0])):
+		// A spreadsheet opening the CSV export would run it as a formula.
+		return fail("starts with " + string(out[0]))
 	}
 	return out, nil
 }

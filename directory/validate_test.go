@@ -308,6 +308,9 @@ func TestNormalizeName(t *testing.T) {
 		{"\xffMaria", "name", `invalid name "\xffMaria": not valid UTF-8`},
 		{strings.Repeat("ä", 201), "org", `invalid org "` + strings.Repeat("ä", 63) + `…": longer than 200 characters`},
 		{"\x00", "", `invalid name "\x00": contains a control character`}, // field defaults to "name"
+		{"=HYPERLINK(\"x\")", "name", `invalid name "=HYPERLINK(\"x\")": starts with =`},
+		{" @SUM(A1)", "org", `invalid org " @SUM(A1)": starts with @`},
+		{"+1 evil", "name", `invalid name "+1 evil": starts with +`},
 	}
 	for _, tt := range bad {
 		got, err := NormalizeName(tt.in, tt.field)

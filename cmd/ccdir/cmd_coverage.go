@@ -1,0 +1,53 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/digest"
+)
+
+func newCoverageCmd(g *globals) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "coverage [--all]",
+		Short: "Which delegated ccTLDs have no member, no security contact, or no contact with a usable key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := g.openRead(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			snap, err := s.Snapshot(cmd.Context())
+			if err != nil {
+				return err
+			}
+			now := g.now()
+			cov := digest.ComputeCoverage(snap, directory.CCTLDs(), func(c *directory.Contact) error {
+				return usableKey(c, now)
+			})
+			if g.json {
+				return g.printJSON(cov)
+			}
+			return digest.WriteCoverageText(g.stdout, cov, all)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "list every delegated ccTLD, not only those with a problem")
+	return cmd
+}
+
+// usableKey reports why a contact's key cannot be used now.
+func usableKey(c *directory.Contact, now time.Time) error {
+	if c.Key == nil {
+		return keys.ErrNoKey
+	}
+	pub, err := keys.ParsePublicOne([]byte(c.Key.Armored))
+	if err != nil {
+		return err
+	}
+	return pub.Check(now)
+}

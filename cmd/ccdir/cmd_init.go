@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+)
+
+type initOptions struct {
+	name         string
+	address      string
+	listAddress  string
+	algo         string
+	noPassphrase bool
+}
+
+func newInitCmd(g *globals) *cobra.Command {
+	var o initOptions
+	cmd := &cobra.Command{
+		Use:   "init --name NAME --address ADDR [--list-address ADDR] [--algo ed25519|rsa3072|rsa4096] [--passphrase-file F | --no-passphrase]",
+		Short: "Create a new directory: home folder, directory key, signed ledger",
+		Long: `Create a new directory in the home folder (--home, CCDIR_HOME): config.yaml,
+the directory's OpenPGP key (keys/, mode 0600) and the database with a signed
+genesis entry naming the directory and its key. init never touches an
+existing home: the folder must not exist or be empty.
+
+The key is protected by the passphrase in --passphrase-file (CCDIR_PASSPHRASE_FILE),
+whose path is recorded in config.yaml, or left unprotected with --no-passphrase.
+
+EXIT STATUS
+  0 created, 1 error (nothing is left behind), 2 usage`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInit(cmd.Context(), g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.name, "name", "", "name of the directory, e.g. \"TLD-OPS contact directory\" (required)")
+	f.StringVar(&o.address, "address", "", "mail address of the directory, for commands (required)")
+	f.StringVar(&o.listAddress, "list-address", "", "mail address of the encrypted alert list")
+	f.StringVar(&o.algo, "algo", string(keys.AlgoEd25519), "directory key algorithm: ed25519, rsa3072 or rsa4096")
+	f.BoolVar(&o.noPassphrase, "no-passphrase", false, "store the directory key without a passphrase")
+	return cmd
+}
+
+// fileConfig is what init writes to config.yaml.
+type fileConfig struct {
+	Directory struct {
+		Name        string `yaml:"name"`
+		Address     string `yaml:"address"`
+		ListAddress string `yaml:"list_address,omitempty"`
+	} `yaml:"directory"`
+	Key struct {
+		Algo           string `yaml:"algo"`
+		PassphraseFile string `yaml:"passphrase_file,omitempty"`
+	} `yaml:"key"`
+	Limits struct {
+		SecurityContacts int `yaml:"security_contacts"`
+	} `yaml:"limits"`
+}
+
+func runInit(ctx context.Context, g *globals, o initOptions) (err error) {
+	if o.name == "" || o.address == "" {
+		return usagef("init needs --name and --address")
+	}
+	name, err := directory.NormalizeName(o.name, "name")
+	if err != nil {
+		return err
+	}
+	addr, err := directory.NormalizeEmail(o.address)
+	if err != nil {
+		return err
+	}
+	var list string
+	if o.listAddress != "" {
+		if list, err = directory.NormalizeEmail(o.listAddress); err != nil {
+			return err
+		}
+		if list == addr {
+			return usagef("--list-address must differ from --address")
+		}
+	}
+	algo, err := keys.ParseAlgo(o.algo)
+	if err != nil {
+		return &usageError{err}
+	}
+	passFile := g.v.GetString("key.passphrase_file")
+	var pass []byte
+	switch {
+	case passFile != "" && o.noPassphrase:
+		return usagef("give either --passphrase-file or --no-passphrase, not both")
+	case passFile == "" && !o.noPassphrase:
+		return &usageError{withHint(errors.New("the directory key needs a passphrase file, or --no-passphrase"),
+			"ccdir init --passphrase-file FILE ... (FILE holds the passphrase), or --no-passphrase")}
+	case passFile != "":
+		if pass, err = readPassphrase(passFile); err != nil {
+			return err
+		}
+		if passFile, err = filepath.Abs(passFile); err != nil {
+			return err
+		}
+	}
+
+	// The home must not exist, or be an empty folder.
+	if entries, err := os.ReadDir(g.home); err == nil {
+		if len(entries) > 0 {
+			return withHint(fmt.Errorf("home %s already exists and is not empty", g.home),
+				"ccdir init never touches an existing home; choose another --home")
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return withHint(fmt.Errorf("home %s: %w", g.home, err), "choose another --home")
+	}
+
+	// Build everything in a temporary folder beside the home, then rename
+	// it into place: a failure leaves nothing behind.
+	parent := filepath.Dir(g.home)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(parent, ".ccdir-init-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(tmp, keysDir), 0o700); err != nil {
+		return err
+	}
+	sec, err := keys.Generate(name, addr, algo, g.now(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate the directory key: %w", err)
+	}
+	if err := sec.WriteFile(filepath.Join(tmp, keysDir, secretName), pass); err != nil {
+		return err
+	}
+	pub, err := sec.Public().Armored()
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(tmp, keysDir, publicName), pub, 0o644); err != nil {
+		return err
+	}
+	var cfg fileConfig
+	cfg.Directory.Name, cfg.Directory.Address, cfg.Directory.ListAddress = name, addr, list
+	cfg.Key.Algo, cfg.Key.PassphraseFile = string(algo), passFile
+	cfg.Limits.SecurityContacts = directory.DefaultMaxSecurityContacts
+	y, err := yaml.Marshal(&cfg)
+	if err != nil {
+		return err
+	}
+	y = append([]byte("# ccdir configuration; see ccdir --help for the keys and their CCDIR_* variables.\n"), y...)
+	if err := writeFileAtomic(filepath.Join(tmp, configName), y, 0o600); err != nil {
+		return err
+	}
+	info := directory.Info{Name: name, Address: addr, ListAddress: list, KeyFingerprint: sec.Fingerprint(), PublicKey: string(pub)}
+	s, err := directory.Create(ctx, filepath.Join(tmp, dbName), info, directory.Options{Signer: sec, Now: g.now})
+	if err != nil {
+		return err
+	}
+	head, err := s.Head(ctx)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, g.home); err != nil {
+		return fmt.Errorf("move the new home into place: %w", err)
+	}
+	if g.json {
+		return g.printJSON(map[string]any{"home": g.home, "name": name, "address": addr, "list_address": list,
+			"key_fingerprint": sec.Fingerprint(), "algo": algo, "serial": head.Serial, "head": head.Hash})
+	}
+	g.printf("created directory %q <%s> in %s\n", name, addr, g.home)
+	g.printf("directory key %s (%s)%s\n", sec.Fingerprint(), algo, map[bool]string{true: ", passphrase-protected", false: ", no passphrase"}[pass != nil])
+	g.printf("ok %s\n", head)
+	return nil
+}

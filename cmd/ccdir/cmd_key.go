@@ -1,0 +1,248 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+)
+
+func newKeyCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Import and check contacts' OpenPGP keys",
+	}
+	var email string
+	var anyUID bool
+	imp := &cobra.Command{
+		Use:   "import FILE [--email EMAIL [--any-uid]]",
+		Short: "Import armored public keys, matched to contacts by the email in their user IDs",
+		Long: `Import one key or a bundle of many (as gpg --export --armor writes). Each key
+is given to the contact whose email one of its user IDs carries; with --email,
+the file must hold one key and it goes to that contact. A key that is expired,
+revoked, weak (RSA below 2048 bits), without an encryption subkey or without
+a signing key is refused with the reason, and so is secret key material. All
+keys are imported or none.
+
+EXIT STATUS
+  0 imported, 1 refused (nothing changed), 2 usage`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			b, err := readCapped(args[0], maxBundleFile)
+			if err != nil {
+				return err
+			}
+			pubs, err := keys.ParsePublic(b)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			if anyUID && email == "" {
+				return usagef("--any-uid goes with --email")
+			}
+			s, _, err := g.openWrite(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			now := g.now()
+			type assignment struct {
+				email string
+				key   *directory.Key
+			}
+			var todo []assignment
+			if email != "" {
+				if len(pubs) != 1 {
+					return fmt.Errorf("%s holds %d keys; with --email it must hold one", args[0], len(pubs))
+				}
+				c, err := s.Contact(ctx, email)
+				if err != nil {
+					return err
+				}
+				k, warn, err := contactKey(pubs[0], c.Email, anyUID, now)
+				if err != nil {
+					return err
+				}
+				if warn != "" {
+					g.warnf("%s", warn)
+				}
+				todo = append(todo, assignment{c.Email, k})
+			} else {
+				contacts, err := s.Contacts(ctx, "")
+				if err != nil {
+					return err
+				}
+				byEmail := map[string]bool{}
+				for _, c := range contacts {
+					byEmail[c.Email] = true
+				}
+				taken := map[string]string{}
+				for _, p := range pubs {
+					var match []string
+					for _, e := range p.Emails {
+						if n, err := directory.NormalizeEmail(e); err == nil && byEmail[n] {
+							match = append(match, n)
+						}
+					}
+					switch {
+					case len(match) == 0:
+						g.warnf("skipped key %s (%s): no contact has one of its emails", p.Fingerprint, strings.Join(p.UserIDs, "; "))
+						continue
+					case len(match) > 1:
+						return withHint(fmt.Errorf("key %s matches several contacts: %s", p.Fingerprint, strings.Join(match, ", ")),
+							"import it for one of them with: ccdir key import FILE --email EMAIL")
+					}
+					if other, ok := taken[match[0]]; ok {
+						return fmt.Errorf("%s holds two keys for %s: %s and %s", args[0], match[0], other, p.Fingerprint)
+					}
+					taken[match[0]] = p.Fingerprint
+					k, _, err := contactKey(p, match[0], false, now)
+					if err != nil {
+						return err
+					}
+					todo = append(todo, assignment{match[0], k})
+				}
+				if len(todo) == 0 {
+					return withHint(fmt.Errorf("%s: none of its %d key(s) belongs to a contact", args[0], len(pubs)),
+						"add the contacts first, or import a key for one contact with --email EMAIL --any-uid")
+				}
+			}
+			var changed []string
+			entries, err := s.Update(ctx, directory.Operator, func(tx *directory.Tx) error {
+				for _, a := range todo {
+					_, err := tx.SetKey(a.email, a.key)
+					if errors.Is(err, directory.ErrUnchanged) {
+						continue
+					}
+					if err != nil {
+						return err
+					}
+					changed = append(changed, a.email)
+				}
+				return nil
+			})
+			if errors.Is(err, directory.ErrUnchanged) {
+				g.printf("unchanged: every key is already registered\n")
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return g.changed(entries, fmt.Sprintf("imported %s: %s", plural(len(changed), "key"), strings.Join(changed, ", ")))
+		},
+	}
+	imp.Flags().StringVar(&email, "email", "", "give the key to this contact")
+	imp.Flags().BoolVar(&anyUID, "any-uid", false, "with --email: accept a key without a user ID for that email")
+
+	var days int
+	check := &cobra.Command{
+		Use:   "check [--days N]",
+		Short: "List contacts whose key is missing, unusable, or expires within N days",
+		Long: `List contacts whose key is missing, unusable now (expired, revoked, weak), or
+expires within N days (default 30). Such contacts get no digest.
+
+EXIT STATUS
+  0 the check ran (whatever it found), 1 error`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if days < 0 {
+				return usagef("--days must not be negative")
+			}
+			s, err := g.openRead(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			cs, err := s.Contacts(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			now := g.now()
+			horizon := now.Add(time.Duration(days) * 24 * time.Hour)
+			type finding struct {
+				Email       string `json:"email"`
+				Name        string `json:"name"`
+				Fingerprint string `json:"fingerprint,omitempty"`
+				Expires     string `json:"expires,omitempty"`
+				Problem     string `json:"problem"`
+			}
+			findings := []finding{}
+			for _, c := range cs {
+				f := finding{Email: c.Email, Name: c.Name}
+				if c.Key == nil {
+					f.Problem = "no key"
+					findings = append(findings, f)
+					continue
+				}
+				f.Fingerprint, f.Expires = c.Key.Fingerprint, c.Key.Expires
+				pub, err := keys.ParsePublicOne([]byte(c.Key.Armored))
+				if err == nil {
+					err = pub.Check(now)
+				}
+				if err != nil {
+					f.Problem = "unusable: " + err.Error()
+				} else if exp, ok := c.Key.ExpiresAt(); ok && exp.Before(horizon) {
+					f.Problem = fmt.Sprintf("expires in %d days", int(exp.Sub(now).Hours()/24))
+				} else {
+					continue
+				}
+				findings = append(findings, f)
+			}
+			sort.SliceStable(findings, func(i, j int) bool { return findings[i].Email < findings[j].Email })
+			if g.json {
+				return g.printJSON(findings)
+			}
+			t := &table{}
+			t.add("EMAIL", "NAME", "KEY", "PROBLEM")
+			for _, f := range findings {
+				fp := f.Fingerprint
+				if fp == "" {
+					fp = "-"
+				}
+				t.add(f.Email, f.Name, fp, f.Problem)
+			}
+			if len(findings) > 0 {
+				if err := t.write(g.stdout); err != nil {
+					return err
+				}
+			}
+			g.printf("%d of %s need attention (keys expiring within %d days, unusable or missing)\n", len(findings), plural(len(cs), "contact"), days)
+			return nil
+		},
+	}
+	check.Flags().IntVar(&days, "days", 30, "warn about keys expiring within this many days")
+	cmd.AddCommand(imp, check)
+	return cmd
+}
+
+func newPubkeyCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "pubkey",
+		Short: "Print the directory's public key (armored)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.checkHome(); err != nil {
+				return err
+			}
+			pub, err := g.publicKey()
+			if err != nil {
+				return err
+			}
+			armored, err := pub.Armored()
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(map[string]string{"fingerprint": pub.Fingerprint, "algorithm": pub.Algorithm, "armored": string(armored)})
+			}
+			_, err = g.stdout.Write(armored)
+			return err
+		},
+	}
+}

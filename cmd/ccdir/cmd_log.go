@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccdir/ccdir/directory"
+)
+
+func newLogCmd(g *globals) *cobra.Command {
+	var since int64
+	cmd := &cobra.Command{
+		Use:   "log [--since N]",
+		Short: "Show the audit trail: every ledger entry from serial N on",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if since < 0 {
+				return usagef("--since must not be negative")
+			}
+			s, err := g.openRead(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if g.json {
+				// Stream a JSON array so memory stays flat however long the ledger.
+				first := true
+				g.printf("[")
+				err := s.Log(cmd.Context(), since, func(e *directory.Entry) error {
+					rec := struct {
+						*directory.Entry
+						Payload      json.RawMessage `json:"payload"`
+						EvidenceSize int             `json:"evidence_bytes,omitempty"`
+					}{e, json.RawMessage(e.Payload), len(e.Evidence)}
+					b, err := json.Marshal(rec)
+					if err != nil {
+						return err
+					}
+					if !first {
+						g.printf(",")
+					}
+					first = false
+					g.printf("\n  %s", b)
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+				g.printf("\n]\n")
+				return nil
+			}
+			return s.Log(cmd.Context(), since, func(e *directory.Entry) error {
+				g.printf("%6d  %s  %-8s  %-14s  %s\n", e.Seq, e.Time, e.Actor, e.Op, summarize(e))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&since, "since", 0, "first serial to show")
+	return cmd
+}
+
+// summarize names what an entry is about, from its payload.
+func summarize(e *directory.Entry) string {
+	var p struct {
+		Name    string           `json:"name"`
+		Address string           `json:"address"`
+		KeyFpr  string           `json:"key_fingerprint"`
+		TLD     string           `json:"tld"`
+		Org     string           `json:"org"`
+		Email   string           `json:"email"`
+		Status  string           `json:"status"`
+		Roles   []directory.Role `json:"roles"`
+		Key     *directory.Key   `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(e.Payload), &p); err != nil {
+		return "(unreadable payload)"
+	}
+	var parts []string
+	switch {
+	case e.Op == "genesis":
+		parts = append(parts, fmt.Sprintf("%q <%s> key %s", p.Name, p.Address, p.KeyFpr))
+	case p.TLD != "":
+		parts = append(parts, displayTLD(p.TLD))
+		if p.Org != "" {
+			parts = append(parts, p.Org)
+		}
+	case p.Email != "":
+		parts = append(parts, p.Email)
+		for _, r := range p.Roles {
+			parts = append(parts, displayTLD(r.TLD)+":"+r.Role)
+		}
+	}
+	if strings.HasPrefix(e.Op, "key.") || strings.HasPrefix(e.Op, "contact.") {
+		switch {
+		case p.Key != nil:
+			parts = append(parts, "key "+p.Key.Fingerprint)
+		case e.Op == "key.set":
+			parts = append(parts, "key removed")
+		}
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+)
+
+// Files inside the home folder.
+const (
+	configName = "config.yaml"
+	dbName     = "directory.db"
+	keysDir    = "keys"
+	secretName = "directory.sec.asc"
+	publicName = "directory.pub.asc"
+)
+
+// globals is what every command shares: the streams, the configuration and
+// the global flags.
+type globals struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	v      *viper.Viper
+
+	home       string
+	configFile string
+	json       bool
+
+	now func() time.Time
+}
+
+const rootHelp = `ccdir keeps the contact directory of a ccTLD incident-response community:
+who to call at every ccTLD when something breaks, with everyone's OpenPGP key.
+Every change is a signed, hash-chained ledger entry; ccdir verify proves the
+directory has not been tampered with.
+
+Configuration: flags win over CCDIR_* environment variables (dots become
+underscores: CCDIR_LIMITS_SECURITY_CONTACTS), which win over config.yaml in
+the home folder, which wins over the defaults.
+
+EXIT STATUS
+  0 ok, 1 error, 2 usage, 3 verify found a problem`
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, v: viper.New(), now: time.Now}
+	if testOnlyNow != nil {
+		g.now = testOnlyNow
+	}
+	cmd := &cobra.Command{
+		Use:           "ccdir",
+		Short:         "The signed contact directory of a ccTLD incident-response community",
+		Long:          rootHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return g.setup(cmd)
+		},
+	}
+	cmd.SetIn(stdin)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&g.home, "home", "", "home folder (env CCDIR_HOME; default $XDG_DATA_HOME/ccdir)")
+	pf.StringVar(&g.configFile, "config", "", "configuration file (env CCDIR_CONFIG; default HOME/config.yaml)")
+	pf.BoolVar(&g.json, "json", false, "machine-readable JSON output")
+	pf.String("passphrase-file", "", "file holding the directory key's passphrase (env CCDIR_PASSPHRASE_FILE, config key.passphrase_file)")
+
+	cmd.AddCommand(
+		newInitCmd(g),
+		newMemberCmd(g),
+		newContactCmd(g),
+		newKeyCmd(g),
+		newPubkeyCmd(g),
+		newImportCmd(g),
+		newExportCmd(g),
+		newLogCmd(g),
+		newVerifyCmd(g),
+		newCoverageCmd(g),
+	)
+	for _, c := range cmd.Commands() {
+		setUsageErrors(c)
+	}
+	return cmd
+}
+
+// setUsageErrors makes argument and flag errors of cmd and its children
+// usage errors (exit 2).
+func setUsageErrors(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return &usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, c := range cmd.Commands() {
+		setUsageErrors(c)
+	}
+}
+
+// setup resolves the home folder and reads the configuration.
+func (g *globals) setup(cmd *cobra.Command) error {
+	v := g.v
+	v.SetEnvPrefix("CCDIR")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	v.SetDefault("limits.security_contacts", directory.DefaultMaxSecurityContacts)
+	v.SetDefault("key.passphrase_file", "")
+	if err := v.BindEnv("key.passphrase_file", "CCDIR_KEY_PASSPHRASE_FILE", "CCDIR_PASSPHRASE_FILE"); err != nil {
+		return err
+	}
+	if f := cmd.Flags().Lookup("passphrase-file"); f != nil {
+		if err := v.BindPFlag("key.passphrase_file", f); err != nil {
+			return err
+		}
+	}
+
+	if g.home == "" {
+		g.home = os.Getenv("CCDIR_HOME")
+	}
+	if g.home == "" {
+		data := os.Getenv("XDG_DATA_HOME")
+		if data == "" {
+			h, err := os.UserHomeDir()
+			if err != nil {
+				return withHint(err, "set --home or CCDIR_HOME")
+			}
+			data = filepath.Join(h, ".local", "share")
+		}
+		g.home = filepath.Join(data, "ccdir")
+	}
+	home, err := filepath.Abs(g.home)
+	if err != nil {
+		return err
+	}
+	g.home = home
+
+	if cmd.Name() == "init" {
+		return nil // init makes the home and its config
+	}
+	explicit := g.configFile != ""
+	if !explicit {
+		g.configFile = os.Getenv("CCDIR_CONFIG")
+		explicit = g.configFile != ""
+	}
+	if !explicit {
+		g.configFile = filepath.Join(g.home, configName)
+	}
+	v.SetConfigFile(g.configFile)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		if !explicit && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return withHint(fmt.Errorf("config %s: %w", g.configFile, err), "fix the file, or point --config elsewhere")
+	}
+	return nil
+}
+
+func (g *globals) path(name ...string) string {
+	return filepath.Join(append([]string{g.home}, name...)...)
+}
+
+// checkHome makes sure the home folder is a ccdir home.
+func (g *globals) checkHome() error {
+	st, err := os.Stat(g.home)
+	if errors.Is(err, fs.ErrNotExist) {
+		return withHint(fmt.Errorf("home folder %s does not exist", g.home),
+			"create one with: ccdir init --home %s --name NAME --address ADDR, or point --home (CCDIR_HOME) at an existing one", g.home)
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("home %s is not a folder", g.home)
+	}
+	if _, err := os.Stat(g.path(dbName)); errors.Is(err, fs.ErrNotExist) {
+		return withHint(fmt.Errorf("%s is not a ccdir home: it has no %s", g.home, dbName),
+			"point --home (CCDIR_HOME) at a folder made by ccdir init")
+	}
+	return nil
+}
+
+func (g *globals) maxSecurityContacts() (int, error) {
+	n := g.v.GetInt("limits.security_contacts")
+	if n < 1 || n > 100 {
+		return 0, withHint(fmt.Errorf("limits.security_contacts is %q: want a number from 1 to 100", g.v.GetString("limits.security_contacts")),
+			"fix it in %s or CCDIR_LIMITS_SECURITY_CONTACTS", g.configFile)
+	}
+	return n, nil
+}
+
+// openRead opens the directory without its secret key.
+func (g *globals) openRead(ctx context.Context) (*directory.Store, error) {
+	if err := g.checkHome(); err != nil {
+		return nil, err
+	}
+	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now})
+}
+
+// openWrite unlocks the directory key and opens the directory for changes.
+func (g *globals) openWrite(ctx context.Context) (*directory.Store, *keys.Secret, error) {
+	if err := g.checkHome(); err != nil {
+		return nil, nil, err
+	}
+	max, err := g.maxSecurityContacts()
+	if err != nil {
+		return nil, nil, err
+	}
+	sec, err := g.secretKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: max})
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	if !strings.EqualFold(info.KeyFingerprint, sec.Fingerprint()) {
+		s.Close()
+		return nil, nil, fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), sec.Fingerprint(), info.KeyFingerprint)
+	}
+	return s, sec, nil
+}
+
+// secretKey loads and unlocks the directory key.
+func (g *globals) secretKey() (*keys.Secret, error) {
+	pass, err := g.passphrase()
+	if err != nil {
+		return nil, err
+	}
+	sec, err := keys.ReadSecretFile(g.path(keysDir, secretName), pass)
+	switch {
+	case errors.Is(err, keys.ErrPassphraseRequired):
+		return nil, withHint(err, "give the passphrase file with --passphrase-file, CCDIR_PASSPHRASE_FILE or key.passphrase_file in %s", g.path(configName))
+	case errors.Is(err, keys.ErrWrongPassphrase):
+		return nil, withHint(err, "check the passphrase file %s", g.v.GetString("key.passphrase_file"))
+	case err != nil:
+		return nil, err
+	}
+	return sec, nil
+}
+
+// maxPassphrase caps what is read from a passphrase file.
+const maxPassphrase = 4096
+
+func (g *globals) passphrase() ([]byte, error) {
+	name := g.v.GetString("key.passphrase_file")
+	if name == "" {
+		return nil, nil
+	}
+	return readPassphrase(name)
+}
+
+func readPassphrase(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("passphrase file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPassphrase+1))
+	if err != nil {
+		return nil, fmt.Errorf("passphrase file %s: %w", name, err)
+	}
+	if len(b) > maxPassphrase {
+		return nil, fmt.Errorf("passphrase file %s is larger than %d bytes", name, maxPassphrase)
+	}
+	b = []byte(strings.TrimRight(string(b), "\r\n"))
+	if len(b) == 0 {
+		return nil, withHint(fmt.Errorf("passphrase file %s is empty", name), "write the passphrase into it, or use --no-passphrase")
+	}
+	return b, nil
+}
+
+// publicKey reads the directory's public key from the home folder.
+func (g *globals) publicKey() (*keys.Public, error) {
+	b, err := os.ReadFile(g.path(keysDir, publicName))
+	if err != nil {
+		return nil, fmt.Errorf("directory public key: %w", err)
+	}
+	p, err := keys.ParsePublicOne(b)
+	if err != nil {
+		return nil, fmt.Errorf("directory public key %s: %w", g.path(keysDir, publicName), err)
+	}
+	return p, nil
+}
+
+// printJSON writes v as indented JSON.
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// printf writes to stdout.
+func (g *globals) printf(format string, args ...any) {
+	fmt.Fprintf(g.stdout, format, args...)
+}
+
+// warnf writes a warning to stderr.
+func (g *globals) warnf(format string, args ...any) {
+	fmt.Fprintf(g.stderr, "ccdir: warning: "+format+"\n", args...)
+}
+
+// changed reports the result of a change.
+func (g *globals) changed(entries []directory.Entry, what string) error {
+	last := entries[len(entries)-1]
+	if g.json {
+		return g.printJSON(map[string]any{"result": what, "serial": last.Seq, "head": last.Hash, "entries": len(entries)})
+	}
+	g.printf("%s (serial %d)\n", what, last.Seq)
+	return nil
+}
+
+// flagChanged says whether the user gave a flag.
+func flagChanged(fs *pflag.FlagSet, name string) bool {
+	f := fs.Lookup(name)
+	return f != nil && f.Changed
+}
+
+// testOnlyNow, when set by the tests, replaces the clock.
+var testOnlyNow func() time.Time

@@ -1,0 +1,365 @@
+package keys
+
+import (
+	"bytes"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/ProtonMail/go-crypto/openpgp/s2k"
+)
+
+// Algo is a public key algorithm for the directory key.
+type Algo string
+
+// Algorithms for the directory key.
+const (
+	AlgoEd25519 Algo = "ed25519" // Ed25519 primary + Cv25519 ECDH subkey (default)
+	AlgoRSA3072 Algo = "rsa3072" // RSA-3072 primary + RSA-3072 subkey
+	AlgoRSA4096 Algo = "rsa4096" // RSA-4096 primary + RSA-4096 subkey (slow to make)
+)
+
+// ParseAlgo parses an algorithm name; "" means AlgoEd25519.
+func ParseAlgo(s string) (Algo, error) {
+	switch a := Algo(strings.ToLower(strings.TrimSpace(s))); a {
+	case "", "default":
+		return AlgoEd25519, nil
+	case AlgoEd25519, AlgoRSA3072, AlgoRSA4096:
+		return a, nil
+	}
+	return "", fmt.Errorf("unknown key algorithm %q (want %s, %s or %s)", s, AlgoEd25519, AlgoRSA3072, AlgoRSA4096)
+}
+
+// SignatureHash is the hash used by Sign and ArmoredDetachSign, for every
+// key algorithm (so PGP/MIME can announce micalg=pgp-sha256).
+const SignatureHash = crypto.SHA256
+
+// KeyBackdate is how far Generate dates a new key (and its self-signatures)
+// before now, so that a verifier whose clock runs a little behind does not
+// see a self-signature from the future ("no valid self signature").
+const KeyBackdate = time.Minute
+
+// Secret is the directory's own key: an OpenPGP entity with its private keys
+// decrypted. Sign and ArmoredDetachSign may be called concurrently (they
+// serialise on a lock, because go-crypto caches signature validity inside the
+// entity); code that signs with Entity() directly must not run concurrently
+// with them.
+type Secret struct {
+	entity *openpgp.Entity
+	pub    *Public
+	now    func() time.Time
+	mu     sync.Mutex
+}
+
+func newSecret(e *openpgp.Entity) (*Secret, error) {
+	var bin bytes.Buffer
+	if err := e.Serialize(&bin); err != nil {
+		return nil, err
+	}
+	pub, err := ParsePublicOne(bin.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("public part of secret key: %w", err)
+	}
+	return &Secret{entity: e, pub: pub, now: time.Now}, nil
+}
+
+// Generate makes a v4 key with user ID "name <email>" and no expiry: an
+// Ed25519 primary key and a Cv25519 ECDH subkey (the layout gpg uses), or an
+// RSA primary key and RSA subkey. The key and its self-signatures are dated
+// now truncated to the second minus KeyBackdate. rand may be nil for
+// crypto/rand; RSA generation may not be reproducible even with a fixed rand.
+func Generate(name, email string, algo Algo, now time.Time, rand io.Reader) (*Secret, error) {
+	name = strings.TrimSpace(name)
+	email = strings.TrimSpace(email)
+	if name == "" {
+		return nil, errors.New("key name is empty")
+	}
+	if strings.ContainsAny(name, "()<>\x00\r\n") {
+		return nil, fmt.Errorf("key name %q must not contain ( ) < > or control characters", name)
+	}
+	if at := strings.LastIndexByte(email, '@'); at <= 0 || at == len(email)-1 ||
+		strings.ContainsAny(email, "()<>\x00\r\n\t ") {
+		return nil, fmt.Errorf("invalid key email %q", email)
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	created := now.Truncate(time.Second).Add(-KeyBackdate)
+	cfg := &packet.Config{
+		Rand:          rand,
+		Time:          func() time.Time { return created },
+		DefaultHash:   crypto.SHA256,
+		DefaultCipher: packet.CipherAES256,
+	}
+	switch algo {
+	case AlgoEd25519, "":
+		cfg.Algorithm = packet.PubKeyAlgoEdDSA
+		cfg.Curve = packet.Curve25519
+	case AlgoRSA3072:
+		cfg.Algorithm = packet.PubKeyAlgoRSA
+		cfg.RSABits = 3072
+	case AlgoRSA4096:
+		cfg.Algorithm = packet.PubKeyAlgoRSA
+		cfg.RSABits = 4096
+	default:
+		return nil, fmt.Errorf("unknown key algorithm %q", algo)
+	}
+	e, err := openpgp.NewEntity(name, "", email, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("generate %s key: %w", algo, err)
+	}
+	return newSecret(e)
+}
+
+// SetClock sets the clock that dates signatures (default time.Now). Call it
+// before sharing s between goroutines.
+func (s *Secret) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	s.now = now
+}
+
+// Fingerprint returns the primary key fingerprint, 40 uppercase hex digits.
+func (s *Secret) Fingerprint() string { return s.pub.Fingerprint }
+
+// Public returns the public part of the key. The same *Public is returned
+// on every call.
+func (s *Secret) Public() *Public { return s.pub }
+
+// Entity returns the unlocked go-crypto entity, private keys included.
+// Callers must not modify it.
+func (s *Secret) Entity() *openpgp.Entity { return s.entity }
+
+// SignConfig returns the go-crypto configuration Sign uses: SignatureHash and
+// the clock set with SetClock. Packages that sign through go-crypto directly
+// (PGP/MIME) should use it too.
+func (s *Secret) SignConfig() *packet.Config {
+	return &packet.Config{
+		DefaultHash: SignatureHash,
+		Time:        s.now,
+	}
+}
+
+// Sign returns a binary detached signature (type 0x00, OpenPGP packet bytes)
+// over data, with SignatureHash, dated by the clock set with SetClock.
+func (s *Secret) Sign(data []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resetValidity(s.entity)
+	var out bytes.Buffer
+	if err := openpgp.DetachSign(&out, []*openpgp.Entity{s.entity}, bytes.NewReader(data), s.SignConfig()); err != nil {
+		return nil, fmt.Errorf("sign with key %s: %w", s.Fingerprint(), err)
+	}
+	return out.Bytes(), nil
+}
+
+// ArmoredDetachSign writes an armored detached binary signature (type 0x00)
+// over everything read from r to w: the file.asc that `gpg --verify file.asc
+// file` accepts.
+//
+// The armor carries a CRC-24 line although RFC 9580 says it should not:
+// GnuPG 2.2 misreads armor without one when the base64 text has no '='
+// padding ("invalid radix64 character 2D skipped", exit 2), which
+// go-crypto's own ArmoredDetachSign produces for one signature in three.
+func (s *Secret) ArmoredDetachSign(w io.Writer, r io.Reader) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resetValidity(s.entity)
+	aw, err := armor.Encode(w, openpgp.SignatureType, nil)
+	if err != nil {
+		return err
+	}
+	if err := openpgp.DetachSign(aw, []*openpgp.Entity{s.entity}, r, s.SignConfig()); err != nil {
+		return fmt.Errorf("sign with key %s: %w", s.Fingerprint(), err)
+	}
+	if err := aw.Close(); err != nil {
+		return err
+	}
+	// armor ends without a newline after the END line.
+	_, err = io.WriteString(w, "\n")
+	return err
+}
+
+// privateKeyProtection is how WriteFile encrypts private keys: iterated and
+// salted SHA-256 S2K with AES-256 and a SHA-1 checksum (S2K usage 254),
+// which GnuPG 2.2 reads. Argon2 and AEAD protection are left out for that
+// reason.
+func privateKeyProtection() *packet.Config {
+	return &packet.Config{
+		DefaultCipher: packet.CipherAES256,
+		S2KConfig: &s2k.Config{
+			S2KMode:  s2k.IteratedSaltedS2K,
+			Hash:     crypto.SHA256,
+			S2KCount: 65011712,
+		},
+	}
+}
+
+// armoredPrivate returns the armored secret key, encrypted with passphrase
+// if it is not empty. s.entity itself stays unlocked.
+func (s *Secret) armoredPrivate(passphrase []byte) ([]byte, error) {
+	e := s.entity
+	if len(passphrase) > 0 {
+		// Encrypt a copy: EncryptPrivateKeys works in place.
+		var plain bytes.Buffer
+		if err := e.SerializePrivateWithoutSigning(&plain, nil); err != nil {
+			return nil, err
+		}
+		el, err := openpgp.ReadKeyRing(bytes.NewReader(plain.Bytes()))
+		clear(plain.Bytes())
+		if err != nil {
+			return nil, err
+		}
+		if len(el) != 1 {
+			return nil, fmt.Errorf("copy of secret key: %d entities", len(el))
+		}
+		e = el[0]
+		if err := e.EncryptPrivateKeys(passphrase, privateKeyProtection()); err != nil {
+			return nil, fmt.Errorf("encrypt secret key: %w", err)
+		}
+	}
+	var out bytes.Buffer
+	w, err := armor.Encode(&out, openpgp.PrivateKeyType, nil)
+	if err != nil {
+		return nil, err
+	}
+	// SerializePrivate would re-sign the self-signatures, which panics on an
+	// encrypted key; nothing here needs re-signing.
+	if err := e.SerializePrivateWithoutSigning(w, nil); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// WriteFile writes the armored secret key to a new file at path (mode 0600;
+// an existing file is never overwritten). A non-empty passphrase encrypts
+// the private keys first (see privateKeyProtection). On any error the file
+// is removed.
+func (s *Secret) WriteFile(path string, passphrase []byte) (err error) {
+	data, err := s.armoredPrivate(passphrase)
+	if err != nil {
+		return err
+	}
+	defer clear(data)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// ReadSecretFile loads a secret key written by WriteFile (or exported with
+// `gpg --export-secret-keys`, armored or binary). It refuses a file that
+// group or others may access (ErrInsecurePermissions), a file larger than
+// MaxKeyBytes, a file without a secret key or with several keys. An
+// encrypted key needs passphrase: ErrPassphraseRequired without one,
+// ErrWrongPassphrase if it does not fit.
+func ReadSecretFile(path string, passphrase []byte) (*Secret, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o; fix with chmod 600 %s", ErrInsecurePermissions, path, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxKeyBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(data)
+	if len(data) > MaxKeyBytes {
+		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, MaxKeyBytes)
+	}
+	s, err := parseSecret(data, passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+func parseSecret(data, passphrase []byte) (*Secret, error) {
+	bin, err := dearmor(data, true)
+	if err != nil {
+		return nil, err
+	}
+	el, err := openpgp.ReadKeyRing(bytes.NewReader(bin))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoKey, err)
+	}
+	switch {
+	case len(el) == 0:
+		return nil, ErrNoKey
+	case len(el) > 1:
+		return nil, fmt.Errorf("file holds %d keys, expected one secret key", len(el))
+	}
+	e := el[0]
+	if e.PrivateKey == nil {
+		return nil, fmt.Errorf("key %s is a public key, not a secret key", fingerprint(e.PrimaryKey))
+	}
+	if e.PrivateKey.Dummy() {
+		return nil, fmt.Errorf("key %s has no primary secret key (a gnu-dummy stub, as --export-secret-subkeys writes)",
+			fingerprint(e.PrimaryKey))
+	}
+	if encrypted(e) {
+		if len(passphrase) == 0 {
+			return nil, fmt.Errorf("key %s: %w", fingerprint(e.PrimaryKey), ErrPassphraseRequired)
+		}
+		if err := e.DecryptPrivateKeys(passphrase); err != nil {
+			var unsupported pgperrors.UnsupportedError
+			if errors.As(err, &unsupported) {
+				return nil, fmt.Errorf("key %s: %w", fingerprint(e.PrimaryKey), err)
+			}
+			// A wrong passphrase shows as a checksum, AEAD or key-validation
+			// failure depending on the protection; all mean the same here.
+			return nil, fmt.Errorf("key %s: %w", fingerprint(e.PrimaryKey), ErrWrongPassphrase)
+		}
+	}
+	return newSecret(e)
+}
+
+func encrypted(e *openpgp.Entity) bool {
+	if e.PrivateKey != nil && e.PrivateKey.Encrypted {
+		return true
+	}
+	for _, sk := range e.Subkeys {
+		if sk.PrivateKey != nil && sk.PrivateKey.Encrypted {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,288 @@
+package digest
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/ccdir/ccdir/directory"
+)
+
+// CSVHeader is the header of the CSV export and import format, in the
+// order [WriteCSV] writes it. [ParseCSV] accepts the columns in any order.
+var CSVHeader = []string{"tld", "org", "name", "email", "phones", "role", "languages", "timezone", "24x7"}
+
+// Limits of [ParseCSV].
+const (
+	MaxCSVBytes = 10 << 20 // whole input
+	MaxCSVRows  = 100_000  // rows after the header
+	MaxCSVField = 4 << 10  // bytes in one field
+)
+
+// emergencyPrefix marks the emergency number in the phones column.
+const emergencyPrefix = "emergency:"
+
+// WriteCSV writes s in the import format: the [CSVHeader], then one row
+// per role of a contact for a ccTLD, sorted by ccTLD then email. Phones
+// are joined with ";", the emergency one written "emergency:+351…";
+// languages are joined with ";"; 24x7 is "yes" or "no". Lines end in LF.
+func WriteCSV(w io.Writer, s *directory.Snapshot) error {
+	type row struct {
+		tld string
+		c   *directory.Contact
+	}
+	var rows []row
+	for i := range s.Contacts {
+		c := &s.Contacts[i]
+		for _, r := range c.Roles {
+			rows = append(rows, row{r.TLD, c})
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b row) int {
+		if a.tld != b.tld {
+			return strings.Compare(a.tld, b.tld)
+		}
+		return strings.Compare(a.c.Email, b.c.Email)
+	})
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		c := r.c
+		phones := make([]string, len(c.Phones))
+		for i, p := range c.Phones {
+			phones[i] = p.Number
+			if p.Emergency {
+				phones[i] = emergencyPrefix + p.Number
+			}
+		}
+		rec := []string{
+			r.tld,
+			memberOrg(s, r.tld),
+			c.Name,
+			c.Email,
+			strings.Join(phones, ";"),
+			c.RoleFor(r.tld),
+			strings.Join(c.Languages, ";"),
+			c.TimeZone,
+			yesNo(c.Always),
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// CSVRow is one data row of the import format. Line is the line of the
+// input the row starts on. ParseCSV checks only the shape of a row; the
+// directory validates its values.
+type CSVRow struct {
+	Line      int
+	TLD       string
+	Org       string
+	Name      string
+	Email     string
+	Phones    []directory.Phone
+	Role      string
+	Languages []string
+	TimeZone  string
+	Always    bool
+}
+
+// CSVError reports where the input of [ParseCSV] is wrong. Line is 1 for
+// the header, 0 when the error is about the whole input; Column is the
+// name of the column, "" if the error is about a whole line, or "#N" for a
+// field past the last column.
+type CSVError struct {
+	Line   int
+	Column string
+	Err    error
+}
+
+func (e *CSVError) Error() string {
+	switch {
+	case e.Line > 0 && e.Column != "":
+		return fmt.Sprintf("line %d, column %s: %v", e.Line, e.Column, e.Err)
+	case e.Line > 0:
+		return fmt.Sprintf("line %d: %v", e.Line, e.Err)
+	}
+	return e.Err.Error()
+}
+
+func (e *CSVError) Unwrap() error { return e.Err }
+
+// ErrCSVLimit is wrapped by the errors of [ParseCSV] for input past one of
+// its limits.
+var ErrCSVLimit = errors.New("over the limit")
+
+// ParseCSV reads the import format written by [WriteCSV]. The header must
+// name every column of [CSVHeader] once, in any order, and nothing else; a
+// leading byte order mark is ignored. Fields are trimmed of spaces; rows
+// whose fields are all empty are skipped. Phones are split on ";" (a phone
+// written "emergency:+351…" is the emergency one), languages on ";" or
+// ",". 24x7 is yes, no, true, false, 1, 0 or empty (no), in any case.
+// The input may hold at most [MaxCSVBytes] bytes, [MaxCSVRows] rows and
+// [MaxCSVField] bytes per field. Errors are [*CSVError].
+func ParseCSV(r io.Reader) ([]CSVRow, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxCSVBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxCSVBytes {
+		return nil, &CSVError{Err: fmt.Errorf("input is %w of %d bytes", ErrCSVLimit, MaxCSVBytes)}
+	}
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = -1
+
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, &CSVError{Line: 1, Err: fmt.Errorf("empty input, want the header %s", strings.Join(CSVHeader, ","))}
+	}
+	if err != nil {
+		return nil, csvSyntaxError(err)
+	}
+	col, err := csvColumns(header)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(header))
+	for name, i := range col {
+		names[i] = name
+	}
+
+	var rows []CSVRow
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, csvSyntaxError(err)
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) != len(header) {
+			e := &CSVError{Line: line, Err: fmt.Errorf("%d fields, the header has %d", len(rec), len(header))}
+			if len(rec) < len(header) {
+				e.Column = names[len(rec)]
+			} else {
+				e.Column = fmt.Sprintf("#%d", len(header)+1)
+			}
+			return nil, e
+		}
+		empty := true
+		for i := range rec {
+			if len(rec[i]) > MaxCSVField {
+				fl, _ := cr.FieldPos(i)
+				return nil, &CSVError{Line: fl, Column: names[i], Err: fmt.Errorf("field is %w of %d bytes", ErrCSVLimit, MaxCSVField)}
+			}
+			rec[i] = strings.TrimSpace(rec[i])
+			empty = empty && rec[i] == ""
+		}
+		if empty {
+			continue
+		}
+		if len(rows) == MaxCSVRows {
+			return nil, &CSVError{Line: line, Err: fmt.Errorf("rows are %w of %d", ErrCSVLimit, MaxCSVRows)}
+		}
+		row := CSVRow{
+			Line:     line,
+			TLD:      rec[col["tld"]],
+			Org:      rec[col["org"]],
+			Name:     rec[col["name"]],
+			Email:    rec[col["email"]],
+			Role:     rec[col["role"]],
+			TimeZone: rec[col["timezone"]],
+		}
+		for _, p := range splitList(rec[col["phones"]], ";") {
+			if n, ok := cutPrefixFold(p, emergencyPrefix); ok {
+				n = strings.TrimSpace(n)
+				if n == "" {
+					fl, _ := cr.FieldPos(col["phones"])
+					return nil, &CSVError{Line: fl, Column: "phones", Err: fmt.Errorf("%q without a number", emergencyPrefix)}
+				}
+				row.Phones = append(row.Phones, directory.Phone{Number: n, Emergency: true})
+			} else {
+				row.Phones = append(row.Phones, directory.Phone{Number: p})
+			}
+		}
+		row.Languages = splitList(rec[col["languages"]], ";,")
+		switch strings.ToLower(rec[col["24x7"]]) {
+		case "yes", "true", "1":
+			row.Always = true
+		case "no", "false", "0", "":
+		default:
+			fl, _ := cr.FieldPos(col["24x7"])
+			return nil, &CSVError{Line: fl, Column: "24x7", Err: fmt.Errorf("%q is not yes or no", shorten(rec[col["24x7"]]))}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// csvColumns maps each column name of the header to its index.
+func csvColumns(header []string) (map[string]int, error) {
+	col := make(map[string]int, len(header))
+	for i, h := range header {
+		if len(h) > MaxCSVField {
+			return nil, &CSVError{Line: 1, Column: fmt.Sprintf("#%d", i+1), Err: fmt.Errorf("field is %w of %d bytes", ErrCSVLimit, MaxCSVField)}
+		}
+		name := strings.TrimSpace(h)
+		if !slices.Contains(CSVHeader, name) {
+			return nil, &CSVError{Line: 1, Column: shorten(name), Err: fmt.Errorf("unknown column, want %s", strings.Join(CSVHeader, ","))}
+		}
+		if _, dup := col[name]; dup {
+			return nil, &CSVError{Line: 1, Column: name, Err: errors.New("column given twice")}
+		}
+		col[name] = i
+	}
+	for _, name := range CSVHeader {
+		if _, ok := col[name]; !ok {
+			return nil, &CSVError{Line: 1, Column: name, Err: fmt.Errorf("missing from the header, want %s", strings.Join(CSVHeader, ","))}
+		}
+	}
+	return col, nil
+}
+
+// csvSyntaxError turns an error of encoding/csv into a [*CSVError].
+func csvSyntaxError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return &CSVError{Line: pe.Line, Err: fmt.Errorf("%w (character %d)", pe.Err, pe.Column)}
+	}
+	return &CSVError{Err: err}
+}
+
+// splitList splits s on any of seps, trims the items and drops empty ones;
+// it returns nil if nothing is left.
+func splitList(s, seps string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return strings.ContainsRune(seps, r) }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
+}
+
+// shorten keeps an echoed input value short in an error message.
+func shorten(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "…"
+	}
+	return s
+}
