@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -35,7 +37,8 @@ var verifyDBs atomic.Int64
 
 // Verify checks the whole directory: the database's own integrity, the
 // hash chain and the signature of every ledger entry (by the key whose
-// fingerprint is fpr, checked with verify), and that replaying the ledger
+// fingerprint is fpr, checked with verify, which must be safe for
+// concurrent use), and that replaying the ledger
 // into a fresh database gives exactly the state tables on disk. It returns
 // the head, or a *VerifyError naming the first problem.
 func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head, error) {
@@ -83,7 +86,14 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 	return head, nil
 }
 
+// replayBatch is how many entries replay reads before it checks their
+// signatures in parallel; it bounds the memory replay holds.
+const replayBatch = 256
+
 // replay streams the ledger, checks every entry and applies it to fresh.
+// Signatures are checked in parallel (verify must be safe for concurrent
+// use); everything else runs in ledger order, so the first problem found
+// is the first in the ledger.
 func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verify VerifyFunc) (Head, error) {
 	rows, err := ledger.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger ORDER BY seq`)
 	if err != nil {
@@ -92,49 +102,84 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	defer rows.Close()
 	var head Head
 	prev := zeroHash
+	batch := make([]Entry, 0, replayBatch)
+	sigErrs := make([]error, replayBatch)
+	workers := max(1, runtime.GOMAXPROCS(0))
+	flush := func() error {
+		// Check the batch's signatures in parallel.
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range min(workers, len(batch)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					sigErrs[i] = verify(signedText(batch[i].Seq, batch[i].Hash), batch[i].Sig)
+				}
+			}()
+		}
+		for i := range batch {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		for i := range batch {
+			e := &batch[i]
+			bad := func(format string, args ...any) error {
+				return &VerifyError{Seq: e.Seq, Reason: fmt.Sprintf(format, args...)}
+			}
+			want := head.Serial + 1
+			if e.Seq != want {
+				return &VerifyError{Seq: want, Reason: fmt.Sprintf("missing (the ledger jumps from entry %d to %d)", head.Serial, e.Seq)}
+			}
+			if e.PrevHash != prev {
+				return bad("previous hash %.16s… does not match the hash of entry %d (%.16s…)", e.PrevHash, e.Seq-1, prev)
+			}
+			if got := computeHash(e); got != e.Hash {
+				return bad("content does not match its hash (stored %.16s…, computed %.16s…): time, actor, operation, payload or evidence was changed", e.Hash, got)
+			}
+			if err := sigErrs[i]; err != nil {
+				return bad("bad signature: %v", err)
+			}
+			if _, err := time.Parse(time.RFC3339, e.Time); err != nil {
+				return bad("bad time %q", e.Time)
+			}
+			if e.Seq == 1 {
+				if e.Op != opGenesis {
+					return bad("the first entry is %q, not genesis", e.Op)
+				}
+				var g genesisPayload
+				if err := decodeStrict(e.Payload, &g); err != nil {
+					return bad("genesis: %v", err)
+				}
+				if !strings.EqualFold(g.KeyFingerprint, fpr) {
+					return bad("genesis names directory key %s, but this home's key is %s", g.KeyFingerprint, fpr)
+				}
+			}
+			if err := apply(ctx, fresh, e); err != nil {
+				return bad("cannot be replayed (%s): %v", e.Op, err)
+			}
+			prev = e.Hash
+			head = Head{Serial: e.Seq, Hash: e.Hash}
+		}
+		batch = batch[:0]
+		return nil
+	}
 	for rows.Next() {
-		var e Entry
-		if err := scanEntry(rows, &e); err != nil {
+		batch = append(batch, Entry{})
+		if err := scanEntry(rows, &batch[len(batch)-1]); err != nil {
 			return head, err
 		}
-		want := head.Serial + 1
-		if e.Seq != want {
-			return head, &VerifyError{Seq: want, Reason: fmt.Sprintf("missing (the ledger jumps from entry %d to %d)", head.Serial, e.Seq)}
-		}
-		bad := func(format string, args ...any) error {
-			return &VerifyError{Seq: e.Seq, Reason: fmt.Sprintf(format, args...)}
-		}
-		if e.PrevHash != prev {
-			return head, bad("previous hash %.16s… does not match the hash of entry %d (%.16s…)", e.PrevHash, e.Seq-1, prev)
-		}
-		if got := computeHash(&e); got != e.Hash {
-			return head, bad("content does not match its hash (stored %.16s…, computed %.16s…): time, actor, operation, payload or evidence was changed", e.Hash, got)
-		}
-		if err := verify(signedText(e.Seq, e.Hash), e.Sig); err != nil {
-			return head, bad("bad signature: %v", err)
-		}
-		if _, err := time.Parse(time.RFC3339, e.Time); err != nil {
-			return head, bad("bad time %q", e.Time)
-		}
-		if e.Seq == 1 {
-			if e.Op != opGenesis {
-				return head, bad("the first entry is %q, not genesis", e.Op)
-			}
-			var g genesisPayload
-			if err := decodeStrict(e.Payload, &g); err != nil {
-				return head, bad("genesis: %v", err)
-			}
-			if !strings.EqualFold(g.KeyFingerprint, fpr) {
-				return head, bad("genesis names directory key %s, but this home's key is %s", g.KeyFingerprint, fpr)
+		if len(batch) == replayBatch {
+			if err := flush(); err != nil {
+				return head, err
 			}
 		}
-		if err := apply(ctx, fresh, &e); err != nil {
-			return head, bad("cannot be replayed (%s): %v", e.Op, err)
-		}
-		prev = e.Hash
-		head = Head{Serial: e.Seq, Hash: e.Hash}
 	}
 	if err := rows.Err(); err != nil {
+		return head, err
+	}
+	if err := flush(); err != nil {
 		return head, err
 	}
 	if head.Serial == 0 {

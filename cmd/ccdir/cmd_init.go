@@ -180,6 +180,11 @@ func runInit(ctx context.Context, g *globals, o initOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	// os.Rename refuses to replace a folder, even an empty one: remove
+	// the empty home first (Remove fails if something appeared in it).
+	if err := os.Remove(g.home); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return withHint(fmt.Errorf("home %s: %w", g.home, err), "ccdir init never touches an existing home; choose another --home")
+	}
 	if err := os.Rename(tmp, g.home); err != nil {
 		return fmt.Errorf("move the new home into place: %w", err)
 	}

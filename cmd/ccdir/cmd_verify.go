@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
@@ -31,10 +33,11 @@ EXIT STATUS
 				return err
 			}
 			defer s.Close()
-			head, err := s.Verify(cmd.Context(), pub.Fingerprint, func(data, sig []byte) error {
-				_, err := pub.Verify(data, sig)
-				return err
-			})
+			v, err := pub.NewVerifier(g.now())
+			if err != nil {
+				return fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
+			}
+			head, err := s.Verify(cmd.Context(), pub.Fingerprint, v.Verify)
 			if directory.IsVerifyError(err) && g.json {
 				if jerr := g.printJSON(map[string]any{"ok": false, "problem": err.Error()}); jerr != nil {
 					return jerr

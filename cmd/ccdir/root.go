@@ -260,6 +260,7 @@ func (g *globals) secretKey() (*keys.Secret, error) {
 	case err != nil:
 		return nil, err
 	}
+	sec.SetClock(g.now)
 	return sec, nil
 }
 

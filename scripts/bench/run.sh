@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs ccdir's benchmarks: import of 1,000 contacts with keys through the
+# CLI, verify of 1,000- and 10,000-entry ledgers (time per entry and peak
+# Go heap, which must stay flat as the ledger grows), and the key-level
+# micro-benchmarks. Output goes to stdout and to bench.out (for benchstat).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+scripts/deps.sh
+count=${COUNT:-3}
+go test -run '^$' -bench . -benchmem -count "$count" -benchtime "${BENCHTIME:-3x}" \
+	./cmd/ccdir ./keys ./directory 2>&1 | tee bench.out
