@@ -1,13 +1,12 @@
 module github.com/ccdir/ccdir
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/emersion/go-vcard v0.0.0-20260618161152-d854b7e0e2d3
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/nyaruka/phonenumbers v1.8.1
-	github.com/rogpeppe/go-internal v1.16.0
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.10
 	github.com/spf13/viper v1.21.0
@@ -15,6 +14,9 @@ require (
 	golang.org/x/net v0.62.0
 	golang.org/x/text v0.44.0
 )
+
+// Test only: testscript runs the CLI tests in cmd/ccdir/testdata/script.
+require github.com/rogpeppe/go-internal v1.16.0
 
 require (
 	github.com/cloudflare/circl v1.6.3 // indirect

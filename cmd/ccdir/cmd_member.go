@@ -103,7 +103,7 @@ func newMemberCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.changed(entries, "removed "+args[0])
+			return g.changed(entries, "removed "+displayTLD(args[0]))
 		},
 	}
 
