@@ -164,6 +164,9 @@ func (t *Tx) AddContact(c Contact) (Contact, error) {
 	}
 	if old, err := readContact(t.ctx, t.tx, c.Email); err == nil {
 		hint := fmt.Sprintf("to give it another ccTLD: ccdir contact update %s --add-role %s:%s", c.Email, c.Roles[0].TLD, c.Roles[0].Role)
+		if r := old.RoleFor(c.Roles[0].TLD); r != "" {
+			hint = fmt.Sprintf("it is already the %s contact of %s; change it with: ccdir contact update %s", r, c.Roles[0].TLD, c.Email)
+		}
 		return c, refuse(ErrExists, hint, "contact %s already exists (%s)", c.Email, old.Name)
 	} else if !errors.Is(err, ErrNotFound) {
 		return c, err

@@ -255,9 +255,11 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"deleted ledger row", `DELETE FROM ledger WHERE seq = 3`, "ledger entry 3: missing"},
 		{"swapped signature", `UPDATE ledger SET sig = (SELECT sig FROM ledger WHERE seq = 2) WHERE seq = 4`,
 			"ledger entry 4: bad signature"},
-		{"extra state row", `INSERT INTO members (tld, org, country, status, added_seq, updated_seq) VALUES ('br', 'NIC.br', 'BR', 'active', 9, 9)`,
+		{"extra state row", `INSERT INTO members (tld, org, country, status, added_seq, updated_seq) VALUES ('br', 'NIC.br', 'BR', 'active', 2, 2)`,
 			`table members, row tld="br"`},
-		{"deleted last entry", `DELETE FROM ledger WHERE seq = 6`, "table contacts, row id=6"},
+		{"deleted last entry", `DELETE FROM ledger WHERE seq = 6`, "ledger entry 6: missing: the state was changed by entry 6, but the ledger ends at entry 5"},
+		{"deleted member row", `DELETE FROM members WHERE tld = 'pt'`, `table members, row tld="pt": is in the ledger but missing from the database`},
+		{"extra role row", `INSERT INTO roles (contact_id, tld, role) VALUES (5, 'pt', 'admin')`, `table roles, row contact_id=5 tld="pt": is in the database but not in the ledger`},
 		{"rewritten genesis key", `UPDATE ledger SET hash = 'x' WHERE seq = 1`, "ledger entry 1: content does not match"},
 	}
 	for _, tc := range cases {

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -77,6 +78,15 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 	head, err := replay(ctx, tx, ftx, fpr, verify)
 	if err != nil {
 		return Head{}, err
+	}
+	// Entries cut from the end of the ledger leave state rows that name
+	// them; say so rather than only that a row differs.
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT max(s) FROM (SELECT max(updated_seq) AS s FROM members UNION ALL SELECT max(updated_seq) FROM contacts)`).Scan(&sqlNullInt{&last}); err != nil {
+		return Head{}, err
+	}
+	if last > head.Serial {
+		return Head{}, &VerifyError{Seq: head.Serial + 1, Reason: fmt.Sprintf("missing: the state was changed by entry %d, but the ledger ends at entry %d", last, head.Serial)}
 	}
 	for _, t := range stateTables {
 		if err := compareTable(ctx, tx, ftx, t.name, t.order); err != nil {
@@ -236,10 +246,11 @@ func compareTable(ctx context.Context, disk, fresh queryer, table, order string)
 		case !dok:
 			return &VerifyError{Table: table, Row: rowName(cols, fv, keys), Reason: "is in the ledger but missing from the database"}
 		}
-		if k := rowName(cols, dv, keys); k != rowName(cols, fv, keys) {
-			// Different keys at the same position: whichever sorts first
-			// is the row the other side lacks.
-			return &VerifyError{Table: table, Row: k, Reason: fmt.Sprintf("does not match the ledger, which has %s here", rowName(cols, fv, keys))}
+		switch c := compareKeys(cols, dv, fv, keys); {
+		case c < 0: // the database's row sorts first: the ledger lacks it
+			return &VerifyError{Table: table, Row: rowName(cols, dv, keys), Reason: "is in the database but not in the ledger"}
+		case c > 0:
+			return &VerifyError{Table: table, Row: rowName(cols, fv, keys), Reason: "is in the ledger but missing from the database"}
 		}
 		for i, c := range cols {
 			if !sameValue(dv[i], fv[i]) {
@@ -252,6 +263,41 @@ func compareTable(ctx context.Context, disk, fresh queryer, table, order string)
 		return err
 	}
 	return fr.Err()
+}
+
+// compareKeys compares two rows by their key columns as SQLite orders
+// them (integers numerically, text bytewise).
+func compareKeys(cols []string, a, b []any, keys []string) int {
+	for _, k := range keys {
+		for i, c := range cols {
+			if c != k {
+				continue
+			}
+			if x, ok := a[i].(int64); ok {
+				if y, ok := b[i].(int64); ok {
+					if r := cmp.Compare(x, y); r != 0 {
+						return r
+					}
+					continue
+				}
+			}
+			if r := bytes.Compare(asBytes(a[i]), asBytes(b[i])); r != 0 {
+				return r
+			}
+		}
+	}
+	return 0
+}
+
+func asBytes(v any) []byte {
+	switch x := v.(type) {
+	case []byte:
+		return x
+	case string:
+		return []byte(x)
+	default:
+		return fmt.Append(nil, x)
+	}
 }
 
 func scanRow(rows *sql.Rows, n int) ([]any, error) {
@@ -323,4 +369,16 @@ func show(v any) string {
 func IsVerifyError(err error) bool {
 	var ve *VerifyError
 	return errors.As(err, &ve)
+}
+
+// sqlNullInt scans a possibly NULL integer, leaving 0 for NULL.
+type sqlNullInt struct{ p *int64 }
+
+func (n *sqlNullInt) Scan(v any) error {
+	var x sql.NullInt64
+	if err := x.Scan(v); err != nil {
+		return err
+	}
+	*n.p = x.Int64
+	return nil
 }

@@ -201,8 +201,7 @@ EXIT STATUS
 				return err
 			})
 			if errors.Is(err, directory.ErrUnchanged) {
-				g.printf("unchanged\n")
-				return nil
+				return g.unchanged("unchanged")
 			}
 			if err != nil {
 				return err
@@ -315,8 +314,14 @@ EXIT STATUS
 // countGlobal counts the persistent flags the user set, so "update EMAIL
 // --json" alone is still "no change".
 func countGlobal(cmd *cobra.Command) int {
+	// InheritedFlags is a new FlagSet whose Visit sees no flag as set,
+	// so count the changed ones by hand.
 	n := 0
-	cmd.InheritedFlags().Visit(func(*pflag.Flag) { n++ })
+	cmd.InheritedFlags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			n++
+		}
+	})
 	return n
 }
 

@@ -99,6 +99,9 @@ EXIT STATUS
 							"import it for one of them with: ccdir key import FILE --email EMAIL")
 					}
 					if other, ok := taken[match[0]]; ok {
+						if other == p.Fingerprint {
+							continue // the same key twice in the bundle
+						}
 						return fmt.Errorf("%s holds two keys for %s: %s and %s", args[0], match[0], other, p.Fingerprint)
 					}
 					taken[match[0]] = p.Fingerprint
@@ -128,8 +131,7 @@ EXIT STATUS
 				return nil
 			})
 			if errors.Is(err, directory.ErrUnchanged) {
-				g.printf("unchanged: every key is already registered\n")
-				return nil
+				return g.unchanged("unchanged: every key is already registered")
 			}
 			if err != nil {
 				return err

@@ -74,8 +74,7 @@ func newMemberCmd(g *globals) *cobra.Command {
 				return err
 			})
 			if errors.Is(err, directory.ErrUnchanged) {
-				g.printf("unchanged\n")
-				return nil
+				return g.unchanged("unchanged")
 			}
 			if err != nil {
 				return err

@@ -21,18 +21,17 @@ EXIT STATUS
   0 ok, 1 error (the check could not run), 3 the directory does not match its ledger`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pub, err := g.publicKey()
-			if err != nil {
-				if herr := g.checkHome(); herr != nil {
-					return herr
-				}
-				return err
-			}
+			// Open the database first: a missing home, or a database
+			// that is damaged or not ours, says more than a missing key.
 			s, err := g.openRead(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer s.Close()
+			pub, err := g.publicKey()
+			if err != nil {
+				return err
+			}
 			v, err := pub.NewVerifier(g.now())
 			if err != nil {
 				return fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,9 +62,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"sqlexec": cmdSQLExec,
-			"perm":    cmdPerm,
-			"status":  cmdStatus,
+			"sqlexec":  cmdSQLExec,
+			"perm":     cmdPerm,
+			"status":   cmdStatus,
+			"gpgfpr":   cmdGPGFpr,
+			"grepenv":  cmdGrepEnv,
+			"nonempty": cmdNonEmpty,
 		},
 	})
 }
@@ -139,5 +144,74 @@ func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// gpgfpr VAR USERID sets $VAR to the fingerprint of the one key in the
+// script's GnuPG keyring that USERID names, so a script can use it in
+// later commands (gpg --quick-add-key $VAR ..., openpgp-revocs.d/$VAR.rev).
+func cmdGPGFpr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: gpgfpr VAR USERID")
+	}
+	cmd := execCommand("gpg", "--batch", "--with-colons", "--list-keys", args[1])
+	cmd.Env = append(os.Environ(), "GNUPGHOME="+ts.Getenv("GNUPGHOME"))
+	out, err := cmd.Output()
+	if err != nil {
+		ts.Fatalf("gpg --list-keys %s: %v", args[1], err)
+	}
+	// The first fpr record after each pub record is the primary key's.
+	var fprs []string
+	pub := false
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, ":")
+		switch {
+		case f[0] == "pub":
+			pub = true
+		case f[0] == "fpr" && pub && len(f) > 9:
+			fprs = append(fprs, f[9])
+			pub = false
+		}
+	}
+	if len(fprs) != 1 {
+		ts.Fatalf("%q names %d keys, want 1", args[1], len(fprs))
+	}
+	ts.Setenv(args[0], fprs[0])
+}
+
+// grepenv VAR REGEXP FILE sets $VAR to the first submatch of REGEXP
+// (multi-line mode) in FILE, which may be stdout or stderr, and fails if
+// REGEXP does not match; e.g. grepenv HEAD '^ok serial \d+ head (\w+)$' stdout.
+func cmdGrepEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: grepenv VAR REGEXP FILE")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	if re.NumSubexp() < 1 {
+		ts.Fatalf("grepenv: %q has no group", args[1])
+	}
+	m := re.FindStringSubmatch(ts.ReadFile(args[2]))
+	if m == nil {
+		ts.Fatalf("no match for %q in %s", args[1], args[2])
+	}
+	ts.Setenv(args[0], m[1])
+}
+
+// nonempty FILE succeeds if FILE exists and holds at least one byte;
+// ! nonempty FILE succeeds if it is missing or empty (e.g. no pending WAL).
+func cmdNonEmpty(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: nonempty FILE")
+	}
+	st, err := os.Stat(ts.MkAbs(args[0]))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		ts.Fatalf("%v", err)
+	}
+	full := err == nil && st.Size() > 0
+	if full == neg {
+		ts.Fatalf("%s: nonempty is %v", args[0], full)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -93,10 +94,29 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVerifyCmd(g),
 		newCoverageCmd(g),
 	)
+	groupUsage(cmd)
 	for _, c := range cmd.Commands() {
 		setUsageErrors(c)
 	}
 	return cmd
+}
+
+// groupUsage makes cmd and its descendants that only group subcommands
+// (ccdir, member, contact, key) refuse an unknown subcommand as a usage
+// error (exit 2) instead of cobra's plain error; alone they show their help.
+func groupUsage(cmd *cobra.Command) {
+	if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &usageError{fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath())}
+			}
+			return nil
+		}
+		cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+	}
+	for _, c := range cmd.Commands() {
+		groupUsage(c)
+	}
 }
 
 // setUsageErrors makes argument and flag errors of cmd and its children
@@ -167,7 +187,9 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	v.SetConfigFile(g.configFile)
 	v.SetConfigType("yaml")
 	if err := v.ReadInConfig(); err != nil {
-		if !explicit && errors.Is(err, fs.ErrNotExist) {
+		// No config.yaml in the home is fine; a home that is missing or
+		// not a folder is reported by checkHome, with its hint.
+		if !explicit && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
 			return nil
 		}
 		return withHint(fmt.Errorf("config %s: %w", g.configFile, err), "fix the file, or point --config elsewhere")
@@ -254,7 +276,7 @@ func (g *globals) secretKey() (*keys.Secret, error) {
 	sec, err := keys.ReadSecretFile(g.path(keysDir, secretName), pass)
 	switch {
 	case errors.Is(err, keys.ErrPassphraseRequired):
-		return nil, withHint(err, "give the passphrase file with --passphrase-file, CCDIR_PASSPHRASE_FILE or key.passphrase_file in %s", g.path(configName))
+		return nil, withHint(err, "give the passphrase file with --passphrase-file, CCDIR_PASSPHRASE_FILE or key.passphrase_file in %s", g.configFile)
 	case errors.Is(err, keys.ErrWrongPassphrase):
 		return nil, withHint(err, "check the passphrase file %s", g.v.GetString("key.passphrase_file"))
 	case err != nil:
@@ -333,6 +355,15 @@ func (g *globals) changed(entries []directory.Entry, what string) error {
 		return g.printJSON(map[string]any{"result": what, "serial": last.Seq, "head": last.Hash, "entries": len(entries)})
 	}
 	g.printf("%s (serial %d)\n", what, last.Seq)
+	return nil
+}
+
+// unchanged reports a change that changed nothing (no ledger entry).
+func (g *globals) unchanged(what string) error {
+	if g.json {
+		return g.printJSON(map[string]any{"result": what, "entries": 0})
+	}
+	g.printf("%s\n", what)
 	return nil
 }
 

@@ -19,25 +19,25 @@ const (
 
 // CoverageRow is one ccTLD in a [Coverage] report.
 type CoverageRow struct {
-	TLD        string // A-label
-	Unicode    string // U-label, equal to TLD for ASCII ccTLDs
-	Country    string // ISO 3166-1 alpha-2 code
-	Name       string // English name of the country or territory
-	Dormant    bool   // delegated but taking no registrations
-	Member     bool
-	Security   int    // security contacts
-	UsableKeys int    // security contacts whose key can be used now
-	Problem    string // ProblemNotMember, ProblemNoSecurity, ProblemNoKey or ""
+	TLD        string `json:"tld"`     // A-label
+	Unicode    string `json:"unicode"` // U-label, equal to TLD for ASCII ccTLDs
+	Country    string `json:"country"` // ISO 3166-1 alpha-2 code
+	Name       string `json:"name"`    // English name of the country or territory
+	Dormant    bool   `json:"dormant"` // delegated but taking no registrations
+	Member     bool   `json:"member"`
+	Security   int    `json:"security"`    // security contacts
+	UsableKeys int    `json:"usable_keys"` // security contacts whose key can be used now
+	Problem    string `json:"problem"`     // ProblemNotMember, ProblemNoSecurity, ProblemNoKey or ""
 }
 
 // Coverage says which delegated ccTLDs the directory can reach: a ccTLD is
 // covered when it is a member with at least one security contact whose key
 // can be used.
 type Coverage struct {
-	Rows      []CoverageRow // sorted by TLD
-	Delegated int           // delegated ccTLDs (len(all))
-	Members   int           // members of the directory
-	Covered   int           // members with a security contact with a usable key
+	Rows      []CoverageRow `json:"rows"`      // sorted by TLD
+	Delegated int           `json:"delegated"` // delegated ccTLDs (len(all))
+	Members   int           `json:"members"`   // members of the directory
+	Covered   int           `json:"covered"`   // members with a security contact with a usable key
 }
 
 // ComputeCoverage reports, for every ccTLD of all (usually
@@ -132,7 +132,7 @@ func WriteCoverageText(w io.Writer, c *Coverage, all bool) error {
 		}
 		var counts string
 		if r.Member {
-			counts = fmt.Sprintf("%d security, %d usable keys", r.Security, r.UsableKeys)
+			counts = fmt.Sprintf("%d security, %d usable %s", r.Security, r.UsableKeys, map[bool]string{true: "key", false: "keys"}[r.UsableKeys == 1])
 		}
 		line := fmt.Sprintf("%-16s %-2s  %-26s %-25s %s", tld, r.Country, shorten(name), counts, status)
 		fmt.Fprintln(bw, strings.TrimRight(line, " "))
