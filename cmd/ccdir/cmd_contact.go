@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -80,24 +79,17 @@ EXIT STATUS
 				}
 				c.Key = k
 			}
-			s, _, err := g.openWrite(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			var added directory.Contact
-			entries, err := s.Update(cmd.Context(), directory.Operator, func(tx *directory.Tx) (err error) {
-				added, err = tx.AddContact(c)
-				return err
+			err = g.mutate(cmd.Context(), func(tx *directory.Tx) (string, error) {
+				added, err := tx.AddContact(c)
+				if err != nil {
+					return "", err
+				}
+				return "added " + added.Email + " as " + added.Roles[0].Role + " contact of " + displayTLD(added.Roles[0].TLD), nil
 			})
-			if err != nil {
-				return err
+			if err == nil && c.Key == nil {
+				g.warnf("%s has no key: they will get no digest until one is imported (ccdir key import FILE)", email)
 			}
-			what := "added " + added.Email + " as " + added.Roles[0].Role + " contact of " + displayTLD(added.Roles[0].TLD)
-			if added.Key == nil {
-				g.warnf("%s has no key: they will get no digest until one is imported (ccdir key import FILE)", added.Email)
-			}
-			return g.changed(entries, what)
+			return err
 		},
 	}
 	af := add.Flags()
@@ -147,14 +139,8 @@ EXIT STATUS
 				}
 				newKey = k
 			}
-			s, _, err := g.openWrite(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			var now directory.Contact
-			entries, err := s.Update(cmd.Context(), directory.Operator, func(tx *directory.Tx) (err error) {
-				now, err = tx.UpdateContact(email, func(c *directory.Contact) error {
+			return g.mutate(cmd.Context(), func(tx *directory.Tx) (string, error) {
+				now, err := tx.UpdateContact(email, func(c *directory.Contact) error {
 					if fs.Changed("name") {
 						c.Name = u.name
 					}
@@ -198,15 +184,8 @@ EXIT STATUS
 					}
 					return nil
 				})
-				return err
+				return "updated " + now.Email, err
 			})
-			if errors.Is(err, directory.ErrUnchanged) {
-				return g.unchanged("unchanged")
-			}
-			if err != nil {
-				return err
-			}
-			return g.changed(entries, "updated "+now.Email)
 		},
 	}
 	uf := update.Flags()
@@ -227,20 +206,10 @@ EXIT STATUS
 		Short: "Remove a contact from every ccTLD",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, _, err := g.openWrite(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			var c directory.Contact
-			entries, err := s.Update(cmd.Context(), directory.Operator, func(tx *directory.Tx) (err error) {
-				c, err = tx.RemoveContact(args[0])
-				return err
+			return g.mutate(cmd.Context(), func(tx *directory.Tx) (string, error) {
+				c, err := tx.RemoveContact(args[0])
+				return "removed " + c.Email, err
 			})
-			if err != nil {
-				return err
-			}
-			return g.changed(entries, "removed "+c.Email)
 		},
 	}
 

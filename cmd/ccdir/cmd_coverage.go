@@ -17,12 +17,7 @@ func newCoverageCmd(g *globals) *cobra.Command {
 		Short: "Which delegated ccTLDs have no member, no security contact, or no contact with a usable key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			snap, err := s.Snapshot(cmd.Context())
+			snap, err := g.snapshot(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -31,12 +31,7 @@ EXIT STATUS
 			if sign && out == "" {
 				return usagef("--sign needs -o FILE (the signature goes to FILE.asc)")
 			}
-			s, err := g.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			snap, err := s.Snapshot(cmd.Context())
+			snap, err := g.snapshot(cmd.Context())
 			if err != nil {
 				return err
 			}

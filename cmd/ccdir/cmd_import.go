@@ -69,35 +69,30 @@ EXIT STATUS
 					}
 				}
 			}
-			s, _, err := g.openWrite(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			now := g.now()
 			var members, contacts, withKey int
 			seen := map[string]bool{}
-			entries, err := s.Update(ctx, directory.Operator, func(tx *directory.Tx) error {
+			err = g.mutate(ctx, func(tx *directory.Tx) (string, error) {
 				for _, r := range rows {
 					lineErr := func(err error) error { return fmt.Errorf("%s line %d: %w", args[0], r.Line, err) }
 					m, err := tx.Member(r.TLD)
 					switch {
 					case errors.Is(err, directory.ErrNotFound):
 						if _, err := tx.AddMember(directory.Member{TLD: r.TLD, Org: r.Org}); err != nil {
-							return lineErr(err)
+							return "", lineErr(err)
 						}
 						members++
 					case err != nil:
-						return lineErr(err)
+						return "", lineErr(err)
 					case r.Org != "" && r.Org != m.Org:
-						return lineErr(fmt.Errorf("org %q differs from %q, the registered org of %s", r.Org, m.Org, m.TLD))
+						return "", lineErr(fmt.Errorf("org %q differs from %q, the registered org of %s", r.Org, m.Org, m.TLD))
 					}
 					c := directory.Contact{Email: r.Email, Name: r.Name, Phones: r.Phones,
 						Roles:     []directory.Role{{TLD: r.TLD, Role: r.Role}},
 						Languages: r.Languages, TimeZone: r.TimeZone, Always: r.Always}
 					email, err := directory.NormalizeEmail(r.Email)
 					if err != nil {
-						return lineErr(err)
+						return "", lineErr(err)
 					}
 					if seen[email] {
 						// Another ccTLD for a contact of an earlier row.
@@ -116,7 +111,7 @@ EXIT STATUS
 							old.SetRole(t.Code, role)
 							return nil
 						}); err != nil {
-							return lineErr(err)
+							return "", lineErr(err)
 						}
 						continue
 					}
@@ -124,25 +119,22 @@ EXIT STATUS
 					if p, ok := bundle[email]; ok {
 						k, _, err := contactKey(p, email, false, now)
 						if err != nil {
-							return lineErr(err)
+							return "", lineErr(err)
 						}
 						c.Key = k
 						withKey++
 					}
 					if _, err := tx.AddContact(c); err != nil {
-						return lineErr(err)
+						return "", lineErr(err)
 					}
 					contacts++
 				}
-				return nil
+				return fmt.Sprintf("imported %s, %s, %s from %s", plural(members, "new ccTLD"), plural(contacts, "contact"), plural(withKey, "key"), args[0]), nil
 			})
-			if err != nil {
-				return err
-			}
-			if keyFile != "" && withKey < contacts {
+			if err == nil && keyFile != "" && withKey < contacts {
 				g.warnf("%d of %s have no key in %s", contacts-withKey, plural(contacts, "contact"), keyFile)
 			}
-			return g.changed(entries, fmt.Sprintf("imported %s, %s, %s from %s", plural(members, "new ccTLD"), plural(contacts, "contact"), plural(withKey, "key"), args[0]))
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "keys", "", "bundle of armored public keys, matched to contacts by email")

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,48 +47,41 @@ EXIT STATUS
 			if anyUID && email == "" {
 				return usagef("--any-uid goes with --email")
 			}
-			s, _, err := g.openWrite(ctx)
-			if err != nil {
-				return err
+			if email != "" && len(pubs) != 1 {
+				return fmt.Errorf("%s holds %d keys; with --email it must hold one", args[0], len(pubs))
 			}
-			defer s.Close()
 			now := g.now()
-			type assignment struct {
-				email string
-				key   *directory.Key
-			}
-			var todo []assignment
-			if email != "" {
-				if len(pubs) != 1 {
-					return fmt.Errorf("%s holds %d keys; with --email it must hold one", args[0], len(pubs))
+			return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
+				// Which contact each key is for: the one named by --email,
+				// or the one whose email a user ID of the key carries.
+				type assignment struct {
+					email string
+					key   *directory.Key
 				}
-				c, err := s.Contact(ctx, email)
-				if err != nil {
-					return err
-				}
-				k, warn, err := contactKey(pubs[0], c.Email, anyUID, now)
-				if err != nil {
-					return err
-				}
-				if warn != "" {
-					g.warnf("%s", warn)
-				}
-				todo = append(todo, assignment{c.Email, k})
-			} else {
-				contacts, err := s.Contacts(ctx, "")
-				if err != nil {
-					return err
-				}
-				byEmail := map[string]bool{}
-				for _, c := range contacts {
-					byEmail[c.Email] = true
+				var todo []assignment
+				if email != "" {
+					c, err := tx.Contact(email)
+					if err != nil {
+						return "", err
+					}
+					k, warn, err := contactKey(pubs[0], c.Email, anyUID, now)
+					if err != nil {
+						return "", err
+					}
+					if warn != "" {
+						g.warnf("%s", warn)
+					}
+					todo = append(todo, assignment{c.Email, k})
 				}
 				taken := map[string]string{}
 				for _, p := range pubs {
+					if email != "" {
+						break
+					}
 					var match []string
 					for _, e := range p.Emails {
-						if n, err := directory.NormalizeEmail(e); err == nil && byEmail[n] {
-							match = append(match, n)
+						if c, err := tx.Contact(e); err == nil && !slices.Contains(match, c.Email) {
+							match = append(match, c.Email)
 						}
 					}
 					switch {
@@ -95,48 +89,42 @@ EXIT STATUS
 						g.warnf("skipped key %s (%s): no contact has one of its emails", p.Fingerprint, strings.Join(p.UserIDs, "; "))
 						continue
 					case len(match) > 1:
-						return withHint(fmt.Errorf("key %s matches several contacts: %s", p.Fingerprint, strings.Join(match, ", ")),
+						return "", withHint(fmt.Errorf("key %s matches several contacts: %s", p.Fingerprint, strings.Join(match, ", ")),
 							"import it for one of them with: ccdir key import FILE --email EMAIL")
 					}
 					if other, ok := taken[match[0]]; ok {
 						if other == p.Fingerprint {
 							continue // the same key twice in the bundle
 						}
-						return fmt.Errorf("%s holds two keys for %s: %s and %s", args[0], match[0], other, p.Fingerprint)
+						return "", fmt.Errorf("%s holds two keys for %s: %s and %s", args[0], match[0], other, p.Fingerprint)
 					}
 					taken[match[0]] = p.Fingerprint
 					k, _, err := contactKey(p, match[0], false, now)
 					if err != nil {
-						return err
+						return "", err
 					}
 					todo = append(todo, assignment{match[0], k})
 				}
 				if len(todo) == 0 {
-					return withHint(fmt.Errorf("%s: none of its %d key(s) belongs to a contact", args[0], len(pubs)),
+					return "", withHint(fmt.Errorf("%s: none of its %d key(s) belongs to a contact", args[0], len(pubs)),
 						"add the contacts first, or import a key for one contact with --email EMAIL --any-uid")
 				}
-			}
-			var changed []string
-			entries, err := s.Update(ctx, directory.Operator, func(tx *directory.Tx) error {
+				var changed []string
 				for _, a := range todo {
 					_, err := tx.SetKey(a.email, a.key)
 					if errors.Is(err, directory.ErrUnchanged) {
 						continue
 					}
 					if err != nil {
-						return err
+						return "", err
 					}
 					changed = append(changed, a.email)
 				}
-				return nil
+				if len(changed) == 0 {
+					return "unchanged: every key is already registered", nil
+				}
+				return fmt.Sprintf("imported %s: %s", plural(len(changed), "key"), strings.Join(changed, ", ")), nil
 			})
-			if errors.Is(err, directory.ErrUnchanged) {
-				return g.unchanged("unchanged: every key is already registered")
-			}
-			if err != nil {
-				return err
-			}
-			return g.changed(entries, fmt.Sprintf("imported %s: %s", plural(len(changed), "key"), strings.Join(changed, ", ")))
 		},
 	}
 	imp.Flags().StringVar(&email, "email", "", "give the key to this contact")

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
@@ -23,20 +21,10 @@ func newMemberCmd(g *globals) *cobra.Command {
 				return usagef("member add needs --org")
 			}
 			m.TLD = args[0]
-			s, _, err := g.openWrite(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			var added directory.Member
-			entries, err := s.Update(cmd.Context(), directory.Operator, func(tx *directory.Tx) (err error) {
-				added, err = tx.AddMember(m)
-				return err
+			return g.mutate(cmd.Context(), func(tx *directory.Tx) (string, error) {
+				added, err := tx.AddMember(m)
+				return "added " + displayTLD(added.TLD) + " (" + added.Org + ")", err
 			})
-			if err != nil {
-				return err
-			}
-			return g.changed(entries, "added "+displayTLD(added.TLD)+" ("+added.Org+")")
 		},
 	}
 	add.Flags().StringVar(&m.Org, "org", "", "managing organisation (required)")
@@ -52,14 +40,8 @@ func newMemberCmd(g *globals) *cobra.Command {
 			if !fs.Changed("org") && !fs.Changed("country") && !fs.Changed("status") {
 				return usagef("member update needs --org, --country or --status")
 			}
-			s, _, err := g.openWrite(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			var now directory.Member
-			entries, err := s.Update(cmd.Context(), directory.Operator, func(tx *directory.Tx) (err error) {
-				now, err = tx.UpdateMember(args[0], func(m *directory.Member) error {
+			return g.mutate(cmd.Context(), func(tx *directory.Tx) (string, error) {
+				now, err := tx.UpdateMember(args[0], func(m *directory.Member) error {
 					if fs.Changed("org") {
 						m.Org = u.Org
 					}
@@ -71,15 +53,8 @@ func newMemberCmd(g *globals) *cobra.Command {
 					}
 					return nil
 				})
-				return err
+				return "updated " + displayTLD(now.TLD), err
 			})
-			if errors.Is(err, directory.ErrUnchanged) {
-				return g.unchanged("unchanged")
-			}
-			if err != nil {
-				return err
-			}
-			return g.changed(entries, "updated "+displayTLD(now.TLD))
 		},
 	}
 	update.Flags().StringVar(&u.Org, "org", "", "managing organisation")
@@ -91,18 +66,9 @@ func newMemberCmd(g *globals) *cobra.Command {
 		Short: "Remove a ccTLD that has no contacts left",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, _, err := g.openWrite(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			entries, err := s.Update(cmd.Context(), directory.Operator, func(tx *directory.Tx) error {
-				return tx.RemoveMember(args[0])
+			return g.mutate(cmd.Context(), func(tx *directory.Tx) (string, error) {
+				return "removed " + displayTLD(args[0]), tx.RemoveMember(args[0])
 			})
-			if err != nil {
-				return err
-			}
-			return g.changed(entries, "removed "+displayTLD(args[0]))
 		},
 	}
 
@@ -148,12 +114,7 @@ func newMemberCmd(g *globals) *cobra.Command {
 		Short: "List the ccTLDs with their contact counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			snap, err := s.Snapshot(cmd.Context())
+			snap, err := g.snapshot(cmd.Context())
 			if err != nil {
 				return err
 			}

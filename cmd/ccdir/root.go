@@ -238,33 +238,74 @@ func (g *globals) openRead(ctx context.Context) (*directory.Store, error) {
 	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now})
 }
 
+// snapshot reads the whole directory at its current head.
+func (g *globals) snapshot(ctx context.Context) (*directory.Snapshot, error) {
+	s, err := g.openRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Snapshot(ctx)
+}
+
 // openWrite unlocks the directory key and opens the directory for changes.
-func (g *globals) openWrite(ctx context.Context) (*directory.Store, *keys.Secret, error) {
+func (g *globals) openWrite(ctx context.Context) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	max, err := g.maxSecurityContacts()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	sec, err := g.secretKey()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: max})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
 		s.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	if !strings.EqualFold(info.KeyFingerprint, sec.Fingerprint()) {
 		s.Close()
-		return nil, nil, fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), sec.Fingerprint(), info.KeyFingerprint)
+		return nil, fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), sec.Fingerprint(), info.KeyFingerprint)
 	}
-	return s, sec, nil
+	return s, nil
+}
+
+// mutate opens the directory for changes and runs fn in one write
+// transaction: every change fn makes is a signed ledger entry, and all of
+// them commit or none. fn returns what it did, for the report; an update
+// that changes nothing is reported as such (exit 0) with that text, or
+// "unchanged".
+func (g *globals) mutate(ctx context.Context, fn func(tx *directory.Tx) (string, error)) error {
+	s, err := g.openWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var what string
+	entries, err := s.Update(ctx, directory.Operator, func(tx *directory.Tx) (err error) {
+		what, err = fn(tx)
+		if err != nil {
+			what = ""
+		}
+		return err
+	})
+	if errors.Is(err, directory.ErrUnchanged) {
+		if what == "" {
+			what = "unchanged"
+		}
+		return g.unchanged(what)
+	}
+	if err != nil {
+		return err
+	}
+	return g.changed(entries, what)
 }
 
 // secretKey loads and unlocks the directory key.
