@@ -382,3 +382,75 @@ func (n *sqlNullInt) Scan(v any) error {
 	*n.p = x.Int64
 	return nil
 }
+
+// SnapshotAt rebuilds the directory as it was at serial by replaying the
+// ledger up to that entry into a fresh in-memory database (hashes and
+// signatures are not checked here: that is Verify's job). Digests use it
+// to compare the directory with what the last digest showed.
+func (s *Store) SnapshotAt(ctx context.Context, serial int64) (*Snapshot, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	name := fmt.Sprintf("file:ccdir-at-%d?mode=memory&cache=private&_foreign_keys=on", verifyDBs.Add(1))
+	fresh, err := sql.Open("sqlite3", name)
+	if err != nil {
+		return nil, err
+	}
+	defer fresh.Close()
+	fresh.SetMaxOpenConns(1)
+	fresh.SetConnMaxLifetime(0)
+	fresh.SetConnMaxIdleTime(0)
+	if _, err := fresh.ExecContext(ctx, stateSchema+ledgerSchema); err != nil {
+		return nil, err
+	}
+	ftx, err := fresh.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer ftx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger WHERE seq <= ? ORDER BY seq`, serial)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var last Entry
+	for rows.Next() {
+		var e Entry
+		if err := scanEntry(rows, &e); err != nil {
+			return nil, err
+		}
+		if err := apply(ctx, ftx, &e); err != nil {
+			return nil, &LedgerError{Seq: e.Seq, Err: err}
+		}
+		last = e
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if last.Seq != serial {
+		return nil, refuse(ErrNotFound, "", "the ledger has no entry %d", serial)
+	}
+	// The head entry itself, so that readHead works on the replay.
+	if err := insertEntry(ctx, ftx, &last); err != nil {
+		return nil, err
+	}
+	snap := Snapshot{Head: Head{Serial: last.Seq, Hash: last.Hash}, Time: last.Time}
+	if snap.Info, err = readInfo(ctx, ftx); err != nil {
+		return nil, err
+	}
+	if snap.Members, err = readMembers(ctx, ftx, ""); err != nil {
+		return nil, err
+	}
+	if snap.Contacts, err = readContacts(ctx, ftx, ""); err != nil {
+		return nil, err
+	}
+	return &snap, nil
+}
+
+// DB returns the database's write pool (one connection, BEGIN IMMEDIATE)
+// for the operational tables other packages keep in the same file, beside
+// but outside the signed state: digests, the outbox, seen signatures.
+// Verify neither replays nor compares them.
+func (s *Store) DB() *sql.DB { return s.w }
