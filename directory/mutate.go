@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -211,8 +212,12 @@ func (t *Tx) UpdateContact(email string, fn func(*Contact) error) (Contact, erro
 		return c, ErrUnchanged
 	}
 	if c.Email != old.Email {
-		if other, err := readContact(t.ctx, t.tx, c.Email); err == nil {
+		other, err := readContact(t.ctx, t.tx, c.Email)
+		if err == nil {
 			return c, refuse(ErrExists, "", "email %s already belongs to contact %s", c.Email, other.Name)
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return c, err
 		}
 	}
 	if err := t.checkContact(&c); err != nil {
@@ -292,10 +297,13 @@ func (t *Tx) checkContact(c *Contact) error {
 func (t *Tx) checkFingerprint(id int64, fpr string) error {
 	var email string
 	err := t.tx.QueryRowContext(t.ctx, `SELECT email FROM contacts WHERE key_fingerprint = ? AND id != ?`, fpr, id).Scan(&email)
-	if err == nil {
+	switch {
+	case err == nil:
 		return refuse(ErrExists, "every contact needs a key of their own", "key %s is already registered to %s", fpr, email)
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
 	}
-	return nil
+	return err
 }
 
 // checkLimits enforces the number of security contacts per ccTLD.

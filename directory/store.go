@@ -131,6 +131,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Check through the read-only pool, before the writer's first
+	// connection sets its pragmas: a file that is not ours stays untouched.
 	if err := s.check(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -162,9 +164,9 @@ func open(path string, opts Options) (*Store, error) {
 // check makes sure the file is a ccdir database of a layout we know.
 func (s *Store) check(ctx context.Context) error {
 	var app, ver int64
-	err := s.w.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app)
+	err := s.r.QueryRowContext(ctx, `PRAGMA application_id`).Scan(&app)
 	if err == nil {
-		err = s.w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&ver)
+		err = s.r.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&ver)
 	}
 	if err != nil {
 		var se sqlite3.Error

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -237,7 +239,8 @@ func tamper(t *testing.T, path, stmt string, args ...any) {
 	if err != nil {
 		t.Fatalf("%s: %v", stmt, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	isDML := strings.HasPrefix(stmt, "UPDATE") || strings.HasPrefix(stmt, "DELETE") || strings.HasPrefix(stmt, "INSERT")
+	if n, _ := res.RowsAffected(); isDML && n == 0 {
 		t.Fatalf("%s changed nothing", stmt)
 	}
 }
@@ -261,6 +264,10 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"deleted member row", `DELETE FROM members WHERE tld = 'pt'`, `table members, row tld="pt": is in the ledger but missing from the database`},
 		{"extra role row", `INSERT INTO roles (contact_id, tld, role) VALUES (5, 'pt', 'admin')`, `table roles, row contact_id=5 tld="pt": is in the database but not in the ledger`},
 		{"rewritten genesis key", `UPDATE ledger SET hash = 'x' WHERE seq = 1`, "ledger entry 1: content does not match"},
+		{"trigger", `CREATE TRIGGER t AFTER INSERT ON ledger BEGIN UPDATE contacts SET phones = '[]'; END`, `the database has a trigger "t"`},
+		{"view", `CREATE VIEW v AS SELECT 1`, `the database has a view "v"`},
+		{"changed column type", `ALTER TABLE members ADD COLUMN extra TEXT`, "table members is not defined as ccdir defines it"},
+		{"dropped index", `DROP INDEX roles_tld`, "the database lacks index roles_tld"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,7 +293,7 @@ func TestVerifyWrongKey(t *testing.T) {
 	f.populate()
 	other := newSigner(2)
 	_, err := f.s.Verify(f.ctx, other.Fingerprint(), other.verify)
-	if !IsVerifyError(err) || !strings.Contains(err.Error(), "bad signature") {
+	if !IsVerifyError(err) || !strings.Contains(err.Error(), "ledger entry 1: genesis names directory key "+f.signer.Fingerprint()) {
 		t.Fatalf("verify with another key: %v", err)
 	}
 }
@@ -302,8 +309,25 @@ func TestOpenRefusesForeignDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Open(context.Background(), path, Options{}); !errors.Is(err, ErrNotDirectory) {
 		t.Fatalf("open a foreign database: %v", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("opening a foreign database changed it")
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), empty, Options{}); !errors.Is(err, ErrNotDirectory) {
+		t.Fatalf("open an empty file: %v", err)
+	}
+	if st, _ := os.Stat(empty); st.Size() != 0 {
+		t.Fatalf("opening an empty file wrote %d bytes", st.Size())
 	}
 	if _, err := Open(context.Background(), filepath.Join(dir, "missing.db"), Options{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("open a missing database: %v", err)

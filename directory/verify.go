@@ -66,7 +66,7 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 	fresh.SetMaxOpenConns(1)
 	fresh.SetConnMaxLifetime(0)
 	fresh.SetConnMaxIdleTime(0)
-	if _, err := fresh.ExecContext(ctx, stateSchema); err != nil {
+	if _, err := fresh.ExecContext(ctx, stateSchema+ledgerSchema); err != nil {
 		return Head{}, err
 	}
 	ftx, err := fresh.BeginTx(ctx, nil)
@@ -75,6 +75,9 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 	}
 	defer ftx.Rollback()
 
+	if err := compareSchema(ctx, tx, ftx); err != nil {
+		return Head{}, err
+	}
 	head, err := replay(ctx, tx, ftx, fpr, verify)
 	if err != nil {
 		return Head{}, err
@@ -94,6 +97,67 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 		}
 	}
 	return head, nil
+}
+
+// compareSchema makes sure the state tables and the ledger are exactly as
+// ccdir creates them, and that no trigger or view can change what is
+// written or read. Other tables (the outbox, digests) may exist.
+func compareSchema(ctx context.Context, disk, fresh queryer) error {
+	var n int
+	var name, kind string
+	err := disk.QueryRowContext(ctx, `SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view') LIMIT 1`).Scan(&kind, &name)
+	if err == nil {
+		return &VerifyError{Reason: fmt.Sprintf("the database has a %s %q, which ccdir never creates", kind, name)}
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	q := `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema WHERE tbl_name IN (` +
+		strings.TrimSuffix(strings.Repeat("?,", len(stateTables)+1), ",") + `) ORDER BY type, name`
+	args := []any{"ledger"}
+	for _, t := range stateTables {
+		args = append(args, t.name)
+	}
+	read := func(db queryer) (map[string]string, error) {
+		rows, err := db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		m := map[string]string{}
+		for rows.Next() {
+			var typ, name, tbl, sqlText string
+			if err := rows.Scan(&typ, &name, &tbl, &sqlText); err != nil {
+				return nil, err
+			}
+			m[typ+" "+name] = tbl + "\x00" + sqlText
+			n++
+		}
+		return m, rows.Err()
+	}
+	want, err := read(fresh)
+	if err != nil {
+		return err
+	}
+	got, err := read(disk)
+	if err != nil {
+		return err
+	}
+	for k, w := range want {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			return &VerifyError{Reason: fmt.Sprintf("the database lacks %s", k)}
+		case g != w:
+			return &VerifyError{Reason: fmt.Sprintf("%s is not defined as ccdir defines it", k)}
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			return &VerifyError{Reason: fmt.Sprintf("the database has an unexpected %s", k)}
+		}
+	}
+	return nil
 }
 
 // replayBatch is how many entries replay reads before it checks their
@@ -148,12 +212,6 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 			if got := computeHash(e); got != e.Hash {
 				return bad("content does not match its hash (stored %.16s…, computed %.16s…): time, actor, operation, payload or evidence was changed", e.Hash, got)
 			}
-			if err := sigErrs[i]; err != nil {
-				return bad("bad signature: %v", err)
-			}
-			if _, err := time.Parse(time.RFC3339, e.Time); err != nil {
-				return bad("bad time %q", e.Time)
-			}
 			if e.Seq == 1 {
 				if e.Op != opGenesis {
 					return bad("the first entry is %q, not genesis", e.Op)
@@ -165,6 +223,12 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 				if !strings.EqualFold(g.KeyFingerprint, fpr) {
 					return bad("genesis names directory key %s, but this home's key is %s", g.KeyFingerprint, fpr)
 				}
+			}
+			if err := sigErrs[i]; err != nil {
+				return bad("bad signature: %s", strings.TrimPrefix(err.Error(), "bad signature: "))
+			}
+			if _, err := time.Parse(time.RFC3339, e.Time); err != nil {
+				return bad("bad time %q", e.Time)
 			}
 			if err := apply(ctx, fresh, e); err != nil {
 				return bad("cannot be replayed (%s): %v", e.Op, err)

@@ -282,6 +282,40 @@ func (s *Secret) WriteFile(path string, passphrase []byte) (err error) {
 // encrypted key needs passphrase: ErrPassphraseRequired without one,
 // ErrWrongPassphrase if it does not fit.
 func ReadSecretFile(path string, passphrase []byte) (*Secret, error) {
+	data, err := readSecretBytes(path)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(data)
+	s, err := parseSecret(data, passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// SecretFileFingerprint returns the fingerprint of the key in a secret key
+// file without unlocking it: what the public key beside it must match.
+func SecretFileFingerprint(path string) (string, error) {
+	data, err := readSecretBytes(path)
+	if err != nil {
+		return "", err
+	}
+	defer clear(data)
+	bin, err := dearmor(data, true)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	el, err := openpgp.ReadKeyRing(bytes.NewReader(bin))
+	if err != nil || len(el) != 1 || el[0].PrivateKey == nil {
+		return "", fmt.Errorf("%s: %w: expected one secret key", path, ErrNoKey)
+	}
+	return fingerprint(el[0].PrimaryKey), nil
+}
+
+// readSecretBytes reads a secret key file, refusing one that others may
+// read or that is too large.
+func readSecretBytes(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -301,15 +335,11 @@ func ReadSecretFile(path string, passphrase []byte) (*Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer clear(data)
 	if len(data) > MaxKeyBytes {
+		clear(data)
 		return nil, fmt.Errorf("%s: %w: more than %d bytes", path, ErrTooLarge, MaxKeyBytes)
 	}
-	s, err := parseSecret(data, passphrase)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return s, nil
+	return data, nil
 }
 
 func parseSecret(data, passphrase []byte) (*Secret, error) {

@@ -82,3 +82,21 @@ func BenchmarkVerifier(b *testing.B) {
 		}
 	}
 }
+
+func TestSecretFileFingerprint(t *testing.T) {
+	s, err := Generate("A", "a@example.org", AlgoEd25519, time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, pass := range []string{"", "secret"} {
+		path := dir + "/k" + pass
+		if err := s.WriteFile(path, []byte(pass)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := SecretFileFingerprint(path)
+		if err != nil || got != s.Fingerprint() {
+			t.Fatalf("passphrase %q: %q, %v; want %s", pass, got, err, s.Fingerprint())
+		}
+	}
+}

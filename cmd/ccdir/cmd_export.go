@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -83,11 +84,15 @@ EXIT STATUS
 					df.Abort()
 					return err
 				}
-				if err := df.rename(); err != nil {
-					sf.Abort()
+				// The signature first: if the data cannot follow, the new
+				// signature is removed, so no file is left beside a
+				// signature that does not match it.
+				if err := sf.rename(); err != nil {
+					df.Abort()
 					return err
 				}
-				if err := sf.rename(); err != nil {
+				if err := df.rename(); err != nil {
+					os.Remove(out + ".asc")
 					return err
 				}
 			} else if err := df.rename(); err != nil {

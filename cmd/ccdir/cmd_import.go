@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -71,7 +72,11 @@ EXIT STATUS
 			}
 			now := g.now()
 			var members, contacts, withKey int
-			seen := map[string]bool{}
+			type firstRow struct {
+				line int
+				c    directory.Contact
+			}
+			seen := map[string]firstRow{}
 			err = g.mutate(ctx, func(tx *directory.Tx) (string, error) {
 				for _, r := range rows {
 					lineErr := func(err error) error { return fmt.Errorf("%s line %d: %w", args[0], r.Line, err) }
@@ -94,8 +99,15 @@ EXIT STATUS
 					if err != nil {
 						return "", lineErr(err)
 					}
-					if seen[email] {
-						// Another ccTLD for a contact of an earlier row.
+					if first, ok := seen[email]; ok {
+						// Another ccTLD for a contact of an earlier row,
+						// which must say the same of the contact.
+						if err := c.Normalize(); err != nil {
+							return "", lineErr(err)
+						}
+						if col := differs(first.c, c); col != "" {
+							return "", lineErr(fmt.Errorf("column %s for %s differs from line %d; a contact serving several ccTLDs must be the same on each row", col, email, first.line))
+						}
 						if _, err := tx.UpdateContact(email, func(old *directory.Contact) error {
 							t, err := directory.LookupCCTLD(r.TLD)
 							if err != nil {
@@ -115,7 +127,11 @@ EXIT STATUS
 						}
 						continue
 					}
-					seen[email] = true
+					norm := c
+					if err := norm.Normalize(); err != nil {
+						return "", lineErr(err)
+					}
+					seen[email] = firstRow{r.Line, norm}
 					if p, ok := bundle[email]; ok {
 						k, _, err := contactKey(p, email, false, now)
 						if err != nil {
@@ -139,4 +155,22 @@ EXIT STATUS
 	}
 	cmd.Flags().StringVar(&keyFile, "keys", "", "bundle of armored public keys, matched to contacts by email")
 	return cmd
+}
+
+// differs names the first contact column in which a and b differ, other
+// than the role.
+func differs(a, b directory.Contact) string {
+	switch {
+	case a.Name != b.Name:
+		return "name"
+	case !slices.Equal(a.Phones, b.Phones):
+		return "phones"
+	case !slices.Equal(a.Languages, b.Languages):
+		return "languages"
+	case a.TimeZone != b.TimeZone:
+		return "timezone"
+	case a.Always != b.Always:
+		return "24x7"
+	}
+	return ""
 }

@@ -121,12 +121,25 @@ func runInit(ctx context.Context, g *globals, o initOptions) (err error) {
 		return withHint(fmt.Errorf("home %s: %w", g.home, err), "choose another --home")
 	}
 
+	// The key first: it is the step most likely to refuse the input.
+	sec, err := keys.Generate(name, addr, algo, g.now(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate the directory key: %w", err)
+	}
+
 	// Build everything in a temporary folder beside the home, then rename
-	// it into place: a failure leaves nothing behind.
+	// it into place: a failure leaves nothing behind, not even the parent
+	// folders made for it.
 	parent := filepath.Dir(g.home)
-	if err := os.MkdirAll(parent, 0o700); err != nil {
+	made, err := mkdirAll(parent)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil && made != "" {
+			os.RemoveAll(made)
+		}
+	}()
 	tmp, err := os.MkdirTemp(parent, ".ccdir-init-*")
 	if err != nil {
 		return err
@@ -141,10 +154,6 @@ func runInit(ctx context.Context, g *globals, o initOptions) (err error) {
 	}
 	if err := os.Mkdir(filepath.Join(tmp, keysDir), 0o700); err != nil {
 		return err
-	}
-	sec, err := keys.Generate(name, addr, algo, g.now(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("generate the directory key: %w", err)
 	}
 	if err := sec.WriteFile(filepath.Join(tmp, keysDir, secretName), pass); err != nil {
 		return err
@@ -196,4 +205,25 @@ func runInit(ctx context.Context, g *globals, o initOptions) (err error) {
 	g.printf("directory key %s (%s)%s\n", sec.Fingerprint(), algo, map[bool]string{true: ", passphrase-protected", false: ", no passphrase"}[pass != nil])
 	g.printf("ok %s\n", head)
 	return nil
+}
+
+// mkdirAll makes dir and its missing parents (0700) and returns the
+// topmost folder it made, "" if dir existed.
+func mkdirAll(dir string) (string, error) {
+	top := ""
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		top = d
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if top == "" {
+		return "", nil
+	}
+	return top, os.MkdirAll(dir, 0o700)
 }

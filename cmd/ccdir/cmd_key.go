@@ -86,7 +86,7 @@ EXIT STATUS
 					}
 					switch {
 					case len(match) == 0:
-						g.warnf("skipped key %s (%s): no contact has one of its emails", p.Fingerprint, strings.Join(p.UserIDs, "; "))
+						g.warnf("skipped key %s (%s): no contact has one of its emails", p.Fingerprint, quoteAll(p.UserIDs))
 						continue
 					case len(match) > 1:
 						return "", withHint(fmt.Errorf("key %s matches several contacts: %s", p.Fingerprint, strings.Join(match, ", ")),
@@ -141,8 +141,8 @@ EXIT STATUS
   0 the check ran (whatever it found), 1 error`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if days < 0 {
-				return usagef("--days must not be negative")
+			if days < 0 || days > 3650 {
+				return usagef("--days must be from 0 to 3650")
 			}
 			s, err := g.openRead(cmd.Context())
 			if err != nil {
@@ -217,12 +217,22 @@ func newPubkeyCmd(g *globals) *cobra.Command {
 		Short: "Print the directory's public key (armored)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.checkHome(); err != nil {
+			s, err := g.openRead(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			info, err := s.Info(cmd.Context())
+			if err != nil {
 				return err
 			}
 			pub, err := g.publicKey()
 			if err != nil {
 				return err
+			}
+			if pub.Fingerprint != info.KeyFingerprint {
+				return withHint(fmt.Errorf("the key file holds %s, but the directory's key is %s", pub.Fingerprint, info.KeyFingerprint),
+					"restore the home from a backup and run ccdir verify")
 			}
 			armored, err := pub.Armored()
 			if err != nil {

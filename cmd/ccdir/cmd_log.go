@@ -35,6 +35,10 @@ func newLogCmd(g *globals) *cobra.Command {
 						Payload      json.RawMessage `json:"payload"`
 						EvidenceSize int             `json:"evidence_bytes,omitempty"`
 					}{e, json.RawMessage(e.Payload), len(e.Evidence)}
+					if !json.Valid(rec.Payload) {
+						// A damaged payload is shown as a string; verify names it.
+						rec.Payload, _ = json.Marshal(e.Payload)
+					}
 					b, err := json.Marshal(rec)
 					if err != nil {
 						return err

@@ -45,7 +45,7 @@ func contactKey(pub *keys.Public, email string, anyUID bool, now time.Time) (*di
 	var warning string
 	if !pub.HasEmail(email) {
 		if !anyUID {
-			return nil, "", withHint(fmt.Errorf("key %s has no user ID with %s (it has: %s)", pub.Fingerprint, email, strings.Join(pub.UserIDs, "; ")),
+			return nil, "", withHint(fmt.Errorf("key %s has no user ID with %s (it has: %s)", pub.Fingerprint, email, quoteAll(pub.UserIDs)),
 				"use --any-uid to accept it anyway, once you have checked the fingerprint with the contact")
 		}
 		warning = fmt.Sprintf("key %s has no user ID with %s; accepted because of --any-uid", pub.Fingerprint, email)
@@ -80,3 +80,13 @@ func readOneKey(name string) (*keys.Public, error) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// quoteAll quotes texts from outside (user IDs of a key) so that control
+// characters in them cannot reach the terminal.
+func quoteAll(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.QuoteToGraphic(s)
+	}
+	return strings.Join(q, ", ")
+}

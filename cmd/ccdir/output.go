@@ -42,7 +42,7 @@ func newAtomicFile(path string, perm os.FileMode) (*atomicFile, error) {
 	return &atomicFile{File: f, path: path}, nil
 }
 
-// Sync flushes and closes the temporary file without renaming it yet.
+// finish syncs and closes the temporary file without renaming it yet.
 func (t *atomicFile) finish() error {
 	if err := t.File.Sync(); err != nil {
 		t.Abort()

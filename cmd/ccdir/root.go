@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -93,6 +94,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newLogCmd(g),
 		newVerifyCmd(g),
 		newCoverageCmd(g),
+		newDigestCmd(g),
+		newOutboxCmd(g),
 	)
 	groupUsage(cmd)
 	for _, c := range cmd.Commands() {
@@ -144,6 +147,13 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	v.AutomaticEnv()
 	v.SetDefault("limits.security_contacts", directory.DefaultMaxSecurityContacts)
 	v.SetDefault("key.passphrase_file", "")
+	v.SetDefault("delivery.url", "") // maildir:HOME/mail
+	v.SetDefault("delivery.password_file", "")
+	v.SetDefault("delivery.connections", 4)
+	v.SetDefault("delivery.retry_for", "72h")
+	v.SetDefault("digest.interval", "monthly")
+	v.SetDefault("digest.attach", "vcard,json,keys")
+	v.SetDefault("digest.subject", "")
 	if err := v.BindEnv("key.passphrase_file", "CCDIR_KEY_PASSPHRASE_FILE", "CCDIR_PASSPHRASE_FILE"); err != nil {
 		return err
 	}
@@ -190,9 +200,53 @@ func (g *globals) setup(cmd *cobra.Command) error {
 		// No config.yaml in the home is fine; a home that is missing or
 		// not a folder is reported by checkHome, with its hint.
 		if !explicit && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
-			return nil
+			return g.checkConfig()
 		}
 		return withHint(fmt.Errorf("config %s: %w", g.configFile, err), "fix the file, or point --config elsewhere")
+	}
+	return g.checkConfig()
+}
+
+// configKeys are the configuration keys ccdir reads, with their kind.
+var configKeys = map[string]string{
+	"directory.name": "text", "directory.address": "text", "directory.list_address": "text",
+	"key.algo": "text", "key.passphrase_file": "text",
+	"limits.security_contacts": "number",
+	"delivery.url":             "text", "delivery.password_file": "text", "delivery.connections": "number", "delivery.retry_for": "text",
+	"digest.interval": "text", "digest.attach": "text", "digest.subject": "text",
+}
+
+// checkConfig refuses values of the wrong kind (a list where a file name
+// belongs, 2.7 security contacts) and warns of keys ccdir does not know,
+// which are most often typos.
+func (g *globals) checkConfig() error {
+	for _, k := range g.v.AllKeys() {
+		kind, ok := configKeys[k]
+		if !ok {
+			g.warnf("%s: unknown configuration key %q (ignored)", g.configFile, k)
+			continue
+		}
+		bad := false
+		switch x := g.v.Get(k).(type) {
+		case nil, string:
+			if kind == "number" {
+				if str, _ := x.(string); str != "" {
+					_, err := strconv.Atoi(str)
+					bad = err != nil
+				}
+			}
+		case int, int64:
+			bad = kind != "number"
+		case float64:
+			bad = kind != "number" || x != float64(int64(x))
+		default:
+			bad = true
+		}
+		if bad {
+			want := map[string]string{"text": "text", "number": "a whole number"}[kind]
+			return withHint(fmt.Errorf("configuration key %s is %v: want %s", k, g.v.Get(k), want),
+				"fix it in %s or in CCDIR_%s", g.configFile, strings.ToUpper(strings.ReplaceAll(k, ".", "_")))
+		}
 	}
 	return nil
 }
@@ -250,31 +304,46 @@ func (g *globals) snapshot(ctx context.Context) (*directory.Snapshot, error) {
 
 // openWrite unlocks the directory key and opens the directory for changes.
 func (g *globals) openWrite(ctx context.Context) (*directory.Store, error) {
+	s, _, err := g.openWriteKey(ctx)
+	return s, err
+}
+
+// openOps opens the directory without its key, for the operational
+// tables (outbox, digest status): the signed state stays read-only.
+func (g *globals) openOps(ctx context.Context) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
 		return nil, err
 	}
+	return directory.Open(ctx, g.path(dbName), directory.Options{Now: g.now})
+}
+
+// openWriteKey is openWrite that also returns the unlocked directory key.
+func (g *globals) openWriteKey(ctx context.Context) (*directory.Store, *keys.Secret, error) {
+	if err := g.checkHome(); err != nil {
+		return nil, nil, err
+	}
 	max, err := g.maxSecurityContacts()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sec, err := g.secretKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: max})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
 		s.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	if !strings.EqualFold(info.KeyFingerprint, sec.Fingerprint()) {
 		s.Close()
-		return nil, fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), sec.Fingerprint(), info.KeyFingerprint)
+		return nil, nil, fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), sec.Fingerprint(), info.KeyFingerprint)
 	}
-	return s, nil
+	return s, sec, nil
 }
 
 // mutate opens the directory for changes and runs fn in one write
@@ -368,8 +437,23 @@ func (g *globals) publicKey() (*keys.Public, error) {
 	if err != nil {
 		return nil, fmt.Errorf("directory public key %s: %w", g.path(keysDir, publicName), err)
 	}
+	// The public key must be the secret key's, which only the operator
+	// can replace (it signs): a swapped public file is caught here.
+	fpr, err := keys.SecretFileFingerprint(g.path(keysDir, secretName))
+	if err != nil {
+		return nil, fmt.Errorf("directory secret key: %w", err)
+	}
+	if fpr != p.Fingerprint {
+		return nil, withHint(&keyMismatchError{fmt.Sprintf("%s holds key %s, but the directory's secret key is %s", g.path(keysDir, publicName), p.Fingerprint, fpr)},
+			"someone replaced a key file; restore the home from a backup and run ccdir verify")
+	}
 	return p, nil
 }
+
+// keyMismatchError is a public key file that is not the secret key's.
+type keyMismatchError struct{ msg string }
+
+func (e *keyMismatchError) Error() string { return e.msg }
 
 // printJSON writes v as indented JSON.
 func (g *globals) printJSON(v any) error {

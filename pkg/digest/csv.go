@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/ccdir/ccdir/directory"
 )
@@ -282,7 +284,11 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 // shorten keeps an echoed input value short in an error message.
 func shorten(s string) string {
 	if r := []rune(s); len(r) > 40 {
-		return string(r[:40]) + "…"
+		s = string(r[:40]) + "…"
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		// A control character must not reach the operator's terminal.
+		return strconv.QuoteToGraphic(s)
 	}
 	return s
 }

@@ -157,3 +157,13 @@ func TestParseCSVAlways(t *testing.T) {
 		}
 	}
 }
+
+func TestCSVErrorQuotesControlCharacters(t *testing.T) {
+	_, err := ParseCSV(strings.NewReader("tld,\x1b]0;PWNED\a\x1b[2J,org\n"))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if strings.ContainsAny(err.Error(), "\x1b\a") {
+		t.Fatalf("control characters reach the terminal: %q", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/digest"
@@ -46,4 +47,35 @@ func ExampleWriteCoverageText() {
 	// 0 of 1 members covered (a security contact with a usable key); 1 of 2 delegated ccTLDs are members
 	// pt               PT  Portugal                   1 security, 0 usable keys no usable key
 	// рф (xn--p1ai)    RU  Russian Federation                                   not a member
+}
+
+func ExampleDiff() {
+	prev := &directory.Snapshot{
+		Head:    directory.Head{Serial: 7},
+		Members: []directory.Member{{TLD: "pt", Org: "Associação DNS.PT", Status: "active"}},
+		Contacts: []directory.Contact{{
+			ID: 1, Email: "ana@dns.pt", Name: "Ana Sousa",
+			Phones: []directory.Phone{{Number: "+351211234567"}},
+			Roles:  []directory.Role{{TLD: "pt", Role: directory.RoleSecurity}},
+		}},
+	}
+	cur := &directory.Snapshot{
+		Head:    directory.Head{Serial: 9},
+		Members: prev.Members,
+		Contacts: []directory.Contact{{
+			ID: 1, Email: "ana.sousa@dns.pt", Name: "Ana Sousa",
+			Phones: []directory.Phone{{Number: "+351211234567", Emergency: true}},
+			Roles:  []directory.Role{{TLD: "pt", Role: directory.RoleSecurity}},
+			Key:    &directory.Key{Fingerprint: "AAAA1111BBBB2222CCCC3333DDDD4444EEEE5555", Expires: "2025-04-01T00:00:00Z"},
+		}},
+	}
+	now := time.Date(2025, 3, 2, 8, 0, 0, 0, time.UTC)
+	for _, c := range digest.Diff(prev, cur, now, nil) {
+		fmt.Printf("%s: %s\n", c.TLD, c)
+	}
+	// Output:
+	// pt: Ana Sousa <ana.sousa@dns.pt>: email changed: ana@dns.pt → ana.sousa@dns.pt
+	// pt: Ana Sousa <ana.sousa@dns.pt>: phones changed: +351211234567 → +351211234567 (emergency)
+	// pt: Ana Sousa <ana.sousa@dns.pt>: new key: AAAA 1111 BBBB 2222 CCCC 3333 DDDD 4444 EEEE 5555 (expires 2025-04-01)
+	// pt: Ana Sousa <ana.sousa@dns.pt>: key expiring: AAAA 1111 BBBB 2222 CCCC 3333 DDDD 4444 EEEE 5555 expires on 2025-04-01
 }

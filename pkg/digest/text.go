@@ -21,9 +21,7 @@ const rule = "==================================================================
 func WriteText(w io.Writer, s *directory.Snapshot) error {
 	t := &textWriter{w: bufio.NewWriter(w)}
 	t.header(s)
-	for _, m := range sortedMembers(s) {
-		t.member(s, m)
-	}
+	t.members(s)
 	t.footer(s)
 	if t.err != nil {
 		return t.err
@@ -36,12 +34,17 @@ type textWriter struct {
 	err error
 }
 
-// line writes one line, without trailing spaces.
+// line writes one line, without trailing spaces. A line that would start
+// with "From " gets a leading space, so that no mbox or quoted-printable
+// layer mangles it into ">From ".
 func (t *textWriter) line(format string, args ...any) {
 	if t.err != nil {
 		return
 	}
 	s := strings.TrimRight(fmt.Sprintf(format, args...), " ")
+	if strings.HasPrefix(s, "From ") {
+		s = " " + s
+	}
 	_, t.err = t.w.WriteString(s + "\n")
 }
 
@@ -74,6 +77,14 @@ func (t *textWriter) header(s *directory.Snapshot) {
 		plural(len(s.Members), "ccTLD", "ccTLDs"),
 		plural(len(s.Contacts), "contact", "contacts"),
 		plural(keys, "key", "keys")))
+}
+
+// members writes every member of s, sorted by code, with its contacts:
+// the directory proper, the same in an export and in a digest.
+func (t *textWriter) members(s *directory.Snapshot) {
+	for _, m := range sortedMembers(s) {
+		t.member(s, m)
+	}
 }
 
 func (t *textWriter) member(s *directory.Snapshot, m directory.Member) {

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/outbox"
+)
+
+func newDigestCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "digest",
+		Short: "Mail every contact the whole directory, encrypted and signed",
+	}
+	var opts digest.SendOptions
+	send := &cobra.Command{
+		Use:   "send [--force] [--dry-run]",
+		Short: "Send a digest if one is due (run it daily from cron), and deliver what waits in the outbox",
+		Long: `Meant for cron, daily: if the interval (digest.interval: monthly, weekly,
+daily or N days) has elapsed since the last digest, or with --force, record a
+digest at the current ledger head and queue one OpenPGP-encrypted, signed
+PGP/MIME message per contact with a usable key; then deliver everything due
+in the outbox through delivery.url. A contact without a usable key is skipped,
+never sent plaintext. An interrupted run is finished by the next one: nothing
+is lost and nobody gets the same digest twice. --dry-run renders and counts.
+
+EXIT STATUS
+  0 ran (whether or not a digest was due; failed deliveries are listed),
+  1 error, 2 usage`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDigestSend(cmd.Context(), g, opts)
+		},
+	}
+	send.Flags().BoolVar(&opts.Force, "force", false, "send a digest even if the interval has not elapsed")
+	send.Flags().BoolVar(&opts.DryRun, "dry-run", false, "render and count, send nothing")
+
+	var to string
+	preview := &cobra.Command{
+		Use:   "preview [--to EMAIL]",
+		Short: "Print the digest as it would be sent now: its text, or with --to the whole encrypted mail for one contact",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDigestPreview(cmd.Context(), g, to)
+		},
+	}
+	preview.Flags().StringVar(&to, "to", "", "print the encrypted PGP/MIME mail for this contact")
+
+	status := &cobra.Command{
+		Use:   "status [ID]",
+		Short: "List past digests, or the per-recipient state of one",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDigestStatus(cmd.Context(), g, args)
+		},
+	}
+	cmd.AddCommand(send, preview, status)
+	return cmd
+}
+
+// deliveryConfig reads the digest and delivery settings.
+func (g *globals) digestConfig() (digest.Config, error) {
+	var c digest.Config
+	var err error
+	if c.Interval, err = digest.ParseInterval(g.v.GetString("digest.interval")); err != nil {
+		return c, withHint(err, "fix digest.interval in %s or CCDIR_DIGEST_INTERVAL", g.configFile)
+	}
+	if a := strings.TrimSpace(g.v.GetString("digest.attach")); a != "" {
+		for _, n := range strings.Split(a, ",") {
+			if n = strings.TrimSpace(n); n != "" && n != "none" {
+				c.Attach = append(c.Attach, n)
+			}
+		}
+		if c.Attach == nil {
+			c.Attach = []string{}
+		}
+	}
+	c.Subject = g.v.GetString("digest.subject")
+	if strings.ContainsAny(c.Subject, "\r\n") {
+		return c, fmt.Errorf("digest.subject must be one line")
+	}
+	c.Connections = g.v.GetInt("delivery.connections")
+	if c.Connections < 1 || c.Connections > 64 {
+		return c, fmt.Errorf("delivery.connections is %q: want 1 to 64", g.v.GetString("delivery.connections"))
+	}
+	if c.RetryFor, err = time.ParseDuration(g.v.GetString("delivery.retry_for")); err != nil || c.RetryFor <= 0 {
+		return c, fmt.Errorf("delivery.retry_for is %q: want a duration such as 72h", g.v.GetString("delivery.retry_for"))
+	}
+	return c, nil
+}
+
+// transport builds the transport of delivery.url.
+func (g *globals) transport() (outbox.Transport, error) {
+	url := g.v.GetString("delivery.url")
+	if url == "" {
+		url = "maildir:" + g.path("mail")
+	}
+	var o outbox.TransportOptions
+	if f := g.v.GetString("delivery.password_file"); f != "" {
+		b, err := readPassphrase(f)
+		if err != nil {
+			return nil, fmt.Errorf("delivery.password_file: %w", err)
+		}
+		o.Password = string(b)
+	}
+	t, err := outbox.NewTransport(url, o)
+	if err != nil {
+		return nil, withHint(err, "set delivery.url to smtp://user@host:587, smtps://host:465, sendmail:/usr/sbin/sendmail or maildir:/path")
+	}
+	return t, nil
+}
+
+// lockFile takes an exclusive lock that the kernel drops when the process
+// ends, however it ends.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, withHint(errors.New("another ccdir digest send or outbox flush is running"), "wait for it to finish; cron will run again")
+		}
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// job assembles a digest job for the home's directory.
+func (g *globals) job(ctx context.Context) (*digest.Job, func(), error) {
+	cfg, err := g.digestConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := g.transport()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, sec, err := g.openWriteKey(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ob, err := outbox.Open(ctx, s.DB())
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return &digest.Job{Store: s, Secret: sec, Outbox: ob, Transport: t, Config: cfg, Now: g.now}, func() { s.Close() }, nil
+}
+
+func runDigestSend(ctx context.Context, g *globals, opts digest.SendOptions) error {
+	if err := g.checkHome(); err != nil {
+		return err
+	}
+	unlock, err := lockFile(g.path("digest.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	j, done, err := g.job(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	p := newProgress(g.stderr, g.json)
+	j.Progress = p.update
+	res, err := j.Send(ctx, opts)
+	p.finish()
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(res)
+	}
+	switch {
+	case res.DryRun:
+		g.printf("dry run: a digest at serial %d would go to %s; %d skipped\n", res.Serial, plural(res.Recipients, "recipient"), len(res.Skipped))
+	case !res.Due:
+		g.printf("no digest due: the next is due on %s (digest.interval); use --force to send one now\n", res.NextDue.Format("2006-01-02"))
+	default:
+		verb := "sent"
+		if res.Resumed {
+			verb = "resumed"
+		}
+		g.printf("digest %d at serial %d %s: %s, %d newly queued\n", res.Digest, res.Serial, verb, plural(res.Recipients, "recipient"), res.Queued)
+	}
+	for _, s := range res.Skipped {
+		g.printf("skipped %s: %s\n", s.Email, s.Reason)
+	}
+	if !res.DryRun {
+		g.printf("delivered to %s: %d sent, %d deferred, %d failed\n", res.Where, res.Sent, res.Deferred, res.Failed)
+		if res.Failed > 0 {
+			g.printf("see the failures with: ccdir outbox list --status failed\n")
+		}
+	}
+	return nil
+}
+
+func runDigestPreview(ctx context.Context, g *globals, to string) error {
+	j, done, err := g.job(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if to == "" {
+		return j.PreviewText(ctx, g.stdout)
+	}
+	email, err := directory.NormalizeEmail(to)
+	if err != nil {
+		return err
+	}
+	return j.PreviewMessage(ctx, g.stdout, email)
+}
+
+func runDigestStatus(ctx context.Context, g *globals, args []string) error {
+	s, err := g.openOps(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if len(args) == 0 {
+		ds, err := digest.Digests(ctx, s.DB())
+		if err != nil {
+			return err
+		}
+		if g.json {
+			return g.printJSON(nonNil(ds))
+		}
+		t := &table{}
+		t.add("ID", "SERIAL", "CREATED", "RECIPIENTS", "SENT", "WAITING", "FAILED", "SKIPPED")
+		for _, d := range ds {
+			t.add(itoa(int(d.ID)), fmt.Sprint(d.Serial), d.Created, itoa(d.Recipients), itoa(d.Sent), itoa(d.Waiting), itoa(d.Failed), itoa(d.Skipped))
+		}
+		if len(ds) == 0 {
+			g.printf("no digest sent yet\n")
+			return nil
+		}
+		return t.write(g.stdout)
+	}
+	var id int64
+	if _, err := fmt.Sscan(args[0], &id); err != nil || id < 1 {
+		return usagef("digest status takes a digest ID (a number), not %q", args[0])
+	}
+	rs, err := digest.Recipients(ctx, s.DB(), id)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(nonNil(rs))
+	}
+	t := &table{}
+	t.add("EMAIL", "STATE", "ATTEMPTS", "DETAIL")
+	for _, r := range rs {
+		t.add(r.Email, r.State, itoa(r.Attempts), r.Detail)
+	}
+	return t.write(g.stdout)
+}
+
+// progress shows a digest run: a bar on a terminal, a few log lines
+// otherwise (cron mails those).
+type progress struct {
+	w        io.Writer
+	tty      bool
+	quiet    bool
+	phase    string
+	done     int
+	total    int
+	lastPct  int
+	lastDraw time.Time
+}
+
+func newProgress(w io.Writer, quiet bool) *progress {
+	p := &progress{w: w, quiet: quiet, lastPct: -1}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) update(e digest.Progress) {
+	if p.quiet {
+		return
+	}
+	if e.Phase != p.phase {
+		p.finish()
+		p.phase, p.done, p.total, p.lastPct = e.Phase, 0, 0, -1
+	}
+	p.done++
+	if e.Done > 0 {
+		p.done = e.Done
+	}
+	if e.Total > 0 {
+		p.total = e.Total
+	}
+	if p.tty {
+		if time.Since(p.lastDraw) < 100*time.Millisecond && p.done != p.total {
+			return
+		}
+		p.lastDraw = time.Now()
+		if p.total > 0 {
+			n := 30 * p.done / p.total
+			fmt.Fprintf(p.w, "\r%-8s [%s%s] %d/%d", p.phase, strings.Repeat("#", n), strings.Repeat(".", 30-n), p.done, p.total)
+		} else {
+			fmt.Fprintf(p.w, "\r%-8s %d", p.phase, p.done)
+		}
+		return
+	}
+	if p.total > 0 {
+		if pct := 100 * p.done / p.total; pct/25 != p.lastPct/25 || p.done == p.total {
+			p.lastPct = pct
+			fmt.Fprintf(p.w, "ccdir: %s %d/%d\n", p.phase, p.done, p.total)
+		}
+	}
+}
+
+func (p *progress) finish() {
+	if p.tty && p.phase != "" {
+		fmt.Fprintln(p.w)
+	}
+	p.phase = ""
+}

@@ -1,0 +1,53 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ccdir/ccdir/pkg/outbox/smtptest"
+)
+
+// BenchmarkDeliverSMTP delivers 1,000 messages of 25 KB to the loopback
+// sink over 4 connections, recording each result in its own transaction
+// (WAL, synchronous=FULL, as package directory opens the file).
+func BenchmarkDeliverSMTP(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		opts smtptest.Options
+		pass string
+	}{
+		{"starttls+auth", smtptest.Options{TLS: true, User: sinkUser, Password: sinkPass}, sinkPass},
+		{"plain", smtptest.Options{}, ""},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			const n, size = 1000, 25 << 10
+			ctx := context.Background()
+			srv := smtptest.NewServer(b, tc.opts)
+			tr := sinkTransport(b, srv, tc.pass)
+			o := newOutbox(b, nil)
+			var elapsed time.Duration
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				ref := fmt.Sprintf("bench%d", i)
+				msgs := make([]Message, n)
+				for j := range msgs {
+					msgs[j] = mail(KindDigest, ref, rcpt("b", j), size)
+				}
+				mustEnqueue(b, o, msgs...)
+				msgs = nil
+				b.StartTimer()
+				start := time.Now()
+				sum, err := o.Deliver(ctx, tr, Filter{Ref: ref}, DeliverOptions{Connections: 4})
+				elapsed += time.Since(start)
+				if err != nil || sum.Sent != n {
+					b.Fatalf("Deliver = %+v, %v", sum, err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "msgs/s")
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/1000msgs")
+		})
+	}
+}

@@ -1,0 +1,23 @@
+// Package outbox is the durable queue of outgoing mail and the transports
+// that deliver it.
+//
+// Every message is first written to the table outbox in the directory's
+// SQLite file, one row per (kind, ref, recipient), then handed to a
+// Transport chosen by URL (see NewTransport):
+//
+//	smtp://[user@]host[:587][?starttls=off]   submission, STARTTLS required
+//	smtps://[user@]host[:465]                 submission over implicit TLS
+//	sendmail:/usr/sbin/sendmail               pipe to the local MTA
+//	maildir:/path                             a maildir folder (the default)
+//
+// A message accepted by the transport is marked sent at once, in its own
+// small transaction, and its body is dropped from the file. A crash
+// therefore loses nothing, and the next Deliver re-sends at most the
+// messages that were in flight. Temporary failures (4xx replies, network
+// errors, timeouts, sendmail exit 75) are retried with exponential backoff
+// until the message has waited longer than DeliverOptions.RetryFor;
+// permanent ones (5xx) are marked failed with the server's answer.
+//
+// The package never prints and never sees a password except through
+// TransportOptions.Password.
+package outbox

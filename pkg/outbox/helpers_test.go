@@ -1,0 +1,104 @@
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+)
+
+// openDB opens a database the way package directory does: WAL, foreign
+// keys, BEGIN IMMEDIATE, one connection.
+func openDB(t testing.TB) *sql.DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ccdir.db")
+	v := url.Values{}
+	v.Set("_busy_timeout", "5000")
+	v.Set("_foreign_keys", "on")
+	v.Set("_journal_mode", "WAL")
+	v.Set("_synchronous", "FULL")
+	v.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite3", (&url.URL{Scheme: "file", Path: path, RawQuery: v.Encode()}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newOutbox(t testing.TB, c *clock) *Outbox {
+	t.Helper()
+	o, err := Open(context.Background(), openDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != nil {
+		o.Now = c.Now
+	}
+	return o
+}
+
+// clock is a fake clock that moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+const dir = "directory@ccdir.example"
+
+// mail builds a CRLF message of about size bytes for to, with a body line
+// that starts with a dot (SMTP must stuff it).
+func mail(kind, ref, to string, size int) Message {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: <%s>\r\nTo: <%s>\r\nSubject: digest %s\r\nMessage-ID: <%s.%s@ccdir.example>\r\n\r\n", dir, to, ref, ref, to)
+	b.WriteString(".a line that starts with a dot\r\n")
+	line := bytes.Repeat([]byte("0123456789"), 7)
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, "%05d %s\r\n", i, line)
+	}
+	return Message{Kind: kind, Ref: ref, From: dir, To: to, Data: b.Bytes()}
+}
+
+func rcpt(prefix string, i int) string { return fmt.Sprintf("%s%03d@nic.example", prefix, i) }
+
+func mustEnqueue(t testing.TB, o *Outbox, msgs ...Message) {
+	t.Helper()
+	n, err := o.Enqueue(context.Background(), msgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(msgs) {
+		t.Fatalf("enqueued %d of %d", n, len(msgs))
+	}
+}
+
+func counts(t testing.TB, o *Outbox) map[Status]int {
+	t.Helper()
+	c, err := o.Counts(context.Background(), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

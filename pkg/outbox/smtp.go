@@ -1,0 +1,341 @@
+package outbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+type smtpTransport struct {
+	addr        string // host:port
+	host        string
+	user        string
+	password    string
+	implicitTLS bool
+	startTLS    bool
+	hostname    string
+	timeout     time.Duration
+	tlsConfig   *tls.Config
+	display     string
+}
+
+func newSMTP(u *url.URL, o TransportOptions) (*smtpTransport, error) {
+	t := &smtpTransport{
+		host:        u.Hostname(),
+		implicitTLS: u.Scheme == "smtps",
+		startTLS:    u.Scheme == "smtp",
+		hostname:    o.Hostname,
+		timeout:     o.Timeout,
+		password:    o.Password,
+	}
+	if t.host == "" {
+		return nil, fmt.Errorf("%w: %s: no host; valid forms: %s", ErrBadURL, u.Redacted(), urlForms)
+	}
+	if u.Path != "" && u.Path != "/" || u.Opaque != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%w: %s: an SMTP URL has no path", ErrBadURL, u.Redacted())
+	}
+	port := u.Port()
+	if port == "" {
+		port = "587"
+		if t.implicitTLS {
+			port = "465"
+		}
+	}
+	t.addr = net.JoinHostPort(t.host, port)
+	for k, v := range u.Query() {
+		switch {
+		case k == "starttls" && u.Scheme == "smtp" && len(v) == 1 && v[0] == "off":
+			t.startTLS = false
+		case k == "starttls" && u.Scheme == "smtp" && len(v) == 1 && v[0] == "on":
+		default:
+			return nil, fmt.Errorf("%w: %s: unknown parameter %s=%s (only smtp:// takes starttls=off)", ErrBadURL, u.Redacted(), k, strings.Join(v, ","))
+		}
+	}
+	if u.User != nil {
+		t.user = u.User.Username()
+	}
+	tlsOn := t.implicitTLS || t.startTLS
+	switch {
+	case t.user != "" && !tlsOn:
+		return nil, fmt.Errorf("%w: %s: AUTH is only sent over TLS; drop the user name or starttls=off", ErrBadURL, u.Redacted())
+	case t.user != "" && t.password == "":
+		return nil, fmt.Errorf("%w: %s names user %q but no password was given (delivery.password_file)", ErrBadURL, u.Redacted(), t.user)
+	case t.user == "" && t.password != "":
+		return nil, fmt.Errorf("%w: %s: a password was given but the URL names no user (smtp://USER@host)", ErrBadURL, u.Redacted())
+	}
+	if strings.ContainsAny(o.Hostname, " \t\r\n") {
+		return nil, fmt.Errorf("outbox: bad HELO hostname %q", o.Hostname)
+	}
+	if o.TLSConfig != nil {
+		t.tlsConfig = o.TLSConfig.Clone()
+	} else {
+		t.tlsConfig = &tls.Config{}
+	}
+	if t.tlsConfig.ServerName == "" {
+		t.tlsConfig.ServerName = t.host
+	}
+	if t.tlsConfig.MinVersion == 0 {
+		t.tlsConfig.MinVersion = tls.VersionTLS12
+	}
+	d := url.URL{Scheme: u.Scheme, Host: t.addr}
+	if t.user != "" {
+		d.User = url.User(t.user)
+	}
+	if u.Scheme == "smtp" && !t.startTLS {
+		d.RawQuery = "starttls=off"
+	}
+	t.display = d.String()
+	return t, nil
+}
+
+func (t *smtpTransport) String() string { return t.display }
+
+// NewSession connects, says EHLO, starts TLS and authenticates.
+func (t *smtpTransport) NewSession(ctx context.Context) (Session, error) {
+	s := &smtpSession{t: t}
+	if err := s.connect(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+type smtpSession struct {
+	t    *smtpTransport
+	c    *smtp.Client
+	conn net.Conn // the TCP connection under c, for write deadlines
+}
+
+func (s *smtpSession) connect(ctx context.Context) (err error) {
+	t := s.t
+	d := net.Dialer{Timeout: t.timeout}
+	conn, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return &DeliveryError{Temporary: true, Msg: fmt.Sprintf("connect to %s: %v", t.addr, err), Err: err}
+	}
+	var c *smtp.Client
+	defer func() {
+		if err != nil {
+			conn.Close()
+		}
+	}()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	switch {
+	case t.implicitTLS:
+		c = smtp.NewClient(tls.Client(conn, t.tlsConfig))
+	case t.startTLS:
+		// The EHLO before STARTTLS says "localhost": go-smtp v0.25 offers
+		// no way to name ourselves before it starts TLS.
+		c, err = smtp.NewClientStartTLS(conn, t.tlsConfig)
+		if err != nil {
+			return s.setupError("STARTTLS", err)
+		}
+	default:
+		c = smtp.NewClient(conn)
+	}
+	c.CommandTimeout = t.timeout
+	c.SubmissionTimeout = 2 * t.timeout
+	if err := c.Hello(t.hostname); err != nil {
+		return s.setupError("EHLO", err)
+	}
+	if t.implicitTLS || t.startTLS {
+		if st, ok := c.TLSConnectionState(); !ok || !st.HandshakeComplete {
+			return &DeliveryError{Msg: fmt.Sprintf("%s: TLS is not established", t.addr)}
+		}
+	}
+	if t.user != "" {
+		if err := authenticate(c, t.user, t.password); err != nil {
+			return s.setupError("AUTH", err)
+		}
+	}
+	s.c, s.conn = c, conn
+	return nil
+}
+
+// ErrNoTLS is returned instead of sending a password over a connection
+// that is not encrypted.
+var ErrNoTLS = errors.New("refusing to send AUTH over a connection without TLS")
+
+// authenticate sends AUTH PLAIN, but only over TLS: go-sasl itself does not
+// refuse plaintext.
+func authenticate(c *smtp.Client, user, password string) error {
+	if st, ok := c.TLSConnectionState(); !ok || !st.HandshakeComplete {
+		return ErrNoTLS
+	}
+	if !c.SupportsAuth(sasl.Plain) {
+		return errors.New("the server does not offer AUTH PLAIN")
+	}
+	return c.Auth(sasl.NewPlainClient("", user, password))
+}
+
+func (s *smtpSession) setupError(stage string, err error) error {
+	if strings.Contains(err.Error(), "doesn't support STARTTLS") {
+		return &DeliveryError{Msg: fmt.Sprintf("%s does not offer STARTTLS; use smtps:// or, for a local relay only, ?starttls=off", s.t.addr), Err: err}
+	}
+	de := toDeliveryError(err)
+	de.Msg = fmt.Sprintf("%s %s: %s", s.t.addr, stage, de.Msg)
+	return de
+}
+
+func smtpCode(err error) int {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+// toDeliveryError classifies an error from the go-smtp client.
+func toDeliveryError(err error) *DeliveryError {
+	var de *DeliveryError
+	if errors.As(err, &de) {
+		c := *de
+		return &c
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		de := &DeliveryError{Temporary: se.Temporary(), Code: se.Code, Msg: se.Message, Err: err}
+		if ec := se.EnhancedCode; ec != smtp.EnhancedCodeNotSet && ec != smtp.NoEnhancedCode {
+			de.Enhanced = fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2])
+		}
+		return de
+	}
+	if isConnError(err) {
+		return &DeliveryError{Temporary: true, Msg: err.Error(), Err: err}
+	}
+	return &DeliveryError{Msg: err.Error(), Err: err}
+}
+
+func (s *smtpSession) drop() {
+	if s.c != nil {
+		s.c.Close()
+	}
+	s.c, s.conn = nil, nil
+}
+
+// Close says QUIT and closes the connection.
+func (s *smtpSession) Close() error {
+	if s.c == nil {
+		return nil
+	}
+	err := s.c.Quit()
+	s.drop()
+	if isConnError(err) {
+		err = nil // the peer went away first; nothing is lost
+	}
+	return err
+}
+
+// Send runs one transaction on the session's connection. A connection the
+// server closed while idle is noticed before DATA and replaced once; a
+// connection lost during or after DATA is reported as a temporary failure
+// wrapping ErrConnectionLost (the message may or may not have arrived).
+func (s *smtpSession) Send(ctx context.Context, m *Message) error {
+	if err := CheckAddress(m.From); err != nil {
+		return &DeliveryError{Msg: "sender: " + err.Error()}
+	}
+	if err := CheckAddress(m.To); err != nil {
+		return &DeliveryError{Msg: "recipient: " + err.Error()}
+	}
+	fresh := false
+	if s.c == nil {
+		if err := s.connect(ctx); err != nil {
+			return lost(err)
+		}
+		fresh = true
+	}
+	dataStarted, err := s.transaction(ctx, m)
+	if err != nil && !dataStarted && !fresh && (isConnError(err) || smtpCode(err) == 421) {
+		s.drop()
+		if err := s.connect(ctx); err != nil {
+			return lost(err)
+		}
+		dataStarted, err = s.transaction(ctx, m)
+	}
+	if err == nil {
+		return nil
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) && se.Code != 421 {
+		// The server answered and the connection lives: end the
+		// transaction so the next MAIL is not "nested".
+		if rerr := s.c.Reset(); rerr != nil {
+			s.drop()
+			return &DeliveryError{Temporary: se.Temporary(), Code: se.Code, Msg: se.Message, Err: errors.Join(err, ErrConnectionLost)}
+		}
+		return toDeliveryError(err)
+	}
+	s.drop()
+	de := toDeliveryError(err)
+	if !errors.As(err, &se) && !isConnError(err) {
+		return de // refused locally (e.g. no SMTPUTF8); nothing was sent
+	}
+	de.Temporary = de.Temporary || se == nil
+	de.Err = errors.Join(de.Err, ErrConnectionLost)
+	if dataStarted {
+		de.Msg = "during DATA: " + de.Msg
+	}
+	return de
+}
+
+func lost(err error) error {
+	de := toDeliveryError(err)
+	de.Temporary = true
+	de.Err = errors.Join(de.Err, ErrConnectionLost)
+	return de
+}
+
+// dataChunk is how much message data is written under one write deadline.
+const dataChunk = 64 << 10
+
+func (s *smtpSession) transaction(ctx context.Context, m *Message) (dataStarted bool, err error) {
+	c := s.c
+	conn := s.conn
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	opts := &smtp.MailOptions{Size: int64(len(m.Data))}
+	if !isASCII(m.From) || !isASCII(m.To) {
+		opts.UTF8 = true
+	}
+	if err := c.Mail(m.From, opts); err != nil {
+		return false, err
+	}
+	if err := c.Rcpt(m.To, nil); err != nil {
+		return false, err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return false, err
+	}
+	// go-smtp sets no deadline on data writes; without one a stalled
+	// server would hold the session forever.
+	for p := m.Data; len(p) > 0; {
+		n := min(len(p), dataChunk)
+		conn.SetWriteDeadline(time.Now().Add(s.t.timeout))
+		if _, err := w.Write(p[:n]); err != nil {
+			return true, err
+		}
+		p = p[n:]
+	}
+	conn.SetWriteDeadline(time.Now().Add(s.t.timeout))
+	err = w.Close() // writes the final dot and reads the answer
+	conn.SetWriteDeadline(time.Time{})
+	return true, err
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
