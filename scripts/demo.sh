@@ -2,8 +2,10 @@
 # The ccdir demo: builds ccdir, makes a demo home (demo/home) with 20 sample
 # ccTLDs and their contacts, whose OpenPGP keys are generated on the spot by
 # GnuPG in a throw-away keyring (demo/gnupg) — TEST DATA ONLY: the people,
-# addresses and keys are invented. Then it runs verify, coverage, and a
-# signed export that gpg --verify accepts.
+# addresses and keys are invented. Then it runs verify, coverage, a signed
+# export that gpg --verify accepts, and sends the encrypted digest into a
+# maildir (demo/home/mail); gpg decrypts one message and checks its
+# signature.
 #
 # Nothing leaves this machine. Run it again to start over.
 set -euo pipefail
@@ -100,6 +102,43 @@ run "$ccdir" export --format json --sign -o "$demo/directory.json"
 "$ccdir" pubkey >"$demo/directory-key.asc"
 gpg --batch --quiet --import "$demo/directory-key.asc"
 run gpg --batch --verify "$demo/directory.json.asc" "$demo/directory.json"
+
+say "send the digest: one encrypted, signed PGP/MIME mail per contact, into the maildir"
+run "$ccdir" digest send
+run "$ccdir" digest status
+echo "a second run in the same month sends nothing:"
+run "$ccdir" digest send
+
+say "open one digest as its recipient would: gpg decrypts it and checks the signature"
+msg=$(grep -l "^To: .*ana.sousa@dns-pt.example" "$CCDIR_HOME"/mail/new/* | head -n 1)
+echo "message: $msg"
+sed -n '1,/^$/p' "$msg"
+gpg --batch --decrypt "$msg" >"$demo/digest.eml" 2>"$demo/gpg-decrypt.txt"
+cat "$demo/gpg-decrypt.txt"
+# The decrypted entity is multipart/signed (RFC 3156): check the signature
+# over its first part with gpg too.
+"$ccdir" pubkey >/dev/null
+python3 - "$demo/digest.eml" "$demo" <<'PY'
+import re, sys
+data = open(sys.argv[1], 'rb').read()
+boundary = re.search(rb'boundary="([^"]+)"', data).group(1)
+parts = data.split(b'--' + boundary)
+signed = parts[1][2:-2]                      # without the CRLFs around the boundary
+sig = parts[2].split(b'\r\n\r\n', 1)[1]
+open(sys.argv[2] + '/digest-part1', 'wb').write(signed)
+open(sys.argv[2] + '/digest-part1.asc', 'wb').write(sig)
+PY
+run gpg --batch --verify "$demo/digest-part1.asc" "$demo/digest-part1"
+echo "the first lines of the digest (quoted-printable decoded):"
+python3 - "$demo/digest-part1" <<'PY'
+import email, sys
+from email import policy
+m = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=policy.default)
+print("Subject (protected):", m['Subject'])
+body = next(p for p in m.walk() if p.get_content_type() == 'text/plain')
+print("\n".join(body.get_content().splitlines()[:24]))
+print("attachments:", ", ".join(p.get_filename() for p in m.walk() if p.get_filename()))
+PY
 
 say "done"
 echo "demo home: $CCDIR_HOME   (try: CCDIR_HOME=$CCDIR_HOME $ccdir log)"

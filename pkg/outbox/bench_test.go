@@ -51,3 +51,57 @@ func BenchmarkDeliverSMTP(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeliverQueue measures the outbox alone: 1,000 messages of
+// 25 KB through a transport that accepts everything in memory.
+func BenchmarkDeliverQueue(b *testing.B) {
+	const n, size = 1000, 25 << 10
+	o := newOutbox(b, nil)
+	var elapsed time.Duration
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		ref := fmt.Sprintf("bench%d", i)
+		msgs := make([]Message, n)
+		for j := range msgs {
+			msgs[j] = mail(KindDigest, ref, rcpt("b", j), size)
+		}
+		mustEnqueue(b, o, msgs...)
+		b.StartTimer()
+		start := time.Now()
+		sum, err := o.Deliver(context.Background(), newFake(), Filter{Ref: ref}, DeliverOptions{Connections: 4})
+		elapsed += time.Since(start)
+		if err != nil || sum.Sent != n {
+			b.Fatal(sum, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// BenchmarkDeliverMaildir: 1,000 messages of 25 KB into a maildir (each
+// file and new/ synced).
+func BenchmarkDeliverMaildir(b *testing.B) {
+	const n, size = 1000, 25 << 10
+	tr, err := NewTransport("maildir:"+b.TempDir(), TransportOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := newOutbox(b, nil)
+	var elapsed time.Duration
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		ref := fmt.Sprintf("bench%d", i)
+		msgs := make([]Message, n)
+		for j := range msgs {
+			msgs[j] = mail(KindDigest, ref, rcpt("b", j), size)
+		}
+		mustEnqueue(b, o, msgs...)
+		b.StartTimer()
+		start := time.Now()
+		sum, err := o.Deliver(context.Background(), tr, Filter{Ref: ref}, DeliverOptions{Connections: 4})
+		elapsed += time.Since(start)
+		if err != nil || sum.Sent != n {
+			b.Fatal(sum, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "msgs/s")
+}

@@ -18,10 +18,19 @@ const (
 	maxBackoff         = time.Hour
 )
 
-// batchSize is how many due rows Deliver lists at a time. Rows are listed
-// without their bodies; each body is read just before it is sent, so
-// memory holds at most one body per connection.
-var batchSize = 256
+// Memory bounds of Deliver: due rows are listed batchSize at a time
+// without their bodies; bodies are read a chunk at a time (at most
+// chunkMessages messages or chunkBytes bytes, but at least one message)
+// just before they are handed to the sessions. So at most about one chunk
+// plus one message per connection is in memory, however long the queue.
+var (
+	batchSize     = 256
+	chunkMessages = 16
+	chunkBytes    = 4 << 20
+)
+
+// maxGroup caps the results written in one transaction.
+const maxGroup = 64
 
 // testOnlyBatch, if set, sees the size of each batch of due rows.
 var testOnlyBatch func(rows int)
@@ -54,6 +63,13 @@ func Backoff(n int) time.Duration {
 type job struct {
 	Row
 	windowStart time.Time
+	data        []byte
+}
+
+type result struct {
+	job
+	err  error
+	done chan error // gets the outcome of the write, then is closed
 }
 
 // ErrNoSession is wrapped by Deliver's error when it stopped because no
@@ -62,15 +78,21 @@ var ErrNoSession = errors.New("cannot open a delivery session")
 
 // Deliver sends every due message matching f (queued, or deferred with
 // NextAttempt not after now; f.Status narrows that further and f.Limit
-// caps the number sent) through t, with opts.Connections sessions in
-// parallel. Each result is recorded in its own transaction as soon as it
-// is known; a sent message loses its body.
+// caps the number attempted) through t, with opts.Connections sessions in
+// parallel.
+//
+// Each result is written as soon as the database is free: results that
+// arrive while a write is in progress share the next transaction (group
+// commit; with synchronous=FULL every commit costs an fsync). A session
+// sends its next message only once its previous result is written, so a
+// crash re-sends at most the one message per connection whose acceptance
+// was not yet recorded. A sent message loses its body.
 //
 // Deliver stops early when ctx is cancelled (messages already handed to
 // the transport finish, bounded by its timeout, and are recorded), when
 // the database fails, or when no session can be opened; it then returns
 // an error with the summary so far. A message whose session could not be
-// opened is left as it was, not counted as an attempt.
+// opened is left as it was, without an attempt counted.
 func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts DeliverOptions) (Summary, error) {
 	if opts.Connections <= 0 {
 		opts.Connections = DefaultConnections
@@ -87,17 +109,26 @@ func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts Delive
 	}
 	f.Status = statuses
 
-	d := &delivery{o: o, t: t, opts: opts, orphans: make(chan job, opts.Connections)}
+	d := &delivery{
+		o: o, t: t, opts: opts,
+		orphans: make(chan job, opts.Connections),
+		results: make(chan result, opts.Connections),
+		alive:   opts.Connections,
+	}
 	dctx, cancel := context.WithCancelCause(ctx)
 	d.cancel = cancel
 	defer cancel(nil)
-	// Sends and records outlive a cancelled ctx so that what is in flight
+	// Sends and writes outlive a cancelled ctx so that what is in flight
 	// is finished and written down.
 	d.sendCtx = context.WithoutCancel(ctx)
 
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		d.recorder()
+	}()
 	jobs := make(chan job)
 	var wg sync.WaitGroup
-	d.alive = opts.Connections
 	for range opts.Connections {
 		wg.Add(1)
 		go func() {
@@ -105,43 +136,13 @@ func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts Delive
 			d.worker(dctx, jobs)
 		}()
 	}
-
-	var lastID int64
-	remaining := f.Limit
-produce:
-	for {
-		n := batchSize
-		if f.Limit > 0 {
-			if remaining <= 0 {
-				break
-			}
-			n = min(n, remaining)
-		}
-		batch, err := o.dueBatch(dctx, f, opts.Now(), lastID, n)
-		if err != nil {
-			if dctx.Err() == nil {
-				d.fail(fmt.Errorf("outbox: deliver: %w", err))
-			}
-			break
-		}
-		if len(batch) == 0 {
-			break
-		}
-		if testOnlyBatch != nil {
-			testOnlyBatch(len(batch))
-		}
-		for _, j := range batch {
-			select {
-			case jobs <- j:
-			case <-dctx.Done():
-				break produce
-			}
-		}
-		lastID = batch[len(batch)-1].ID
-		remaining -= len(batch)
+	if err := d.produce(dctx, f, jobs); err != nil && dctx.Err() == nil {
+		d.fail(fmt.Errorf("outbox: deliver: %w", err))
 	}
 	close(jobs)
 	wg.Wait()
+	close(d.results)
+	<-recorded
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -178,9 +179,83 @@ func dueStatuses(want []Status) ([]Status, error) {
 	return out, nil
 }
 
+type delivery struct {
+	o       *Outbox
+	t       Transport
+	opts    DeliverOptions
+	sendCtx context.Context
+	cancel  context.CancelCauseFunc
+	orphans chan job // jobs of workers that could not open a session
+	results chan result
+
+	mu         sync.Mutex
+	sum        Summary
+	err        error // first fatal error
+	sessionErr error // last NewSession error
+	alive      int   // workers still able to send
+}
+
+func (d *delivery) fail(err error) {
+	d.mu.Lock()
+	if d.err == nil {
+		d.err = err
+	}
+	d.mu.Unlock()
+	d.cancel(err)
+}
+
+// produce lists due rows in batches and hands them, with their bodies, to
+// the workers. Keyset paging (id > last) never revisits a row, so rows
+// deferred during this run wait for the next one.
+func (d *delivery) produce(ctx context.Context, f Filter, jobs chan<- job) error {
+	var lastID int64
+	remaining := f.Limit
+	for {
+		n := batchSize
+		if f.Limit > 0 {
+			if remaining <= 0 {
+				return nil
+			}
+			n = min(n, remaining)
+		}
+		batch, err := d.o.dueBatch(ctx, f, d.opts.Now(), lastID, n)
+		if err != nil || len(batch) == 0 {
+			return err
+		}
+		if testOnlyBatch != nil {
+			testOnlyBatch(len(batch))
+		}
+		lastID = batch[len(batch)-1].ID
+		remaining -= len(batch)
+		for len(batch) > 0 {
+			k, size := 0, 0
+			for k < len(batch) && k < chunkMessages && (k == 0 || size+batch[k].Size <= chunkBytes) {
+				size += batch[k].Size
+				k++
+			}
+			chunk := batch[:k]
+			batch = batch[k:]
+			if err := d.o.loadBodies(ctx, chunk); err != nil {
+				return err
+			}
+			for i := range chunk {
+				if chunk[i].data == nil {
+					continue // changed meanwhile
+				}
+				select {
+				case jobs <- chunk[i]:
+					chunk[i].data = nil
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
+	}
+}
+
 // dueBatch lists up to n due rows with id > after, without bodies. The
 // rows are read completely before returning, so no cursor stays open
-// while workers write.
+// while others write.
 func (o *Outbox) dueBatch(ctx context.Context, f Filter, now time.Time, after int64, n int) ([]job, error) {
 	w, args := f.where()
 	args = append(args, now.UnixMilli(), after, n)
@@ -208,28 +283,45 @@ func (o *Outbox) dueBatch(ctx context.Context, f Filter, now time.Time, after in
 	return out, rows.Err()
 }
 
-type delivery struct {
-	o       *Outbox
-	t       Transport
-	opts    DeliverOptions
-	sendCtx context.Context
-	cancel  context.CancelCauseFunc
-	orphans chan job // jobs of workers that could not open a session
-
-	mu         sync.Mutex
-	sum        Summary
-	err        error // first fatal error
-	sessionErr error // last NewSession error
-	alive      int   // workers still able to send
+// loadBodies fills in the bodies of jobs that are still due.
+func (o *Outbox) loadBodies(ctx context.Context, jobs []job) error {
+	args := make([]any, len(jobs))
+	index := make(map[int64]int, len(jobs))
+	for i, j := range jobs {
+		args[i] = j.ID
+		index[j.ID] = i
+	}
+	rows, err := o.db.QueryContext(ctx, `SELECT id, body FROM outbox
+		WHERE id IN (?`+strings.Repeat(", ?", len(jobs)-1)+`) AND status IN ('queued', 'deferred')`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var body []byte
+		if err := rows.Scan(&id, &body); err != nil {
+			return err
+		}
+		if i, ok := index[id]; ok && len(body) > 0 {
+			jobs[i].data = body
+		}
+	}
+	return rows.Err()
 }
 
-func (d *delivery) fail(err error) {
-	d.mu.Lock()
-	if d.err == nil {
-		d.err = err
+func (d *delivery) next(jobs <-chan job) (job, bool) {
+	select {
+	case j := <-d.orphans:
+		return j, true
+	default:
 	}
-	d.mu.Unlock()
-	d.cancel(err)
+	select {
+	case j := <-d.orphans:
+		return j, true
+	case j, ok := <-jobs:
+		return j, ok // orphans left when jobs ends stay queued for the next run
+	}
 }
 
 func (d *delivery) worker(ctx context.Context, jobs <-chan job) {
@@ -240,20 +332,8 @@ func (d *delivery) worker(ctx context.Context, jobs <-chan job) {
 		}
 	}()
 	for {
-		var j job
-		select {
-		case j = <-d.orphans:
-		default:
-			var ok bool
-			select {
-			case j = <-d.orphans:
-			case j, ok = <-jobs:
-				if !ok {
-					return // orphans left now stay queued for the next run
-				}
-			}
-		}
-		if ctx.Err() != nil {
+		j, ok := d.next(jobs)
+		if !ok || ctx.Err() != nil {
 			return
 		}
 		if sess == nil {
@@ -272,81 +352,113 @@ func (d *delivery) worker(ctx context.Context, jobs <-chan job) {
 				return
 			}
 		}
-		m, err := d.o.load(d.sendCtx, j.ID)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue // delivered or changed meanwhile
-		}
-		if err != nil {
-			d.fail(fmt.Errorf("outbox: deliver: load message %d: %w", j.ID, err))
-			return
-		}
+		m := &Message{ID: j.ID, Kind: j.Kind, Ref: j.Ref, From: j.From, To: j.To, Data: j.data}
+		j.data = nil
 		sendErr := sess.Send(d.sendCtx, m)
+		m.Data = nil
 		if errors.Is(sendErr, ErrConnectionLost) {
 			sess.Close()
 			sess = nil
 		}
-		if err := d.record(j, sendErr); err != nil {
-			d.fail(fmt.Errorf("outbox: deliver: record result of message %d: %w", j.ID, err))
+		// Wait until the result is written before the next message: a
+		// crash then re-sends at most the messages in flight, one per
+		// connection, never one whose acceptance was already known. The
+		// results of several connections still share one commit.
+		done := make(chan error, 1)
+		d.results <- result{job: j, err: sendErr, done: done}
+		if err := <-done; err != nil {
 			return
 		}
 	}
 }
 
-// load reads one due message with its body.
-func (o *Outbox) load(ctx context.Context, id int64) (*Message, error) {
-	m := &Message{ID: id}
-	err := o.db.QueryRowContext(ctx, `SELECT kind, ref, sender, rcpt, body FROM outbox
-		WHERE id = ? AND status IN ('queued', 'deferred')`, id).Scan(&m.Kind, &m.Ref, &m.From, &m.To, &m.Data)
+// recorder writes results, grouping those that wait into one transaction.
+func (d *delivery) recorder() {
+	var failed error
+	group := make([]result, 0, maxGroup)
+	for r := range d.results {
+		group = append(group[:0], r)
+	gather:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-d.results:
+				if !ok {
+					break gather
+				}
+				group = append(group, r)
+			default:
+				break gather
+			}
+		}
+		if failed == nil {
+			rows, err := d.write(group)
+			if err != nil {
+				failed = err
+				d.fail(fmt.Errorf("outbox: deliver: record results: %w", err))
+			} else {
+				d.mu.Lock()
+				for i, row := range rows {
+					switch row.Status {
+					case Sent:
+						d.sum.Sent++
+					case Deferred:
+						d.sum.Deferred++
+					case Failed:
+						d.sum.Failed++
+					}
+					if d.opts.OnResult != nil {
+						d.opts.OnResult(row, group[i].err)
+					}
+				}
+				d.mu.Unlock()
+			}
+		}
+		for _, r := range group {
+			r.done <- failed
+			close(r.done)
+		}
+	}
+}
+
+// write records one attempt per result in one transaction.
+func (d *delivery) write(group []result) ([]Row, error) {
+	tx, err := d.o.db.BeginTx(d.sendCtx, nil)
 	if err != nil {
 		return nil, err
 	}
-	return m, nil
-}
-
-// record writes the outcome of one attempt in its own transaction.
-func (d *delivery) record(j job, sendErr error) error {
+	defer tx.Rollback()
 	now := d.opts.Now()
-	r := j.Row
-	r.Attempts++
-	var res sql.Result
-	var err error
-	switch {
-	case sendErr == nil:
-		r.Status, r.SentAt, r.LastError = Sent, now, ""
-		res, err = d.o.db.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'sent', attempts = attempts + 1,
-			sent_at = ?, last_error = '', body = NULL WHERE id = ?`, now.UnixMilli(), j.ID)
-	case IsTemporary(sendErr) && now.Sub(j.windowStart) < d.opts.RetryFor:
-		r.Status, r.NextAttempt, r.LastError = Deferred, now.Add(Backoff(r.Attempts)), errorText(sendErr)
-		res, err = d.o.db.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'deferred', attempts = attempts + 1,
-			next_attempt = ?, last_error = ? WHERE id = ?`, r.NextAttempt.UnixMilli(), r.LastError, j.ID)
-	default:
-		r.Status, r.LastError = Failed, errorText(sendErr)
-		if IsTemporary(sendErr) {
-			r.LastError = fmt.Sprintf("gave up after %d attempts over %v: %s", r.Attempts, now.Sub(j.windowStart).Round(time.Minute), r.LastError)
+	rows := make([]Row, len(group))
+	for i, g := range group {
+		r := g.Row
+		r.Attempts++
+		var res sql.Result
+		switch {
+		case g.err == nil:
+			r.Status, r.SentAt, r.LastError = Sent, now, ""
+			res, err = tx.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'sent', attempts = attempts + 1,
+				sent_at = ?, last_error = '', body = NULL WHERE id = ?`, now.UnixMilli(), r.ID)
+		case IsTemporary(g.err) && now.Sub(g.windowStart) < d.opts.RetryFor:
+			r.Status, r.NextAttempt, r.LastError = Deferred, now.Add(Backoff(r.Attempts)), errorText(g.err)
+			res, err = tx.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'deferred', attempts = attempts + 1,
+				next_attempt = ?, last_error = ? WHERE id = ?`, r.NextAttempt.UnixMilli(), r.LastError, r.ID)
+		default:
+			r.Status, r.LastError = Failed, errorText(g.err)
+			if IsTemporary(g.err) {
+				r.LastError = fmt.Sprintf("gave up after %d attempts over %v: %s", r.Attempts, now.Sub(g.windowStart).Round(time.Minute), r.LastError)
+			}
+			res, err = tx.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'failed', attempts = attempts + 1,
+				last_error = ? WHERE id = ?`, r.LastError, r.ID)
 		}
-		res, err = d.o.db.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'failed', attempts = attempts + 1,
-			last_error = ? WHERE id = ?`, r.LastError, j.ID)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", r.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return nil, fmt.Errorf("message %d vanished (%d rows, %v)", r.ID, n, err)
+		}
+		rows[i] = r
 	}
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("row %d vanished (%d rows, %v)", j.ID, n, err)
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	switch r.Status {
-	case Sent:
-		d.sum.Sent++
-	case Deferred:
-		d.sum.Deferred++
-	case Failed:
-		d.sum.Failed++
-	}
-	if d.opts.OnResult != nil {
-		d.opts.OnResult(r, sendErr)
-	}
-	return nil
+	return rows, tx.Commit()
 }
 
 // errorText is what is stored as LastError: one line, bounded.

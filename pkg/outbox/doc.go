@@ -10,8 +10,9 @@
 //	sendmail:/usr/sbin/sendmail               pipe to the local MTA
 //	maildir:/path                             a maildir folder (the default)
 //
-// A message accepted by the transport is marked sent at once, in its own
-// small transaction, and its body is dropped from the file. A crash
+// A message accepted by the transport is marked sent at once (the results
+// of parallel connections share a commit), and its body is dropped from
+// the file; a connection sends its next message only after that. A crash
 // therefore loses nothing, and the next Deliver re-sends at most the
 // messages that were in flight. Temporary failures (4xx replies, network
 // errors, timeouts, sendmail exit 75) are retried with exponential backoff

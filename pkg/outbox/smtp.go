@@ -263,22 +263,19 @@ func (s *smtpSession) Send(ctx context.Context, m *Message) error {
 	if err == nil {
 		return nil
 	}
-	var se *smtp.SMTPError
-	if errors.As(err, &se) && se.Code != 421 {
-		// The server answered and the connection lives: end the
-		// transaction so the next MAIL is not "nested".
+	de := toDeliveryError(err)
+	if !isConnError(err) && smtpCode(err) != 421 {
+		// The connection lives (the server refused, or go-smtp refused
+		// before sending): end the transaction so that the next MAIL is
+		// not "nested".
 		if rerr := s.c.Reset(); rerr != nil {
 			s.drop()
-			return &DeliveryError{Temporary: se.Temporary(), Code: se.Code, Msg: se.Message, Err: errors.Join(err, ErrConnectionLost)}
+			de.Err = errors.Join(de.Err, ErrConnectionLost)
 		}
-		return toDeliveryError(err)
+		return de
 	}
 	s.drop()
-	de := toDeliveryError(err)
-	if !errors.As(err, &se) && !isConnError(err) {
-		return de // refused locally (e.g. no SMTPUTF8); nothing was sent
-	}
-	de.Temporary = de.Temporary || se == nil
+	de.Temporary = true
 	de.Err = errors.Join(de.Err, ErrConnectionLost)
 	if dataStarted {
 		de.Msg = "during DATA: " + de.Msg

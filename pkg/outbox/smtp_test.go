@@ -407,3 +407,20 @@ func TestSMTPWriteDeadline(t *testing.T) {
 		t.Fatalf("Send took %v", d)
 	}
 }
+
+func TestSMTPUntrustedCertificate(t *testing.T) {
+	srv := smtptest.NewServer(t, smtptest.Options{TLS: true, User: sinkUser, Password: sinkPass})
+	tr, err := NewTransport(srv.URL, TransportOptions{Password: sinkPass, Timeout: 5 * time.Second}) // system roots only
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOutbox(t, nil)
+	mustEnqueue(t, o, mail(KindDigest, "d1", rcpt("a", 1), 100))
+	_, err = o.Deliver(context.Background(), tr, Filter{}, DeliverOptions{Connections: 2})
+	if !errors.Is(err, ErrNoSession) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("Deliver = %v; want a certificate error", err)
+	}
+	if srv.AuthAttempts() != 0 || srv.Received() != 0 {
+		t.Fatal("AUTH or a message went over an unverified connection")
+	}
+}

@@ -226,25 +226,46 @@ const (
 	crc24Poly = 0x1864cfb
 )
 
-var crc24Table = func() (t [256]uint32) {
-	for i := range t {
-		crc := uint32(i) << 16
+// crc24Tables are slicing-by-8 tables for the CRC-24 held in the top 24
+// bits of a uint32: crc24Tables[0] advances the CRC by one byte,
+// crc24Tables[k] by one byte followed by k zero bytes.
+var crc24Tables = func() (t [8][256]uint32) {
+	const poly = (crc24Poly & 0xffffff) << 8
+	for i := range 256 {
+		v := uint32(i) << 24
 		for range 8 {
-			crc <<= 1
-			if crc&0x1000000 != 0 {
-				crc ^= crc24Poly
+			if v&0x80000000 != 0 {
+				v = v<<1 ^ poly
+			} else {
+				v <<= 1
 			}
 		}
-		t[i] = crc & 0xffffff
+		t[0][i] = v
+	}
+	for k := 1; k < 8; k++ {
+		for i := range 256 {
+			v := t[k-1][i]
+			t[k][i] = v<<8 ^ t[0][v>>24]
+		}
 	}
 	return t
 }()
 
-// crc24 is the OpenPGP armor checksum (RFC 4880 §6.1), one table lookup
-// per byte.
+// crc24 is the OpenPGP armor checksum (RFC 4880 §6.1), eight bytes per
+// step (go-crypto's is bit by bit; the armor is written for every
+// recipient, so this matters).
 func crc24(crc uint32, data []byte) uint32 {
-	for _, b := range data {
-		crc = (crc<<8)&0xffffff ^ crc24Table[byte(crc>>16)^b]
+	t := &crc24Tables
+	c := crc << 8
+	for len(data) >= 8 {
+		x := c ^ binary.BigEndian.Uint32(data)
+		y := binary.BigEndian.Uint32(data[4:])
+		c = t[7][x>>24] ^ t[6][x>>16&0xff] ^ t[5][x>>8&0xff] ^ t[4][x&0xff] ^
+			t[3][y>>24] ^ t[2][y>>16&0xff] ^ t[1][y>>8&0xff] ^ t[0][y&0xff]
+		data = data[8:]
 	}
-	return crc
+	for _, b := range data {
+		c = c<<8 ^ t[0][byte(c>>24)^b]
+	}
+	return c >> 8
 }

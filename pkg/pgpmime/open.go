@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"sync"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -45,6 +46,8 @@ type OpenOptions struct {
 	Now time.Time
 }
 
+var openMu sync.Mutex
+
 // Opened is the result of Open.
 type Opened struct {
 	// Entity is the decrypted MIME entity, as the sender encrypted it; for
@@ -69,8 +72,10 @@ type Opened struct {
 // that is not multipart/encrypted is returned whole with Encrypted false.
 // Errors wrap ErrTooLarge, ErrMalformed or ErrDecrypt.
 //
-// go-crypto caches signature validity inside keys: do not sign with dir
-// (keys.Secret.Sign) in another goroutine during Open.
+// Open may be called from several goroutines (they are serialised while
+// decrypting, because go-crypto caches signature validity inside keys), but
+// not while another goroutine signs with dir (keys.Secret.Sign) or checks a
+// keyring key (keys.Public.Check).
 func Open(r io.Reader, dir *keys.Secret, opts OpenOptions) (*Opened, error) {
 	maxMsg := opts.MaxMessageBytes
 	if maxMsg <= 0 {
@@ -148,6 +153,11 @@ func Open(r io.Reader, dir *keys.Secret, opts OpenOptions) (*Opened, error) {
 		Time:                       func() time.Time { return now },
 		MaxDecompressedMessageSize: &limit,
 	}
+	// go-crypto caches signature validity inside the keys it reads, so
+	// concurrent Opens with the same keys would race: Open runs one at a
+	// time (inbound mail is not the hot path).
+	openMu.Lock()
+	defer openMu.Unlock()
 	md, err := openpgp.ReadMessage(pr, ring, nil, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDecrypt, err)

@@ -2,6 +2,7 @@ package pgpmime
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
@@ -133,23 +134,45 @@ func checkArmored(a []byte) ([]byte, error) {
 	if !bytes.HasPrefix(a, []byte("-----BEGIN PGP MESSAGE-----")) || !bytes.HasSuffix(a, []byte("-----END PGP MESSAGE-----")) {
 		return nil, fmt.Errorf("%w: not an armored PGP MESSAGE", ErrEntity)
 	}
-	n := 0
-	for i, c := range a {
-		switch {
-		case c == '\n' || c == '\r':
-			n = 0
-		case c < ' ' || c > '~':
-			return nil, fmt.Errorf("%w: armored message has byte %#x at %d", ErrEntity, c, i)
-		default:
-			if n++; n > 76 {
-				return nil, fmt.Errorf("%w: armored message has a line over 76 characters", ErrEntity)
-			}
+	for rest := a; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) > 76 {
+			return nil, fmt.Errorf("%w: armored message has a line over 76 characters", ErrEntity)
+		}
+		if !printable(line) {
+			return nil, fmt.Errorf("%w: armored message has a byte outside printable ASCII", ErrEntity)
 		}
 	}
 	if bytes.Count(a, []byte("\n")) != bytes.Count(a, []byte("\r\n")) || bytes.Count(a, []byte("\r")) != bytes.Count(a, []byte("\r\n")) {
 		a = crlf(a)
 	}
 	return append(a[:len(a):len(a)], '\r', '\n'), nil
+}
+
+// printable reports whether b is printable ASCII (0x20-0x7e), eight bytes
+// at a time.
+func printable(b []byte) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		// A byte with the high bit, below 0x20, or equal to 0x7f.
+		if x&hi != 0 || (x-lo*0x20)&^x&hi != 0 || ((x^lo*0x7f)-lo)&^(x^lo*0x7f)&hi != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func checkExtra(f Field) error {
