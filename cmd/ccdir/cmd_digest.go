@@ -178,6 +178,9 @@ func runDigestSend(ctx context.Context, g *globals, opts digest.SendOptions) err
 	res, err := j.Send(ctx, opts)
 	p.finish()
 	if err != nil {
+		if res != nil && res.Queued+res.Recipients > 0 {
+			return withHint(err, "what was queued stays in the outbox; the next ccdir digest send (or ccdir outbox flush) delivers it")
+		}
 		return err
 	}
 	if g.json {

@@ -75,7 +75,7 @@ func TestScripts(t *testing.T) {
 // killAgent stops the gpg-agent a script may have started.
 func killAgent(gnupg string) {
 	if _, err := os.Stat(filepath.Join(gnupg, "S.gpg-agent")); err == nil {
-		cmd := execCommand("gpgconf", "--homedir", gnupg, "--kill", "all")
+		cmd := exec.Command("gpgconf", "--homedir", gnupg, "--kill", "all")
 		cmd.Run()
 	}
 }
@@ -154,7 +154,7 @@ func cmdGPGFpr(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: gpgfpr VAR USERID")
 	}
-	cmd := execCommand("gpg", "--batch", "--with-colons", "--list-keys", args[1])
+	cmd := exec.Command("gpg", "--batch", "--with-colons", "--list-keys", args[1])
 	cmd.Env = append(os.Environ(), "GNUPGHOME="+ts.Getenv("GNUPGHOME"))
 	out, err := cmd.Output()
 	if err != nil {
