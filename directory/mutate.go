@@ -23,6 +23,7 @@ type Tx struct {
 	actor   Actor
 	head    Head
 	entries []Entry
+	touched bool // SQL was used for operational tables
 }
 
 // Update runs fn in one write transaction and commits it if fn returns nil.
@@ -46,7 +47,7 @@ func (s *Store) Update(ctx context.Context, actor Actor, fn func(*Tx) error) ([]
 	if err := fn(t); err != nil {
 		return nil, err
 	}
-	if len(t.entries) == 0 {
+	if len(t.entries) == 0 && !t.touched {
 		return nil, ErrUnchanged
 	}
 	if err := tx.Commit(); err != nil {
@@ -96,6 +97,16 @@ func (t *Tx) explain(op string, err error) error {
 		return &Error{Err: ErrPolicy, Msg: fmt.Sprintf("%s refused by the database: %v", op, err)}
 	}
 	return err
+}
+
+// SQL returns the transaction for writes to operational tables (seen
+// signatures, the outbox) that must commit together with the ledger
+// entries, or without any. It must not be used on the state tables or the
+// ledger, which only the methods of Tx change. An Update whose fn used SQL
+// commits even if it wrote no ledger entry.
+func (t *Tx) SQL() *sql.Tx {
+	t.touched = true
+	return t.tx.(*sql.Tx)
 }
 
 // Head is the head the transaction has reached so far.

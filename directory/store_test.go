@@ -361,3 +361,38 @@ func TestSnapshotAt(t *testing.T) {
 		t.Fatalf("SnapshotAt(99): %v", err)
 	}
 }
+
+func TestUpdateOperationalOnly(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.s.DB().Exec(`CREATE TABLE ops (x TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := f.s.Update(f.ctx, Operator, func(tx *Tx) error {
+		_, err := tx.SQL().Exec(`INSERT INTO ops VALUES ('a')`)
+		return err
+	})
+	if err != nil || len(entries) != 0 {
+		t.Fatalf("Update with operational writes only: %v, %d entries", err, len(entries))
+	}
+	var n int
+	if err := f.s.DB().QueryRow(`SELECT count(*) FROM ops`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("ops rows: %d, %v", n, err)
+	}
+	// A failure rolls the operational write back with the rest.
+	_, err = f.s.Update(f.ctx, Operator, func(tx *Tx) error {
+		if _, err := tx.SQL().Exec(`INSERT INTO ops VALUES ('b')`); err != nil {
+			return err
+		}
+		_, err := tx.AddMember(Member{TLD: "zz", Org: "x"})
+		return err
+	})
+	if err == nil {
+		t.Fatal("accepted zz")
+	}
+	if err := f.s.DB().QueryRow(`SELECT count(*) FROM ops`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("ops rows after a refused update: %d, %v", n, err)
+	}
+	if _, err := f.verify(); err != nil {
+		t.Fatal(err)
+	}
+}
