@@ -1,0 +1,268 @@
+// Package smtpd is ccdir's mail server: a go-smtp backend that accepts
+// mail for the directory's own addresses over SMTP (RFC 5321) or LMTP
+// (RFC 2033) and hands each message to one Handler — in ccdir, the inbound
+// pipeline followed by the command handler.
+//
+// Limits are always set: message size (advertised as SIZE), recipients per
+// message, line length, read and write timeouts, and concurrent
+// connections. A refused message is rejected at the end of DATA with one
+// 5xx line saying why, so no bounce (backscatter) is ever created by
+// ccdir; a temporary failure answers 451 so the sender retries.
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"golang.org/x/net/netutil"
+)
+
+// Envelope is what the client said before DATA.
+type Envelope struct {
+	From       string   // MAIL FROM; "" for a bounce
+	To         []string // RCPT TO, each one of Config.Addresses
+	RemoteAddr string
+}
+
+// Handler handles one message. It must read r (up to the size limit) and
+// return nil to accept it, an error with an SMTPStatus method to refuse it
+// with that reply, or any other error for a temporary failure (451).
+type Handler func(ctx context.Context, env Envelope, r io.Reader) error
+
+// Status is implemented by errors that carry their SMTP reply.
+type Status interface {
+	SMTPStatus() (code int, enhanced [3]int, message string)
+}
+
+// Config configures a Server. Zero values mean the documented defaults.
+type Config struct {
+	Domain          string        // the name in the greeting; default "localhost"
+	Addresses       []string      // the recipient addresses accepted (lowercase); others get 550
+	MaxMessageBytes int64         // default 10 MiB
+	MaxRecipients   int           // default 10
+	MaxLineLength   int           // default 2000
+	ReadTimeout     time.Duration // per command, and for the whole DATA; default 2 min
+	WriteTimeout    time.Duration // per reply; default 1 min
+	MaxConnections  int           // concurrent connections per listener; default 64
+	TLSConfig       *tls.Config   // enables STARTTLS (SMTP only)
+	ErrorLog        *log.Logger   // default: discard
+}
+
+// Server serves one Handler on any number of SMTP and LMTP listeners.
+type Server struct {
+	cfg     Config
+	handler Handler
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	mu      sync.Mutex
+	servers []*smtp.Server
+}
+
+// New returns a Server for cfg and h.
+func New(cfg Config, h Handler) *Server {
+	if cfg.Domain == "" {
+		cfg.Domain = "localhost"
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = 10 << 20
+	}
+	if cfg.MaxRecipients == 0 {
+		cfg.MaxRecipients = 10
+	}
+	if cfg.MaxLineLength == 0 {
+		cfg.MaxLineLength = 2000
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 2 * time.Minute
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = time.Minute
+	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = 64
+	}
+	if cfg.ErrorLog == nil {
+		cfg.ErrorLog = log.New(io.Discard, "", 0)
+	}
+	for i, a := range cfg.Addresses {
+		cfg.Addresses[i] = strings.ToLower(a)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, handler: h, ctx: ctx, cancel: cancel}
+}
+
+// ServeSMTP serves SMTP on l until Shutdown.
+func (s *Server) ServeSMTP(l net.Listener) error { return s.serve(l, false) }
+
+// ServeLMTP serves LMTP on l (usually a unix socket) until Shutdown.
+func (s *Server) ServeLMTP(l net.Listener) error { return s.serve(l, true) }
+
+func (s *Server) serve(l net.Listener, lmtp bool) error {
+	srv := smtp.NewServer(&backend{s: s})
+	srv.Domain = s.cfg.Domain
+	srv.LMTP = lmtp
+	srv.MaxMessageBytes = s.cfg.MaxMessageBytes
+	srv.MaxRecipients = s.cfg.MaxRecipients
+	srv.MaxLineLength = s.cfg.MaxLineLength
+	srv.ReadTimeout = s.cfg.ReadTimeout
+	srv.WriteTimeout = s.cfg.WriteTimeout
+	srv.ErrorLog = s.cfg.ErrorLog
+	if !lmtp {
+		srv.TLSConfig = s.cfg.TLSConfig
+	}
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return smtp.ErrServerClosed
+	}
+	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
+	err := srv.Serve(netutil.LimitListener(l, s.cfg.MaxConnections))
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits, until ctx ends, for the
+// messages in flight to be handled.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := s.servers
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	s.cancel()
+	return errors.Join(errs...)
+}
+
+type backend struct{ s *Server }
+
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	remote := ""
+	if conn := c.Conn(); conn != nil {
+		remote = conn.RemoteAddr().String()
+	}
+	return &session{s: b.s, env: Envelope{RemoteAddr: remote}}, nil
+}
+
+type session struct {
+	s       *Server
+	env     Envelope
+	hasMail bool
+}
+
+var _ smtp.LMTPSession = (*session)(nil)
+
+func (ss *session) Reset() {
+	ss.env.From, ss.env.To, ss.hasMail = "", nil, false
+}
+
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.env.From, ss.env.To, ss.hasMail = from, nil, true
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	addr := strings.ToLower(strings.TrimSpace(to))
+	for _, a := range ss.s.cfg.Addresses {
+		if addr == a {
+			for _, seen := range ss.env.To {
+				if seen == addr {
+					return nil
+				}
+			}
+			ss.env.To = append(ss.env.To, addr)
+			return nil
+		}
+	}
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox here"}
+}
+
+func (ss *session) Data(r io.Reader) error {
+	return ss.handle(r)
+}
+
+// LMTPData answers each recipient with the one result of the message:
+// ccdir handles a message once, whatever its directory addresses.
+func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	err := ss.handle(r)
+	for _, to := range ss.env.To {
+		status.SetStatus(to, err)
+	}
+	return nil
+}
+
+func (ss *session) handle(r io.Reader) error {
+	env := ss.env
+	env.To = append([]string(nil), ss.env.To...)
+	err := ss.s.handler(ss.s.ctx, env, r)
+	// Drain what the handler did not read, so the reply comes after the
+	// end of DATA; go-smtp reports a size overflow on the way.
+	if _, derr := io.Copy(io.Discard, r); derr != nil && err == nil {
+		err = derr
+	}
+	return reply(err)
+}
+
+// reply turns a handler's result into the SMTP answer.
+func reply(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, smtp.ErrDataTooLarge) {
+		return smtp.ErrDataTooLarge
+	}
+	var st Status
+	if errors.As(err, &st) {
+		code, enh, msg := st.SMTPStatus()
+		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: oneLine(msg)}
+	}
+	// Anything else is ours, not the sender's: try again later, and say
+	// nothing of the internals.
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "temporary failure, try again later"}
+}
+
+// oneLine keeps an SMTP reply text to one printable line.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r > 0x7e {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return strings.TrimSpace(s)
+}
+
+// Reject is a ready-made refusal for handlers.
+type Reject struct {
+	Code     int
+	Enhanced [3]int
+	Message  string
+}
+
+func (r *Reject) Error() string {
+	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Message)
+}
+
+// SMTPStatus implements Status.
+func (r *Reject) SMTPStatus() (int, [3]int, string) { return r.Code, r.Enhanced, r.Message }

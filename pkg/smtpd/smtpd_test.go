@@ -1,0 +1,254 @@
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// recorder is a Handler that keeps what it was given and answers as told.
+type recorder struct {
+	mu      sync.Mutex
+	got     []Envelope
+	bodies  []string
+	answer  func(body string) error
+	hold    chan struct{} // if set, Handle waits for it
+	started chan struct{} // if set, told when a message is in Handle
+}
+
+func (rc *recorder) handle(ctx context.Context, env Envelope, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if rc.started != nil {
+		rc.started <- struct{}{}
+	}
+	if rc.hold != nil {
+		<-rc.hold
+	}
+	rc.mu.Lock()
+	rc.got = append(rc.got, env)
+	rc.bodies = append(rc.bodies, string(b))
+	rc.mu.Unlock()
+	if rc.answer != nil {
+		return rc.answer(string(b))
+	}
+	return nil
+}
+
+func start(t *testing.T, cfg Config, rc *recorder, lmtp bool) (*Server, string) {
+	t.Helper()
+	s := New(cfg, rc.handle)
+	var l net.Listener
+	var err error
+	if lmtp {
+		l, err = net.Listen("unix", filepath.Join(t.TempDir(), "lmtp.sock"))
+	} else {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		if lmtp {
+			done <- s.ServeLMTP(l)
+		} else {
+			done <- s.ServeSMTP(l)
+		}
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return s, l.Addr().String()
+}
+
+const msg = "From: a@example.org\r\nTo: ccdir@example.org\r\nSubject: x\r\n\r\nHELP\r\n"
+
+func send(t *testing.T, addr, from string, to []string, body string) error {
+	t.Helper()
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.SendMail(from, to, strings.NewReader(body))
+}
+
+func code(err error) int {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+func TestSMTPAcceptAndRefuse(t *testing.T) {
+	rc := &recorder{answer: func(body string) error {
+		switch {
+		case strings.Contains(body, "FORGED"):
+			return &Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "signed by a key that is not registered\r\nX-Injected: 1"}
+		case strings.Contains(body, "OOPS"):
+			return errors.New("database is locked at /secret/path")
+		}
+		return nil
+	}}
+	_, addr := start(t, Config{Addresses: []string{"CCDIR@example.org"}}, rc, false)
+
+	if err := send(t, addr, "a@example.org", []string{"ccdir@EXAMPLE.org"}, msg); err != nil {
+		t.Fatalf("accepted mail: %v", err)
+	}
+	if err := send(t, addr, "a@example.org", []string{"other@example.org"}, msg); code(err) != 550 {
+		t.Fatalf("unknown recipient: %v, want 550", err)
+	}
+	err := send(t, addr, "a@example.org", []string{"ccdir@example.org"}, msg+"FORGED\r\n")
+	if code(err) != 550 || !strings.Contains(err.Error(), "not registered") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("refused mail: %v", err)
+	}
+	err = send(t, addr, "a@example.org", []string{"ccdir@example.org"}, msg+"OOPS\r\n")
+	if code(err) != 451 || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("internal error: %v, want a bare 451", err)
+	}
+	if err := send(t, addr, "", []string{"ccdir@example.org"}, msg); err != nil {
+		t.Fatalf("bounce (empty sender) must be taken, the handler drops it: %v", err)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.got) != 4 || rc.got[0].From != "a@example.org" || rc.got[0].To[0] != "ccdir@example.org" || rc.got[3].From != "" {
+		t.Fatalf("handled %+v", rc.got)
+	}
+	if rc.got[0].RemoteAddr == "" || !strings.HasPrefix(rc.got[0].RemoteAddr, "127.0.0.1:") {
+		t.Fatalf("remote address %q", rc.got[0].RemoteAddr)
+	}
+	if rc.bodies[0] != msg {
+		t.Fatalf("body %q", rc.bodies[0])
+	}
+}
+
+func TestSMTPSizeLimit(t *testing.T) {
+	rc := &recorder{}
+	_, addr := start(t, Config{Addresses: []string{"ccdir@example.org"}, MaxMessageBytes: 1 << 10}, rc, false)
+	big := msg + strings.Repeat(strings.Repeat("x", 98)+"\r\n", 30)
+	if err := send(t, addr, "a@example.org", []string{"ccdir@example.org"}, big); code(err) != 552 {
+		t.Fatalf("oversized mail: %v, want 552", err)
+	}
+	if err := send(t, addr, "a@example.org", []string{"ccdir@example.org"}, msg); err != nil {
+		t.Fatalf("a small mail after the big one: %v", err)
+	}
+}
+
+func TestLMTPPerRecipient(t *testing.T) {
+	rc := &recorder{answer: func(body string) error {
+		if strings.Contains(body, "BAD") {
+			return &Reject{Code: 554, Enhanced: [3]int{5, 7, 0}, Message: "unsigned"}
+		}
+		return nil
+	}}
+	_, addr := start(t, Config{Addresses: []string{"ccdir@example.org", "alerts@example.org"}}, rc, true)
+	conn, err := net.Dial("unix", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := smtp.NewClientLMTP(conn)
+	defer c.Close()
+	if err := c.Hello("mta.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{msg, msg + "BAD\r\n"} {
+		if err := c.Mail("a@example.org", nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, to := range []string{"ccdir@example.org", "alerts@example.org"} {
+			if err := c.Rcpt(to, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w, err := c.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, body)
+		resp, err := w.CloseWithLMTPResponse()
+		var lerr smtp.LMTPDataError
+		switch {
+		case strings.Contains(body, "BAD"):
+			if !errors.As(err, &lerr) || len(lerr) != 2 || lerr["alerts@example.org"].Code != 554 {
+				t.Fatalf("refused message: %v", err)
+			}
+		case err != nil || len(resp) != 2:
+			t.Fatalf("accepted message: %v, %d responses", err, len(resp))
+		}
+		if err := c.Reset(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.got) != 2 || len(rc.got[0].To) != 2 {
+		t.Fatalf("handled %+v: one call per message, with both recipients", rc.got)
+	}
+}
+
+func TestShutdownFinishesMessagesInFlight(t *testing.T) {
+	rc := &recorder{hold: make(chan struct{}), started: make(chan struct{}, 1)}
+	s := New(Config{Addresses: []string{"ccdir@example.org"}}, rc.handle)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.ServeSMTP(l) }()
+	sent := make(chan error, 1)
+	go func() { sent <- send(t, l.Addr().String(), "a@example.org", []string{"ccdir@example.org"}, msg) }()
+	select { // wait until the message is in the handler
+	case <-rc.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the message never reached the handler")
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	// New connections are refused while the message in flight finishes.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", l.Addr().String(), time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections during shutdown")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(rc.hold)
+	if err := <-sent; err != nil {
+		t.Fatalf("the message in flight: %v", err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if len(rc.got) != 1 {
+		t.Fatalf("handled %d messages", len(rc.got))
+	}
+}
