@@ -156,6 +156,9 @@ func (g *globals) job(ctx context.Context) (*digest.Job, func(), error) {
 		s.Close()
 		return nil, nil, err
 	}
+	// The outbox dates queued messages (due now) with the same clock that
+	// delivery compares them with.
+	ob.Now = g.now
 	return &digest.Job{Store: s, Secret: sec, Outbox: ob, Transport: t, Config: cfg, Now: g.now}, func() { s.Close() }, nil
 }
 
@@ -187,10 +190,10 @@ func runDigestSend(ctx context.Context, g *globals, opts digest.SendOptions) err
 		return g.printJSON(res)
 	}
 	switch {
+	case !res.Due: // checked first: a dry run may find nothing due
+		g.printf("no digest due: the next is due on %s (digest.interval); use --force to send one now\n", res.NextDue.Format("2006-01-02"))
 	case res.DryRun:
 		g.printf("dry run: a digest at serial %d would go to %s; %d skipped\n", res.Serial, plural(res.Recipients, "recipient"), len(res.Skipped))
-	case !res.Due:
-		g.printf("no digest due: the next is due on %s (digest.interval); use --force to send one now\n", res.NextDue.Format("2006-01-02"))
 	default:
 		verb := "sent"
 		if res.Resumed {

@@ -90,6 +90,7 @@ func newOutboxCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ob.Now = g.now // due now by the clock flush and digest send deliver with
 			n, err := ob.Retry(ctx, ids)
 			if err != nil {
 				return err

@@ -1,19 +1,30 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-smtp"
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/outbox/smtptest"
 )
 
 func TestMain(m *testing.M) {
@@ -59,6 +70,7 @@ func TestScripts(t *testing.T) {
 			e.Setenv("GNUPGHOME", gnupg)
 			e.Setenv("CCDIR_HOME", filepath.Join(e.WorkDir, "dir"))
 			e.Defer(func() { killAgent(gnupg) })
+			e.Values[scriptStateKey{}] = &scriptState{}
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -68,6 +80,14 @@ func TestScripts(t *testing.T) {
 			"gpgfpr":   cmdGPGFpr,
 			"grepenv":  cmdGrepEnv,
 			"nonempty": cmdNonEmpty,
+			"mime":     cmdMIME,
+			"mimepart": cmdMIMEPart,
+			"maildir":  cmdMaildir,
+			"pgpsplit": cmdPGPSplit,
+			"sink":     cmdSink,
+			"genkeys":  cmdGenKeys,
+			"dblock":   cmdDBLock,
+			"flock":    cmdFlock,
 		},
 	})
 }
@@ -214,4 +234,522 @@ func cmdNonEmpty(ts *testscript.TestScript, neg bool, args []string) {
 	if full == neg {
 		ts.Fatalf("%s: nonempty is %v", args[0], full)
 	}
+}
+
+// scriptStateKey finds a script's scriptState in its testscript values.
+type scriptStateKey struct{}
+
+// scriptState is what the custom commands of one script keep between
+// commands: its SMTP sink and a database lock held by the test process.
+type scriptState struct {
+	flock  *os.File
+	sink   *scriptSink
+	lockDB *sql.DB
+	lockTx *sql.Tx
+}
+
+func stateOf(ts *testscript.TestScript) *scriptState {
+	return ts.Value(scriptStateKey{}).(*scriptState)
+}
+
+// mime FILE prints the MIME structure of a message or entity, decoded
+// with go-message: for each entity its path (1, 1.1, 1.2, ...), media
+// type and file name, its From, To and Subject headers decoded (RFC 2047),
+// and the lines of text/*, application/json and application/pgp-encrypted
+// leaves, transfer-decoded,
+// each prefixed with "PATH| ". Other leaves show their size.
+func cmdMIME(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: mime FILE")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	e, err := message.Read(f)
+	ts.Check(err)
+	ts.Check(printEntity(ts.Stdout(), e, "1"))
+}
+
+func printEntity(w io.Writer, e *message.Entity, path string) error {
+	mt, params, err := e.Header.ContentType()
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	line := path + " " + mt
+	if _, dp, err := e.Header.ContentDisposition(); err == nil && dp["filename"] != "" {
+		line += " " + dp["filename"]
+	} else if params["name"] != "" {
+		line += " " + params["name"]
+	}
+	fmt.Fprintln(w, line)
+	h := gomail.Header{Header: e.Header}
+	for _, k := range []string{"From", "To", "Subject"} {
+		if h.Has(k) {
+			v, err := h.Text(k)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %v", path, k, err)
+			}
+			fmt.Fprintf(w, "%s %s: %s\n", path, k, v)
+		}
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		for i := 1; ; i++ {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %v", path, err)
+			}
+			if err := printEntity(w, p, fmt.Sprintf("%s.%d", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	body, err := io.ReadAll(e.Body)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	if !strings.HasPrefix(mt, "text/") && mt != "application/json" && mt != "application/pgp-encrypted" {
+		fmt.Fprintf(w, "%s (%d bytes)\n", path, len(body))
+		return nil
+	}
+	for _, l := range strings.Split(strings.TrimRight(string(body), "\r\n"), "\n") {
+		fmt.Fprintf(w, "%s| %s\n", path, strings.TrimRight(l, "\r"))
+	}
+	return nil
+}
+
+// pgpsplit SIGNED PART SIG writes the signed part of a multipart/signed
+// entity (RFC 3156 §5) to PART exactly as it was signed (the bytes between
+// the first delimiter line and the CRLF before the second, CRLF line
+// endings kept) and its transfer-decoded signature part to SIG, so that
+// gpg --verify SIG PART checks the signature independently of ccdir.
+func cmdPGPSplit(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: pgpsplit SIGNED PART SIG")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	e, err := message.Read(bytes.NewReader(data))
+	ts.Check(err)
+	mt, params, err := e.Header.ContentType()
+	ts.Check(err)
+	if mt != "multipart/signed" || params["protocol"] != "application/pgp-signature" || !strings.HasPrefix(params["micalg"], "pgp-") {
+		ts.Fatalf("%s is %s %v, want multipart/signed with protocol application/pgp-signature and a pgp- micalg", args[0], mt, params)
+	}
+	delim := []byte("\r\n--" + params["boundary"])
+	first := bytes.Index(data, delim)
+	if first < 0 {
+		ts.Fatalf("no CRLF-delimited boundary in %s", args[0])
+	}
+	start := first + len(delim)
+	if !bytes.HasPrefix(data[start:], []byte("\r\n")) {
+		ts.Fatalf("first delimiter line is not followed by CRLF")
+	}
+	start += 2
+	n := bytes.Index(data[start:], delim)
+	if n < 0 {
+		ts.Fatalf("no second delimiter in %s", args[0])
+	}
+	part := data[start : start+n]
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), part, 0o600))
+	mr := e.MultipartReader()
+	if _, err := mr.NextPart(); err != nil {
+		ts.Fatalf("first part: %v", err)
+	}
+	sig, err := mr.NextPart()
+	if err != nil {
+		ts.Fatalf("signature part: %v", err)
+	}
+	if st, _, _ := sig.Header.ContentType(); st != "application/pgp-signature" {
+		ts.Fatalf("second part is %s, want application/pgp-signature", st)
+	}
+	b, err := io.ReadAll(sig.Body)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), b, 0o600))
+}
+
+// scriptTB lets smtptest.NewServer run inside a script: failures fail the
+// script and cleanups run when it ends. Only these methods may be called.
+type scriptTB struct {
+	testing.TB
+	ts *testscript.TestScript
+}
+
+func (t scriptTB) Helper()                   {}
+func (t scriptTB) Fatal(args ...any)         { t.ts.Fatalf("%s", fmt.Sprint(args...)) }
+func (t scriptTB) Fatalf(f string, a ...any) { t.ts.Fatalf(f, a...) }
+func (t scriptTB) Cleanup(f func())          { t.ts.Defer(f) }
+
+// scriptSink is an smtptest sink on 127.0.0.1 in the test process, with
+// rules a script changes as it goes.
+type scriptSink struct {
+	srv *smtptest.Server
+
+	mu        sync.Mutex
+	refuse    map[string][2]int // recipient -> {code, first N attempts (0: all)}
+	drop      map[string]int    // recipient -> hang up in DATA on the first N attempts
+	holdAfter int               // hold the RCPT after this many accepted messages; -1: never
+	isHeld    bool
+	held      chan struct{} // closed when an RCPT is held
+	release   chan struct{} // closed to let held RCPTs go on
+}
+
+func (s *scriptSink) rcpt(to string, attempt int) *smtp.SMTPError {
+	s.mu.Lock()
+	hold := s.holdAfter >= 0 && s.srv.Received() >= s.holdAfter
+	if hold && !s.isHeld {
+		s.isHeld = true
+		close(s.held)
+	}
+	release := s.release
+	r, refused := s.refuse[to]
+	s.mu.Unlock()
+	if hold {
+		select {
+		case <-release:
+		case <-time.After(time.Minute):
+		}
+	}
+	if !refused || (r[1] != 0 && attempt > r[1]) {
+		return nil
+	}
+	if r[0] >= 500 {
+		return &smtp.SMTPError{Code: r[0], EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: no such user here"}
+	}
+	return &smtp.SMTPError{Code: r[0], EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "<" + to + ">: mailbox busy, try again later"}
+}
+
+func (s *scriptSink) dropAt(to string, attempt int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return attempt <= s.drop[to]
+}
+
+// sink runs an SMTP sink (pkg/outbox/smtptest) on 127.0.0.1 in the test
+// process, so that the ccdir a script runs delivers to it:
+//
+//	sink start                 start it; $SINK_URL is its delivery.url
+//	sink refuse EMAIL CODE N   answer RCPT for EMAIL with CODE (451, 550...) on its first N attempts (0: always)
+//	sink drop EMAIL N          hang up in the middle of DATA on EMAIL's first N attempts
+//	sink hold K                after K accepted messages, hold every further RCPT until release
+//	sink waitheld              wait (at most 30 s) until an RCPT is held
+//	sink release               let held RCPTs go on, and hold no more
+//	sink count EMAIL N         fail unless N messages to EMAIL were accepted
+//	sink attempts EMAIL N      fail unless EMAIL was given in N RCPT commands
+//	sink total N               fail unless N messages were accepted in all
+//	sink dropped N             fail unless N connections were dropped in DATA
+//	sink once N                fail unless N recipients got mail, each exactly one message
+//	sink counts                print "EMAIL N" for every recipient that got mail, sorted
+func cmdSink(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: sink start|refuse|drop|hold|waitheld|release|count|attempts|total|dropped|once|counts ...")
+	}
+	st := stateOf(ts)
+	s := st.sink
+	if args[0] != "start" && s == nil {
+		ts.Fatalf("sink %s: no sink started", args[0])
+	}
+	num := func(a string) int {
+		n, err := strconv.Atoi(a)
+		if err != nil {
+			ts.Fatalf("sink %s: bad number %q", args[0], a)
+		}
+		return n
+	}
+	want := func(n int) {
+		if len(args) != n {
+			ts.Fatalf("sink %s: want %d arguments", args[0], n-1)
+		}
+	}
+	check := func(what string, got, want int) {
+		if got != want {
+			ts.Fatalf("sink: %s is %d, want %d", what, got, want)
+		}
+	}
+	switch args[0] {
+	case "start":
+		want(1)
+		if s != nil {
+			ts.Fatalf("sink already started")
+		}
+		s = &scriptSink{refuse: map[string][2]int{}, drop: map[string]int{}, holdAfter: -1,
+			held: make(chan struct{}), release: make(chan struct{})}
+		s.srv = smtptest.NewServer(scriptTB{ts: ts}, smtptest.Options{Fail: s.rcpt, Drop: s.dropAt, DropAfterBytes: 1500})
+		// Deferred after the server's Close, so it runs first: held
+		// sessions end before the server waits for them.
+		ts.Defer(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.holdAfter = -1
+			select {
+			case <-s.release:
+			default:
+				close(s.release)
+			}
+		})
+		st.sink = s
+		ts.Setenv("SINK_URL", s.srv.URL)
+	case "refuse":
+		want(4)
+		s.mu.Lock()
+		s.refuse[args[1]] = [2]int{num(args[2]), num(args[3])}
+		s.mu.Unlock()
+	case "drop":
+		want(3)
+		s.mu.Lock()
+		s.drop[args[1]] = num(args[2])
+		s.mu.Unlock()
+	case "hold":
+		want(2)
+		s.mu.Lock()
+		s.holdAfter = num(args[1])
+		s.mu.Unlock()
+	case "waitheld":
+		want(1)
+		select {
+		case <-s.held:
+		case <-time.After(30 * time.Second):
+			ts.Fatalf("sink: no RCPT held after 30s (%d messages accepted)", s.srv.Received())
+		}
+	case "release":
+		want(1)
+		s.mu.Lock()
+		s.holdAfter = -1
+		select {
+		case <-s.release:
+		default:
+			close(s.release)
+		}
+		s.mu.Unlock()
+	case "count":
+		want(3)
+		check("count of "+args[1], s.srv.Count(args[1]), num(args[2]))
+	case "attempts":
+		want(3)
+		check("attempts of "+args[1], s.srv.Attempts(args[1]), num(args[2]))
+	case "total":
+		want(2)
+		check("total", s.srv.Received(), num(args[1]))
+	case "dropped":
+		want(2)
+		check("dropped", s.srv.Dropped(), num(args[1]))
+	case "once":
+		want(2)
+		counts := s.srv.Counts()
+		for e, n := range counts {
+			if n != 1 {
+				ts.Fatalf("sink: %s got %d messages, want 1", e, n)
+			}
+		}
+		check("recipients", len(counts), num(args[1]))
+	case "counts":
+		want(1)
+		counts := s.srv.Counts()
+		emails := make([]string, 0, len(counts))
+		for e := range counts {
+			emails = append(emails, e)
+		}
+		sort.Strings(emails)
+		for _, e := range emails {
+			fmt.Fprintf(ts.Stdout(), "%s %d\n", e, counts[e])
+		}
+	default:
+		ts.Fatalf("sink: unknown subcommand %q", args[0])
+	}
+}
+
+// genkeys N TLD DOMAIN CSV KEYS writes an import file of N admin contacts
+// of TLD (c001@DOMAIN, ...) and a bundle of their public keys, each a
+// fresh Ed25519/Cv25519 key dated a day before $CCDIR_TESTONLY_NOW (or
+// now): quicker than gpg for many recipients.
+func cmdGenKeys(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 5 {
+		ts.Fatalf("usage: genkeys N TLD DOMAIN CSV KEYS")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		ts.Fatalf("bad count %q", args[0])
+	}
+	now := time.Now()
+	if v := ts.Getenv("CCDIR_TESTONLY_NOW"); v != "" {
+		now, err = time.Parse(time.RFC3339, v)
+		ts.Check(err)
+	}
+	var csv, bundle bytes.Buffer
+	csv.WriteString("tld,org,name,email,phones,role,languages,timezone,24x7\n")
+	for i := 1; i <= n; i++ {
+		name, email := fmt.Sprintf("Contact %03d", i), fmt.Sprintf("c%03d@%s", i, args[2])
+		sec, err := keys.Generate(name, email, keys.AlgoEd25519, now.Add(-24*time.Hour), nil)
+		ts.Check(err)
+		armored, err := sec.Public().Armored()
+		ts.Check(err)
+		bundle.Write(armored)
+		fmt.Fprintf(&csv, "%s,Org %s,%s,%s,+351 21 234 5678,admin,,,no\n", args[1], args[1], name, email)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[3]), csv.Bytes(), 0o600))
+	ts.Check(os.WriteFile(ts.MkAbs(args[4]), bundle.Bytes(), 0o600))
+}
+
+// dblock DB QUERY waits (at most 60 s) until QUERY, which counts rows,
+// gives a number above 0 while the test process holds DB's write lock;
+// it prints that number and keeps the lock, so that nothing another
+// process writes can change it, until the script ends or dblock DB off.
+func cmdDBLock(ts *testscript.TestScript, neg bool, args []string) {
+	st := stateOf(ts)
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: dblock DB QUERY | dblock DB off")
+	}
+	if args[1] == "off" {
+		if st.lockTx == nil {
+			ts.Fatalf("dblock: no lock held")
+		}
+		st.lockTx.Rollback()
+		st.lockDB.Close()
+		st.lockTx, st.lockDB = nil, nil
+		return
+	}
+	if st.lockTx != nil {
+		ts.Fatalf("dblock: a lock is already held")
+	}
+	db, err := sql.Open("sqlite3", "file:"+ts.MkAbs(args[0])+"?_busy_timeout=10000&_txlock=immediate")
+	ts.Check(err)
+	db.SetMaxOpenConns(1)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		tx, err := db.Begin()
+		if err != nil {
+			db.Close()
+			ts.Fatalf("dblock: %v", err)
+		}
+		var n int64
+		err = tx.QueryRow(args[1]).Scan(&n)
+		if err != nil && !strings.Contains(err.Error(), "no such table") {
+			tx.Rollback()
+			db.Close()
+			ts.Fatalf("dblock: %q: %v", args[1], err)
+		}
+		if err == nil && n > 0 {
+			st.lockDB, st.lockTx = db, tx
+			ts.Defer(func() {
+				if st.lockTx != nil {
+					st.lockTx.Rollback()
+					st.lockDB.Close()
+				}
+			})
+			fmt.Fprintf(ts.Stdout(), "%d\n", n)
+			return
+		}
+		tx.Rollback()
+		if time.Now().After(deadline) {
+			db.Close()
+			ts.Fatalf("dblock: %q still 0 after 60s", args[1])
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// mimepart FILE PATH OUT writes the transfer-decoded body of the entity
+// at PATH (numbered as mime prints them: 1 is the message, 1.2 its second
+// part) to OUT.
+func cmdMIMEPart(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: mimepart FILE PATH OUT")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	e, err := message.Read(f)
+	ts.Check(err)
+	steps := strings.Split(args[1], ".")
+	if steps[0] != "1" {
+		ts.Fatalf("mimepart: path %q does not start with 1", args[1])
+	}
+	for _, st := range steps[1:] {
+		n, err := strconv.Atoi(st)
+		if err != nil || n < 1 {
+			ts.Fatalf("mimepart: bad path %q", args[1])
+		}
+		mr := e.MultipartReader()
+		if mr == nil {
+			ts.Fatalf("mimepart: %s: not multipart before step %d", args[1], n)
+		}
+		for i := 1; i <= n; i++ {
+			if e, err = mr.NextPart(); err != nil {
+				ts.Fatalf("mimepart: %s: part %d: %v", args[1], i, err)
+			}
+		}
+	}
+	b, err := io.ReadAll(e.Body)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), b, 0o600))
+}
+
+// maildir DIR EMAIL [OUT] finds the one message in the maildir DIR (new
+// and cur) whose header names <EMAIL> and copies it to OUT; it fails if
+// there is none or more than one. ! maildir DIR EMAIL succeeds if there
+// is none.
+func cmdMaildir(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 || len(args) > 3 || (neg && len(args) != 2) {
+		ts.Fatalf("usage: maildir DIR EMAIL [OUT]")
+	}
+	var found []string
+	for _, sub := range []string{"new", "cur"} {
+		files, err := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), sub, "*"))
+		ts.Check(err)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			ts.Check(err)
+			head, _, _ := bytes.Cut(b, []byte("\r\n\r\n"))
+			if bytes.Contains(head, []byte("<"+args[1]+">")) {
+				found = append(found, f)
+			}
+		}
+	}
+	switch {
+	case neg && len(found) > 0:
+		ts.Fatalf("maildir: %d messages to %s, want none", len(found), args[1])
+	case neg:
+		return
+	case len(found) != 1:
+		ts.Fatalf("maildir: %d messages to %s, want 1", len(found), args[1])
+	}
+	if len(args) == 3 {
+		b, err := os.ReadFile(found[0])
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(args[2]), b, 0o600))
+	}
+}
+
+// flock FILE takes an exclusive flock on FILE (as ccdir does on
+// HOME/digest.lock) and holds it until the script ends or flock FILE off.
+func cmdFlock(ts *testscript.TestScript, neg bool, args []string) {
+	st := stateOf(ts)
+	if neg || len(args) < 1 || len(args) > 2 || (len(args) == 2 && args[1] != "off") {
+		ts.Fatalf("usage: flock FILE [off]")
+	}
+	if len(args) == 2 {
+		if st.flock == nil {
+			ts.Fatalf("flock: no lock held")
+		}
+		st.flock.Close()
+		st.flock = nil
+		return
+	}
+	if st.flock != nil {
+		ts.Fatalf("flock: a lock is already held")
+	}
+	f, err := os.OpenFile(ts.MkAbs(args[0]), os.O_CREATE|os.O_RDWR, 0o600)
+	ts.Check(err)
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		ts.Fatalf("flock %s: %v", args[0], err)
+	}
+	st.flock = f
+	ts.Defer(func() {
+		if st.flock != nil {
+			st.flock.Close()
+		}
+	})
 }

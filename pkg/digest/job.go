@@ -207,6 +207,9 @@ func (j *Job) Send(ctx context.Context, opts SendOptions) (*Result, error) {
 	if err := InitSchema(ctx, db); err != nil {
 		return nil, err
 	}
+	if j.Outbox.Now == nil {
+		j.Outbox.Now = j.Now // one clock for queueing and delivery
+	}
 	now := j.now()
 	res := &Result{Skipped: []Skipped{}, DryRun: opts.DryRun}
 	if j.Transport != nil {

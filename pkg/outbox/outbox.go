@@ -41,18 +41,18 @@ const (
 
 // Row describes a queued message without its body.
 type Row struct {
-	ID          int64
-	Kind        string
-	Ref         string
-	From        string
-	To          string
-	Status      Status
-	Attempts    int
-	Created     time.Time
-	NextAttempt time.Time
-	SentAt      time.Time // zero unless Status is Sent
-	LastError   string
-	Size        int
+	ID          int64     `json:"id"`
+	Kind        string    `json:"kind"`
+	Ref         string    `json:"ref"`
+	From        string    `json:"from"`
+	To          string    `json:"to"`
+	Status      Status    `json:"status"`
+	Attempts    int       `json:"attempts"`
+	Created     time.Time `json:"created"`
+	NextAttempt time.Time `json:"next_attempt"`
+	SentAt      time.Time `json:"sent_at"` // zero unless Status is Sent
+	LastError   string    `json:"last_error"`
+	Size        int       `json:"size"`
 }
 
 // Filter selects rows. Empty fields match everything; Limit 0 means no limit.

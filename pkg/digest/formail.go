@@ -1,0 +1,77 @@
+package digest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/emersion/go-message/mail"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+)
+
+// MessageFor builds the digest mail that the contact with this email
+// would get now (as PreviewMessage writes it), for a member who asked for
+// it by mail: the message carries messageID and is returned for the
+// caller to queue with its own Kind and Ref. The digest's own records are
+// not touched. It reads the store through its pools, so it must not be
+// called inside a directory.Store.Update.
+func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.Message, error) {
+	cfg := j.defaults()
+	if err := InitSchema(ctx, j.Store.DB()); err != nil {
+		return outbox.Message{}, err
+	}
+	_, prevSerial, err := j.lastDigest(ctx)
+	if err != nil {
+		return outbox.Message{}, err
+	}
+	snap, err := j.Store.Snapshot(ctx)
+	if err != nil {
+		return outbox.Message{}, err
+	}
+	now := j.now()
+	rcpts, skipped := recipients(snap, now)
+	var rc *recipient
+	for i := range rcpts {
+		if rcpts[i].contact.Email == email {
+			rc = &rcpts[i]
+		}
+	}
+	if rc == nil {
+		for _, s := range skipped {
+			if s.Email == email {
+				return outbox.Message{}, fmt.Errorf("%s gets no digest: %s", email, s.Reason)
+			}
+		}
+		return outbox.Message{}, &directory.Error{Err: directory.ErrNotFound, Msg: "no contact with email " + email}
+	}
+	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, now)
+	if err != nil {
+		return outbox.Message{}, err
+	}
+	q := &queuer{j: j, cfg: cfg, c: c, now: now, signed: map[string]*signedEntity{}}
+	e, err := q.entity(&rc.contact)
+	if err != nil {
+		return outbox.Message{}, err
+	}
+	var armored bytes.Buffer
+	if err := e.enc.Encrypt(&armored, rc.key, j.rand()); err != nil {
+		return outbox.Message{}, fmt.Errorf("encrypt for %s: %w", email, err)
+	}
+	info := snap.Info
+	var buf bytes.Buffer
+	err = pgpmime.BuildEncrypted(&buf, pgpmime.Outer{
+		From:      mail.Address{Name: info.Name, Address: info.Address},
+		To:        mail.Address{Name: rc.contact.Name, Address: rc.contact.Email},
+		Subject:   cfg.Subject,
+		Date:      now,
+		MessageID: messageID,
+		Extra:     []pgpmime.Field{{Key: "Auto-Submitted", Value: "auto-replied"}},
+	}, armored.Bytes())
+	if err != nil {
+		return outbox.Message{}, fmt.Errorf("message for %s: %w", email, err)
+	}
+	return outbox.Message{Kind: Kind, From: info.Address, To: rc.contact.Email, Data: buf.Bytes()}, nil
+}
