@@ -1,0 +1,145 @@
+package inbound
+
+import (
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/emersion/go-message/mail"
+)
+
+// loop returns a Drop refusal for mail that must never be answered.
+func (c Config) loop(env Envelope, h mail.Header) *Refusal {
+	from := trimAddr(env.From)
+	if from == "" {
+		return drop("bounce (empty envelope sender): not answered")
+	}
+	if local, _, _ := strings.Cut(from, "@"); strings.EqualFold(local, "mailer-daemon") {
+		return drop("bounce (MAILER-DAEMON): not answered")
+	}
+	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" {
+		if kw, _, _ := strings.Cut(v, ";"); strings.TrimSpace(kw) != "no" {
+			return drop("automatic message (Auto-Submitted: " + sanitizeLine(v) + "): not answered")
+		}
+	}
+	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
+	case "bulk", "list", "junk":
+		return drop("bulk or list mail (Precedence): not answered")
+	}
+	if c.ours(from) != "" {
+		return drop("mail from the directory's own address: not answered")
+	}
+	if list, err := h.AddressList("From"); err == nil {
+		for _, a := range list {
+			if c.ours(a.Address) != "" {
+				return drop("mail from the directory's own address: not answered")
+			}
+		}
+	} else if raw := h.Get("From"); raw != "" {
+		for _, a := range c.Addresses {
+			if strings.Contains(strings.ToLower(raw), strings.ToLower(a)) {
+				return drop("mail from the directory's own address: not answered")
+			}
+		}
+	}
+	for _, v := range h.Values("X-Loop") {
+		v = strings.ToLower(v)
+		for _, a := range c.Addresses {
+			if strings.Contains(v, strings.ToLower(a)) {
+				return drop("mail loop (X-Loop): not answered")
+			}
+		}
+	}
+	return nil
+}
+
+// bound reports whether the signed content names one of our addresses:
+// a DIRECTORY line among the command lines of text, or an address in the
+// protected To/Cc headers.
+func (c Config) bound(text string, protected []string) bool {
+	for _, a := range protected {
+		if c.ours(a) != "" {
+			return true
+		}
+	}
+	for _, line := range commandLines(text) {
+		f := strings.Fields(line)
+		if len(f) == 2 && strings.EqualFold(f[0], "DIRECTORY") && c.ours(f[1]) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// commandLines returns the lines at the top of text, after leading blank
+// lines, up to the first blank line or signature delimiter ("-- ").
+func commandLines(text string) []string {
+	var out []string
+	for line := range strings.SplitSeq(text, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" {
+			if len(out) == 0 {
+				continue
+			}
+			break
+		}
+		if strings.TrimRight(line, " \t") == "--" {
+			break
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// trimAddr strips white space and angle brackets from an address.
+func trimAddr(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "<")
+	s = strings.TrimSuffix(s, ">")
+	return strings.TrimSpace(s)
+}
+
+func equalFoldASCII(a, b string) bool { return strings.EqualFold(a, b) }
+
+// sanitizeLine makes header text safe for a log line or a reply's
+// Subject: control characters become spaces, runs of white space one
+// space, at most 200 characters.
+func sanitizeLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == unicode.ReplacementChar {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200])
+	}
+	return s
+}
+
+// sanitizeID returns the outer Message-ID without angle brackets if it is
+// a plausible id-left@id-right of printable ASCII, else "".
+func sanitizeID(h mail.Header) string {
+	id, err := h.MessageID()
+	if err != nil || id == "" || len(id) > 250 || !strings.Contains(id, "@") {
+		return ""
+	}
+	for _, r := range id {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`<>()[]\",;`, r) {
+			return ""
+		}
+	}
+	return id
+}
+
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -1,0 +1,46 @@
+// Package inbound is the one pipeline every incoming message goes through,
+// whether it arrives over SMTP/LMTP (ccdir serve) or from an MTA pipe
+// (ccdir process): [Pipeline.Process] reads one message and returns either
+// an [Accepted] message (a fresh, unseen signature by the registered key of
+// an active contact, bound to this directory) or a [*Refusal] that says why
+// in one line.
+//
+// Checks, in order:
+//
+//  1. size: at most Config.MaxMessageBytes are read;
+//  2. the header, with go-message and a cap on its size;
+//  3. mail loops, which are dropped silently (Refusal.Drop): an empty
+//     envelope sender (a bounce), Auto-Submitted other than "no",
+//     Precedence bulk, list or junk, our own address as From or envelope
+//     sender, an X-Loop naming us;
+//  4. the MIME structure, with caps on depth and part count;
+//  5. the form: PGP/MIME encrypted (RFC 3156 §6.1 nested or §6.2
+//     combined), PGP/MIME signed, inline clear-signed text, an inline
+//     armored OpenPGP message (encrypted or only signed); a text/plain
+//     alternative of text/html is read; Exchange-mangled PGP/MIME (the
+//     encrypted parts inside multipart/mixed) is repaired. Decryption is
+//     capped (MaxDecompressedMessageSize and a limit on the plaintext);
+//  6. the signature verifies, and its issuer (primary key or subkey) is the
+//     registered key of a contact with a role for an active ccTLD;
+//  7. that key is usable now, not only when it signed (go-crypto judges a
+//     key at the signature's time);
+//  8. freshness: now-Window ≤ signature time ≤ now+Skew;
+//  9. binding: a "DIRECTORY <address>" line among the command lines of the
+//     signed text, or one of our addresses in a signed (protected) To or
+//     Cc header of the signed MIME entity;
+//  10. replay: the signature was not seen before (table seen_signatures).
+//
+// The From header is never used for identity: the sender is the contact
+// whose key made the signature.
+//
+// # Replay protection
+//
+// The replay id (Accepted.Seen) is a SHA-256 over what the signature
+// covers: the signer's fingerprint, the hashed part of the signature
+// packet (type, time, hashed subpackets) and a digest of the signed
+// content. It is not a hash of the signature packet bytes: the unhashed
+// subpacket area (and an ECDSA signature's s value) can be changed by
+// anyone without breaking the signature, which would let an attacker replay
+// a signature under a new id. The caller marks the id seen with MarkSeen in
+// the same transaction that executes the commands.
+package inbound

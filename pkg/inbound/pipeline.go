@@ -1,0 +1,493 @@
+package inbound
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // decode non-UTF-8 headers and text
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+)
+
+// Forms of accepted messages (Accepted.Form).
+const (
+	FormPGPMIMEEncrypted = "pgpmime-encrypted"  // multipart/encrypted (also repaired Exchange mangling)
+	FormPGPMIMESigned    = "pgpmime-signed"     // multipart/signed
+	FormInlineClear      = "inline-clearsigned" // text/plain with a clear-signed block
+	FormInlineEncrypted  = "inline-encrypted"   // text/plain with an encrypted PGP MESSAGE
+	FormInlineSigned     = "inline-signed"      // text/plain with a PGP MESSAGE that is only signed
+)
+
+// Envelope is the SMTP envelope of a message.
+type Envelope struct {
+	From string   // MAIL FROM; "" (or "<>") for a bounce
+	To   []string // RCPT TO
+}
+
+// Pipeline processes incoming messages. Set the exported fields, then
+// share it: Process may be called concurrently. Do not copy a Pipeline
+// after first use.
+type Pipeline struct {
+	Store  *directory.Store
+	Secret *keys.Secret
+	Config Config
+	Now    func() time.Time // nil: time.Now
+
+	mu       sync.Mutex
+	idx      *keyIndex
+	parsed   map[[32]byte]parsedIDs
+	dir      openpgp.EntityList
+	schemaOK bool
+	pruned   time.Time
+	cryptoMu sync.Mutex
+}
+
+// Accepted is a message whose signature is good, fresh, unseen, made by an
+// active contact's registered key, and bound to this directory.
+type Accepted struct {
+	Contact  directory.Contact // the signer: never taken from From
+	Key      *keys.Public      // the contact's registered key, parsed for this message
+	SignedAt time.Time
+	// Text is the signed text (the text/plain of the signed content, or
+	// the clear-signed text), UTF-8 with LF line endings: the commands.
+	Text string
+	// Attachments are the other leaves of the signed MIME entity (e.g. a
+	// new key for KEY-ROTATE); transfer-decoded.
+	Attachments []pgpmime.Part
+	Encrypted   bool   // the message was encrypted to the directory key
+	Form        string // one of the Form* constants
+	MessageID   string // outer Message-ID without angle brackets, sanitised; may be ""
+	Subject     string // the protected Subject if any, else the outer one; sanitised
+	Raw         []byte // the message as received: evidence for ledger entries
+	Seen        string // replay id (hex SHA-256); see the package comment
+	To          string // which of Config.Addresses it was sent to (envelope)
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// Process reads one message (at most Config.MaxMessageBytes+1 bytes are
+// read), runs every check, and returns the accepted message or a
+// *Refusal. Any other error is internal or temporary (a database error,
+// a read error): the sender should try again later.
+func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Accepted, error) {
+	cfg := p.Config.withDefaults()
+	if len(cfg.Addresses) == 0 {
+		return nil, errors.New("inbound: no directory address configured")
+	}
+	if p.Store == nil || p.Secret == nil {
+		return nil, errors.New("inbound: pipeline without store or directory key")
+	}
+	now := p.now()
+
+	// 1. Size.
+	raw, err := io.ReadAll(io.LimitReader(r, cfg.MaxMessageBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("inbound: read message: %w", err)
+	}
+	if int64(len(raw)) > cfg.MaxMessageBytes {
+		return nil, refuse(552, enhSize, fmt.Sprintf("message too large (more than %d bytes)", cfg.MaxMessageBytes))
+	}
+
+	// Envelope recipient.
+	to := cfg.Addresses[0]
+	if len(env.To) > 0 {
+		to = ""
+		for _, rcpt := range env.To {
+			if a := cfg.ours(rcpt); a != "" {
+				to = a
+				break
+			}
+		}
+		if to == "" {
+			return nil, refuse(550, enhRcpt, "no such recipient here")
+		}
+	}
+
+	// 2. Header.
+	ent, err := message.ReadWithOptions(bytes.NewReader(raw), &message.ReadOptions{MaxHeaderBytes: int64(cfg.MaxHeaderBytes)})
+	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+		return nil, refuse(550, enhMedia, fmt.Sprintf("malformed or oversized message header (at most %d bytes)", cfg.MaxHeaderBytes)).with(err.Error())
+	}
+	hdr := mail.Header{Header: ent.Header}
+
+	// 3. Loops.
+	if ref := cfg.loop(env, hdr); ref != nil {
+		return nil, ref
+	}
+
+	// 4. MIME structure.
+	w := &walker{maxDepth: cfg.MaxDepth, maxParts: cfg.MaxParts}
+	root, err := w.parseEntity(raw, 0)
+	if err != nil {
+		return nil, mimeRefusal(err, cfg)
+	}
+
+	idx, err := p.index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &check{p: p, cfg: cfg, now: now, idx: idx}
+
+	// 5, 6. Form, decryption, signature.
+	src, ref, err := c.examine(root, false)
+	if err != nil {
+		return nil, err
+	}
+	if ref != nil {
+		return nil, ref
+	}
+	res := src.res
+
+	// 7. The key must be usable now.
+	if err := res.key.Check(now); err != nil {
+		return nil, refuse(550, enhPolicy, "the signing key is not usable now (expired, revoked or invalid); ask the directory operator to register a new key").with(err.Error())
+	}
+
+	// 8. Freshness.
+	at := res.sig.CreationTime
+	if at.After(now.Add(cfg.Skew)) {
+		return nil, c.future(res.sig)
+	}
+	if at.Before(now.Add(-cfg.Window)) {
+		return nil, refuse(550, enhPolicy, fmt.Sprintf("the signature is older than %s; sign and send the commands again", fmtDuration(cfg.Window))).
+			with("signed at " + at.UTC().Format(time.RFC3339))
+	}
+
+	acc := &Accepted{
+		Contact:   res.reg.contact,
+		Key:       res.key,
+		SignedAt:  at,
+		Encrypted: src.encrypted,
+		Form:      src.form,
+		MessageID: sanitizeID(hdr),
+		Raw:       raw,
+		To:        to,
+	}
+	outerSubject, _ := hdr.Subject()
+	acc.Subject = sanitizeLine(outerSubject)
+
+	// The signed content: text, attachments, protected headers.
+	var protected []string
+	if src.entity != nil {
+		in, err := c.readSigned(src.entity)
+		if err != nil {
+			return nil, mimeRefusal(err, cfg)
+		}
+		acc.Text, acc.Attachments, protected = in.text, in.attachments, in.to
+		if in.subject != "" {
+			acc.Subject = sanitizeLine(in.subject)
+		}
+	} else {
+		acc.Text = src.text
+	}
+
+	// 9. Binding.
+	if !cfg.bound(acc.Text, protected) {
+		return nil, refuse(550, enhPolicy, "the signed content does not name this directory: "+bindingHint(to))
+	}
+
+	// 10. Replay.
+	acc.Seen = replayID(res.key.Fingerprint, res.sig, res.content)
+	db := p.Store.DB()
+	if err := p.ensureSchema(ctx, now, cfg); err != nil {
+		return nil, err
+	}
+	seen, err := IsSeen(ctx, db, acc.Seen)
+	if err != nil {
+		return nil, err
+	}
+	if seen {
+		return nil, refuse(550, enhPolicy, "this signed message was already used; sign and send the commands again")
+	}
+	return acc, nil
+}
+
+// ensureSchema creates the seen_signatures table once, and prunes it at
+// most once an hour.
+func (p *Pipeline) ensureSchema(ctx context.Context, now time.Time, cfg Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	db := p.Store.DB()
+	if !p.schemaOK {
+		if err := InitSchema(ctx, db); err != nil {
+			return err
+		}
+		p.schemaOK = true
+	}
+	if now.Sub(p.pruned) >= time.Hour || now.Before(p.pruned) {
+		if _, err := Prune(ctx, db, now.Add(-cfg.Window-cfg.Skew)); err != nil {
+			return err
+		}
+		p.pruned = now
+	}
+	return nil
+}
+
+func mimeRefusal(err error, cfg Config) *Refusal {
+	switch {
+	case errors.Is(err, errTooDeep):
+		return refuse(550, enhMedia, fmt.Sprintf("MIME structure nested deeper than %d levels", cfg.MaxDepth))
+	case errors.Is(err, errTooMany):
+		return refuse(550, enhMedia, fmt.Sprintf("more than %d MIME parts", cfg.MaxParts))
+	}
+	return refuse(550, enhMedia, "malformed MIME structure").with(err.Error())
+}
+
+// source is what examine found: the form and the verified signature, and
+// either the signed MIME entity or the signed text.
+type source struct {
+	form      string
+	encrypted bool
+	entity    []byte
+	text      string
+	res       *sigResult
+}
+
+func unsigned() *Refusal {
+	return refuse(550, enhPolicy, "the message is not signed with OpenPGP (use PGP/MIME or clear-signed text)")
+}
+
+// examine finds the signed content of the entity n. decrypted is true
+// inside a decrypted entity (no second decryption there).
+func (c *check) examine(n *node, decrypted bool) (*source, *Refusal, error) {
+	if n.mt == "multipart/signed" {
+		return c.pgpmimeSigned(n.raw)
+	}
+	if payload, ok := encryptedPayload(n); ok {
+		if decrypted {
+			return nil, refuse(550, enhMedia, "an encrypted message inside an encrypted message is not supported"), nil
+		}
+		m, ref, err := c.readMessage(payload)
+		if ref != nil || err != nil {
+			return nil, ref, err
+		}
+		if m.signed {
+			return &source{form: FormPGPMIMEEncrypted, encrypted: m.encrypted, entity: m.plain, res: m.res}, nil, nil
+		}
+		w := &walker{maxDepth: c.cfg.MaxDepth, maxParts: c.cfg.MaxParts}
+		inner, err := w.parseEntity(m.plain, 0)
+		if err != nil {
+			return nil, mimeRefusal(err, c.cfg), nil
+		}
+		src, ref, err := c.examine(inner, true)
+		if src != nil {
+			src.form, src.encrypted = FormPGPMIMEEncrypted, src.encrypted || m.encrypted
+		}
+		return src, ref, err
+	}
+	t := firstText(n)
+	if t == nil {
+		return nil, unsigned(), nil
+	}
+	body, err := t.decoded()
+	if err != nil {
+		return nil, refuse(550, enhMedia, "the text part cannot be decoded").with(err.Error()), nil
+	}
+	switch inlineKind(body) {
+	case "clearsigned":
+		return c.clearsigned(body, t.params["charset"], FormInlineClear)
+	case "message":
+		if decrypted {
+			return nil, refuse(550, enhMedia, "an encrypted message inside an encrypted message is not supported"), nil
+		}
+		blk := armorBlock(body, "PGP MESSAGE")
+		if blk == nil {
+			return nil, refuse(550, enhMedia, "the armored OpenPGP message has no END line"), nil
+		}
+		m, ref, err := c.readMessage(blk)
+		if ref != nil || err != nil {
+			return nil, ref, err
+		}
+		form := FormInlineEncrypted
+		if !m.encrypted {
+			form = FormInlineSigned
+		}
+		if m.signed {
+			return &source{form: form, encrypted: m.encrypted, text: toUTF8(m.plain, "utf-8"), res: m.res}, nil, nil
+		}
+		if m.encrypted && inlineKind(m.plain) == "clearsigned" {
+			src, ref, err := c.clearsigned(m.plain, "utf-8", FormInlineEncrypted)
+			if src != nil {
+				src.encrypted = true
+			}
+			return src, ref, err
+		}
+		return nil, refuse(550, enhPolicy, "the message is encrypted but not signed; sign it as well"), nil
+	}
+	return nil, unsigned(), nil
+}
+
+// encryptedPayload returns the OpenPGP message of a multipart/encrypted
+// entity, or of an Exchange-mangled one: multipart/mixed holding an
+// application/pgp-encrypted part and a part with the armored message.
+func encryptedPayload(n *node) ([]byte, bool) {
+	switch n.mt {
+	case "multipart/encrypted":
+	case "multipart/mixed":
+		marker := false
+		for _, ch := range n.children {
+			marker = marker || ch.mt == "application/pgp-encrypted"
+		}
+		if !marker {
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	for _, ch := range n.children {
+		if ch.body == nil || ch.mt == "application/pgp-encrypted" || strings.HasPrefix(ch.mt, "text/") {
+			continue
+		}
+		b, err := ch.decoded()
+		if err != nil {
+			continue
+		}
+		if blk := armorBlock(b, "PGP MESSAGE"); blk != nil {
+			return blk, true
+		}
+		if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0]&0x80 != 0 {
+			return b, true // binary OpenPGP
+		}
+	}
+	if n.mt == "multipart/encrypted" {
+		return []byte{}, true // readMessage refuses it
+	}
+	return nil, false
+}
+
+// pgpmimeSigned checks a multipart/signed entity (RFC 3156 §5).
+func (c *check) pgpmimeSigned(raw []byte) (*source, *Refusal, error) {
+	signed, sigData, err := splitSigned(raw)
+	if err != nil {
+		return nil, refuse(550, enhMedia, "malformed multipart/signed message").with(err.Error()), nil
+	}
+	var verified *pgpmime.Verified
+	res, ref := c.verifyDetached(sigData, signed, func(key *keys.Public, _ []byte, at time.Time) error {
+		v, err := pgpmime.Verify(raw, []*keys.Public{key}, at)
+		verified = v
+		return err
+	})
+	if ref != nil {
+		return nil, ref, nil
+	}
+	return &source{form: FormPGPMIMESigned, entity: verified.Signed, res: res}, nil, nil
+}
+
+// splitSigned returns the signed part (header and body, CRLF) and the
+// signature part's decoded body of a multipart/signed entity.
+func splitSigned(raw []byte) (signed, sig []byte, err error) {
+	w := &walker{maxDepth: 1, maxParts: 2}
+	br := bytes.NewReader(pgpmimeCRLF(raw))
+	ent, err := message.Read(br)
+	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+		return nil, nil, err
+	}
+	_, params, _ := ent.Header.ContentType()
+	mr := textproto.NewMultipartReader(ent.Body, params["boundary"])
+	p1, err := mr.NextPart()
+	if err != nil {
+		return nil, nil, err
+	}
+	var sb bytes.Buffer
+	if err := textproto.WriteHeader(&sb, p1.Header); err != nil {
+		return nil, nil, err
+	}
+	if _, err := io.Copy(&sb, p1); err != nil {
+		return nil, nil, err
+	}
+	p2, err := mr.NextPart()
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := w.parse(p2.Header, io.LimitReader(p2, 4*keys.MaxSignatureBytes), 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n.mt != "application/pgp-signature" {
+		return nil, nil, fmt.Errorf("second part is %s, not application/pgp-signature", n.mt)
+	}
+	sig, err = n.decoded()
+	return sb.Bytes(), sig, err
+}
+
+// pgpmimeCRLF turns bare LF into CRLF, as RFC 3156 requires before
+// checking a signature.
+func pgpmimeCRLF(b []byte) []byte {
+	if !bytes.Contains(b, []byte("\n")) {
+		return b
+	}
+	var out bytes.Buffer
+	out.Grow(len(b) + len(b)/32)
+	for i, ch := range b {
+		if ch == '\n' && (i == 0 || b[i-1] != '\r') {
+			out.WriteByte('\r')
+		}
+		out.WriteByte(ch)
+	}
+	return out.Bytes()
+}
+
+// clearsigned checks the first clear-signed block of text. Only the
+// signed text counts; text around the block is ignored.
+func (c *check) clearsigned(text []byte, cs, form string) (*source, *Refusal, error) {
+	blk := armorBlockClear(text)
+	b, _ := clearsign.Decode(blk)
+	if b == nil || b.ArmoredSignature == nil {
+		return nil, refuse(550, enhMedia, "malformed clear-signed text"), nil
+	}
+	sigBin, err := io.ReadAll(io.LimitReader(b.ArmoredSignature.Body, keys.MaxSignatureBytes+1))
+	if err != nil {
+		return nil, badSignature(err.Error()), nil
+	}
+	if b.ArmoredSignature.Type != openpgp.SignatureType {
+		return nil, badSignature("armor type " + b.ArmoredSignature.Type), nil
+	}
+	res, ref := c.verifyDetached(sigBin, b.Bytes, func(key *keys.Public, sig []byte, at time.Time) error {
+		_, err := key.VerifyAt(b.Bytes, sig, at)
+		return err
+	})
+	if ref != nil {
+		return nil, ref, nil
+	}
+	return &source{form: form, text: toUTF8(b.Plaintext, cs), res: res}, nil, nil
+}
+
+// armorBlockClear returns text from the clear-signed block's BEGIN line
+// through the END line of its signature.
+func armorBlockClear(text []byte) []byte {
+	i := lineIndex(text, "-----BEGIN PGP SIGNED MESSAGE-----")
+	if i < 0 {
+		return nil
+	}
+	rest := text[i:]
+	j := lineIndex(rest, "-----END PGP SIGNATURE-----")
+	if j < 0 {
+		return rest
+	}
+	end := j + len("-----END PGP SIGNATURE-----")
+	if k := bytes.IndexByte(rest[end:], '\n'); k >= 0 {
+		end += k + 1
+	} else {
+		end = len(rest)
+	}
+	return rest[:end]
+}

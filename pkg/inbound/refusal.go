@@ -1,0 +1,53 @@
+package inbound
+
+import "fmt"
+
+// Refusal says why a message was not accepted, in one line fit for an
+// SMTP reply or a log line. Reason never discloses directory data (who is
+// a member, which keys are registered); Detail may, and is for the local
+// log only.
+type Refusal struct {
+	Code     int    // SMTP reply code: 5xx, 4xx if Temporary, 250 if Drop
+	Enhanced [3]int // RFC 3463 enhanced status code
+	Reason   string // one line, no directory data
+	// Drop: a mail loop (bounce, auto-reply, bulk, our own mail). Accept
+	// it and discard it silently; never reply.
+	Drop bool
+	// Temporary: the sender should try again later (4xx, exit 75).
+	Temporary bool
+	// Detail is for the operator's log only (never sent): a key ID, an
+	// error from the crypto library.
+	Detail string
+}
+
+// Error returns "code x.y.z reason".
+func (r *Refusal) Error() string {
+	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Reason)
+}
+
+func refuse(code int, enh [3]int, reason string) *Refusal {
+	return &Refusal{Code: code, Enhanced: enh, Reason: reason}
+}
+
+func (r *Refusal) with(detail string) *Refusal {
+	r.Detail = detail
+	return r
+}
+
+func drop(reason string) *Refusal {
+	return &Refusal{Code: 250, Enhanced: [3]int{2, 6, 0}, Reason: reason, Drop: true}
+}
+
+var (
+	enhPolicy    = [3]int{5, 7, 1} // delivery not authorized
+	enhIntegrity = [3]int{5, 7, 7} // message integrity failure
+	enhCrypto    = [3]int{5, 7, 5} // cryptographic failure
+	enhSize      = [3]int{5, 3, 4} // message too big for system
+	enhMedia     = [3]int{5, 6, 0} // other media error
+	enhRcpt      = [3]int{5, 1, 1} // bad destination mailbox
+)
+
+// bindingHint tells a member how to bind a command mail to this directory.
+func bindingHint(addr string) string {
+	return "the signed text must contain the line DIRECTORY " + addr + " among the commands"
+}

@@ -1,0 +1,40 @@
+// Package mailcmd is the language of the signed mail commands members send
+// to the directory: Parse reads the command block of a signed text, and
+// Handler runs an accepted mail (see package inbound) against the
+// directory and queues its answer.
+//
+// One mail is handled in one transaction of the directory: the signature
+// is marked seen (a replay runs nothing), each change is a ledger entry
+// whose actor is "member:FINGERPRINT" and whose evidence is the signed
+// mail, and the messages it causes are queued in the outbox:
+//
+//   - one reply (kind "reply") to the sender's registered address,
+//     encrypted to its registered key and signed by the directory in one
+//     OpenPGP message (RFC 3156 §6.2), listing each command and its result;
+//     at most Config.RepliesPerHour per contact;
+//   - one notice (kind "notify") per contact concerned by a change: the
+//     changed contact at its previous address and key, and the other
+//     contacts of its ccTLDs, so that no entry changes silently;
+//   - the digest asked for with DIGEST (kind "digest-request").
+//
+// Decisions the issue left open:
+//
+//   - a mail with any invalid line runs nothing (as Schleuder does); a
+//     command that fails while running (a refusal) rolls back every change
+//     of the mail, later commands do not run, and only the reply is sent;
+//   - SET PHONE replaces the regular numbers and keeps the emergency one;
+//     SET EMERGENCY-PHONE replaces the emergency number and keeps the
+//     regular ones; "none" clears, but one number always remains;
+//   - ADD-CONTACT takes a phone before the name (the directory requires
+//     one): ADD-CONTACT <tld> <email> <phone> <name...>; it adds a
+//     security contact; an existing contact of another ccTLD just gets
+//     the role (no key needed);
+//   - KEY-ROTATE and ADD-CONTACT take the one attached key with a user ID
+//     for the email (and, for KEY-ROTATE, another fingerprint than the
+//     current one), usable now;
+//   - REMOVE-CONTACT cannot remove the sender itself;
+//   - after KEY-ROTATE the reply is encrypted to the new key, the notice
+//     to the old one;
+//   - queries after a change in the same mail see the change; DIGEST sends
+//     the digest of the directory as it was before the mail.
+package mailcmd

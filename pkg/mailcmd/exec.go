@@ -1,0 +1,623 @@
+package mailcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+)
+
+// Caps on what one reply carries.
+const (
+	maxKeysPerReply = 20 // KEY attachments
+	maxSearchHits   = 25 // SEARCH result lines
+	maxAttachedKeys = 8  // keys read from the attachments of one mail
+)
+
+// refusal is a command that cannot run, said to the sender.
+type refusal struct{ msg string }
+
+func (e *refusal) Error() string { return e.msg }
+
+func refuse(format string, args ...any) error { return &refusal{msg: fmt.Sprintf(format, args...)} }
+
+var errNoKey = errors.New("contact has no key")
+
+// isUserError reports whether err is a refusal of the command (told to
+// the sender) rather than a failure of the machinery.
+func isUserError(err error) bool {
+	var r *refusal
+	var de *directory.Error
+	var fe *directory.FieldError
+	return errors.As(err, &r) || errors.As(err, &de) || errors.As(err, &fe) ||
+		errors.Is(err, directory.ErrUnknownTLD) || isKeyError(err)
+}
+
+// run is the execution of one mail's commands inside its transaction.
+type run struct {
+	ctx   context.Context
+	tx    *directory.Tx
+	a     *inbound.Accepted
+	now   time.Time
+	dry   bool
+	email string // the sender's email
+
+	// view is the directory as the mail's changes so far leave it, so
+	// that queries after a change see it.
+	view   *directory.Snapshot
+	before directory.Contact  // the sender before the mail
+	me     *directory.Contact // the sender after the mail (set at the end)
+
+	attached    []*keys.Public
+	attachErrs  []string
+	attachRead  bool
+	results     []CommandResult
+	parts       []pgpmime.Part
+	notices     map[string]*notice
+	noticeOrder []string
+	changed     bool
+	wantDigest  bool
+	digest      *outbox.Message
+	digestErr   error
+	failed      bool
+}
+
+// notice is what one recipient is told about the changes of a mail.
+type notice struct {
+	email, name string
+	key         *directory.Key // the key the notice is encrypted to
+	lines       []string
+}
+
+func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Accepted, s *Script, now time.Time, dig *outbox.Message, digErr error) (*run, error) {
+	// Inside Update the write lock is held: this read sees the latest
+	// commit, and nobody can commit another before this transaction ends.
+	snap, err := h.Store.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	me := contactByFingerprint(snap, a.Key.Fingerprint)
+	if me == nil {
+		return nil, ErrUnknownSender
+	}
+	r := &run{ctx: ctx, tx: tx, a: a, now: now, dry: s.DryRun, email: me.Email, view: snap, before: cloneContact(*me),
+		notices: map[string]*notice{}, digest: dig, digestErr: digErr}
+	for _, c := range s.Commands {
+		if r.failed {
+			r.results = append(r.results, CommandResult{Command: c, Skipped: true, Text: "not run: an earlier command failed"})
+			continue
+		}
+		text, err := r.do(&c)
+		if err != nil {
+			if !isUserError(err) {
+				return nil, err
+			}
+			r.failed = true
+		}
+		r.results = append(r.results, CommandResult{Command: c, Err: err, Text: text})
+	}
+	self := cloneContact(*r.self())
+	r.me = &self
+	return r, nil
+}
+
+func cloneContact(c directory.Contact) directory.Contact {
+	c.Phones = slices.Clone(c.Phones)
+	c.Roles = slices.Clone(c.Roles)
+	c.Languages = slices.Clone(c.Languages)
+	if c.Key != nil {
+		k := *c.Key
+		c.Key = &k
+	}
+	return c
+}
+
+func (r *run) self() *directory.Contact { return r.find(r.email) }
+
+func (r *run) find(email string) *directory.Contact {
+	i, ok := slices.BinarySearchFunc(r.view.Contacts, email, func(c directory.Contact, e string) int { return strings.Compare(c.Email, e) })
+	if !ok {
+		return nil
+	}
+	return &r.view.Contacts[i]
+}
+
+func (r *run) member(tld string) *directory.Member {
+	for i := range r.view.Members {
+		if r.view.Members[i].TLD == tld {
+			return &r.view.Members[i]
+		}
+	}
+	return nil
+}
+
+// put records a changed or added contact in the view; remove drops one.
+func (r *run) put(c directory.Contact) {
+	i, ok := slices.BinarySearchFunc(r.view.Contacts, c.Email, func(c directory.Contact, e string) int { return strings.Compare(c.Email, e) })
+	if ok {
+		r.view.Contacts[i] = c
+	} else {
+		r.view.Contacts = slices.Insert(r.view.Contacts, i, c)
+	}
+	r.advance()
+}
+
+func (r *run) remove(email string) {
+	r.view.Contacts = slices.DeleteFunc(r.view.Contacts, func(c directory.Contact) bool { return c.Email == email })
+	r.advance()
+}
+
+func (r *run) advance() {
+	r.view.Head = r.tx.Head()
+	r.view.Time = r.now.Format(time.RFC3339)
+	r.changed = true
+}
+
+func (r *run) do(c *Command) (string, error) {
+	switch c.Verb {
+	case VerbHelp:
+		return helpText(r.view.Info.Address), nil
+	case VerbList:
+		return r.list(), nil
+	case VerbShow:
+		return r.show(c.TLD)
+	case VerbSearch:
+		return r.search(c.Query), nil
+	case VerbKey:
+		return r.key(c)
+	case VerbCall:
+		return r.call(c.TLD)
+	case VerbDigest:
+		if r.dry {
+			return "the current digest would be sent to you as a separate encrypted message", nil
+		}
+		if r.digestErr != nil {
+			return "", refuse("no digest can be sent to you: %v", r.digestErr)
+		}
+		r.wantDigest = true
+		return "the current digest is sent to you as a separate encrypted message (unless the reply limit is reached)", nil
+	case VerbWhoami:
+		return r.whoami(), nil
+	case VerbSetName, VerbSetPhone, VerbSetEmergency, VerbSetLanguages, VerbSetTimeZone, VerbSet24x7:
+		return r.set(c)
+	case VerbKeyRotate:
+		return r.keyRotate()
+	case VerbAddContact:
+		return r.addContact(c)
+	case VerbRemoveContact:
+		return r.removeContact(c)
+	}
+	return "", refuse("unknown command %s", c.Verb)
+}
+
+// set changes a field of the sender's own entry.
+//
+// Phones: SET PHONE replaces the regular (non-emergency) numbers and
+// keeps the emergency one; SET EMERGENCY-PHONE replaces the emergency
+// number and keeps the regular ones; "none" removes them, as long as one
+// number is left.
+func (r *run) set(c *Command) (string, error) {
+	before := cloneContact(*r.self())
+	after, err := r.tx.UpdateContact(before.Email, func(ct *directory.Contact) error {
+		var emergency, regular []directory.Phone
+		for _, p := range ct.Phones {
+			if p.Emergency {
+				emergency = append(emergency, p)
+			} else {
+				regular = append(regular, p)
+			}
+		}
+		switch c.Verb {
+		case VerbSetName:
+			ct.Name = c.Name
+		case VerbSetPhone:
+			regular = nil
+			for _, n := range c.Phones {
+				if !slices.ContainsFunc(emergency, func(p directory.Phone) bool { return p.Number == n }) {
+					regular = append(regular, directory.Phone{Number: n})
+				}
+			}
+			if len(regular)+len(emergency) == 0 {
+				return refuse("a contact needs at least one phone number; give one, or set an emergency phone first")
+			}
+			ct.Phones = append(emergency, regular...)
+		case VerbSetEmergency:
+			emergency = nil
+			if len(c.Phones) == 1 {
+				emergency = []directory.Phone{{Number: c.Phones[0], Emergency: true}}
+				regular = slices.DeleteFunc(regular, func(p directory.Phone) bool { return p.Number == c.Phones[0] })
+			}
+			if len(regular)+len(emergency) == 0 {
+				return refuse("a contact needs at least one phone number; set a regular phone first")
+			}
+			ct.Phones = append(emergency, regular...)
+		case VerbSetLanguages:
+			ct.Languages = c.Languages
+		case VerbSetTimeZone:
+			ct.TimeZone = c.TimeZone
+		case VerbSet24x7:
+			ct.Always = c.Yes
+		}
+		return nil
+	})
+	if errors.Is(err, directory.ErrUnchanged) {
+		return "unchanged: your entry already says so", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	r.put(after)
+	lines := describeChange(&before, &after)
+	r.announce(&before, &after, roleTLDs(&before, &after), lines)
+	return r.did(lines), nil
+}
+
+// did words the changes for the reply.
+func (r *run) did(lines []string) string {
+	prefix := "done: "
+	if r.dry {
+		prefix = "would do: "
+	}
+	return prefix + strings.Join(lines, "\n"+strings.Repeat(" ", len(prefix)))
+}
+
+func (r *run) keyRotate() (string, error) {
+	me := r.self()
+	cur := ""
+	if me.Key != nil {
+		cur = me.Key.Fingerprint
+	}
+	pub, err := r.pickKey(me.Email, cur)
+	if err != nil {
+		return "", err
+	}
+	k, err := contactKey(pub, me.Email, r.now)
+	if err != nil {
+		return "", err
+	}
+	before := cloneContact(*me)
+	after, err := r.tx.SetKey(me.Email, k)
+	if err != nil {
+		return "", err
+	}
+	r.put(after)
+	lines := describeChange(&before, &after)
+	r.announce(&before, &after, roleTLDs(&before, nil), lines)
+	return r.did(append(lines, "replies and digests are encrypted to the new key from now on; a notice goes to the old one")), nil
+}
+
+func (r *run) requireAdmin(tld, what string) error {
+	if r.member(tld) == nil {
+		return refuse("%s is not a member of the directory", display(tld))
+	}
+	if r.self().RoleFor(tld) != directory.RoleAdmin {
+		return refuse("only an admin contact of %s may %s; you are not one (ask one of them, or the operator)", display(tld), what)
+	}
+	return nil
+}
+
+// addContact adds a security contact to a ccTLD. A new contact needs its
+// key attached; an existing contact of another ccTLD gets the role.
+func (r *run) addContact(c *Command) (string, error) {
+	if err := r.requireAdmin(c.TLD, "add its contacts"); err != nil {
+		return "", err
+	}
+	if old := r.find(c.Email); old != nil {
+		if role := old.RoleFor(c.TLD); role != "" {
+			return "", refuse("%s is already the %s contact of %s", c.Email, role, display(c.TLD))
+		}
+		before := cloneContact(*old)
+		after, err := r.tx.UpdateContact(c.Email, func(ct *directory.Contact) error {
+			ct.SetRole(c.TLD, directory.RoleSecurity)
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+		r.put(after)
+		lines := describeChange(&before, &after)
+		r.announce(&before, &after, []string{c.TLD}, lines)
+		return r.did(append([]string{fmt.Sprintf("%s (already a contact of another ccTLD) is now a security contact of %s", c.Email, display(c.TLD))}, lines...)), nil
+	}
+	pub, err := r.pickKey(c.Email, "")
+	if err != nil {
+		return "", err
+	}
+	k, err := contactKey(pub, c.Email, r.now)
+	if err != nil {
+		return "", err
+	}
+	after, err := r.tx.AddContact(directory.Contact{
+		Email: c.Email, Name: c.Name, Phones: []directory.Phone{{Number: c.Phones[0]}},
+		Roles: []directory.Role{{TLD: c.TLD, Role: directory.RoleSecurity}}, Key: k,
+	})
+	if err != nil {
+		return "", err
+	}
+	r.put(after)
+	line := fmt.Sprintf("%s added %s <%s> as a security contact of %s (phone %s, key %s)",
+		r.email, after.Name, after.Email, display(c.TLD), c.Phones[0], k.Fingerprint)
+	r.announce(nil, &after, []string{c.TLD}, []string{line})
+	return r.did([]string{line}), nil
+}
+
+// removeContact drops a contact's role for a ccTLD, and the contact if it
+// has no other.
+func (r *run) removeContact(c *Command) (string, error) {
+	if err := r.requireAdmin(c.TLD, "remove its contacts"); err != nil {
+		return "", err
+	}
+	old := r.find(c.Email)
+	if old == nil || old.RoleFor(c.TLD) == "" {
+		return "", refuse("%s is not a contact of %s", c.Email, display(c.TLD))
+	}
+	if old.Email == r.email {
+		return "", refuse("you cannot remove yourself by mail; ask another admin of %s or the operator", display(c.TLD))
+	}
+	before := cloneContact(*old)
+	if len(before.Roles) > 1 {
+		after, err := r.tx.UpdateContact(c.Email, func(ct *directory.Contact) error {
+			ct.DropRole(c.TLD)
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+		r.put(after)
+		line := fmt.Sprintf("%s removed %s <%s> from %s (still a contact of %s)", r.email, after.Name, after.Email, display(c.TLD), tldList(&after))
+		r.announce(&before, &after, []string{c.TLD}, []string{line})
+		return r.did([]string{line}), nil
+	}
+	if _, err := r.tx.RemoveContact(c.Email); err != nil {
+		return "", err
+	}
+	r.remove(c.Email)
+	line := fmt.Sprintf("%s removed %s <%s> from %s and from the directory", r.email, before.Name, before.Email, display(c.TLD))
+	r.announce(&before, nil, []string{c.TLD}, []string{line})
+	return r.did([]string{line}), nil
+}
+
+// announce queues the notice of a change: to the affected contact's
+// previous address and key (its new ones for a contact just added), and
+// to the other contacts of the ccTLDs concerned. The sender is told by
+// the reply instead, unless the change reaches it at another key.
+func (r *run) announce(before, after *directory.Contact, tlds []string, lines []string) {
+	who := before
+	if who == nil {
+		who = after
+	}
+	told := make([]string, len(lines))
+	for i, l := range lines {
+		told[i] = fmt.Sprintf("%s (%s): %s", who.Email, strings.Join(displayAll(tlds), ", "), l)
+	}
+	lines = told
+	r.notify(who, lines)
+	for _, tld := range tlds {
+		for _, c := range r.view.ContactsOf(tld) {
+			if c.Email == who.Email || c.Email == r.email {
+				continue
+			}
+			r.notify(&c, lines)
+		}
+	}
+}
+
+func (r *run) notify(c *directory.Contact, lines []string) {
+	if c.Key == nil {
+		return
+	}
+	n, ok := r.notices[c.Email]
+	if !ok {
+		k := *c.Key
+		n = &notice{email: c.Email, name: c.Name, key: &k}
+		r.notices[c.Email] = n
+		r.noticeOrder = append(r.noticeOrder, c.Email)
+	}
+	for _, l := range lines {
+		if !slices.Contains(n.lines, l) {
+			n.lines = append(n.lines, l)
+		}
+	}
+}
+
+func (r *run) noticeList() []*notice {
+	out := make([]*notice, 0, len(r.noticeOrder))
+	for _, e := range r.noticeOrder {
+		out = append(out, r.notices[e])
+	}
+	return out
+}
+
+// pickKey returns the one attached key with a user ID for email, other
+// than the key exclude.
+func (r *run) pickKey(email, exclude string) (*keys.Public, error) {
+	if !r.attachRead {
+		r.attachRead = true
+		for _, p := range r.a.Attachments {
+			name := strings.ToLower(p.Filename)
+			if !strings.EqualFold(p.ContentType, "application/pgp-keys") && !strings.HasSuffix(name, ".asc") {
+				continue
+			}
+			if strings.EqualFold(p.ContentType, "application/pgp-signature") || strings.EqualFold(p.ContentType, "application/pgp-encrypted") {
+				continue
+			}
+			ks, err := keys.ParsePublic(p.Body)
+			if err != nil {
+				r.attachErrs = append(r.attachErrs, fmt.Sprintf("attachment %q: %v", Echo(p.Filename), err))
+				continue
+			}
+			r.attached = append(r.attached, ks...)
+			if len(r.attached) > maxAttachedKeys {
+				r.attached = r.attached[:maxAttachedKeys]
+				r.attachErrs = append(r.attachErrs, fmt.Sprintf("more than %d keys attached; the others were ignored", maxAttachedKeys))
+				break
+			}
+		}
+	}
+	var found []*keys.Public
+	for _, k := range r.attached {
+		if k.HasEmail(email) && !strings.EqualFold(k.Fingerprint, exclude) {
+			found = append(found, k)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return nil, refuse("%d attached keys have a user ID with %s; attach only one", len(found), email)
+	case len(r.attached) == 0 && len(r.attachErrs) == 0:
+		return nil, refuse("no key is attached; attach the public key of %s (application/pgp-keys, or a .asc file)", email)
+	}
+	msg := fmt.Sprintf("no attached key is a new key with a user ID for %s", email)
+	if len(r.attachErrs) > 0 {
+		msg += " (" + strings.Join(r.attachErrs, "; ") + ")"
+	}
+	return nil, refuse("%s", msg)
+}
+
+// contactKey checks that pub is usable now and belongs to email, and
+// returns it as the directory keeps it (as `ccdir contact --key` does).
+func contactKey(pub *keys.Public, email string, now time.Time) (*directory.Key, error) {
+	if err := pub.Check(now); err != nil {
+		return nil, refuse("key %s cannot be used: %v", pub.Fingerprint, err)
+	}
+	if !pub.HasEmail(email) {
+		return nil, refuse("key %s has no user ID with %s", pub.Fingerprint, email)
+	}
+	armored, err := pub.Armored()
+	if err != nil {
+		return nil, err
+	}
+	k := &directory.Key{
+		Fingerprint: pub.Fingerprint,
+		Algorithm:   pub.Algorithm,
+		Created:     pub.Created.UTC().Format(time.RFC3339),
+		Armored:     string(armored),
+	}
+	if !pub.Expires.IsZero() {
+		k.Expires = pub.Expires.UTC().Format(time.RFC3339)
+	}
+	return k, nil
+}
+
+// describeChange lists what differs between two states of a contact.
+func describeChange(a, b *directory.Contact) []string {
+	var out []string
+	if a.Name != b.Name {
+		out = append(out, fmt.Sprintf("name changed from %q to %q", a.Name, b.Name))
+	}
+	if pa, pb := phoneList(a.Phones), phoneList(b.Phones); pa != pb {
+		out = append(out, fmt.Sprintf("phones changed from %s to %s", pa, pb))
+	}
+	if la, lb := strings.Join(a.Languages, ", "), strings.Join(b.Languages, ", "); la != lb {
+		out = append(out, fmt.Sprintf("languages changed from %s to %s", orNone(la), orNone(lb)))
+	}
+	if a.TimeZone != b.TimeZone {
+		out = append(out, fmt.Sprintf("time zone changed from %s to %s", orNone(a.TimeZone), orNone(b.TimeZone)))
+	}
+	if a.Always != b.Always {
+		out = append(out, fmt.Sprintf("24x7 changed from %s to %s", yesNo(a.Always), yesNo(b.Always)))
+	}
+	if ka, kb := keyLine(a.Key), keyLine(b.Key); ka != kb {
+		out = append(out, fmt.Sprintf("key changed from %s to %s", ka, kb))
+	}
+	if ra, rb := roleLine(a), roleLine(b); ra != rb {
+		out = append(out, fmt.Sprintf("roles changed from %s to %s", ra, rb))
+	}
+	if len(out) == 0 {
+		out = append(out, "no visible change")
+	}
+	return out
+}
+
+func phoneList(ps []directory.Phone) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.Number
+		if p.Emergency {
+			s[i] += " (emergency)"
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+func keyLine(k *directory.Key) string {
+	if k == nil {
+		return "none"
+	}
+	exp := "never expires"
+	if t, ok := k.ExpiresAt(); ok {
+		exp = "expires " + t.UTC().Format(time.DateOnly)
+	}
+	return fmt.Sprintf("%s (%s)", k.Fingerprint, exp)
+}
+
+func roleLine(c *directory.Contact) string {
+	if c == nil || len(c.Roles) == 0 {
+		return "none"
+	}
+	s := make([]string, len(c.Roles))
+	for i, r := range c.Roles {
+		s[i] = display(r.TLD) + " " + r.Role
+	}
+	return strings.Join(s, ", ")
+}
+
+func tldList(c *directory.Contact) string {
+	s := make([]string, len(c.Roles))
+	for i, r := range c.Roles {
+		s[i] = display(r.TLD)
+	}
+	return strings.Join(s, ", ")
+}
+
+// roleTLDs returns the ccTLDs of a and b, sorted, without duplicates.
+func roleTLDs(a, b *directory.Contact) []string {
+	var out []string
+	for _, c := range []*directory.Contact{a, b} {
+		if c == nil {
+			continue
+		}
+		for _, r := range c.Roles {
+			if !slices.Contains(out, r.TLD) {
+				out = append(out, r.TLD)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func display(tld string) string {
+	t, err := directory.LookupCCTLD(tld)
+	if err != nil {
+		return tld
+	}
+	return t.Display()
+}
+
+func displayAll(tlds []string) []string {
+	out := make([]string, len(tlds))
+	for i, t := range tlds {
+		out[i] = display(t)
+	}
+	return out
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

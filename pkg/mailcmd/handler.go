@@ -1,0 +1,387 @@
+package mailcmd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+)
+
+// Outbox kinds of the messages a command mail causes.
+const (
+	KindReply         = outbox.KindReply // the answer to a command mail
+	KindNotify        = "notify"         // a change announced to the contacts it concerns
+	KindDigestRequest = "digest-request" // the digest, asked for with DIGEST
+)
+
+// Defaults for Config.
+const (
+	DefaultRepliesPerHour = 20
+	DefaultWindow         = time.Hour
+)
+
+// Config is what the operator sets for mail commands. Zero values mean
+// the documented defaults.
+type Config struct {
+	// Address is the directory's mail address, the From of every reply;
+	// empty means the address recorded in the directory (Info.Address).
+	Address string
+	// RepliesPerHour caps the replies one contact gets within Window
+	// (default DefaultRepliesPerHour). Over the cap the commands still
+	// run, but no reply (nor requested digest) is queued.
+	RepliesPerHour int
+	// Window is the period of the reply cap (default DefaultWindow, one
+	// hour).
+	Window time.Duration
+	// Digest configures the digest sent for DIGEST (subject, attachments).
+	Digest digest.Config
+}
+
+// Handler runs the commands of accepted mail. Its fields are set by the
+// caller; a nil Now means time.Now. It is safe for concurrent use (mails
+// are handled one at a time, as the directory is written one transaction
+// at a time).
+type Handler struct {
+	Store  *directory.Store
+	Secret *keys.Secret
+	Outbox *outbox.Outbox
+	Config Config
+	Now    func() time.Time
+
+	mu sync.Mutex // one mail at a time: signing with Secret is not concurrent
+}
+
+// Errors of Handle. A replay (inbound.ErrReplay) is returned wrapped as is.
+var (
+	// ErrUnknownSender: the signing key is no longer registered to a
+	// contact (it changed since inbound checked it). Nothing ran.
+	ErrUnknownSender = errors.New("the signing key is not registered to a contact")
+)
+
+// CommandResult is the outcome of one command.
+type CommandResult struct {
+	Command Command
+	// Err is nil if the command succeeded (or, in a dry run, would).
+	Err error
+	// Skipped: the command did not run because an earlier one failed.
+	Skipped bool
+	// Text is what the reply says about the command.
+	Text string
+}
+
+// Result says what Handle did with one mail.
+type Result struct {
+	Script      *Script
+	ParseErrors []*LineError // if any, no command ran
+	DryRun      bool
+	// Failed: a command failed, so no change of this mail was kept and
+	// nothing but the reply was sent.
+	Failed  bool
+	Results []CommandResult
+	// Entries are the ledger entries committed (none for a dry run or a
+	// failure).
+	Entries []directory.Entry
+	// Replied: the reply was queued, to ReplyTo. RateLimited: it was not,
+	// because the contact reached Config.RepliesPerHour.
+	Replied     bool
+	RateLimited bool
+	ReplyTo     string
+	// ReplyErr says why no reply could be built (no usable key), if so.
+	ReplyErr error
+	// Notified are the addresses a change notice was queued to.
+	Notified []string
+	// DigestQueued: DIGEST queued the digest to the sender.
+	DigestQueued bool
+}
+
+// errRollback ends a transaction whose changes must not be kept (dry run,
+// failed command); its results are then recorded by a second one.
+var errRollback = errors.New("mailcmd: roll back")
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+func (h *Handler) config() Config {
+	c := h.Config
+	if c.RepliesPerHour <= 0 {
+		c.RepliesPerHour = DefaultRepliesPerHour
+	}
+	if c.Window <= 0 {
+		c.Window = DefaultWindow
+	}
+	return c
+}
+
+// Handle runs the commands of one accepted mail and queues what it causes,
+// all in one transaction of the directory: the seen mark of its signature
+// (inbound.MarkSeen; a replay is refused and nothing runs), the ledger
+// entries of its changes (actor "member:FINGERPRINT", the signed mail as
+// evidence), one reply to the sender's registered address and key, the
+// notices of every change, and the digest asked for with DIGEST.
+//
+// A mail with an invalid command line runs nothing: the reply lists what
+// was wrong. If a command fails while running (a refusal by the
+// directory, a bad key), every change of the mail is rolled back, later
+// commands do not run, and only the reply is queued. DRY-RUN runs the
+// commands and rolls their changes back; the reply says what would have
+// happened. In both cases the mail is still marked seen.
+//
+// The error is for failures of the machinery (database, signing): the
+// caller should have the mail retried. A replay returns an error wrapping
+// inbound.ErrReplay; a signer no longer registered, ErrUnknownSender.
+func (h *Handler) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a == nil || a.Key == nil {
+		return nil, ErrUnknownSender
+	}
+	cfg := h.config()
+	now := h.now()
+	script, perrs := Parse(a.Text)
+	res := &Result{Script: script, ParseErrors: perrs, DryRun: script.DryRun && len(perrs) == 0}
+	actor := directory.Actor{Name: "member:" + a.Key.Fingerprint, Evidence: a.Raw}
+	ids := newIDs(a.Seen)
+
+	if len(perrs) > 0 || len(script.Commands) == 0 {
+		_, err := h.Store.Update(ctx, actor, func(tx *directory.Tx) error {
+			if err := inbound.MarkSeen(ctx, tx.SQL(), a.Seen, a.SignedAt); err != nil {
+				return err
+			}
+			info, err := h.Store.Info(ctx)
+			if err != nil {
+				return err
+			}
+			me, err := tx.Contact(a.Contact.Email)
+			if err != nil || me.Key == nil || !strings.EqualFold(me.Key.Fingerprint, a.Key.Fingerprint) {
+				return ErrUnknownSender
+			}
+			return h.commitReply(ctx, tx, cfg, a, now, ids, res, nil, info, me)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
+
+	// The digest is built before the transaction: it reads the store
+	// through its own pools.
+	var dig *outbox.Message
+	var digErr error
+	if !script.DryRun && hasVerb(script, VerbDigest) {
+		from := cfg.Address
+		if from == "" {
+			info, err := h.Store.Info(ctx)
+			if err != nil {
+				return nil, err
+			}
+			from = info.Address
+		}
+		j := &digest.Job{Store: h.Store, Secret: h.Secret, Outbox: h.Outbox, Config: cfg.Digest, Now: h.Now}
+		m, err := j.MessageFor(ctx, a.Contact.Email, ids.messageID("digest", "")+"@"+domainOf(from))
+		if err != nil {
+			digErr = err
+		} else {
+			m.Kind, m.Ref = KindDigestRequest, ids.ref
+			dig = &m
+		}
+	}
+
+	var out *run
+	entries, err := h.Store.Update(ctx, actor, func(tx *directory.Tx) error {
+		if err := inbound.MarkSeen(ctx, tx.SQL(), a.Seen, a.SignedAt); err != nil {
+			return err
+		}
+		var err error
+		out, err = h.execute(ctx, tx, a, script, now, dig, digErr)
+		if err != nil {
+			return err
+		}
+		res.Results = out.results
+		res.Failed = out.failed
+		if script.DryRun || out.failed {
+			return errRollback
+		}
+		return h.commitReply(ctx, tx, cfg, a, now, ids, res, out, out.view.Info, *out.me)
+	})
+	if errors.Is(err, errRollback) {
+		_, err = h.Store.Update(ctx, actor, func(tx *directory.Tx) error {
+			if err := inbound.MarkSeen(ctx, tx.SQL(), a.Seen, a.SignedAt); err != nil {
+				return err
+			}
+			me, err := tx.Contact(out.before.Email)
+			if err != nil || me.Key == nil || !strings.EqualFold(me.Key.Fingerprint, a.Key.Fingerprint) {
+				return ErrUnknownSender
+			}
+			return h.commitReply(ctx, tx, cfg, a, now, ids, res, out, out.view.Info, me)
+		})
+		entries = nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	res.Entries = entries
+	return res, nil
+}
+
+func hasVerb(s *Script, verb string) bool {
+	for _, c := range s.Commands {
+		if c.Verb == verb {
+			return true
+		}
+	}
+	return false
+}
+
+// commitReply queues, inside tx, the reply (unless over the rate limit),
+// and, when out holds changes that are kept, the notices and the digest.
+// With a nil out (a mail whose commands did not parse) only the reply.
+//
+// me is the sender as registered when the reply is sent: after the mail's
+// own changes if they are kept (so the new key after KEY-ROTATE), before
+// them otherwise.
+func (h *Handler) commitReply(ctx context.Context, tx *directory.Tx, cfg Config, a *inbound.Accepted, now time.Time, ids ids, res *Result, out *run, info directory.Info, me directory.Contact) error {
+	sq := tx.SQL()
+	from := cfg.Address
+	if from == "" {
+		from = info.Address
+	}
+	keep := out != nil && !res.DryRun && !res.Failed
+
+	var n int
+	err := sq.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE kind = ? AND rcpt = ? AND created >= ?`,
+		KindReply, me.Email, now.Add(-cfg.Window).UnixMilli()).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("count replies: %w", err)
+	}
+	var msgs []outbox.Message
+	res.RateLimited = n >= cfg.RepliesPerHour
+	// The notices: the sender is not told what its reply says.
+	var notices []*notice
+	if out != nil {
+		for _, nt := range out.noticeList() {
+			if !res.RateLimited && me.Key != nil && nt.email == me.Email && nt.key.Fingerprint == me.Key.Fingerprint {
+				continue
+			}
+			notices = append(notices, nt)
+		}
+	}
+	if !res.RateLimited {
+		body := replyBody(info, from, a, now, res, out, notices)
+		var parts []pgpmime.Part
+		if out != nil {
+			parts = out.parts
+		}
+		m, err := h.message(info, from, &me, mailHeaders{
+			kind: KindReply, ref: ids.ref, subject: replySubject(a.Subject), messageID: ids.messageID("reply", ""),
+			inReplyTo: a.MessageID, auto: "auto-replied", body: body, parts: parts,
+		}, now)
+		if err != nil {
+			if !isKeyError(err) {
+				return err
+			}
+			res.ReplyErr = err
+		} else {
+			msgs = append(msgs, m)
+			res.Replied, res.ReplyTo = true, me.Email
+		}
+		if keep && out.wantDigest && out.digest != nil {
+			msgs = append(msgs, *out.digest)
+			res.DigestQueued = true
+		}
+	}
+	if keep {
+		for _, nt := range notices {
+			to := directory.Contact{Email: nt.email, Name: nt.name, Key: nt.key}
+			m, err := h.message(info, from, &to, mailHeaders{
+				kind: KindNotify, ref: ids.ref, subject: info.Name + ": change by signed mail",
+				messageID: ids.messageID("notify", nt.email), auto: "auto-generated",
+				body: noticeBody(info, out, nt, now),
+			}, now)
+			if err != nil {
+				if isKeyError(err) {
+					continue // no usable key: a notice cannot be sent unencrypted
+				}
+				return err
+			}
+			msgs = append(msgs, m)
+			res.Notified = append(res.Notified, nt.email)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	_, err = h.Outbox.EnqueueTx(ctx, sq, msgs...)
+	return err
+}
+
+func isKeyError(err error) bool {
+	for _, e := range []error{keys.ErrNoKey, keys.ErrExpired, keys.ErrRevoked, keys.ErrNoEncryptionKey,
+		keys.ErrNoSigningKey, keys.ErrWeakKey, keys.ErrNoValidSelfSig, errNoKey} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func contactByFingerprint(s *directory.Snapshot, fpr string) *directory.Contact {
+	for i := range s.Contacts {
+		if k := s.Contacts[i].Key; k != nil && strings.EqualFold(k.Fingerprint, fpr) {
+			return &s.Contacts[i]
+		}
+	}
+	return nil
+}
+
+// ids derives the outbox ref and message IDs of one mail's messages from
+// its replay id, so that they are stable and unique per mail.
+type ids struct {
+	ref  string
+	seed string
+}
+
+func newIDs(seen string) ids {
+	sum := sha256.Sum256([]byte("ccdir mailcmd\x00" + seen))
+	seed := hex.EncodeToString(sum[:12])
+	ref := seen
+	if ref == "" || len(ref) > 128 || !isHex(ref) {
+		ref = seed
+	}
+	return ids{ref: "mail-" + ref, seed: seed}
+}
+
+func (i ids) messageID(kind, rcpt string) string {
+	id := kind + "-" + i.seed
+	if rcpt != "" {
+		sum := sha256.Sum256([]byte(rcpt))
+		id += "-" + hex.EncodeToString(sum[:6])
+	}
+	return id
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }

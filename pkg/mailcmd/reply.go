@@ -1,0 +1,237 @@
+package mailcmd
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/mail"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+)
+
+// mailHeaders describe one personal message of the directory.
+type mailHeaders struct {
+	kind, ref string
+	subject   string // protected (real) subject
+	messageID string // local part; the directory's domain is added
+	inReplyTo string // the command mail's Message-ID, if any
+	auto      string // Auto-Submitted value
+	body      string
+	parts     []pgpmime.Part
+}
+
+// message builds one mail to a contact: the inner entity with the real
+// headers, signed and encrypted in one OpenPGP message to the contact's
+// key (RFC 3156 §6.2), inside a multipart/encrypted mail with neutral
+// outer headers.
+func (h *Handler) message(info directory.Info, from string, to *directory.Contact, mh mailHeaders, now time.Time) (outbox.Message, error) {
+	if to.Key == nil {
+		return outbox.Message{}, fmt.Errorf("%s: %w", to.Email, errNoKey)
+	}
+	pub, err := keys.ParsePublicOne([]byte(to.Key.Armored))
+	if err != nil {
+		return outbox.Message{}, fmt.Errorf("key of %s: %w", to.Email, err)
+	}
+	mid := mh.messageID + "@" + domainOf(from)
+	fromAddr := mail.Address{Name: info.Name, Address: from}
+	toAddr := mail.Address{Name: to.Name, Address: to.Email}
+	parts := append([]pgpmime.Part{{ContentType: "text/plain", Body: []byte(mh.body)}}, mh.parts...)
+	inner, err := pgpmime.BuildInner(pgpmime.Protected{
+		From: fromAddr, To: []mail.Address{toAddr}, Subject: mh.subject, Date: now, MessageID: mid,
+	}, parts)
+	if err != nil {
+		return outbox.Message{}, err
+	}
+	var asc bytes.Buffer
+	if err := pgpmime.SignEncrypt(&asc, inner, h.Secret, pub); err != nil {
+		return outbox.Message{}, err
+	}
+	extra := []pgpmime.Field{{Key: "Auto-Submitted", Value: mh.auto}}
+	if ref := messageIDRef(mh.inReplyTo); ref != "" {
+		extra = append(extra, pgpmime.Field{Key: "In-Reply-To", Value: ref}, pgpmime.Field{Key: "References", Value: ref})
+	}
+	subject := h.Config.Digest.Subject
+	if subject == "" {
+		subject = digest.DefaultSubject
+	}
+	var buf bytes.Buffer
+	if err := pgpmime.BuildEncrypted(&buf, pgpmime.Outer{
+		From: fromAddr, To: toAddr, Subject: subject, Date: now, MessageID: mid, Extra: extra,
+	}, asc.Bytes()); err != nil {
+		return outbox.Message{}, err
+	}
+	return outbox.Message{Kind: mh.kind, Ref: mh.ref, From: from, To: to.Email, Data: buf.Bytes()}, nil
+}
+
+// messageIDRef returns "<id>" for a Message-ID given with or without
+// angle brackets, or "" if it is not a plausible one (a header written
+// from it must stay one header).
+func messageIDRef(id string) string {
+	id = strings.TrimSpace(id)
+	id = strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
+	if id == "" || len(id) > 250 || !strings.Contains(id, "@") {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c >= 0x7f || c == '<' || c == '>' {
+			return ""
+		}
+	}
+	return "<" + id + ">"
+}
+
+// replySubject is "Re: " and the command mail's subject, cleaned.
+func replySubject(s string) string {
+	s = strings.Join(strings.Fields(Echo(s)), " ")
+	if utf8.RuneCountInString(s) > 150 {
+		s = string([]rune(s)[:150]) + "…"
+	}
+	if s == "" {
+		return "Re: your commands"
+	}
+	if len(s) >= 3 && strings.EqualFold(s[:3], "re:") {
+		return s
+	}
+	return "Re: " + s
+}
+
+// replyBody lists each command and its result; out is nil when the
+// commands did not parse.
+func replyBody(info directory.Info, from string, a *inbound.Accepted, now time.Time, res *Result, out *run, notices []*notice) string {
+	var b strings.Builder
+	name := Echo(info.Name)
+	fmt.Fprintf(&b, "%s: the answer to your command mail\n\n", name)
+	fmt.Fprintf(&b, "Your mail signed %s by key %s was read at %s.\n",
+		a.SignedAt.UTC().Format("2006-01-02 15:04:05 UTC"), a.Key.Fingerprint, now.Format("2006-01-02 15:04:05 UTC"))
+	switch {
+	case len(res.ParseErrors) > 0:
+		b.WriteString("\nNo command of your mail was run: a mail with an unknown or malformed\ncommand runs none of them. These lines are wrong:\n\n")
+		for _, e := range res.ParseErrors {
+			fmt.Fprintf(&b, "  %s\n", e.Error())
+		}
+		b.WriteString("\nCorrect them and send the mail again; send HELP for the commands.\n")
+		return footer(&b, info, from)
+	case len(res.Script.Commands) == 0:
+		b.WriteString("\nYour mail holds no command. This is how to write one:\n\n")
+		b.WriteString(helpText(from))
+		b.WriteString("\n")
+		return footer(&b, info, from)
+	case res.DryRun:
+		b.WriteString("\nDRY-RUN: nothing was changed and nothing else was sent. Each result\nbelow says what would happen.\n")
+	case res.Failed:
+		b.WriteString("\nA command failed, so no change of this mail was kept and nothing else\nwas sent (no notice, no digest). Commands after it did not run.\n")
+	}
+	for _, r := range res.Results {
+		fmt.Fprintf(&b, "\n> %s\n", r.Command.Text)
+		switch {
+		case r.Skipped:
+			b.WriteString(r.Text + "\n")
+		case r.Err != nil:
+			fmt.Fprintf(&b, "FAILED: %s\n", Echo(r.Err.Error()))
+		default:
+			b.WriteString(r.Text + "\n")
+		}
+	}
+	if len(notices) > 0 {
+		var to []string
+		for _, n := range notices {
+			to = append(to, n.email)
+		}
+		verb := "A notice of the changes goes to"
+		if res.DryRun || res.Failed {
+			verb = "A notice of the changes would go to"
+		}
+		fmt.Fprintf(&b, "\n%s: %s.\n", verb, strings.Join(to, ", "))
+	}
+	if out != nil {
+		fmt.Fprintf(&b, "\nDirectory serial %d, head %s.\n", out.view.Head.Serial, out.view.Head.Hash)
+	}
+	return footer(&b, info, from)
+}
+
+func footer(b *strings.Builder, info directory.Info, from string) string {
+	fmt.Fprintf(b, "\n-- \n%s <%s>\nDirectory key %s\n", Echo(info.Name), from, info.KeyFingerprint)
+	return b.String()
+}
+
+// noticeBody tells a contact about the changes of a mail that concern it.
+func noticeBody(info directory.Info, out *run, n *notice, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: a change made by signed mail\n\n", Echo(info.Name))
+	key := ""
+	if out.before.Key != nil {
+		key = out.before.Key.Fingerprint
+	}
+	fmt.Fprintf(&b, "At %s, a mail signed by %s <%s> (key %s)\nchanged the directory:\n\n",
+		now.Format("2006-01-02 15:04:05 UTC"), Echo(out.before.Name), out.before.Email, key)
+	for _, l := range n.lines {
+		fmt.Fprintf(&b, "  - %s\n", l)
+	}
+	fmt.Fprintf(&b, "\nYou get this notice because the change concerns you or a ccTLD you\nare a contact of. If it was not expected, tell the directory's\noperator at once.\n\nDirectory serial %d, head %s.\n", out.view.Head.Serial, out.view.Head.Hash)
+	return footer(&b, info, infoAddress(info))
+}
+
+func infoAddress(info directory.Info) string { return info.Address }
+
+// helpText explains how to write a command mail.
+func helpText(address string) string {
+	return strings.ReplaceAll(`How to send commands to the directory
+
+Write a mail to ADDR, signed with the OpenPGP key the directory has for
+you (PGP/MIME or inline; encrypting it to the directory's key is
+recommended). The first lines of the signed text are the commands, one
+per line, in any case; they end at the first blank line, at a signature
+("-- ") or at a quoted line ("> "). The signed text must name the
+directory: put the line
+
+  DIRECTORY ADDR
+
+among the commands (or sign the To header). A mail with an unknown or
+malformed command runs none of them; at most 50 commands per mail. Put
+DRY-RUN first to see what would happen without changing anything.
+
+Queries:
+  HELP                      this text
+  LIST                      the ccTLDs, with their number of contacts
+  SHOW <tld>                a ccTLD and its contacts
+  SEARCH <text>             ccTLDs and contacts whose code, organisation,
+                            name or email contain the text
+  KEY <email|fingerprint>   a contact's public key, attached
+  CALL <tld>                who to call now at a ccTLD, best first
+  DIGEST                    the current digest, as a separate mail
+  WHOAMI                    your own entry
+
+Your own entry (every change is announced to your ccTLD's contacts):
+  SET NAME <name>
+  SET PHONE <number>[, <number>...]   replaces your regular numbers
+                                      (keeps the emergency one); none
+  SET EMERGENCY-PHONE <number>        replaces the emergency number; none
+  SET LANGUAGES <tag>[, <tag>...]     such as: en, pt; none
+  SET TIMEZONE <zone>                 such as: Europe/Lisbon; none
+  SET 24X7 yes|no
+  KEY-ROTATE                attach the new public key (application/pgp-keys
+                            or a .asc file) with a user ID for your email;
+                            sign the mail with your current key
+
+For the admin contacts of a ccTLD:
+  ADD-CONTACT <tld> <email> <phone> <name...>
+                            adds a security contact; attach its public key
+                            (the phone in international form, no spaces)
+  REMOVE-CONTACT <tld> <email>
+                            drops its role for the ccTLD, and removes the
+                            contact if it has no other
+
+Example:
+
+  DIRECTORY ADDR
+  SET PHONE +351 21 000 0000
+  WHOAMI`, "ADDR", address)
+}
