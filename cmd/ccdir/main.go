@@ -4,7 +4,8 @@
 // Output rules: results go to stdout; errors go to stderr as
 // "ccdir: error: …", lowercase and without a final period, followed by
 // "ccdir: hint: …" lines where a corrected command helps. Packages never
-// print. Exit codes: 0 ok, 1 error, 2 usage, 3 verify found a problem.
+// print. Exit codes: 0 ok, 1 error, 2 usage, 3 verify found a problem,
+// 75 (process only) a temporary failure the MTA should retry.
 package main
 
 import (
@@ -69,9 +70,12 @@ func withHint(err error, format string, args ...any) error {
 
 func exitCode(err error) int {
 	var ue *usageError
+	var tf *tempFailError
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &tf):
+		return exitTempFail
 	case directory.IsVerifyError(err):
 		return exitVerify
 	}

@@ -96,6 +96,8 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newCoverageCmd(g),
 		newDigestCmd(g),
 		newOutboxCmd(g),
+		newServeCmd(g),
+		newProcessCmd(g),
 	)
 	groupUsage(cmd)
 	for _, c := range cmd.Commands() {
@@ -154,6 +156,14 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	v.SetDefault("digest.interval", "monthly")
 	v.SetDefault("digest.attach", "vcard,json,keys")
 	v.SetDefault("digest.subject", "")
+	v.SetDefault("commands.window", "72h")
+	v.SetDefault("commands.skew", "10m")
+	v.SetDefault("commands.replies_per_hour", 20)
+	v.SetDefault("serve.smtp", "")
+	v.SetDefault("serve.lmtp", "")
+	v.SetDefault("serve.max_message_bytes", 10<<20)
+	v.SetDefault("serve.tls_cert", "")
+	v.SetDefault("serve.tls_key", "")
 	if err := v.BindEnv("key.passphrase_file", "CCDIR_KEY_PASSPHRASE_FILE", "CCDIR_PASSPHRASE_FILE"); err != nil {
 		return err
 	}
@@ -214,6 +224,9 @@ var configKeys = map[string]string{
 	"limits.security_contacts": "number",
 	"delivery.url":             "text", "delivery.password_file": "text", "delivery.connections": "number", "delivery.retry_for": "text",
 	"digest.interval": "text", "digest.attach": "text", "digest.subject": "text",
+	"commands.window": "text", "commands.skew": "text", "commands.replies_per_hour": "number",
+	"serve.smtp": "text", "serve.lmtp": "text", "serve.max_message_bytes": "number",
+	"serve.tls_cert": "text", "serve.tls_key": "text",
 }
 
 // checkConfig refuses values of the wrong kind (a list where a file name

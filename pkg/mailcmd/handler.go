@@ -262,9 +262,7 @@ func (h *Handler) commitReply(ctx context.Context, tx *directory.Tx, cfg Config,
 	}
 	keep := out != nil && !res.DryRun && !res.Failed
 
-	var n int
-	err := sq.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE kind = ? AND rcpt = ? AND created >= ?`,
-		KindReply, me.Email, now.Add(-cfg.Window).UnixMilli()).Scan(&n)
+	n, err := outbox.CountSince(ctx, sq, KindReply, me.Email, now.Add(-cfg.Window))
 	if err != nil {
 		return fmt.Errorf("count replies: %w", err)
 	}
@@ -385,3 +383,38 @@ func isHex(s string) bool {
 }
 
 func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
+
+// Summary is one line for the operator's log: what the mail did, never
+// what it said.
+func (r *Result) Summary() string {
+	var parts []string
+	n := 0
+	if r.Script != nil {
+		n = len(r.Script.Commands)
+	}
+	switch {
+	case len(r.ParseErrors) > 0:
+		parts = append(parts, fmt.Sprintf("%d bad lines, nothing run", len(r.ParseErrors)))
+	case r.Failed:
+		parts = append(parts, fmt.Sprintf("%d commands, one failed, nothing kept", n))
+	case r.DryRun:
+		parts = append(parts, fmt.Sprintf("dry run of %d commands", n))
+	default:
+		parts = append(parts, fmt.Sprintf("%d commands, %d ledger entries", n, len(r.Entries)))
+	}
+	switch {
+	case r.Replied:
+		parts = append(parts, "reply queued")
+	case r.RateLimited:
+		parts = append(parts, "no reply (rate limit)")
+	case r.ReplyErr != nil:
+		parts = append(parts, "no reply: "+r.ReplyErr.Error())
+	}
+	if len(r.Notified) > 0 {
+		parts = append(parts, fmt.Sprintf("%d notices", len(r.Notified)))
+	}
+	if r.DigestQueued {
+		parts = append(parts, "digest queued")
+	}
+	return strings.Join(parts, ", ")
+}

@@ -379,3 +379,19 @@ func (o *Outbox) Retry(ctx context.Context, ids []int64) (int, error) {
 	}
 	return total, nil
 }
+
+// Queryer is what CountSince reads through: a *sql.DB or the *sql.Tx of
+// a caller that counts and queues in one transaction.
+type Queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// CountSince counts the messages of kind to one recipient queued since t,
+// whatever became of them: what rate limits (replies per contact, key
+// requests per sender) are built on.
+func CountSince(ctx context.Context, q Queryer, kind, to string, since time.Time) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE kind = ? AND rcpt = ? AND created >= ?`,
+		kind, to, since.UnixMilli()).Scan(&n)
+	return n, err
+}

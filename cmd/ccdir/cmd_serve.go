@@ -1,0 +1,528 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net"
+	"net/mail"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/mailcmd"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+	"github.com/ccdir/ccdir/pkg/smtpd"
+)
+
+// exitTempFail is sysexits' EX_TEMPFAIL: an MTA pipe retries later.
+const exitTempFail = 75
+
+// tempFailError makes process exit 75.
+type tempFailError struct{ err error }
+
+func (e *tempFailError) Error() string { return e.err.Error() }
+func (e *tempFailError) Unwrap() error { return e.err }
+
+// Kinds of outbox messages made here.
+const kindSendKey = "sendkey"
+
+// Rate limits of the -sendkey address.
+const (
+	sendKeyPerSender = 1  // per envelope sender and hour
+	sendKeyPerHour   = 60 // in all, per hour
+)
+
+// receiver takes incoming mail: the inbound pipeline, then the command
+// handler; and the -sendkey address.
+type receiver struct {
+	g        *globals
+	store    *directory.Store
+	secret   *keys.Secret
+	pipeline *inbound.Pipeline
+	handler  *mailcmd.Handler
+	outbox   *outbox.Outbox
+	info     directory.Info
+	sendKey  string // the -sendkey address
+	log      *log.Logger
+
+	mu   sync.Mutex    // one mail at a time: one writer, one signing key
+	kick chan struct{} // something was queued
+}
+
+func (g *globals) receiver(ctx context.Context) (*receiver, func(), error) {
+	s, sec, err := g.openWriteKey(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*receiver, func(), error) { s.Close(); return nil, nil, err }
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	ob, err := outbox.Open(ctx, s.DB())
+	if err != nil {
+		return fail(err)
+	}
+	ob.Now = g.now
+	if err := inbound.InitSchema(ctx, s.DB()); err != nil {
+		return fail(err)
+	}
+	window, err := g.duration("commands.window")
+	if err != nil {
+		return fail(err)
+	}
+	skew, err := g.duration("commands.skew")
+	if err != nil {
+		return fail(err)
+	}
+	maxBytes, err := g.number("serve.max_message_bytes", 1<<10, 1<<30)
+	if err != nil {
+		return fail(err)
+	}
+	perHour, err := g.number("commands.replies_per_hour", 1, 10000)
+	if err != nil {
+		return fail(err)
+	}
+	dcfg, err := g.digestConfig()
+	if err != nil {
+		return fail(err)
+	}
+	addrs := []string{info.Address}
+	local, domain, _ := strings.Cut(info.Address, "@")
+	rc := &receiver{
+		g: g, store: s, secret: sec, outbox: ob, info: info,
+		sendKey: local + "-sendkey@" + domain,
+		log:     log.New(g.stderr, "ccdir: ", 0),
+		kick:    make(chan struct{}, 1),
+	}
+	rc.pipeline = &inbound.Pipeline{Store: s, Secret: sec, Now: g.now, Config: inbound.Config{
+		Addresses: addrs, Window: window, Skew: skew, MaxMessageBytes: int64(maxBytes),
+	}}
+	rc.handler = &mailcmd.Handler{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: mailcmd.Config{
+		Address: info.Address, RepliesPerHour: perHour, Digest: dcfg,
+	}}
+	return rc, func() { s.Close() }, nil
+}
+
+// receive handles one message for its envelope. It returns nil when the
+// message was taken (handled, or dropped as a loop), an *smtpd.Reject
+// when it is refused, and any other error for a temporary failure.
+func (rc *receiver) receive(ctx context.Context, env smtpd.Envelope, r io.Reader) error {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	from := strconv.QuoteToGraphic(env.From)
+	if len(env.To) == 1 && strings.EqualFold(env.To[0], rc.sendKey) {
+		return rc.sendPublicKey(ctx, env, r)
+	}
+	acc, err := rc.pipeline.Process(ctx, inbound.Envelope{From: env.From, To: env.To}, r)
+	var ref *inbound.Refusal
+	switch {
+	case errors.As(err, &ref) && ref.Drop:
+		rc.log.Printf("dropped mail from %s: %s", from, ref.Reason)
+		return nil
+	case errors.As(err, &ref) && ref.Temporary:
+		rc.log.Printf("deferred mail from %s: %s", from, ref.Reason)
+		return err
+	case errors.As(err, &ref):
+		detail := ""
+		if ref.Detail != "" {
+			detail = " (" + strconv.QuoteToGraphic(ref.Detail) + ")"
+		}
+		rc.log.Printf("refused mail from %s: %s%s", from, ref.Reason, detail)
+		return &smtpd.Reject{Code: ref.Code, Enhanced: ref.Enhanced, Message: ref.Reason}
+	case err != nil:
+		rc.log.Printf("mail from %s: %v", from, err)
+		return err
+	}
+	res, err := rc.handler.Handle(ctx, acc)
+	switch {
+	case errors.Is(err, inbound.ErrReplay):
+		rc.log.Printf("refused mail from %s signed by %s: replay", from, acc.Key.Fingerprint)
+		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "this signed message was already used"}
+	case errors.Is(err, mailcmd.ErrUnknownSender):
+		rc.log.Printf("refused mail from %s: signer %s is no longer registered", from, acc.Key.Fingerprint)
+		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "signed by a key that is not registered"}
+	case err != nil:
+		rc.log.Printf("mail from %s signed by %s: %v", from, acc.Key.Fingerprint, err)
+		return err
+	}
+	rc.log.Printf("command mail from %s (key %s): %s", acc.Contact.Email, acc.Key.Fingerprint, res.Summary())
+	rc.poke()
+	return nil
+}
+
+func (rc *receiver) poke() {
+	select {
+	case rc.kick <- struct{}{}:
+	default:
+	}
+}
+
+// sendPublicKey answers anyone who writes to the -sendkey address with
+// the directory's public key, in a mail signed by it; bounces and
+// auto-replies get nothing, and answers are rate limited per sender and
+// in all.
+func (rc *receiver) sendPublicKey(ctx context.Context, env smtpd.Envelope, r io.Reader) error {
+	h, err := readHeader(r, 64<<10)
+	if err != nil {
+		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 6, 0}, Message: "malformed message"}
+	}
+	to, err := mail.ParseAddress(env.From)
+	switch {
+	case env.From == "" || err != nil || outbox.CheckAddress(to.Address) != nil,
+		!strings.EqualFold(h.Get("Auto-Submitted"), "") && !strings.EqualFold(h.Get("Auto-Submitted"), "no"),
+		strings.Contains(strings.ToLower(h.Get("Precedence")), "bulk"),
+		strings.Contains(strings.ToLower(h.Get("Precedence")), "list"),
+		strings.Contains(strings.ToLower(h.Get("Precedence")), "junk"):
+		rc.log.Printf("dropped key request from %s", strconv.QuoteToGraphic(env.From))
+		return nil
+	}
+	now := rc.g.now()
+	n, err := outbox.CountSince(ctx, rc.store.DB(), kindSendKey, to.Address, now.Add(-time.Hour))
+	if err != nil {
+		return err
+	}
+	var all int
+	if err := rc.store.DB().QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE kind = ? AND created >= ?`,
+		kindSendKey, now.Add(-time.Hour).UnixMilli()).Scan(&all); err != nil {
+		return err
+	}
+	if n >= sendKeyPerSender || all >= sendKeyPerHour {
+		rc.log.Printf("key request from %s not answered: rate limit", to.Address)
+		return nil
+	}
+	msg, err := rc.publicKeyMail(to.Address, h.Get("Message-Id"), now)
+	if err != nil {
+		return err
+	}
+	ref := strconv.FormatInt(now.UnixNano(), 36)
+	if _, err := rc.outbox.Enqueue(ctx, outbox.Message{Kind: kindSendKey, Ref: ref, From: rc.info.Address, To: to.Address, Data: msg}); err != nil {
+		return err
+	}
+	rc.log.Printf("sent the directory key to %s", to.Address)
+	rc.poke()
+	return nil
+}
+
+// publicKeyMail is a signed (not encrypted) mail with the directory's
+// public key attached: nothing in it is contact data.
+func (rc *receiver) publicKeyMail(to, inReplyTo string, now time.Time) ([]byte, error) {
+	info := rc.info
+	text := fmt.Sprintf("This is the OpenPGP key of %s <%s>.\n\nFingerprint: %s\n\n"+
+		"Check the fingerprint with the community's secretariat, or in a digest you\n"+
+		"received earlier, before you trust it.\n", info.Name, info.Address, groupHex(info.KeyFingerprint))
+	inner, err := pgpmime.BuildInner(pgpmime.Protected{
+		From: mail.Address{Name: info.Name, Address: info.Address}, To: []mail.Address{{Address: to}},
+		Subject: "OpenPGP key of " + info.Name, Date: now,
+	}, []pgpmime.Part{
+		{ContentType: "text/plain", Body: []byte(text)},
+		{ContentType: "application/pgp-keys", Filename: "directory-key.asc", Body: []byte(info.PublicKey)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	signed, err := pgpmime.Sign(inner, rc.secret)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	hdr := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
+	hdr("From", (&mail.Address{Name: info.Name, Address: info.Address}).String())
+	hdr("To", "<"+to+">")
+	hdr("Subject", "OpenPGP key of the directory")
+	hdr("Date", now.Format(time.RFC1123Z))
+	hdr("Message-Id", fmt.Sprintf("<sendkey-%d@%s>", now.UnixNano(), info.Address[strings.LastIndexByte(info.Address, '@')+1:]))
+	if id := strings.TrimSpace(inReplyTo); id != "" && len(id) < 250 && !strings.ContainsAny(id, "\r\n") {
+		hdr("In-Reply-To", id)
+	}
+	hdr("Auto-Submitted", "auto-replied")
+	hdr("MIME-Version", "1.0")
+	b.Write(signed.Bytes())
+	return b.Bytes(), nil
+}
+
+// readHeader reads a message's header, at most max bytes, and drains the rest.
+func readHeader(r io.Reader, max int64) (mail.Header, error) {
+	defer io.Copy(io.Discard, r)
+	m, err := mail.ReadMessage(io.LimitReader(r, max))
+	if err != nil {
+		return nil, err
+	}
+	return m.Header, nil
+}
+
+// deliverLoop delivers the outbox whenever something was queued, and every
+// minute for retries, until ctx ends.
+func (rc *receiver) deliverLoop(ctx context.Context, t outbox.Transport, opts outbox.DeliverOptions) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		sum, err := rc.outbox.Deliver(ctx, t, outbox.Filter{}, opts)
+		if err != nil && ctx.Err() == nil {
+			rc.log.Printf("delivery to %s: %v", t, err)
+		} else if sum.Sent+sum.Deferred+sum.Failed > 0 {
+			rc.log.Printf("delivered to %s: %d sent, %d deferred, %d failed", t, sum.Sent, sum.Deferred, sum.Failed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-rc.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	var smtpAddr, lmtpAddr string
+	cmd := &cobra.Command{
+		Use:   "serve [--smtp ADDR] [--lmtp ADDR|unix:PATH]",
+		Short: "Answer signed command mail over SMTP and/or LMTP, and deliver the outbox",
+		Long: `Listen for mail to the directory's address over SMTP (a TCP address) and/or
+LMTP (a TCP address or unix:PATH, mode 0660), check every message (signed
+by a registered contact's key, fresh, unseen, meant for this directory),
+run its commands and queue the encrypted, signed reply; deliver the outbox
+in the background. Refused mail is rejected at the end of DATA with one
+line saying why: ccdir never sends a bounce. The address
+LOCAL-sendkey@DOMAIN answers anyone with the directory's public key.
+SIGTERM stops accepting and finishes the messages in flight.
+
+Config: serve.smtp, serve.lmtp, serve.max_message_bytes (10 MiB),
+serve.tls_cert and serve.tls_key (STARTTLS), commands.window (72h),
+commands.skew (10m), commands.replies_per_hour (20).
+
+EXIT STATUS
+  0 stopped by a signal, 1 error, 2 usage`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("smtp") {
+				g.v.Set("serve.smtp", smtpAddr)
+			}
+			if cmd.Flags().Changed("lmtp") {
+				g.v.Set("serve.lmtp", lmtpAddr)
+			}
+			return runServe(cmd.Context(), g)
+		},
+	}
+	cmd.Flags().StringVar(&smtpAddr, "smtp", "", "SMTP address to listen on, e.g. 127.0.0.1:2525 (config serve.smtp)")
+	cmd.Flags().StringVar(&lmtpAddr, "lmtp", "", "LMTP address: host:port or unix:PATH (config serve.lmtp)")
+	return cmd
+}
+
+func runServe(ctx context.Context, g *globals) error {
+	smtpAddr, lmtpAddr := g.v.GetString("serve.smtp"), g.v.GetString("serve.lmtp")
+	if smtpAddr == "" && lmtpAddr == "" {
+		return usagef("serve needs --smtp ADDR and/or --lmtp ADDR (or serve.smtp / serve.lmtp in the config)")
+	}
+	var tlsCfg *tls.Config
+	if cert, key := g.v.GetString("serve.tls_cert"), g.v.GetString("serve.tls_key"); cert != "" || key != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return withHint(fmt.Errorf("serve.tls_cert/serve.tls_key: %w", err), "give both files, PEM-encoded")
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	t, err := g.transport()
+	if err != nil {
+		return err
+	}
+	dcfg, err := g.digestConfig()
+	if err != nil {
+		return err
+	}
+	rc, done, err := g.receiver(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	maxBytes := rc.pipeline.Config.MaxMessageBytes
+	srv := smtpd.New(smtpd.Config{
+		Domain:          rc.info.Address[strings.LastIndexByte(rc.info.Address, '@')+1:],
+		Addresses:       []string{rc.info.Address, rc.sendKey},
+		MaxMessageBytes: maxBytes,
+		TLSConfig:       tlsCfg,
+		ErrorLog:        rc.log,
+	}, rc.receive)
+
+	var listeners []net.Listener
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	errs := make(chan error, 2)
+	if smtpAddr != "" {
+		l, err := net.Listen("tcp", smtpAddr)
+		if err != nil {
+			return fmt.Errorf("serve.smtp: %w", err)
+		}
+		listeners = append(listeners, l)
+		rc.log.Printf("SMTP on %s for %s and %s", l.Addr(), rc.info.Address, rc.sendKey)
+		go func() { errs <- srv.ServeSMTP(l) }()
+	}
+	if lmtpAddr != "" {
+		l, err := listenLMTP(lmtpAddr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("serve.lmtp: %w", err)
+		}
+		listeners = append(listeners, l)
+		rc.log.Printf("LMTP on %s", lmtpAddr)
+		go func() { errs <- srv.ServeLMTP(l) }()
+	}
+	dctx, stopDelivery := context.WithCancel(context.Background())
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		rc.deliverLoop(dctx, t, outbox.DeliverOptions{Connections: dcfg.Connections, RetryFor: dcfg.RetryFor, Now: g.now})
+	}()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		rc.log.Printf("stopping: finishing the messages in flight")
+	case serveErr = <-errs:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	stopDelivery()
+	<-delivered
+	return serveErr
+}
+
+// listenLMTP listens on host:port or on unix:PATH (mode 0660; a stale
+// socket left by a crash is removed first, anything else is refused).
+func listenLMTP(addr string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		return net.Listen("tcp", addr)
+	}
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
+		}
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s is in use by another server", path)
+		}
+		os.Remove(path)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func newProcessCmd(g *globals) *cobra.Command {
+	var from, to string
+	cmd := &cobra.Command{
+		Use:   "process [--from SENDER] [--to ADDR] < message.eml",
+		Short: "Handle one message from an MTA pipe (Postfix pipe, procmail)",
+		Long: `Read one message on standard input and handle it as serve would: check it,
+run its commands, queue the reply and try to deliver it (what cannot go out
+now waits for ccdir outbox flush, which the cron example runs).
+--from is the envelope sender (default: $SENDER, as Postfix's pipe sets it),
+--to the recipient (default: $RECIPIENT, else the directory's address).
+
+A refused message is dropped with one log line and exit 0: an MTA would
+otherwise bounce it to a possibly forged sender.
+
+EXIT STATUS
+  0 handled or dropped, 1 error in the command line or the home,
+  75 temporary failure (the MTA retries later)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("from") {
+				from = os.Getenv("SENDER")
+			}
+			if !cmd.Flags().Changed("to") {
+				to = os.Getenv("RECIPIENT")
+			}
+			return runProcess(cmd.Context(), g, from, to)
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "envelope sender (default $SENDER)")
+	cmd.Flags().StringVar(&to, "to", "", "envelope recipient (default $RECIPIENT, else the directory's address)")
+	return cmd
+}
+
+func runProcess(ctx context.Context, g *globals, from, to string) error {
+	rc, done, err := g.receiver(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if to == "" {
+		to = rc.info.Address
+	}
+	if !strings.EqualFold(to, rc.info.Address) && !strings.EqualFold(to, rc.sendKey) {
+		rc.log.Printf("dropped mail for %s: not an address of this directory", strconv.QuoteToGraphic(to))
+		io.Copy(io.Discard, io.LimitReader(g.stdin, 1<<30))
+		return nil
+	}
+	err = rc.receive(ctx, smtpd.Envelope{From: from, To: []string{strings.ToLower(to)}}, g.stdin)
+	var rej *smtpd.Reject
+	switch {
+	case errors.As(err, &rej):
+		return nil // logged by receive; no bounce
+	case err != nil:
+		return &tempFailError{err}
+	}
+	// Deliver what was queued now; what fails waits for outbox flush.
+	t, err := g.transport()
+	if err != nil {
+		rc.log.Printf("reply queued, not delivered: %v", err)
+		return nil
+	}
+	dcfg, err := g.digestConfig()
+	if err != nil {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if _, err := rc.outbox.Deliver(dctx, t, outbox.Filter{}, outbox.DeliverOptions{Connections: dcfg.Connections, RetryFor: dcfg.RetryFor, Now: g.now}); err != nil {
+		rc.log.Printf("reply queued, not delivered yet (%v); ccdir outbox flush will retry", err)
+	}
+	return nil
+}
+
+// duration reads a configuration key holding a duration such as 72h.
+func (g *globals) duration(key string) (time.Duration, error) {
+	d, err := time.ParseDuration(g.v.GetString(key))
+	if err != nil || d <= 0 {
+		return 0, withHint(fmt.Errorf("%s is %q: want a duration such as 72h or 10m", key, g.v.GetString(key)),
+			"fix it in %s or CCDIR_%s", g.configFile, strings.ToUpper(strings.ReplaceAll(key, ".", "_")))
+	}
+	return d, nil
+}
+
+// number reads a configuration key holding a whole number in [lo, hi].
+func (g *globals) number(key string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(g.v.GetString(key))
+	if err != nil || n < lo || n > hi {
+		return 0, withHint(fmt.Errorf("%s is %q: want a number from %d to %d", key, g.v.GetString(key), lo, hi),
+			"fix it in %s or CCDIR_%s", g.configFile, strings.ToUpper(strings.ReplaceAll(key, ".", "_")))
+	}
+	return n, nil
+}
