@@ -25,6 +25,7 @@ import (
 	"github.com/ccdir/ccdir/pkg/mailcmd"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
+	"github.com/ccdir/ccdir/pkg/relay"
 	"github.com/ccdir/ccdir/pkg/smtpd"
 )
 
@@ -54,6 +55,7 @@ type receiver struct {
 	secret   *keys.Secret
 	pipeline *inbound.Pipeline
 	handler  *mailcmd.Handler
+	relay    *relay.Relay
 	outbox   *outbox.Outbox
 	info     directory.Info
 	sendKey  string // the -sendkey address
@@ -102,6 +104,9 @@ func (g *globals) receiver(ctx context.Context) (*receiver, func(), error) {
 		return fail(err)
 	}
 	addrs := []string{info.Address}
+	if info.ListAddress != "" {
+		addrs = append(addrs, info.ListAddress)
+	}
 	local, domain, _ := strings.Cut(info.Address, "@")
 	rc := &receiver{
 		g: g, store: s, secret: sec, outbox: ob, info: info,
@@ -115,6 +120,7 @@ func (g *globals) receiver(ctx context.Context) (*receiver, func(), error) {
 	rc.handler = &mailcmd.Handler{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: mailcmd.Config{
 		Address: info.Address, RepliesPerHour: perHour, Digest: dcfg,
 	}}
+	rc.relay = &relay.Relay{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: relay.Config{ListAddress: info.ListAddress}}
 	return rc, func() { s.Close() }, nil
 }
 
@@ -148,6 +154,9 @@ func (rc *receiver) receive(ctx context.Context, env smtpd.Envelope, r io.Reader
 		rc.log.Printf("mail from %s: %v", from, err)
 		return err
 	}
+	if rc.info.ListAddress != "" && strings.EqualFold(acc.To, rc.info.ListAddress) {
+		return rc.post(ctx, from, acc)
+	}
 	res, err := rc.handler.Handle(ctx, acc)
 	switch {
 	case errors.Is(err, inbound.ErrReplay):
@@ -161,6 +170,25 @@ func (rc *receiver) receive(ctx context.Context, env smtpd.Envelope, r io.Reader
 		return err
 	}
 	rc.log.Printf("command mail from %s (key %s): %s", acc.Contact.Email, acc.Key.Fingerprint, res.Summary())
+	rc.poke()
+	return nil
+}
+
+// post relays a member's post to the encrypted list.
+func (rc *receiver) post(ctx context.Context, from string, acc *inbound.Accepted) error {
+	res, err := rc.relay.Handle(ctx, acc)
+	switch {
+	case errors.Is(err, inbound.ErrReplay):
+		rc.log.Printf("refused list post from %s signed by %s: replay", from, acc.Key.Fingerprint)
+		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "this signed message was already used"}
+	case errors.Is(err, relay.ErrUnknownSender):
+		rc.log.Printf("refused list post from %s: signer %s is no longer registered", from, acc.Key.Fingerprint)
+		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "signed by a key that is not registered"}
+	case err != nil:
+		rc.log.Printf("list post from %s signed by %s: %v", from, acc.Key.Fingerprint, err)
+		return err
+	}
+	rc.log.Printf("list post from %s (key %s): %s", acc.Contact.Email, acc.Key.Fingerprint, res.Summary())
 	rc.poke()
 	return nil
 }
@@ -351,7 +379,7 @@ func runServe(ctx context.Context, g *globals) error {
 	maxBytes := rc.pipeline.Config.MaxMessageBytes
 	srv := smtpd.New(smtpd.Config{
 		Domain:          rc.info.Address[strings.LastIndexByte(rc.info.Address, '@')+1:],
-		Addresses:       []string{rc.info.Address, rc.sendKey},
+		Addresses:       append([]string{rc.sendKey}, rc.pipeline.Config.Addresses...),
 		MaxMessageBytes: maxBytes,
 		TLSConfig:       tlsCfg,
 		ErrorLog:        rc.log,
@@ -370,7 +398,7 @@ func runServe(ctx context.Context, g *globals) error {
 			return fmt.Errorf("serve.smtp: %w", err)
 		}
 		listeners = append(listeners, l)
-		rc.log.Printf("SMTP on %s for %s and %s", l.Addr(), rc.info.Address, rc.sendKey)
+		rc.log.Printf("SMTP on %s for %s", l.Addr(), strings.Join(append([]string{rc.sendKey}, rc.pipeline.Config.Addresses...), ", "))
 		go func() { errs <- srv.ServeSMTP(l) }()
 	}
 	if lmtpAddr != "" {
@@ -476,7 +504,8 @@ func runProcess(ctx context.Context, g *globals, from, to string) error {
 	if to == "" {
 		to = rc.info.Address
 	}
-	if !strings.EqualFold(to, rc.info.Address) && !strings.EqualFold(to, rc.sendKey) {
+	if !strings.EqualFold(to, rc.info.Address) && !strings.EqualFold(to, rc.sendKey) &&
+		(rc.info.ListAddress == "" || !strings.EqualFold(to, rc.info.ListAddress)) {
 		rc.log.Printf("dropped mail for %s: not an address of this directory", strconv.QuoteToGraphic(to))
 		io.Copy(io.Discard, io.LimitReader(g.stdin, 1<<30))
 		return nil

@@ -98,6 +98,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newOutboxCmd(g),
 		newServeCmd(g),
 		newProcessCmd(g),
+		newAlertsCmd(g),
 	)
 	groupUsage(cmd)
 	for _, c := range cmd.Commands() {

@@ -1,15 +1,11 @@
 package digest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
-	"github.com/emersion/go-message/mail"
-
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/outbox"
-	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
 
 // MessageFor builds the digest mail that the contact with this email
@@ -51,27 +47,11 @@ func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.M
 	if err != nil {
 		return outbox.Message{}, err
 	}
-	q := &queuer{j: j, cfg: cfg, c: c, now: now, signed: map[string]*signedEntity{}}
-	e, err := q.entity(&rc.contact)
+	q := &queuer{j: j, cfg: cfg, c: c, now: now, signed: map[string]*signedEntity{},
+		messageID: messageID, autoSubmitted: "auto-replied"}
+	m, err := q.message(rc)
 	if err != nil {
 		return outbox.Message{}, err
 	}
-	var armored bytes.Buffer
-	if err := e.enc.Encrypt(&armored, rc.key, j.rand()); err != nil {
-		return outbox.Message{}, fmt.Errorf("encrypt for %s: %w", email, err)
-	}
-	info := snap.Info
-	var buf bytes.Buffer
-	err = pgpmime.BuildEncrypted(&buf, pgpmime.Outer{
-		From:      mail.Address{Name: info.Name, Address: info.Address},
-		To:        mail.Address{Name: rc.contact.Name, Address: rc.contact.Email},
-		Subject:   cfg.Subject,
-		Date:      now,
-		MessageID: messageID,
-		Extra:     []pgpmime.Field{{Key: "Auto-Submitted", Value: "auto-replied"}},
-	}, armored.Bytes())
-	if err != nil {
-		return outbox.Message{}, fmt.Errorf("message for %s: %w", email, err)
-	}
-	return outbox.Message{Kind: Kind, From: info.Address, To: rc.contact.Email, Data: buf.Bytes()}, nil
+	return outbox.Message{Kind: Kind, From: m.From, To: m.To, Data: m.Data}, nil
 }

@@ -293,15 +293,51 @@ func (j *Job) lastDigest(ctx context.Context) (time.Time, int64, error) {
 	return t, serial, err
 }
 
-// recipient is a contact who gets the digest, with the key parsed once.
+// recipient is a contact who gets the digest. Its key is parsed by the
+// worker that encrypts to it, so that no more keys are held at once than
+// a batch has.
 type recipient struct {
 	contact directory.Contact
-	key     *keys.Public
+	key     *keys.Public // nil until parsed
+}
+
+// checkKeys parses and checks every contact's key at t, in parallel, and
+// returns why each unusable one cannot be used (nil for usable ones), by
+// fingerprint. The parsed keys are not kept.
+func checkKeys(contacts []directory.Contact, t time.Time) map[string]error {
+	out := make(map[string]error, len(contacts))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan *directory.Key)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				pub, err := keys.ParsePublicOne([]byte(k.Armored))
+				if err == nil {
+					err = pub.Check(t)
+				}
+				mu.Lock()
+				out[k.Fingerprint] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range contacts {
+		if k := contacts[i].Key; k != nil {
+			next <- k
+		}
+	}
+	close(next)
+	wg.Wait()
+	return out
 }
 
 // recipients splits the snapshot's contacts into those with a usable key
 // and those skipped, with the reason.
 func recipients(s *directory.Snapshot, now time.Time) ([]recipient, []Skipped) {
+	checked := checkKeys(s.Contacts, now)
 	var out []recipient
 	var skipped []Skipped
 	for _, c := range s.Contacts {
@@ -309,15 +345,11 @@ func recipients(s *directory.Snapshot, now time.Time) ([]recipient, []Skipped) {
 			skipped = append(skipped, Skipped{c.Email, "no key"})
 			continue
 		}
-		pub, err := keys.ParsePublicOne([]byte(c.Key.Armored))
-		if err == nil {
-			err = pub.Check(now)
-		}
-		if err != nil {
+		if err := checked[c.Key.Fingerprint]; err != nil {
 			skipped = append(skipped, Skipped{c.Email, "unusable key: " + err.Error()})
 			continue
 		}
-		out = append(out, recipient{contact: c, key: pub})
+		out = append(out, recipient{contact: c})
 	}
 	return out, skipped
 }
@@ -346,7 +378,7 @@ func (j *Job) record(ctx context.Context, prevSerial int64, now time.Time) (int6
 	}
 	for _, rc := range rcpts {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO digest_recipients (digest_id, email, fingerprint, state) VALUES (?, ?, ?, 'pending')`,
-			id, rc.contact.Email, rc.key.Fingerprint); err != nil {
+			id, rc.contact.Email, rc.contact.Key.Fingerprint); err != nil {
 			return 0, err
 		}
 	}
@@ -385,7 +417,7 @@ func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64,
 	if err != nil {
 		return nil, err
 	}
-	usable := usableAt(created)
+	usable := usableAt(created, checkKeys(snap.Contacts, created))
 	return &content{
 		snap:        snap,
 		changes:     Diff(prev, snap, created, usable),
@@ -396,13 +428,18 @@ func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64,
 	}, nil
 }
 
-// usableAt reports why a contact's key cannot be used at t. Each key is
-// parsed and checked once, however often it is asked about; it is safe
-// for concurrent use.
-func usableAt(t time.Time) func(*directory.Contact) error {
+// usableAt reports why a contact's key cannot be used at t: from known
+// (checkKeys of the snapshot), else by parsing the key once, however often
+// it is asked about. It is safe for concurrent use.
+func usableAt(t time.Time, known map[string]error) func(*directory.Contact) error {
 	var mu sync.Mutex
 	seen := map[string]error{}
 	return func(c *directory.Contact) error {
+		if c.Key != nil {
+			if err, ok := known[c.Key.Fingerprint]; ok {
+				return err
+			}
+		}
 		if c.Key == nil {
 			return keys.ErrNoKey
 		}
@@ -459,8 +496,25 @@ func (j *Job) signedFor(c *content, cfg Config, rc *directory.Contact) (*pgpmime
 	return pgpmime.Sign(inner, j.Secret)
 }
 
-// queueBatch is how many messages are encrypted and queued per transaction.
-const queueBatch = 128
+// Batches: how many messages are encrypted and queued per transaction, at
+// most, and how many bytes of mail a batch may hold, so that memory stays
+// flat whatever the size of the directory and the number of recipients.
+const (
+	queueBatch      = 128
+	queueBatchBytes = 24 << 20
+)
+
+// batchSize is how many of this digest's messages fit in a batch: the
+// armored mail is about 4/3 of the signed entity, or less once compressed.
+func (c *content) batchSize() int {
+	est := 8 << 10
+	for _, a := range c.attachments {
+		est += len(a.Body)
+	}
+	est += 400 * (len(c.snap.Contacts) + len(c.snap.Members)) // the text body
+	est = est * 4 / 3
+	return max(1, min(queueBatch, queueBatchBytes/est))
+}
 
 // queue encrypts the digest to every pending recipient and queues the
 // messages, batch by batch; then marks the digest queued.
@@ -515,18 +569,15 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result) erro
 		if ct.Key == nil || ct.Key.Fingerprint != fpr {
 			return fmt.Errorf("digest %d: the key of %s at serial %d is not the one recorded", id, ct.Email, serial)
 		}
-		pub, err := keys.ParsePublicOne([]byte(ct.Key.Armored))
-		if err != nil {
-			return fmt.Errorf("digest %d: key of %s: %w", id, ct.Email, err)
-		}
-		todo = append(todo, recipient{contact: ct, key: pub})
+		todo = append(todo, recipient{contact: ct})
 	}
 	if len(todo) != len(pending) {
 		return fmt.Errorf("digest %d: %d recipients are not in the directory at serial %d", id, len(pending)-len(todo), serial)
 	}
 	q := &queuer{j: j, cfg: cfg, c: c, id: id, now: j.now(), signed: map[string]*signedEntity{}, total: len(todo)}
-	for start := 0; start < len(todo); start += queueBatch {
-		batch := todo[start:min(start+queueBatch, len(todo))]
+	size := c.batchSize()
+	for start := 0; start < len(todo); start += size {
+		batch := todo[start:min(start+size, len(todo))]
 		if err := q.queueBatch(ctx, batch); err != nil {
 			return err
 		}
@@ -551,6 +602,10 @@ type queuer struct {
 	signed map[string]*signedEntity // by key note
 	done   int
 	total  int
+	// For a single digest sent on request (MessageFor): the Message-ID
+	// and Auto-Submitted value to use instead of the digest's own.
+	messageID     string
+	autoSubmitted string
 }
 
 // entity returns the signed entity for a recipient, signing once per
@@ -634,19 +689,32 @@ func (q *queuer) message(rc *recipient) (outbox.Message, error) {
 	if err != nil {
 		return outbox.Message{}, err
 	}
+	if rc.key == nil {
+		if rc.key, err = keys.ParsePublicOne([]byte(rc.contact.Key.Armored)); err != nil {
+			return outbox.Message{}, fmt.Errorf("key of %s: %w", rc.contact.Email, err)
+		}
+		defer func() { rc.key = nil }() // not kept past the batch
+	}
 	var armored bytes.Buffer
 	if err := e.enc.Encrypt(&armored, rc.key, q.j.rand()); err != nil {
 		return outbox.Message{}, fmt.Errorf("encrypt for %s: %w", rc.contact.Email, err)
 	}
 	info := q.c.snap.Info
+	id, auto := q.messageID, q.autoSubmitted
+	if id == "" {
+		id = messageID(q.id, rc.contact.Email, info.Address)
+	}
+	if auto == "" {
+		auto = "auto-generated"
+	}
 	var mailBuf bytes.Buffer
 	err = pgpmime.BuildEncrypted(&mailBuf, pgpmime.Outer{
 		From:      mail.Address{Name: info.Name, Address: info.Address},
 		To:        mail.Address{Name: rc.contact.Name, Address: rc.contact.Email},
 		Subject:   q.cfg.Subject,
 		Date:      q.c.created,
-		MessageID: messageID(q.id, rc.contact.Email, info.Address),
-		Extra:     []pgpmime.Field{{Key: "Auto-Submitted", Value: "auto-generated"}},
+		MessageID: id,
+		Extra:     []pgpmime.Field{{Key: "Auto-Submitted", Value: auto}},
 	}, armored.Bytes())
 	if err != nil {
 		return outbox.Message{}, fmt.Errorf("message for %s: %w", rc.contact.Email, err)

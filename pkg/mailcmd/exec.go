@@ -186,6 +186,10 @@ func (r *run) do(c *Command) (string, error) {
 		return "the current digest is sent to you as a separate encrypted message (unless the reply limit is reached)", nil
 	case VerbWhoami:
 		return r.whoami(), nil
+	case VerbAck:
+		return r.ack(c)
+	case VerbAcks:
+		return r.acks(c)
 	case VerbSetName, VerbSetPhone, VerbSetEmergency, VerbSetLanguages, VerbSetTimeZone, VerbSet24x7:
 		return r.set(c)
 	case VerbKeyRotate:

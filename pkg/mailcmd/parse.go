@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/relay"
 )
 
 // Limits of the command language.
@@ -46,6 +47,8 @@ const (
 	VerbAddContact     = "ADD-CONTACT"
 	VerbRemoveContact  = "REMOVE-CONTACT"
 	VerbDryRun         = "DRY-RUN"
+	VerbAck            = "ACK"  // acknowledge a list alert
+	VerbAcks           = "ACKS" // who acknowledged one's own alert
 	verbDirectory      = "DIRECTORY"
 	setVerbPrefix      = "SET "
 	signatureDelimiter = "--"
@@ -67,6 +70,7 @@ type Command struct {
 	Languages   []string // SET LANGUAGES (empty: none)
 	TimeZone    string   // SET TIMEZONE ("" : none)
 	Yes         bool     // SET 24X7
+	Alert       string   // ACK, ACKS: the alert id
 }
 
 // Changes reports whether the command changes the directory.
@@ -83,6 +87,8 @@ func (c *Command) String() string {
 		return c.Verb + " " + c.TLD
 	case VerbSearch:
 		return c.Verb + " " + c.Query
+	case VerbAck, VerbAcks:
+		return c.Verb + " " + c.Alert
 	case VerbKey:
 		if c.Fingerprint != "" {
 			return c.Verb + " " + c.Fingerprint
@@ -274,6 +280,12 @@ func parseLine(line string) (Command, error) {
 			return c, err
 		}
 		c.TLD = t.Code
+		return c, nil
+	case VerbAck, VerbAcks:
+		if len(args) != 1 || relay.NormalizeID(args[0]) == "" {
+			return c, fmt.Errorf("%s takes an alert id of 8 letters and digits, as shown in the alert's subject", verb)
+		}
+		c.Alert = relay.NormalizeID(args[0])
 		return c, nil
 	case VerbSearch:
 		n := utf8.RuneCountInString(rest)

@@ -2,6 +2,7 @@ package mailcmd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
+	"github.com/ccdir/ccdir/pkg/relay"
 )
 
 func (r *run) list() string {
@@ -276,4 +278,33 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// ack records the sender's acknowledgement of a list alert.
+func (r *run) ack(c *Command) (string, error) {
+	res, err := relay.Ack(r.ctx, r.tx.SQL(), c.Alert, r.email, r.now)
+	if errors.Is(err, relay.ErrUnknownAlert) {
+		return "", refuse("no alert %s was sent to you", c.Alert)
+	}
+	if err != nil {
+		return "", err
+	}
+	if res.Already {
+		return fmt.Sprintf("alert %s: you acknowledged it already, at %s", res.Alert, res.At.Format("2006-01-02 15:04 UTC")), nil
+	}
+	return fmt.Sprintf("alert %s: acknowledged; its author can see that your ccTLD has", res.Alert), nil
+}
+
+// acks tells the author of an alert which ccTLDs acknowledged it.
+func (r *run) acks(c *Command) (string, error) {
+	a, err := relay.AckStatus(r.ctx, r.tx.SQL(), c.Alert, r.email)
+	switch {
+	case errors.Is(err, relay.ErrUnknownAlert):
+		return "", refuse("there is no alert %s", c.Alert)
+	case errors.Is(err, relay.ErrNotAuthor):
+		return "", refuse("only the author of alert %s can ask who acknowledged it", c.Alert)
+	case err != nil:
+		return "", err
+	}
+	return a.Report(), nil
 }

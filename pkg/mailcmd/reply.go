@@ -209,6 +209,10 @@ Queries:
   DIGEST                    the current digest, as a separate mail
   WHOAMI                    your own entry
 
+Alerts of the encrypted list:
+  ACK <id>                  acknowledge an alert you received
+  ACKS <id>                 which ccTLDs acknowledged your alert (author only)
+
 Your own entry (every change is announced to your ccTLD's contacts):
   SET NAME <name>
   SET PHONE <number>[, <number>...]   replaces your regular numbers

@@ -1,0 +1,56 @@
+// Package relay is the encrypted alert list: a member's post to the list
+// address, accepted by pkg/inbound (a fresh, unseen signature by an
+// active contact's registered key, bound to this directory), is re-sent to
+// every active contact with a usable key, each copy encrypted to that
+// contact's key and signed by the directory key (RFC 3156 §6.1: the inner
+// entity is signed once, then encrypted per recipient), through the
+// outbox (kind "alert", ref the alert id: one copy per recipient, whatever
+// happens).
+//
+// # What a copy shows
+//
+// The protected Subject is the list tag, the TLP label, the original
+// subject and the alert id. The text starts with a short block naming the
+// author (name, email, ccTLDs, key fingerprint) and the verdict on the
+// signature, then the original text and the original attachments, their
+// bodies unchanged. Nothing else of the original header is kept (no
+// Received, X-Mailer, addresses, nor the Message-ID unless
+// Config.KeepMessageID). The outer header is neutral, with List-Id
+// (RFC 2919), List-Post, List-Help (RFC 2369), Precedence: list (so that
+// members' autoresponders stay quiet; a list copy is not Auto-Submitted)
+// and X-Loop.
+//
+// # Traffic Light Protocol
+//
+// A post carries a label TLP:CLEAR, GREEN, AMBER, AMBER+STRICT or RED
+// (TLP:WHITE is read as CLEAR) in its subject or in the first lines of its
+// text (up to the first blank line); if it carries several, the most
+// restrictive applies; if none, Config.DefaultTLP (AMBER). A "TO:" line
+// among those first lines (ccTLD codes, meaning all contacts of that
+// ccTLD, or contacts' emails, separated by commas or spaces) limits the
+// recipients, whatever the label; a TLP:RED post must have one, and is
+// never sent to the whole list.
+//
+// # Refused posts
+//
+// Unsigned, unknown, stale, replayed or badly signed posts never reach
+// the relay: inbound refuses them (at the end of DATA under serve, with a
+// log line under process). A post the relay cannot send as asked — a
+// TLP:RED post without a TO: line, a TO: line naming nobody the directory
+// knows, a post whose DIRECTORY line names the command address rather
+// than the list, too many attachments — is not relayed to anyone: its
+// signature is marked seen and the author gets an encrypted, signed reply
+// saying why and how to fix it (a reply rather than an SMTP rejection,
+// because under process a rejection reaches nobody, and the reply is
+// authenticated). Its error is nil and Result.Refused says why.
+//
+// # Acknowledgements
+//
+// Every alert has an id of 8 base32 characters (40 random bits). The
+// tables alerts and alert_recipients record who posted which label when,
+// who got a copy (delivery state from the outbox) and who acknowledged it
+// (Ack, for the mail command ACK <id>); AckStatus (ACKS <id>, for the
+// author only) and Alerts (ccdir alerts, for the operator) report it per
+// ccTLD. They never hold the content, unless Config.Archive keeps the
+// post as received.
+package relay

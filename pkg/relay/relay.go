@@ -1,0 +1,537 @@
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+)
+
+// Outbox kinds.
+const (
+	// Kind is the outbox kind of list copies; their ref is the alert id,
+	// so each recipient gets one copy of an alert at most.
+	Kind = outbox.KindAlert
+	// KindReply is the kind of the reply to a post that was not relayed.
+	KindReply = "alert-reply"
+)
+
+// Defaults and limits.
+const (
+	DefaultTLP = TLPAmber
+	// OuterSubject is the neutral outer Subject of every copy.
+	OuterSubject = "Encrypted message"
+	// queueBatch is how many copies are encrypted in parallel and then
+	// queued at a time (inside the one transaction of the post).
+	queueBatch = 128
+	// repliesPerHour caps the refusal replies one author gets.
+	repliesPerHour = 10
+	idLen          = 8
+	idAlphabet     = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+)
+
+// Config is what the operator sets for the list. The zero value means the
+// documented defaults.
+type Config struct {
+	// ListAddress is the list's address; empty means the one recorded in
+	// the directory (Info.ListAddress). Copies come from it.
+	ListAddress string
+	// Tag starts every copy's Subject; empty means "[" + directory name + "]".
+	Tag string
+	// DefaultTLP is the label of a post that carries none (default AMBER).
+	DefaultTLP string
+	// NoCopyToSender: the author gets no copy of their own post (by
+	// default they do). The zero value is the default, hence the negation.
+	NoCopyToSender bool
+	// KeepMessageID keeps the original Message-ID as the protected
+	// Message-ID of the copies (default: dropped).
+	KeepMessageID bool
+	// Archive keeps each post as received (still encrypted to the
+	// directory key when it was) in alerts.archive. Default: no content
+	// is kept.
+	Archive bool
+}
+
+// Relay re-sends members' posts to the list address to every member,
+// encrypted to each one's key and signed by the directory. Set the
+// exported fields, then share it: Handle may be called concurrently (posts
+// are handled one at a time).
+type Relay struct {
+	Store  *directory.Store
+	Secret *keys.Secret
+	Outbox *outbox.Outbox
+	Config Config
+	Now    func() time.Time // nil: time.Now
+	// Rand is the randomness of alert ids and encryption; nil means
+	// crypto/rand. It is read from several goroutines: it must be safe
+	// for concurrent use.
+	Rand io.Reader
+
+	mu   sync.Mutex
+	keys map[string]*cachedKey // parsed keys by fingerprint
+}
+
+type cachedKey struct {
+	armored string
+	pub     *keys.Public
+	err     error
+}
+
+// Errors of Handle. A replay returns an error wrapping inbound.ErrReplay.
+var (
+	// ErrUnknownSender: the signing key is no longer registered to an
+	// active contact. Nothing was relayed.
+	ErrUnknownSender = errors.New("the signing key is not registered to an active contact")
+	// ErrNoList: the directory has no list address.
+	ErrNoList = errors.New("the directory has no list address")
+)
+
+// Skipped is a recipient who gets no copy, and why.
+type Skipped struct {
+	Email  string   `json:"email"`
+	TLDs   []string `json:"tlds"`
+	Reason string   `json:"reason"`
+}
+
+// Result says what Handle did with one post.
+type Result struct {
+	Alert  string `json:"alert,omitempty"` // the alert id; "" if not relayed
+	TLP    string `json:"tlp"`
+	Author string `json:"author"` // the signer's registered email
+	// Queued counts the copies queued, the author's own included.
+	Queued  int       `json:"queued"`
+	Skipped []Skipped `json:"skipped"` // no usable key
+	// Refused says why the post was not relayed (a TLP:RED post without
+	// TO: line, a TO: line naming nobody known, a mail signed for the
+	// command address); the author is told in an encrypted reply
+	// (Replied) unless over the reply limit or without a usable key.
+	Refused string `json:"refused,omitempty"`
+	Replied bool   `json:"replied,omitempty"`
+}
+
+// Summary is one line for the operator's log: what the post did, never
+// what it said.
+func (r *Result) Summary() string {
+	if r.Refused != "" {
+		s := "not relayed: " + r.Refused
+		if r.Replied {
+			s += " (author told)"
+		}
+		return s
+	}
+	s := fmt.Sprintf("alert %s TLP:%s, %d copies queued", r.Alert, r.TLP, r.Queued)
+	if len(r.Skipped) > 0 {
+		s += fmt.Sprintf(", %d recipients without a usable key", len(r.Skipped))
+	}
+	return s
+}
+
+func (r *Relay) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+func (r *Relay) rand() io.Reader {
+	if r.Rand != nil {
+		return r.Rand
+	}
+	return rand.Reader
+}
+
+// settings is Config with the defaults filled in from the directory.
+type settings struct {
+	Config
+	info directory.Info
+}
+
+func (r *Relay) settings(info directory.Info) (settings, error) {
+	c := r.Config
+	if c.ListAddress == "" {
+		c.ListAddress = info.ListAddress
+	}
+	if c.ListAddress == "" || outbox.CheckAddress(c.ListAddress) != nil {
+		return settings{}, ErrNoList
+	}
+	if c.Tag == "" {
+		c.Tag = "[" + info.Name + "]"
+	}
+	if c.DefaultTLP = NormalizeTLP(c.DefaultTLP); c.DefaultTLP == "" {
+		c.DefaultTLP = DefaultTLP
+	}
+	return settings{Config: c, info: info}, nil
+}
+
+// Handle relays one accepted post (inbound guarantees a fresh, unseen
+// signature by an active contact's registered key). In one transaction of
+// the directory it marks the signature seen (a replay returns an error
+// wrapping inbound.ErrReplay, and nothing is sent), records the alert and
+// its recipients, and queues one copy per recipient (kind "alert", ref
+// the alert id): the inner entity is signed once, and encrypted to each
+// recipient's key in parallel. A crash before the commit leaves nothing;
+// after it, every copy is in the outbox, once.
+//
+// Recipients without a usable key are skipped and reported (Result, and
+// a note in the author's copy). A post that cannot be relayed as asked
+// (see Result.Refused) is marked seen and answered with an encrypted
+// reply to the author; the error is then nil.
+//
+// The error is for failures of the machinery (database, signing): the
+// caller should have the post retried.
+func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a == nil || a.Key == nil {
+		return nil, ErrUnknownSender
+	}
+	if r.Store == nil || r.Secret == nil || r.Outbox == nil {
+		return nil, errors.New("relay: Store, Secret and Outbox are required")
+	}
+	info, err := r.Store.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := r.settings(info)
+	if err != nil {
+		return nil, err
+	}
+	now := r.now()
+	p := parsePost(a.Subject, a.Text, cfg.Tag, cfg.DefaultTLP)
+	res := &Result{TLP: p.tlp, Skipped: []Skipped{}}
+	actor := directory.Actor{Name: "member:" + a.Key.Fingerprint}
+	_, err = r.Store.Update(ctx, actor, func(tx *directory.Tx) error {
+		sq := tx.SQL()
+		if err := inbound.MarkSeen(ctx, sq, a.Seen, a.SignedAt); err != nil {
+			return err
+		}
+		if err := InitSchema(ctx, sq); err != nil {
+			return err
+		}
+		// Inside Update the write lock is held: this read sees the latest
+		// commit, and nobody commits another before this one ends.
+		snap, err := r.Store.Snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		author := authorOf(snap, a.Key.Fingerprint)
+		if author == nil {
+			return ErrUnknownSender
+		}
+		res.Author = author.Email
+		if why := p.refusal(cfg, len(a.Attachments), boundToList(a, p, cfg.ListAddress, r.Secret)); why != "" {
+			return r.refuse(ctx, sq, cfg, a, author, why, now, res)
+		}
+		targets, err := p.targets(snap, author, !cfg.NoCopyToSender)
+		if err != nil {
+			return r.refuse(ctx, sq, cfg, a, author, err.Error(), now, res)
+		}
+		return r.relay(ctx, sq, cfg, a, p, author, targets, now, res)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// authorOf returns the contact with a role for an active ccTLD whose
+// registered key is fpr.
+func authorOf(s *directory.Snapshot, fpr string) *directory.Contact {
+	active := map[string]bool{}
+	for _, m := range s.Members {
+		active[m.TLD] = m.Status == directory.StatusActive
+	}
+	for i := range s.Contacts {
+		c := &s.Contacts[i]
+		if c.Key != nil && strings.EqualFold(c.Key.Fingerprint, fpr) && len(activeTLDs(c, active)) > 0 {
+			return c
+		}
+	}
+	return nil
+}
+
+// refusal says why a post cannot be relayed as it is, or "".
+func (p *post) refusal(cfg settings, attachments int, bound bool) string {
+	if !bound {
+		what := "the signed content does not name the list"
+		if len(p.directory) > 0 {
+			what = fmt.Sprintf("the post was signed for %s (its DIRECTORY line), not for the list", quoteAll(p.directory[:1])[0])
+		}
+		return fmt.Sprintf("%s: a mail for the command address is not relayed; to post to the list %s, "+
+			"put the line DIRECTORY %s at the top of the text (or sign the To header)", what, cfg.ListAddress, cfg.ListAddress)
+	}
+	if attachments > pgpmime.MaxParts-1 {
+		return fmt.Sprintf("the post has %d attachments; the list relays at most %d", attachments, pgpmime.MaxParts-1)
+	}
+	if p.tlp == TLPRed && !p.hasTo {
+		return "the post is labelled TLP:RED, and a TLP:RED post goes only to the contacts its author names, never to the whole list; " +
+			"add a line such as\n\n  TO: pt, de, someone@example.org\n\nat the top of the text (ccTLD codes for all contacts of a ccTLD, " +
+			"or contacts' email addresses), sign the post and send it again"
+	}
+	return ""
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(strings.Trim(x, "<>"), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// recipient is a target whose key was read.
+type recipient struct {
+	target
+	key *keys.Public
+	err error // the key cannot be used
+}
+
+// key returns the parsed key of c, parsing each registered key once per
+// Relay.
+func (r *Relay) key(k *directory.Key) (*keys.Public, error) {
+	if k == nil {
+		return nil, keys.ErrNoKey
+	}
+	// r.mu is held by Handle; the workers of prepare share the map
+	// through keyMu.
+	keyMu.Lock()
+	ck, ok := r.keys[k.Fingerprint]
+	keyMu.Unlock()
+	if ok && ck.armored == k.Armored {
+		return ck.pub, ck.err
+	}
+	pub, err := keys.ParsePublicOne([]byte(k.Armored))
+	keyMu.Lock()
+	if r.keys == nil {
+		r.keys = map[string]*cachedKey{}
+	}
+	r.keys[k.Fingerprint] = &cachedKey{armored: k.Armored, pub: pub, err: err}
+	keyMu.Unlock()
+	return pub, err
+}
+
+var keyMu sync.Mutex
+
+// prepare reads and checks every target's key, in parallel.
+func (r *Relay) prepare(targets []target, now time.Time) []recipient {
+	out := make([]recipient, len(targets))
+	pgpmime.Parallel(len(targets), 0, func(i int) {
+		t := targets[i]
+		pub, err := r.key(t.contact.Key)
+		if err == nil {
+			err = pub.Check(now)
+		}
+		out[i] = recipient{target: t, key: pub, err: err}
+	})
+	return out
+}
+
+// newID returns a fresh alert id: 40 random bits in base32.
+func (r *Relay) newID(ctx context.Context, sq *sql.Tx) (string, error) {
+	enc := base32.NewEncoding(idAlphabet).WithPadding(base32.NoPadding)
+	for range 8 {
+		var b [5]byte
+		if _, err := io.ReadFull(r.rand(), b[:]); err != nil {
+			return "", err
+		}
+		id := enc.EncodeToString(b[:])
+		var n int
+		if err := sq.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE id = ?`, id).Scan(&n); err != nil {
+			return "", err
+		}
+		if n == 0 {
+			return id, nil
+		}
+	}
+	return "", errors.New("relay: no free alert id (is the randomness broken?)")
+}
+
+// relay records the alert and queues its copies, inside the post's
+// transaction.
+func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.Accepted, p *post, author *directory.Contact, targets []target, now time.Time, res *Result) error {
+	id, err := r.newID(ctx, sq)
+	if err != nil {
+		return err
+	}
+	res.Alert = id
+	var archive []byte
+	if cfg.Archive {
+		archive = a.Raw
+	}
+	if _, err := sq.ExecContext(ctx, `INSERT INTO alerts (id, author_email, author_fpr, tlp, created, archive) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, author.Email, a.Key.Fingerprint, p.tlp, now.UnixMilli(), archive); err != nil {
+		return fmt.Errorf("relay: record alert: %w", err)
+	}
+
+	rcpts := r.prepare(targets, now)
+	var good []*recipient
+	for i := range rcpts {
+		rc := &rcpts[i]
+		if rc.err != nil {
+			s := Skipped{Email: rc.contact.Email, TLDs: rc.tlds, Reason: keyReason(rc.err)}
+			if !rc.author {
+				res.Skipped = append(res.Skipped, s)
+			}
+			continue
+		}
+		good = append(good, rc)
+	}
+
+	// Sign once for everyone; the author's copy carries the note about
+	// the skipped recipients, so it is signed apart when there is one.
+	c := &composer{cfg: cfg, a: a, p: p, id: id, author: author, now: now, secret: r.Secret}
+	common, err := c.encrypter(nil)
+	if err != nil {
+		return err
+	}
+	authorEnc := common
+	if len(res.Skipped) > 0 {
+		if authorEnc, err = c.encrypter(res.Skipped); err != nil {
+			return err
+		}
+	}
+	if cfg.NoCopyToSender && len(res.Skipped) > 0 {
+		// The author gets the note alone, with the post: they have no
+		// other way to learn who was not reached.
+		pub, err := r.key(author.Key)
+		if err == nil {
+			err = pub.Check(now)
+		}
+		if err == nil {
+			good = append(good, &recipient{target: target{contact: *author, author: true}, key: pub})
+		}
+	}
+
+	mark := func(rc *recipient, state, reason string) error {
+		_, err := sq.ExecContext(ctx, `INSERT INTO alert_recipients (alert_id, email, tlds, author, state, reason) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (alert_id, email) DO UPDATE SET state = excluded.state, reason = excluded.reason`,
+			id, rc.contact.Email, strings.Join(rc.tlds, ","), rc.author, state, reason)
+		return err
+	}
+	for i := range rcpts {
+		if rc := &rcpts[i]; rc.err != nil {
+			if err := mark(rc, "skipped", keyReason(rc.err)); err != nil {
+				return fmt.Errorf("relay: record recipients: %w", err)
+			}
+		}
+	}
+	for start := 0; start < len(good); start += queueBatch {
+		batch := good[start:min(start+queueBatch, len(good))]
+		msgs := make([]outbox.Message, len(batch))
+		errs := make([]error, len(batch))
+		pgpmime.Parallel(len(batch), 0, func(i int) {
+			enc := common
+			if batch[i].author {
+				enc = authorEnc
+			}
+			msgs[i], errs[i] = c.message(enc, batch[i], r.rand())
+		})
+		var queue []outbox.Message
+		for i, rc := range batch {
+			state, reason := "queued", ""
+			if errs[i] != nil {
+				if !isKeyError(errs[i]) {
+					return errs[i]
+				}
+				state, reason = "skipped", keyReason(errs[i])
+				if !rc.author {
+					res.Skipped = append(res.Skipped, Skipped{Email: rc.contact.Email, TLDs: rc.tlds, Reason: reason})
+				}
+			} else {
+				queue = append(queue, msgs[i])
+			}
+			if err := mark(rc, state, reason); err != nil {
+				return fmt.Errorf("relay: record recipients: %w", err)
+			}
+		}
+		if _, err := r.Outbox.EnqueueTx(ctx, sq, queue...); err != nil {
+			return err
+		}
+		res.Queued += len(queue)
+	}
+	_, err = sq.ExecContext(ctx, `UPDATE alerts SET recipients = ? WHERE id = ?`, res.Queued, id)
+	return err
+}
+
+func isKeyError(err error) bool {
+	for _, e := range []error{keys.ErrNoKey, keys.ErrExpired, keys.ErrRevoked, keys.ErrNoEncryptionKey, keys.ErrWeakKey, keys.ErrNoValidSelfSig} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyReason is why a key cannot be used, in a few words.
+func keyReason(err error) string {
+	switch {
+	case errors.Is(err, keys.ErrNoKey):
+		return "no key"
+	case errors.Is(err, keys.ErrExpired):
+		return "key expired"
+	case errors.Is(err, keys.ErrRevoked):
+		return "key revoked"
+	case errors.Is(err, keys.ErrNoEncryptionKey):
+		return "key has no usable encryption subkey"
+	case errors.Is(err, keys.ErrWeakKey):
+		return "key too weak"
+	}
+	return "unusable key"
+}
+
+// refuse answers a post that is not relayed with an encrypted, signed
+// reply to the author's registered address, unless the author had
+// repliesPerHour of them within the hour.
+func (r *Relay) refuse(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.Accepted, author *directory.Contact, why string, now time.Time, res *Result) error {
+	res.Refused = strings.ReplaceAll(strings.ReplaceAll(why, "\n\n", " "), "\n", " ")
+	n, err := outbox.CountSince(ctx, sq, KindReply, author.Email, now.Add(-time.Hour))
+	if err != nil || n >= repliesPerHour {
+		return err
+	}
+	pub, err := r.key(author.Key)
+	if err == nil {
+		err = pub.Check(now)
+	}
+	if err != nil {
+		return nil // no usable key: nothing can be said in private
+	}
+	c := &composer{cfg: cfg, a: a, author: author, now: now, secret: r.Secret}
+	m, err := c.reply(pub, why)
+	if err != nil {
+		if isKeyError(err) {
+			return nil
+		}
+		return err
+	}
+	if _, err := r.Outbox.EnqueueTx(ctx, sq, m); err != nil {
+		return err
+	}
+	res.Replied = true
+	return nil
+}
+
+// seenRef is the outbox ref of a reply to a post: stable per post.
+func seenRef(seen string) string {
+	sum := sha256.Sum256([]byte("ccdir relay\x00" + seen))
+	return "post-" + hex.EncodeToString(sum[:12])
+}
+
+func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
+
+func address(name, addr string) mail.Address { return mail.Address{Name: name, Address: addr} }

@@ -1,0 +1,332 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/mail"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+	"github.com/ccdir/ccdir/pkg/relay"
+)
+
+func groupHex(fpr string) string {
+	var parts []string
+	for i := 0; i < len(fpr); i += 4 {
+		parts = append(parts, fpr[i:min(i+4, len(fpr))])
+	}
+	return strings.Join(parts, " ")
+}
+
+// A post signed and encrypted with gpg reaches the three other members
+// (ed25519 and rsa3072 made by gpg, one made by sq) and its author; gpg and sq
+// decrypt and verify every copy; the author block names Ana; the
+// attachment is byte-identical; the original header is gone.
+func TestGPGPostReachesEveryMember(t *testing.T) {
+	w := newWorld(t)
+	attachment := make([]byte, 3000)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range attachment {
+		attachment[i] = byte(rng.UintN(256))
+	}
+	text := "TLP:GREEN\n\nA phishing campaign abuses look-alike names under .pt.\nIndicators attached.\n\n-- \nAna\n"
+	inner := "To: TLD-OPS <" + listAddr + ">\nSubject: Phishing wave\n" +
+		"Content-Type: multipart/mixed; boundary=\"inner-b\"\n\n" +
+		"--inner-b\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" + text +
+		"--inner-b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"iocs.bin\"\nContent-Transfer-Encoding: base64\n\n" +
+		b64Lines(attachment) + "--inner-b--\n"
+	res := w.post(w.gpgPost(w.ana, w.ana.email, inner))
+	if res.Refused != "" || res.Alert == "" || res.TLP != relay.TLPGreen || res.Author != w.ana.email || res.Queued != 4 || len(res.Skipped) != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	copies := w.copies(relay.Kind, res.Alert)
+	if len(copies) != 4 {
+		t.Fatalf("%d copies queued, want 4", len(copies))
+	}
+	for _, p := range []*person{w.ana, w.eva, w.joost, w.sven} {
+		t.Run(p.email, func(t *testing.T) {
+			msg := copies[p.email]
+			if msg == nil {
+				t.Fatal("no copy")
+			}
+			for _, leak := range []string{"192.0.2.77", "Leaky Mailer", "secret-origin-4711", "Received:", "Phishing"} {
+				if bytes.Contains(msg, []byte(leak)) {
+					t.Errorf("the outer message shows %q", leak)
+				}
+			}
+			o := w.open(p, msg, true)
+			h := o.header
+			for k, want := range map[string]string{
+				"Subject":    relay.OuterSubject,
+				"List-Id":    "ccTLD Test Directory <list.ccdir.test>",
+				"List-Post":  "<mailto:" + listAddr + ">",
+				"List-Help":  "<mailto:" + dirAddr + "?subject=help>",
+				"Precedence": "list",
+			} {
+				if got := h.Get(k); got != want {
+					t.Errorf("%s: %q, want %q", k, got, want)
+				}
+			}
+			if h.Get("Auto-Submitted") != "" {
+				t.Error("a list copy must not be Auto-Submitted")
+			}
+			want := "[TLD-OPS] [TLP:GREEN] Phishing wave [alert " + res.Alert + "]"
+			if o.inner.Protected.Subject != want {
+				t.Errorf("protected Subject %q, want %q", o.inner.Protected.Subject, want)
+			}
+			if o.inner.Protected.MessageID != "" {
+				t.Errorf("original Message-ID kept: %q", o.inner.Protected.MessageID)
+			}
+			for _, s := range []string{
+				"From:      Ana Sousa <ana@dns.pt>, .pt",
+				"Key:       " + groupHex(w.ana.fpr) + " (ed25519)",
+				"Signature: good, made ",
+				"encrypted to the directory",
+				"alert " + res.Alert + " -- TLP:GREEN",
+				"ACK " + res.Alert,
+			} {
+				if !strings.Contains(o.text, s) {
+					t.Errorf("author block lacks %q:\n%s", s, o.text)
+				}
+			}
+			// The line end before the MIME boundary belongs to the boundary.
+			if !strings.HasSuffix(o.text, "\r\n\r\n"+crlf(strings.TrimSuffix(text, "\n"))) {
+				t.Errorf("original text changed:\n%q", o.text)
+			}
+			if len(o.inner.Parts) != 2 || !bytes.Equal(o.inner.Parts[1].Body, attachment) || o.inner.Parts[1].Filename != "iocs.bin" {
+				t.Errorf("attachment not byte-identical (%d parts)", len(o.inner.Parts))
+			}
+		})
+	}
+
+	// Handled twice, a post is a replay the second time: refused,
+	// nothing more queued.
+	a, err := w.process(listAddr, w.gpgPost(w.ana, w.ana.email, strings.Replace(inner, "Indicators", "More indicators", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2 := *a
+	if _, err := w.r.Handle(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	n := len(w.copies(relay.Kind, ""))
+	if _, err := w.r.Handle(context.Background(), &a2); !errors.Is(err, inbound.ErrReplay) {
+		t.Fatalf("replay: %v, want ErrReplay", err)
+	}
+	if m := len(w.copies(relay.Kind, "")); m != n {
+		t.Fatalf("a replay queued %d copies", m-n)
+	}
+}
+
+// A TLP:RED post reaches only the contacts its TO: line names (and its
+// author); without a TO: line it reaches nobody and the author is told.
+func TestRedOnlyToNamed(t *testing.T) {
+	w := newWorld(t)
+	res := w.post(w.clearPost(w.ana, w.ana.email, "Resolver outage",
+		"DIRECTORY "+listAddr+"\nTLP:RED\nTO: de, joost@sidn.nl\n\nDo not share: our resolvers are under attack.\n"))
+	if res.TLP != relay.TLPRed || res.Refused != "" {
+		t.Fatalf("result %+v", res)
+	}
+	copies := w.copies(relay.Kind, res.Alert)
+	got := make([]string, 0, len(copies))
+	for k := range copies {
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	if want := []string{w.ana.email, w.eva.email, w.joost.email}; !slices.Equal(got, want) {
+		t.Fatalf("copies to %v, want %v", got, want)
+	}
+	o := w.open(w.eva, copies[w.eva.email], false)
+	if !strings.Contains(o.inner.Protected.Subject, "[TLP:RED]") || !strings.Contains(o.text, "TLP:RED: for the named recipients only") ||
+		!strings.Contains(o.text, "only the contacts the author named: de, joost@sidn.nl") {
+		t.Errorf("copy does not show TLP:RED and its recipients:\n%s\n%s", o.inner.Protected.Subject, o.text)
+	}
+
+	before := len(w.copies(relay.Kind, ""))
+	res = w.post(w.clearPost(w.ana, w.ana.email, "TLP:RED outage", "DIRECTORY "+listAddr+"\n\nNo TO: line here.\n"))
+	if res.Alert != "" || !strings.Contains(res.Refused, "TLP:RED") || !res.Replied {
+		t.Fatalf("RED without TO: %+v", res)
+	}
+	if n := len(w.copies(relay.Kind, "")); n != before {
+		t.Fatalf("%d copies queued for a refused post", n-before)
+	}
+	replies := w.copies(relay.KindReply, "")
+	if len(replies) != 1 || replies[w.ana.email] == nil {
+		t.Fatalf("replies %v", replies)
+	}
+	// The reply is signed and encrypted to Ana (§6.2); gpg reads it.
+	o2 := w.openReply(w.ana, replies[w.ana.email])
+	if !strings.Contains(o2, "TO: pt, de, someone@example.org") {
+		t.Errorf("reply does not say how:\n%s", o2)
+	}
+
+	// A TO: line that names nobody known is refused too.
+	res = w.post(w.clearPost(w.ana, w.ana.email, "x", "DIRECTORY "+listAddr+"\nTLP:RED\nTO: fr\n\ntext\n"))
+	if res.Alert != "" || !strings.Contains(res.Refused, `"fr"`) {
+		t.Fatalf("TO: fr: %+v", res)
+	}
+}
+
+// A post without a label gets the default, AMBER, shown on every copy.
+func TestDefaultTLP(t *testing.T) {
+	w := newWorld(t)
+	res := w.post(w.clearPost(w.eva, w.eva.email, "DDoS on .de", "DIRECTORY "+listAddr+"\n\nHeads up.\n"))
+	if res.TLP != relay.TLPAmber || res.Queued != 4 {
+		t.Fatalf("result %+v", res)
+	}
+	o := w.open(w.sven, w.copies(relay.Kind, res.Alert)[w.sven.email], false)
+	if o.inner.Protected.Subject != "[TLD-OPS] [TLP:AMBER] DDoS on .de [alert "+res.Alert+"]" ||
+		!strings.Contains(o.text, "TLP:AMBER: share only within your organisation and its clients") ||
+		!strings.Contains(o.text, "no label given") {
+		t.Errorf("default label not shown:\n%s\n%s", o.inner.Protected.Subject, o.text)
+	}
+}
+
+// A forged From with Eva's valid signature is Eva's post.
+func TestForgedFromAttributedToSigner(t *testing.T) {
+	w := newWorld(t)
+	res := w.post(w.clearPost(w.eva, w.ana.email, "From Ana, honest", "DIRECTORY "+listAddr+"\nTLP:GREEN\n\nTrust me.\n"))
+	if res.Author != w.eva.email {
+		t.Fatalf("attributed to %s", res.Author)
+	}
+	o := w.open(w.joost, w.copies(relay.Kind, res.Alert)[w.joost.email], false)
+	if !strings.Contains(o.text, "From:      Eva Schmidt <eva@nic.de>, .de") || strings.Contains(o.text, "Ana Sousa") {
+		t.Errorf("author block:\n%s", o.text)
+	}
+	if o.inner.Protected.From.Name != "Eva Schmidt via "+dirName || o.inner.Protected.From.Address != listAddr {
+		t.Errorf("protected From %v", o.inner.Protected.From)
+	}
+}
+
+// A command mail (bound to the directory address) sent to the list is
+// not relayed.
+func TestCommandMailNotRelayed(t *testing.T) {
+	w := newWorld(t)
+	res := w.post(w.clearPost(w.ana, w.ana.email, "commands", "DIRECTORY "+dirAddr+"\nWHOAMI\n"))
+	if res.Alert != "" || !strings.Contains(res.Refused, "not for the list") {
+		t.Fatalf("result %+v", res)
+	}
+	if n := len(w.copies(relay.Kind, "")); n != 0 {
+		t.Fatalf("%d copies", n)
+	}
+}
+
+// A recipient whose key cannot be used does not stop the others; the
+// result and the author's copy name it.
+func TestUnusableKeySkipped(t *testing.T) {
+	w := newWorld(t)
+	kim := &person{name: "Kim Lee", email: "kim@nic.at", tld: "at"}
+	kim.fpr = w.g.GenKey(kim.uid(), "ed25519", "sign", "never") // no encryption key
+	w.update(func(tx *directory.Tx) error {
+		_, err := tx.AddMember(directory.Member{TLD: "at", Org: "nic.at"})
+		return err
+	})
+	w.addContact(kim, "+4315056416", w.g.ExportPublic(kim.fpr))
+	res := w.post(w.clearPost(w.ana, w.ana.email, "x", "DIRECTORY "+listAddr+"\n\ntext\n"))
+	if res.Queued != 4 || len(res.Skipped) != 1 || res.Skipped[0].Email != kim.email {
+		t.Fatalf("result %+v", res)
+	}
+	copies := w.copies(relay.Kind, res.Alert)
+	author := w.open(w.ana, copies[w.ana.email], false)
+	if !strings.Contains(author.text, "Note for the author: 1 recipient gets no copy") || !strings.Contains(author.text, "kim@nic.at (.at)") {
+		t.Errorf("author copy:\n%s", author.text)
+	}
+	other := w.open(w.eva, copies[w.eva.email], false)
+	if strings.Contains(other.text, "kim@nic.at") {
+		t.Errorf("the note reached a recipient:\n%s", other.text)
+	}
+	list, err := relay.Alerts(context.Background(), w.store.DB(), relay.Filter{ID: res.Alert})
+	if err != nil || list[0].Skipped != 1 {
+		t.Fatalf("alerts: %+v %v", list, err)
+	}
+}
+
+// openReply decrypts a reply signed and encrypted in one message with
+// gpg, checks the directory's signature and returns its text.
+func (w *world) openReply(p *person, msg []byte) string {
+	w.t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(msg))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	i := bytes.Index(body, []byte("-----BEGIN PGP MESSAGE-----"))
+	j := bytes.Index(body, []byte("-----END PGP MESSAGE-----"))
+	path := w.g.WriteFile("reply.asc", body[i:j+len("-----END PGP MESSAGE-----")])
+	stdout, stderr, err := w.g.Run("--status-fd", "2", "--pinentry-mode", "loopback", "--passphrase", "", "--decrypt", path)
+	if err != nil || !strings.Contains(string(stderr), "VALIDSIG "+w.dir.Fingerprint()) {
+		w.t.Fatalf("gpg: %v\n%s", err, stderr)
+	}
+	in, err := pgpmime.ParseInner(stdout)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return string(in.Parts[0].Body)
+}
+
+// ACK round trip: two of three ccTLDs acknowledge; ACKS (for the author
+// only) and Alerts (the operator's view) show exactly that.
+func TestAckRoundTrip(t *testing.T) {
+	w := newWorld(t)
+	res := w.post(w.clearPost(w.ana, w.ana.email, "Please confirm", "DIRECTORY "+listAddr+"\nTLP:AMBER+STRICT\n\nConfirm you got this.\n"))
+	id := res.Alert
+	for _, p := range []*person{w.eva, w.joost} {
+		r := w.command(p, "ACK "+strings.ToLower(id))
+		if len(r.Results) != 1 || r.Results[0].Err != nil || !strings.Contains(r.Results[0].Text, "acknowledged") {
+			t.Fatalf("ACK by %s: %+v %v", p.email, r.Results, r.ParseErrors)
+		}
+	}
+	again := w.command(w.joost, "ACK #"+id)
+	if again.Results[0].Err != nil || !strings.Contains(again.Results[0].Text, "already") {
+		t.Fatalf("second ACK: %+v", again.Results)
+	}
+	if r := w.command(w.sven, "ACK AAAAAAAA"); r.Results[0].Err == nil {
+		t.Fatal("ACK of an unknown alert succeeded")
+	}
+	if r := w.command(w.sven, "ACKS "+id); r.Results[0].Err == nil || !strings.Contains(r.Results[0].Err.Error(), "only the author") {
+		t.Fatalf("ACKS by a recipient: %+v", r.Results)
+	}
+	r := w.command(w.ana, "ACKS "+id)
+	if len(r.Results) != 1 || r.Results[0].Err != nil {
+		t.Fatalf("ACKS: %+v", r.Results)
+	}
+	text := r.Results[0].Text
+	for _, s := range []string{"2 of 3 ccTLDs acknowledged", ".de         acknowledged by eva@nic.de", ".nl         acknowledged by joost@sidn.nl", "not acknowledged:\n  .se         not yet"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("ACKS lacks %q:\n%s", s, text)
+		}
+	}
+	if strings.Contains(text, ".pt") {
+		t.Errorf("the author's own ccTLD is listed:\n%s", text)
+	}
+
+	list, err := relay.Alerts(context.Background(), w.store.DB(), relay.Filter{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("alerts: %v %v", list, err)
+	}
+	a := list[0]
+	if a.ID != id || a.Author != w.ana.email || a.TLP != relay.TLPAmberStrict || a.Recipients != 4 || a.Acked != 2 || a.AckedTLDs != 2 || len(a.TLDs) != 3 || a.Waiting != 4 {
+		t.Fatalf("alert %+v", a)
+	}
+	var acked []string
+	for _, tl := range a.TLDs {
+		if tl.Acked {
+			acked = append(acked, tl.TLD)
+		}
+	}
+	if !slices.Equal(acked, []string{"de", "nl"}) {
+		t.Fatalf("acknowledged %v", acked)
+	}
+	// The tables hold no content.
+	var n int
+	if err := w.store.DB().QueryRow(`SELECT count(*) FROM alerts WHERE archive IS NOT NULL`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("archived %d (%v)", n, err)
+	}
+}
