@@ -9,9 +9,9 @@ import (
 )
 
 // MessageFor builds the digest mail that the contact with this email
-// would get now (as PreviewMessage writes it), for a member who asked for
-// it by mail: the message carries messageID and is returned for the
-// caller to queue with its own Kind and Ref. The digest's own records are
+// would get now, for a member who asked for it by mail (or for
+// PreviewMessage): the message carries messageID (if not empty) and is
+// returned for the caller to queue with its own Kind and Ref. The digest's own records are
 // not touched. It reads the store through its pools, so it must not be
 // called inside a directory.Store.Update.
 func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.Message, error) {

@@ -778,40 +778,7 @@ func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
 // PreviewMessage writes the whole encrypted mail that the contact with
 // this email would get now. Nothing is queued.
 func (j *Job) PreviewMessage(ctx context.Context, w io.Writer, email string) error {
-	cfg := j.defaults()
-	if err := InitSchema(ctx, j.Store.DB()); err != nil {
-		return err
-	}
-	_, prevSerial, err := j.lastDigest(ctx)
-	if err != nil {
-		return err
-	}
-	snap, err := j.Store.Snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	now := j.now()
-	rcpts, skipped := recipients(snap, now)
-	var rc *recipient
-	for i := range rcpts {
-		if rcpts[i].contact.Email == email {
-			rc = &rcpts[i]
-		}
-	}
-	if rc == nil {
-		for _, s := range skipped {
-			if s.Email == email {
-				return fmt.Errorf("%s gets no digest: %s", email, s.Reason)
-			}
-		}
-		return &directory.Error{Err: directory.ErrNotFound, Msg: "no contact with email " + email}
-	}
-	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, now)
-	if err != nil {
-		return err
-	}
-	q := &queuer{j: j, cfg: cfg, c: c, now: now, signed: map[string]*signedEntity{}}
-	m, err := q.message(rc)
+	m, err := j.MessageFor(ctx, email, "")
 	if err != nil {
 		return err
 	}
