@@ -265,3 +265,21 @@ func (s *Snapshot) ContactsOf(tld string) []Contact {
 	})
 	return out
 }
+
+// clone returns a deep copy, which its holder may change freely.
+func (s *Snapshot) clone() *Snapshot {
+	c := *s
+	c.Members = slices.Clone(s.Members)
+	c.Contacts = make([]Contact, len(s.Contacts))
+	for i, ct := range s.Contacts {
+		ct.Phones = slices.Clone(ct.Phones)
+		ct.Roles = slices.Clone(ct.Roles)
+		ct.Languages = slices.Clone(ct.Languages)
+		if ct.Key != nil {
+			k := *ct.Key
+			ct.Key = &k
+		}
+		c.Contacts[i] = ct
+	}
+	return &c
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -40,6 +41,9 @@ type Store struct {
 	w    *sql.DB // one connection, BEGIN IMMEDIATE
 	r    *sql.DB // readers
 	opts Options
+
+	cacheMu sync.Mutex
+	cached  *Snapshot // the last Snapshot read, by head
 }
 
 func dsn(path string, ro bool, extra url.Values) string {
@@ -365,6 +369,9 @@ func readContacts(ctx context.Context, q queryer, where string, args ...any) ([]
 }
 
 // Snapshot reads the whole directory at one head in one read transaction.
+// The last snapshot read is kept: while the head has not moved, a copy of
+// it is returned instead of reading and decoding every row again (a busy
+// mail server reads the directory for every command mail).
 func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -375,6 +382,12 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if snap.Head, snap.Time, err = readHead(ctx, tx); err != nil {
 		return nil, err
 	}
+	s.cacheMu.Lock()
+	cached := s.cached
+	s.cacheMu.Unlock()
+	if cached != nil && cached.Head == snap.Head {
+		return cached.clone(), nil
+	}
 	if snap.Info, err = readInfo(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -384,5 +397,8 @@ func (s *Store) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if snap.Contacts, err = readContacts(ctx, tx, ""); err != nil {
 		return nil, err
 	}
+	s.cacheMu.Lock()
+	s.cached = snap.clone()
+	s.cacheMu.Unlock()
 	return &snap, nil
 }

@@ -396,3 +396,32 @@ func TestUpdateOperationalOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSnapshotCacheIsACopy(t *testing.T) {
+	f := newFixture(t)
+	f.populate()
+	a, err := f.s.Snapshot(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Contacts[0].Phones[0].Number = "changed by the caller"
+	a.Contacts[0].Key = nil
+	b, err := f.s.Snapshot(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Contacts[0].Phones[0].Number == "changed by the caller" || b.Contacts[0].Key == nil {
+		t.Fatal("a caller's change reached the cached snapshot")
+	}
+	f.update(func(tx *Tx) error {
+		_, err := tx.UpdateContact(b.Contacts[0].Email, func(c *Contact) error { c.Name = "New Name"; return nil })
+		return err
+	})
+	c, err := f.s.Snapshot(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Head == b.Head || c.Contacts[0].Name != "New Name" {
+		t.Fatalf("snapshot after a change: head %v, name %q", c.Head, c.Contacts[0].Name)
+	}
+}

@@ -15,3 +15,17 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 30m ./...
+
+# Each fuzz target runs briefly (FUZZTIME, default 15s), seeded from its
+# corpus: FuzzProcess (pkg/inbound), FuzzParse (pkg/mailcmd) and any other
+# func Fuzz* found in a _test.go file. FUZZTIME=0 skips them.
+fuzztime=${FUZZTIME:-15s}
+if [ "$fuzztime" != 0 ]; then
+	for file in $(grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*\(' . | sort); do
+		pkg=./$(dirname "${file#./}")
+		for fuzzer in $(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$file"); do
+			echo "fuzz $fuzzer in $pkg for $fuzztime"
+			go test -run '^$' -fuzz "^${fuzzer}\$" -fuzztime "$fuzztime" "$pkg"
+		done
+	done
+fi

@@ -128,13 +128,17 @@ func (g *globals) receiver(ctx context.Context) (*receiver, func(), error) {
 // message was taken (handled, or dropped as a loop), an *smtpd.Reject
 // when it is refused, and any other error for a temporary failure.
 func (rc *receiver) receive(ctx context.Context, env smtpd.Envelope, r io.Reader) error {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
 	from := strconv.QuoteToGraphic(env.From)
 	if len(env.To) == 1 && strings.EqualFold(env.To[0], rc.sendKey) {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
 		return rc.sendPublicKey(ctx, env, r)
 	}
+	// Checking a message runs in parallel; what changes the directory or
+	// signs with its key runs one message at a time.
 	acc, err := rc.pipeline.Process(ctx, inbound.Envelope{From: env.From, To: env.To}, r)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
 	var ref *inbound.Refusal
 	switch {
 	case errors.As(err, &ref) && ref.Drop:

@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"crypto"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-smtp"
@@ -88,6 +93,14 @@ func TestScripts(t *testing.T) {
 			"genkeys":  cmdGenKeys,
 			"dblock":   cmdDBLock,
 			"flock":    cmdFlock,
+			"freeport": cmdFreePort,
+			"waitport": cmdWaitPort,
+			"smtpsend": cmdSMTPSend,
+			"lmtpsend": cmdLMTPSend,
+			"mkmail":   cmdMkMail,
+			"mailtake": cmdMailTake,
+			"sigterm":  cmdSigterm,
+			"crlf":     cmdCRLF,
 		},
 	})
 }
@@ -752,4 +765,332 @@ func cmdFlock(ts *testscript.TestScript, neg bool, args []string) {
 			st.flock.Close()
 		}
 	})
+}
+
+// freeport VAR sets $VAR to 127.0.0.1:PORT, a TCP port free a moment ago,
+// for a server the script starts next.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	addr := l.Addr().String()
+	ts.Check(l.Close())
+	ts.Setenv(args[0], addr)
+}
+
+// waitport ADDR waits (at most 30 s) until something accepts connections
+// on ADDR, a TCP host:port or unix:PATH.
+func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitport ADDR|unix:PATH")
+	}
+	network, addr := "tcp", args[0]
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", ts.MkAbs(p)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout(network, addr, time.Second)
+		if err == nil {
+			// Read the greeting first: a server that wrote it to a closed
+			// connection would log a reset.
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			c.Read(make([]byte, 512))
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitport %s: %v", args[0], err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// smtpStatus formats a reply of go-smtp's client as "CODE X.Y.Z TEXT",
+// or "ok" for a success whose text the client does not return.
+func smtpStatus(err error) string {
+	var se *smtp.SMTPError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &se):
+		return fmt.Sprintf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
+	default:
+		return "error " + err.Error()
+	}
+}
+
+// smtpsend [-size] ADDR FROM TO[,TO...] FILE sends FILE over SMTP to ADDR
+// with go-smtp's client and prints each step's reply:
+//
+//	mail: ok | mail: CODE X.Y.Z TEXT
+//	rcpt TO: ok | rcpt TO: CODE X.Y.Z TEXT
+//	data: 250 TEXT | data: CODE X.Y.Z TEXT
+//
+// FROM may be "" for a bounce (MAIL FROM:<>). -size declares the message
+// size in MAIL FROM (SIZE=). It stops after a refused MAIL, or when every
+// RCPT was refused. The command itself fails only on a broken connection.
+func cmdSMTPSend(ts *testscript.TestScript, neg bool, args []string) {
+	size := len(args) > 0 && args[0] == "-size"
+	if size {
+		args = args[1:]
+	}
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: smtpsend [-size] ADDR FROM TO[,TO...] FILE")
+	}
+	c, err := smtp.Dial(args[0])
+	ts.Check(err)
+	defer c.Close()
+	ts.Check(c.Hello("client.test"))
+	sendOne(ts, c, false, size, args[1], strings.Split(args[2], ","), args[3])
+	c.Quit()
+}
+
+// lmtpsend SOCKET FROM TO[,TO...] FILE sends FILE over LMTP to the unix
+// socket SOCKET and prints each step's reply as smtpsend does, the end of
+// DATA once per accepted recipient: "data TO: 250 TEXT".
+func cmdLMTPSend(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: lmtpsend SOCKET FROM TO[,TO...] FILE")
+	}
+	conn, err := net.DialTimeout("unix", ts.MkAbs(args[0]), 5*time.Second)
+	ts.Check(err)
+	c := smtp.NewClientLMTP(conn)
+	defer c.Close()
+	ts.Check(c.Hello("client.test"))
+	sendOne(ts, c, true, false, args[1], strings.Split(args[2], ","), args[3])
+	c.Quit()
+}
+
+func sendOne(ts *testscript.TestScript, c *smtp.Client, lmtp, size bool, from string, to []string, file string) {
+	data, err := os.ReadFile(ts.MkAbs(file))
+	ts.Check(err)
+	out := ts.Stdout()
+	var opts *smtp.MailOptions
+	if size {
+		opts = &smtp.MailOptions{Size: int64(len(data))}
+	}
+	err = c.Mail(from, opts)
+	fmt.Fprintf(out, "mail: %s\n", smtpStatus(err))
+	if err != nil {
+		return
+	}
+	var accepted []string
+	for _, rcpt := range to {
+		err := c.Rcpt(rcpt, nil)
+		fmt.Fprintf(out, "rcpt %s: %s\n", rcpt, smtpStatus(err))
+		if err == nil {
+			accepted = append(accepted, rcpt)
+		}
+	}
+	if len(accepted) == 0 {
+		return
+	}
+	w, err := c.Data()
+	if err != nil {
+		fmt.Fprintf(out, "data: %s\n", smtpStatus(err))
+		return
+	}
+	if _, err := w.Write(data); err != nil {
+		ts.Fatalf("smtpsend: writing the message: %v", err)
+	}
+	if !lmtp {
+		resp, err := w.CloseWithResponse()
+		if err == nil {
+			fmt.Fprintf(out, "data: 250 %s\n", resp.StatusText)
+		} else {
+			fmt.Fprintf(out, "data: %s\n", smtpStatus(err))
+		}
+		return
+	}
+	resps, err := w.CloseWithLMTPResponse()
+	var lerr smtp.LMTPDataError
+	if err != nil && !errors.As(err, &lerr) {
+		ts.Fatalf("lmtpsend: %v", err)
+	}
+	for _, rcpt := range accepted {
+		switch {
+		case resps[rcpt] != nil:
+			fmt.Fprintf(out, "data %s: 250 %s\n", rcpt, resps[rcpt].StatusText)
+		case lerr[rcpt] != nil:
+			fmt.Fprintf(out, "data %s: %s\n", rcpt, smtpStatus(lerr[rcpt]))
+		default:
+			fmt.Fprintf(out, "data %s: no reply\n", rcpt)
+		}
+	}
+}
+
+// mkmail builds the mails a member's client sends, with CRLF line endings
+// exactly as RFC 3156 wants them:
+//
+//	mkmail part TEXT OUT                 a text/plain entity of TEXT (UTF-8): the part to sign
+//	mkmail text FROM TO BODY OUT         a text/plain mail whose body is BODY (clear-signed or armored inline)
+//	mkmail signed FROM TO PART SIG OUT   multipart/signed (RFC 3156 §5) of PART and the armored detached SIG
+//	mkmail encrypted FROM TO ASC OUT     multipart/encrypted (RFC 3156 §4) of the armored message ASC
+//	mkmail big FROM TO MIB OUT           a text/plain mail of MIB MiB
+//
+// Each mail has From FROM, To TO, a Date of now and the Message-ID
+// <NAME@ccdir.test>, NAME being OUT's base name without its extension, so
+// a reply can be found by its In-Reply-To.
+func cmdMkMail(ts *testscript.TestScript, neg bool, args []string) {
+	usage := func() { ts.Fatalf("usage: mkmail part|text|signed|encrypted|big ...") }
+	if neg || len(args) < 3 {
+		usage()
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(ts.MkAbs(name))
+		ts.Check(err)
+		return string(b)
+	}
+	crlf := func(s string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
+	}
+	write := func(out string, b []byte) { ts.Check(os.WriteFile(ts.MkAbs(out), b, 0o600)) }
+	if args[0] == "part" {
+		if len(args) != 3 {
+			usage()
+		}
+		write(args[2], []byte("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"+crlf(read(args[1]))))
+		return
+	}
+	n := map[string]int{"text": 5, "signed": 6, "encrypted": 5, "big": 5}[args[0]]
+	if n == 0 || len(args) != n {
+		usage()
+	}
+	out := args[n-1]
+	id := strings.TrimSuffix(filepath.Base(out), filepath.Ext(out))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: <%s>\r\nTo: <%s>\r\nSubject: ccdir request %s\r\nDate: %s\r\nMessage-ID: <%s@ccdir.test>\r\nMIME-Version: 1.0\r\n",
+		args[1], args[2], id, time.Now().Format(time.RFC1123Z), id)
+	switch args[0] {
+	case "text":
+		b.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+		b.WriteString(crlf(read(args[3])))
+	case "signed":
+		sig := read(args[4])
+		micalg, err := micalgOf(sig)
+		ts.Check(err)
+		const bd = "sig-ccdir-test-2f8e"
+		fmt.Fprintf(&b, "Content-Type: multipart/signed; micalg=%s; protocol=\"application/pgp-signature\"; boundary=\"%s\"\r\n\r\n", micalg, bd)
+		b.WriteString("This is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n")
+		b.WriteString("--" + bd + "\r\n" + read(args[3]) + "\r\n--" + bd + "\r\n")
+		b.WriteString("Content-Type: application/pgp-signature; name=\"signature.asc\"\r\n")
+		b.WriteString("Content-Description: OpenPGP digital signature\r\n")
+		b.WriteString("Content-Disposition: attachment; filename=\"signature.asc\"\r\n\r\n")
+		b.WriteString(crlf(strings.TrimRight(sig, "\r\n")) + "\r\n--" + bd + "--\r\n")
+	case "encrypted":
+		const bd = "enc-ccdir-test-6c1d"
+		fmt.Fprintf(&b, "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"%s\"\r\n\r\n", bd)
+		b.WriteString("This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n")
+		b.WriteString("--" + bd + "\r\nContent-Type: application/pgp-encrypted\r\nContent-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n\r\n")
+		b.WriteString("--" + bd + "\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n")
+		b.WriteString("Content-Description: OpenPGP encrypted message\r\nContent-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n")
+		b.WriteString(crlf(strings.TrimRight(read(args[3]), "\r\n")) + "\r\n--" + bd + "--\r\n")
+	case "big":
+		mib, err := strconv.Atoi(args[3])
+		if err != nil || mib < 1 || mib > 1024 {
+			ts.Fatalf("mkmail big: bad size %q", args[3])
+		}
+		b.WriteString("Content-Type: text/plain; charset=us-ascii\r\n\r\n")
+		line := strings.Repeat("x", 1022) + "\r\n"
+		for b.Len() < mib<<20 {
+			b.WriteString(line)
+		}
+	}
+	write(out, b.Bytes())
+}
+
+// micalgOf names the hash of an armored detached signature as RFC 3156's
+// micalg parameter does (pgp-sha256, pgp-sha512, ...).
+func micalgOf(armored string) (string, error) {
+	blk, err := armor.Decode(strings.NewReader(armored))
+	if err != nil {
+		return "", err
+	}
+	p, err := packet.Read(blk.Body)
+	if err != nil {
+		return "", err
+	}
+	sig, ok := p.(*packet.Signature)
+	if !ok {
+		return "", fmt.Errorf("not a signature packet: %T", p)
+	}
+	names := map[crypto.Hash]string{crypto.SHA256: "pgp-sha256", crypto.SHA384: "pgp-sha384",
+		crypto.SHA512: "pgp-sha512", crypto.SHA224: "pgp-sha224", crypto.SHA3_256: "pgp-sha3-256", crypto.SHA3_512: "pgp-sha3-512"}
+	if n, ok := names[sig.Hash]; ok {
+		return n, nil
+	}
+	return "", fmt.Errorf("unexpected signature hash %v", sig.Hash)
+}
+
+// mailtake DIR REGEXP OUT moves the one message of the maildir DIR (new
+// and cur) whose header matches REGEXP (multi-line mode) out of DIR, to
+// OUT; it fails if none or more than one match. ! mailtake DIR REGEXP
+// succeeds if none matches. Use it when a contact gets several messages
+// (a reply and a change notice), e.g. mailtake dir/mail '^In-Reply-To: <req1@' reply.eml.
+func cmdMailTake(ts *testscript.TestScript, neg bool, args []string) {
+	if (neg && len(args) != 2) || (!neg && len(args) != 3) {
+		ts.Fatalf("usage: mailtake DIR REGEXP OUT")
+	}
+	re, err := regexp.Compile("(?m)" + args[1])
+	ts.Check(err)
+	var found []string
+	for _, sub := range []string{"new", "cur"} {
+		files, err := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), sub, "*"))
+		ts.Check(err)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			ts.Check(err)
+			head, _, _ := bytes.Cut(b, []byte("\r\n\r\n"))
+			if re.Match(bytes.ReplaceAll(head, []byte("\r\n"), []byte("\n"))) {
+				found = append(found, f)
+			}
+		}
+	}
+	switch {
+	case neg && len(found) > 0:
+		ts.Fatalf("mailtake: %d messages match %q, want none", len(found), args[1])
+	case neg:
+		return
+	case len(found) != 1:
+		ts.Fatalf("mailtake: %d messages match %q, want 1", len(found), args[1])
+	}
+	b, err := os.ReadFile(found[0])
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), b, 0o600))
+	ts.Check(os.Remove(found[0]))
+}
+
+// sigterm WORD sends SIGTERM to every background command of the script
+// with WORD among its arguments (e.g. sigterm serve); wait NAME then
+// collects its exit status and output.
+func cmdSigterm(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sigterm WORD")
+	}
+	n := 0
+	for _, c := range ts.BackgroundCmds() {
+		if c.Process != nil && slices.Contains(c.Args[1:], args[0]) {
+			ts.Check(c.Process.Signal(syscall.SIGTERM))
+			n++
+		}
+	}
+	if n == 0 {
+		ts.Fatalf("sigterm: no background command with %q", args[0])
+	}
+}
+
+// crlf IN OUT copies IN to OUT with CRLF line endings, e.g. to undo the
+// LF endings of a maildir file before pgpsplit checks a signature made
+// over the canonical CRLF form.
+func cmdCRLF(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: crlf IN OUT")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	b = bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o600))
 }

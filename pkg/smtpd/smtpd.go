@@ -163,19 +163,20 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 type session struct {
 	s       *Server
 	env     Envelope
+	rcpts   []string // as the client spelled them, for LMTP's per-recipient replies
 	hasMail bool
 }
 
 var _ smtp.LMTPSession = (*session)(nil)
 
 func (ss *session) Reset() {
-	ss.env.From, ss.env.To, ss.hasMail = "", nil, false
+	ss.env.From, ss.env.To, ss.rcpts, ss.hasMail = "", nil, nil, false
 }
 
 func (ss *session) Logout() error { return nil }
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
-	ss.env.From, ss.env.To, ss.hasMail = from, nil, true
+	ss.env.From, ss.env.To, ss.rcpts, ss.hasMail = from, nil, nil, true
 	return nil
 }
 
@@ -183,6 +184,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	addr := strings.ToLower(strings.TrimSpace(to))
 	for _, a := range ss.s.cfg.Addresses {
 		if addr == a {
+			ss.rcpts = append(ss.rcpts, to)
 			for _, seen := range ss.env.To {
 				if seen == addr {
 					return nil
@@ -203,7 +205,7 @@ func (ss *session) Data(r io.Reader) error {
 // ccdir handles a message once, whatever its directory addresses.
 func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	err := ss.handle(r)
-	for _, to := range ss.env.To {
+	for _, to := range ss.rcpts {
 		status.SetStatus(to, err)
 	}
 	return nil
