@@ -120,7 +120,21 @@ func (g *globals) receiver(ctx context.Context) (*receiver, func(), error) {
 	rc.handler = &mailcmd.Handler{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: mailcmd.Config{
 		Address: info.Address, RepliesPerHour: perHour, Digest: dcfg,
 	}}
-	rc.relay = &relay.Relay{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: relay.Config{ListAddress: info.ListAddress}}
+	tlp := g.v.GetString("list.default_tlp")
+	if tlp != "" {
+		if tlp = relay.NormalizeTLP(tlp); tlp == "" {
+			return fail(withHint(fmt.Errorf("list.default_tlp is %q: not a TLP label", g.v.GetString("list.default_tlp")),
+				"use CLEAR, GREEN, AMBER, AMBER+STRICT or RED"))
+		}
+	}
+	rc.relay = &relay.Relay{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: relay.Config{
+		ListAddress:    info.ListAddress,
+		Tag:            g.v.GetString("list.tag"),
+		DefaultTLP:     tlp,
+		NoCopyToSender: !g.v.GetBool("list.copy_to_sender"),
+		KeepMessageID:  g.v.GetBool("list.keep_message_id"),
+		Archive:        g.v.GetBool("list.archive"),
+	}}
 	return rc, func() { s.Close() }, nil
 }
 
@@ -332,9 +346,14 @@ line saying why: ccdir never sends a bounce. The address
 LOCAL-sendkey@DOMAIN answers anyone with the directory's public key.
 SIGTERM stops accepting and finishes the messages in flight.
 
+Mail to the list address (directory.list_address) is a post to the
+encrypted alert list: relayed, encrypted, to every member.
+
 Config: serve.smtp, serve.lmtp, serve.max_message_bytes (10 MiB),
 serve.tls_cert and serve.tls_key (STARTTLS), commands.window (72h),
-commands.skew (10m), commands.replies_per_hour (20).
+commands.skew (10m), commands.replies_per_hour (20), list.tag ([NAME]),
+list.default_tlp (AMBER), list.copy_to_sender (true), list.keep_message_id
+(false), list.archive (false: no alert content is kept).
 
 EXIT STATUS
   0 stopped by a signal, 1 error, 2 usage`,

@@ -165,6 +165,11 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	v.SetDefault("serve.max_message_bytes", 10<<20)
 	v.SetDefault("serve.tls_cert", "")
 	v.SetDefault("serve.tls_key", "")
+	v.SetDefault("list.tag", "")
+	v.SetDefault("list.default_tlp", "AMBER")
+	v.SetDefault("list.copy_to_sender", true)
+	v.SetDefault("list.keep_message_id", false)
+	v.SetDefault("list.archive", false)
 	if err := v.BindEnv("key.passphrase_file", "CCDIR_KEY_PASSPHRASE_FILE", "CCDIR_PASSPHRASE_FILE"); err != nil {
 		return err
 	}
@@ -228,6 +233,8 @@ var configKeys = map[string]string{
 	"commands.window": "text", "commands.skew": "text", "commands.replies_per_hour": "number",
 	"serve.smtp": "text", "serve.lmtp": "text", "serve.max_message_bytes": "number",
 	"serve.tls_cert": "text", "serve.tls_key": "text",
+	"list.tag": "text", "list.default_tlp": "text", "list.copy_to_sender": "bool",
+	"list.keep_message_id": "bool", "list.archive": "bool",
 }
 
 // checkConfig refuses values of the wrong kind (a list where a file name
@@ -243,12 +250,18 @@ func (g *globals) checkConfig() error {
 		bad := false
 		switch x := g.v.Get(k).(type) {
 		case nil, string:
-			if kind == "number" {
-				if str, _ := x.(string); str != "" {
-					_, err := strconv.Atoi(str)
-					bad = err != nil
-				}
+			str, _ := x.(string)
+			switch {
+			case str == "":
+			case kind == "number":
+				_, err := strconv.Atoi(str)
+				bad = err != nil
+			case kind == "bool":
+				_, err := strconv.ParseBool(str)
+				bad = err != nil
 			}
+		case bool:
+			bad = kind != "bool"
 		case int, int64:
 			bad = kind != "number"
 		case float64:
@@ -257,7 +270,7 @@ func (g *globals) checkConfig() error {
 			bad = true
 		}
 		if bad {
-			want := map[string]string{"text": "text", "number": "a whole number"}[kind]
+			want := map[string]string{"text": "text", "number": "a whole number", "bool": "true or false"}[kind]
 			return withHint(fmt.Errorf("configuration key %s is %v: want %s", k, g.v.Get(k), want),
 				"fix it in %s or in CCDIR_%s", g.configFile, strings.ToUpper(strings.ReplaceAll(k, ".", "_")))
 		}

@@ -2,8 +2,15 @@ package smtpd
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"path/filepath"
 	"strings"
@@ -251,4 +258,51 @@ func TestShutdownFinishesMessagesInFlight(t *testing.T) {
 	if len(rc.got) != 1 {
 		t.Fatalf("handled %d messages", len(rc.got))
 	}
+}
+
+func TestSTARTTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	rc := &recorder{}
+	_, addr := start(t, Config{Addresses: []string{"ccdir@example.org"}, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}, rc, false)
+	c, err := smtp.DialStartTLS(addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatalf("STARTTLS: %v", err)
+	}
+	defer c.Close()
+	if err := c.SendMail("a@example.org", []string{"ccdir@example.org"}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if state, ok := c.TLSConnectionState(); !ok || !state.HandshakeComplete {
+		t.Fatal("the session is not encrypted")
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.got) != 1 {
+		t.Fatalf("handled %d messages", len(rc.got))
+	}
+}
+
+// selfSigned makes a certificate for localhost and a pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
