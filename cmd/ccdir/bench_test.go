@@ -8,51 +8,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/metrics"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/internal/benchmem"
 	"github.com/ccdir/ccdir/keys"
 )
-
-// peakHeap samples the live Go heap while fn runs and returns its peak.
-func peakHeap(fn func()) uint64 {
-	runtime.GC()
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak atomic.Uint64
-	read := func() {
-		metrics.Read(sample)
-		if v := sample[0].Value.Uint64(); v > peak.Load() {
-			peak.Store(v)
-		}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				read()
-			}
-		}
-	}()
-	fn()
-	close(done)
-	wg.Wait()
-	read()
-	return peak.Load()
-}
 
 // initHome runs the real ccdir init into dir.
 func initHome(b *testing.B, dir string) {
@@ -145,7 +108,7 @@ func BenchmarkVerify(b *testing.B) {
 			for b.Loop() {
 				var stdout, stderr bytes.Buffer
 				var code int
-				p := peakHeap(func() {
+				p := benchmem.PeakHeap(func() {
 					code = run(context.Background(), []string{"--home", home, "verify"}, strings.NewReader(""), &stdout, &stderr)
 				})
 				if code != 0 || !strings.HasPrefix(stdout.String(), fmt.Sprintf("ok serial %d ", entries)) {

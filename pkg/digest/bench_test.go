@@ -11,15 +11,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/internal/benchmem"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/outbox"
@@ -139,14 +138,14 @@ func benchSend(b *testing.B, n int, attach []string) {
 		before := srv.Received()
 		runtime.GC()
 		debug.FreeOSMemory()
-		reset := benchResetHWM()
+		reset := benchmem.ResetHWM()
 		var ms0, ms1 runtime.MemStats
 		runtime.ReadMemStats(&ms0)
 		var res *digest.Result
 		b.StartTimer()
 
 		start := time.Now()
-		ph := benchPeakHeap(func() {
+		ph := benchmem.PeakHeap(func() {
 			res, err = job.Send(ctx, digest.SendOptions{})
 		})
 		elapsed += time.Since(start)
@@ -164,7 +163,7 @@ func benchSend(b *testing.B, n int, attach []string) {
 		if got := srv.Received() - before; got != n {
 			b.Fatalf("the sink received %d messages, want %d", got, n)
 		}
-		rss := benchVmHWM(b)
+		rss := max(0, benchmem.VmHWM())
 		if rss > peakRSS {
 			peakRSS = rss
 		}
@@ -376,7 +375,7 @@ func newBenchFixture(b *testing.B, n int, path string) *benchFixture {
 	if err := store.Close(); err != nil {
 		b.Fatal(err)
 	}
-	fx.rssKB = benchVmHWM(b)
+	fx.rssKB = max(0, benchmem.VmHWM())
 	b.Logf("fixture: %d ccTLDs, %d contacts, body %d bytes, built in %v", len(tlds), n, fx.bodyBytes, time.Since(start).Round(time.Millisecond))
 	return fx
 }
@@ -433,62 +432,4 @@ func benchCopyFile(b *testing.B, from, to string) {
 	if err := out.Close(); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// benchVmHWM returns the process's peak resident set size in KiB.
-func benchVmHWM(b *testing.B) int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0 // not Linux
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				b.Fatalf("VmHWM: %q: %v", line, err)
-			}
-			return kb
-		}
-	}
-	return 0
-}
-
-// benchResetHWM resets VmHWM to the current RSS (Linux: "5" to clear_refs) and
-// reports whether it could.
-func benchResetHWM() bool {
-	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-}
-
-// benchPeakHeap samples the live Go heap while fn runs and returns its peak
-// (as cmd/ccdir's benchmarks do).
-func benchPeakHeap(fn func()) uint64 {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak atomic.Uint64
-	read := func() {
-		metrics.Read(sample)
-		if v := sample[0].Value.Uint64(); v > peak.Load() {
-			peak.Store(v)
-		}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				read()
-			}
-		}
-	}()
-	fn()
-	close(done)
-	wg.Wait()
-	read()
-	return peak.Load()
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"mime"
 	"net/mail"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,32 +304,22 @@ type recipient struct {
 // returns why each unusable one cannot be used (nil for usable ones), by
 // fingerprint. The parsed keys are not kept.
 func checkKeys(contacts []directory.Contact, t time.Time) map[string]error {
-	out := make(map[string]error, len(contacts))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	next := make(chan *directory.Key)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := range next {
-				pub, err := keys.ParsePublicOne([]byte(k.Armored))
-				if err == nil {
-					err = pub.Check(t)
-				}
-				mu.Lock()
-				out[k.Fingerprint] = err
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range contacts {
+	errs := make([]error, len(contacts))
+	pgpmime.Parallel(len(contacts), 0, func(i int) {
 		if k := contacts[i].Key; k != nil {
-			next <- k
+			pub, err := keys.ParsePublicOne([]byte(k.Armored))
+			if err == nil {
+				err = pub.Check(t)
+			}
+			errs[i] = err
+		}
+	})
+	out := make(map[string]error, len(contacts))
+	for i, c := range contacts {
+		if c.Key != nil {
+			out[c.Key.Fingerprint] = errs[i]
 		}
 	}
-	close(next)
-	wg.Wait()
 	return out
 }
 
@@ -639,22 +628,7 @@ func (q *queuer) entity(rc *directory.Contact) (*signedEntity, error) {
 func (q *queuer) queueBatch(ctx context.Context, batch []recipient) error {
 	msgs := make([]outbox.Message, len(batch))
 	errs := make([]error, len(batch))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(runtime.GOMAXPROCS(0), len(batch)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				msgs[i], errs[i] = q.message(&batch[i])
-			}
-		}()
-	}
-	for i := range batch {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	pgpmime.Parallel(len(batch), 0, func(i int) { msgs[i], errs[i] = q.message(&batch[i]) })
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -695,10 +669,6 @@ func (q *queuer) message(rc *recipient) (outbox.Message, error) {
 		}
 		defer func() { rc.key = nil }() // not kept past the batch
 	}
-	var armored bytes.Buffer
-	if err := e.enc.Encrypt(&armored, rc.key, q.j.rand()); err != nil {
-		return outbox.Message{}, fmt.Errorf("encrypt for %s: %w", rc.contact.Email, err)
-	}
 	info := q.c.snap.Info
 	id, auto := q.messageID, q.autoSubmitted
 	if id == "" {
@@ -707,21 +677,20 @@ func (q *queuer) message(rc *recipient) (outbox.Message, error) {
 	if auto == "" {
 		auto = "auto-generated"
 	}
-	var mailBuf bytes.Buffer
-	err = pgpmime.BuildEncrypted(&mailBuf, pgpmime.Outer{
+	data, err := e.enc.Message(rc.key, pgpmime.Outer{
 		From:      mail.Address{Name: info.Name, Address: info.Address},
 		To:        mail.Address{Name: rc.contact.Name, Address: rc.contact.Email},
 		Subject:   q.cfg.Subject,
 		Date:      q.c.created,
 		MessageID: id,
 		Extra:     []pgpmime.Field{{Key: "Auto-Submitted", Value: auto}},
-	}, armored.Bytes())
+	}, q.j.rand())
 	if err != nil {
 		return outbox.Message{}, fmt.Errorf("message for %s: %w", rc.contact.Email, err)
 	}
 	return outbox.Message{
 		Kind: Kind, Ref: strconv.FormatInt(q.id, 10),
-		From: info.Address, To: rc.contact.Email, Data: mailBuf.Bytes(),
+		From: info.Address, To: rc.contact.Email, Data: data,
 	}, nil
 }
 
