@@ -103,8 +103,24 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	groupUsage(cmd)
 	for _, c := range cmd.Commands() {
 		setUsageErrors(c)
+		addExitStatus(c)
 	}
 	return cmd
+}
+
+// addExitStatus ends the help of every command that does not say more
+// with the exit codes all commands share.
+func addExitStatus(cmd *cobra.Command) {
+	if cmd.Runnable() && !strings.Contains(cmd.Long, "EXIT STATUS") {
+		long := cmd.Long
+		if long == "" {
+			long = cmd.Short + "."
+		}
+		cmd.Long = long + "\n\nEXIT STATUS\n  0 ok, 1 error, 2 usage"
+	}
+	for _, c := range cmd.Commands() {
+		addExitStatus(c)
+	}
 }
 
 // groupUsage makes cmd and its descendants that only group subcommands
