@@ -182,7 +182,7 @@ func (rc *receiver) receive(ctx context.Context, env smtpd.Envelope, r io.Reader
 		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "this signed message was already used"}
 	case errors.Is(err, mailcmd.ErrUnknownSender):
 		rc.log.Printf("refused mail from %s: signer %s is no longer registered", from, acc.Key.Fingerprint)
-		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "signed by a key that is not registered"}
+		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: inbound.SignatureRefused}
 	case err != nil:
 		rc.log.Printf("mail from %s signed by %s: %v", from, acc.Key.Fingerprint, err)
 		return err
@@ -201,7 +201,7 @@ func (rc *receiver) post(ctx context.Context, from string, acc *inbound.Accepted
 		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "this signed message was already used"}
 	case errors.Is(err, relay.ErrUnknownSender):
 		rc.log.Printf("refused list post from %s: signer %s is no longer registered", from, acc.Key.Fingerprint)
-		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: "signed by a key that is not registered"}
+		return &smtpd.Reject{Code: 550, Enhanced: [3]int{5, 7, 1}, Message: inbound.SignatureRefused}
 	case err != nil:
 		rc.log.Printf("list post from %s signed by %s: %v", from, acc.Key.Fingerprint, err)
 		return err

@@ -53,19 +53,23 @@ func (c Config) loop(env Envelope, h mail.Header) *Refusal {
 	return nil
 }
 
-// bound reports whether the signed content names one of our addresses:
-// a DIRECTORY line among the command lines of text, or an address in the
-// protected To/Cc headers.
-func (c Config) bound(text string, protected []string) bool {
+// bound reports whether the signed content names the address the message
+// was sent to (to, one of ours): a DIRECTORY line among the command lines
+// of text, or the address in the protected To/Cc headers. Naming another
+// of our addresses is not enough: a command mail caught on its way must
+// not be re-sent to the list (or a post to the command address).
+func (c Config) bound(text string, protected []string, to string) bool {
 	for _, a := range protected {
-		if c.ours(a) != "" {
+		if ours := c.ours(a); ours != "" && strings.EqualFold(ours, to) {
 			return true
 		}
 	}
 	for _, line := range commandLines(text) {
 		f := strings.Fields(line)
-		if len(f) == 2 && strings.EqualFold(f[0], "DIRECTORY") && c.ours(f[1]) != "" {
-			return true
+		if len(f) == 2 && strings.EqualFold(f[0], "DIRECTORY") {
+			if ours := c.ours(f[1]); ours != "" && strings.EqualFold(ours, to) {
+				return true
+			}
 		}
 	}
 	return false

@@ -138,24 +138,24 @@ func corpusCases() []corpusCase {
 			build: func(w *world, l string) []byte {
 				return textMail(headers("ana@dns.pt", l), cmds)
 			}},
-		{name: "refuse-unregistered-key", expect: "refuse", reason: "signed by a key that is not registered",
+		{name: "refuse-unregistered-key", expect: "refuse", reason: "the signature cannot be accepted",
 			build: func(w *world, l string) []byte {
 				return textMail(headers("mallory@evil.example", l), clearsigned(w.t, w.mallory, cmds, at, l))
 			}},
-		{name: "refuse-inactive-member", expect: "refuse", reason: "signed by a key that is not registered",
+		{name: "refuse-inactive-member", expect: "refuse", reason: "the signature cannot be accepted",
 			build: func(w *world, l string) []byte {
 				return textMail(headers("li@cnnic.cn", l), clearsigned(w.t, w.li, cmds, at, l))
 			}},
-		{name: "refuse-unregistered-encrypted", expect: "refuse", reason: "signed by a key that is not registered",
+		{name: "refuse-unregistered-encrypted", expect: "refuse", reason: "the signature cannot be accepted",
 			build: func(w *world, l string) []byte {
 				return encryptedMail(headers("mallory@evil.example", l), w.encrypted(w.mallory, textEntity(cmds), at, l))
 			}},
-		{name: "refuse-bad-signature", expect: "refuse", reason: "bad signature",
+		{name: "refuse-bad-signature", expect: "refuse", reason: "the signature cannot be accepted",
 			build: func(w *world, l string) []byte {
 				cs := clearsigned(w.t, w.ana, cmds, at, l)
 				return textMail(headers("ana@dns.pt", l), strings.Replace(cs, "SHOW pt", "SHOW pu", 1))
 			}},
-		{name: "refuse-bad-signature-pgpmime", expect: "refuse", reason: "bad signature",
+		{name: "refuse-bad-signature-pgpmime", expect: "refuse", reason: "the signature cannot be accepted",
 			build: func(w *world, l string) []byte {
 				inner := textEntity(cmds)
 				sig := detached(w.t, w.ana, inner, at, l)
@@ -170,11 +170,11 @@ func corpusCases() []corpusCase {
 			build: func(w *world, l string) []byte {
 				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, cmds, corpusNow.Add(-4*24*time.Hour), l))
 			}},
-		{name: "refuse-future", expect: "refuse", reason: "dated in the future",
+		{name: "refuse-future", expect: "refuse", reason: "the signature cannot be accepted",
 			build: func(w *world, l string) []byte {
 				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, cmds, corpusNow.Add(time.Hour), l))
 			}},
-		{name: "refuse-future-encrypted", expect: "refuse", reason: "dated in the future",
+		{name: "refuse-future-encrypted", expect: "refuse", reason: "the signature cannot be accepted",
 			build: func(w *world, l string) []byte {
 				return encryptedMail(headers("ana@dns.pt", l), w.encrypted(w.ana, textEntity(cmds), corpusNow.Add(time.Hour), l))
 			}},

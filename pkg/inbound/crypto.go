@@ -37,17 +37,24 @@ type check struct {
 
 func (c *check) verifyTime() time.Time { return c.now.Add(c.cfg.Skew) }
 
+// SignatureRefused is the one answer to a signature that did not verify
+// by a registered key: an unknown key, a bad signature and a date in the
+// future get the same words, so that nobody can learn from the reply
+// whether a key is registered here. Why, exactly, goes to the operator's
+// log (Refusal.Detail).
+const SignatureRefused = "the signature cannot be accepted: sign with your registered key, on a clock that is right, and change nothing after signing"
+
 func (c *check) unregistered(detail string) *Refusal {
-	return refuse(550, enhPolicy, "signed by a key that is not registered").with(detail)
+	return refuse(550, enhPolicy, SignatureRefused).with("not registered: " + detail)
 }
 
 func (c *check) future(sig *packet.Signature) *Refusal {
-	return refuse(550, enhPolicy, fmt.Sprintf("the signature is dated in the future (more than %s ahead of our clock); check your clock",
-		fmtDuration(c.cfg.Skew))).with("signed at " + sig.CreationTime.UTC().Format(time.RFC3339))
+	return refuse(550, enhPolicy, SignatureRefused).with(fmt.Sprintf("dated in the future (more than %s ahead): signed at %s",
+		fmtDuration(c.cfg.Skew), sig.CreationTime.UTC().Format(time.RFC3339)))
 }
 
 func badSignature(detail string) *Refusal {
-	return refuse(550, enhIntegrity, "bad signature: the signed content was changed or the signature is damaged").with(detail)
+	return refuse(550, enhPolicy, SignatureRefused).with("bad signature: " + detail)
 }
 
 func issuerString(sig *packet.Signature) string {
@@ -148,7 +155,16 @@ type ring struct {
 	dir    openpgp.EntityList
 	parsed map[*openpgp.Entity]*sigResult
 	byReg  map[*registered]*openpgp.Entity
+	// answers counts the lookups that found a key. go-crypto hashes the
+	// whole plaintext once for every one-pass signature whose issuer the
+	// keyring knows, and a message may carry thousands of them: after
+	// maxAnswers the ring knows nobody, so the work per message is bounded.
+	answers int
 }
+
+// maxAnswers bounds the keys a ring hands out for one message: a PKESK or
+// two to the directory key and a signature or two.
+const maxAnswers = 4
 
 func (r *ring) contacts(id uint64) []*openpgp.Entity {
 	var out []*openpgp.Entity
@@ -177,9 +193,15 @@ func (r *ring) KeysById(id uint64) []openpgp.Key {
 }
 
 func (r *ring) EntitiesById(id uint64) []*openpgp.Entity {
+	if r.answers >= maxAnswers {
+		return nil
+	}
 	es := r.dir.EntitiesById(id)
 	if id != 0 {
 		es = append(es, r.contacts(id)...)
+	}
+	if len(es) > 0 {
+		r.answers++
 	}
 	return es
 }

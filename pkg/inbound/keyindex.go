@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
@@ -22,7 +23,7 @@ type registered struct {
 type keyIndex struct {
 	head  string
 	byID  map[uint64][]*registered
-	byFpr map[string]*registered // uppercase hex, primary and subkeys
+	byFpr map[string][]*registered // uppercase hex, primary and subkeys
 }
 
 // parsedIDs are the key IDs and fingerprints of one armored key.
@@ -57,7 +58,7 @@ func (p *Pipeline) index(ctx context.Context) (*keyIndex, error) {
 		p.parsed = map[[32]byte]parsedIDs{}
 	}
 	used := map[[32]byte]bool{}
-	idx := &keyIndex{head: snap.Head.Hash, byID: map[uint64][]*registered{}, byFpr: map[string]*registered{}}
+	idx := &keyIndex{head: snap.Head.Hash, byID: map[uint64][]*registered{}, byFpr: map[string][]*registered{}}
 	for _, c := range snap.Contacts {
 		if c.Key == nil || c.Key.Armored == "" {
 			continue
@@ -81,7 +82,7 @@ func (p *Pipeline) index(ctx context.Context) (*keyIndex, error) {
 			idx.byID[id] = append(idx.byID[id], reg)
 		}
 		for _, f := range ids.fprs {
-			idx.byFpr[f] = reg
+			idx.byFpr[f] = append(idx.byFpr[f], reg)
 		}
 	}
 	for k := range p.parsed {
@@ -93,8 +94,10 @@ func (p *Pipeline) index(ctx context.Context) (*keyIndex, error) {
 	return idx, nil
 }
 
-// keyIDs lists the IDs of a key's primary key and subkeys; a key that
-// cannot be parsed has none (it can sign nothing).
+// keyIDs lists the IDs of a key's primary key and of those subkeys that
+// are bound to it by a valid binding signature and may sign: a subkey
+// without a binding is anyone's key, copied in (it would let one member
+// claim another's signing key). A key that cannot be parsed has none.
 func keyIDs(armored string) parsedIDs {
 	pub, err := keys.ParsePublicOne([]byte(armored))
 	if err != nil {
@@ -106,6 +109,10 @@ func keyIDs(armored string) parsedIDs {
 		fprs: []string{strings.ToUpper(fmt.Sprintf("%x", e.PrimaryKey.Fingerprint))},
 	}
 	for _, sk := range e.Subkeys {
+		sig, err := sk.LatestValidBindingSignature(time.Now(), nil)
+		if err != nil || sig == nil || !sig.FlagsValid || !sig.FlagSign {
+			continue
+		}
 		out.ids = append(out.ids, sk.PublicKey.KeyId)
 		out.fprs = append(out.fprs, strings.ToUpper(fmt.Sprintf("%x", sk.PublicKey.Fingerprint)))
 	}
@@ -116,10 +123,7 @@ func keyIDs(armored string) parsedIDs {
 // this issuer fingerprint (preferred, exact) or key ID.
 func (x *keyIndex) lookup(fpr []byte, id uint64) []*registered {
 	if len(fpr) > 0 {
-		if r := x.byFpr[strings.ToUpper(fmt.Sprintf("%x", fpr))]; r != nil {
-			return []*registered{r}
-		}
-		return nil
+		return x.byFpr[strings.ToUpper(fmt.Sprintf("%x", fpr))]
 	}
 	if id == 0 {
 		return nil

@@ -28,10 +28,50 @@ type node struct {
 }
 
 var (
-	errTooDeep  = errors.New("MIME nesting too deep")
-	errTooMany  = errors.New("too many MIME parts")
-	errMalfMIME = errors.New("malformed MIME structure")
+	errTooDeep     = errors.New("MIME nesting too deep")
+	errTooMany     = errors.New("too many MIME parts")
+	errMalfMIME    = errors.New("malformed MIME structure")
+	errHeaderLarge = errors.New("a MIME header is too large")
 )
+
+// Caps on the header of every MIME entity, checked on the raw bytes
+// before go-message parses them: it reads part headers without a limit,
+// and every field costs it some hundred bytes of memory (a 10 MB message
+// of short header lines took 800 MB).
+const (
+	maxPartHeaderBytes = 256 << 10
+	maxPartHeaderLines = 2000
+)
+
+// headersTooLarge reports whether a header block of b — the one at the
+// start, or one after a line beginning with "--" (a boundary), up to the
+// next empty line — is larger than the caps. It over-approximates (any
+// "--" line starts a block), which is safe: it can only refuse.
+func headersTooLarge(b []byte) bool {
+	inHeader, lines, size := true, 0, 0
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i+1], b[i+1:]
+		} else {
+			b = nil
+		}
+		content := bytes.TrimRight(line, "\r\n")
+		switch {
+		case inHeader && len(content) == 0:
+			inHeader = false
+		case inHeader:
+			lines++
+			size += len(line)
+			if lines > maxPartHeaderLines || size > maxPartHeaderBytes {
+				return true
+			}
+		case bytes.HasPrefix(content, []byte("--")):
+			inHeader, lines, size = true, 0, 0
+		}
+	}
+	return false
+}
 
 // walker parses a MIME tree with caps on depth and part count.
 type walker struct {
@@ -109,6 +149,9 @@ func (w *walker) parse(h textproto.Header, body io.Reader, depth int) (*node, er
 
 // parseEntity parses a whole entity (header and body).
 func (w *walker) parseEntity(b []byte, depth int) (*node, error) {
+	if headersTooLarge(b) {
+		return nil, errHeaderLarge
+	}
 	br := bufio.NewReader(bytes.NewReader(b))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {

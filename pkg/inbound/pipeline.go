@@ -201,7 +201,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 	}
 
 	// 9. Binding.
-	if !cfg.bound(acc.Text, protected) {
+	if !cfg.bound(acc.Text, protected, to) {
 		return nil, refuse(550, enhPolicy, "the signed content does not name this directory: "+bindingHint(to))
 	}
 
@@ -248,6 +248,8 @@ func mimeRefusal(err error, cfg Config) *Refusal {
 		return refuse(550, enhMedia, fmt.Sprintf("MIME structure nested deeper than %d levels", cfg.MaxDepth))
 	case errors.Is(err, errTooMany):
 		return refuse(550, enhMedia, fmt.Sprintf("more than %d MIME parts", cfg.MaxParts))
+	case errors.Is(err, errHeaderLarge):
+		return refuse(550, enhMedia, fmt.Sprintf("a MIME header has more than %d lines or %d bytes", maxPartHeaderLines, maxPartHeaderBytes))
 	}
 	return refuse(550, enhMedia, "malformed MIME structure").with(err.Error())
 }
