@@ -283,6 +283,11 @@ func newPublic(e *openpgp.Entity, uidOrder []string) *Public {
 	p.UserIDs = orderedUserIDs(e, uidOrder)
 	seen := map[string]bool{}
 	for _, uid := range p.UserIDs {
+		// Only a user ID the key certified itself names its owner: one
+		// without a valid self-signature can be added by anyone.
+		if _, err := e.Identities[uid].LatestValidSelfCertification(time.Time{}, nil); err != nil {
+			continue
+		}
 		email := strings.ToLower(strings.TrimSpace(e.Identities[uid].UserId.Email))
 		if email == "" && strings.Contains(uid, "@") && !strings.ContainsAny(uid, " <>") {
 			email = strings.ToLower(uid) // a bare "user@example.org" user ID
@@ -293,6 +298,7 @@ func newPublic(e *openpgp.Entity, uidOrder []string) *Public {
 		}
 	}
 	p.Expires = expiry(e)
+	resetValidity(e) // the checks above cached validity without a date
 	return p
 }
 

@@ -1,11 +1,14 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 func TestVerifier(t *testing.T) {
@@ -98,5 +101,39 @@ func TestSecretFileFingerprint(t *testing.T) {
 		if err != nil || got != s.Fingerprint() {
 			t.Fatalf("passphrase %q: %q, %v; want %s", pass, got, err, s.Fingerprint())
 		}
+	}
+}
+
+// A user ID without a valid self-signature (anyone can append one to a
+// public key) does not give the key its email.
+func TestUncertifiedUserIDIsNotAnEmail(t *testing.T) {
+	s, err := Generate("Erin", "erin@example.org", AlgoEd25519, time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Entity().Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	// The forged user ID carries a copy of the genuine one's self-signature,
+	// which does not cover it.
+	uid := packet.NewUserId("Forged", "", "forged@evil.example")
+	if err := uid.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range s.Entity().Identities {
+		if err := id.SelfCertifications[0].Packet.Serialize(&buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub, err := ParsePublicOne(buf.Bytes())
+	if err != nil {
+		t.Fatalf("the key with an extra user ID does not parse: %v", err)
+	}
+	if pub.HasEmail("forged@evil.example") {
+		t.Fatal("an uncertified user ID counts as the key's email")
+	}
+	if !pub.HasEmail("erin@example.org") {
+		t.Fatal("the certified user ID was lost")
 	}
 }

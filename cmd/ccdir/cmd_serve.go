@@ -237,6 +237,7 @@ func (rc *receiver) sendPublicKey(ctx context.Context, env smtpd.Envelope, r io.
 		rc.log.Printf("dropped key request from %s", strconv.QuoteToGraphic(env.From))
 		return nil
 	}
+	to.Address = strings.ToLower(to.Address) // one rate limit per mailbox, however it is spelt
 	now := rc.g.now()
 	n, err := outbox.CountSince(ctx, rc.store.DB(), kindSendKey, to.Address, now.Add(-time.Hour))
 	if err != nil {

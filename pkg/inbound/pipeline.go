@@ -72,9 +72,12 @@ type Accepted struct {
 	Form        string // one of the Form* constants
 	MessageID   string // outer Message-ID without angle brackets, sanitised; may be ""
 	Subject     string // the protected Subject if any, else the outer one; sanitised
-	Raw         []byte // the message as received: evidence for ledger entries
-	Seen        string // replay id (hex SHA-256); see the package comment
-	To          string // which of Config.Addresses it was sent to (envelope)
+	// SubjectSigned: Subject came from the signed (protected) headers;
+	// otherwise it is the outer Subject, which anyone on the way may change.
+	SubjectSigned bool
+	Raw           []byte // the message as received: evidence for ledger entries
+	Seen          string // replay id (hex SHA-256); see the package comment
+	To            string // which of Config.Addresses it was sent to (envelope)
 }
 
 func (p *Pipeline) now() time.Time {
@@ -195,6 +198,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		acc.Text, acc.Attachments, protected = in.text, in.attachments, in.to
 		if in.subject != "" {
 			acc.Subject = sanitizeLine(in.subject)
+			acc.SubjectSigned = true
 		}
 	} else {
 		acc.Text = src.text

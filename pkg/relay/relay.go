@@ -212,7 +212,14 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 		return nil, err
 	}
 	now := r.now()
-	p := parsePost(a.Subject, a.Text, cfg.Tag, cfg.DefaultTLP)
+	// Only a signed Subject reaches the copies (and may carry the label):
+	// an outer one could have been changed on the way, and the copies are
+	// signed by the directory.
+	subject := ""
+	if a.SubjectSigned {
+		subject = a.Subject
+	}
+	p := parsePost(subject, a.Text, cfg.Tag, cfg.DefaultTLP)
 	res := &Result{TLP: p.tlp, Skipped: []Skipped{}}
 	actor := directory.Actor{Name: "member:" + a.Key.Fingerprint}
 	_, err = r.Store.Update(ctx, actor, func(tx *directory.Tx) error {
