@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -32,15 +33,11 @@ func newOutboxCmd(g *globals) *cobra.Command {
 					return usagef("unknown status %q: want queued, deferred, sent or failed", st)
 				}
 			}
-			s, err := g.openOps(ctx)
+			ob, done, err := g.openOutbox(ctx)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			ob, err := outbox.Open(ctx, s.DB())
-			if err != nil {
-				return err
-			}
+			defer done()
 			rows, err := ob.List(ctx, f)
 			if err != nil {
 				return err
@@ -81,16 +78,11 @@ func newOutboxCmd(g *globals) *cobra.Command {
 				}
 				ids = append(ids, id)
 			}
-			s, err := g.openOps(ctx)
+			ob, done, err := g.openOutbox(ctx)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			ob, err := outbox.Open(ctx, s.DB())
-			if err != nil {
-				return err
-			}
-			ob.Now = g.now // due now by the clock flush and digest send deliver with
+			defer done()
 			n, err := ob.Retry(ctx, ids)
 			if err != nil {
 				return err
@@ -125,15 +117,11 @@ func newOutboxCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer unlock()
-			s, err := g.openOps(ctx)
+			ob, done, err := g.openOutbox(ctx)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			ob, err := outbox.Open(ctx, s.DB())
-			if err != nil {
-				return err
-			}
+			defer done()
 			sum, err := ob.Deliver(ctx, t, outbox.Filter{}, outbox.DeliverOptions{Connections: cfg.Connections, RetryFor: cfg.RetryFor, Now: g.now})
 			if err != nil {
 				return err
@@ -147,4 +135,20 @@ func newOutboxCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(list, retry, flush)
 	return cmd
+}
+
+// openOutbox opens the directory's outbox without the directory key, on
+// the clock that digest send and outbox flush deliver with.
+func (g *globals) openOutbox(ctx context.Context) (*outbox.Outbox, func(), error) {
+	s, err := g.openOps(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ob, err := outbox.Open(ctx, s.DB())
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	ob.Now = g.now
+	return ob, func() { s.Close() }, nil
 }
