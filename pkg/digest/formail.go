@@ -28,7 +28,8 @@ func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.M
 		return outbox.Message{}, err
 	}
 	now := j.now()
-	rcpts, skipped := recipients(snap, now)
+	kr := newKeyring(now)
+	rcpts, skipped := recipients(snap, kr)
 	var rc *recipient
 	for i := range rcpts {
 		if rcpts[i].contact.Email == email {
@@ -43,15 +44,15 @@ func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.M
 		}
 		return outbox.Message{}, &directory.Error{Err: directory.ErrNotFound, Msg: "no contact with email " + email}
 	}
-	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, now)
+	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, now, kr)
 	if err != nil {
 		return outbox.Message{}, err
 	}
 	q := &queuer{j: j, cfg: cfg, c: c, now: now, signed: map[string]*signedEntity{},
 		messageID: messageID, autoSubmitted: "auto-replied"}
-	m, err := q.message(rc)
+	cp, e, err := q.copy(rc)
 	if err != nil {
 		return outbox.Message{}, err
 	}
-	return outbox.Message{Kind: Kind, From: m.From, To: m.To, Data: m.Data}, nil
+	return outbox.Message{Kind: Kind, From: snap.Info.Address, To: rc.contact.Email, Data: e.sealed.Bytes(cp)}, nil
 }

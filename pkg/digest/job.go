@@ -227,15 +227,16 @@ func (j *Job) Send(ctx context.Context, opts SendOptions) (*Result, error) {
 	if !last.IsZero() {
 		res.NextDue = cfg.Interval.Next(last)
 	}
+	kr := newKeyring(now) // each key is parsed once per run
 	switch {
 	case id != 0:
 		res.Resumed, res.Due = true, true
 	case opts.Force || !now.Before(res.NextDue):
 		res.Due = true
 		if opts.DryRun {
-			return j.dryRun(ctx, cfg, res, lastSerial, now)
+			return j.dryRun(ctx, cfg, res, lastSerial, kr)
 		}
-		if id, err = j.record(ctx, lastSerial, now); err != nil {
+		if id, err = j.record(ctx, lastSerial, kr); err != nil {
 			return nil, err
 		}
 		res.NextDue = cfg.Interval.Next(now)
@@ -248,7 +249,7 @@ func (j *Job) Send(ctx context.Context, opts SendOptions) (*Result, error) {
 	}
 	if id != 0 {
 		res.Digest = id
-		if err := j.queue(ctx, cfg, id, res); err != nil {
+		if err := j.queue(ctx, cfg, id, res, kr); err != nil {
 			return res, err
 		}
 	}
@@ -292,65 +293,43 @@ func (j *Job) lastDigest(ctx context.Context) (time.Time, int64, error) {
 	return t, serial, err
 }
 
-// recipient is a contact who gets the digest. Its key is parsed by the
-// worker that encrypts to it, so that no more keys are held at once than
-// a batch has.
+// recipient is a contact who gets the digest, with the key to encrypt to.
 type recipient struct {
 	contact directory.Contact
-	key     *keys.Public // nil until parsed
-}
-
-// checkKeys parses and checks every contact's key at t, in parallel, and
-// returns why each unusable one cannot be used (nil for usable ones), by
-// fingerprint. The parsed keys are not kept.
-func checkKeys(contacts []directory.Contact, t time.Time) map[string]error {
-	errs := make([]error, len(contacts))
-	pgpmime.Parallel(len(contacts), 0, func(i int) {
-		if k := contacts[i].Key; k != nil {
-			pub, err := keys.ParsePublicOne([]byte(k.Armored))
-			if err == nil {
-				err = pub.Check(t)
-			}
-			errs[i] = err
-		}
-	})
-	out := make(map[string]error, len(contacts))
-	for i, c := range contacts {
-		if c.Key != nil {
-			out[c.Key.Fingerprint] = errs[i]
-		}
-	}
-	return out
+	key     *pgpmime.Recipient
 }
 
 // recipients splits the snapshot's contacts into those with a usable key
-// and those skipped, with the reason.
-func recipients(s *directory.Snapshot, now time.Time) ([]recipient, []Skipped) {
-	checked := checkKeys(s.Contacts, now)
+// (checked through kr) and those skipped, with the reason.
+func recipients(s *directory.Snapshot, kr *keyring) ([]recipient, []Skipped) {
+	kr.add(s.Contacts)
 	var out []recipient
 	var skipped []Skipped
-	for _, c := range s.Contacts {
+	for i := range s.Contacts {
+		c := &s.Contacts[i]
 		if c.Key == nil {
 			skipped = append(skipped, Skipped{c.Email, "no key"})
 			continue
 		}
-		if err := checked[c.Key.Fingerprint]; err != nil {
-			skipped = append(skipped, Skipped{c.Email, "unusable key: " + err.Error()})
+		st := kr.state(c)
+		if st.err != nil {
+			skipped = append(skipped, Skipped{c.Email, "unusable key: " + st.err.Error()})
 			continue
 		}
-		out = append(out, recipient{contact: c})
+		out = append(out, recipient{contact: *c, key: st.rcpt})
 	}
 	return out, skipped
 }
 
 // record writes a new digest at the current head and its recipient list,
 // in one transaction.
-func (j *Job) record(ctx context.Context, prevSerial int64, now time.Time) (int64, error) {
+func (j *Job) record(ctx context.Context, prevSerial int64, kr *keyring) (int64, error) {
 	snap, err := j.Store.Snapshot(ctx)
 	if err != nil {
 		return 0, err
 	}
-	rcpts, skipped := recipients(snap, now)
+	now := kr.t
+	rcpts, skipped := recipients(snap, kr)
 	tx, err := j.Store.DB().BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -388,10 +367,13 @@ type content struct {
 	prevSerial  int64
 	created     time.Time
 	attachments []Attachment
+	keys        *keyring // at created
 	usable      func(*directory.Contact) error
 }
 
-func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64, created time.Time) (*content, error) {
+// content rebuilds what the digest made at created says; kr is used if it
+// checks keys at created (nil: a new keyring).
+func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64, created time.Time, kr *keyring) (*content, error) {
 	snap, err := j.Store.SnapshotAt(ctx, serial)
 	if err != nil {
 		return nil, err
@@ -406,47 +388,20 @@ func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64,
 	if err != nil {
 		return nil, err
 	}
-	usable := usableAt(created, checkKeys(snap.Contacts, created))
+	if kr == nil || !kr.t.Equal(created) {
+		kr = newKeyring(created)
+	}
+	kr.add(snap.Contacts)
+	usable := kr.usable
 	return &content{
 		snap:        snap,
 		changes:     Diff(prev, snap, created, usable),
 		prevSerial:  prevSerial,
 		created:     created,
 		attachments: atts,
+		keys:        kr,
 		usable:      usable,
 	}, nil
-}
-
-// usableAt reports why a contact's key cannot be used at t: from known
-// (checkKeys of the snapshot), else by parsing the key once, however often
-// it is asked about. It is safe for concurrent use.
-func usableAt(t time.Time, known map[string]error) func(*directory.Contact) error {
-	var mu sync.Mutex
-	seen := map[string]error{}
-	return func(c *directory.Contact) error {
-		if c.Key != nil {
-			if err, ok := known[c.Key.Fingerprint]; ok {
-				return err
-			}
-		}
-		if c.Key == nil {
-			return keys.ErrNoKey
-		}
-		mu.Lock()
-		err, ok := seen[c.Key.Fingerprint]
-		mu.Unlock()
-		if ok {
-			return err
-		}
-		pub, err := keys.ParsePublicOne([]byte(c.Key.Armored))
-		if err == nil {
-			err = pub.Check(t)
-		}
-		mu.Lock()
-		seen[c.Key.Fingerprint] = err
-		mu.Unlock()
-		return err
-	}
 }
 
 // protected are the real headers of a digest, the same for everyone.
@@ -485,29 +440,16 @@ func (j *Job) signedFor(c *content, cfg Config, rc *directory.Contact) (*pgpmime
 	return pgpmime.Sign(inner, j.Secret)
 }
 
-// Batches: how many messages are encrypted and queued per transaction, at
-// most, and how many bytes of mail a batch may hold, so that memory stays
-// flat whatever the size of the directory and the number of recipients.
-const (
-	queueBatch      = 128
-	queueBatchBytes = 24 << 20
-)
-
-// batchSize is how many of this digest's messages fit in a batch: the
-// armored mail is about 4/3 of the signed entity, or less once compressed.
-func (c *content) batchSize() int {
-	est := 8 << 10
-	for _, a := range c.attachments {
-		est += len(a.Body)
-	}
-	est += 400 * (len(c.snap.Contacts) + len(c.snap.Members)) // the text body
-	est = est * 4 / 3
-	return max(1, min(queueBatch, queueBatchBytes/est))
-}
+// queueBatch is how many messages are encrypted and queued per
+// transaction, at most. A queued message holds only its recipient's
+// headers, PKESK and framing (a few KB); the encrypted directory is
+// stored once per digest (see pgpmime.Sealed), so a batch takes well
+// under a megabyte whatever the size of the directory.
+var queueBatch = 256 // a variable for tests
 
 // queue encrypts the digest to every pending recipient and queues the
 // messages, batch by batch; then marks the digest queued.
-func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result) error {
+func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *keyring) error {
 	db := j.Store.DB()
 	var serial, prevSerial int64
 	var created string
@@ -519,7 +461,7 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result) erro
 	if err != nil {
 		return err
 	}
-	c, err := j.content(ctx, cfg, serial, prevSerial, t)
+	c, err := j.content(ctx, cfg, serial, prevSerial, t, kr)
 	if err != nil {
 		return err
 	}
@@ -558,15 +500,18 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result) erro
 		if ct.Key == nil || ct.Key.Fingerprint != fpr {
 			return fmt.Errorf("digest %d: the key of %s at serial %d is not the one recorded", id, ct.Email, serial)
 		}
-		todo = append(todo, recipient{contact: ct})
+		st := c.keys.state(&ct)
+		if st.err != nil {
+			return fmt.Errorf("digest %d: the key of %s: %w", id, ct.Email, st.err)
+		}
+		todo = append(todo, recipient{contact: ct, key: st.rcpt})
 	}
 	if len(todo) != len(pending) {
 		return fmt.Errorf("digest %d: %d recipients are not in the directory at serial %d", id, len(pending)-len(todo), serial)
 	}
 	q := &queuer{j: j, cfg: cfg, c: c, id: id, now: j.now(), signed: map[string]*signedEntity{}, total: len(todo)}
-	size := c.batchSize()
-	for start := 0; start < len(todo); start += size {
-		batch := todo[start:min(start+size, len(todo))]
+	for start := 0; start < len(todo); start += queueBatch {
+		batch := todo[start:min(start+queueBatch, len(todo))]
 		if err := q.queueBatch(ctx, batch); err != nil {
 			return err
 		}
@@ -576,9 +521,10 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result) erro
 	return err
 }
 
-// signedEntity is one signed inner entity with its encrypter.
+// signedEntity is one signed inner entity, encrypted once for all the
+// recipients that get it.
 type signedEntity struct {
-	enc *pgpmime.Encrypter
+	sealed *pgpmime.Sealed
 }
 
 type queuer struct {
@@ -618,7 +564,7 @@ func (q *queuer) entity(rc *directory.Contact) (*signedEntity, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &signedEntity{enc: enc}
+	e := &signedEntity{sealed: enc.Seal(q.j.rand())}
 	q.signed[note] = e
 	return e, nil
 }
@@ -626,9 +572,10 @@ func (q *queuer) entity(rc *directory.Contact) (*signedEntity, error) {
 // queueBatch encrypts a batch in parallel, then queues it and marks its
 // recipients queued in one transaction.
 func (q *queuer) queueBatch(ctx context.Context, batch []recipient) error {
-	msgs := make([]outbox.Message, len(batch))
+	copies := make([]pgpmime.Copy, len(batch))
+	entities := make([]*signedEntity, len(batch))
 	errs := make([]error, len(batch))
-	pgpmime.Parallel(len(batch), 0, func(i int) { msgs[i], errs[i] = q.message(&batch[i]) })
+	pgpmime.Parallel(len(batch), 0, func(i int) { copies[i], entities[i], errs[i] = q.copy(&batch[i]) })
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -637,6 +584,27 @@ func (q *queuer) queueBatch(ctx context.Context, batch []recipient) error {
 		return err
 	}
 	defer tx.Rollback()
+	// The shared parts are stored once (content-addressed, so a batch
+	// finds those of the batches before).
+	type part struct {
+		e *signedEntity
+		n int
+	}
+	blobs := map[part]int64{}
+	msgs := make([]outbox.Message, len(batch))
+	info := q.c.snap.Info
+	for i, c := range copies {
+		p := part{entities[i], c.Shared}
+		id, ok := blobs[p]
+		if !ok {
+			if id, err = q.j.Outbox.PutBlobTx(ctx, tx, p.e.sealed.Shared(p.n)); err != nil {
+				return err
+			}
+			blobs[p] = id
+		}
+		msgs[i] = outbox.Message{Kind: Kind, Ref: strconv.FormatInt(q.id, 10), From: info.Address, To: batch[i].contact.Email,
+			Data: c.Head, Blob: id, Tail: c.Tail}
+	}
 	if _, err := q.j.Outbox.EnqueueTx(ctx, tx, msgs...); err != nil {
 		return err
 	}
@@ -657,17 +625,11 @@ func (q *queuer) queueBatch(ctx context.Context, batch []recipient) error {
 	return nil
 }
 
-// message builds one recipient's mail.
-func (q *queuer) message(rc *recipient) (outbox.Message, error) {
+// copy makes one recipient's mail from the entity it gets.
+func (q *queuer) copy(rc *recipient) (pgpmime.Copy, *signedEntity, error) {
 	e, err := q.entity(&rc.contact)
 	if err != nil {
-		return outbox.Message{}, err
-	}
-	if rc.key == nil {
-		if rc.key, err = keys.ParsePublicOne([]byte(rc.contact.Key.Armored)); err != nil {
-			return outbox.Message{}, fmt.Errorf("key of %s: %w", rc.contact.Email, err)
-		}
-		defer func() { rc.key = nil }() // not kept past the batch
+		return pgpmime.Copy{}, nil, err
 	}
 	info := q.c.snap.Info
 	id, auto := q.messageID, q.autoSubmitted
@@ -677,7 +639,7 @@ func (q *queuer) message(rc *recipient) (outbox.Message, error) {
 	if auto == "" {
 		auto = "auto-generated"
 	}
-	data, err := e.enc.Message(rc.key, pgpmime.Outer{
+	c, err := e.sealed.Copy(rc.key, pgpmime.Outer{
 		From:      mail.Address{Name: info.Name, Address: info.Address},
 		To:        mail.Address{Name: rc.contact.Name, Address: rc.contact.Email},
 		Subject:   q.cfg.Subject,
@@ -686,12 +648,9 @@ func (q *queuer) message(rc *recipient) (outbox.Message, error) {
 		Extra:     []pgpmime.Field{{Key: "Auto-Submitted", Value: auto}},
 	}, q.j.rand())
 	if err != nil {
-		return outbox.Message{}, fmt.Errorf("message for %s: %w", rc.contact.Email, err)
+		return pgpmime.Copy{}, nil, fmt.Errorf("message for %s: %w", rc.contact.Email, err)
 	}
-	return outbox.Message{
-		Kind: Kind, Ref: strconv.FormatInt(q.id, 10),
-		From: info.Address, To: rc.contact.Email, Data: data,
-	}, nil
+	return c, e, nil
 }
 
 // messageID is stable per digest and recipient, so a message queued
@@ -704,16 +663,16 @@ func messageID(id int64, email, from string) string {
 
 // dryRun renders the digest at the current head and counts recipients,
 // writing nothing.
-func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, prevSerial int64, now time.Time) (*Result, error) {
+func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, prevSerial int64, kr *keyring) (*Result, error) {
 	snap, err := j.Store.Snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, now)
+	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, kr.t, kr)
 	if err != nil {
 		return nil, err
 	}
-	rcpts, skipped := recipients(snap, now)
+	rcpts, skipped := recipients(snap, kr)
 	res.Serial, res.Recipients = snap.Head.Serial, len(rcpts)
 	res.Skipped = append(res.Skipped, skipped...)
 	if _, err := j.signedFor(c, cfg, nil); err != nil {
@@ -737,7 +696,7 @@ func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, j.now())
+	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, j.now(), nil)
 	if err != nil {
 		return err
 	}

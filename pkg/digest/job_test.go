@@ -106,7 +106,8 @@ func countRows(t *testing.T, j *digest.Job, query string, args ...any) int {
 // is finished by the next run: the rest is queued, everyone gets exactly
 // one copy, and a further run sends nothing.
 func TestSendResumesInterruptedQueue(t *testing.T) {
-	const n = 200 // two batches of queueBatch (128)
+	const n = 200 // two batches of 128
+	digest.SetQueueBatch(t, 128)
 	srv := smtptest.NewServer(t, smtptest.Options{})
 	j := newJobStore(t, n, smtpTransport(t, srv))
 

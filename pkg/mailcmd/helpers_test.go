@@ -185,18 +185,19 @@ func (f *fixture) serial() int64 {
 // bodies returns the queued messages of kind to rcpt, oldest first.
 func (f *fixture) bodies(kind, rcpt string) [][]byte {
 	f.t.Helper()
-	rows, err := f.store.DB().QueryContext(f.ctx, `SELECT body FROM outbox WHERE kind = ? AND rcpt = ? ORDER BY id`, kind, rcpt)
+	rows, err := f.store.DB().QueryContext(f.ctx, `SELECT o.body, b.data, o.tail FROM outbox o
+		LEFT JOIN outbox_blob b ON b.id = o.blob WHERE o.kind = ? AND o.rcpt = ? ORDER BY o.id`, kind, rcpt)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	defer rows.Close()
 	var out [][]byte
 	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
+		var head, shared, tail []byte
+		if err := rows.Scan(&head, &shared, &tail); err != nil {
 			f.t.Fatal(err)
 		}
-		out = append(out, b)
+		out = append(out, append(append(head, shared...), tail...))
 	}
 	return out
 }

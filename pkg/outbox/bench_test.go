@@ -105,3 +105,60 @@ func BenchmarkDeliverMaildir(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "msgs/s")
 }
+
+// BenchmarkEnqueueShared queues a digest to 10,000 recipients: a head of
+// 1.5 KB each, one shared part of 30 KB, and a short tail, stored in one
+// transaction with PutBlobTx and EnqueueTx. dbMB/op is how much the
+// database file grew.
+func BenchmarkEnqueueShared(b *testing.B) {
+	const n, headSize, sharedSize = 10000, 1536, 30 << 10
+	ctx := context.Background()
+	o := newOutbox(b, nil)
+	var grew int64
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		ref := fmt.Sprintf("bench%d", i)
+		shared, _ := sharedMail(KindDigest, ref, "b", 0, sharedSize)
+		msgs := make([]Message, n)
+		for j := range msgs {
+			msgs[j] = mail(KindDigest, ref, rcpt("b", j), headSize)
+			msgs[j].Tail = []byte("\r\n-- \r\nTo stop these digests, reply STOP.\r\n")
+		}
+		before := dbSize(b, o)
+		b.StartTimer()
+		tx, err := o.db.BeginTx(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		id, err := o.PutBlobTx(ctx, tx, shared)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := range msgs {
+			msgs[j].Blob = id
+		}
+		if added, err := o.EnqueueTx(ctx, tx, msgs...); err != nil || added != n {
+			b.Fatalf("EnqueueTx = %d, %v", added, err)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		grew += dbSize(b, o) - before
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(grew)/float64(b.N)/(1<<20), "dbMB/op")
+}
+
+// dbSize is the size of the database in bytes, WAL included.
+func dbSize(b *testing.B, o *Outbox) int64 {
+	b.Helper()
+	var pages, size int64
+	if err := o.db.QueryRow(`PRAGMA page_count`).Scan(&pages); err != nil {
+		b.Fatal(err)
+	}
+	if err := o.db.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil {
+		b.Fatal(err)
+	}
+	return pages * size
+}

@@ -20,9 +20,11 @@ const (
 
 // Memory bounds of Deliver: due rows are listed batchSize at a time
 // without their bodies; bodies are read a chunk at a time (at most
-// chunkMessages messages or chunkBytes bytes, but at least one message)
-// just before they are handed to the sessions. So at most about one chunk
-// plus one message per connection is in memory, however long the queue.
+// chunkMessages messages or chunkBytes bytes, counting a shared part
+// once, but at least one message) just before they are handed to the
+// sessions. Shared parts are kept for the next chunks while they take
+// less than chunkBytes in all. So at most about two chunks plus one
+// message per connection are in memory, however long the queue.
 var (
 	batchSize     = 256
 	chunkMessages = 16
@@ -34,6 +36,9 @@ const maxGroup = 64
 
 // testOnlyBatch, if set, sees the size of each batch of due rows.
 var testOnlyBatch func(rows int)
+
+// testOnlyBlobRead, if set, sees the id of each shared part read.
+var testOnlyBlobRead func(id int64)
 
 // DeliverOptions tune Deliver. The zero value means the defaults.
 type DeliverOptions struct {
@@ -63,7 +68,11 @@ func Backoff(n int) time.Duration {
 type job struct {
 	Row
 	windowStart time.Time
-	data        []byte
+	blob        int64 // id of the shared part, 0 if none
+	blobSize    int   // its length
+
+	// Read by loadBodies just before the job is handed to a worker.
+	data, shared, tail []byte
 }
 
 type result struct {
@@ -86,7 +95,9 @@ var ErrNoSession = errors.New("cannot open a delivery session")
 // commit; with synchronous=FULL every commit costs an fsync). A session
 // sends its next message only once its previous result is written, so a
 // crash re-sends at most the one message per connection whose acceptance
-// was not yet recorded. A sent message loses its body.
+// was not yet recorded. A sent message loses its body; a shared part is
+// deleted at the end of Deliver once no message refers to it (failed and
+// deferred messages keep theirs, for Retry and the next run).
 //
 // Deliver stops early when ctx is cancelled (messages already handed to
 // the transport finish, bounded by its timeout, and are recorded), when
@@ -114,6 +125,7 @@ func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts Delive
 		orphans: make(chan job, opts.Connections),
 		results: make(chan result, opts.Connections),
 		alive:   opts.Connections,
+		blobs:   map[int64][]byte{},
 	}
 	dctx, cancel := context.WithCancelCause(ctx)
 	d.cancel = cancel
@@ -143,6 +155,7 @@ func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts Delive
 	wg.Wait()
 	close(d.results)
 	<-recorded
+	gcErr := o.deleteUnusedBlobs(d.sendCtx)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -155,8 +168,17 @@ func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts Delive
 		return d.sum, context.Cause(dctx) // no session could be opened
 	case len(d.orphans) > 0:
 		return d.sum, fmt.Errorf("outbox: %d messages not attempted: %w to %s: %v", len(d.orphans), ErrNoSession, t, d.sessionErr)
+	case gcErr != nil:
+		return d.sum, fmt.Errorf("outbox: deliver: delete unused shared parts: %w", gcErr)
 	}
 	return d.sum, nil
+}
+
+// deleteUnusedBlobs deletes the shared parts no message refers to.
+func (o *Outbox) deleteUnusedBlobs(ctx context.Context) error {
+	_, err := o.db.ExecContext(ctx, `DELETE FROM outbox_blob
+		WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.blob = outbox_blob.id)`)
+	return err
 }
 
 func dueStatuses(want []Status) ([]Status, error) {
@@ -193,6 +215,11 @@ type delivery struct {
 	err        error // first fatal error
 	sessionErr error // last NewSession error
 	alive      int   // workers still able to send
+
+	// Shared parts read so far, by id; only the producer touches the
+	// map. The workers get the slices, which nobody modifies.
+	blobs     map[int64][]byte
+	blobBytes int // their total length
 }
 
 func (d *delivery) fail(err error) {
@@ -228,14 +255,10 @@ func (d *delivery) produce(ctx context.Context, f Filter, jobs chan<- job) error
 		lastID = batch[len(batch)-1].ID
 		remaining -= len(batch)
 		for len(batch) > 0 {
-			k, size := 0, 0
-			for k < len(batch) && k < chunkMessages && (k == 0 || size+batch[k].Size <= chunkBytes) {
-				size += batch[k].Size
-				k++
-			}
+			k := d.chunkLen(batch)
 			chunk := batch[:k]
 			batch = batch[k:]
-			if err := d.o.loadBodies(ctx, chunk); err != nil {
+			if err := d.loadBodies(ctx, chunk); err != nil {
 				return err
 			}
 			for i := range chunk {
@@ -244,7 +267,7 @@ func (d *delivery) produce(ctx context.Context, f Filter, jobs chan<- job) error
 				}
 				select {
 				case jobs <- chunk[i]:
-					chunk[i].data = nil
+					chunk[i].data, chunk[i].shared, chunk[i].tail = nil, nil, nil
 				case <-ctx.Done():
 					return nil
 				}
@@ -253,14 +276,42 @@ func (d *delivery) produce(ctx context.Context, f Filter, jobs chan<- job) error
 	}
 }
 
+// chunkLen is how many of the first jobs of batch make the next chunk: at
+// most chunkMessages, and at most chunkBytes to read (a shared part that
+// is already read, or that an earlier job of the chunk needs, costs
+// nothing), but at least one.
+func (d *delivery) chunkLen(batch []job) int {
+	k, size := 0, 0
+	counted := map[int64]bool{}
+	for k < len(batch) && k < chunkMessages {
+		j := batch[k]
+		cost := j.Size
+		if j.blob != 0 {
+			if _, read := d.blobs[j.blob]; read || counted[j.blob] {
+				cost -= j.blobSize
+			}
+		}
+		if k > 0 && size+cost > chunkBytes {
+			break
+		}
+		if j.blob != 0 {
+			counted[j.blob] = true
+		}
+		size += cost
+		k++
+	}
+	return k
+}
+
 // dueBatch lists up to n due rows with id > after, without bodies. The
 // rows are read completely before returning, so no cursor stays open
 // while others write.
 func (o *Outbox) dueBatch(ctx context.Context, f Filter, now time.Time, after int64, n int) ([]job, error) {
 	w, args := f.where()
 	args = append(args, now.UnixMilli(), after, n)
-	rows, err := o.db.QueryContext(ctx, `SELECT `+rowColumns+`, window_start FROM outbox
-		WHERE `+w+` AND next_attempt <= ? AND id > ? ORDER BY id LIMIT ?`, args...)
+	rows, err := o.db.QueryContext(ctx, `SELECT `+rowColumns+`, window_start, coalesce(blob, 0),
+		coalesce((SELECT length(data) FROM outbox_blob WHERE outbox_blob.id = outbox.blob), 0)
+		FROM outbox WHERE `+w+` AND next_attempt <= ? AND id > ? ORDER BY id LIMIT ?`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +322,8 @@ func (o *Outbox) dueBatch(ctx context.Context, f Filter, now time.Time, after in
 		var ws int64
 		var status string
 		var created, next, sent int64
-		err := rows.Scan(&j.ID, &j.Kind, &j.Ref, &j.From, &j.To, &status, &j.Attempts, &created, &next, &sent, &j.LastError, &j.Size, &ws)
+		err := rows.Scan(&j.ID, &j.Kind, &j.Ref, &j.From, &j.To, &status, &j.Attempts, &created, &next, &sent, &j.LastError, &j.Size,
+			&ws, &j.blob, &j.blobSize)
 		if err != nil {
 			return nil, err
 		}
@@ -283,29 +335,99 @@ func (o *Outbox) dueBatch(ctx context.Context, f Filter, now time.Time, after in
 	return out, rows.Err()
 }
 
-// loadBodies fills in the bodies of jobs that are still due.
-func (o *Outbox) loadBodies(ctx context.Context, jobs []job) error {
+// loadBodies fills in the heads, tails and shared parts of the jobs that
+// are still due. Shared parts are read once and kept in d.blobs; those
+// this chunk does not need are forgotten when they take more than
+// chunkBytes.
+func (d *delivery) loadBodies(ctx context.Context, jobs []job) error {
+	if err := d.o.readBodies(ctx, jobs); err != nil {
+		return err
+	}
+	need := map[int64]bool{}
+	for _, j := range jobs {
+		if j.data != nil && j.blob != 0 {
+			need[j.blob] = true
+		}
+	}
+	if d.blobBytes > chunkBytes {
+		for id, b := range d.blobs {
+			if !need[id] {
+				delete(d.blobs, id)
+				d.blobBytes -= len(b)
+			}
+		}
+	}
+	if err := d.readBlobs(ctx, need); err != nil {
+		return err
+	}
+	for i, j := range jobs {
+		if j.data == nil || j.blob == 0 {
+			continue
+		}
+		shared, ok := d.blobs[j.blob]
+		if !ok {
+			return fmt.Errorf("message %d: shared part %d is missing", j.ID, j.blob)
+		}
+		jobs[i].shared = shared
+	}
+	return nil
+}
+
+// readBodies fills in the heads and tails of the jobs that are still due.
+func (o *Outbox) readBodies(ctx context.Context, jobs []job) error {
 	args := make([]any, len(jobs))
 	index := make(map[int64]int, len(jobs))
 	for i, j := range jobs {
 		args[i] = j.ID
 		index[j.ID] = i
 	}
-	rows, err := o.db.QueryContext(ctx, `SELECT id, body FROM outbox
+	rows, err := o.db.QueryContext(ctx, `SELECT id, body, coalesce(blob, 0), tail FROM outbox
 		WHERE id IN (?`+strings.Repeat(", ?", len(jobs)-1)+`) AND status IN ('queued', 'deferred')`, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id int64
-		var body []byte
-		if err := rows.Scan(&id, &body); err != nil {
+		var id, blob int64
+		var body, tail []byte
+		if err := rows.Scan(&id, &body, &blob, &tail); err != nil {
 			return err
 		}
 		if i, ok := index[id]; ok && len(body) > 0 {
-			jobs[i].data = body
+			jobs[i].data, jobs[i].blob, jobs[i].tail = body, blob, tail
 		}
+	}
+	return rows.Err()
+}
+
+// readBlobs reads into d.blobs the shared parts of need it does not hold.
+func (d *delivery) readBlobs(ctx context.Context, need map[int64]bool) error {
+	var args []any
+	for id := range need {
+		if _, ok := d.blobs[id]; !ok {
+			args = append(args, id)
+		}
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	rows, err := d.o.db.QueryContext(ctx, `SELECT id, data FROM outbox_blob
+		WHERE id IN (?`+strings.Repeat(", ?", len(args)-1)+`)`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return err
+		}
+		if testOnlyBlobRead != nil {
+			testOnlyBlobRead(id)
+		}
+		d.blobs[id] = data
+		d.blobBytes += len(data)
 	}
 	return rows.Err()
 }
@@ -352,10 +474,11 @@ func (d *delivery) worker(ctx context.Context, jobs <-chan job) {
 				return
 			}
 		}
-		m := &Message{ID: j.ID, Kind: j.Kind, Ref: j.Ref, From: j.From, To: j.To, Data: j.data}
-		j.data = nil
+		m := &Message{ID: j.ID, Kind: j.Kind, Ref: j.Ref, From: j.From, To: j.To,
+			Data: j.data, Blob: j.blob, Shared: j.shared, Tail: j.tail}
+		j.data, j.shared, j.tail = nil, nil, nil
 		sendErr := sess.Send(d.sendCtx, m)
-		m.Data = nil
+		m.Data, m.Shared, m.Tail = nil, nil, nil
 		if errors.Is(sendErr, ErrConnectionLost) {
 			sess.Close()
 			sess = nil
@@ -437,7 +560,7 @@ func (d *delivery) write(group []result) ([]Row, error) {
 		case g.err == nil:
 			r.Status, r.SentAt, r.LastError = Sent, now, ""
 			res, err = tx.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'sent', attempts = attempts + 1,
-				sent_at = ?, last_error = '', body = NULL WHERE id = ?`, now.UnixMilli(), r.ID)
+				sent_at = ?, last_error = '', body = NULL, blob = NULL, tail = NULL WHERE id = ?`, now.UnixMilli(), r.ID)
 		case IsTemporary(g.err) && now.Sub(g.windowStart) < d.opts.RetryFor:
 			r.Status, r.NextAttempt, r.LastError = Deferred, now.Add(Backoff(r.Attempts)), errorText(g.err)
 			res, err = tx.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'deferred', attempts = attempts + 1,

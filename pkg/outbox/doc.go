@@ -10,6 +10,11 @@
 //	sendmail:/usr/sbin/sendmail               pipe to the local MTA
 //	maildir:/path                             a maildir folder (the default)
 //
+// Messages that share a big part (a digest or a list post to many
+// recipients) store it once: PutBlob stores the part, and each Message
+// names it by Blob beside its own head (Data) and Tail. The part is
+// deleted once every message that uses it is sent.
+//
 // A message accepted by the transport is marked sent at once (the results
 // of parallel connections share a commit), and its body is dropped from
 // the file; a connection sends its next message only after that. A crash

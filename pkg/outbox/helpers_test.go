@@ -18,7 +18,13 @@ import (
 // keys, BEGIN IMMEDIATE, one connection.
 func openDB(t testing.TB) *sql.DB {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ccdir.db")
+	return openDBAt(t, filepath.Join(t.TempDir(), "ccdir.db"))
+}
+
+// openDBAt is openDB on the file at path; the database is closed when the
+// test ends.
+func openDBAt(t testing.TB, path string) *sql.DB {
+	t.Helper()
 	v := url.Values{}
 	v.Set("_busy_timeout", "5000")
 	v.Set("_foreign_keys", "on")
@@ -101,4 +107,66 @@ func counts(t testing.TB, o *Outbox) map[Status]int {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// sharedMail builds n messages of kind and ref that share one part of
+// about size bytes, each with its own head and tail. Every boundary
+// between parts splits a CRLF (the head ends with CR, the shared part
+// starts with LF and ends with CR, the tail starts with LF), and the
+// shared part's first line starts with a dot: transports must carry line
+// state from one part to the next.
+func sharedMail(kind, ref, prefix string, n, size int) (shared []byte, msgs []Message) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "\n.a shared line that starts with a dot\r\n")
+	line := bytes.Repeat([]byte("abcdefghij"), 7)
+	for i := 0; b.Len() < size; i++ {
+		fmt.Fprintf(&b, "%05d %s %s\r\n", i, ref, line)
+	}
+	b.WriteString("the shared part ends in the middle of a line ending\r")
+	shared = b.Bytes()
+	for i := range n {
+		to := rcpt(prefix, i)
+		head := fmt.Sprintf("From: <%s>\r\nTo: <%s>\r\nSubject: post %s\r\nMessage-ID: <%s.%s@ccdir.example>\r\n\r\nDear %s,\r",
+			dir, to, ref, ref, to, to)
+		tail := fmt.Sprintf("\n-- \r\nsent to %s\r\n", to)
+		msgs = append(msgs, Message{Kind: kind, Ref: ref, From: dir, To: to, Data: []byte(head), Tail: []byte(tail)})
+	}
+	return shared, msgs
+}
+
+// putShared stores shared and makes msgs refer to it.
+func putShared(t testing.TB, o *Outbox, shared []byte, msgs []Message) int64 {
+	t.Helper()
+	id, err := o.PutBlob(context.Background(), shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range msgs {
+		msgs[i].Blob = id
+	}
+	return id
+}
+
+// wire is m on the wire, with shared as its shared part.
+func wire(m Message, shared []byte) []byte {
+	m.Shared = shared
+	return bytes.Join(m.Parts(), nil)
+}
+
+// toLF turns CRLF into LF, as maildir and sendmail should.
+func toLF(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")) }
+
+// dbInt runs a query that returns one integer.
+func dbInt(t testing.TB, o *Outbox, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := o.db.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func blobRows(t testing.TB, o *Outbox) int {
+	t.Helper()
+	return dbInt(t, o, `SELECT count(*) FROM outbox_blob`)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -117,7 +118,7 @@ func (s *maildirSession) Send(ctx context.Context, m *Message) error {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := filepath.Join(s.t.dir, "tmp", name+"."+hex.EncodeToString(rnd[:]))
-	if err := writeSync(tmp, toLF(m.Data)); err != nil {
+	if err := writeSync(tmp, lfReader(m)); err != nil {
 		os.Remove(tmp)
 		return &DeliveryError{Temporary: true, Msg: err.Error(), Err: err}
 	}
@@ -145,12 +146,12 @@ func exists(p string) bool {
 	return err == nil
 }
 
-func writeSync(name string, data []byte) error {
+func writeSync(name string, r io.Reader) error {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		return err
 	}

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -16,18 +17,52 @@ const (
 	KindAlert  = "alert"
 )
 
-// MaxMessageBytes is the largest message Enqueue accepts.
+// MaxMessageBytes is the largest message Enqueue accepts, counting its
+// shared part and tail, and the largest shared part PutBlob accepts.
 const MaxMessageBytes = 25 << 20
 
 // Message is one outgoing mail to one envelope recipient.
+//
+// The message on the wire is Data, then Shared, then Tail, written one
+// after the other with nothing added or removed between them: an RFC 5322
+// message with CRLF line endings, which may be cut anywhere, even inside
+// a line or a CRLF. Most messages are whole in Data. Many messages that
+// share a big part (one digest or list post to many recipients) carry
+// only their own head in Data and Tail, and name the shared part, stored
+// once with PutBlob, by Blob.
 type Message struct {
 	ID   int64  // set by the outbox; ignored by Enqueue
 	Kind string // "digest", "reply", "alert"
 	Ref  string // what the message belongs to, e.g. the digest id
 	From string // envelope sender (the directory address)
 	To   string // one envelope recipient
-	Data []byte // the whole RFC 5322 message, CRLF line endings
+	Data []byte // the message, or its head when it has a shared part; never empty
+
+	// Blob is the id of the shared part, as returned by PutBlob or
+	// PutBlobTx; 0 means none.
+	Blob int64
+	// Shared holds the bytes of the shared part. Deliver fills it in
+	// before Session.Send; Enqueue ignores it. Many messages hold the same
+	// slice at once: it must never be modified.
+	Shared []byte
+	// Tail is written after the shared part; only with Blob.
+	Tail []byte
 }
+
+// Parts returns the non-empty parts of the message in the order they go
+// on the wire: Data, Shared, Tail.
+func (m *Message) Parts() [][]byte {
+	parts := make([][]byte, 0, 3)
+	for _, p := range [...][]byte{m.Data, m.Shared, m.Tail} {
+		if len(p) > 0 {
+			parts = append(parts, p)
+		}
+	}
+	return parts
+}
+
+// Len is the length of the message on the wire: Data, Shared and Tail.
+func (m *Message) Len() int { return len(m.Data) + len(m.Shared) + len(m.Tail) }
 
 // Status is the state of a queued message.
 type Status string
@@ -52,7 +87,7 @@ type Row struct {
 	NextAttempt time.Time `json:"next_attempt"`
 	SentAt      time.Time `json:"sent_at"` // zero unless Status is Sent
 	LastError   string    `json:"last_error"`
-	Size        int       `json:"size"`
+	Size        int       `json:"size"` // on the wire: head, shared part and tail
 }
 
 // Filter selects rows. Empty fields match everything; Limit 0 means no limit.
@@ -74,8 +109,23 @@ type Outbox struct {
 }
 
 // Times are stored as Unix milliseconds. window_start is when the current
-// retry window began (created, or the last Retry); body is NULL once sent.
+// retry window began (created, or the last Retry). body holds
+// Message.Data; blob and tail, Message.Blob (NULL for 0) and Message.Tail
+// (NULL if empty); size is the length of all three on the wire. body,
+// blob and tail are NULL once the message is sent.
+//
+// outbox_blob holds the shared parts, one row per distinct content
+// (sha256 is the SHA-256 of data). Deliver deletes those no message
+// refers to any more.
+//
+// Databases made before shared parts existed get blob and tail from
+// Open (see migrate); the index on blob is created after that.
 const schema = `
+CREATE TABLE IF NOT EXISTS outbox_blob (
+	id     INTEGER PRIMARY KEY,
+	sha256 BLOB NOT NULL UNIQUE,
+	data   BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
 	id           INTEGER PRIMARY KEY,
 	kind         TEXT NOT NULL,
@@ -83,6 +133,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 	sender       TEXT NOT NULL,
 	rcpt         TEXT NOT NULL,
 	body         BLOB,
+	blob         INTEGER REFERENCES outbox_blob (id),
+	tail         BLOB,
 	size         INTEGER NOT NULL,
 	status       TEXT NOT NULL CHECK (status IN ('queued', 'deferred', 'sent', 'failed')),
 	attempts     INTEGER NOT NULL DEFAULT 0,
@@ -96,13 +148,89 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
 `
 
-// Open prepares the outbox table in db (created if missing). db is
-// expected to be the directory's single-connection writer.
+// indexes are created once migrate has added the columns they cover.
+const indexes = `
+CREATE INDEX IF NOT EXISTS outbox_blob_ref ON outbox (blob);
+`
+
+// addedColumns are the columns of outbox that older databases lack, in
+// the order they were added, with their definitions.
+var addedColumns = []struct{ name, def string }{
+	{"blob", "INTEGER REFERENCES outbox_blob (id)"},
+	{"tail", "BLOB"},
+}
+
+// Open prepares the outbox tables in db: creates them if missing and adds
+// the columns an older version did not have. db is expected to be the
+// directory's single-connection writer.
 func Open(ctx context.Context, db *sql.DB) (*Outbox, error) {
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		return nil, fmt.Errorf("outbox: create table: %w", err)
+	// An outbox already in shape is opened without taking the write lock,
+	// so that a reader (outbox list) or a writer that will wait for the
+	// lock later, with its own busy handling, is not refused here.
+	if ok, err := current(ctx, db); err != nil {
+		return nil, fmt.Errorf("outbox: open: %w", err)
+	} else if ok {
+		return &Outbox{db: db}, nil
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: open: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return nil, fmt.Errorf("outbox: create tables: %w", err)
+	}
+	if err := migrate(ctx, tx); err != nil {
+		return nil, fmt.Errorf("outbox: migrate: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, indexes); err != nil {
+		return nil, fmt.Errorf("outbox: create indexes: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("outbox: open: %w", err)
 	}
 	return &Outbox{db: db}, nil
+}
+
+// current reports whether the outbox tables, columns and indexes are all
+// there, reading the schema only.
+func current(ctx context.Context, db *sql.DB) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('outbox', 'outbox_blob')) +
+		(SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ('outbox_due', 'outbox_blob_ref')) +
+		(SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail'))`).Scan(&n)
+	return n == 6, err
+}
+
+// migrate adds to the table outbox the columns it lacks.
+func migrate(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM pragma_table_info('outbox')`)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return err
+		}
+		have[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range addedColumns {
+		if have[c.name] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE outbox ADD COLUMN `+c.name+` `+c.def); err != nil {
+			return fmt.Errorf("add column %s: %w", c.name, err)
+		}
+	}
+	return nil
 }
 
 func (o *Outbox) now() time.Time {
@@ -114,7 +242,8 @@ func (o *Outbox) now() time.Time {
 
 // Enqueue adds messages in one transaction. A message whose (Kind, Ref, To)
 // is already queued is skipped, not an error, so that an interrupted run
-// can be resumed; added counts the new rows.
+// can be resumed; added counts the new rows. A refused message (an error
+// wrapping ErrInvalid) refuses the whole batch.
 func (o *Outbox) Enqueue(ctx context.Context, msgs ...Message) (added int, err error) {
 	if err := validate(msgs); err != nil {
 		return 0, err
@@ -135,14 +264,25 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...Message) (added int, err e
 }
 
 // EnqueueTx is Enqueue inside the caller's transaction, so that a digest
-// and its messages can be recorded together.
+// and its messages can be recorded together. Every message is checked
+// before any is written: a refused batch writes nothing.
+//
+// A message with a Blob must name a shared part that exists in tx: store
+// it with PutBlobTx in the same transaction. Deliver deletes the shared
+// parts no message refers to, so an id kept from an earlier transaction
+// may be gone; PutBlobTx with the same bytes is cheap and returns the id
+// to use.
 func (o *Outbox) EnqueueTx(ctx context.Context, tx *sql.Tx, msgs ...Message) (int, error) {
 	if err := validate(msgs); err != nil {
 		return 0, err
 	}
+	sizes, err := checkShared(ctx, tx, msgs)
+	if err != nil {
+		return 0, err
+	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO outbox
-		(kind, ref, sender, rcpt, body, size, status, created, window_start, next_attempt)
-		VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+		(kind, ref, sender, rcpt, body, blob, tail, size, status, created, window_start, next_attempt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
 		ON CONFLICT (kind, ref, rcpt) DO NOTHING`)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: enqueue: %w", err)
@@ -150,8 +290,13 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *sql.Tx, msgs ...Message) (in
 	defer stmt.Close()
 	now := o.now().UnixMilli()
 	added := 0
-	for _, m := range msgs {
-		res, err := stmt.ExecContext(ctx, m.Kind, m.Ref, m.From, m.To, m.Data, len(m.Data), now, now, now)
+	for i, m := range msgs {
+		blob := sql.NullInt64{Int64: m.Blob, Valid: m.Blob != 0}
+		var tail any // NULL, not an empty blob
+		if len(m.Tail) > 0 {
+			tail = m.Tail
+		}
+		res, err := stmt.ExecContext(ctx, m.Kind, m.Ref, m.From, m.To, m.Data, blob, tail, sizes[i], now, now, now)
 		if err != nil {
 			return 0, fmt.Errorf("outbox: enqueue %s %s to %s: %w", m.Kind, m.Ref, m.To, err)
 		}
@@ -164,31 +309,124 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *sql.Tx, msgs ...Message) (in
 	return added, nil
 }
 
+// checkShared checks that the shared part of each message exists and that
+// the whole message is not too big. It returns the size of each message
+// on the wire. Each distinct shared part is looked up once.
+func checkShared(ctx context.Context, tx *sql.Tx, msgs []Message) ([]int, error) {
+	blobSizes := map[int64]int{}
+	sizes := make([]int, len(msgs))
+	for i, m := range msgs {
+		size := len(m.Data) + len(m.Tail)
+		if m.Blob != 0 {
+			n, ok := blobSizes[m.Blob]
+			if !ok {
+				err := tx.QueryRowContext(ctx, `SELECT length(data) FROM outbox_blob WHERE id = ?`, m.Blob).Scan(&n)
+				if errors.Is(err, sql.ErrNoRows) {
+					return nil, invalid(i, "shared part %d does not exist", m.Blob)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("outbox: enqueue: shared part %d: %w", m.Blob, err)
+				}
+				blobSizes[m.Blob] = n
+			}
+			size += n
+		}
+		if size > MaxMessageBytes {
+			return nil, invalid(i, "message to %s is %d bytes, more than %d", m.To, size, MaxMessageBytes)
+		}
+		sizes[i] = size
+	}
+	return sizes, nil
+}
+
+// PutBlob stores data as a shared part of messages, in its own
+// transaction, and returns its id for Message.Blob. The same data always
+// gets the same id, and is stored once. Empty data and data of more than
+// MaxMessageBytes are refused with an error wrapping ErrInvalid.
+//
+// A shared part that no message refers to is deleted at the end of every
+// Deliver, which may run between PutBlob and the Enqueue that uses it
+// (Enqueue then refuses the messages). A caller that may run beside
+// Deliver stores the shared part and its messages in one transaction with
+// PutBlobTx and EnqueueTx.
+func (o *Outbox) PutBlob(ctx context.Context, data []byte) (int64, error) {
+	if err := checkBlob(data); err != nil {
+		return 0, err
+	}
+	tx, err := o.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: store shared part: %w", err)
+	}
+	defer tx.Rollback()
+	id, err := o.PutBlobTx(ctx, tx, data)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("outbox: store shared part: %w", err)
+	}
+	return id, nil
+}
+
+// PutBlobTx is PutBlob inside the caller's transaction.
+func (o *Outbox) PutBlobTx(ctx context.Context, tx *sql.Tx, data []byte) (int64, error) {
+	if err := checkBlob(data); err != nil {
+		return 0, err
+	}
+	sum := sha256.Sum256(data)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbox_blob (sha256, data) VALUES (?, ?)
+		ON CONFLICT (sha256) DO NOTHING`, sum[:], data); err != nil {
+		return 0, fmt.Errorf("outbox: store shared part: %w", err)
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM outbox_blob WHERE sha256 = ?`, sum[:]).Scan(&id); err != nil {
+		return 0, fmt.Errorf("outbox: store shared part: %w", err)
+	}
+	return id, nil
+}
+
+func checkBlob(data []byte) error {
+	switch {
+	case len(data) == 0:
+		return fmt.Errorf("outbox: shared part: %w: empty", ErrInvalid)
+	case len(data) > MaxMessageBytes:
+		return fmt.Errorf("outbox: shared part: %w: %d bytes, more than %d", ErrInvalid, len(data), MaxMessageBytes)
+	}
+	return nil
+}
+
 // ErrInvalid is wrapped by errors about messages Enqueue refuses.
 var ErrInvalid = errors.New("invalid message")
 
+// invalid is the error about the i-th message of a batch.
+func invalid(i int, format string, args ...any) error {
+	return fmt.Errorf("outbox: message %d: %w: %s", i, ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// validate checks what can be checked without the database.
 func validate(msgs []Message) error {
 	for i, m := range msgs {
-		bad := func(format string, args ...any) error {
-			return fmt.Errorf("outbox: message %d: %w: %s", i, ErrInvalid, fmt.Sprintf(format, args...))
-		}
-		if !isWord(m.Kind) {
-			return bad("kind %q is not a lowercase word", m.Kind)
-		}
-		if m.Ref == "" || len(m.Ref) > 200 || hasControl(m.Ref) {
-			return bad("ref must be 1 to 200 printable characters")
+		switch {
+		case !isWord(m.Kind):
+			return invalid(i, "kind %q is not a lowercase word", m.Kind)
+		case m.Ref == "" || len(m.Ref) > 200 || hasControl(m.Ref):
+			return invalid(i, "ref must be 1 to 200 printable characters")
 		}
 		if err := CheckAddress(m.From); err != nil {
-			return bad("sender: %v", err)
+			return invalid(i, "sender: %v", err)
 		}
 		if err := CheckAddress(m.To); err != nil {
-			return bad("recipient: %v", err)
+			return invalid(i, "recipient: %v", err)
 		}
-		if len(m.Data) == 0 {
-			return bad("empty message to %s", m.To)
-		}
-		if len(m.Data) > MaxMessageBytes {
-			return bad("message to %s is %d bytes, more than %d", m.To, len(m.Data), MaxMessageBytes)
+		switch {
+		case len(m.Data) == 0:
+			return invalid(i, "empty message to %s", m.To)
+		case m.Blob < 0:
+			return invalid(i, "shared part %d does not exist", m.Blob)
+		case len(m.Tail) > 0 && m.Blob == 0:
+			return invalid(i, "message to %s has a tail but no shared part", m.To)
+		case len(m.Data)+len(m.Tail) > MaxMessageBytes:
+			return invalid(i, "message to %s is %d bytes, more than %d", m.To, len(m.Data)+len(m.Tail), MaxMessageBytes)
 		}
 	}
 	return nil

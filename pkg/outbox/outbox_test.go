@@ -1,8 +1,10 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -78,6 +80,9 @@ func TestEnqueueRefusesBadMessages(t *testing.T) {
 		"bad sender":     func(m *Message) { m.From = "-f" },
 		"empty body":     func(m *Message) { m.Data = nil },
 		"too big":        func(m *Message) { m.Data = make([]byte, MaxMessageBytes+1) },
+		"tail, no blob":  func(m *Message) { m.Tail = []byte("tail\r\n") },
+		"unknown blob":   func(m *Message) { m.Blob = 42 },
+		"negative blob":  func(m *Message) { m.Blob = -1 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := newOutbox(t, nil)
@@ -108,10 +113,12 @@ type fakeTransport struct {
 	inflight  atomic.Int32
 	maxFlight atomic.Int32
 	delay     time.Duration
+	keep      bool              // keep what each recipient was sent last
+	bodies    map[string][]byte // with keep: recipient → message on the wire
 }
 
 func newFake() *fakeTransport {
-	return &fakeTransport{got: map[string]int{}, tries: map[string]int{}}
+	return &fakeTransport{got: map[string]int{}, tries: map[string]int{}, bodies: map[string][]byte{}}
 }
 
 func (f *fakeTransport) String() string { return "fake:" }
@@ -146,6 +153,9 @@ func (s fakeSession) Send(ctx context.Context, m *Message) error {
 	if len(m.Data) == 0 {
 		return errors.New("no data")
 	}
+	if (m.Blob != 0) != (len(m.Shared) > 0) {
+		return fmt.Errorf("shared part %d with %d bytes", m.Blob, len(m.Shared))
+	}
 	time.Sleep(f.delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -156,6 +166,9 @@ func (s fakeSession) Send(ctx context.Context, m *Message) error {
 		}
 	}
 	f.got[m.To]++
+	if f.keep {
+		f.bodies[m.To] = bytes.Join(m.Parts(), nil)
+	}
 	return nil
 }
 

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/text/transform"
 )
 
 // exTempFail is sendmail's exit status for "try again later" (sysexits.h).
@@ -50,7 +53,7 @@ func (s sendmailSession) Send(ctx context.Context, m *Message) error {
 	ctx, cancel := context.WithTimeout(ctx, s.t.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.t.path, "-i", "-f", m.From, "--", m.To)
-	cmd.Stdin = bytes.NewReader(toLF(m.Data))
+	cmd.Stdin = lfReader(m)
 	stderr := &capWriter{max: 4 << 10}
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -117,11 +120,51 @@ func (w *capWriter) Write(p []byte) (int, error) {
 
 func (w *capWriter) String() string { return w.buf.String() }
 
-// toLF converts CRLF line endings to LF, the local convention of sendmail
-// and maildir.
-func toLF(b []byte) []byte {
-	if !bytes.Contains(b, []byte("\r\n")) {
-		return b
+// lfReader reads m as it goes on the wire (Data, Shared, Tail) with CRLF
+// line endings turned into LF, the local convention of sendmail and
+// maildir. A CRLF split between two parts is turned too.
+func lfReader(m *Message) io.Reader {
+	parts := m.Parts()
+	rs := make([]io.Reader, len(parts))
+	for i, p := range parts {
+		rs[i] = bytes.NewReader(p)
 	}
-	return bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+	return transform.NewReader(io.MultiReader(rs...), crlfToLF{})
+}
+
+// crlfToLF is a transform.Transformer that drops the CR of every CRLF;
+// other CRs are kept.
+type crlfToLF struct{ transform.NopResetter }
+
+func (crlfToLF) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	for nSrc < len(src) {
+		// Copy up to the next CR.
+		run := bytes.IndexByte(src[nSrc:], '\r')
+		if run < 0 {
+			run = len(src) - nSrc
+		}
+		n := copy(dst[nDst:], src[nSrc:nSrc+run])
+		nDst += n
+		nSrc += n
+		if n < run {
+			return nDst, nSrc, transform.ErrShortDst
+		}
+		if nSrc == len(src) {
+			break
+		}
+		// src[nSrc] is a CR: drop it before LF, keep it otherwise.
+		switch {
+		case nSrc+1 == len(src) && !atEOF:
+			return nDst, nSrc, transform.ErrShortSrc // is the next byte LF?
+		case nSrc+1 < len(src) && src[nSrc+1] == '\n':
+			nSrc++
+		case nDst == len(dst):
+			return nDst, nSrc, transform.ErrShortDst
+		default:
+			dst[nDst] = '\r'
+			nDst++
+			nSrc++
+		}
+	}
+	return nDst, nSrc, nil
 }

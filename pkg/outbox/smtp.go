@@ -298,7 +298,7 @@ func (s *smtpSession) transaction(ctx context.Context, m *Message) (dataStarted 
 	conn := s.conn
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	opts := &smtp.MailOptions{Size: int64(len(m.Data))}
+	opts := &smtp.MailOptions{Size: int64(m.Len())}
 	if !isASCII(m.From) || !isASCII(m.To) {
 		opts.UTF8 = true
 	}
@@ -313,14 +313,17 @@ func (s *smtpSession) transaction(ctx context.Context, m *Message) (dataStarted 
 		return false, err
 	}
 	// go-smtp sets no deadline on data writes; without one a stalled
-	// server would hold the session forever.
-	for p := m.Data; len(p) > 0; {
-		n := min(len(p), dataChunk)
-		conn.SetWriteDeadline(time.Now().Add(s.t.timeout))
-		if _, err := w.Write(p[:n]); err != nil {
-			return true, err
+	// server would hold the session forever. The parts go through one
+	// writer, which dot-stuffs and ends lines across their boundaries.
+	for _, p := range m.Parts() {
+		for len(p) > 0 {
+			n := min(len(p), dataChunk)
+			conn.SetWriteDeadline(time.Now().Add(s.t.timeout))
+			if _, err := w.Write(p[:n]); err != nil {
+				return true, err
+			}
+			p = p[n:]
 		}
-		p = p[n:]
 	}
 	conn.SetWriteDeadline(time.Now().Add(s.t.timeout))
 	err = w.Close() // writes the final dot and reads the answer

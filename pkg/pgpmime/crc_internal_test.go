@@ -48,3 +48,27 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+// TestCRC24Combine: the checksum of a‖b made from the parts is the one
+// computed over the whole, for every split and lengths around the 8-byte
+// steps and the powers of two.
+func TestCRC24Combine(t *testing.T) {
+	r := rand.New(rand.NewChaCha8([32]byte{8}))
+	data := make([]byte, 5000)
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	for _, n := range []int{0, 1, 2, 3, 7, 8, 9, 64, 255, 256, 257, 1000, 4096, 5000} {
+		whole := data[:n]
+		for _, split := range []int{0, 1, n / 3, n / 2, n - 1, n} {
+			if split < 0 || split > n {
+				continue
+			}
+			a, b := whole[:split], whole[split:]
+			got := crc24Combine(crc24(crc24Init, a), crc24(0, b), crc24XPow8(len(b)))
+			if want := crc24Bitwise(crc24Init, whole); got != want {
+				t.Fatalf("n=%d split=%d: combined %06x, want %06x", n, split, got, want)
+			}
+		}
+	}
+}

@@ -3,14 +3,20 @@
 // github.com/emersion/go-message and github.com/ProtonMail/go-crypto
 // (openpgp/v2 and its packet package).
 //
-// A digest is built in four steps, each done once per digest except the
-// last two:
+// A digest (or a list post) is built in five steps, each done once per
+// digest except the last two:
 //
 //	inner, _ := BuildInner(protected, parts)   // multipart/mixed, real headers inside
 //	signed, _ := Sign(inner, dirKey)            // multipart/signed (RFC 3156 §5), one signature
 //	enc, _ := NewEncrypter(signed, now)         // literal data packet compressed once
-//	enc.Encrypt(&asc, rcptKey, nil)             // per recipient: PKESK + SEIPDv1 + armor
-//	BuildEncrypted(w, outer, asc.Bytes())       // per recipient: multipart/encrypted mail
+//	sealed := enc.Seal(nil)                     // encrypted once: one session key, one SEIPDv1 packet
+//	r, _ := NewRecipient(rcptKey, now)          // per recipient: its encryption key, chosen once
+//	c, _ := sealed.Copy(r, outer, nil)          // per recipient: its PKESK and headers
+//
+// A Copy is the recipient's whole multipart/encrypted mail as a head, a
+// shared part (the armored encrypted entity, the same bytes for every
+// copy, stored once by the outbox) and a tail. Encrypt and BuildEncrypted
+// make the same mail for one recipient alone.
 //
 // A personal reply is signed and encrypted in one OpenPGP message whose
 // signature names its recipient (RFC 3156 §6.2): SignEncrypt.

@@ -6,27 +6,25 @@ import (
 	"crypto/cipher"
 	crand "crypto/rand"
 	"crypto/sha1"
-	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
-	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/ccdir/ccdir/keys"
 )
 
 // Encrypter encrypts one Signed entity to many recipients. NewEncrypter
-// builds the literal data packet and compresses it (ZLIB) once; Encrypt
-// then only makes a session key, the PKESK packet for the recipient's
-// current encryption key, the SEIPDv1 packet (AES-256, MDC) over the
-// precompressed bytes, and the armor (with CRC-24).
+// builds the literal data packet and compresses it (ZLIB) once. Seal then
+// encrypts it once for copies to many recipients (see Sealed); Encrypt
+// makes one complete message for one recipient: a session key, the PKESK
+// packet for the recipient's current encryption key, the SEIPDv1 packet
+// (AES-256, MDC) over the precompressed bytes, and the armor (with
+// CRC-24).
 //
 // An Encrypter is safe for concurrent use. go-crypto caches the validity of
 // self-signatures inside a key, so Encrypt serialises calls for the same
@@ -94,27 +92,13 @@ func (e *Encrypter) Encrypt(w io.Writer, rcpt *keys.Public, rand io.Reader) erro
 	if rand == nil {
 		rand = crand.Reader
 	}
-	mu := lockFor(rcpt)
-	mu.Lock()
-	key, err := rcpt.Entity().EncryptionKeyWithError(e.now, e.cfg)
-	mu.Unlock()
+	r, err := NewRecipient(rcpt, e.now)
 	if err != nil {
-		var weak pgperrors.WeakAlgorithmError
-		if errors.As(err, &weak) {
-			return fmt.Errorf("%w: key %s: %v", keys.ErrWeakKey, rcpt.Fingerprint, err)
-		}
-		return fmt.Errorf("%w: key %s: %v", keys.ErrNoEncryptionKey, rcpt.Fingerprint, err)
+		return err
 	}
-	cipherFunc := packet.CipherAES256
-	if sig := key.PrimarySelfSignature; sig != nil && len(sig.PreferredSymmetric) > 0 &&
-		!slices.Contains(sig.PreferredSymmetric, uint8(packet.CipherAES256)) &&
-		slices.Contains(sig.PreferredSymmetric, uint8(packet.CipherAES128)) {
-		cipherFunc = packet.CipherAES128
-	}
-
-	cfg := &packet.Config{Rand: rand, Time: e.cfg.Time, DefaultCipher: cipherFunc}
+	cfg := &packet.Config{Rand: rand, Time: e.cfg.Time, DefaultCipher: r.cipher}
 	var sessionKey [32]byte
-	sk := sessionKey[:cipherFunc.KeySize()]
+	sk := sessionKey[:r.cipher.KeySize()]
 	defer clear(sessionKey[:])
 	if _, err := io.ReadFull(rand, sk); err != nil {
 		return err
@@ -124,10 +108,10 @@ func (e *Encrypter) Encrypt(w io.Writer, rcpt *keys.Public, rand io.Reader) erro
 	defer binPool.Put(bin)
 	bin.Reset()
 	bin.Grow(len(e.payload) + 1024)
-	if err := packet.SerializeEncryptedKeyAEAD(bin, key.PublicKey, cipherFunc, false, sk, cfg); err != nil {
+	if err := packet.SerializeEncryptedKeyAEAD(bin, r.key, r.cipher, false, sk, cfg); err != nil {
 		return fmt.Errorf("encrypt session key to %s: %w", rcpt.Fingerprint, err)
 	}
-	if err := appendSEIPDv1(bin, cipherFunc, sk, e.payload, rand); err != nil {
+	if err := appendSEIPDv1(bin, r.cipher, sk, e.payload, rand); err != nil {
 		return err
 	}
 
@@ -202,23 +186,9 @@ func appendSEIPDv1(out *bytes.Buffer, c packet.CipherFunction, key, plaintext []
 // line endings (as mail needs them), 64 characters per line, no armor headers, and the CRC-24
 // checksum line that GnuPG 2.2 needs.
 func appendArmor(out *bytes.Buffer, blockType string, bin []byte) {
-	const chunk = 48 // 64 characters
-	out.Grow(base64.StdEncoding.EncodedLen(len(bin)) + len(bin)/chunk + 80)
 	out.WriteString("-----BEGIN " + blockType + "-----\r\n\r\n")
-	var line [64]byte
-	crc := crc24(crc24Init, bin)
-	for len(bin) > 0 {
-		n := min(chunk, len(bin))
-		base64.StdEncoding.Encode(line[:], bin[:n])
-		out.Write(line[:base64.StdEncoding.EncodedLen(n)])
-		out.WriteString("\r\n")
-		bin = bin[n:]
-	}
-	sum := [3]byte{byte(crc >> 16), byte(crc >> 8), byte(crc)}
-	out.WriteByte('=')
-	base64.StdEncoding.Encode(line[:4], sum[:])
-	out.Write(line[:4])
-	out.WriteString("\r\n-----END " + blockType + "-----\r\n")
+	out.Write(armorLines(bin))
+	writeArmorEnd(out, blockType, crc24(crc24Init, bin))
 }
 
 const (

@@ -1,7 +1,7 @@
 package pgpmime_test
 
 // Interoperability with GnuPG 2.2 and Sequoia (sq 0.27): both decrypt what
-// Encrypt and BuildEncrypted make for keys of their own making and report
+// Encrypt and BuildEncrypted, and Seal and Copy, make for keys of their own making and report
 // a good signature by the directory key. These tests never skip: a missing
 // tool fails them.
 
@@ -94,6 +94,11 @@ func TestInteropGnuPGAndSequoia(t *testing.T) {
 	// RSA-4096: one primary key that signs and encrypts (one slow keygen).
 	rcpts = append(rcpts, interopRcpt{name: "rsa4096", addr: wangWei,
 		fpr: g.GenKey(uid(wangWei), "rsa4096", "cert,sign,encr", "never")})
+	// RSA-2048, the smallest RSA key accepted: its PKESK leaves the third
+	// possible remainder of a base64 group (see Copy).
+	rsa2048 := gomail.Address{Name: "Ngozi Okafor", Address: "ngozi@nic.ng"}
+	rcpts = append(rcpts, interopRcpt{name: "rsa2048", addr: rsa2048,
+		fpr: g.GenKey(uid(rsa2048), "rsa2048", "cert,sign,encr", "never"), sq: true})
 	// Two encryption subkeys: the older made two hours ago, the newer now.
 	// The newer one must be used.
 	fpr = g.GenKeyAt(time.Now().Add(-2*time.Hour), uid(ivan), "future-default", "default", "never")
@@ -117,6 +122,8 @@ func TestInteropGnuPGAndSequoia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sealed := enc.Seal(nil)
+	shared := map[int]bool{}
 
 	for _, r := range rcpts {
 		t.Run(r.name, func(t *testing.T) {
@@ -127,40 +134,37 @@ func TestInteropGnuPGAndSequoia(t *testing.T) {
 			if err := pub.Check(now); err != nil {
 				t.Fatal(err)
 			}
-			var asc, msg bytes.Buffer
+			rcpt, err := pgpmime.NewRecipient(pub, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Two ways to the same mail: one OpenPGP message made for
+			// this recipient alone (Encrypt), and the copy that digests
+			// and list posts use, whose encrypted packet and session key
+			// are shared with the other recipients (Seal, Copy).
+			var asc, single bytes.Buffer
 			if err := enc.Encrypt(&asc, pub, nil); err != nil {
 				t.Fatal(err)
 			}
-			if err := pgpmime.BuildEncrypted(&msg, testOuter(r.addr), asc.Bytes()); err != nil {
+			if err := pgpmime.BuildEncrypted(&single, testOuter(r.addr), asc.Bytes()); err != nil {
 				t.Fatal(err)
 			}
-			encAsc := g.WriteFile("msg-"+r.name+".asc", extractEncrypted(t, msg.Bytes()))
-
-			// gpg decrypts.
-			plain, status := gpgDecrypt(t, g, encAsc)
-			if !bytes.Equal(plain, signed.Bytes()) {
-				t.Fatalf("gpg decrypted something else:\n%.300s", plain)
+			c, err := sealed.Copy(rcpt, testOuter(r.addr), nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if r.wantSub != "" && !strings.Contains(status, "ENC_TO "+r.wantSub[len(r.wantSub)-16:]) {
-				t.Errorf("not encrypted to the newest subkey %s:\n%s", r.wantSub, status)
-			}
-			// gpg verifies the signed part.
-			part, sig := splitSigned(t, plain)
-			gpgVerifyGood(t, g, dir.Fingerprint(), sig, part)
-			checkDecodedHeaders(t, part, p)
-
-			if r.sq {
-				key := g.WriteFile("key-"+r.name+".asc", g.ExportSecret(r.fpr))
-				out := sqRun(t, g.Dir, "decrypt", "--recipient-key", key, encAsc)
-				if !bytes.Equal(out, signed.Bytes()) {
-					t.Fatalf("sq decrypted something else:\n%.300s", out)
-				}
-				part, sig := splitSigned(t, out)
-				sigPath := g.WriteFile("sq-"+r.name+".sig", sig)
-				partPath := g.WriteFile("sq-"+r.name+".part", part)
-				sqRun(t, g.Dir, "verify", "--detached", sigPath, "--signer-cert", dirCert, partPath)
+			shared[c.Shared] = true
+			for way, msg := range map[string][]byte{"single": single.Bytes(), "shared": sealed.Bytes(c)} {
+				t.Run(way, func(t *testing.T) {
+					interopCheck(t, g, r, way, msg, signed.Bytes(), dir.Fingerprint(), dirCert, p)
+				})
 			}
 		})
+	}
+	// The three ways the recipient's bytes can end within a base64 group
+	// are all exercised (Ed25519, RSA-2048 and RSA-4096 keys differ).
+	if len(shared) != 3 {
+		t.Errorf("copies used shared parts %v, want 3 different ones", shared)
 	}
 
 	// A personal reply, signed and encrypted in one message (§6.2).
@@ -188,6 +192,37 @@ func TestInteropGnuPGAndSequoia(t *testing.T) {
 			t.Fatal("sq decrypted something else")
 		}
 	})
+}
+
+// interopCheck has gpg, and sq when r.sq, decrypt msg and verify the
+// signed entity inside, which must be want.
+func interopCheck(t *testing.T, g *keystest.GPGHome, r interopRcpt, way string, msg, want []byte, dirFpr, dirCert string, p pgpmime.Protected) {
+	encAsc := g.WriteFile("msg-"+r.name+"-"+way+".asc", extractEncrypted(t, msg))
+
+	// gpg decrypts.
+	plain, status := gpgDecrypt(t, g, encAsc)
+	if !bytes.Equal(plain, want) {
+		t.Fatalf("gpg decrypted something else:\n%.300s", plain)
+	}
+	if r.wantSub != "" && !strings.Contains(status, "ENC_TO "+r.wantSub[len(r.wantSub)-16:]) {
+		t.Errorf("not encrypted to the newest subkey %s:\n%s", r.wantSub, status)
+	}
+	// gpg verifies the signed part.
+	part, sig := splitSigned(t, plain)
+	gpgVerifyGood(t, g, dirFpr, sig, part)
+	checkDecodedHeaders(t, part, p)
+
+	if r.sq {
+		key := g.WriteFile("key-"+r.name+".asc", g.ExportSecret(r.fpr))
+		out := sqRun(t, g.Dir, "decrypt", "--recipient-key", key, encAsc)
+		if !bytes.Equal(out, want) {
+			t.Fatalf("sq decrypted something else:\n%.300s", out)
+		}
+		part, sig := splitSigned(t, out)
+		sigPath := g.WriteFile("sq-"+r.name+"-"+way+".sig", sig)
+		partPath := g.WriteFile("sq-"+r.name+"-"+way+".part", part)
+		sqRun(t, g.Dir, "verify", "--detached", sigPath, "--signer-cert", dirCert, partPath)
+	}
 }
 
 func gpgDecrypt(t *testing.T, g *keystest.GPGHome, path string) (plain []byte, status string) {

@@ -54,6 +54,26 @@ func BuildEncrypted(w io.Writer, o Outer, armored []byte) error {
 	if err != nil {
 		return err
 	}
+	// The armored text is random: its ends and length are enough to derive
+	// a boundary (and the check below makes any boundary safe).
+	bnd := boundary("encrypted", asc[:min(len(asc), 2048)], asc[max(0, len(asc)-2048):], []byte(fmt.Sprint(len(asc))))
+	if bytes.Contains(asc, []byte("--"+bnd)) {
+		return fmt.Errorf("%w: armored message contains the MIME boundary", ErrEntity)
+	}
+	var out bytes.Buffer
+	out.Grow(len(asc) + 2048)
+	if err := writeEncryptedHead(&out, o, bnd); err != nil {
+		return err
+	}
+	out.Write(asc)
+	out.WriteString("\r\n--" + bnd + "--\r\n")
+	_, err = w.Write(out.Bytes())
+	return err
+}
+
+// writeEncryptedHead writes the outer headers of o and the
+// multipart/encrypted body up to where the armored message begins.
+func writeEncryptedHead(out *bytes.Buffer, o Outer, bnd string) error {
 	var hf fields
 	if err := checkAddress("From", o.From); err != nil {
 		return err
@@ -81,13 +101,6 @@ func BuildEncrypted(w io.Writer, o Outer, armored []byte) error {
 		}
 		hf.add(f.Key, f.Value)
 	}
-
-	// The armored text is random: its ends and length are enough to derive
-	// a boundary (and the check below makes any boundary safe).
-	bnd := boundary("encrypted", asc[:min(len(asc), 2048)], asc[max(0, len(asc)-2048):], []byte(fmt.Sprint(len(asc))))
-	if bytes.Contains(asc, []byte("--"+bnd)) {
-		return fmt.Errorf("%w: armored message contains the MIME boundary", ErrEntity)
-	}
 	ct, err := contentType("multipart/encrypted", map[string]string{
 		"boundary": bnd,
 		"protocol": "application/pgp-encrypted",
@@ -106,25 +119,17 @@ func BuildEncrypted(w io.Writer, o Outer, armored []byte) error {
 	p2.add("Content-Disposition", `inline; filename="encrypted.asc"`)
 	p2.add("Content-Transfer-Encoding", "7bit")
 
-	var out bytes.Buffer
-	out.Grow(len(asc) + 2048)
-	if err := hf.write(&out); err != nil {
+	if err := hf.write(out); err != nil {
 		return err
 	}
 	out.WriteString(encryptedPreamble)
 	out.WriteString("--" + bnd + "\r\n")
-	if err := p1.write(&out); err != nil {
+	if err := p1.write(out); err != nil {
 		return err
 	}
 	out.WriteString("Version: 1\r\n")
 	out.WriteString("\r\n--" + bnd + "\r\n")
-	if err := p2.write(&out); err != nil {
-		return err
-	}
-	out.Write(asc)
-	out.WriteString("\r\n--" + bnd + "--\r\n")
-	_, err = w.Write(out.Bytes())
-	return err
+	return p2.write(out)
 }
 
 // checkArmored requires one armored PGP MESSAGE block of printable ASCII

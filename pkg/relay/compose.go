@@ -194,9 +194,9 @@ func (c *composer) protected() pgpmime.Protected {
 	return p
 }
 
-// encrypter builds the inner entity (with a note about skipped
-// recipients, for the author), signs it and prepares its encryption.
-func (c *composer) encrypter(skipped []Skipped) (*pgpmime.Encrypter, error) {
+// sealed builds the inner entity (with a note about skipped recipients,
+// for the author), signs it and encrypts it once for all its copies.
+func (c *composer) sealed(skipped []Skipped, rand io.Reader) (*pgpmime.Sealed, error) {
 	parts, err := c.parts(skipped)
 	if err != nil {
 		return nil, err
@@ -214,7 +214,11 @@ func (c *composer) encrypter(skipped []Skipped) (*pgpmime.Encrypter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: sign copy: %w", err)
 	}
-	return pgpmime.NewEncrypter(signed, c.now)
+	enc, err := pgpmime.NewEncrypter(signed, c.now)
+	if err != nil {
+		return nil, err
+	}
+	return enc.Seal(rand), nil
 }
 
 // listID is the List-Id field (RFC 2919): the list's name and the list
@@ -267,15 +271,6 @@ func (c *composer) outer(rcpt *directory.Contact) pgpmime.Outer {
 			{Key: "X-Loop", Value: c.cfg.ListAddress},
 		},
 	}
-}
-
-// message is one recipient's copy.
-func (c *composer) message(enc *pgpmime.Encrypter, rc *recipient, rand io.Reader) (outbox.Message, error) {
-	data, err := enc.Message(rc.key, c.outer(&rc.contact), rand)
-	if err != nil {
-		return outbox.Message{}, fmt.Errorf("copy for %s: %w", rc.contact.Email, err)
-	}
-	return outbox.Message{Kind: Kind, Ref: c.id, From: c.cfg.info.Address, To: rc.contact.Email, Data: data}, nil
 }
 
 // reply is the answer to a post that was not relayed: signed and

@@ -251,10 +251,11 @@ func (w *world) command(p *person, lines string) *mailcmd.Result {
 // copies returns the queued messages of kind and ref by recipient.
 func (w *world) copies(kind, ref string) map[string][]byte {
 	w.t.Helper()
-	q := `SELECT rcpt, body FROM outbox WHERE kind = ?`
+	// A copy is its head, the shared encrypted post, and its tail.
+	q := `SELECT o.rcpt, o.body, b.data, o.tail FROM outbox o LEFT JOIN outbox_blob b ON b.id = o.blob WHERE o.kind = ?`
 	args := []any{kind}
 	if ref != "" {
-		q += ` AND ref = ?`
+		q += ` AND o.ref = ?`
 		args = append(args, ref)
 	}
 	rows, err := w.store.DB().Query(q, args...)
@@ -265,11 +266,11 @@ func (w *world) copies(kind, ref string) map[string][]byte {
 	out := map[string][]byte{}
 	for rows.Next() {
 		var to string
-		var body []byte
-		if err := rows.Scan(&to, &body); err != nil {
+		var head, shared, tail []byte
+		if err := rows.Scan(&to, &head, &shared, &tail); err != nil {
 			w.t.Fatal(err)
 		}
-		out[to] = body
+		out[to] = append(append(head, shared...), tail...)
 	}
 	return out
 }

@@ -305,7 +305,7 @@ func containsFold(list []string, s string) bool {
 // recipient is a target whose key was read.
 type recipient struct {
 	target
-	key *keys.Public
+	key *pgpmime.Recipient
 	err error // the key cannot be used
 }
 
@@ -340,13 +340,23 @@ func (r *Relay) prepare(targets []target, now time.Time) []recipient {
 	out := make([]recipient, len(targets))
 	pgpmime.Parallel(len(targets), 0, func(i int) {
 		t := targets[i]
-		pub, err := r.key(t.contact.Key)
-		if err == nil {
-			err = pub.Check(now)
-		}
-		out[i] = recipient{target: t, key: pub, err: err}
+		out[i] = recipient{target: t}
+		out[i].key, out[i].err = r.recipient(t.contact.Key, now)
 	})
 	return out
+}
+
+// recipient returns the key to encrypt k's copies to at now, or why k
+// cannot be used.
+func (r *Relay) recipient(k *directory.Key, now time.Time) (*pgpmime.Recipient, error) {
+	pub, err := r.key(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := pub.Check(now); err != nil {
+		return nil, err
+	}
+	return pgpmime.NewRecipient(pub, now)
 }
 
 // newID returns a fresh alert id: 40 random bits in base32.
@@ -403,25 +413,21 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 	// Sign once for everyone; the author's copy carries the note about
 	// the skipped recipients, so it is signed apart when there is one.
 	c := &composer{cfg: cfg, a: a, p: p, id: id, author: author, now: now, secret: r.Secret}
-	common, err := c.encrypter(nil)
+	common, err := c.sealed(nil, r.rand())
 	if err != nil {
 		return err
 	}
 	authorEnc := common
 	if len(res.Skipped) > 0 {
-		if authorEnc, err = c.encrypter(res.Skipped); err != nil {
+		if authorEnc, err = c.sealed(res.Skipped, r.rand()); err != nil {
 			return err
 		}
 	}
 	if cfg.NoCopyToSender && len(res.Skipped) > 0 {
 		// The author gets the note alone, with the post: they have no
 		// other way to learn who was not reached.
-		pub, err := r.key(author.Key)
-		if err == nil {
-			err = pub.Check(now)
-		}
-		if err == nil {
-			good = append(good, &recipient{target: target{contact: *author, author: true}, key: pub})
+		if key, err := r.recipient(author.Key, now); err == nil {
+			good = append(good, &recipient{target: target{contact: *author, author: true}, key: key})
 		}
 	}
 
@@ -438,16 +444,21 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 			}
 		}
 	}
+	type sharedPart struct {
+		s *pgpmime.Sealed
+		n int
+	}
+	blobs := map[sharedPart]int64{}
 	for start := 0; start < len(good); start += queueBatch {
 		batch := good[start:min(start+queueBatch, len(good))]
-		msgs := make([]outbox.Message, len(batch))
+		copies := make([]pgpmime.Copy, len(batch))
 		errs := make([]error, len(batch))
 		pgpmime.Parallel(len(batch), 0, func(i int) {
 			enc := common
 			if batch[i].author {
 				enc = authorEnc
 			}
-			msgs[i], errs[i] = c.message(enc, batch[i], r.rand())
+			copies[i], errs[i] = enc.Copy(batch[i].key, c.outer(&batch[i].contact), r.rand())
 		})
 		var queue []outbox.Message
 		for i, rc := range batch {
@@ -461,7 +472,21 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 					res.Skipped = append(res.Skipped, Skipped{Email: rc.contact.Email, TLDs: rc.tlds, Reason: reason})
 				}
 			} else {
-				queue = append(queue, msgs[i])
+				enc := common
+				if rc.author {
+					enc = authorEnc
+				}
+				// The encrypted post is stored once.
+				p := sharedPart{enc, copies[i].Shared}
+				blob, ok := blobs[p]
+				if !ok {
+					if blob, err = r.Outbox.PutBlobTx(ctx, sq, enc.Shared(p.n)); err != nil {
+						return err
+					}
+					blobs[p] = blob
+				}
+				queue = append(queue, outbox.Message{Kind: Kind, Ref: id, From: c.cfg.info.Address, To: rc.contact.Email,
+					Data: copies[i].Head, Blob: blob, Tail: copies[i].Tail})
 			}
 			if err := mark(rc, state, reason); err != nil {
 				return fmt.Errorf("relay: record recipients: %w", err)
