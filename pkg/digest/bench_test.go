@@ -222,7 +222,7 @@ func benchMeasure(b *testing.B, n int, fx *benchFixture, attach []string, send f
 		}
 		job := &Job{
 			Store: store, Secret: fx.dirKey, Outbox: ob, Transport: tr,
-			Config: Config{Attach: attach, Connections: 4},
+			Config: Config{Attach: attach, Connections: benchConnections()},
 		}
 		var mu sync.Mutex
 		var firstQ, lastQ time.Time
@@ -534,4 +534,13 @@ func benchCopyFile(b *testing.B, from, to string) {
 	if err := out.Close(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// benchConnections is delivery.connections for the benchmarks: 4 (the
+// default), or CCDIR_BENCH_CONNECTIONS.
+func benchConnections() int {
+	if n, err := strconv.Atoi(os.Getenv("CCDIR_BENCH_CONNECTIONS")); err == nil && n > 0 {
+		return n
+	}
+	return 4
 }

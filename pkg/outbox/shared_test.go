@@ -67,18 +67,16 @@ func TestSharedTransports(t *testing.T) {
 				return got
 			}
 		}, true},
-		{"smtp", 100, 3, func(t *testing.T) (Transport, func([]Message) map[string][]byte) {
+		// go-smtp's server offers CHUNKING: BDAT, over STARTTLS with AUTH.
+		{"smtp-bdat", 100, 3, func(t *testing.T) (Transport, func([]Message) map[string][]byte) {
 			srv := smtptest.NewServer(t, smtptest.Options{TLS: true, User: sinkUser, Password: sinkPass, KeepData: true})
-			return sinkTransport(t, srv, sinkPass), func([]Message) map[string][]byte {
-				got := map[string][]byte{}
-				for _, m := range srv.Messages() {
-					if len(m.To) != 1 || m.From != dir || got[m.To[0]] != nil {
-						t.Fatalf("sink got %s → %v", m.From, m.To)
-					}
-					got[m.To[0]] = m.Data
-				}
-				return got
-			}
+			return sinkTransport(t, srv, sinkPass), sinkReceived(t, srv)
+		}, false},
+		// Without CHUNKING: DATA, dot-stuffed (the shared part starts
+		// with a dot line).
+		{"smtp-data", 50, 2, func(t *testing.T) (Transport, func([]Message) map[string][]byte) {
+			srv := smtptest.NewServer(t, smtptest.Options{NoChunking: true, KeepData: true})
+			return sinkTransport(t, srv, ""), sinkReceived(t, srv)
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -507,5 +505,19 @@ func TestMessageParts(t *testing.T) {
 	m.Shared = []byte("shared")
 	if got := string(bytes.Join(m.Parts(), nil)); got != "headsharedtail" || m.Len() != 14 {
 		t.Fatalf("Parts = %q, Len = %d", got, m.Len())
+	}
+}
+
+// sinkReceived returns what srv accepted, by recipient.
+func sinkReceived(t *testing.T, srv *smtptest.Server) func([]Message) map[string][]byte {
+	return func([]Message) map[string][]byte {
+		got := map[string][]byte{}
+		for _, m := range srv.Messages() {
+			if len(m.To) != 1 || m.From != dir || got[m.To[0]] != nil {
+				t.Fatalf("sink got %s → %v", m.From, m.To)
+			}
+			got[m.To[0]] = m.Data
+		}
+		return got
 	}
 }

@@ -1,11 +1,13 @@
 package outbox
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -111,6 +113,12 @@ type smtpSession struct {
 	t    *smtpTransport
 	c    *smtp.Client
 	conn net.Conn // the TCP connection under c, for write deadlines
+	// data is the connection c speaks through (TLS, or conn itself), for
+	// BDAT, which go-smtp's client does not send; tls is the TLS
+	// connection, if any.
+	data     net.Conn
+	tls      *tls.Conn
+	chunking bool // the server offers CHUNKING (RFC 3030)
 }
 
 func (s *smtpSession) connect(ctx context.Context) (err error) {
@@ -128,16 +136,25 @@ func (s *smtpSession) connect(ctx context.Context) (err error) {
 	}()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	data := conn
 	switch {
 	case t.implicitTLS:
-		c = smtp.NewClient(tls.Client(conn, t.tlsConfig))
-	case t.startTLS:
-		// The EHLO before STARTTLS says "localhost": go-smtp v0.25 offers
-		// no way to name ourselves before it starts TLS.
-		c, err = smtp.NewClientStartTLS(conn, t.tlsConfig)
-		if err != nil {
-			return s.setupError("STARTTLS", err)
+		s.tls = tls.Client(conn, t.tlsConfig)
+		if err := s.tls.HandshakeContext(ctx); err != nil {
+			return &DeliveryError{Temporary: true, Msg: fmt.Sprintf("%s: TLS: %v", t.addr, err), Err: err}
 		}
+		data = s.tls
+		c = smtp.NewClient(data)
+	case t.startTLS:
+		// STARTTLS is done here rather than by go-smtp, so that the TLS
+		// connection is at hand for BDAT; go-smtp then starts on it as
+		// on a fresh connection (its greeting replayed) and says EHLO
+		// again, as RFC 3207 requires.
+		if s.tls, err = t.startTLSConn(ctx, conn); err != nil {
+			return err
+		}
+		data = s.tls
+		c = smtp.NewClient(&greetedConn{Conn: s.tls, greeting: strings.NewReader("220 " + t.host + " ESMTP\r\n")})
 	default:
 		c = smtp.NewClient(conn)
 	}
@@ -147,27 +164,110 @@ func (s *smtpSession) connect(ctx context.Context) (err error) {
 		return s.setupError("EHLO", err)
 	}
 	if t.implicitTLS || t.startTLS {
-		if st, ok := c.TLSConnectionState(); !ok || !st.HandshakeComplete {
+		if s.tls == nil || !s.tls.ConnectionState().HandshakeComplete {
 			return &DeliveryError{Msg: fmt.Sprintf("%s: TLS is not established", t.addr)}
 		}
 	}
 	if t.user != "" {
-		if err := authenticate(c, t.user, t.password); err != nil {
+		if err := authenticate(c, s.tls, t.user, t.password); err != nil {
 			return s.setupError("AUTH", err)
 		}
 	}
-	s.c, s.conn = c, conn
+	s.chunking, _ = c.Extension("CHUNKING")
+	s.c, s.conn, s.data = c, conn, data
 	return nil
+}
+
+// startTLSConn greets the server, says EHLO, asks for STARTTLS and
+// returns the TLS connection over conn, handshake done.
+func (t *smtpTransport) startTLSConn(ctx context.Context, conn net.Conn) (*tls.Conn, error) {
+	conn.SetDeadline(time.Now().Add(t.timeout))
+	defer conn.SetDeadline(time.Time{})
+	text := textproto.NewConn(conn)
+	step := func(stage string, code int, cmd string) (string, error) {
+		if cmd != "" {
+			if err := text.PrintfLine("%s", cmd); err != nil {
+				return "", &DeliveryError{Temporary: true, Msg: fmt.Sprintf("%s %s: %v", t.addr, stage, err), Err: err}
+			}
+		}
+		_, msg, err := text.ReadResponse(code)
+		if err != nil {
+			de := toDeliveryError(replyError(err))
+			de.Msg = fmt.Sprintf("%s %s: %s", t.addr, stage, de.Msg)
+			return "", de
+		}
+		return msg, nil
+	}
+	if _, err := step("greeting", 220, ""); err != nil {
+		return nil, err
+	}
+	hostname := t.hostname
+	if hostname == "" {
+		hostname = "localhost"
+	}
+	ehlo, err := step("EHLO", 250, "EHLO "+hostname)
+	if err != nil {
+		return nil, err
+	}
+	offered := false
+	for _, line := range strings.Split(ehlo, "\n")[1:] {
+		if strings.EqualFold(strings.TrimSpace(line), "STARTTLS") {
+			offered = true
+		}
+	}
+	if !offered {
+		return nil, &DeliveryError{Msg: fmt.Sprintf("%s does not offer STARTTLS; use smtps:// or, for a local relay only, ?starttls=off", t.addr)}
+	}
+	if _, err := step("STARTTLS", 220, "STARTTLS"); err != nil {
+		return nil, err
+	}
+	tc := tls.Client(conn, t.tlsConfig)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, &DeliveryError{Temporary: true, Msg: fmt.Sprintf("%s: TLS: %v", t.addr, err), Err: err}
+	}
+	return tc, nil
+}
+
+// greetedConn replays a greeting before what the connection reads, for
+// an SMTP client started on a connection whose greeting was read already.
+type greetedConn struct {
+	net.Conn
+	greeting *strings.Reader
+}
+
+func (c *greetedConn) Read(p []byte) (int, error) {
+	if c.greeting.Len() > 0 {
+		return c.greeting.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+// replyError turns a reply that textproto read (a *textproto.Error) into
+// the *smtp.SMTPError that go-smtp would have returned for it, enhanced
+// status code included.
+func replyError(err error) error {
+	var te *textproto.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	se := &smtp.SMTPError{Code: te.Code, EnhancedCode: smtp.NoEnhancedCode, Message: te.Msg}
+	if parts := strings.SplitN(te.Msg, " ", 2); len(parts) == 2 {
+		var ec smtp.EnhancedCode
+		if n, _ := fmt.Sscanf(parts[0], "%d.%d.%d", &ec[0], &ec[1], &ec[2]); n == 3 && ec[0] == te.Code/100 {
+			se.EnhancedCode, se.Message = ec, parts[1]
+		}
+	}
+	return se
 }
 
 // ErrNoTLS is returned instead of sending a password over a connection
 // that is not encrypted.
 var ErrNoTLS = errors.New("refusing to send AUTH over a connection without TLS")
 
-// authenticate sends AUTH PLAIN, but only over TLS: go-sasl itself does not
-// refuse plaintext.
-func authenticate(c *smtp.Client, user, password string) error {
-	if st, ok := c.TLSConnectionState(); !ok || !st.HandshakeComplete {
+// authenticate sends AUTH PLAIN, but only over tc, an established TLS
+// connection: go-sasl itself does not refuse plaintext.
+func authenticate(c *smtp.Client, tc *tls.Conn, user, password string) error {
+	if tc == nil || !tc.ConnectionState().HandshakeComplete {
 		return ErrNoTLS
 	}
 	if !c.SupportsAuth(sasl.Plain) {
@@ -218,7 +318,7 @@ func (s *smtpSession) drop() {
 	if s.c != nil {
 		s.c.Close()
 	}
-	s.c, s.conn = nil, nil
+	s.c, s.conn, s.data, s.tls = nil, nil, nil, nil
 }
 
 // Close says QUIT and closes the connection.
@@ -308,6 +408,9 @@ func (s *smtpSession) transaction(ctx context.Context, m *Message) (dataStarted 
 	if err := c.Rcpt(m.To, nil); err != nil {
 		return false, err
 	}
+	if s.chunking {
+		return true, s.bdat(m)
+	}
 	w, err := c.Data()
 	if err != nil {
 		return false, err
@@ -329,6 +432,37 @@ func (s *smtpSession) transaction(ctx context.Context, m *Message) (dataStarted 
 	err = w.Close() // writes the final dot and reads the answer
 	conn.SetWriteDeadline(time.Time{})
 	return true, err
+}
+
+// bdat sends m as one BDAT LAST chunk (RFC 3030): the bytes as they are,
+// with no dot-stuffing on either side, and reads the answer. go-smtp's
+// client does not send BDAT; between commands its connection is idle
+// (nothing is pipelined), so the chunk is written on the connection it
+// speaks through and the answer read from it before go-smtp goes on.
+func (s *smtpSession) bdat(m *Message) error {
+	conn := s.conn
+	w := bufio.NewWriterSize(s.data, dataChunk)
+	fmt.Fprintf(w, "BDAT %d LAST\r\n", m.Len())
+	for _, p := range m.Parts() {
+		for len(p) > 0 {
+			n := min(len(p), dataChunk)
+			conn.SetWriteDeadline(time.Now().Add(s.t.timeout))
+			if _, err := w.Write(p[:n]); err != nil {
+				return err
+			}
+			p = p[n:]
+		}
+	}
+	conn.SetWriteDeadline(time.Now().Add(s.t.timeout))
+	err := w.Flush()
+	conn.SetWriteDeadline(time.Time{})
+	if err != nil {
+		return err
+	}
+	conn.SetReadDeadline(time.Now().Add(2 * s.t.timeout))
+	defer conn.SetReadDeadline(time.Time{})
+	_, _, err = textproto.NewReader(bufio.NewReaderSize(s.data, 512)).ReadResponse(250)
+	return replyError(err)
 }
 
 func isASCII(s string) bool {

@@ -3,9 +3,11 @@ package outbox
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -158,7 +160,7 @@ func TestSMTPNoAuthWithoutTLS(t *testing.T) {
 	if !c.SupportsAuth("PLAIN") {
 		t.Fatal("the test server does not offer AUTH in clear")
 	}
-	if err := authenticate(c, sinkUser, sinkPass); !errors.Is(err, ErrNoTLS) {
+	if err := authenticate(c, nil, sinkUser, sinkPass); !errors.Is(err, ErrNoTLS) {
 		t.Fatalf("authenticate = %v, want ErrNoTLS", err)
 	}
 	if n := srv.AuthAttempts(); n != 0 {
@@ -422,5 +424,56 @@ func TestSMTPUntrustedCertificate(t *testing.T) {
 	}
 	if srv.AuthAttempts() != 0 || srv.Received() != 0 {
 		t.Fatal("AUTH or a message went over an unverified connection")
+	}
+}
+
+// TestChunking: a session sends BDAT when the server offers CHUNKING (as
+// go-smtp's server does, over STARTTLS too) and DATA when it does not.
+func TestChunking(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    smtptest.Options
+		want bool
+	}{
+		{"plain", smtptest.Options{}, true},
+		{"starttls", smtptest.Options{TLS: true}, true},
+		{"smtps", smtptest.Options{ImplicitTLS: true}, true},
+		{"no-chunking", smtptest.Options{NoChunking: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := smtptest.NewServer(t, tc.o)
+			sess, err := sinkTransport(t, srv, "").NewSession(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			if got := sess.(*smtpSession).chunking; got != tc.want {
+				t.Errorf("chunking = %v, want %v", got, tc.want)
+			}
+			m := &Message{From: "directory@cctld-dir.example", To: "ana@dns.pt", Data: []byte("Subject: x\r\n\r\n.\r\nhello\r\n")}
+			if err := sess.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			if got := srv.Messages(); len(got) != 1 || got[0].Sum != sha256.Sum256(m.Data) {
+				t.Fatalf("the sink did not get the message intact: %+v", got)
+			}
+		})
+	}
+}
+
+// TestReplyError: a reply read by textproto becomes go-smtp's error, with
+// its enhanced status code, so that it is classified alike.
+func TestReplyError(t *testing.T) {
+	err := replyError(&textproto.Error{Code: 552, Msg: "5.3.4 Message too big"})
+	de := toDeliveryError(err)
+	if de.Temporary || de.Code != 552 || de.Enhanced != "5.3.4" || de.Msg != "Message too big" {
+		t.Errorf("552: %+v", de)
+	}
+	de = toDeliveryError(replyError(&textproto.Error{Code: 451, Msg: "try again later"}))
+	if !de.Temporary || de.Code != 451 || de.Enhanced != "" || de.Msg != "try again later" {
+		t.Errorf("451: %+v", de)
+	}
+	if replyError(nil) != nil {
+		t.Error("replyError(nil) != nil")
 	}
 }

@@ -56,6 +56,9 @@ type Options struct {
 	MaxMessageBytes int64
 	// KeepData keeps each message's bytes in Message.Data.
 	KeepData bool
+	// NoChunking hides CHUNKING from the EHLO answer, so that clients
+	// send DATA rather than BDAT. Only without TLS.
+	NoChunking bool
 }
 
 // Message is one accepted message.
@@ -114,6 +117,13 @@ func NewServer(t testing.TB, o Options) *Server {
 		t.Fatalf("smtptest: %v", err)
 	}
 	s.Addr = l.Addr().String()
+	if o.NoChunking {
+		if o.TLS || o.ImplicitTLS {
+			l.Close()
+			t.Fatal("smtptest: NoChunking works without TLS only")
+		}
+		l = noChunkingListener{l}
+	}
 	if o.TLS || o.ImplicitTLS {
 		cert, pool, err := selfSigned()
 		if err != nil {
@@ -390,4 +400,27 @@ func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+}
+
+// noChunkingListener's connections drop the CHUNKING line that go-smtp's
+// server always writes in its EHLO answer (never the last line: SIZE
+// follows), written in one piece.
+type noChunkingListener struct{ net.Listener }
+
+func (l noChunkingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return noChunkingConn{c}, nil
+}
+
+type noChunkingConn struct{ net.Conn }
+
+func (c noChunkingConn) Write(p []byte) (int, error) {
+	q := bytes.ReplaceAll(p, []byte("250-CHUNKING\r\n"), nil)
+	if _, err := c.Conn.Write(q); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
