@@ -6,6 +6,7 @@ package keys_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,6 +207,23 @@ func TestGPGKeys(t *testing.T) {
 			}
 			if err != nil {
 				t.Logf("Check: %v", err)
+			}
+			// Parsed for a check at now (as a digest reads thousands of
+			// keys, each signature verified once), the key gives the same
+			// verdict and emails, then and 400 days later.
+			pa, errA := keys.ParsePublicOneAt(g.ExportPublic(c.fpr), now)
+			if errA != nil {
+				t.Fatal(errA)
+			}
+			later := now.AddDate(0, 0, 400)
+			if got, want := fmt.Sprint(pa.Check(now)), fmt.Sprint(err); got != want {
+				t.Errorf("Check after ParsePublicOneAt: %s, want %s", got, want)
+			}
+			if got, want := fmt.Sprint(pa.Check(later)), fmt.Sprint(p.Check(later)); got != want {
+				t.Errorf("Check 400 days later after ParsePublicOneAt: %s, want %s", got, want)
+			}
+			if strings.Join(pa.Emails, "|") != strings.Join(p.Emails, "|") {
+				t.Errorf("ParsePublicOneAt emails %q, want %q", pa.Emails, p.Emails)
 			}
 			// Armored keeps what matters: same key, same verdict.
 			a, err := p.Armored()

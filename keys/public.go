@@ -55,6 +55,9 @@ type Public struct {
 
 	entity *openpgp.Entity
 	mu     *sync.Mutex
+	// validAt, if not zero, is the time for which the validity cached in
+	// entity was computed (with checkConfig): Check at that time keeps it.
+	validAt time.Time
 }
 
 // Entity returns the underlying go-crypto entity. It never holds secret key
@@ -88,13 +91,22 @@ func (p *Public) String() string { return p.Algorithm + " " + p.Fingerprint }
 // ErrNoKey if there is no key, and if any key in the input cannot be read
 // (go-crypto would otherwise skip it silently).
 func ParsePublic(data []byte) ([]*Public, error) {
-	return parsePublic(data, MaxBundleBytes)
+	return parsePublic(data, MaxBundleBytes, time.Time{})
 }
 
 // ParsePublicOne is ParsePublic for input that must hold exactly one key, at
 // most MaxKeyBytes.
 func ParsePublicOne(data []byte) (*Public, error) {
-	ps, err := parsePublic(data, MaxKeyBytes)
+	return ParsePublicOneAt(data, time.Time{})
+}
+
+// ParsePublicOneAt is ParsePublicOne for a key about to be checked at t
+// (zero: no time): Emails are the user IDs self-certified at t, and the
+// signatures verified for them are not verified again by Check(t), which
+// saves one signature verification per key when thousands are read for
+// a digest.
+func ParsePublicOneAt(data []byte, t time.Time) (*Public, error) {
+	ps, err := parsePublic(data, MaxKeyBytes, t)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +120,7 @@ func ParsePublicOne(data []byte) (*Public, error) {
 	return ps[0], nil
 }
 
-func parsePublic(data []byte, limit int) ([]*Public, error) {
+func parsePublic(data []byte, limit int, at time.Time) ([]*Public, error) {
 	if len(data) > limit {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d allowed", ErrTooLarge, len(data), limit)
 	}
@@ -137,7 +149,7 @@ func parsePublic(data []byte, limit int) ([]*Public, error) {
 		if hasSecret(e) {
 			return nil, ErrSecretKey
 		}
-		p := newPublic(e, sc.uids[fingerprint(e.PrimaryKey)])
+		p := newPublic(e, sc.uids[fingerprint(e.PrimaryKey)], at)
 		got[p.Fingerprint] = true
 		out = append(out, p)
 	}
@@ -272,7 +284,10 @@ func fingerprint(pk *packet.PublicKey) string {
 }
 
 // newPublic describes e. uidOrder is the order of user IDs in the input.
-func newPublic(e *openpgp.Entity, uidOrder []string) *Public {
+// newPublic describes e. Its user IDs count when self-certified at at
+// (zero: at any time); with a time, the signature validity go-crypto
+// caches in e is left for Check at the same time.
+func newPublic(e *openpgp.Entity, uidOrder []string, at time.Time) *Public {
 	p := &Public{
 		Fingerprint: fingerprint(e.PrimaryKey),
 		Created:     e.PrimaryKey.CreationTime,
@@ -281,11 +296,16 @@ func newPublic(e *openpgp.Entity, uidOrder []string) *Public {
 		mu:          new(sync.Mutex),
 	}
 	p.UserIDs = orderedUserIDs(e, uidOrder)
+	p.Expires = expiry(e) // validates without a date, then resets
+	var cfg *packet.Config
+	if !at.IsZero() {
+		cfg = checkConfig(at)
+	}
 	seen := map[string]bool{}
 	for _, uid := range p.UserIDs {
 		// Only a user ID the key certified itself names its owner: one
 		// without a valid self-signature can be added by anyone.
-		if _, err := e.Identities[uid].LatestValidSelfCertification(time.Time{}, nil); err != nil {
+		if _, err := e.Identities[uid].LatestValidSelfCertification(at, cfg); err != nil {
 			continue
 		}
 		email := strings.ToLower(strings.TrimSpace(e.Identities[uid].UserId.Email))
@@ -297,8 +317,11 @@ func newPublic(e *openpgp.Entity, uidOrder []string) *Public {
 			p.Emails = append(p.Emails, email)
 		}
 	}
-	p.Expires = expiry(e)
-	resetValidity(e) // the checks above cached validity without a date
+	if at.IsZero() {
+		resetValidity(e) // the checks above cached validity without a date
+	} else {
+		p.validAt = at
+	}
 	return p
 }
 
@@ -509,7 +532,10 @@ func (p *Public) Check(now time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e := p.entity
-	resetValidity(e)
+	if !p.validAt.Equal(now) || now.IsZero() {
+		resetValidity(e)
+	}
+	p.validAt = now
 	cfg := checkConfig(now)
 
 	if sig, err := e.VerifyPrimaryKey(now, cfg); err != nil {
@@ -705,6 +731,7 @@ func (p *Public) VerifyAt(data, sig []byte, now time.Time) (time.Time, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	resetValidity(p.entity)
+	p.validAt = time.Time{}
 	s, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{p.entity}, bytes.NewReader(data), sigR, checkConfig(now))
 	if err != nil {
 		if errors.Is(err, pgperrors.ErrUnknownIssuer) {

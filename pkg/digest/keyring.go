@@ -54,7 +54,7 @@ func (k *keyring) add(contacts []directory.Contact) {
 }
 
 func (k *keyring) parse(armored string) keyInfo {
-	pub, err := keys.ParsePublicOne([]byte(armored))
+	pub, err := keys.ParsePublicOneAt([]byte(armored), k.t)
 	if err == nil {
 		err = pub.Check(k.t)
 	}

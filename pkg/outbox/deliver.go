@@ -552,6 +552,7 @@ func (d *delivery) write(group []result) ([]Row, error) {
 	defer tx.Rollback()
 	now := d.opts.Now()
 	rows := make([]Row, len(group))
+	var sent *sql.Stmt // prepared once per transaction: most results are sent
 	for i, g := range group {
 		r := g.Row
 		r.Attempts++
@@ -559,8 +560,14 @@ func (d *delivery) write(group []result) ([]Row, error) {
 		switch {
 		case g.err == nil:
 			r.Status, r.SentAt, r.LastError = Sent, now, ""
-			res, err = tx.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'sent', attempts = attempts + 1,
-				sent_at = ?, last_error = '', body = NULL, blob = NULL, tail = NULL WHERE id = ?`, now.UnixMilli(), r.ID)
+			if sent == nil {
+				if sent, err = tx.PrepareContext(d.sendCtx, `UPDATE outbox SET status = 'sent', attempts = attempts + 1,
+					sent_at = ?, last_error = '', body = NULL, blob = NULL, tail = NULL WHERE id = ?`); err != nil {
+					return nil, err
+				}
+				defer sent.Close()
+			}
+			res, err = sent.ExecContext(d.sendCtx, now.UnixMilli(), r.ID)
 		case IsTemporary(g.err) && now.Sub(g.windowStart) < d.opts.RetryFor:
 			r.Status, r.NextAttempt, r.LastError = Deferred, now.Add(Backoff(r.Attempts)), errorText(g.err)
 			res, err = tx.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'deferred', attempts = attempts + 1,
