@@ -296,7 +296,9 @@ func newPublic(e *openpgp.Entity, uidOrder []string, at time.Time) *Public {
 		mu:          new(sync.Mutex),
 	}
 	p.UserIDs = orderedUserIDs(e, uidOrder)
-	p.Expires = expiry(e) // validates without a date, then resets
+	if at.IsZero() {
+		p.Expires = expiry(e, at) // validates without a date, then resets
+	}
 	var cfg *packet.Config
 	if !at.IsZero() {
 		cfg = checkConfig(at)
@@ -320,6 +322,7 @@ func newPublic(e *openpgp.Entity, uidOrder []string, at time.Time) *Public {
 	if at.IsZero() {
 		resetValidity(e) // the checks above cached validity without a date
 	} else {
+		p.Expires = expiry(e, at) // from the signatures just verified
 		p.validAt = at
 	}
 	return p
@@ -346,7 +349,10 @@ func orderedUserIDs(e *openpgp.Entity, order []string) []string {
 
 // expiry returns the primary key expiry from the latest valid primary
 // self-signature (and direct-key signature), ignoring time; zero = never.
-func expiry(e *openpgp.Entity) time.Time {
+// expiry reads the key's expiry from its self-signatures valid at at (zero:
+// the latest valid ones). With a time, the validity go-crypto caches is
+// kept (see newPublic); without, it is reset.
+func expiry(e *openpgp.Entity, at time.Time) time.Time {
 	var exp time.Time
 	consider := func(sig *packet.Signature) {
 		if sig == nil || sig.KeyLifetimeSecs == nil || *sig.KeyLifetimeSecs == 0 {
@@ -357,16 +363,18 @@ func expiry(e *openpgp.Entity) time.Time {
 			exp = t
 		}
 	}
-	cfg := checkConfig(time.Time{})
-	if sig, err := e.PrimarySelfSignature(time.Time{}, cfg); err == nil {
+	cfg := checkConfig(at)
+	if sig, err := e.PrimarySelfSignature(at, cfg); err == nil {
 		consider(sig)
 	}
 	if len(e.DirectSignatures) > 0 {
-		if sig, err := e.LatestValidDirectSignature(time.Time{}, cfg); err == nil {
+		if sig, err := e.LatestValidDirectSignature(at, cfg); err == nil {
 			consider(sig)
 		}
 	}
-	resetValidity(e)
+	if at.IsZero() {
+		resetValidity(e)
+	}
 	return exp
 }
 
@@ -648,7 +656,7 @@ func expiredAt(e *openpgp.Entity, sig *packet.Signature, now time.Time) time.Tim
 		}
 	}
 	if at.IsZero() {
-		if exp := expiry(e); !exp.IsZero() && !exp.After(now) {
+		if exp := expiry(e, time.Time{}); !exp.IsZero() && !exp.After(now) {
 			at = exp
 		}
 	}
