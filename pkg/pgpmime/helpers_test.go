@@ -143,3 +143,22 @@ func chachaRand(seed byte) *rand.ChaCha8 {
 	s[0] = seed
 	return rand.NewChaCha8(s)
 }
+
+// testEncrypter signs the test entity (testProtected, testParts) with dir
+// and prepares its encryption at testNow.
+func testEncrypter(t testing.TB, dir *keys.Secret) (*pgpmime.Signed, *pgpmime.Encrypter) {
+	t.Helper()
+	inner, err := pgpmime.BuildInner(testProtected(), testParts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := pgpmime.Sign(inner, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := pgpmime.NewEncrypter(signed, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed, enc
+}

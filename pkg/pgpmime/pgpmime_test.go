@@ -608,18 +608,7 @@ func TestArmorMatchesGoCrypto(t *testing.T) {
 
 func TestEncryptConcurrent(t *testing.T) {
 	dir := dirKey(t)
-	inner, err := pgpmime.BuildInner(testProtected(), testParts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := pgpmime.Sign(inner, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := pgpmime.NewEncrypter(signed, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signed, enc := testEncrypter(t, dir)
 	rks := []*keys.Secret{rcptKey(t, "A", "a@a.example"), rcptKey(t, "B", "b@b.example")}
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)

@@ -18,18 +18,7 @@ import (
 // at most 64 characters; the mail parses like BuildEncrypted's.
 func TestSealedCopies(t *testing.T) {
 	dir := dirKey(t)
-	inner, err := pgpmime.BuildInner(testProtected(), testParts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := pgpmime.Sign(inner, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := pgpmime.NewEncrypter(signed, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signed, enc := testEncrypter(t, dir)
 	sealed := enc.Seal(chachaRand(1))
 	type copyOf struct {
 		who mail.Address
