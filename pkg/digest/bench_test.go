@@ -90,7 +90,7 @@ func benchSend(b *testing.B, n int, attach []string) {
 
 // BenchmarkDigestFanout is the speed target: one digest of a
 // directory the size of TLD-OPS (250 ccTLDs, three security contacts
-// each: 750 contacts with keys, a text body of about 270 KB) built,
+// each: 750 contacts with keys, a text body of about 290 KB) built,
 // signed, encrypted and delivered to 1,000 and to 10,000 recipients, each
 // with an Ed25519/Cv25519 key of their own, over SMTP (4 connections) to
 // the loopback sink.

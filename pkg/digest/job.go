@@ -491,25 +491,41 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// Keys are chosen as they are valid now: for a digest resumed later
+	// than it was recorded, a key may have expired or been revoked since.
+	now := j.now()
+	enc := c.keys
+	if now.Sub(c.created) > time.Hour {
+		enc = newKeyring(now)
+	}
 	var todo []recipient
+	found := 0
 	for _, ct := range c.snap.Contacts {
 		fpr, ok := pending[ct.Email]
 		if !ok {
 			continue
 		}
+		found++
 		if ct.Key == nil || ct.Key.Fingerprint != fpr {
 			return fmt.Errorf("digest %d: the key of %s at serial %d is not the one recorded", id, ct.Email, serial)
 		}
-		st := c.keys.state(&ct)
+		st := enc.state(&ct)
 		if st.err != nil {
-			return fmt.Errorf("digest %d: the key of %s: %w", id, ct.Email, st.err)
+			reason := "unusable key: " + st.err.Error()
+			if _, err := db.ExecContext(ctx, `UPDATE digest_recipients SET state = 'skipped', reason = ? WHERE digest_id = ? AND email = ?`,
+				reason, id, ct.Email); err != nil {
+				return err
+			}
+			res.Skipped = append(res.Skipped, Skipped{ct.Email, reason})
+			res.Recipients--
+			continue
 		}
 		todo = append(todo, recipient{contact: ct, key: st.rcpt})
 	}
-	if len(todo) != len(pending) {
-		return fmt.Errorf("digest %d: %d recipients are not in the directory at serial %d", id, len(pending)-len(todo), serial)
+	if found != len(pending) {
+		return fmt.Errorf("digest %d: %d recipients are not in the directory at serial %d", id, len(pending)-found, serial)
 	}
-	q := &queuer{j: j, cfg: cfg, c: c, id: id, now: j.now(), signed: map[string]*signedEntity{}, total: len(todo)}
+	q := &queuer{j: j, cfg: cfg, c: c, id: id, now: now, signed: map[string]*signedEntity{}, total: len(todo)}
 	for start := 0; start < len(todo); start += queueBatch {
 		batch := todo[start:min(start+queueBatch, len(todo))]
 		if err := q.queueBatch(ctx, batch); err != nil {

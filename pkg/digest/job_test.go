@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 	"github.com/emersion/go-smtp"
 
 	"github.com/ccdir/ccdir/directory"
@@ -274,5 +276,69 @@ func TestSendDeliveryFaults(t *testing.T) {
 	}
 	if len(ds) != 1 || ds[0].Sent != 4 || ds[0].Failed != 1 || ds[0].Waiting != 0 {
 		t.Fatalf("digests: %+v", ds)
+	}
+}
+
+// A digest resumed long after it was recorded encrypts to keys as they
+// are then: a recipient whose key expired meanwhile is skipped with the
+// reason (never sent to an expired key, never blocking the others).
+func TestResumeSkipsKeyExpiredSince(t *testing.T) {
+	ctx := context.Background()
+	srv := smtptest.NewServer(t, smtptest.Options{})
+	j := newJobStore(t, 3, smtpTransport(t, srv))
+	cfg := &packet.Config{Time: func() time.Time { return jobNow.Add(-24 * time.Hour) }, Algorithm: packet.PubKeyAlgoEdDSA,
+		Curve: packet.Curve25519, KeyLifetimeSecs: uint32((10 * 24 * time.Hour).Seconds())}
+	e, err := openpgp.NewEntity("Short Lived", "", "short@dns.pt", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw strings.Builder
+	if err := e.Serialize(&raw); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := keys.ParsePublicOne([]byte(raw.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	armored, err := pub.Armored()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = j.Store.Update(ctx, directory.Operator, func(tx *directory.Tx) error {
+		_, err := tx.AddContact(directory.Contact{Email: "short@dns.pt", Name: "Short Lived",
+			Phones: []directory.Phone{{Number: "+351212345679"}}, Roles: []directory.Role{{TLD: "pt", Role: directory.RoleAdmin}},
+			Key: &directory.Key{Fingerprint: pub.Fingerprint, Algorithm: pub.Algorithm, Created: pub.Created.UTC().Format(time.RFC3339),
+				Expires: pub.Expires.UTC().Format(time.RFC3339), Armored: string(armored)}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Interrupted after the first message is queued (batches of one):
+	// the short-lived key's contact, last by email, is still pending.
+	digest.SetQueueBatch(t, 1)
+	ictx, cancel := context.WithCancel(ctx)
+	j.Progress = func(p digest.Progress) { cancel() }
+	if _, err := j.Send(ictx, digest.SendOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted Send: %v", err)
+	}
+	j.Progress = nil
+	if got := countRows(t, j, `SELECT count(*) FROM digest_recipients WHERE state = 'pending' AND email = 'short@dns.pt'`); got != 1 {
+		t.Fatal("the short-lived key's contact is not pending after the interruption")
+	}
+	// Resumed a month later: the short-lived key has expired.
+	later := jobNow.AddDate(0, 1, 0)
+	j.Now = func() time.Time { return later }
+	j.Outbox.Now = j.Now
+	res, err := j.Send(ctx, digest.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || res.Sent != 3 || res.Recipients != 3 || len(res.Skipped) != 1 ||
+		res.Skipped[0].Email != "short@dns.pt" || !strings.Contains(res.Skipped[0].Reason, "expired") {
+		t.Fatalf("resumed run: %+v", res)
+	}
+	if c := srv.Counts(); len(c) != 3 || c["short@dns.pt"] != 0 {
+		t.Fatalf("the sink got %v", c)
 	}
 }

@@ -68,8 +68,9 @@ func Backoff(n int) time.Duration {
 type job struct {
 	Row
 	windowStart time.Time
-	blob        int64 // id of the shared part, 0 if none
-	blobSize    int   // its length
+	blob        int64  // id of the shared part, 0 if none
+	blobSize    int    // its length
+	blobSum     string // its SHA-256, read with the head
 
 	// Read by loadBodies just before the job is handed to a worker.
 	data, shared, tail []byte
@@ -125,7 +126,7 @@ func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts Delive
 		orphans: make(chan job, opts.Connections),
 		results: make(chan result, opts.Connections),
 		alive:   opts.Connections,
-		blobs:   map[int64][]byte{},
+		blobs:   map[int64]sharedPart{},
 	}
 	dctx, cancel := context.WithCancelCause(ctx)
 	d.cancel = cancel
@@ -155,7 +156,8 @@ func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts Delive
 	wg.Wait()
 	close(d.results)
 	<-recorded
-	gcErr := o.deleteUnusedBlobs(d.sendCtx)
+	// Best effort: what is left is deleted by a later run.
+	o.deleteUnusedBlobs(d.sendCtx)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -168,8 +170,6 @@ func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts Delive
 		return d.sum, context.Cause(dctx) // no session could be opened
 	case len(d.orphans) > 0:
 		return d.sum, fmt.Errorf("outbox: %d messages not attempted: %w to %s: %v", len(d.orphans), ErrNoSession, t, d.sessionErr)
-	case gcErr != nil:
-		return d.sum, fmt.Errorf("outbox: deliver: delete unused shared parts: %w", gcErr)
 	}
 	return d.sum, nil
 }
@@ -217,8 +217,10 @@ type delivery struct {
 	alive      int   // workers still able to send
 
 	// Shared parts read so far, by id; only the producer touches the
-	// map. The workers get the slices, which nobody modifies.
-	blobs     map[int64][]byte
+	// map. The workers get the slices, which nobody modifies. Each is
+	// used only for a message whose row names the same SHA-256: an id
+	// freed by the cleanup of another process may be reused.
+	blobs     map[int64]sharedPart
 	blobBytes int // their total length
 }
 
@@ -349,11 +351,19 @@ func (d *delivery) loadBodies(ctx context.Context, jobs []job) error {
 			need[j.blob] = true
 		}
 	}
+	for _, j := range jobs {
+		// A cached part under this id that is not this message's part
+		// (the id was freed and reused meanwhile) is read again.
+		if p, ok := d.blobs[j.blob]; ok && j.data != nil && j.blob != 0 && p.sum != j.blobSum {
+			delete(d.blobs, j.blob)
+			d.blobBytes -= len(p.data)
+		}
+	}
 	if d.blobBytes > chunkBytes {
-		for id, b := range d.blobs {
+		for id, p := range d.blobs {
 			if !need[id] {
 				delete(d.blobs, id)
-				d.blobBytes -= len(b)
+				d.blobBytes -= len(p.data)
 			}
 		}
 	}
@@ -364,13 +374,22 @@ func (d *delivery) loadBodies(ctx context.Context, jobs []job) error {
 		if j.data == nil || j.blob == 0 {
 			continue
 		}
-		shared, ok := d.blobs[j.blob]
-		if !ok {
-			return fmt.Errorf("message %d: shared part %d is missing", j.ID, j.blob)
+		p, ok := d.blobs[j.blob]
+		if !ok || p.sum != j.blobSum {
+			// Gone or replaced since the head was read: another run
+			// sent the message meanwhile. It is not sent again here.
+			jobs[i].data = nil
+			continue
 		}
-		jobs[i].shared = shared
+		jobs[i].shared = p.data
 	}
 	return nil
+}
+
+// sharedPart is a shared part read by Deliver.
+type sharedPart struct {
+	sum  string // SHA-256 as stored
+	data []byte
 }
 
 // readBodies fills in the heads and tails of the jobs that are still due.
@@ -381,20 +400,21 @@ func (o *Outbox) readBodies(ctx context.Context, jobs []job) error {
 		args[i] = j.ID
 		index[j.ID] = i
 	}
-	rows, err := o.db.QueryContext(ctx, `SELECT id, body, coalesce(blob, 0), tail FROM outbox
-		WHERE id IN (?`+strings.Repeat(", ?", len(jobs)-1)+`) AND status IN ('queued', 'deferred')`, args...)
+	rows, err := o.db.QueryContext(ctx, `SELECT o.id, o.body, coalesce(o.blob, 0), o.tail, coalesce(b.sha256, x'')
+		FROM outbox o LEFT JOIN outbox_blob b ON b.id = o.blob
+		WHERE o.id IN (?`+strings.Repeat(", ?", len(jobs)-1)+`) AND o.status IN ('queued', 'deferred')`, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id, blob int64
-		var body, tail []byte
-		if err := rows.Scan(&id, &body, &blob, &tail); err != nil {
+		var body, tail, sum []byte
+		if err := rows.Scan(&id, &body, &blob, &tail, &sum); err != nil {
 			return err
 		}
 		if i, ok := index[id]; ok && len(body) > 0 {
-			jobs[i].data, jobs[i].blob, jobs[i].tail = body, blob, tail
+			jobs[i].data, jobs[i].blob, jobs[i].tail, jobs[i].blobSum = body, blob, tail, string(sum)
 		}
 	}
 	return rows.Err()
@@ -411,7 +431,7 @@ func (d *delivery) readBlobs(ctx context.Context, need map[int64]bool) error {
 	if len(args) == 0 {
 		return nil
 	}
-	rows, err := d.o.db.QueryContext(ctx, `SELECT id, data FROM outbox_blob
+	rows, err := d.o.db.QueryContext(ctx, `SELECT id, sha256, data FROM outbox_blob
 		WHERE id IN (?`+strings.Repeat(", ?", len(args)-1)+`)`, args...)
 	if err != nil {
 		return err
@@ -419,14 +439,14 @@ func (d *delivery) readBlobs(ctx context.Context, need map[int64]bool) error {
 	defer rows.Close()
 	for rows.Next() {
 		var id int64
-		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
+		var sum, data []byte
+		if err := rows.Scan(&id, &sum, &data); err != nil {
 			return err
 		}
 		if testOnlyBlobRead != nil {
 			testOnlyBlobRead(id)
 		}
-		d.blobs[id] = data
+		d.blobs[id] = sharedPart{sum: string(sum), data: data}
 		d.blobBytes += len(data)
 	}
 	return rows.Err()

@@ -116,13 +116,14 @@ type Outbox struct {
 //
 // outbox_blob holds the shared parts, one row per distinct content
 // (sha256 is the SHA-256 of data). Deliver deletes those no message
-// refers to any more.
+// refers to any more; AUTOINCREMENT keeps their ids from being reused
+// while another process may still hold one.
 //
 // Databases made before shared parts existed get blob and tail from
 // Open (see migrate); the index on blob is created after that.
 const schema = `
 CREATE TABLE IF NOT EXISTS outbox_blob (
-	id     INTEGER PRIMARY KEY,
+	id     INTEGER PRIMARY KEY AUTOINCREMENT,
 	sha256 BLOB NOT NULL UNIQUE,
 	data   BLOB NOT NULL
 );

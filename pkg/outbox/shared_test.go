@@ -521,3 +521,26 @@ func sinkReceived(t *testing.T, srv *smtptest.Server) func([]Message) map[string
 		return got
 	}
 }
+
+// A shared part cached by one Deliver is never used for a message whose
+// part has the same id but other content (an id freed by another run's
+// cleanup and reused in a database made before AUTOINCREMENT): the part
+// is read again, by content.
+func TestSharedCacheChecksContent(t *testing.T) {
+	ctx := context.Background()
+	o := newOutbox(t, nil)
+	shared, msgs := sharedMail(KindAlert, "a2", "s", 1, 2<<10)
+	id := putShared(t, o, shared, msgs)
+	mustEnqueue(t, o, msgs...)
+	d := &delivery{o: o, blobs: map[int64]sharedPart{id: {sum: "another part", data: []byte("OLD SHARED PART")}}}
+	jobs, err := o.dueBatch(ctx, Filter{}, time.Now().Add(time.Hour), 0, 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("dueBatch: %d jobs, %v", len(jobs), err)
+	}
+	if err := d.loadBodies(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(jobs[0].shared, shared) {
+		t.Fatalf("the message got the cached part of another message: %.40q", jobs[0].shared)
+	}
+}

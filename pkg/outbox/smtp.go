@@ -140,7 +140,10 @@ func (s *smtpSession) connect(ctx context.Context) (err error) {
 	switch {
 	case t.implicitTLS:
 		s.tls = tls.Client(conn, t.tlsConfig)
-		if err := s.tls.HandshakeContext(ctx); err != nil {
+		conn.SetDeadline(time.Now().Add(t.timeout))
+		err := s.tls.HandshakeContext(ctx)
+		conn.SetDeadline(time.Time{})
+		if err != nil {
 			return &DeliveryError{Temporary: true, Msg: fmt.Sprintf("%s: TLS: %v", t.addr, err), Err: err}
 		}
 		data = s.tls
@@ -462,6 +465,12 @@ func (s *smtpSession) bdat(m *Message) error {
 	conn.SetReadDeadline(time.Now().Add(2 * s.t.timeout))
 	defer conn.SetReadDeadline(time.Time{})
 	_, _, err = textproto.NewReader(bufio.NewReaderSize(s.data, 512)).ReadResponse(250)
+	var te *textproto.Error
+	if err != nil && !errors.As(err, &te) {
+		// Not a reply (a garbled one, or none): where the next one
+		// starts is unknown, so the connection cannot be used again.
+		return lost(err)
+	}
 	return replyError(err)
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/textproto"
 	"strings"
@@ -475,5 +476,86 @@ func TestReplyError(t *testing.T) {
 	}
 	if replyError(nil) != nil {
 		t.Error("replyError(nil) != nil")
+	}
+}
+
+// An smtps server that accepts the connection and says nothing does not
+// hold a session longer than the timeout: the TLS handshake has one too.
+func TestImplicitTLSHandshakeTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // silent until the test ends
+		}
+	}()
+	tr, err := NewTransport("smtps://"+l.Addr().String(), TransportOptions{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = tr.NewSession(context.Background())
+	if err == nil || !IsTemporary(err) {
+		t.Fatalf("NewSession against a silent server: %v, want a temporary error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("NewSession took %v against a 300 ms timeout", d)
+	}
+}
+
+// A reply to BDAT that is not an SMTP reply leaves the connection in an
+// unknown state: the session reports it lost (temporary) and is not used
+// again, rather than sending RSET into the middle of the garbage.
+func TestBDATGarbledReply(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		text := textproto.NewConn(c)
+		text.PrintfLine("220 fake ESMTP")
+		for {
+			line, err := text.ReadLine()
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.Fields(line)[0]); cmd {
+			case "EHLO":
+				text.PrintfLine("250-fake\r\n250-CHUNKING\r\n250 SIZE")
+			case "BDAT":
+				var n int
+				fmt.Sscanf(line, "BDAT %d", &n)
+				io.CopyN(io.Discard, text.R, int64(n))
+				text.PrintfLine("this is not a reply")
+			default:
+				text.PrintfLine("250 ok")
+			}
+		}
+	}()
+	tr, err := NewTransport("smtp://"+l.Addr().String()+"?starttls=off", TransportOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := tr.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	err = sess.Send(context.Background(), &Message{From: "directory@cctld-dir.example", To: "ana@dns.pt", Data: []byte("Subject: x\r\n\r\nhello\r\n")})
+	if !errors.Is(err, ErrConnectionLost) || !IsTemporary(err) {
+		t.Fatalf("Send = %v, want a temporary error wrapping ErrConnectionLost", err)
 	}
 }
