@@ -20,6 +20,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
 // Files inside the home folder.
@@ -168,7 +169,7 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	v.SetDefault("key.passphrase_file", "")
 	v.SetDefault("delivery.url", "") // maildir:HOME/mail
 	v.SetDefault("delivery.password_file", "")
-	v.SetDefault("delivery.connections", 4)
+	v.SetDefault("delivery.connections", outbox.DefaultConnections)
 	v.SetDefault("delivery.retry_for", "72h")
 	v.SetDefault("digest.interval", "monthly")
 	v.SetDefault("digest.attach", "vcard,json,keys")

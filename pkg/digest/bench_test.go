@@ -26,7 +26,7 @@ import (
 
 // The digest benchmark: one `ccdir digest send` (Job.Send: record the
 // digest, encrypt and queue one message per recipient, deliver them over
-// SMTP with 4 connections to the loopback sink) to 1,000 and 10,000
+// SMTP with the default 8 connections to the loopback sink) to 1,000 and 10,000
 // contacts of about 250 ccTLDs, each with an Ed25519/Cv25519 key of their
 // own.
 //
@@ -92,7 +92,7 @@ func benchSend(b *testing.B, n int, attach []string) {
 // directory the size of TLD-OPS (250 ccTLDs, three security contacts
 // each: 750 contacts with keys, a text body of about 290 KB) built,
 // signed, encrypted and delivered to 1,000 and to 10,000 recipients, each
-// with an Ed25519/Cv25519 key of their own, over SMTP (4 connections) to
+// with an Ed25519/Cv25519 key of their own, over SMTP (8 connections) to
 // the loopback sink.
 //
 // BenchmarkDigestSend cannot show this: there every recipient is a
@@ -536,11 +536,9 @@ func benchCopyFile(b *testing.B, from, to string) {
 	}
 }
 
-// benchConnections is delivery.connections for the benchmarks: 4 (the
-// default), or CCDIR_BENCH_CONNECTIONS.
+// benchConnections is delivery.connections for the benchmarks:
+// CCDIR_BENCH_CONNECTIONS, else 0 (the default, outbox.DefaultConnections).
 func benchConnections() int {
-	if n, err := strconv.Atoi(os.Getenv("CCDIR_BENCH_CONNECTIONS")); err == nil && n > 0 {
-		return n
-	}
-	return 4
+	n, _ := strconv.Atoi(os.Getenv("CCDIR_BENCH_CONNECTIONS"))
+	return max(n, 0)
 }

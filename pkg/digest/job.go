@@ -178,7 +178,7 @@ func (j *Job) defaults() Config {
 		c.KeyNoteDays = 60
 	}
 	if c.Connections == 0 {
-		c.Connections = 4
+		c.Connections = outbox.DefaultConnections
 	}
 	if c.RetryFor == 0 {
 		c.RetryFor = 72 * time.Hour

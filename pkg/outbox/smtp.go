@@ -118,7 +118,8 @@ type smtpSession struct {
 	// connection, if any.
 	data     net.Conn
 	tls      *tls.Conn
-	chunking bool // the server offers CHUNKING (RFC 3030)
+	chunking bool          // the server offers CHUNKING (RFC 3030)
+	bw       *bufio.Writer // on data, for BDAT; made once per connection
 }
 
 func (s *smtpSession) connect(ctx context.Context) (err error) {
@@ -321,7 +322,7 @@ func (s *smtpSession) drop() {
 	if s.c != nil {
 		s.c.Close()
 	}
-	s.c, s.conn, s.data, s.tls = nil, nil, nil, nil
+	s.c, s.conn, s.data, s.tls, s.bw = nil, nil, nil, nil, nil
 }
 
 // Close says QUIT and closes the connection.
@@ -444,7 +445,10 @@ func (s *smtpSession) transaction(ctx context.Context, m *Message) (dataStarted 
 // speaks through and the answer read from it before go-smtp goes on.
 func (s *smtpSession) bdat(m *Message) error {
 	conn := s.conn
-	w := bufio.NewWriterSize(s.data, dataChunk)
+	if s.bw == nil {
+		s.bw = bufio.NewWriterSize(s.data, dataChunk)
+	}
+	w := s.bw
 	fmt.Fprintf(w, "BDAT %d LAST\r\n", m.Len())
 	for _, p := range m.Parts() {
 		for len(p) > 0 {

@@ -10,7 +10,7 @@
 #              text body) to N = 1,000 or 10,000 recipients, each with an
 #              Ed25519/Cv25519 key of their own (BenchmarkDigestFanout:
 #              content, keys parsed once, sign and seal once, one copy per
-#              recipient, queue, deliver over SMTP with 4 connections to
+#              recipient, queue, deliver over SMTP with 8 connections to
 #              go-smtp's sink on 127.0.0.1, which offers CHUNKING).
 #              "-attach" adds the vCard, JSON and key-bundle attachments.
 #   N          Job.Send end to end where every recipient is a contact, so

@@ -337,7 +337,9 @@ func (se *session) Data(r io.Reader) error {
 	if o.KeepData {
 		w = io.MultiWriter(h, &buf)
 	}
-	n, err := io.Copy(w, r)
+	bp := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(w, r, *bp)
+	copyBufs.Put(bp)
 	if err != nil {
 		return err // ErrDataTooLarge answers 552
 	}
@@ -424,3 +426,7 @@ func (c noChunkingConn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// copyBufs are the buffers messages are read through, reused so that a
+// sink taking thousands of messages does not make garbage for each.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
