@@ -53,46 +53,30 @@ func (c Config) loop(env Envelope, h mail.Header) *Refusal {
 	return nil
 }
 
-// bound reports whether the signed content names the address the message
-// was sent to (to, one of ours): a DIRECTORY line among the command lines
-// of text, or the address in the protected To/Cc headers. Naming another
-// of our addresses is not enough: a command mail caught on its way must
-// not be re-sent to the list (or a post to the command address).
-func (c Config) bound(text string, protected []string, to string) bool {
+// Bindings: how the signed content names the address a message was sent
+// to (Accepted.Binding).
+const (
+	BindingDirectoryLine   = "directory-line"   // a DIRECTORY line of the command block (ScanBlock)
+	BindingProtectedHeader = "protected-header" // a signed (protected) To or Cc header
+)
+
+// bound reports how the signed content names the address the message was
+// sent to (to, one of ours): the address in the protected To/Cc headers,
+// or a DIRECTORY line of the command block; "" if it does not. Naming
+// another of our addresses is not enough: a command mail caught on its way
+// must not be re-sent to the list (or a post to the command address).
+func (c Config) bound(block Block, protected []string, to string) string {
 	for _, a := range protected {
 		if ours := c.ours(a); ours != "" && strings.EqualFold(ours, to) {
-			return true
+			return BindingProtectedHeader
 		}
 	}
-	for _, line := range commandLines(text) {
-		f := strings.Fields(line)
-		if len(f) == 2 && strings.EqualFold(f[0], "DIRECTORY") {
-			if ours := c.ours(f[1]); ours != "" && strings.EqualFold(ours, to) {
-				return true
-			}
+	for _, d := range block.Directories {
+		if ours := c.ours(d); ours != "" && strings.EqualFold(ours, to) {
+			return BindingDirectoryLine
 		}
 	}
-	return false
-}
-
-// commandLines returns the lines at the top of text, after leading blank
-// lines, up to the first blank line or signature delimiter ("-- ").
-func commandLines(text string) []string {
-	var out []string
-	for line := range strings.SplitSeq(text, "\n") {
-		t := strings.TrimSpace(line)
-		if t == "" {
-			if len(out) == 0 {
-				continue
-			}
-			break
-		}
-		if strings.TrimRight(line, " \t") == "--" {
-			break
-		}
-		out = append(out, t)
-	}
-	return out
+	return ""
 }
 
 // trimAddr strips white space and angle brackets from an address.

@@ -112,6 +112,12 @@ func corpusCases() []corpusCase {
 				text := "DIRECTORY " + dirAddr + "\n" + strings.Repeat("SHOW pt\n", 2000)
 				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, text, at, l))
 			}},
+		{name: "accept-quote-after-block", expect: "accept", reason: FormInlineClear,
+			extra: []string{"X-Corpus-Signer: ana@dns.pt"},
+			build: func(w *world, l string) []byte {
+				text := "DIRECTORY " + dirAddr + "\nSHOW pt\n> On 31 May 2025 the directory wrote:\n> SHOW de\n"
+				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, text, at, l))
+			}},
 		{name: "accept-header-injection", expect: "accept", reason: FormInlineClear,
 			extra: []string{"X-Corpus-Signer: ana@dns.pt"},
 			build: func(w *world, l string) []byte {
@@ -189,6 +195,22 @@ func corpusCases() []corpusCase {
 				// unsigned text around the block names us: neither counts.
 				text := "SHOW pt\n\nDIRECTORY " + dirAddr + "\n"
 				return textMail(headers("ana@dns.pt", l), "DIRECTORY "+dirAddr+"\n\n"+clearsigned(w.t, w.ana, text, at, l))
+			}},
+		{name: "refuse-directory-after-quote", expect: "refuse", reason: "does not name this directory",
+			build: func(w *world, l string) []byte {
+				// The command block ends at the quoted line: the DIRECTORY
+				// line after it is not a command line, for the binding
+				// check as for mailcmd.Parse.
+				text := "SHOW pt\n> SHOW de\nDIRECTORY " + dirAddr + "\n"
+				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, text, at, l))
+			}},
+		{name: "refuse-list-directory-after-quote", expect: "refuse", reason: "does not name this directory",
+			extra: []string{"X-Corpus-To: " + listAddr},
+			build: func(w *world, l string) []byte {
+				// The same for a post to the list.
+				text := "TLP:GREEN\n> [TLP:GREEN] an earlier alert\nDIRECTORY " + listAddr + "\n\nOur resolvers are fine.\n"
+				return textMail(strings.Replace(headers("ana@dns.pt", l), "To: <"+dirAddr+">", "To: <"+listAddr+">", 1),
+					clearsigned(w.t, w.ana, text, at, l))
 			}},
 		{name: "refuse-unbound-outer-to", expect: "refuse", reason: "does not name this directory",
 			build: func(w *world, l string) []byte {
@@ -386,12 +408,16 @@ func readMeta(t *testing.T, data []byte) corpusMeta {
 }
 
 // envelopeOf takes the envelope sender from Return-Path, as an MTA pipe
-// (Postfix pipe flag R) provides it; the recipient is the directory.
+// (Postfix pipe flag R) provides it; the recipient is the directory, or
+// X-Corpus-To.
 func envelopeOf(data []byte) Envelope {
 	env := Envelope{From: "sender@example.net", To: []string{dirAddr}}
 	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(data))).ReadMIMEHeader()
 	if rp, ok := h["Return-Path"]; ok && len(rp) > 0 {
 		env.From = trimAddr(rp[0])
+	}
+	if to := h.Get("X-Corpus-To"); to != "" {
+		env.To = []string{to}
 	}
 	return env
 }

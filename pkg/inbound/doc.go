@@ -25,9 +25,14 @@
 //  7. that key is usable now, not only when it signed (go-crypto judges a
 //     key at the signature's time);
 //  8. freshness: now-Window ≤ signature time ≤ now+Skew;
-//  9. binding: a "DIRECTORY <address>" line among the command lines of the
-//     signed text, or one of our addresses in a signed (protected) To or
-//     Cc header of the signed MIME entity;
+//  9. binding: the address the message was sent to is named on a
+//     "DIRECTORY <address>" line of the command block of the signed text
+//     ([ScanBlock]: from the first non-blank line up to a blank line, a
+//     signature delimiter or a quoted line), or in a signed (protected)
+//     To or Cc header of the signed MIME entity. Accepted.Block is that
+//     block and Accepted.Binding says which of the two bound it, so that
+//     the mail commands and the list read the same block and need not
+//     read the message again;
 //  10. replay: the signature was not seen before (table seen_signatures).
 //
 // The From header is never used for identity: the sender is the contact

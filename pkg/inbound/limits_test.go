@@ -108,9 +108,11 @@ func TestBindingNamesTheEnvelopeAddress(t *testing.T) {
 		{"hello\n", []string{"alerts@example.org"}, "alerts@example.org", true},
 		{"hello\n", []string{"ccdir@example.org"}, "alerts@example.org", false},
 		{"DIRECTORY other@example.net\n", nil, "ccdir@example.org", false},
+		{"WHOAMI\n> quoted\nDIRECTORY ccdir@example.org\n", nil, "ccdir@example.org", false}, // after a quoted line: outside the block
+		{"WHOAMI\n-- \nDIRECTORY ccdir@example.org\n", nil, "ccdir@example.org", false},
 	}
 	for _, tc := range cases {
-		if got := c.bound(tc.text, tc.protected, tc.to); got != tc.want {
+		if got := c.bound(ScanBlock(tc.text), tc.protected, tc.to) != ""; got != tc.want {
 			t.Errorf("bound(%q, %v, %s) = %v, want %v", tc.text, tc.protected, tc.to, got, tc.want)
 		}
 	}

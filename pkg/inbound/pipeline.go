@@ -65,6 +65,12 @@ type Accepted struct {
 	// Text is the signed text (the text/plain of the signed content, or
 	// the clear-signed text), UTF-8 with LF line endings: the commands.
 	Text string
+	// Block is the command block at the top of Text (ScanBlock), the one
+	// the binding check read.
+	Block Block
+	// Binding says how the signed content names To: BindingDirectoryLine
+	// or BindingProtectedHeader.
+	Binding string
 	// Attachments are the other leaves of the signed MIME entity (e.g. a
 	// new key for KEY-ROTATE); transfer-decoded.
 	Attachments []pgpmime.Part
@@ -205,7 +211,8 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 	}
 
 	// 9. Binding.
-	if !cfg.bound(acc.Text, protected, to) {
+	acc.Block = ScanBlock(acc.Text)
+	if acc.Binding = cfg.bound(acc.Block, protected, to); acc.Binding == "" {
 		return nil, refuse(550, enhPolicy, "the signed content does not name this directory: "+bindingHint(to))
 	}
 

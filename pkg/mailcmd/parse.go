@@ -7,16 +7,18 @@ import (
 	"unicode/utf8"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/relay"
 )
 
 // Limits of the command language.
 const (
 	// MaxCommands is the most commands one mail may hold; a mail with more
-	// is refused whole.
-	MaxCommands = 50
-	// MaxLineBytes is the longest command line accepted.
-	MaxLineBytes = 1000
+	// is refused whole (the cap of inbound.ScanBlock).
+	MaxCommands = inbound.MaxCommands
+	// MaxLineBytes is the longest command line accepted
+	// (inbound.MaxLineBytes).
+	MaxLineBytes = inbound.MaxLineBytes
 	// maxEcho caps how much of a line the reply quotes back.
 	maxEcho = 120
 	// minSearch is the shortest SEARCH text.
@@ -29,29 +31,28 @@ const (
 
 // Verbs. SET commands have the field in the verb ("SET NAME").
 const (
-	VerbHelp           = "HELP"
-	VerbList           = "LIST"
-	VerbShow           = "SHOW"
-	VerbSearch         = "SEARCH"
-	VerbKey            = "KEY"
-	VerbCall           = "CALL"
-	VerbDigest         = "DIGEST"
-	VerbWhoami         = "WHOAMI"
-	VerbSetName        = "SET NAME"
-	VerbSetPhone       = "SET PHONE"
-	VerbSetEmergency   = "SET EMERGENCY-PHONE"
-	VerbSetLanguages   = "SET LANGUAGES"
-	VerbSetTimeZone    = "SET TIMEZONE"
-	VerbSet24x7        = "SET 24X7"
-	VerbKeyRotate      = "KEY-ROTATE"
-	VerbAddContact     = "ADD-CONTACT"
-	VerbRemoveContact  = "REMOVE-CONTACT"
-	VerbDryRun         = "DRY-RUN"
-	VerbAck            = "ACK"  // acknowledge a list alert
-	VerbAcks           = "ACKS" // who acknowledged one's own alert
-	verbDirectory      = "DIRECTORY"
-	setVerbPrefix      = "SET "
-	signatureDelimiter = "--"
+	VerbHelp          = "HELP"
+	VerbList          = "LIST"
+	VerbShow          = "SHOW"
+	VerbSearch        = "SEARCH"
+	VerbKey           = "KEY"
+	VerbCall          = "CALL"
+	VerbDigest        = "DIGEST"
+	VerbWhoami        = "WHOAMI"
+	VerbSetName       = "SET NAME"
+	VerbSetPhone      = "SET PHONE"
+	VerbSetEmergency  = "SET EMERGENCY-PHONE"
+	VerbSetLanguages  = "SET LANGUAGES"
+	VerbSetTimeZone   = "SET TIMEZONE"
+	VerbSet24x7       = "SET 24X7"
+	VerbKeyRotate     = "KEY-ROTATE"
+	VerbAddContact    = "ADD-CONTACT"
+	VerbRemoveContact = "REMOVE-CONTACT"
+	VerbDryRun        = "DRY-RUN"
+	VerbAck           = "ACK"  // acknowledge a list alert
+	VerbAcks          = "ACKS" // who acknowledged one's own alert
+	verbDirectory     = inbound.DirectoryVerb
+	setVerbPrefix     = "SET "
 )
 
 // Command is one parsed command line. Only the fields its verb uses are
@@ -160,72 +161,53 @@ func (e *LineError) Error() string {
 	return fmt.Sprintf("line %d: %q: %s", e.Line, e.Text, e.Msg)
 }
 
-// Parse reads the command block at the top of the signed text: leading
-// blank lines are skipped, then one command per line until a blank line,
-// a signature delimiter ("-- ") or a quoted line ("> ..."). Verbs are
-// case-insensitive. Every line that is not a valid command is reported;
-// if any is, the caller must run none of the commands. The script holds
-// the valid commands either way. Parse never fails on any input.
+// Parse reads the command block at the top of the signed text, as
+// inbound.ScanBlock finds it (the block inbound's binding check read):
+// leading blank lines are skipped, then one command per line until a
+// blank line, a signature delimiter ("-- ") or a quoted line ("> ...").
+// Verbs are case-insensitive. Every line that is not a valid command is
+// reported; if any is, the caller must run none of the commands. The
+// script holds the valid commands either way. Parse never fails on any
+// input.
 func Parse(text string) (*Script, []*LineError) {
 	s := &Script{}
 	var errs []*LineError
-	started := false
-	n := 0 // commands, DRY-RUN included
-	lineNo := 0
-	for len(text) > 0 {
-		var raw string
-		raw, text, _ = strings.Cut(text, "\n")
-		lineNo++
-		raw = strings.TrimSuffix(raw, "\r")
-		if strings.TrimRight(raw, " \t\r") == signatureDelimiter {
+	b := inbound.ScanBlock(text)
+	for _, l := range b.Lines {
+		echo := Echo(l.Text)
+		if l.TooLong {
+			errs = append(errs, &LineError{Line: l.No, Text: echo, Msg: fmt.Sprintf("line longer than %d bytes", MaxLineBytes)})
+		}
+		if l.No == b.TooMany {
+			errs = append(errs, &LineError{Line: l.No, Msg: fmt.Sprintf("more than %d commands in one mail: none was run; split them over several mails", MaxCommands)})
 			break
 		}
-		line := strings.TrimFunc(raw, unicode.IsSpace)
-		if line == "" {
-			if started {
-				break
+		if l.TooLong {
+			continue
+		}
+		if l.Directory {
+			if addr, ok := inbound.IsDirectoryLine(l.Text); ok {
+				s.Directories = append(s.Directories, addr)
+			} else {
+				errs = append(errs, &LineError{Line: l.No, Text: echo, Msg: "DIRECTORY takes the directory's address"})
 			}
 			continue
 		}
-		if strings.HasPrefix(line, ">") {
-			break
-		}
-		started = true
-		echo := Echo(line)
-		if len(line) > MaxLineBytes {
-			errs = append(errs, &LineError{Line: lineNo, Text: echo, Msg: fmt.Sprintf("line longer than %d bytes", MaxLineBytes)})
-			n++
-		} else {
-			verb, _, _ := strings.Cut(line, " ")
-			if !strings.EqualFold(verb, verbDirectory) {
-				n++
-			}
-		}
-		if n > MaxCommands {
-			errs = append(errs, &LineError{Line: lineNo, Msg: fmt.Sprintf("more than %d commands in one mail: none was run; split them over several mails", MaxCommands)})
-			break
-		}
-		if len(line) > MaxLineBytes {
-			continue
-		}
-		cmd, err := parseLine(line)
+		cmd, err := parseLine(l.Text)
 		if err != nil {
-			errs = append(errs, &LineError{Line: lineNo, Text: echo, Msg: err.Error()})
+			errs = append(errs, &LineError{Line: l.No, Text: echo, Msg: err.Error()})
 			continue
 		}
-		cmd.Line, cmd.Text = lineNo, echo
-		switch cmd.Verb {
-		case verbDirectory:
-			s.Directories = append(s.Directories, cmd.Query)
-		case VerbDryRun:
-			if n != 1 {
-				errs = append(errs, &LineError{Line: lineNo, Text: echo, Msg: "DRY-RUN must be the first command"})
+		cmd.Line, cmd.Text = l.No, echo
+		if cmd.Verb == VerbDryRun {
+			if l.Seq != 1 {
+				errs = append(errs, &LineError{Line: l.No, Text: echo, Msg: "DRY-RUN must be the first command"})
 				continue
 			}
 			s.DryRun = true
-		default:
-			s.Commands = append(s.Commands, cmd)
+			continue
 		}
+		s.Commands = append(s.Commands, cmd)
 	}
 	return s, errs
 }
@@ -265,12 +247,6 @@ func parseLine(line string) (Command, error) {
 	switch verb {
 	case VerbHelp, VerbList, VerbDigest, VerbWhoami, VerbKeyRotate, VerbDryRun:
 		return noArgs()
-	case verbDirectory:
-		if len(args) != 1 {
-			return c, fmt.Errorf("DIRECTORY takes the directory's address")
-		}
-		c.Query = args[0]
-		return c, nil
 	case VerbShow, VerbCall:
 		if len(args) != 1 {
 			return c, fmt.Errorf("%s takes one ccTLD, such as: %s pt", verb, verb)

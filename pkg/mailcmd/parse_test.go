@@ -3,8 +3,11 @@ package mailcmd
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ccdir/ccdir/pkg/inbound"
 )
 
 func TestParse(t *testing.T) {
@@ -105,6 +108,29 @@ func TestParseMaxCommands(t *testing.T) {
 	}
 }
 
+// The DIRECTORY lines Parse reads are the binding inbound checked: the
+// same scanner decides where the block ends, so a DIRECTORY line after a
+// quoted line, a signature delimiter or a blank line binds nothing and is
+// no command line either.
+func TestParseDirectoriesAreTheBinding(t *testing.T) {
+	for _, text := range []string{
+		"SHOW pt\n> SHOW de\nDIRECTORY " + dirAddress + "\n",
+		"SHOW pt\n-- \nDIRECTORY " + dirAddress + "\n",
+		"SHOW pt\n\nDIRECTORY " + dirAddress + "\n",
+		strings.Repeat("HELP\n", MaxCommands+1) + "DIRECTORY " + dirAddress + "\n",
+	} {
+		s, _ := Parse(text)
+		if b := inbound.ScanBlock(text); len(s.Directories) != 0 || len(b.Directories) != 0 {
+			t.Errorf("%q: Parse read DIRECTORY %q, inbound %q; want none", text, s.Directories, b.Directories)
+		}
+	}
+	text := "directory " + dirAddress + "\nSHOW pt\n> DIRECTORY other@example.net\n"
+	s, errs := Parse(text)
+	if b := inbound.ScanBlock(text); len(errs) != 0 || !slices.Equal(s.Directories, []string{dirAddress}) || !slices.Equal(b.Directories, s.Directories) {
+		t.Errorf("%q: Parse read DIRECTORY %q (%v), inbound %q", text, s.Directories, errs, b.Directories)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"HELP\n", "DRY-RUN\nSET NAME Alice\n", "\n\nSHOW pt\n-- \nx", "KEY alice@dns.pt\n> q\n",
@@ -122,6 +148,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(s1.Commands) > MaxCommands {
 			t.Fatalf("%d commands", len(s1.Commands))
+		}
+		if b := inbound.ScanBlock(text); !slices.Equal(s1.Directories, b.Directories) {
+			t.Fatalf("Parse read DIRECTORY %q, inbound's binding check %q", s1.Directories, b.Directories)
 		}
 		for _, e := range e1 {
 			if strings.ContainsAny(e.Error(), "\r\n") {

@@ -8,6 +8,7 @@ import (
 	"unicode"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/inbound"
 )
 
 // TLP labels (FIRST TLP 2.0), least restrictive first.
@@ -63,12 +64,11 @@ const maxLeadLines = 10
 
 // post is what the author's signed text and subject ask for.
 type post struct {
-	tlp       string   // the label that applies
-	labelled  bool     // the author gave it (false: the default)
-	to        []string // the names on TO: lines, as written
-	hasTo     bool
-	directory []string // addresses on DIRECTORY lines
-	subject   string   // the original subject without tag and label
+	tlp      string   // the label that applies
+	labelled bool     // the author gave it (false: the default)
+	to       []string // the names on TO: lines, as written
+	hasTo    bool
+	subject  string // the original subject without tag and label
 }
 
 // leadLines returns the lines at the top of text (after leading blank
@@ -94,18 +94,18 @@ func leadLines(text string) []string {
 }
 
 // parsePost reads the directives of a post: the TLP label (subject, or
-// the first lines of the text; the most restrictive wins), TO: lines and
-// DIRECTORY lines.
+// the first lines of the text; the most restrictive wins) and TO: lines.
+// DIRECTORY lines are skipped: the binding is inbound's (its command block,
+// Accepted.Binding). The first lines are not cut at a quoted line as the
+// command block is: a label in a quoted alert still counts.
 func parsePost(subject, text, tag, defaultTLP string) *post {
 	p := &post{}
 	labels := subject
 	for _, line := range leadLines(text) {
-		f := strings.Fields(line)
-		switch {
-		case len(f) == 2 && strings.EqualFold(f[0], "DIRECTORY"):
-			p.directory = append(p.directory, f[1])
+		if _, ok := inbound.IsDirectoryLine(line); ok {
 			continue
-		case len(line) >= 3 && strings.EqualFold(line[:3], "TO:"):
+		}
+		if len(line) >= 3 && strings.EqualFold(line[:3], "TO:") {
 			p.hasTo = true
 			p.to = append(p.to, strings.FieldsFunc(line[3:], func(r rune) bool { return r == ',' || r == ';' || unicode.IsSpace(r) })...)
 			continue

@@ -241,7 +241,7 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 			return ErrUnknownSender
 		}
 		res.Author = author.Email
-		if why := p.refusal(cfg, len(a.Attachments), boundToList(a, p, cfg.ListAddress, r.Secret)); why != "" {
+		if why := p.refusal(cfg, len(a.Attachments), a.Block.Directories, boundToList(a, cfg.ListAddress)); why != "" {
 			return r.refuse(ctx, sq, cfg, a, author, why, now, res)
 		}
 		targets, err := p.targets(snap, author, !cfg.NoCopyToSender)
@@ -273,11 +273,11 @@ func authorOf(s *directory.Snapshot, fpr string) *directory.Contact {
 }
 
 // refusal says why a post cannot be relayed as it is, or "".
-func (p *post) refusal(cfg settings, attachments int, bound bool) string {
+func (p *post) refusal(cfg settings, attachments int, directories []string, bound bool) string {
 	if !bound {
 		what := "the signed content does not name the list"
-		if len(p.directory) > 0 {
-			what = fmt.Sprintf("the post was signed for %s (its DIRECTORY line), not for the list", quoteAll(p.directory[:1])[0])
+		if len(directories) > 0 {
+			what = fmt.Sprintf("the post was signed for %s (its DIRECTORY line), not for the list", quoteAll(directories[:1])[0])
 		}
 		return fmt.Sprintf("%s: a mail for the command address is not relayed; to post to the list %s, "+
 			"put the line DIRECTORY %s at the top of the text (or sign the To header)", what, cfg.ListAddress, cfg.ListAddress)

@@ -221,6 +221,52 @@ func TestCommandMailNotRelayed(t *testing.T) {
 	}
 }
 
+// A post whose DIRECTORY line comes after a quoted line is not bound to
+// the list: the command block, which inbound's binding check and the mail
+// commands read alike, ends at the quote. Inbound refuses it; nothing is
+// relayed. The same line before the quote binds it.
+func TestPostDirectoryAfterQuoteRefused(t *testing.T) {
+	w := newWorld(t)
+	_, err := w.process(listAddr, w.clearPost(w.ana, w.ana.email, "re: alert",
+		"TLP:GREEN\n> [TLP:GREEN] an earlier alert\nDIRECTORY "+listAddr+"\n\nOur resolvers are fine.\n"))
+	if err == nil || !strings.Contains(err.Error(), "does not name this directory") {
+		t.Fatalf("a post with its DIRECTORY line after a quote: %v", err)
+	}
+	if n := len(w.copies(relay.Kind, "")); n != 0 {
+		t.Fatalf("%d copies", n)
+	}
+	res := w.post(w.clearPost(w.ana, w.ana.email, "re: alert",
+		"TLP:GREEN\nDIRECTORY "+listAddr+"\n> [TLP:GREEN] an earlier alert\n\nOur resolvers are fine.\n"))
+	if res.Alert == "" || res.Refused != "" {
+		t.Fatalf("bound before the quote: %+v", res)
+	}
+}
+
+// The relay reads the binding inbound found; it does not read the post a
+// second time. A post accepted for the command address (its DIRECTORY
+// line names it) and handed to the relay is refused, and the reply names
+// the line.
+func TestRelayUsesInboundBinding(t *testing.T) {
+	w := newWorld(t)
+	a, err := w.process(dirAddr, w.clearPost(w.ana, w.ana.email, "x", "DIRECTORY "+dirAddr+"\nTLP:GREEN\n\ntext\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Binding != inbound.BindingDirectoryLine || !slices.Equal(a.Block.Directories, []string{dirAddr}) {
+		t.Fatalf("binding %q, block %+v", a.Binding, a.Block)
+	}
+	res, err := w.r.Handle(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Alert != "" || !strings.Contains(res.Refused, `signed for "`+dirAddr+`" (its DIRECTORY line), not for the list`) {
+		t.Fatalf("result %+v", res)
+	}
+	if n := len(w.copies(relay.Kind, "")); n != 0 {
+		t.Fatalf("%d copies", n)
+	}
+}
+
 // A recipient whose key cannot be used does not stop the others; the
 // result and the author's copy name it.
 func TestUnusableKeySkipped(t *testing.T) {
