@@ -68,45 +68,25 @@ EXIT STATUS
 	return cmd
 }
 
-// deliveryConfig reads the digest and delivery settings.
-func (g *globals) digestConfig() (digest.Config, error) {
-	var c digest.Config
-	var err error
-	if c.Interval, err = digest.ParseInterval(g.v.GetString("digest.interval")); err != nil {
-		return c, withHint(err, "fix digest.interval in %s or CCDIR_DIGEST_INTERVAL", g.configFile)
+// digestConfig reads the digest and delivery settings.
+func (g *globals) digestConfig() digest.Config {
+	return digest.Config{
+		Interval:    configGet[digest.Interval](g, "digest.interval"),
+		Attach:      g.list("digest.attach"),
+		Subject:     g.text("digest.subject"),
+		Connections: g.number("delivery.connections"),
+		RetryFor:    g.duration("delivery.retry_for"),
 	}
-	if a := strings.TrimSpace(g.v.GetString("digest.attach")); a != "" {
-		for _, n := range strings.Split(a, ",") {
-			if n = strings.TrimSpace(n); n != "" && n != "none" {
-				c.Attach = append(c.Attach, n)
-			}
-		}
-		if c.Attach == nil {
-			c.Attach = []string{}
-		}
-	}
-	c.Subject = g.v.GetString("digest.subject")
-	if strings.ContainsAny(c.Subject, "\r\n") {
-		return c, fmt.Errorf("digest.subject must be one line")
-	}
-	c.Connections = g.v.GetInt("delivery.connections")
-	if c.Connections < 1 || c.Connections > 64 {
-		return c, fmt.Errorf("delivery.connections is %q: want 1 to 64", g.v.GetString("delivery.connections"))
-	}
-	if c.RetryFor, err = time.ParseDuration(g.v.GetString("delivery.retry_for")); err != nil || c.RetryFor <= 0 {
-		return c, fmt.Errorf("delivery.retry_for is %q: want a duration such as 72h", g.v.GetString("delivery.retry_for"))
-	}
-	return c, nil
 }
 
 // transport builds the transport of delivery.url.
 func (g *globals) transport() (outbox.Transport, error) {
-	url := g.v.GetString("delivery.url")
+	url := g.text("delivery.url")
 	if url == "" {
 		url = "maildir:" + g.path("mail")
 	}
 	var o outbox.TransportOptions
-	if f := g.v.GetString("delivery.password_file"); f != "" {
+	if f := g.text("delivery.password_file"); f != "" {
 		b, err := readPassphrase(f)
 		if err != nil {
 			return nil, fmt.Errorf("delivery.password_file: %w", err)
@@ -139,10 +119,7 @@ func lockFile(path string) (func(), error) {
 
 // job assembles a digest job for the home's directory.
 func (g *globals) job(ctx context.Context) (*digest.Job, func(), error) {
-	cfg, err := g.digestConfig()
-	if err != nil {
-		return nil, nil, err
-	}
+	cfg := g.digestConfig()
 	t, err := g.transport()
 	if err != nil {
 		return nil, nil, err

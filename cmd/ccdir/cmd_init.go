@@ -94,7 +94,7 @@ func runInit(ctx context.Context, g *globals, o initOptions) (err error) {
 	if err != nil {
 		return &usageError{err}
 	}
-	passFile := g.v.GetString("key.passphrase_file")
+	passFile := g.text("key.passphrase_file")
 	var pass []byte
 	switch {
 	case passFile != "" && o.noPassphrase:

@@ -104,10 +104,7 @@ func newOutboxCmd(g *globals) *cobra.Command {
 			if err := g.checkHome(); err != nil {
 				return err
 			}
-			cfg, err := g.digestConfig()
-			if err != nil {
-				return err
-			}
+			cfg := g.digestConfig()
 			t, err := g.transport()
 			if err != nil {
 				return err

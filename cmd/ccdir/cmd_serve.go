@@ -83,26 +83,7 @@ func (g *globals) receiver(ctx context.Context) (*receiver, func(), error) {
 	if err := inbound.InitSchema(ctx, s.DB()); err != nil {
 		return fail(err)
 	}
-	window, err := g.duration("commands.window")
-	if err != nil {
-		return fail(err)
-	}
-	skew, err := g.duration("commands.skew")
-	if err != nil {
-		return fail(err)
-	}
-	maxBytes, err := g.number("serve.max_message_bytes", 1<<10, 1<<30)
-	if err != nil {
-		return fail(err)
-	}
-	perHour, err := g.number("commands.replies_per_hour", 1, 10000)
-	if err != nil {
-		return fail(err)
-	}
-	dcfg, err := g.digestConfig()
-	if err != nil {
-		return fail(err)
-	}
+	dcfg := g.digestConfig()
 	addrs := []string{info.Address}
 	if info.ListAddress != "" {
 		addrs = append(addrs, info.ListAddress)
@@ -115,25 +96,19 @@ func (g *globals) receiver(ctx context.Context) (*receiver, func(), error) {
 		kick:    make(chan struct{}, 1),
 	}
 	rc.pipeline = &inbound.Pipeline{Store: s, Secret: sec, Now: g.now, Config: inbound.Config{
-		Addresses: addrs, Window: window, Skew: skew, MaxMessageBytes: int64(maxBytes),
+		Addresses: addrs, Window: g.duration("commands.window"), Skew: g.duration("commands.skew"),
+		MaxMessageBytes: int64(g.number("serve.max_message_bytes")),
 	}}
 	rc.handler = &mailcmd.Handler{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: mailcmd.Config{
-		Address: info.Address, RepliesPerHour: perHour, Digest: dcfg,
+		Address: info.Address, RepliesPerHour: g.number("commands.replies_per_hour"), Digest: dcfg,
 	}}
-	tlp := g.v.GetString("list.default_tlp")
-	if tlp != "" {
-		if tlp = relay.NormalizeTLP(tlp); tlp == "" {
-			return fail(withHint(fmt.Errorf("list.default_tlp is %q: not a TLP label", g.v.GetString("list.default_tlp")),
-				"use CLEAR, GREEN, AMBER, AMBER+STRICT or RED"))
-		}
-	}
 	rc.relay = &relay.Relay{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: relay.Config{
 		ListAddress:    info.ListAddress,
-		Tag:            g.v.GetString("list.tag"),
-		DefaultTLP:     tlp,
-		NoCopyToSender: !g.v.GetBool("list.copy_to_sender"),
-		KeepMessageID:  g.v.GetBool("list.keep_message_id"),
-		Archive:        g.v.GetBool("list.archive"),
+		Tag:            g.text("list.tag"),
+		DefaultTLP:     g.text("list.default_tlp"),
+		NoCopyToSender: !g.boolean("list.copy_to_sender"),
+		KeepMessageID:  g.boolean("list.keep_message_id"),
+		Archive:        g.boolean("list.archive"),
 	}}
 	return rc, func() { s.Close() }, nil
 }
@@ -334,7 +309,6 @@ func (rc *receiver) deliverLoop(ctx context.Context, t outbox.Transport, opts ou
 }
 
 func newServeCmd(g *globals) *cobra.Command {
-	var smtpAddr, lmtpAddr string
 	cmd := &cobra.Command{
 		Use:   "serve [--smtp ADDR] [--lmtp ADDR|unix:PATH]",
 		Short: "Answer signed command mail over SMTP and/or LMTP, and deliver the outbox",
@@ -360,27 +334,21 @@ EXIT STATUS
   0 stopped by a signal, 1 error, 2 usage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().Changed("smtp") {
-				g.v.Set("serve.smtp", smtpAddr)
-			}
-			if cmd.Flags().Changed("lmtp") {
-				g.v.Set("serve.lmtp", lmtpAddr)
-			}
 			return runServe(cmd.Context(), g)
 		},
 	}
-	cmd.Flags().StringVar(&smtpAddr, "smtp", "", "SMTP address to listen on, e.g. 127.0.0.1:2525 (config serve.smtp)")
-	cmd.Flags().StringVar(&lmtpAddr, "lmtp", "", "LMTP address: host:port or unix:PATH (config serve.lmtp)")
+	cmd.Flags().String("smtp", "", "SMTP address to listen on, e.g. 127.0.0.1:2525 (config serve.smtp)")
+	cmd.Flags().String("lmtp", "", "LMTP address: host:port or unix:PATH (config serve.lmtp)")
 	return cmd
 }
 
 func runServe(ctx context.Context, g *globals) error {
-	smtpAddr, lmtpAddr := g.v.GetString("serve.smtp"), g.v.GetString("serve.lmtp")
+	smtpAddr, lmtpAddr := g.text("serve.smtp"), g.text("serve.lmtp")
 	if smtpAddr == "" && lmtpAddr == "" {
 		return usagef("serve needs --smtp ADDR and/or --lmtp ADDR (or serve.smtp / serve.lmtp in the config)")
 	}
 	var tlsCfg *tls.Config
-	if cert, key := g.v.GetString("serve.tls_cert"), g.v.GetString("serve.tls_key"); cert != "" || key != "" {
+	if cert, key := g.text("serve.tls_cert"), g.text("serve.tls_key"); cert != "" || key != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
 			return withHint(fmt.Errorf("serve.tls_cert/serve.tls_key: %w", err), "give both files, PEM-encoded")
@@ -391,10 +359,7 @@ func runServe(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	dcfg, err := g.digestConfig()
-	if err != nil {
-		return err
-	}
+	dcfg := g.digestConfig()
 	rc, done, err := g.receiver(ctx)
 	if err != nil {
 		return err
@@ -548,34 +513,11 @@ func runProcess(ctx context.Context, g *globals, from, to string) error {
 		rc.log.Printf("reply queued, not delivered: %v", err)
 		return nil
 	}
-	dcfg, err := g.digestConfig()
-	if err != nil {
-		return nil
-	}
+	dcfg := g.digestConfig()
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if _, err := rc.outbox.Deliver(dctx, t, outbox.Filter{}, outbox.DeliverOptions{Connections: dcfg.Connections, RetryFor: dcfg.RetryFor, Now: g.now}); err != nil {
 		rc.log.Printf("reply queued, not delivered yet (%v); ccdir outbox flush will retry", err)
 	}
 	return nil
-}
-
-// duration reads a configuration key holding a duration such as 72h.
-func (g *globals) duration(key string) (time.Duration, error) {
-	d, err := time.ParseDuration(g.v.GetString(key))
-	if err != nil || d <= 0 {
-		return 0, withHint(fmt.Errorf("%s is %q: want a duration such as 72h or 10m", key, g.v.GetString(key)),
-			"fix it in %s or CCDIR_%s", g.configFile, strings.ToUpper(strings.ReplaceAll(key, ".", "_")))
-	}
-	return d, nil
-}
-
-// number reads a configuration key holding a whole number in [lo, hi].
-func (g *globals) number(key string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(g.v.GetString(key))
-	if err != nil || n < lo || n > hi {
-		return 0, withHint(fmt.Errorf("%s is %q: want a number from %d to %d", key, g.v.GetString(key), lo, hi),
-			"fix it in %s or CCDIR_%s", g.configFile, strings.ToUpper(strings.ReplaceAll(key, ".", "_")))
-	}
-	return n, nil
 }

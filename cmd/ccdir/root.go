@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
-	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
 // Files inside the home folder.
@@ -39,6 +37,7 @@ type globals struct {
 	stdout io.Writer
 	stderr io.Writer
 	v      *viper.Viper
+	config map[string]configValue // the checked configuration (config.go)
 
 	home       string
 	configFile string
@@ -100,6 +99,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(g),
 		newProcessCmd(g),
 		newAlertsCmd(g),
+		newConfigCmd(g),
 	)
 	groupUsage(cmd)
 	for _, c := range cmd.Commands() {
@@ -161,41 +161,9 @@ func setUsageErrors(cmd *cobra.Command) {
 
 // setup resolves the home folder and reads the configuration.
 func (g *globals) setup(cmd *cobra.Command) error {
-	v := g.v
-	v.SetEnvPrefix("CCDIR")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
-	v.AutomaticEnv()
-	v.SetDefault("limits.security_contacts", directory.DefaultMaxSecurityContacts)
-	v.SetDefault("key.passphrase_file", "")
-	v.SetDefault("delivery.url", "") // maildir:HOME/mail
-	v.SetDefault("delivery.password_file", "")
-	v.SetDefault("delivery.connections", outbox.DefaultConnections)
-	v.SetDefault("delivery.retry_for", "72h")
-	v.SetDefault("digest.interval", "monthly")
-	v.SetDefault("digest.attach", "vcard,json,keys")
-	v.SetDefault("digest.subject", "")
-	v.SetDefault("commands.window", "72h")
-	v.SetDefault("commands.skew", "10m")
-	v.SetDefault("commands.replies_per_hour", 20)
-	v.SetDefault("serve.smtp", "")
-	v.SetDefault("serve.lmtp", "")
-	v.SetDefault("serve.max_message_bytes", 10<<20)
-	v.SetDefault("serve.tls_cert", "")
-	v.SetDefault("serve.tls_key", "")
-	v.SetDefault("list.tag", "")
-	v.SetDefault("list.default_tlp", "AMBER")
-	v.SetDefault("list.copy_to_sender", true)
-	v.SetDefault("list.keep_message_id", false)
-	v.SetDefault("list.archive", false)
-	if err := v.BindEnv("key.passphrase_file", "CCDIR_KEY_PASSPHRASE_FILE", "CCDIR_PASSPHRASE_FILE"); err != nil {
+	if err := g.setConfigDefaults(cmd); err != nil {
 		return err
 	}
-	if f := cmd.Flags().Lookup("passphrase-file"); f != nil {
-		if err := v.BindPFlag("key.passphrase_file", f); err != nil {
-			return err
-		}
-	}
-
 	if g.home == "" {
 		g.home = os.Getenv("CCDIR_HOME")
 	}
@@ -217,7 +185,7 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	g.home = home
 
 	if cmd.Name() == "init" {
-		return nil // init makes the home and its config
+		return g.loadConfig(cmd, false) // init makes the home and its config
 	}
 	explicit := g.configFile != ""
 	if !explicit {
@@ -227,72 +195,17 @@ func (g *globals) setup(cmd *cobra.Command) error {
 	if !explicit {
 		g.configFile = filepath.Join(g.home, configName)
 	}
-	v.SetConfigFile(g.configFile)
-	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil {
+	g.v.SetConfigFile(g.configFile)
+	g.v.SetConfigType("yaml")
+	if err := g.v.ReadInConfig(); err != nil {
 		// No config.yaml in the home is fine; a home that is missing or
 		// not a folder is reported by checkHome, with its hint.
 		if !explicit && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
-			return g.checkConfig()
+			return g.loadConfig(cmd, false)
 		}
 		return withHint(fmt.Errorf("config %s: %w", g.configFile, err), "fix the file, or point --config elsewhere")
 	}
-	return g.checkConfig()
-}
-
-// configKeys are the configuration keys ccdir reads, with their kind.
-var configKeys = map[string]string{
-	"directory.name": "text", "directory.address": "text", "directory.list_address": "text",
-	"key.algo": "text", "key.passphrase_file": "text",
-	"limits.security_contacts": "number",
-	"delivery.url":             "text", "delivery.password_file": "text", "delivery.connections": "number", "delivery.retry_for": "text",
-	"digest.interval": "text", "digest.attach": "text", "digest.subject": "text",
-	"commands.window": "text", "commands.skew": "text", "commands.replies_per_hour": "number",
-	"serve.smtp": "text", "serve.lmtp": "text", "serve.max_message_bytes": "number",
-	"serve.tls_cert": "text", "serve.tls_key": "text",
-	"list.tag": "text", "list.default_tlp": "text", "list.copy_to_sender": "bool",
-	"list.keep_message_id": "bool", "list.archive": "bool",
-}
-
-// checkConfig refuses values of the wrong kind (a list where a file name
-// belongs, 2.7 security contacts) and warns of keys ccdir does not know,
-// which are most often typos.
-func (g *globals) checkConfig() error {
-	for _, k := range g.v.AllKeys() {
-		kind, ok := configKeys[k]
-		if !ok {
-			g.warnf("%s: unknown configuration key %q (ignored)", g.configFile, k)
-			continue
-		}
-		bad := false
-		switch x := g.v.Get(k).(type) {
-		case nil, string:
-			str, _ := x.(string)
-			switch {
-			case str == "":
-			case kind == "number":
-				_, err := strconv.Atoi(str)
-				bad = err != nil
-			case kind == "bool":
-				_, err := strconv.ParseBool(str)
-				bad = err != nil
-			}
-		case bool:
-			bad = kind != "bool"
-		case int, int64:
-			bad = kind != "number"
-		case float64:
-			bad = kind != "number" || x != float64(int64(x))
-		default:
-			bad = true
-		}
-		if bad {
-			want := map[string]string{"text": "text", "number": "a whole number", "bool": "true or false"}[kind]
-			return withHint(fmt.Errorf("configuration key %s is %v: want %s", k, g.v.Get(k), want),
-				"fix it in %s or in CCDIR_%s", g.configFile, strings.ToUpper(strings.ReplaceAll(k, ".", "_")))
-		}
-	}
-	return nil
+	return g.loadConfig(cmd, true)
 }
 
 func (g *globals) path(name ...string) string {
@@ -317,15 +230,6 @@ func (g *globals) checkHome() error {
 			"point --home (CCDIR_HOME) at a folder made by ccdir init")
 	}
 	return nil
-}
-
-func (g *globals) maxSecurityContacts() (int, error) {
-	n := g.v.GetInt("limits.security_contacts")
-	if n < 1 || n > 100 {
-		return 0, withHint(fmt.Errorf("limits.security_contacts is %q: want a number from 1 to 100", g.v.GetString("limits.security_contacts")),
-			"fix it in %s or CCDIR_LIMITS_SECURITY_CONTACTS", g.configFile)
-	}
-	return n, nil
 }
 
 // openRead opens the directory without its secret key.
@@ -366,15 +270,11 @@ func (g *globals) openWriteKey(ctx context.Context) (*directory.Store, *keys.Sec
 	if err := g.checkHome(); err != nil {
 		return nil, nil, err
 	}
-	max, err := g.maxSecurityContacts()
-	if err != nil {
-		return nil, nil, err
-	}
 	sec, err := g.secretKey()
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: max})
+	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: g.number("limits.security_contacts")})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -432,7 +332,7 @@ func (g *globals) secretKey() (*keys.Secret, error) {
 	case errors.Is(err, keys.ErrPassphraseRequired):
 		return nil, withHint(err, "give the passphrase file with --passphrase-file, CCDIR_PASSPHRASE_FILE or key.passphrase_file in %s", g.configFile)
 	case errors.Is(err, keys.ErrWrongPassphrase):
-		return nil, withHint(err, "check the passphrase file %s", g.v.GetString("key.passphrase_file"))
+		return nil, withHint(err, "check the passphrase file %s", g.text("key.passphrase_file"))
 	case err != nil:
 		return nil, err
 	}
@@ -444,7 +344,7 @@ func (g *globals) secretKey() (*keys.Secret, error) {
 const maxPassphrase = 4096
 
 func (g *globals) passphrase() ([]byte, error) {
-	name := g.v.GetString("key.passphrase_file")
+	name := g.text("key.passphrase_file")
 	if name == "" {
 		return nil, nil
 	}

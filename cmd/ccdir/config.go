@@ -1,0 +1,476 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/mailcmd"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/relay"
+)
+
+//go:generate go run . config reference --output ../../docs/configuration.md
+
+// configKeys is every configuration key ccdir reads: the one place that
+// says its default, its type and check, the flag that sets it, and what
+// it means. It feeds viper's defaults, the validation of every value
+// before a command runs, the typed accessors the commands read
+// (g.text, g.number, g.boolean, g.duration, g.list, configGet), ccdir
+// config show and docs/configuration.md. A default that a package also
+// applies to its zero value is taken from that package's constant.
+var configKeys = []configKey{
+	{name: "directory.name", typ: textType, help: "The directory's name, written by init. Informational: the signed ledger holds the name that counts."},
+	{name: "directory.address", typ: textType, help: "The directory's mail address, written by init. Informational: the signed ledger holds the address that counts."},
+	{name: "directory.list_address", typ: textType, help: "The alert list's address, written by init. Informational: the signed ledger holds the address that counts."},
+	{name: "key.algo", typ: algoType, help: "The directory key's algorithm, written by init. Informational."},
+	{name: "key.passphrase_file", typ: fileType, flag: "passphrase-file", env: []string{"CCDIR_PASSPHRASE_FILE"},
+		help: "File holding the directory key's passphrase. Empty: the key has no passphrase."},
+	{name: "limits.security_contacts", def: strconv.Itoa(directory.DefaultMaxSecurityContacts), typ: intType(1, 100),
+		help: "Security contacts per ccTLD; admins do not count."},
+	{name: "delivery.url", typ: urlType,
+		help: "Where outgoing mail goes: `smtp://user@host:587` (STARTTLS required; `?starttls=off` for a local relay, then no AUTH), `smtps://host:465`, `sendmail:/usr/sbin/sendmail` or `maildir:/path`. Empty: `maildir:HOME/mail`, so nothing leaves the machine."},
+	{name: "delivery.password_file", typ: fileType,
+		help: "File holding the SMTP password (never in the URL)."},
+	{name: "delivery.connections", def: strconv.Itoa(outbox.DefaultConnections), typ: intType(1, 64),
+		help: "Parallel SMTP connections. Each message goes as one `BDAT` chunk when the server offers CHUNKING (RFC 3030, as Postfix 3.4+ does), else with `DATA`."},
+	{name: "delivery.retry_for", def: durationText(outbox.DefaultRetryFor), typ: durationType,
+		help: "How long temporary failures (4xx) are retried before a message is marked failed."},
+	{name: "digest.interval", def: "monthly", typ: intervalType,
+		help: "How often `ccdir digest send` sends a digest: `monthly`, `weekly`, `daily` or a number of days."},
+	{name: "digest.attach", def: strings.Join(digest.AttachmentNames, ","), typ: attachType,
+		help: "Attachments of a digest, separated by commas; `none` for none."},
+	{name: "digest.subject", def: digest.DefaultSubject, typ: textType,
+		help: "The digest's neutral outer Subject; the real one travels encrypted."},
+	{name: "commands.window", def: durationText(inbound.DefaultWindow), typ: durationType,
+		help: "How old a command's signature may be."},
+	{name: "commands.skew", def: durationText(inbound.DefaultSkew), typ: durationType,
+		help: "How far in the future a command's signature may be dated."},
+	{name: "commands.replies_per_hour", def: strconv.Itoa(mailcmd.DefaultRepliesPerHour), typ: intType(1, 10000),
+		help: "Replies one contact gets per hour; over the cap the commands still run, unanswered."},
+	{name: "serve.smtp", typ: listenType(false), flag: "smtp",
+		help: "SMTP address `ccdir serve` listens on (`host:port`)."},
+	{name: "serve.lmtp", typ: listenType(true), flag: "lmtp",
+		help: "LMTP address `ccdir serve` listens on (`host:port` or `unix:PATH`, mode 0660)."},
+	{name: "serve.max_message_bytes", def: strconv.Itoa(inbound.DefaultMaxMessageBytes), typ: intType(1<<10, 1<<30),
+		help: "Larger incoming mail is refused at the SMTP level."},
+	{name: "serve.tls_cert", typ: fileType, help: "PEM certificate for STARTTLS in `ccdir serve`; with `serve.tls_key`."},
+	{name: "serve.tls_key", typ: fileType, help: "PEM private key for STARTTLS in `ccdir serve`; with `serve.tls_cert`."},
+	{name: "list.tag", typ: textType, help: "Subject tag of the alert list's copies. Empty: `[NAME]`, the directory's name."},
+	{name: "list.default_tlp", def: relay.DefaultTLP, typ: tlpType,
+		help: "TLP label of a post that names none."},
+	{name: "list.copy_to_sender", def: "true", typ: boolType, help: "Whether the author of a post gets a copy too."},
+	{name: "list.keep_message_id", def: "false", typ: boolType, help: "Whether copies keep the post's Message-ID."},
+	{name: "list.archive", def: "false", typ: boolType, help: "Whether posts are kept; if false, nothing of an alert's content is kept."},
+}
+
+// configKey is one row of configKeys.
+type configKey struct {
+	name string     // the key, as in config.yaml: section.name
+	def  string     // the default, as it would be written in config.yaml
+	typ  configType // what values it takes
+	flag string     // the flag that sets it, if any (on the commands that have it)
+	env  []string   // environment variables read after CCDIR_SECTION_NAME
+	help string     // what it means; Markdown, one paragraph
+}
+
+// envVars are the environment variables that set k, in the order they
+// are read: the first one that is set and not empty wins.
+func (k *configKey) envVars() []string {
+	return append([]string{envName(k.name)}, k.env...)
+}
+
+// envName is the environment variable of a key: CCDIR_, then the key in
+// upper case with dots as underscores.
+func envName(key string) string {
+	return "CCDIR_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// configType is a kind of value: its name in the docs, its check, and how
+// a valid value is shown.
+type configType struct {
+	name string
+	// parse checks s (trimmed) and returns the value the accessors give;
+	// its error says what is wanted ("want ...").
+	parse func(s string) (any, error)
+	// show is how config show prints a valid value (default: as given).
+	show func(v any) string
+	// list says a YAML list is taken, as the items separated by commas.
+	list bool
+	// redact says the value may hold a password, never to be printed.
+	redact bool
+}
+
+var (
+	textType = configType{name: "text", parse: func(s string) (any, error) {
+		if strings.ContainsAny(s, "\r\n") {
+			return nil, errors.New("want one line")
+		}
+		return s, nil
+	}}
+	fileType = configType{name: "file", parse: textType.parse}
+	boolType = configType{name: "bool", parse: func(s string) (any, error) {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, errors.New("want true or false")
+		}
+		return b, nil
+	}, show: func(v any) string { return strconv.FormatBool(v.(bool)) }}
+	durationType = configType{name: "duration", parse: func(s string) (any, error) {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, errors.New("want a duration such as 72h or 10m")
+		}
+		return d, nil
+	}, show: func(v any) string { return durationText(v.(time.Duration)) }}
+	urlType = configType{name: "url", parse: func(s string) (any, error) {
+		if s == "" {
+			return "", nil
+		}
+		u, err := url.Parse(s)
+		if err != nil || u.Scheme == "" {
+			return nil, errors.New("want a URL such as smtp://user@host:587, smtps://host:465, sendmail:/usr/sbin/sendmail or maildir:/path")
+		}
+		if _, has := u.User.Password(); has {
+			return nil, errors.New("want no password in the URL: put it in delivery.password_file")
+		}
+		return s, nil
+	}, show: func(v any) string { return redactURL(v.(string)) }, redact: true}
+	intervalType = configType{name: "monthly, weekly, daily or N days", parse: func(s string) (any, error) {
+		i, err := digest.ParseInterval(s)
+		if err != nil {
+			return nil, errors.New("want monthly, weekly, daily or a number of days from 1 to 366")
+		}
+		return i, nil
+	}}
+	attachType = configType{name: "list of " + strings.Join(digest.AttachmentNames, ", ") + "; or none", parse: func(s string) (any, error) {
+		// Empty means the default; none means no attachments.
+		if s == "" {
+			return []string(nil), nil
+		}
+		names := []string{}
+		for _, n := range strings.Split(s, ",") {
+			n = strings.TrimSpace(n)
+			if n == "" || n == "none" {
+				continue
+			}
+			known := false
+			for _, a := range digest.AttachmentNames {
+				known = known || n == a
+			}
+			if !known {
+				return nil, fmt.Errorf("want a list of %s, or none (%q is none of them)", strings.Join(digest.AttachmentNames, ", "), n)
+			}
+			names = append(names, n)
+		}
+		return names, nil
+	}, show: func(v any) string {
+		if names := v.([]string); names != nil && len(names) == 0 {
+			return "none"
+		}
+		return strings.Join(v.([]string), ",")
+	}, list: true}
+	tlpType = configType{name: "CLEAR, GREEN, AMBER, AMBER+STRICT or RED", parse: func(s string) (any, error) {
+		if s == "" {
+			return "", nil
+		}
+		tlp := relay.NormalizeTLP(s)
+		if tlp == "" {
+			return nil, errors.New("not a TLP label: want CLEAR, GREEN, AMBER, AMBER+STRICT or RED")
+		}
+		return tlp, nil
+	}, show: func(v any) string { return v.(string) }}
+	algoType = configType{name: "ed25519, rsa3072 or rsa4096", parse: func(s string) (any, error) {
+		if s == "" {
+			return "", nil
+		}
+		a, err := keys.ParseAlgo(s)
+		if err != nil {
+			return nil, fmt.Errorf("want %s, %s or %s", keys.AlgoEd25519, keys.AlgoRSA3072, keys.AlgoRSA4096)
+		}
+		return string(a), nil
+	}}
+)
+
+// intType is a whole number from lo to hi.
+func intType(lo, hi int) configType {
+	return configType{name: fmt.Sprintf("number, %d to %d", lo, hi), parse: func(s string) (any, error) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("want a number from %d to %d", lo, hi)
+		}
+		return n, nil
+	}, show: func(v any) string { return strconv.Itoa(v.(int)) }}
+}
+
+// listenType is a TCP address host:port, or with unix also unix:PATH.
+func listenType(unix bool) configType {
+	name, want := "host:port", "want host:port"
+	if unix {
+		name, want = "host:port or unix:PATH", "want host:port or unix:PATH"
+	}
+	return configType{name: name, parse: func(s string) (any, error) {
+		if s == "" {
+			return "", nil
+		}
+		if path, ok := strings.CutPrefix(s, "unix:"); ok && unix {
+			if path == "" {
+				return nil, errors.New(want)
+			}
+			return s, nil
+		}
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return nil, errors.New(want)
+		}
+		return s, nil
+	}}
+}
+
+// durationText writes d as it would be written in config.yaml: 72h, 10m,
+// 1h30m.
+func durationText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// redactURL hides a password in a URL (one that validation refuses, but
+// config show must not print it even then).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+// Where a value comes from.
+const (
+	fromDefault = "default"
+	fromFile    = "config file"
+	fromEnv     = "environment"
+	fromFlag    = "flag"
+)
+
+// configSource is where a value comes from: the default, a config file
+// (name is its path), an environment variable (its name) or a flag
+// (--name).
+type configSource struct {
+	kind string
+	name string
+}
+
+func (s configSource) String() string {
+	if s.kind == fromDefault {
+		return s.kind
+	}
+	return s.kind + " " + s.name
+}
+
+// configValue is the effective value of a key.
+type configValue struct {
+	key    *configKey
+	raw    string // as given, trimmed
+	value  any    // as configType.parse returned it
+	source configSource
+}
+
+// shown is the value as config show prints it.
+func (v configValue) shown() string {
+	if v.key.typ.show != nil {
+		return v.key.typ.show(v.value)
+	}
+	return v.raw
+}
+
+// setConfigDefaults gives viper the defaults and the environment and flag
+// bindings of the table.
+func (g *globals) setConfigDefaults(cmd *cobra.Command) error {
+	v := g.v
+	v.SetEnvPrefix("CCDIR")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	for i := range configKeys {
+		k := &configKeys[i]
+		v.SetDefault(k.name, k.def)
+		if len(k.env) > 0 {
+			if err := v.BindEnv(append([]string{k.name}, k.envVars()...)...); err != nil {
+				return err
+			}
+		}
+		if k.flag == "" {
+			continue
+		}
+		if f := cmd.Flags().Lookup(k.flag); f != nil {
+			if err := v.BindPFlag(k.name, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loadConfig checks every key's effective value and keeps them for the
+// accessors. A value of the wrong type is an error naming the key, the
+// value and where it came from, with a hint how to fix it. Keys ccdir
+// does not know, most often typos, are warned of. inFile says whether a
+// config file was read.
+func (g *globals) loadConfig(cmd *cobra.Command, inFile bool) error {
+	known := map[string]bool{}
+	g.config = map[string]configValue{}
+	for i := range configKeys {
+		k := &configKeys[i]
+		known[k.name] = true
+		src := g.configSource(cmd, k, inFile)
+		raw, err := scalarText(g.v.Get(k.name), k.typ.list)
+		shown := fmt.Sprint(g.v.Get(k.name))
+		var val any
+		if err == nil {
+			raw = strings.TrimSpace(raw)
+			if shown = raw; k.typ.redact {
+				shown = redactURL(raw)
+			}
+			val, err = k.typ.parse(raw)
+		}
+		if err != nil {
+			return withHint(fmt.Errorf("%s is %q: %v (from %s)", k.name, shown, err, src), "%s", fixHint(k, src))
+		}
+		g.config[k.name] = configValue{key: k, raw: raw, value: val, source: src}
+	}
+	if inFile {
+		for _, k := range g.v.AllKeys() {
+			if !known[k] {
+				g.warnf("%s: unknown configuration key %q (ignored)", g.configFile, k)
+			}
+		}
+	}
+	return nil
+}
+
+// configSource says where viper took k's value from: a changed flag wins
+// over the environment, which wins over the config file.
+func (g *globals) configSource(cmd *cobra.Command, k *configKey, inFile bool) configSource {
+	if k.flag != "" {
+		if f := cmd.Flags().Lookup(k.flag); f != nil && f.Changed {
+			return configSource{fromFlag, "--" + k.flag}
+		}
+	}
+	for _, e := range k.envVars() {
+		if os.Getenv(e) != "" {
+			return configSource{fromEnv, e}
+		}
+	}
+	if inFile && g.v.InConfig(k.name) {
+		return configSource{fromFile, g.configFile}
+	}
+	return configSource{kind: fromDefault}
+}
+
+// fixHint says where to fix k's value.
+func fixHint(k *configKey, src configSource) string {
+	switch src.kind {
+	case fromFile:
+		return fmt.Sprintf("fix it in %s or in %s", src.name, envName(k.name))
+	case fromEnv:
+		return fmt.Sprintf("fix or unset %s", src.name)
+	case fromFlag:
+		return fmt.Sprintf("fix %s", src.name)
+	}
+	return fmt.Sprintf("set %s in the config file or in %s", k.name, envName(k.name))
+}
+
+// scalarText is a value from viper as text. A section, or a list where a
+// single value belongs, is an error; a list of single values is taken as
+// their text separated by commas if list is true.
+func scalarText(x any, list bool) (string, error) {
+	switch x := x.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case int:
+		return strconv.Itoa(x), nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	case uint64:
+		return strconv.FormatUint(x, 10), nil
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case []any:
+		if !list {
+			return "", errors.New("want a single value, not a list")
+		}
+		parts := make([]string, len(x))
+		for i, e := range x {
+			s, err := scalarText(e, false)
+			if err != nil {
+				return "", err
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, ","), nil
+	case map[string]any:
+		return "", errors.New("want a single value, not a section")
+	}
+	return "", fmt.Errorf("want a single value, not %T", x)
+}
+
+// configGet is the checked value of key. It panics if the key is not in
+// configKeys or holds another type: a mistake in the code, which
+// TestConfigAccessors finds.
+func configGet[T any](g *globals, key string) T {
+	v, ok := g.config[key]
+	if !ok {
+		panic("ccdir: configuration key " + key + " is not in configKeys")
+	}
+	x, ok := v.value.(T)
+	if !ok {
+		panic(fmt.Sprintf("ccdir: configuration key %s holds %T", key, v.value))
+	}
+	return x
+}
+
+// text is the value of a text, file, url or enumeration key.
+func (g *globals) text(key string) string { return configGet[string](g, key) }
+
+// number is the value of a number key.
+func (g *globals) number(key string) int { return configGet[int](g, key) }
+
+// boolean is the value of a bool key.
+func (g *globals) boolean(key string) bool { return configGet[bool](g, key) }
+
+// duration is the value of a duration key.
+func (g *globals) duration(key string) time.Duration { return configGet[time.Duration](g, key) }
+
+// list is the value of a list key: nil if empty (the default applies),
+// empty for none.
+func (g *globals) list(key string) []string { return configGet[[]string](g, key) }
+
+// configValues are the effective values, sorted by key.
+func (g *globals) configValues() []configValue {
+	out := make([]configValue, 0, len(g.config))
+	for _, v := range g.config {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key.name < out[j].key.name })
+	return out
+}
