@@ -173,7 +173,7 @@ func runInit(ctx context.Context, g *globals, o initOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	y = append([]byte("# ccdir configuration; see ccdir --help for the keys and their CCDIR_* variables.\n"), y...)
+	y = append([]byte("# ccdir configuration: ccdir config show prints every key with its value and source; docs/configuration.md describes them.\n"), y...)
 	if err := writeFileAtomic(filepath.Join(tmp, configName), y, 0o600); err != nil {
 		return err
 	}

@@ -231,7 +231,8 @@ func listenType(unix bool) configType {
 			}
 			return s, nil
 		}
-		if _, _, err := net.SplitHostPort(s); err != nil {
+		_, port, err := net.SplitHostPort(s)
+		if err != nil || strings.HasPrefix(s, "unix:") || strings.Contains(port, "/") {
 			return nil, errors.New(want)
 		}
 		return s, nil

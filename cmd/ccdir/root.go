@@ -53,7 +53,8 @@ directory has not been tampered with.
 
 Configuration: flags win over CCDIR_* environment variables (dots become
 underscores: CCDIR_LIMITS_SECURITY_CONTACTS), which win over config.yaml in
-the home folder, which wins over the defaults.
+the home folder, which wins over the defaults. ccdir config show prints
+every key with its value and where it comes from.
 
 EXIT STATUS
   0 ok, 1 error, 2 usage, 3 verify found a problem`

@@ -72,8 +72,8 @@ type Config struct {
 	Attach      []string      // default vcard, json, keys
 	Subject     string        // outer Subject; default DefaultSubject
 	KeyNoteDays int           // warn recipients whose key expires within; default 60
-	Connections int           // parallel deliveries; default 4
-	RetryFor    time.Duration // how long temporary failures are retried; default 72h
+	Connections int           // parallel deliveries; default outbox.DefaultConnections
+	RetryFor    time.Duration // how long temporary failures are retried; default outbox.DefaultRetryFor
 }
 
 // Job makes and sends digests. Its fields are set by the caller; the zero
@@ -169,7 +169,7 @@ func (j *Job) defaults() Config {
 		c.Interval = Interval{Months: 1}
 	}
 	if c.Attach == nil {
-		c.Attach = []string{"vcard", "json", "keys"}
+		c.Attach = append([]string(nil), AttachmentNames...)
 	}
 	if c.Subject == "" {
 		c.Subject = DefaultSubject
@@ -181,7 +181,7 @@ func (j *Job) defaults() Config {
 		c.Connections = outbox.DefaultConnections
 	}
 	if c.RetryFor == 0 {
-		c.RetryFor = 72 * time.Hour
+		c.RetryFor = outbox.DefaultRetryFor
 	}
 	return c
 }

@@ -46,8 +46,8 @@ var testOnlyBlobRead func(id int64)
 
 // DeliverOptions tune Deliver. The zero value means the defaults.
 type DeliverOptions struct {
-	Connections int              // sessions in parallel; default 4
-	RetryFor    time.Duration    // give up on temporary failures after this; default 72h
+	Connections int              // sessions in parallel; default DefaultConnections
+	RetryFor    time.Duration    // give up on temporary failures after this; default DefaultRetryFor
 	Now         func() time.Time // clock; default time.Now
 	OnResult    func(Row, error) // called after each result is recorded, one call at a time
 }
