@@ -631,3 +631,17 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupFingerprint(t *testing.T) {
+	for in, want := range map[string]string{
+		"":             "",
+		"ABC":          "ABC",
+		"ABCD":         "ABCD",
+		"ABCD1":        "ABCD 1",
+		"ABCD1234EF56": "ABCD 1234 EF56",
+	} {
+		if got := keys.GroupFingerprint(in); got != want {
+			t.Errorf("GroupFingerprint(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -82,6 +82,19 @@ func (p *Public) HasEmail(email string) bool {
 // String returns "ALGO FINGERPRINT".
 func (p *Public) String() string { return p.Algorithm + " " + p.Fingerprint }
 
+// GroupFingerprint writes a fingerprint in groups of four characters, as
+// people compare them: "ABCD 1234 …".
+func GroupFingerprint(fpr string) string {
+	var b strings.Builder
+	for i, r := range fpr {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // ParsePublic parses every key in data: binary transferable public keys, or
 // one or several armored "PGP PUBLIC KEY BLOCK"s (as `gpg --export --armor a b`
 // or a concatenation of files produces). Text around armor blocks is

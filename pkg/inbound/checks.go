@@ -8,8 +8,15 @@ import (
 	"github.com/emersion/go-message/mail"
 )
 
-// loop returns a Drop refusal for mail that must never be answered.
-func (c Config) loop(env Envelope, h mail.Header) *Refusal {
+// Loop returns a Drop refusal for mail that must never be answered, or
+// nil: a bounce (empty envelope sender, MAILER-DAEMON), an automatic
+// message (Auto-Submitted other than "no"), bulk or list mail
+// (Precedence), mail from one of own (envelope or From header) and mail
+// whose X-Loop names one of own. own are the addresses mail is answered
+// from, compared case-insensitively. The pipeline runs it on every
+// message; receive runs it on key requests, which go through no pipeline.
+func Loop(own []string, env Envelope, h mail.Header) *Refusal {
+	c := Config{Addresses: own}
 	from := trimAddr(env.From)
 	if from == "" {
 		return drop("bounce (empty envelope sender): not answered")
@@ -106,9 +113,10 @@ func sanitizeLine(s string) string {
 	return s
 }
 
-// sanitizeID returns the outer Message-ID without angle brackets if it is
-// a plausible id-left@id-right of printable ASCII, else "".
-func sanitizeID(h mail.Header) string {
+// MessageID returns the Message-ID of h without angle brackets if it is a
+// plausible id-left@id-right of printable ASCII, else "": what a reply
+// may put in its In-Reply-To.
+func MessageID(h mail.Header) string {
 	id, err := h.MessageID()
 	if err != nil || id == "" || len(id) > 250 || !strings.Contains(id, "@") {
 		return ""

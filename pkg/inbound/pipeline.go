@@ -139,7 +139,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 	hdr := mail.Header{Header: ent.Header}
 
 	// 3. Loops.
-	if ref := cfg.loop(env, hdr); ref != nil {
+	if ref := Loop(cfg.Addresses, env, hdr); ref != nil {
 		return nil, ref
 	}
 
@@ -187,7 +187,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		SignedAt:  at,
 		Encrypted: src.encrypted,
 		Form:      src.form,
-		MessageID: sanitizeID(hdr),
+		MessageID: MessageID(hdr),
 		Raw:       raw,
 		To:        to,
 	}

@@ -25,6 +25,25 @@ func (r *Refusal) Error() string {
 	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Reason)
 }
 
+// SMTPStatus is the reply to the peer: Code, Enhanced and Reason (never
+// Detail).
+func (r *Refusal) SMTPStatus() (code int, enhanced [3]int, text string) {
+	return r.Code, r.Enhanced, r.Reason
+}
+
+// ExitCode is the exit status of an MTA pipe (ccdir process) for the
+// refusal: 75 (EX_TEMPFAIL) if Temporary, so that the MTA retries, else 0:
+// a refused message is dropped, never bounced to a possibly forged sender.
+func (r *Refusal) ExitCode() int {
+	if r.Temporary {
+		return ExitTempFail
+	}
+	return 0
+}
+
+// ExitTempFail is sysexits' EX_TEMPFAIL: an MTA pipe retries later.
+const ExitTempFail = 75
+
 func refuse(code int, enh [3]int, reason string) *Refusal {
 	return &Refusal{Code: code, Enhanced: enh, Reason: reason}
 }

@@ -634,3 +634,13 @@ func CountSince(ctx context.Context, q Queryer, kind, to string, since time.Time
 		kind, to, since.UnixMilli()).Scan(&n)
 	return n, err
 }
+
+// CountKindSince counts the messages of kind queued since t, to anyone,
+// whatever became of them: what an overall rate limit (key requests per
+// hour) is built on.
+func CountKindSince(ctx context.Context, q Queryer, kind string, since time.Time) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE kind = ? AND created >= ?`,
+		kind, since.UnixMilli()).Scan(&n)
+	return n, err
+}

@@ -425,3 +425,44 @@ func TestDeliverCancel(t *testing.T) {
 		}
 	}
 }
+
+// CountSince counts one recipient's messages of a kind, CountKindSince
+// everyone's, both from a time on and whatever became of them.
+func TestCountSince(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	o := newOutbox(t, c)
+	start := c.Now()
+	if _, err := o.Enqueue(ctx, mail(KindReply, "r1", rcpt("a", 1), 200), mail(KindReply, "r1", rcpt("b", 1), 200),
+		mail(KindDigest, "d1", rcpt("a", 1), 200)); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(time.Hour)
+	if _, err := o.Enqueue(ctx, mail(KindReply, "r2", rcpt("a", 1), 200)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		to    string
+		since time.Time
+		want  int
+	}{
+		{rcpt("a", 1), start, 2}, {rcpt("a", 1), start.Add(time.Minute), 1}, {rcpt("b", 1), start, 1},
+		{rcpt("b", 1), start.Add(time.Minute), 0}, {rcpt("c", 1), start, 0},
+	} {
+		if n, err := CountSince(ctx, o.db, KindReply, tc.to, tc.since); err != nil || n != tc.want {
+			t.Errorf("CountSince(%s, %v) = %d, %v; want %d", tc.to, tc.since, n, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		kind  string
+		since time.Time
+		want  int
+	}{
+		{KindReply, start, 3}, {KindReply, start.Add(time.Minute), 1}, {KindDigest, start, 1},
+		{KindDigest, start.Add(time.Minute), 0}, {"sendkey", start, 0},
+	} {
+		if n, err := CountKindSince(ctx, o.db, tc.kind, tc.since); err != nil || n != tc.want {
+			t.Errorf("CountKindSince(%s, %v) = %d, %v; want %d", tc.kind, tc.since, n, err, tc.want)
+		}
+	}
+}

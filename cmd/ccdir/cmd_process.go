@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/receive"
+)
+
+func newProcessCmd(g *globals) *cobra.Command {
+	var from, to string
+	cmd := &cobra.Command{
+		Use:   "process [--from SENDER] [--to ADDR] < message.eml",
+		Short: "Handle one message from an MTA pipe (Postfix pipe, procmail)",
+		Long: `Read one message on standard input and handle it as serve would: check it,
+run its commands, queue the reply and try to deliver it (what cannot go out
+now waits for ccdir outbox flush, which the cron example runs).
+--from is the envelope sender (default: $SENDER, as Postfix's pipe sets it),
+--to the recipient (default: $RECIPIENT, else the directory's address).
+
+A refused message is dropped with one log line and exit 0: an MTA would
+otherwise bounce it to a possibly forged sender.
+
+EXIT STATUS
+  0 handled or dropped, 1 error in the command line or the home,
+  75 temporary failure (the MTA retries later)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("from") {
+				from = os.Getenv("SENDER")
+			}
+			if !cmd.Flags().Changed("to") {
+				to = os.Getenv("RECIPIENT")
+			}
+			return runProcess(cmd.Context(), g, from, to)
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "envelope sender (default $SENDER)")
+	cmd.Flags().StringVar(&to, "to", "", "envelope recipient (default $RECIPIENT, else the directory's address)")
+	return cmd
+}
+
+func runProcess(ctx context.Context, g *globals, from, to string) error {
+	rc, done, err := g.receiver(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if to == "" {
+		to = rc.Config.Directory.Address
+	}
+	err = rc.Receive(ctx, receive.Envelope{From: from, To: []string{to}}, g.stdin)
+	switch {
+	case receive.ExitCode(err) != 0:
+		return &tempFailError{err}
+	case err != nil:
+		return nil // refused: logged by Receive; no bounce
+	}
+	// Deliver what was queued now; what fails waits for outbox flush.
+	t, err := g.transport()
+	if err != nil {
+		rc.Log.Printf("reply queued, not delivered: %v", err)
+		return nil
+	}
+	dcfg := g.digestConfig()
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if _, err := rc.Outbox.Deliver(dctx, t, outbox.Filter{}, outbox.DeliverOptions{Connections: dcfg.Connections, RetryFor: dcfg.RetryFor, Now: g.now}); err != nil {
+		rc.Log.Printf("reply queued, not delivered yet (%v); ccdir outbox flush will retry", err)
+	}
+	return nil
+}

@@ -1,0 +1,283 @@
+package receive
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/mailcmd"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/relay"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultSendKeyPerSender = 1  // answers to one envelope sender per hour
+	DefaultSendKeyPerHour   = 60 // answers in all per hour
+)
+
+// Config is the identity and the limits of a Receiver. Zero values mean
+// the defaults above; Directory.Address is required.
+type Config struct {
+	// Directory is the directory as Store.Info returns it: Address (mail
+	// commands), ListAddress (the list; "" for none), and Name,
+	// KeyFingerprint and PublicKey for the answers to key requests.
+	Directory directory.Info
+	// SendKeyPerSender caps the key answers to one envelope sender in an
+	// hour (DefaultSendKeyPerSender).
+	SendKeyPerSender int
+	// SendKeyPerHour caps the key answers to anyone in an hour
+	// (DefaultSendKeyPerHour).
+	SendKeyPerHour int
+}
+
+func (c Config) withDefaults() Config {
+	if c.SendKeyPerSender <= 0 {
+		c.SendKeyPerSender = DefaultSendKeyPerSender
+	}
+	if c.SendKeyPerHour <= 0 {
+		c.SendKeyPerHour = DefaultSendKeyPerHour
+	}
+	return c
+}
+
+// SendKeyAddress is LOCAL-sendkey@DOMAIN for the directory address
+// LOCAL@DOMAIN: mail to it is answered with the directory's public key.
+func (c Config) SendKeyAddress() string {
+	local, domain, _ := strings.Cut(c.Directory.Address, "@")
+	return local + "-sendkey@" + domain
+}
+
+// Addresses are every address mail is taken for, as a server accepts them
+// at RCPT: the -sendkey address, the directory's and the list's.
+func (c Config) Addresses() []string {
+	addrs := []string{c.SendKeyAddress(), c.Directory.Address}
+	if c.Directory.ListAddress != "" {
+		addrs = append(addrs, c.Directory.ListAddress)
+	}
+	return addrs
+}
+
+// Route is what mail for one address is for.
+type Route int
+
+// Routes.
+const (
+	NotOurs  Route = iota // dropped: not an address of this directory
+	Commands              // the directory's address: mail commands
+	List                  // the list address: a post to the list
+	SendKey               // the -sendkey address: a key request
+)
+
+func (r Route) String() string {
+	switch r {
+	case Commands:
+		return "commands"
+	case List:
+		return "list"
+	case SendKey:
+		return "sendkey"
+	}
+	return "not ours"
+}
+
+// Route says what mail for addr is for (compared case-insensitively).
+func (c Config) Route(addr string) Route {
+	addr = strings.TrimSpace(addr)
+	switch {
+	case addr == "":
+		return NotOurs
+	case strings.EqualFold(addr, c.Directory.Address):
+		return Commands
+	case c.Directory.ListAddress != "" && strings.EqualFold(addr, c.Directory.ListAddress):
+		return List
+	case strings.EqualFold(addr, c.SendKeyAddress()):
+		return SendKey
+	}
+	return NotOurs
+}
+
+// Envelope is the SMTP envelope of a message.
+type Envelope struct {
+	From string   // MAIL FROM; "" for a bounce
+	To   []string // RCPT TO; none means the directory's address
+}
+
+// Receiver routes incoming messages. Set the exported fields, then share
+// it: Receive may be called concurrently (messages are checked in
+// parallel; what changes the directory or signs with its key runs one
+// message at a time). Do not copy a Receiver after first use.
+type Receiver struct {
+	Config   Config
+	Store    *directory.Store  // the rate limits of key requests read the outbox through it
+	Secret   *keys.Secret      // signs the answers to key requests
+	Pipeline *inbound.Pipeline // checks command mail and list posts
+	Commands *mailcmd.Handler  // runs the commands of accepted mail
+	Relay    *relay.Relay      // relays accepted list posts; required with a list address
+	Outbox   *outbox.Outbox    // queues the answers to key requests; DeliverLoop delivers it
+	Now      func() time.Time  // nil: time.Now
+	Log      *log.Logger       // one line per message; nil: discard
+
+	mu       sync.Mutex // one mail at a time: one writer, one signing key
+	kickOnce sync.Once
+	kickCh   chan struct{} // something was queued
+}
+
+func (r *Receiver) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Receiver) logf(format string, args ...any) {
+	if r.Log != nil {
+		r.Log.Printf(format, args...)
+	}
+}
+
+func (r *Receiver) kick() chan struct{} {
+	r.kickOnce.Do(func() { r.kickCh = make(chan struct{}, 1) })
+	return r.kickCh
+}
+
+// queued wakes DeliverLoop.
+func (r *Receiver) queued() {
+	select {
+	case r.kick() <- struct{}{}:
+	default:
+	}
+}
+
+// Receive handles one message for its envelope and reads msg to its end.
+// It returns nil when the message was taken: handled, or dropped (a loop,
+// a bounce, an address not ours). Otherwise it returns an
+// *inbound.Refusal (refused, or Temporary) or a *Deferred (a failure of
+// ours, to be retried): see the package comment, and ExitCode.
+func (r *Receiver) Receive(ctx context.Context, env Envelope, msg io.Reader) error {
+	cfg := r.Config.withDefaults()
+	route := Commands
+	if len(env.To) > 0 {
+		route = NotOurs
+		for _, to := range env.To {
+			if rt := cfg.Route(to); rt != NotOurs {
+				route = rt
+				break
+			}
+		}
+	}
+	switch {
+	case route == NotOurs:
+		r.logf("dropped mail for %s: not an address of this directory", strconv.QuoteToGraphic(env.To[0]))
+		io.Copy(io.Discard, io.LimitReader(msg, 1<<30))
+		return nil
+	case len(env.To) == 1 && route == SendKey:
+		return r.sendKey(ctx, cfg, env, msg)
+	}
+	from := strconv.QuoteToGraphic(env.From)
+	acc, err := r.Pipeline.Process(ctx, inbound.Envelope{From: env.From, To: env.To}, msg)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		return r.settle("mail", from, nil, err)
+	}
+	if cfg.Route(acc.To) == List {
+		res, err := r.Relay.Handle(ctx, acc)
+		if err != nil {
+			return r.settle("list post", from, acc, err)
+		}
+		r.logf("list post from %s (key %s): %s", acc.Contact.Email, acc.Key.Fingerprint, res.Summary())
+		r.queued()
+		return nil
+	}
+	res, err := r.Commands.Handle(ctx, acc)
+	if err != nil {
+		return r.settle("mail", from, acc, err)
+	}
+	r.logf("command mail from %s (key %s): %s", acc.Contact.Email, acc.Key.Fingerprint, res.Summary())
+	r.queued()
+	return nil
+}
+
+// Refusals made here for what the services report.
+var (
+	errReplayed = &inbound.Refusal{Code: 550, Enhanced: [3]int{5, 7, 1}, Reason: "this signed message was already used"}
+	errSigner   = &inbound.Refusal{Code: 550, Enhanced: [3]int{5, 7, 1}, Reason: inbound.SignatureRefused}
+)
+
+// settle is the one place that turns what went wrong with a message into
+// Receive's result, with its log line. what names the message ("mail",
+// "list post"), from is the quoted envelope sender, acc what the pipeline
+// accepted (nil if it did not).
+func (r *Receiver) settle(what, from string, acc *inbound.Accepted, err error) error {
+	signer := ""
+	if acc != nil {
+		signer = acc.Key.Fingerprint
+	}
+	var ref *inbound.Refusal
+	switch {
+	case errors.As(err, &ref) && ref.Drop:
+		r.logf("dropped %s from %s: %s", what, from, ref.Reason)
+		return nil
+	case errors.As(err, &ref) && ref.Temporary:
+		r.logf("deferred %s from %s: %s", what, from, ref.Reason)
+		return ref
+	case errors.As(err, &ref):
+		detail := ""
+		if ref.Detail != "" {
+			detail = " (" + strconv.QuoteToGraphic(ref.Detail) + ")"
+		}
+		r.logf("refused %s from %s: %s%s", what, from, ref.Reason, detail)
+		return ref
+	case errors.Is(err, inbound.ErrReplay):
+		r.logf("refused %s from %s signed by %s: replay", what, from, signer)
+		return errReplayed
+	case errors.Is(err, mailcmd.ErrUnknownSender), errors.Is(err, relay.ErrUnknownSender):
+		r.logf("refused %s from %s: signer %s is no longer registered", what, from, signer)
+		return errSigner
+	case acc != nil:
+		r.logf("%s from %s signed by %s: %v", what, from, signer, err)
+	default:
+		r.logf("%s from %s: %v", what, from, err)
+	}
+	return &Deferred{Err: err}
+}
+
+// Deferred is a message not taken for a failure of ours (a database
+// error, a read error): the sender should try again later. The peer
+// learns nothing of the cause; the log does.
+type Deferred struct{ Err error }
+
+func (d *Deferred) Error() string { return d.Err.Error() }
+func (d *Deferred) Unwrap() error { return d.Err }
+
+// SMTPStatus is 451 4.3.0: try again later.
+func (d *Deferred) SMTPStatus() (code int, enhanced [3]int, text string) {
+	return 451, [3]int{4, 3, 0}, "temporary failure, try again later"
+}
+
+// ExitCode is 75 (EX_TEMPFAIL): the MTA retries.
+func (d *Deferred) ExitCode() int { return inbound.ExitTempFail }
+
+// ExitCode is the exit status of ccdir process for Receive's result: 0
+// for a message taken or refused (an MTA must not bounce a refusal to a
+// possibly forged sender), 75 (EX_TEMPFAIL) for one to be retried,
+// including any error that does not say otherwise.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return inbound.ExitTempFail
+}
