@@ -1,7 +1,7 @@
 // Package smtpd is ccdir's mail server: a go-smtp backend that accepts
 // mail for the directory's own addresses over SMTP (RFC 5321) or LMTP
-// (RFC 2033) and hands each message to one Handler — in ccdir, the inbound
-// pipeline followed by the command handler.
+// (RFC 2033) and hands each message to one Handler — in ccdir, package
+// receive's Receiver, which routes it and says what to answer.
 //
 // Limits are always set: message size (advertised as SIZE), recipients per
 // message, line length, read and write timeouts, and concurrent
