@@ -122,8 +122,8 @@ func TestSendKeyMalformed(t *testing.T) {
 	w := newWorld(t)
 	big := "X-Long: " + strings.Repeat("a", maxKeyRequestHeader) + "\r\n\r\nbody\r\n"
 	for name, msg := range map[string]string{
-		"no colon":   "this is not a header\r\n\r\nbody\r\n",
-		"too large":  big,
+		"no colon":  "this is not a header\r\n\r\nbody\r\n",
+		"too large": big,
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := w.receive("someone@example.org", []string{keyAddr}, []byte(msg))
