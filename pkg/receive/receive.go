@@ -157,8 +157,9 @@ func (r *Receiver) queued() {
 	}
 }
 
-// Receive handles one message for its envelope and reads msg to its end.
-// It returns nil when the message was taken: handled, or dropped (a loop,
+// Receive handles one message for its envelope. It reads msg to its end,
+// except that the pipeline stops one byte past its size limit (and
+// refuses the message); a server drains the rest. It returns nil when the message was taken: handled, or dropped (a loop,
 // a bounce, an address not ours). Otherwise it returns an
 // *inbound.Refusal (refused, or Temporary) or a *Deferred (a failure of
 // ours, to be retried): see the package comment, and ExitCode.
