@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -9,7 +10,8 @@ import (
 	"github.com/ccdir/ccdir/directory"
 )
 
-type contactFlags struct {
+// contactOptions are the flags of contact add and contact update.
+type contactOptions struct {
 	name            string
 	email           string
 	phones          []string
@@ -24,7 +26,7 @@ type contactFlags struct {
 	dropRoles       []string
 }
 
-func (f *contactFlags) phoneList() []directory.Phone {
+func (f *contactOptions) phoneList() []directory.Phone {
 	var ps []directory.Phone
 	for _, p := range f.emergencyPhones {
 		ps = append(ps, directory.Phone{Number: p, Emergency: true})
@@ -40,8 +42,13 @@ func newContactCmd(g *globals) *cobra.Command {
 		Use:   "contact",
 		Short: "Add, change, remove and list contacts",
 	}
-	var a contactFlags
-	add := &cobra.Command{
+	cmd.AddCommand(newContactAddCmd(g), newContactUpdateCmd(g), newContactRemoveCmd(g), newContactShowCmd(g), newContactListCmd(g))
+	return cmd
+}
+
+func newContactAddCmd(g *globals) *cobra.Command {
+	var o contactOptions
+	cmd := &cobra.Command{
 		Use:   "add TLD --name N --email E --phone P [--phone P]... [--emergency-phone P] [--role security|admin] [--key FILE] [--lang L]... [--tz TZ] [--24x7]",
 		Short: "Add a contact for a ccTLD",
 		Long: `Add a contact for a ccTLD. Phones are international numbers (+351 21 314 1516
@@ -53,231 +60,272 @@ EXIT STATUS
   0 added, 1 refused (nothing changed), 2 usage`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.name == "" || a.email == "" {
-				return usagef("contact add needs --name and --email")
-			}
-			c := directory.Contact{
-				Email: a.email, Name: a.name, Phones: a.phoneList(),
-				Roles:     []directory.Role{{TLD: args[0], Role: a.role}},
-				Languages: a.langs, TimeZone: a.tz, Always: a.always,
-			}
-			email, err := directory.NormalizeEmail(a.email)
-			if err != nil {
-				return err
-			}
-			if a.key != "" {
-				pub, err := readOneKey(a.key)
-				if err != nil {
-					return err
-				}
-				k, warn, err := contactKey(pub, email, a.anyUID, g.now())
-				if err != nil {
-					return err
-				}
-				if warn != "" {
-					g.warnf("%s", warn)
-				}
-				c.Key = k
-			}
-			err = g.mutate(cmd.Context(), func(tx *directory.Tx) (string, error) {
-				added, err := tx.AddContact(c)
-				if err != nil {
-					return "", err
-				}
-				return "added " + added.Email + " as " + added.Roles[0].Role + " contact of " + displayTLD(added.Roles[0].TLD), nil
-			})
-			if err == nil && c.Key == nil {
-				g.warnf("%s has no key: they will get no digest until one is imported (ccdir key import FILE)", email)
-			}
-			return err
+			return runContactAdd(cmd.Context(), o, g, args[0])
 		},
 	}
-	af := add.Flags()
-	af.StringVar(&a.name, "name", "", "full name of the person or team (required)")
-	af.StringVar(&a.email, "email", "", "mail address (required; unique)")
-	af.StringArrayVar(&a.phones, "phone", nil, "phone number, international form (repeatable; at least one phone)")
-	af.StringArrayVar(&a.emergencyPhones, "emergency-phone", nil, "emergency phone number, to call first (repeatable)")
-	af.StringVar(&a.role, "role", directory.RoleSecurity, "role for this ccTLD: security or admin")
-	af.StringVar(&a.key, "key", "", "file with the contact's armored OpenPGP public key")
-	af.BoolVar(&a.anyUID, "any-uid", false, "accept a key without a user ID for the contact's email")
-	af.StringArrayVar(&a.langs, "lang", nil, "language spoken, BCP 47 (repeatable, or comma-separated)")
-	af.StringVar(&a.tz, "tz", "", "IANA time zone, e.g. Europe/Lisbon")
-	af.BoolVar(&a.always, "24x7", false, "reachable around the clock")
+	f := cmd.Flags()
+	f.StringVar(&o.name, "name", "", "full name of the person or team (required)")
+	f.StringVar(&o.email, "email", "", "mail address (required; unique)")
+	f.StringArrayVar(&o.phones, "phone", nil, "phone number, international form (repeatable; at least one phone)")
+	f.StringArrayVar(&o.emergencyPhones, "emergency-phone", nil, "emergency phone number, to call first (repeatable)")
+	f.StringVar(&o.role, "role", directory.RoleSecurity, "role for this ccTLD: security or admin")
+	f.StringVar(&o.key, "key", "", "file with the contact's armored OpenPGP public key")
+	f.BoolVar(&o.anyUID, "any-uid", false, "accept a key without a user ID for the contact's email")
+	f.StringArrayVar(&o.langs, "lang", nil, "language spoken, BCP 47 (repeatable, or comma-separated)")
+	f.StringVar(&o.tz, "tz", "", "IANA time zone, e.g. Europe/Lisbon")
+	f.BoolVar(&o.always, "24x7", false, "reachable around the clock")
+	return cmd
+}
 
-	var u contactFlags
-	update := &cobra.Command{
+func runContactAdd(ctx context.Context, o contactOptions, g *globals, tld string) error {
+	if o.name == "" || o.email == "" {
+		return usagef("contact add needs --name and --email")
+	}
+	c := directory.Contact{
+		Email: o.email, Name: o.name, Phones: o.phoneList(),
+		Roles:     []directory.Role{{TLD: tld, Role: o.role}},
+		Languages: o.langs, TimeZone: o.tz, Always: o.always,
+	}
+	email, err := directory.NormalizeEmail(o.email)
+	if err != nil {
+		return err
+	}
+	if o.key != "" {
+		pub, err := readOneKey(o.key)
+		if err != nil {
+			return err
+		}
+		k, warn, err := contactKey(pub, email, o.anyUID, g.now())
+		if err != nil {
+			return err
+		}
+		if warn != "" {
+			g.warnf("%s", warn)
+		}
+		c.Key = k
+	}
+	err = g.mutate(ctx, func(tx *directory.Tx) (string, error) {
+		added, err := tx.AddContact(c)
+		if err != nil {
+			return "", err
+		}
+		return "added " + added.Email + " as " + added.Roles[0].Role + " contact of " + displayTLD(added.Roles[0].TLD), nil
+	})
+	if err == nil && c.Key == nil {
+		g.warnf("%s has no key: they will get no digest until one is imported (ccdir key import FILE)", email)
+	}
+	return err
+}
+
+// contactUpdateOptions: a field changes only if its flag was given (the
+// *Set fields); anyChange is false if no flag but global ones was given.
+type contactUpdateOptions struct {
+	contactOptions
+	nameSet, emailSet, phonesSet, langsSet, tzSet, alwaysSet bool
+	anyChange                                                bool
+}
+
+func newContactUpdateCmd(g *globals) *cobra.Command {
+	var o contactUpdateOptions
+	cmd := &cobra.Command{
 		Use:   "update EMAIL [--name N] [--email NEW] [--phone P]... [--emergency-phone P]... [--add-role TLD[:ROLE]]... [--drop-role TLD]... [--lang L]... [--tz TZ] [--24x7=true|false] [--key FILE]",
 		Short: "Change a contact; --phone and --emergency-phone replace all phones, --lang replaces the languages",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
-			if fs.NFlag() == 0 || (fs.NFlag() == countGlobal(cmd)) {
-				return usagef("contact update needs at least one change")
-			}
-			email, err := directory.NormalizeEmail(args[0])
-			if err != nil {
-				return err
-			}
-			var newKey *directory.Key
-			if u.key != "" {
-				pub, err := readOneKey(u.key)
-				if err != nil {
-					return err
-				}
-				target := email
-				if fs.Changed("email") {
-					if target, err = directory.NormalizeEmail(u.email); err != nil {
-						return err
-					}
-				}
-				k, warn, err := contactKey(pub, target, u.anyUID, g.now())
-				if err != nil {
-					return err
-				}
-				if warn != "" {
-					g.warnf("%s", warn)
-				}
-				newKey = k
-			}
-			return g.mutate(cmd.Context(), func(tx *directory.Tx) (string, error) {
-				now, err := tx.UpdateContact(email, func(c *directory.Contact) error {
-					if fs.Changed("name") {
-						c.Name = u.name
-					}
-					if fs.Changed("email") {
-						c.Email = u.email
-					}
-					if fs.Changed("phone") || fs.Changed("emergency-phone") {
-						c.Phones = u.phoneList()
-					}
-					for _, r := range u.addRoles {
-						tld, role, _ := strings.Cut(r, ":")
-						if role == "" {
-							role = directory.RoleSecurity
-						}
-						t, err := directory.LookupCCTLD(tld)
-						if err != nil {
-							return err
-						}
-						c.SetRole(t.Code, role)
-					}
-					for _, tld := range u.dropRoles {
-						t, err := directory.LookupCCTLD(tld)
-						if err != nil {
-							return err
-						}
-						if !c.DropRole(t.Code) {
-							return &directory.Error{Err: directory.ErrNotFound, Msg: c.Email + " has no role for " + t.Code}
-						}
-					}
-					if fs.Changed("lang") {
-						c.Languages = u.langs
-					}
-					if fs.Changed("tz") {
-						c.TimeZone = u.tz
-					}
-					if fs.Changed("24x7") {
-						c.Always = u.always
-					}
-					if newKey != nil {
-						c.Key = newKey
-					}
-					return nil
-				})
-				return "updated " + now.Email, err
-			})
+			o.anyChange = fs.NFlag() != 0 && fs.NFlag() != countGlobal(cmd)
+			o.nameSet, o.emailSet = fs.Changed("name"), fs.Changed("email")
+			o.phonesSet = fs.Changed("phone") || fs.Changed("emergency-phone")
+			o.langsSet, o.tzSet, o.alwaysSet = fs.Changed("lang"), fs.Changed("tz"), fs.Changed("24x7")
+			return runContactUpdate(cmd.Context(), o, g, args[0])
 		},
 	}
-	uf := update.Flags()
-	uf.StringVar(&u.name, "name", "", "full name")
-	uf.StringVar(&u.email, "email", "", "new mail address")
-	uf.StringArrayVar(&u.phones, "phone", nil, "phone number (repeatable; replaces all phones)")
-	uf.StringArrayVar(&u.emergencyPhones, "emergency-phone", nil, "emergency phone number (repeatable; replaces all phones)")
-	uf.StringArrayVar(&u.addRoles, "add-role", nil, "add or change a role: TLD or TLD:security or TLD:admin (repeatable)")
-	uf.StringArrayVar(&u.dropRoles, "drop-role", nil, "drop the role for a ccTLD (repeatable)")
-	uf.StringArrayVar(&u.langs, "lang", nil, "languages, BCP 47 (repeatable; replaces them)")
-	uf.StringVar(&u.tz, "tz", "", "IANA time zone")
-	uf.BoolVar(&u.always, "24x7", false, "reachable around the clock")
-	uf.StringVar(&u.key, "key", "", "file with a new armored OpenPGP public key")
-	uf.BoolVar(&u.anyUID, "any-uid", false, "accept a key without a user ID for the contact's email")
+	f := cmd.Flags()
+	f.StringVar(&o.name, "name", "", "full name")
+	f.StringVar(&o.email, "email", "", "new mail address")
+	f.StringArrayVar(&o.phones, "phone", nil, "phone number (repeatable; replaces all phones)")
+	f.StringArrayVar(&o.emergencyPhones, "emergency-phone", nil, "emergency phone number (repeatable; replaces all phones)")
+	f.StringArrayVar(&o.addRoles, "add-role", nil, "add or change a role: TLD or TLD:security or TLD:admin (repeatable)")
+	f.StringArrayVar(&o.dropRoles, "drop-role", nil, "drop the role for a ccTLD (repeatable)")
+	f.StringArrayVar(&o.langs, "lang", nil, "languages, BCP 47 (repeatable; replaces them)")
+	f.StringVar(&o.tz, "tz", "", "IANA time zone")
+	f.BoolVar(&o.always, "24x7", false, "reachable around the clock")
+	f.StringVar(&o.key, "key", "", "file with a new armored OpenPGP public key")
+	f.BoolVar(&o.anyUID, "any-uid", false, "accept a key without a user ID for the contact's email")
+	return cmd
+}
 
-	remove := &cobra.Command{
+func runContactUpdate(ctx context.Context, o contactUpdateOptions, g *globals, address string) error {
+	if !o.anyChange {
+		return usagef("contact update needs at least one change")
+	}
+	email, err := directory.NormalizeEmail(address)
+	if err != nil {
+		return err
+	}
+	var newKey *directory.Key
+	if o.key != "" {
+		pub, err := readOneKey(o.key)
+		if err != nil {
+			return err
+		}
+		target := email
+		if o.emailSet {
+			if target, err = directory.NormalizeEmail(o.email); err != nil {
+				return err
+			}
+		}
+		k, warn, err := contactKey(pub, target, o.anyUID, g.now())
+		if err != nil {
+			return err
+		}
+		if warn != "" {
+			g.warnf("%s", warn)
+		}
+		newKey = k
+	}
+	return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
+		now, err := tx.UpdateContact(email, func(c *directory.Contact) error {
+			if o.nameSet {
+				c.Name = o.name
+			}
+			if o.emailSet {
+				c.Email = o.email
+			}
+			if o.phonesSet {
+				c.Phones = o.phoneList()
+			}
+			for _, r := range o.addRoles {
+				tld, role, _ := strings.Cut(r, ":")
+				if role == "" {
+					role = directory.RoleSecurity
+				}
+				t, err := directory.LookupCCTLD(tld)
+				if err != nil {
+					return err
+				}
+				c.SetRole(t.Code, role)
+			}
+			for _, tld := range o.dropRoles {
+				t, err := directory.LookupCCTLD(tld)
+				if err != nil {
+					return err
+				}
+				if !c.DropRole(t.Code) {
+					return &directory.Error{Err: directory.ErrNotFound, Msg: c.Email + " has no role for " + t.Code}
+				}
+			}
+			if o.langsSet {
+				c.Languages = o.langs
+			}
+			if o.tzSet {
+				c.TimeZone = o.tz
+			}
+			if o.alwaysSet {
+				c.Always = o.always
+			}
+			if newKey != nil {
+				c.Key = newKey
+			}
+			return nil
+		})
+		return "updated " + now.Email, err
+	})
+}
+
+func newContactRemoveCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use:   "remove EMAIL",
 		Short: "Remove a contact from every ccTLD",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.mutate(cmd.Context(), func(tx *directory.Tx) (string, error) {
-				c, err := tx.RemoveContact(args[0])
-				return "removed " + c.Email, err
-			})
+			return runContactRemove(cmd.Context(), g, args[0])
 		},
 	}
+}
 
-	show := &cobra.Command{
+func runContactRemove(ctx context.Context, g *globals, email string) error {
+	return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
+		c, err := tx.RemoveContact(email)
+		return "removed " + c.Email, err
+	})
+}
+
+func newContactShowCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use:   "show EMAIL",
 		Short: "Show a contact",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			c, err := s.Contact(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(c)
-			}
-			printContact(g, c, "")
-			return nil
+			return runContactShow(cmd.Context(), g, args[0])
 		},
 	}
+}
 
-	list := &cobra.Command{
+func runContactShow(ctx context.Context, g *globals, email string) error {
+	s, err := g.openRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	c, err := s.Contact(ctx, email)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(c)
+	}
+	printContact(g, c, "")
+	return nil
+}
+
+func newContactListCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list [TLD]",
 		Short: "List contacts, of one ccTLD or of all",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			tld := ""
 			if len(args) == 1 {
 				tld = args[0]
 			}
-			cs, err := s.Contacts(cmd.Context(), tld)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(nonNil(stripArmor(cs)))
-			}
-			t := &table{}
-			t.add("EMAIL", "NAME", "ROLES", "PHONE", "24X7", "KEY")
-			for _, c := range cs {
-				var roles []string
-				for _, r := range c.Roles {
-					roles = append(roles, displayTLD(r.TLD)+":"+r.Role)
-				}
-				key := "-"
-				if c.Key != nil {
-					key = c.Key.Fingerprint
-				}
-				t.add(c.Email, c.Name, strings.Join(roles, ","), c.Phones[0].Number, yesNo(c.Always), key)
-			}
-			if err := t.write(g.stdout); err != nil {
-				return err
-			}
-			g.printf("%s\n", plural(len(cs), "contact"))
-			return nil
+			return runContactList(cmd.Context(), g, tld)
 		},
 	}
-	cmd.AddCommand(add, update, remove, show, list)
-	return cmd
+}
+
+// runContactList lists the contacts of tld, or of all ccTLDs if it is "".
+func runContactList(ctx context.Context, g *globals, tld string) error {
+	s, err := g.openRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	cs, err := s.Contacts(ctx, tld)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(nonNil(stripArmor(cs)))
+	}
+	t := &table{}
+	t.add("EMAIL", "NAME", "ROLES", "PHONE", "24X7", "KEY")
+	for _, c := range cs {
+		var roles []string
+		for _, r := range c.Roles {
+			roles = append(roles, displayTLD(r.TLD)+":"+r.Role)
+		}
+		key := "-"
+		if c.Key != nil {
+			key = c.Key.Fingerprint
+		}
+		t.add(c.Email, c.Name, strings.Join(roles, ","), c.Phones[0].Number, yesNo(c.Always), key)
+	}
+	if err := t.write(g.stdout); err != nil {
+		return err
+	}
+	g.printf("%s\n", plural(len(cs), "contact"))
+	return nil
 }
 
 // countGlobal counts the persistent flags the user set, so "update EMAIL

@@ -41,7 +41,7 @@ EXIT STATUS
   0 created, 1 error (nothing is left behind), 2 usage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInit(cmd.Context(), g, o)
+			return runInit(cmd.Context(), o, g)
 		},
 	}
 	f := cmd.Flags()
@@ -69,7 +69,7 @@ type fileConfig struct {
 	} `yaml:"limits"`
 }
 
-func runInit(ctx context.Context, g *globals, o initOptions) (err error) {
+func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	if o.name == "" || o.address == "" {
 		return usagef("init needs --name and --address")
 	}

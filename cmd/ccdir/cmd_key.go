@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,9 +20,18 @@ func newKeyCmd(g *globals) *cobra.Command {
 		Use:   "key",
 		Short: "Import and check contacts' OpenPGP keys",
 	}
-	var email string
-	var anyUID bool
-	imp := &cobra.Command{
+	cmd.AddCommand(newKeyImportCmd(g), newKeyCheckCmd(g))
+	return cmd
+}
+
+type keyImportOptions struct {
+	email  string
+	anyUID bool
+}
+
+func newKeyImportCmd(g *globals) *cobra.Command {
+	var o keyImportOptions
+	cmd := &cobra.Command{
 		Use:   "import FILE [--email EMAIL [--any-uid]]",
 		Short: "Import armored public keys, matched to contacts by the email in their user IDs",
 		Long: `Import one key or a bundle of many (as gpg --export --armor writes). Each key
@@ -35,103 +45,113 @@ EXIT STATUS
   0 imported, 1 refused (nothing changed), 2 usage`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			b, err := readCapped(args[0], maxBundleFile)
-			if err != nil {
-				return err
-			}
-			pubs, err := keys.ParsePublic(b)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			if anyUID && email == "" {
-				return usagef("--any-uid goes with --email")
-			}
-			if email != "" && len(pubs) != 1 {
-				return fmt.Errorf("%s holds %d keys; with --email it must hold one", args[0], len(pubs))
-			}
-			now := g.now()
-			return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
-				// Which contact each key is for: the one named by --email,
-				// or the one whose email a user ID of the key carries.
-				type assignment struct {
-					email string
-					key   *directory.Key
-				}
-				var todo []assignment
-				if email != "" {
-					c, err := tx.Contact(email)
-					if err != nil {
-						return "", err
-					}
-					k, warn, err := contactKey(pubs[0], c.Email, anyUID, now)
-					if err != nil {
-						return "", err
-					}
-					if warn != "" {
-						g.warnf("%s", warn)
-					}
-					todo = append(todo, assignment{c.Email, k})
-				}
-				taken := map[string]string{}
-				for _, p := range pubs {
-					if email != "" {
-						break
-					}
-					var match []string
-					for _, e := range p.Emails {
-						if c, err := tx.Contact(e); err == nil && !slices.Contains(match, c.Email) {
-							match = append(match, c.Email)
-						}
-					}
-					switch {
-					case len(match) == 0:
-						g.warnf("skipped key %s (%s): no contact has one of its emails", p.Fingerprint, quoteAll(p.UserIDs))
-						continue
-					case len(match) > 1:
-						return "", withHint(fmt.Errorf("key %s matches several contacts: %s", p.Fingerprint, strings.Join(match, ", ")),
-							"import it for one of them with: ccdir key import FILE --email EMAIL")
-					}
-					if other, ok := taken[match[0]]; ok {
-						if other == p.Fingerprint {
-							continue // the same key twice in the bundle
-						}
-						return "", fmt.Errorf("%s holds two keys for %s: %s and %s", args[0], match[0], other, p.Fingerprint)
-					}
-					taken[match[0]] = p.Fingerprint
-					k, _, err := contactKey(p, match[0], false, now)
-					if err != nil {
-						return "", err
-					}
-					todo = append(todo, assignment{match[0], k})
-				}
-				if len(todo) == 0 {
-					return "", withHint(fmt.Errorf("%s: none of its %d key(s) belongs to a contact", args[0], len(pubs)),
-						"add the contacts first, or import a key for one contact with --email EMAIL --any-uid")
-				}
-				var changed []string
-				for _, a := range todo {
-					_, err := tx.SetKey(a.email, a.key)
-					if errors.Is(err, directory.ErrUnchanged) {
-						continue
-					}
-					if err != nil {
-						return "", err
-					}
-					changed = append(changed, a.email)
-				}
-				if len(changed) == 0 {
-					return "unchanged: every key is already registered", nil
-				}
-				return fmt.Sprintf("imported %s: %s", plural(len(changed), "key"), strings.Join(changed, ", ")), nil
-			})
+			return runKeyImport(cmd.Context(), o, g, args[0])
 		},
 	}
-	imp.Flags().StringVar(&email, "email", "", "give the key to this contact")
-	imp.Flags().BoolVar(&anyUID, "any-uid", false, "with --email: accept a key without a user ID for that email")
+	cmd.Flags().StringVar(&o.email, "email", "", "give the key to this contact")
+	cmd.Flags().BoolVar(&o.anyUID, "any-uid", false, "with --email: accept a key without a user ID for that email")
+	return cmd
+}
 
-	var days int
-	check := &cobra.Command{
+func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file string) error {
+	b, err := readCapped(file, maxBundleFile)
+	if err != nil {
+		return err
+	}
+	pubs, err := keys.ParsePublic(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if o.anyUID && o.email == "" {
+		return usagef("--any-uid goes with --email")
+	}
+	if o.email != "" && len(pubs) != 1 {
+		return fmt.Errorf("%s holds %d keys; with --email it must hold one", file, len(pubs))
+	}
+	now := g.now()
+	return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
+		// Which contact each key is for: the one named by --email,
+		// or the one whose email a user ID of the key carries.
+		type assignment struct {
+			email string
+			key   *directory.Key
+		}
+		var todo []assignment
+		if o.email != "" {
+			c, err := tx.Contact(o.email)
+			if err != nil {
+				return "", err
+			}
+			k, warn, err := contactKey(pubs[0], c.Email, o.anyUID, now)
+			if err != nil {
+				return "", err
+			}
+			if warn != "" {
+				g.warnf("%s", warn)
+			}
+			todo = append(todo, assignment{c.Email, k})
+		}
+		taken := map[string]string{}
+		for _, p := range pubs {
+			if o.email != "" {
+				break
+			}
+			var match []string
+			for _, e := range p.Emails {
+				if c, err := tx.Contact(e); err == nil && !slices.Contains(match, c.Email) {
+					match = append(match, c.Email)
+				}
+			}
+			switch {
+			case len(match) == 0:
+				g.warnf("skipped key %s (%s): no contact has one of its emails", p.Fingerprint, quoteAll(p.UserIDs))
+				continue
+			case len(match) > 1:
+				return "", withHint(fmt.Errorf("key %s matches several contacts: %s", p.Fingerprint, strings.Join(match, ", ")),
+					"import it for one of them with: ccdir key import FILE --email EMAIL")
+			}
+			if other, ok := taken[match[0]]; ok {
+				if other == p.Fingerprint {
+					continue // the same key twice in the bundle
+				}
+				return "", fmt.Errorf("%s holds two keys for %s: %s and %s", file, match[0], other, p.Fingerprint)
+			}
+			taken[match[0]] = p.Fingerprint
+			k, _, err := contactKey(p, match[0], false, now)
+			if err != nil {
+				return "", err
+			}
+			todo = append(todo, assignment{match[0], k})
+		}
+		if len(todo) == 0 {
+			return "", withHint(fmt.Errorf("%s: none of its %d key(s) belongs to a contact", file, len(pubs)),
+				"add the contacts first, or import a key for one contact with --email EMAIL --any-uid")
+		}
+		var changed []string
+		for _, a := range todo {
+			_, err := tx.SetKey(a.email, a.key)
+			if errors.Is(err, directory.ErrUnchanged) {
+				continue
+			}
+			if err != nil {
+				return "", err
+			}
+			changed = append(changed, a.email)
+		}
+		if len(changed) == 0 {
+			return "unchanged: every key is already registered", nil
+		}
+		return fmt.Sprintf("imported %s: %s", plural(len(changed), "key"), strings.Join(changed, ", ")), nil
+	})
+}
+
+type keyCheckOptions struct {
+	days int
+}
+
+func newKeyCheckCmd(g *globals) *cobra.Command {
+	var o keyCheckOptions
+	cmd := &cobra.Command{
 		Use:   "check [--days N]",
 		Short: "List contacts whose key is missing, unusable, or expires within N days",
 		Long: `List contacts whose key is missing, unusable now (expired, revoked, weak), or
@@ -141,74 +161,77 @@ EXIT STATUS
   0 the check ran (whatever it found), 1 error`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if days < 0 || days > 3650 {
-				return usagef("--days must be from 0 to 3650")
-			}
-			s, err := g.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			cs, err := s.Contacts(cmd.Context(), "")
-			if err != nil {
-				return err
-			}
-			now := g.now()
-			horizon := now.Add(time.Duration(days) * 24 * time.Hour)
-			type finding struct {
-				Email       string `json:"email"`
-				Name        string `json:"name"`
-				Fingerprint string `json:"fingerprint,omitempty"`
-				Expires     string `json:"expires,omitempty"`
-				Problem     string `json:"problem"`
-			}
-			findings := []finding{}
-			for _, c := range cs {
-				f := finding{Email: c.Email, Name: c.Name}
-				if c.Key == nil {
-					f.Problem = "no key"
-					findings = append(findings, f)
-					continue
-				}
-				f.Fingerprint, f.Expires = c.Key.Fingerprint, c.Key.Expires
-				pub, err := keys.ParsePublicOne([]byte(c.Key.Armored))
-				if err == nil {
-					err = pub.Check(now)
-				}
-				if err != nil {
-					f.Problem = "unusable: " + err.Error()
-				} else if exp, ok := c.Key.ExpiresAt(); ok && exp.Before(horizon) {
-					f.Problem = fmt.Sprintf("expires in %d days", int(exp.Sub(now).Hours()/24))
-				} else {
-					continue
-				}
-				findings = append(findings, f)
-			}
-			sort.SliceStable(findings, func(i, j int) bool { return findings[i].Email < findings[j].Email })
-			if g.json {
-				return g.printJSON(findings)
-			}
-			t := &table{}
-			t.add("EMAIL", "NAME", "KEY", "PROBLEM")
-			for _, f := range findings {
-				fp := f.Fingerprint
-				if fp == "" {
-					fp = "-"
-				}
-				t.add(f.Email, f.Name, fp, f.Problem)
-			}
-			if len(findings) > 0 {
-				if err := t.write(g.stdout); err != nil {
-					return err
-				}
-			}
-			g.printf("%d of %s need attention (keys expiring within %d days, unusable or missing)\n", len(findings), plural(len(cs), "contact"), days)
-			return nil
+			return runKeyCheck(cmd.Context(), o, g)
 		},
 	}
-	check.Flags().IntVar(&days, "days", 30, "warn about keys expiring within this many days")
-	cmd.AddCommand(imp, check)
+	cmd.Flags().IntVar(&o.days, "days", 30, "warn about keys expiring within this many days")
 	return cmd
+}
+
+func runKeyCheck(ctx context.Context, o keyCheckOptions, g *globals) error {
+	if o.days < 0 || o.days > 3650 {
+		return usagef("--days must be from 0 to 3650")
+	}
+	s, err := g.openRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	cs, err := s.Contacts(ctx, "")
+	if err != nil {
+		return err
+	}
+	now := g.now()
+	horizon := now.Add(time.Duration(o.days) * 24 * time.Hour)
+	type finding struct {
+		Email       string `json:"email"`
+		Name        string `json:"name"`
+		Fingerprint string `json:"fingerprint,omitempty"`
+		Expires     string `json:"expires,omitempty"`
+		Problem     string `json:"problem"`
+	}
+	findings := []finding{}
+	for _, c := range cs {
+		f := finding{Email: c.Email, Name: c.Name}
+		if c.Key == nil {
+			f.Problem = "no key"
+			findings = append(findings, f)
+			continue
+		}
+		f.Fingerprint, f.Expires = c.Key.Fingerprint, c.Key.Expires
+		pub, err := keys.ParsePublicOne([]byte(c.Key.Armored))
+		if err == nil {
+			err = pub.Check(now)
+		}
+		if err != nil {
+			f.Problem = "unusable: " + err.Error()
+		} else if exp, ok := c.Key.ExpiresAt(); ok && exp.Before(horizon) {
+			f.Problem = fmt.Sprintf("expires in %d days", int(exp.Sub(now).Hours()/24))
+		} else {
+			continue
+		}
+		findings = append(findings, f)
+	}
+	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Email < findings[j].Email })
+	if g.json {
+		return g.printJSON(findings)
+	}
+	t := &table{}
+	t.add("EMAIL", "NAME", "KEY", "PROBLEM")
+	for _, f := range findings {
+		fp := f.Fingerprint
+		if fp == "" {
+			fp = "-"
+		}
+		t.add(f.Email, f.Name, fp, f.Problem)
+	}
+	if len(findings) > 0 {
+		if err := t.write(g.stdout); err != nil {
+			return err
+		}
+	}
+	g.printf("%d of %s need attention (keys expiring within %d days, unusable or missing)\n", len(findings), plural(len(cs), "contact"), o.days)
+	return nil
 }
 
 func newPubkeyCmd(g *globals) *cobra.Command {
@@ -217,32 +240,36 @@ func newPubkeyCmd(g *globals) *cobra.Command {
 		Short: "Print the directory's public key (armored)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := g.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			info, err := s.Info(cmd.Context())
-			if err != nil {
-				return err
-			}
-			pub, err := g.publicKey()
-			if err != nil {
-				return err
-			}
-			if pub.Fingerprint != info.KeyFingerprint {
-				return withHint(fmt.Errorf("the key file holds %s, but the directory's key is %s", pub.Fingerprint, info.KeyFingerprint),
-					"restore the home from a backup and run ccdir verify")
-			}
-			armored, err := pub.Armored()
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(map[string]string{"fingerprint": pub.Fingerprint, "algorithm": pub.Algorithm, "armored": string(armored)})
-			}
-			_, err = g.stdout.Write(armored)
-			return err
+			return runPubkey(cmd.Context(), g)
 		},
 	}
+}
+
+func runPubkey(ctx context.Context, g *globals) error {
+	s, err := g.openRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	pub, err := g.publicKey()
+	if err != nil {
+		return err
+	}
+	if pub.Fingerprint != info.KeyFingerprint {
+		return withHint(fmt.Errorf("the key file holds %s, but the directory's key is %s", pub.Fingerprint, info.KeyFingerprint),
+			"restore the home from a backup and run ccdir verify")
+	}
+	armored, err := pub.Armored()
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(map[string]string{"fingerprint": pub.Fingerprint, "algorithm": pub.Algorithm, "armored": string(armored)})
+	}
+	_, err = g.stdout.Write(armored)
+	return err
 }

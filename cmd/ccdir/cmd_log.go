@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -10,60 +11,68 @@ import (
 	"github.com/ccdir/ccdir/directory"
 )
 
+type logOptions struct {
+	since int64
+}
+
 func newLogCmd(g *globals) *cobra.Command {
-	var since int64
+	var o logOptions
 	cmd := &cobra.Command{
 		Use:   "log [--since N]",
 		Short: "Show the audit trail: every ledger entry from serial N on",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if since < 0 {
-				return usagef("--since must not be negative")
+			return runLog(cmd.Context(), o, g)
+		},
+	}
+	cmd.Flags().Int64Var(&o.since, "since", 0, "first serial to show")
+	return cmd
+}
+
+func runLog(ctx context.Context, o logOptions, g *globals) error {
+	if o.since < 0 {
+		return usagef("--since must not be negative")
+	}
+	s, err := g.openRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if g.json {
+		// Stream a JSON array so memory stays flat however long the ledger.
+		first := true
+		g.printf("[")
+		err := s.Log(ctx, o.since, func(e *directory.Entry) error {
+			rec := struct {
+				*directory.Entry
+				Payload      json.RawMessage `json:"payload"`
+				EvidenceSize int             `json:"evidence_bytes,omitempty"`
+			}{e, json.RawMessage(e.Payload), len(e.Evidence)}
+			if !json.Valid(rec.Payload) {
+				// A damaged payload is shown as a string; verify names it.
+				rec.Payload, _ = json.Marshal(e.Payload)
 			}
-			s, err := g.openRead(cmd.Context())
+			b, err := json.Marshal(rec)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			if g.json {
-				// Stream a JSON array so memory stays flat however long the ledger.
-				first := true
-				g.printf("[")
-				err := s.Log(cmd.Context(), since, func(e *directory.Entry) error {
-					rec := struct {
-						*directory.Entry
-						Payload      json.RawMessage `json:"payload"`
-						EvidenceSize int             `json:"evidence_bytes,omitempty"`
-					}{e, json.RawMessage(e.Payload), len(e.Evidence)}
-					if !json.Valid(rec.Payload) {
-						// A damaged payload is shown as a string; verify names it.
-						rec.Payload, _ = json.Marshal(e.Payload)
-					}
-					b, err := json.Marshal(rec)
-					if err != nil {
-						return err
-					}
-					if !first {
-						g.printf(",")
-					}
-					first = false
-					g.printf("\n  %s", b)
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-				g.printf("\n]\n")
-				return nil
+			if !first {
+				g.printf(",")
 			}
-			return s.Log(cmd.Context(), since, func(e *directory.Entry) error {
-				g.printf("%6d  %s  %-8s  %-14s  %s\n", e.Seq, e.Time, e.Actor, e.Op, summarize(e))
-				return nil
-			})
-		},
+			first = false
+			g.printf("\n  %s", b)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		g.printf("\n]\n")
+		return nil
 	}
-	cmd.Flags().Int64Var(&since, "since", 0, "first serial to show")
-	return cmd
+	return s.Log(ctx, o.since, func(e *directory.Entry) error {
+		g.printf("%6d  %s  %-8s  %-14s  %s\n", e.Seq, e.Time, e.Actor, e.Op, summarize(e))
+		return nil
+	})
 }
 
 // summarize names what an entry is about, from its payload.
