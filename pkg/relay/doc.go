@@ -35,10 +35,14 @@
 //
 // Unsigned, unknown, stale, replayed or badly signed posts never reach
 // the relay: inbound refuses them (at the end of DATA under serve, with a
-// log line under process). A post the relay cannot send as asked — a
-// TLP:RED post without a TO: line, a TO: line naming nobody the directory
-// knows, a post whose DIRECTORY line names the command address rather
-// than the list, too many attachments — is not relayed to anyone: its
+// log line under process), and so it does a post not bound to the list (a
+// DIRECTORY line of the command block, see inbound.ScanBlock, or a signed
+// To or Cc, must name the address it was sent to); the relay takes that
+// binding from inbound (Accepted.Binding) and does not read the post
+// again. A post the relay cannot send as asked — a TLP:RED post without a
+// TO: line, a TO: line naming nobody the directory knows, a post bound to
+// the command address rather than the list, too many attachments — is not
+// relayed to anyone: its
 // signature is marked seen and the author gets an encrypted, signed reply
 // saying why and how to fix it (a reply rather than an SMTP rejection,
 // because under process a rejection reaches nobody, and the reply is
