@@ -7,7 +7,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
-	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/export"
 )
 
 func newCoverageCmd(g *globals) *cobra.Command {
@@ -22,13 +22,13 @@ func newCoverageCmd(g *globals) *cobra.Command {
 				return err
 			}
 			now := g.now()
-			cov := digest.ComputeCoverage(snap, directory.CCTLDs(), func(c *directory.Contact) error {
+			cov := export.ComputeCoverage(snap, directory.CCTLDs(), func(c *directory.Contact) error {
 				return usableKey(c, now)
 			})
 			if g.json {
 				return g.printJSON(cov)
 			}
-			return digest.WriteCoverageText(g.stdout, cov, all)
+			return export.WriteCoverageText(g.stdout, cov, all)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "list every delegated ccTLD, not only those with a problem")

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/export"
 )
 
 func newExportCmd(g *globals) *cobra.Command {
@@ -27,7 +27,7 @@ EXIT STATUS
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !validFormat(format) {
-				return usagef("unknown format %q: want one of %s", format, strings.Join(digest.Formats, ", "))
+				return usagef("unknown format %q: want one of %s", format, strings.Join(export.Formats, ", "))
 			}
 			if sign && out == "" {
 				return usagef("--sign needs -o FILE (the signature goes to FILE.asc)")
@@ -37,7 +37,7 @@ EXIT STATUS
 				return err
 			}
 			var buf bytes.Buffer
-			if err := digest.Render(&buf, format, snap); err != nil {
+			if err := export.Render(&buf, format, snap); err != nil {
 				return err
 			}
 			if out == "" || out == "-" {
@@ -112,14 +112,14 @@ EXIT STATUS
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", digest.FormatText, "text, json, csv, vcard or keys")
+	cmd.Flags().StringVar(&format, "format", export.FormatText, "text, json, csv, vcard or keys")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout")
 	cmd.Flags().BoolVar(&sign, "sign", false, "also write FILE.asc, a detached signature by the directory key")
 	return cmd
 }
 
 func validFormat(f string) bool {
-	for _, x := range digest.Formats {
+	for _, x := range export.Formats {
 		if f == x {
 			return true
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
-	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/export"
 )
 
 // maxImportFile caps the CSV file.
@@ -40,7 +40,7 @@ EXIT STATUS
 			if err != nil {
 				return err
 			}
-			rows, err := digest.ParseCSV(bytes.NewReader(data))
+			rows, err := export.ParseCSV(bytes.NewReader(data))
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/mailcmd"
 	"github.com/ccdir/ccdir/pkg/outbox"
@@ -50,7 +51,7 @@ var configKeys = []configKey{
 		help: "How long temporary failures (4xx) are retried before a message is marked failed."},
 	{name: "digest.interval", def: "monthly", typ: intervalType,
 		help: "How often `ccdir digest send` sends a digest: `monthly`, `weekly`, `daily` or a number of days."},
-	{name: "digest.attach", def: strings.Join(digest.AttachmentNames, ","), typ: attachType,
+	{name: "digest.attach", def: strings.Join(export.AttachmentNames, ","), typ: attachType,
 		help: "Attachments of a digest, separated by commas; `none` for none."},
 	{name: "digest.subject", def: digest.DefaultSubject, typ: textType,
 		help: "The digest's neutral outer Subject; the real one travels encrypted."},
@@ -155,7 +156,7 @@ var (
 		}
 		return i, nil
 	}}
-	attachType = configType{name: "list of " + strings.Join(digest.AttachmentNames, ", ") + "; or none", parse: func(s string) (any, error) {
+	attachType = configType{name: "list of " + strings.Join(export.AttachmentNames, ", ") + "; or none", parse: func(s string) (any, error) {
 		// Empty means the default; none means no attachments.
 		if s == "" {
 			return []string(nil), nil
@@ -167,11 +168,11 @@ var (
 				continue
 			}
 			known := false
-			for _, a := range digest.AttachmentNames {
+			for _, a := range export.AttachmentNames {
 				known = known || n == a
 			}
 			if !known {
-				return nil, fmt.Errorf("want a list of %s, or none (%q is none of them)", strings.Join(digest.AttachmentNames, ", "), n)
+				return nil, fmt.Errorf("want a list of %s, or none (%q is none of them)", strings.Join(export.AttachmentNames, ", "), n)
 			}
 			names = append(names, n)
 		}

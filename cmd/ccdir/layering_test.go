@@ -10,7 +10,9 @@ import (
 
 // TestLayering checks the layering of DESIGN.md mechanically: directory
 // and keys import nothing of the project, nothing imports cmd, and only
-// cmd imports cobra and viper.
+// cmd imports cobra and viper. pkg/export renders and parses: it imports
+// no database/sql, and neither the outbox nor the digest job, not even
+// through another package.
 func TestLayering(t *testing.T) {
 	const module = "github.com/ccdir/ccdir"
 	out, err := exec.Command("go", "list", "-json", module+"/...").Output()
@@ -20,6 +22,7 @@ func TestLayering(t *testing.T) {
 	type pkg struct {
 		ImportPath string
 		Imports    []string
+		Deps       []string
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	var pkgs []pkg
@@ -54,6 +57,26 @@ func TestLayering(t *testing.T) {
 				t.Errorf("%s imports %s: only cmd/ccdir uses cobra and viper", p.ImportPath, imp)
 			}
 		}
+	}
+	export := false
+	for _, p := range pkgs {
+		if p.ImportPath != module+"/pkg/export" {
+			continue
+		}
+		export = true
+		for _, imp := range p.Imports {
+			if imp == "database/sql" {
+				t.Errorf("%s imports database/sql: export renders and parses, it keeps no tables", p.ImportPath)
+			}
+		}
+		for _, dep := range p.Deps {
+			if dep == module+"/pkg/outbox" || dep == module+"/pkg/digest" {
+				t.Errorf("%s depends on %s: export queues and sends nothing", p.ImportPath, dep)
+			}
+		}
+	}
+	if !export {
+		t.Error("pkg/export not found by go list")
 	}
 	if seenLeaf != 2 {
 		t.Fatalf("directory and keys not both found by go list")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
@@ -169,7 +170,7 @@ func (j *Job) defaults() Config {
 		c.Interval = Interval{Months: 1}
 	}
 	if c.Attach == nil {
-		c.Attach = append([]string(nil), AttachmentNames...)
+		c.Attach = append([]string(nil), export.AttachmentNames...)
 	}
 	if c.Subject == "" {
 		c.Subject = DefaultSubject
@@ -363,10 +364,10 @@ func (j *Job) record(ctx context.Context, prevSerial int64, kr *keyring) (int64,
 // ledger serials recorded with it.
 type content struct {
 	snap        *directory.Snapshot
-	changes     []Change
+	changes     []export.Change
 	prevSerial  int64
 	created     time.Time
-	attachments []Attachment
+	attachments []export.Attachment
 	keys        *keyring // at created
 	usable      func(*directory.Contact) error
 }
@@ -384,7 +385,7 @@ func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64,
 			return nil, err
 		}
 	}
-	atts, err := Attachments(snap, cfg.Attach)
+	atts, err := export.Attachments(snap, cfg.Attach)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +396,7 @@ func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64,
 	usable := kr.usable
 	return &content{
 		snap:        snap,
-		changes:     Diff(prev, snap, created, usable),
+		changes:     export.Diff(prev, snap, created, usable),
 		prevSerial:  prevSerial,
 		created:     created,
 		attachments: atts,
@@ -420,7 +421,7 @@ func (c *content) protected() pgpmime.Protected {
 // recipients with the same note share it.
 func (j *Job) signedFor(c *content, cfg Config, rc *directory.Contact) (*pgpmime.Signed, error) {
 	var body bytes.Buffer
-	if err := WriteBody(&body, c.snap, BodyOptions{
+	if err := export.WriteBody(&body, c.snap, export.BodyOptions{
 		Now: c.created, PrevSerial: c.prevSerial, Changes: c.changes, Recipient: rc, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable,
 	}); err != nil {
 		return nil, err
@@ -562,7 +563,7 @@ type queuer struct {
 // entity returns the signed entity for a recipient, signing once per
 // distinct key note.
 func (q *queuer) entity(rc *directory.Contact) (*signedEntity, error) {
-	note := KeyNote(rc, q.c.created, q.cfg.KeyNoteDays, q.c.usable)
+	note := export.KeyNote(rc, q.c.created, q.cfg.KeyNoteDays, q.c.usable)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if e, ok := q.signed[note]; ok {
@@ -716,7 +717,7 @@ func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return WriteBody(w, c.snap, BodyOptions{Now: c.created, PrevSerial: prevSerial, Changes: c.changes, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable})
+	return export.WriteBody(w, c.snap, export.BodyOptions{Now: c.created, PrevSerial: prevSerial, Changes: c.changes, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable})
 }
 
 // PreviewMessage writes the whole encrypted mail that the contact with

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
-	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 	"github.com/ccdir/ccdir/pkg/relay"
 )
@@ -37,7 +37,7 @@ func (r *run) show(tld string) (string, error) {
 	sub := &directory.Snapshot{Info: r.view.Info, Head: r.view.Head, Time: r.view.Time,
 		Members: []directory.Member{*m}, Contacts: r.view.ContactsOf(tld)}
 	var b bytes.Buffer
-	if err := digest.WriteText(&b, sub); err != nil {
+	if err := export.WriteText(&b, sub); err != nil {
 		return "", err
 	}
 	return strings.TrimSuffix(b.String(), "\n"), nil

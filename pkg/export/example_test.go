@@ -1,4 +1,4 @@
-package digest_test
+package export_test
 
 import (
 	"errors"
@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
-	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/export"
 )
 
 func ExampleParseCSV() {
 	in := "tld,org,name,email,phones,role,languages,timezone,24x7\n" +
 		"pt,Associação DNS.PT,Ana Sousa,ana@dns.pt,emergency:+351211234567;+351217654321,security,pt;en,Europe/Lisbon,yes\n" +
 		"pt,Associação DNS.PT,João,joao@dns.pt,+351219999999,admin,,,perhaps\n"
-	rows, err := digest.ParseCSV(strings.NewReader(in))
-	var ce *digest.CSVError
+	rows, err := export.ParseCSV(strings.NewReader(in))
+	var ce *export.CSVError
 	if errors.As(err, &ce) {
 		fmt.Println(err)
 	}
@@ -41,8 +41,8 @@ func ExampleWriteCoverageText() {
 		t, _ := directory.LookupCCTLD(code)
 		all = append(all, t)
 	}
-	cov := digest.ComputeCoverage(s, all, nil)
-	digest.WriteCoverageText(os.Stdout, cov, true)
+	cov := export.ComputeCoverage(s, all, nil)
+	export.WriteCoverageText(os.Stdout, cov, true)
 	// Output:
 	// 0 of 1 members covered (a security contact with a usable key); 1 of 2 delegated ccTLDs are members
 	// pt               PT  Portugal                   1 security, 0 usable keys no usable key
@@ -70,7 +70,7 @@ func ExampleDiff() {
 		}},
 	}
 	now := time.Date(2025, 3, 2, 8, 0, 0, 0, time.UTC)
-	for _, c := range digest.Diff(prev, cur, now, nil) {
+	for _, c := range export.Diff(prev, cur, now, nil) {
 		fmt.Printf("%s: %s\n", c.TLD, c)
 	}
 	// Output:
