@@ -68,14 +68,22 @@ EXIT STATUS
 	return cmd
 }
 
-// digestConfig reads the digest and delivery settings.
+// digestConfig reads the digest settings.
 func (g *globals) digestConfig() digest.Config {
 	return digest.Config{
-		Interval:    configGet[digest.Interval](g, "digest.interval"),
-		Attach:      g.list("digest.attach"),
-		Subject:     g.text("digest.subject"),
+		Interval: configGet[digest.Interval](g, "digest.interval"),
+		Attach:   g.list("digest.attach"),
+		Subject:  g.text("digest.subject"),
+	}
+}
+
+// deliveryOptions reads the delivery settings, for every Deliver of the
+// outbox (digest send, outbox flush, serve, process).
+func (g *globals) deliveryOptions() outbox.DeliverOptions {
+	return outbox.DeliverOptions{
 		Connections: g.number("delivery.connections"),
 		RetryFor:    g.duration("delivery.retry_for"),
+		Now:         g.now,
 	}
 }
 
@@ -120,6 +128,7 @@ func lockFile(path string) (func(), error) {
 // job assembles a digest job for the home's directory.
 func (g *globals) job(ctx context.Context) (*digest.Job, func(), error) {
 	cfg := g.digestConfig()
+	delivery := g.deliveryOptions()
 	t, err := g.transport()
 	if err != nil {
 		return nil, nil, err
@@ -136,7 +145,7 @@ func (g *globals) job(ctx context.Context) (*digest.Job, func(), error) {
 	// The outbox dates queued messages (due now) with the same clock that
 	// delivery compares them with.
 	ob.Now = g.now
-	return &digest.Job{Store: s, Secret: sec, Outbox: ob, Transport: t, Config: cfg, Now: g.now}, func() { s.Close() }, nil
+	return &digest.Job{Store: s, Secret: sec, Outbox: ob, Transport: t, Config: cfg, Delivery: delivery, Now: g.now}, func() { s.Close() }, nil
 }
 
 func runDigestSend(ctx context.Context, g *globals, opts digest.SendOptions) error {

@@ -130,7 +130,7 @@ func runOutboxFlush(ctx context.Context, g *globals) error {
 	if err := g.checkHome(); err != nil {
 		return err
 	}
-	cfg := g.digestConfig()
+	dopts := g.deliveryOptions()
 	t, err := g.transport()
 	if err != nil {
 		return err
@@ -145,7 +145,7 @@ func runOutboxFlush(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer done()
-	sum, err := ob.Deliver(ctx, t, outbox.Filter{}, outbox.DeliverOptions{Connections: cfg.Connections, RetryFor: cfg.RetryFor, Now: g.now})
+	sum, err := ob.Deliver(ctx, t, outbox.Filter{}, dopts)
 	if err != nil {
 		return err
 	}

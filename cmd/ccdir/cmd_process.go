@@ -66,10 +66,10 @@ func runProcess(ctx context.Context, g *globals, from, to string) error {
 		rc.Log.Printf("reply queued, not delivered: %v", err)
 		return nil
 	}
-	dcfg := g.digestConfig()
+	dopts := g.deliveryOptions()
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if _, err := rc.Outbox.Deliver(dctx, t, outbox.Filter{}, outbox.DeliverOptions{Connections: dcfg.Connections, RetryFor: dcfg.RetryFor, Now: g.now}); err != nil {
+	if _, err := rc.Outbox.Deliver(dctx, t, outbox.Filter{}, dopts); err != nil {
 		rc.Log.Printf("reply queued, not delivered yet (%v); ccdir outbox flush will retry", err)
 	}
 	return nil

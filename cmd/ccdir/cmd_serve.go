@@ -131,7 +131,7 @@ func runServe(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	dcfg := g.digestConfig()
+	dopts := g.deliveryOptions()
 	rc, done, err := g.receiver(ctx)
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ func runServe(ctx context.Context, g *globals) error {
 	delivered := make(chan struct{})
 	go func() {
 		defer close(delivered)
-		rc.DeliverLoop(dctx, t, outbox.DeliverOptions{Connections: dcfg.Connections, RetryFor: dcfg.RetryFor, Now: g.now})
+		rc.DeliverLoop(dctx, t, dopts)
 	}()
 
 	var serveErr error

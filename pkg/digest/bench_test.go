@@ -176,7 +176,7 @@ func benchFanout(b *testing.B, n int, attach []string) {
 			res.Queued += len(batch)
 		}
 		sum, err := job.Outbox.Deliver(ctx, job.Transport, outbox.Filter{Kind: Kind, Ref: strconv.Itoa(id)},
-			outbox.DeliverOptions{Connections: cfg.Connections})
+			job.Delivery)
 		res.Sent, res.Deferred, res.Failed = sum.Sent, sum.Deferred, sum.Failed
 		return res, err
 	})
@@ -222,7 +222,8 @@ func benchMeasure(b *testing.B, n int, fx *benchFixture, attach []string, send f
 		}
 		job := &Job{
 			Store: store, Secret: fx.dirKey, Outbox: ob, Transport: tr,
-			Config: Config{Attach: attach, Connections: benchConnections()},
+			Config:   Config{Attach: attach},
+			Delivery: outbox.DeliverOptions{Connections: benchConnections()},
 		}
 		var mu sync.Mutex
 		var firstQ, lastQ time.Time

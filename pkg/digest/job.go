@@ -67,14 +67,13 @@ func (i Interval) String() string {
 const DefaultSubject = "Encrypted message"
 
 // Config is what the operator sets for digests. Zero values mean the
-// documented defaults.
+// documented defaults. How messages are delivered is not here: that is
+// [Job.Delivery], the outbox's own options.
 type Config struct {
-	Interval    Interval      // default monthly
-	Attach      []string      // default vcard, json, keys
-	Subject     string        // outer Subject; default DefaultSubject
-	KeyNoteDays int           // warn recipients whose key expires within; default 60
-	Connections int           // parallel deliveries; default outbox.DefaultConnections
-	RetryFor    time.Duration // how long temporary failures are retried; default outbox.DefaultRetryFor
+	Interval    Interval // default monthly
+	Attach      []string // default vcard, json, keys
+	Subject     string   // outer Subject; default DefaultSubject
+	KeyNoteDays int      // warn recipients whose key expires within; default 60
 }
 
 // Job makes and sends digests. Its fields are set by the caller; the zero
@@ -85,8 +84,12 @@ type Job struct {
 	Outbox    *outbox.Outbox
 	Transport outbox.Transport
 	Config    Config
-	Now       func() time.Time
-	Rand      io.Reader
+	// Delivery tunes the Deliver at the end of Send; its zero value
+	// means the outbox's defaults, a nil Now the Job's clock. Its
+	// OnResult, if set, is called before the Job's Progress.
+	Delivery outbox.DeliverOptions
+	Now      func() time.Time
+	Rand     io.Reader
 	// Progress, if set, is told of every message queued or delivered.
 	Progress func(Progress)
 }
@@ -176,13 +179,7 @@ func (j *Job) defaults() Config {
 		c.Subject = DefaultSubject
 	}
 	if c.KeyNoteDays == 0 {
-		c.KeyNoteDays = 60
-	}
-	if c.Connections == 0 {
-		c.Connections = outbox.DefaultConnections
-	}
-	if c.RetryFor == 0 {
-		c.RetryFor = outbox.DefaultRetryFor
+		c.KeyNoteDays = export.DefaultKeyNoteDays
 	}
 	return c
 }
@@ -255,16 +252,20 @@ func (j *Job) Send(ctx context.Context, opts SendOptions) (*Result, error) {
 		}
 	}
 	// Deliver everything due: this digest, and retries of earlier ones.
-	sum, err := j.Outbox.Deliver(ctx, j.Transport, outbox.Filter{Kind: Kind}, outbox.DeliverOptions{
-		Connections: cfg.Connections,
-		RetryFor:    cfg.RetryFor,
-		Now:         j.Now,
-		OnResult: func(r outbox.Row, err error) {
-			if j.Progress != nil {
-				j.Progress(Progress{Phase: "deliver", Email: r.To, Err: err})
-			}
-		},
-	})
+	d := j.Delivery
+	if d.Now == nil {
+		d.Now = j.Now
+	}
+	onResult := d.OnResult
+	d.OnResult = func(r outbox.Row, err error) {
+		if onResult != nil {
+			onResult(r, err)
+		}
+		if j.Progress != nil {
+			j.Progress(Progress{Phase: "deliver", Email: r.To, Err: err})
+		}
+	}
+	sum, err := j.Outbox.Deliver(ctx, j.Transport, outbox.Filter{Kind: Kind}, d)
 	res.Sent, res.Deferred, res.Failed = sum.Sent, sum.Deferred, sum.Failed
 	return res, err
 }

@@ -82,7 +82,7 @@ func newJobStore(t *testing.T, n int, tr outbox.Transport) *digest.Job {
 	ob.Now = clock
 	dirKey.SetClock(clock)
 	return &digest.Job{Store: store, Secret: dirKey, Outbox: ob, Transport: tr, Now: clock,
-		Config: digest.Config{Attach: []string{}, Connections: 2}}
+		Config: digest.Config{Attach: []string{}}, Delivery: outbox.DeliverOptions{Connections: 2}}
 }
 
 func smtpTransport(t *testing.T, srv *smtptest.Server) outbox.Transport {
@@ -340,5 +340,31 @@ func TestResumeSkipsKeyExpiredSince(t *testing.T) {
 	}
 	if c := srv.Counts(); len(c) != 3 || c["short@dns.pt"] != 0 {
 		t.Fatalf("the sink got %v", c)
+	}
+}
+
+// Send delivers with the caller's Delivery options: one connection when
+// asked for one, the caller's OnResult and the job's Progress told of
+// every message.
+func TestSendUsesDeliveryOptions(t *testing.T) {
+	const n = 12
+	srv := smtptest.NewServer(t, smtptest.Options{})
+	j := newJobStore(t, n, smtpTransport(t, srv))
+	var results, delivered int
+	j.Delivery = outbox.DeliverOptions{Connections: 1, OnResult: func(outbox.Row, error) { results++ }}
+	j.Progress = func(p digest.Progress) {
+		if p.Phase == "deliver" {
+			delivered++
+		}
+	}
+	res, err := j.Send(context.Background(), digest.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != n || results != n || delivered != n {
+		t.Errorf("sent %d, OnResult called %d times, progress told of %d deliveries; want %d each", res.Sent, results, delivered, n)
+	}
+	if got := srv.Connections(); got != 1 {
+		t.Errorf("%d connections to the server, want 1 (Delivery.Connections)", got)
 	}
 }
