@@ -31,6 +31,8 @@ const (
 	ChangeEmail                                // Email: the new one; Detail: old → new
 	ChangeName                                 // Detail: old → new
 	ChangePhones                               // Detail: old → new
+	ChangeLanguages                            // Detail: old → new
+	ChangeTimeZone                             // Detail: old → new
 	ChangeRoleAdded                            // an existing contact now serves TLD; Detail: the role
 	ChangeRoleRemoved                          // Detail: the role it had
 	ChangeRoleChanged                          // Detail: old → new
@@ -52,6 +54,8 @@ var changeNames = [...]string{
 	ChangeEmail:          "email changed",
 	ChangeName:           "name changed",
 	ChangePhones:         "phones changed",
+	ChangeLanguages:      "languages changed",
+	ChangeTimeZone:       "time zone changed",
 	ChangeRoleAdded:      "role added",
 	ChangeRoleRemoved:    "role removed",
 	ChangeRoleChanged:    "role changed",
@@ -62,6 +66,17 @@ var changeNames = [...]string{
 	ChangeKeyRemoved:     "key removed",
 	ChangeKeyExpiring:    "key expiring",
 	ChangeKeyUnusable:    "key unusable",
+}
+
+// fieldChanges gives each detail field of [directory.ContactFields] (by
+// its Field) the kind of its change; a test checks that none is missing.
+var fieldChanges = map[string]ChangeKind{
+	"Email":     ChangeEmail,
+	"Name":      ChangeName,
+	"Phones":    ChangePhones,
+	"Languages": ChangeLanguages,
+	"TimeZone":  ChangeTimeZone,
+	"Always":    Change24x7,
 }
 
 // String returns the kind as a digest shows it: "key rotated".
@@ -105,10 +120,11 @@ const arrow = " → "
 
 // Diff lists what changed from prev, the directory the last digest showed,
 // to cur: members added, removed or changed (org, country, status);
-// contacts added or removed; a contact's email (contacts are matched by ID,
-// so a new address is a change, not a removal and an addition; contacts
-// without an ID are matched by email), name, phones, roles and 24x7 flag;
-// keys new, rotated, re-dated or removed. It also lists every key of cur
+// contacts added or removed; a change of any detail of a contact in
+// [directory.ContactFields] (email, name, phones, languages, time zone,
+// 24x7: contacts are matched by ID, so a new address is a change, not a
+// removal and an addition; contacts without an ID are matched by email)
+// and of its roles; keys new, rotated, re-dated or removed. It also lists every key of cur
 // that usable refuses ([ChangeKeyUnusable]) or that expires within
 // [DefaultKeyNoteDays] days after now ([ChangeKeyExpiring]): those are
 // states, not changes, and are listed at every digest until fixed.
@@ -126,6 +142,7 @@ func Diff(prev, cur *directory.Snapshot, now time.Time, usable func(*directory.C
 		return nil
 	}
 	usable = orDefaultUsable(usable, now)
+	details := directory.DetailFields()
 	var out []Change
 	add := func(kind ChangeKind, tlds []string, email, name, detail string) {
 		if len(tlds) == 0 {
@@ -214,14 +231,10 @@ func Diff(prev, cur *directory.Snapshot, now time.Time, usable func(*directory.C
 			if len(tlds) == 0 {
 				tlds = serves
 			}
-			if p.Email != c.Email {
-				add(ChangeEmail, tlds, c.Email, c.Name, p.Email+arrow+c.Email)
-			}
-			if p.Name != c.Name {
-				add(ChangeName, tlds, c.Email, c.Name, p.Name+arrow+c.Name)
-			}
-			if !slices.Equal(p.Phones, c.Phones) {
-				add(ChangePhones, tlds, c.Email, c.Name, phoneList(p.Phones)+arrow+phoneList(c.Phones))
+			for _, f := range details {
+				if pt, ct := f.Text(p), f.Text(c); pt != ct {
+					add(fieldChanges[f.Field], tlds, c.Email, c.Name, pt+arrow+ct)
+				}
 			}
 			for _, tld := range unionTLDs(p, c) {
 				pr, cr := p.RoleFor(tld), c.RoleFor(tld)
@@ -236,9 +249,6 @@ func Diff(prev, cur *directory.Snapshot, now time.Time, usable func(*directory.C
 				default:
 					add(ChangeRoleChanged, []string{tld}, c.Email, c.Name, pr+arrow+cr)
 				}
-			}
-			if p.Always != c.Always {
-				add(Change24x7, tlds, c.Email, c.Name, yesNo(p.Always)+arrow+yesNo(c.Always))
 			}
 			switch pk, ck := p.Key, c.Key; {
 			case pk == nil && ck != nil:
@@ -389,23 +399,6 @@ func expiryDate(k *directory.Key) string {
 func sameFingerprint(a, b string) bool {
 	norm := func(s string) string { return strings.ToUpper(strings.ReplaceAll(s, " ", "")) }
 	return norm(a) == norm(b)
-}
-
-// phoneList returns phones as a digest shows them: "+351211234567
-// (emergency), +351217654321", or "none".
-func phoneList(phones []directory.Phone) string {
-	if len(phones) == 0 {
-		return "none"
-	}
-	var parts []string
-	for _, p := range phones {
-		s := p.Number
-		if p.Emergency {
-			s += " (emergency)"
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, ", ")
 }
 
 func orNone(s string) string {

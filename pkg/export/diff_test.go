@@ -95,6 +95,8 @@ func prevSnapshot() *directory.Snapshot {
 	for i := range s.Contacts {
 		c := &s.Contacts[i]
 		switch c.Email {
+		case "omar@cnnic.cn": // Arabic only then
+			c.Languages = []string{"ar"}
 		case "ana.sousa@dns.pt": // one phone then, two now; admin for cn then
 			c.Phones = c.Phones[:1]
 			c.Roles = append([]directory.Role{{TLD: "cn", Role: directory.RoleAdmin}}, c.Roles...)
@@ -106,7 +108,8 @@ func prevSnapshot() *directory.Snapshot {
 				Fingerprint: "DDDD4444EEEE5555FFFF6666AAAA7777BBBB8888", Algorithm: "ed25519",
 				Created: "2023-01-01T00:00:00Z", Armored: fakeKey("joao"),
 			}
-		case "noc@anycast.example": // security for pt and admin for de then; another key
+		case "noc@anycast.example": // security for pt and admin for de then; another key, no time zone
+			c.TimeZone = ""
 			c.Roles = []directory.Role{{TLD: "de", Role: directory.RoleAdmin}, {TLD: "pt", Role: directory.RoleSecurity}}
 			c.Key = &directory.Key{
 				Fingerprint: "9999AAAA8888BBBB7777CCCC6666DDDD5555EEEE", Algorithm: "rsa4096",

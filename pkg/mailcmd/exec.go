@@ -512,23 +512,20 @@ func contactKey(pub *keys.Public, email string, now time.Time) (*directory.Key, 
 	return k, nil
 }
 
-// describeChange lists what differs between two states of a contact.
+// describeChange lists what differs between two states of a contact: each
+// detail of directory.ContactFields, then the key and the roles.
 func describeChange(a, b *directory.Contact) []string {
 	var out []string
-	if a.Name != b.Name {
-		out = append(out, fmt.Sprintf("name changed from %q to %q", a.Name, b.Name))
-	}
-	if pa, pb := phoneList(a.Phones), phoneList(b.Phones); pa != pb {
-		out = append(out, fmt.Sprintf("phones changed from %s to %s", pa, pb))
-	}
-	if la, lb := strings.Join(a.Languages, ", "), strings.Join(b.Languages, ", "); la != lb {
-		out = append(out, fmt.Sprintf("languages changed from %s to %s", orNone(la), orNone(lb)))
-	}
-	if a.TimeZone != b.TimeZone {
-		out = append(out, fmt.Sprintf("time zone changed from %s to %s", orNone(a.TimeZone), orNone(b.TimeZone)))
-	}
-	if a.Always != b.Always {
-		out = append(out, fmt.Sprintf("24x7 changed from %s to %s", yesNo(a.Always), yesNo(b.Always)))
+	for _, f := range directory.DetailFields() {
+		ta, tb := f.Text(a), f.Text(b)
+		if ta == tb {
+			continue
+		}
+		if f.Quoted {
+			out = append(out, fmt.Sprintf("%s changed from %q to %q", f.Label, ta, tb))
+		} else {
+			out = append(out, fmt.Sprintf("%s changed from %s to %s", f.Label, ta, tb))
+		}
 	}
 	if ka, kb := keyLine(a.Key), keyLine(b.Key); ka != kb {
 		out = append(out, fmt.Sprintf("key changed from %s to %s", ka, kb))
@@ -540,20 +537,6 @@ func describeChange(a, b *directory.Contact) []string {
 		out = append(out, "no visible change")
 	}
 	return out
-}
-
-func phoneList(ps []directory.Phone) string {
-	if len(ps) == 0 {
-		return "none"
-	}
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.Number
-		if p.Emergency {
-			s[i] += " (emergency)"
-		}
-	}
-	return strings.Join(s, ", ")
 }
 
 func keyLine(k *directory.Key) string {
