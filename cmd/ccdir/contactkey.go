@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/export"
 )
 
 // Size caps on key files read from the command line.
@@ -34,36 +36,33 @@ func readCapped(name string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// contactKey checks that pub is usable now and belongs to email, and
-// returns it as the directory keeps it. With anyUID a key without a user
-// ID for email is accepted and a warning returned.
+// contactKey checks that pub is usable now and belongs to email
+// (export.ContactKey), and returns it as the directory keeps it. With
+// anyUID a key without a user ID for email is accepted and a warning
+// returned.
 func contactKey(pub *keys.Public, email string, anyUID bool, now time.Time) (*directory.Key, string, error) {
-	if err := pub.Check(now); err != nil {
-		return nil, "", withHint(fmt.Errorf("key %s for %s: %w", pub.Fingerprint, email, err),
-			"ask the contact for a current key with an encryption subkey")
+	k, noUID, err := export.ContactKey(pub, email, anyUID, now)
+	if err != nil {
+		return nil, "", keyHint(err)
 	}
 	var warning string
-	if !pub.HasEmail(email) {
-		if !anyUID {
-			return nil, "", withHint(fmt.Errorf("key %s has no user ID with %s (it has: %s)", pub.Fingerprint, email, quoteAll(pub.UserIDs)),
-				"use --any-uid to accept it anyway, once you have checked the fingerprint with the contact")
-		}
+	if noUID {
 		warning = fmt.Sprintf("key %s has no user ID with %s; accepted because of --any-uid", pub.Fingerprint, email)
 	}
-	armored, err := pub.Armored()
-	if err != nil {
-		return nil, "", err
-	}
-	k := &directory.Key{
-		Fingerprint: pub.Fingerprint,
-		Algorithm:   pub.Algorithm,
-		Created:     pub.Created.UTC().Format(time.RFC3339),
-		Armored:     string(armored),
-	}
-	if !pub.Expires.IsZero() {
-		k.Expires = pub.Expires.UTC().Format(time.RFC3339)
-	}
 	return k, warning, nil
+}
+
+// keyHint adds to err, if it is about a contact's key (export.KeyError),
+// the hint of what to do.
+func keyHint(err error) error {
+	var ke *export.KeyError
+	switch {
+	case !errors.As(err, &ke):
+		return err
+	case errors.Is(ke.Err, export.ErrNoUserID):
+		return withHint(err, "use --any-uid to accept it anyway, once you have checked the fingerprint with the contact")
+	}
+	return withHint(err, "ask the contact for a current key with an encryption subkey")
 }
 
 // readOneKey reads a file that must hold exactly one public key.

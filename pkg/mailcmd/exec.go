@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
@@ -487,29 +488,19 @@ func (r *run) pickKey(email, exclude string) (*keys.Public, error) {
 	return nil, refuse("%s", msg)
 }
 
-// contactKey checks that pub is usable now and belongs to email, and
-// returns it as the directory keeps it (as `ccdir contact --key` does).
+// contactKey checks that pub is usable now and belongs to email
+// (export.ContactKey, as `ccdir contact --key` does), and returns it as
+// the directory keeps it.
 func contactKey(pub *keys.Public, email string, now time.Time) (*directory.Key, error) {
-	if err := pub.Check(now); err != nil {
-		return nil, refuse("key %s cannot be used: %v", pub.Fingerprint, err)
-	}
-	if !pub.HasEmail(email) {
+	k, _, err := export.ContactKey(pub, email, false, now)
+	var ke *export.KeyError
+	switch {
+	case !errors.As(err, &ke):
+		return k, err
+	case errors.Is(ke.Err, export.ErrNoUserID):
 		return nil, refuse("key %s has no user ID with %s", pub.Fingerprint, email)
 	}
-	armored, err := pub.Armored()
-	if err != nil {
-		return nil, err
-	}
-	k := &directory.Key{
-		Fingerprint: pub.Fingerprint,
-		Algorithm:   pub.Algorithm,
-		Created:     pub.Created.UTC().Format(time.RFC3339),
-		Armored:     string(armored),
-	}
-	if !pub.Expires.IsZero() {
-		k.Expires = pub.Expires.UTC().Format(time.RFC3339)
-	}
-	return k, nil
+	return nil, refuse("key %s cannot be used: %v", pub.Fingerprint, ke.Err)
 }
 
 // describeChange lists what differs between two states of a contact: each

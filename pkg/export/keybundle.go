@@ -1,0 +1,110 @@
+package export
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+)
+
+// ErrNoUserID is the Err of a [KeyError] for a key none of whose user IDs
+// carries the contact's email.
+var ErrNoUserID = errors.New("no user ID with the contact's email")
+
+// KeyError says why a key cannot be a contact's ([ContactKey]): it cannot
+// be used (Err from [keys.Public.Check]), or it is someone else's
+// ([ErrNoUserID]).
+type KeyError struct {
+	Fingerprint string
+	Email       string   // the contact's
+	UserIDs     []string // the key's, as they are
+	Err         error
+}
+
+func (e *KeyError) Error() string {
+	if errors.Is(e.Err, ErrNoUserID) {
+		q := make([]string, len(e.UserIDs))
+		for i, u := range e.UserIDs {
+			q[i] = strconv.QuoteToGraphic(u)
+		}
+		return fmt.Sprintf("key %s has no user ID with %s (it has: %s)", e.Fingerprint, e.Email, strings.Join(q, ", "))
+	}
+	return fmt.Sprintf("key %s for %s: %v", e.Fingerprint, e.Email, e.Err)
+}
+
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// ContactKey is the one check that pub may be the key of the contact
+// with email: usable at now, with a user ID that carries email. It
+// returns the key as the directory keeps it. With anyUID a key without
+// such a user ID is accepted, and noUID says so (for the caller's
+// warning). Errors of the check are [*KeyError].
+func ContactKey(pub *keys.Public, email string, anyUID bool, now time.Time) (k *directory.Key, noUID bool, err error) {
+	if err := pub.Check(now); err != nil {
+		return nil, false, &KeyError{Fingerprint: pub.Fingerprint, Email: email, UserIDs: pub.UserIDs, Err: err}
+	}
+	if !pub.HasEmail(email) {
+		if !anyUID {
+			return nil, false, &KeyError{Fingerprint: pub.Fingerprint, Email: email, UserIDs: pub.UserIDs, Err: ErrNoUserID}
+		}
+		noUID = true
+	}
+	armored, err := pub.Armored()
+	if err != nil {
+		return nil, false, err
+	}
+	k = &directory.Key{
+		Fingerprint: pub.Fingerprint,
+		Algorithm:   pub.Algorithm,
+		Created:     pub.Created.UTC().Format(time.RFC3339),
+		Armored:     string(armored),
+	}
+	if !pub.Expires.IsZero() {
+		k.Expires = pub.Expires.UTC().Format(time.RFC3339)
+	}
+	return k, noUID, nil
+}
+
+// KeyBundle is a bundle of public keys (as `gpg --export --armor` writes,
+// or [WriteKeys]) by the emails of their user IDs, normalized.
+type KeyBundle map[string]*keys.Public
+
+// DuplicateKeyError is the error of [ParseKeyBundle] for a bundle with two
+// keys for one email.
+type DuplicateKeyError struct {
+	Email         string
+	First, Second string // fingerprints
+}
+
+func (e *DuplicateKeyError) Error() string {
+	return fmt.Sprintf("two keys for %s: %s and %s", e.Email, e.First, e.Second)
+}
+
+// ParseKeyBundle parses every key of data and files it under each email
+// of its user IDs; user IDs without a valid email are ignored. The same
+// key twice is one key; two keys for one email are a
+// [*DuplicateKeyError].
+func ParseKeyBundle(data []byte) (KeyBundle, error) {
+	pubs, err := keys.ParsePublic(data)
+	if err != nil {
+		return nil, err
+	}
+	b := KeyBundle{}
+	for _, p := range pubs {
+		for _, e := range p.Emails {
+			n, err := directory.NormalizeEmail(e)
+			if err != nil {
+				continue
+			}
+			if other, ok := b[n]; ok && other.Fingerprint != p.Fingerprint {
+				return nil, &DuplicateKeyError{Email: n, First: other.Fingerprint, Second: p.Fingerprint}
+			}
+			b[n] = p
+		}
+	}
+	return b, nil
+}
