@@ -3,8 +3,10 @@ package digest
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
@@ -55,4 +57,57 @@ func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.M
 		return outbox.Message{}, err
 	}
 	return outbox.Message{Kind: Kind, From: snap.Info.Address, To: rc.contact.Email, Data: e.sealed.Bytes(cp)}, nil
+}
+
+// dryRun renders the digest at the current head and counts recipients,
+// writing nothing.
+func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, prevSerial int64, kr *keyring) (*Result, error) {
+	snap, err := j.Store.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, kr.t, kr)
+	if err != nil {
+		return nil, err
+	}
+	rcpts, skipped := recipients(snap, kr)
+	res.Serial, res.Recipients = snap.Head.Serial, len(rcpts)
+	res.Skipped = append(res.Skipped, skipped...)
+	if _, err := j.signedFor(c, cfg, nil); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// PreviewText writes the text of the digest that would be sent now, as
+// the operator sees it (no recipient's key note).
+func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
+	cfg := j.defaults()
+	if err := InitSchema(ctx, j.Store.DB()); err != nil {
+		return err
+	}
+	_, prevSerial, err := j.lastDigest(ctx)
+	if err != nil {
+		return err
+	}
+	snap, err := j.Store.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, j.now(), nil)
+	if err != nil {
+		return err
+	}
+	return export.WriteBody(w, c.snap, export.BodyOptions{Now: c.created, PrevSerial: prevSerial, Changes: c.changes, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable})
+}
+
+// PreviewMessage writes the whole encrypted mail that the contact with
+// this email would get now. Nothing is queued.
+func (j *Job) PreviewMessage(ctx context.Context, w io.Writer, email string) error {
+	m, err := j.MessageFor(ctx, email, "")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(m.Data)
+	return err
 }

@@ -1,0 +1,256 @@
+package digest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/export"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+)
+
+// queueBatch is how many messages are encrypted and queued per
+// transaction, at most. A queued message holds only its recipient's
+// headers, PKESK and framing (a few KB); the encrypted directory is
+// stored once per digest (see pgpmime.Sealed), so a batch takes well
+// under a megabyte whatever the size of the directory.
+var queueBatch = 256 // a variable for tests
+
+// queue encrypts the digest to every pending recipient and queues the
+// messages, batch by batch; then marks the digest queued.
+func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *keyring) error {
+	db := j.Store.DB()
+	var serial, prevSerial int64
+	var created string
+	if err := db.QueryRowContext(ctx, `SELECT serial, prev_serial, created FROM digests WHERE id = ?`, id).Scan(&serial, &prevSerial, &created); err != nil {
+		return err
+	}
+	res.Serial = serial
+	t, err := time.Parse(time.RFC3339, created)
+	if err != nil {
+		return err
+	}
+	c, err := j.content(ctx, cfg, serial, prevSerial, t, kr)
+	if err != nil {
+		return err
+	}
+	// The recipient list fixed when the digest was recorded.
+	pending := map[string]string{}
+	rows, err := db.QueryContext(ctx, `SELECT email, fingerprint, state, reason FROM digest_recipients WHERE digest_id = ? ORDER BY email`, id)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var email, fpr, state, reason string
+		if err := rows.Scan(&email, &fpr, &state, &reason); err != nil {
+			rows.Close()
+			return err
+		}
+		switch state {
+		case "skipped":
+			res.Skipped = append(res.Skipped, Skipped{email, reason})
+		case "pending":
+			pending[email] = fpr
+			res.Recipients++
+		default:
+			res.Recipients++
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// Keys are chosen as they are valid now: for a digest resumed later
+	// than it was recorded, a key may have expired or been revoked since.
+	now := j.now()
+	enc := c.keys
+	if now.Sub(c.created) > time.Hour {
+		enc = newKeyring(now)
+	}
+	var todo []recipient
+	found := 0
+	for _, ct := range c.snap.Contacts {
+		fpr, ok := pending[ct.Email]
+		if !ok {
+			continue
+		}
+		found++
+		if ct.Key == nil || ct.Key.Fingerprint != fpr {
+			return fmt.Errorf("digest %d: the key of %s at serial %d is not the one recorded", id, ct.Email, serial)
+		}
+		st := enc.state(&ct)
+		if st.err != nil {
+			reason := "unusable key: " + st.err.Error()
+			if _, err := db.ExecContext(ctx, `UPDATE digest_recipients SET state = 'skipped', reason = ? WHERE digest_id = ? AND email = ?`,
+				reason, id, ct.Email); err != nil {
+				return err
+			}
+			res.Skipped = append(res.Skipped, Skipped{ct.Email, reason})
+			res.Recipients--
+			continue
+		}
+		todo = append(todo, recipient{contact: ct, key: st.rcpt})
+	}
+	if found != len(pending) {
+		return fmt.Errorf("digest %d: %d recipients are not in the directory at serial %d", id, len(pending)-found, serial)
+	}
+	q := &queuer{j: j, cfg: cfg, c: c, id: id, now: now, signed: map[string]*signedEntity{}, total: len(todo)}
+	for start := 0; start < len(todo); start += queueBatch {
+		batch := todo[start:min(start+queueBatch, len(todo))]
+		if err := q.queueBatch(ctx, batch); err != nil {
+			return err
+		}
+		res.Queued += len(batch)
+	}
+	_, err = db.ExecContext(ctx, `UPDATE digests SET queued = ? WHERE id = ?`, j.now().Format(time.RFC3339), id)
+	return err
+}
+
+// signedEntity is one signed inner entity, encrypted once for all the
+// recipients that get it.
+type signedEntity struct {
+	sealed *pgpmime.Sealed
+}
+
+type queuer struct {
+	j      *Job
+	cfg    Config
+	c      *content
+	id     int64
+	now    time.Time
+	mu     sync.Mutex
+	signed map[string]*signedEntity // by key note
+	done   int
+	total  int
+	// For a single digest sent on request (MessageFor): the Message-ID
+	// and Auto-Submitted value to use instead of the digest's own.
+	messageID     string
+	autoSubmitted string
+}
+
+// entity returns the signed entity for a recipient, signing once per
+// distinct key note.
+func (q *queuer) entity(rc *directory.Contact) (*signedEntity, error) {
+	note := export.KeyNote(rc, q.c.created, q.cfg.KeyNoteDays, q.c.usable)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if e, ok := q.signed[note]; ok {
+		return e, nil
+	}
+	var who *directory.Contact
+	if note != "" {
+		who = rc
+	}
+	s, err := q.j.signedFor(q.c, q.cfg, who)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := pgpmime.NewEncrypter(s, q.now)
+	if err != nil {
+		return nil, err
+	}
+	e := &signedEntity{sealed: enc.Seal(q.j.rand())}
+	q.signed[note] = e
+	return e, nil
+}
+
+// queueBatch encrypts a batch in parallel, then queues it and marks its
+// recipients queued in one transaction.
+func (q *queuer) queueBatch(ctx context.Context, batch []recipient) error {
+	copies := make([]pgpmime.Copy, len(batch))
+	entities := make([]*signedEntity, len(batch))
+	errs := make([]error, len(batch))
+	pgpmime.Parallel(len(batch), 0, func(i int) { copies[i], entities[i], errs[i] = q.copy(&batch[i]) })
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	tx, err := q.j.Store.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// The shared parts are stored once (content-addressed, so a batch
+	// finds those of the batches before).
+	type part struct {
+		e *signedEntity
+		n int
+	}
+	blobs := map[part]int64{}
+	msgs := make([]outbox.Message, len(batch))
+	info := q.c.snap.Info
+	for i, c := range copies {
+		p := part{entities[i], c.Shared}
+		id, ok := blobs[p]
+		if !ok {
+			if id, err = q.j.Outbox.PutBlobTx(ctx, tx, p.e.sealed.Shared(p.n)); err != nil {
+				return err
+			}
+			blobs[p] = id
+		}
+		msgs[i] = outbox.Message{Kind: Kind, Ref: strconv.FormatInt(q.id, 10), From: info.Address, To: batch[i].contact.Email,
+			Data: c.Head, Blob: id, Tail: c.Tail}
+	}
+	if _, err := q.j.Outbox.EnqueueTx(ctx, tx, msgs...); err != nil {
+		return err
+	}
+	for _, rc := range batch {
+		if _, err := tx.ExecContext(ctx, `UPDATE digest_recipients SET state = 'queued' WHERE digest_id = ? AND email = ?`, q.id, rc.contact.Email); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if q.j.Progress != nil {
+		for _, rc := range batch {
+			q.done++
+			q.j.Progress(Progress{Phase: "queue", Done: q.done, Total: q.total, Email: rc.contact.Email})
+		}
+	}
+	return nil
+}
+
+// copy makes one recipient's mail from the entity it gets.
+func (q *queuer) copy(rc *recipient) (pgpmime.Copy, *signedEntity, error) {
+	e, err := q.entity(&rc.contact)
+	if err != nil {
+		return pgpmime.Copy{}, nil, err
+	}
+	info := q.c.snap.Info
+	id, auto := q.messageID, q.autoSubmitted
+	if id == "" {
+		id = messageID(q.id, rc.contact.Email, info.Address)
+	}
+	if auto == "" {
+		auto = "auto-generated"
+	}
+	c, err := e.sealed.Copy(rc.key, pgpmime.Outer{
+		From:      mail.Address{Name: info.Name, Address: info.Address},
+		To:        mail.Address{Name: rc.contact.Name, Address: rc.contact.Email},
+		Subject:   q.cfg.Subject,
+		Date:      q.c.created,
+		MessageID: id,
+		Extra:     []pgpmime.Field{{Key: "Auto-Submitted", Value: auto}},
+	}, q.j.rand())
+	if err != nil {
+		return pgpmime.Copy{}, nil, fmt.Errorf("message for %s: %w", rc.contact.Email, err)
+	}
+	return c, e, nil
+}
+
+// messageID is stable per digest and recipient, so a message queued
+// again after a crash is the same message.
+func messageID(id int64, email, from string) string {
+	sum := sha256.Sum256([]byte(email))
+	domain := from[strings.LastIndexByte(from, '@')+1:]
+	return fmt.Sprintf("digest-%d-%s@%s", id, hex.EncodeToString(sum[:8]), domain)
+}

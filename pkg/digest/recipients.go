@@ -1,0 +1,34 @@
+package digest
+
+import (
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/pgpmime"
+)
+
+// recipient is a contact who gets the digest, with the key to encrypt to.
+type recipient struct {
+	contact directory.Contact
+	key     *pgpmime.Recipient
+}
+
+// recipients splits the snapshot's contacts into those with a usable key
+// (checked through kr) and those skipped, with the reason.
+func recipients(s *directory.Snapshot, kr *keyring) ([]recipient, []Skipped) {
+	kr.add(s.Contacts)
+	var out []recipient
+	var skipped []Skipped
+	for i := range s.Contacts {
+		c := &s.Contacts[i]
+		if c.Key == nil {
+			skipped = append(skipped, Skipped{c.Email, "no key"})
+			continue
+		}
+		st := kr.state(c)
+		if st.err != nil {
+			skipped = append(skipped, Skipped{c.Email, "unusable key: " + st.err.Error()})
+			continue
+		}
+		out = append(out, recipient{contact: *c, key: st.rcpt})
+	}
+	return out, skipped
+}
