@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,7 @@ func newImportCmd(g *globals) *cobra.Command {
 		Use:   "import FILE.csv [--keys BUNDLE.asc]",
 		Short: "Import ccTLDs and contacts from CSV, all or nothing",
 		Long: `Import ccTLDs and contacts from a CSV file with the header
-  tld,org,name,email,phones,role,languages,timezone,24x7
+  ` + strings.Join(export.CSVHeader, ",") + `
 (the format of ccdir export --format csv). Phones and languages are separated
 by ";"; an emergency phone is written "emergency:+351...". 24x7 is yes or no.
 A ccTLD that is not yet a member is added with the row's org. An email that
