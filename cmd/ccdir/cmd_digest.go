@@ -103,7 +103,7 @@ func (g *globals) transport() (outbox.Transport, error) {
 	}
 	t, err := outbox.NewTransport(url, o)
 	if err != nil {
-		return nil, withHint(err, "set delivery.url to smtp://user@host:587, smtps://host:465, sendmail:/usr/sbin/sendmail or maildir:/path")
+		return nil, withHint(err, "set delivery.url to one of %s", outbox.URLForms)
 	}
 	return t, nil
 }

@@ -42,7 +42,7 @@ var configKeys = []configKey{
 	{name: "limits.security_contacts", def: strconv.Itoa(directory.DefaultMaxSecurityContacts), typ: intType(1, 100),
 		help: "Security contacts per ccTLD; admins do not count."},
 	{name: "delivery.url", typ: urlType,
-		help: "Where outgoing mail goes: `smtp://user@host:587` (STARTTLS required; `?starttls=off` for a local relay, then no AUTH), `smtps://host:465`, `sendmail:/usr/sbin/sendmail` or `maildir:/path`. Empty: `maildir:HOME/mail`, so nothing leaves the machine."},
+		help: "Where outgoing mail goes: `" + strings.ReplaceAll(outbox.URLForms, ", ", "`, `") + "`. `smtp://` requires STARTTLS (`?starttls=off` for a local relay, then no AUTH); the password comes from `delivery.password_file`. Empty: `maildir:HOME/mail`, so nothing leaves the machine."},
 	{name: "delivery.password_file", typ: fileType,
 		help: "File holding the SMTP password (never in the URL)."},
 	{name: "delivery.connections", def: strconv.Itoa(outbox.DefaultConnections), typ: intType(1, 64),
@@ -142,7 +142,7 @@ var (
 		}
 		u, err := url.Parse(s)
 		if err != nil || u.Scheme == "" {
-			return nil, errors.New("want a URL such as smtp://user@host:587, smtps://host:465, sendmail:/usr/sbin/sendmail or maildir:/path")
+			return nil, errors.New("want a URL: " + outbox.URLForms)
 		}
 		if _, has := u.User.Password(); has {
 			return nil, errors.New("want no password in the URL: put it in delivery.password_file")

@@ -39,7 +39,7 @@ func newSMTP(u *url.URL, o TransportOptions) (*smtpTransport, error) {
 		password:    o.Password,
 	}
 	if t.host == "" {
-		return nil, fmt.Errorf("%w: %s: no host; valid forms: %s", ErrBadURL, u.Redacted(), urlForms)
+		return nil, fmt.Errorf("%w: %s: no host; valid forms: %s", ErrBadURL, u.Redacted(), URLForms)
 	}
 	if u.Path != "" && u.Path != "/" || u.Opaque != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("%w: %s: an SMTP URL has no path", ErrBadURL, u.Redacted())

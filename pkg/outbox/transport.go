@@ -105,7 +105,9 @@ const DefaultTimeout = 2 * time.Minute
 // ErrBadURL is wrapped by NewTransport errors about the URL.
 var ErrBadURL = errors.New("bad delivery url")
 
-const urlForms = "smtp://[user@]host[:587][?starttls=off], smtps://[user@]host[:465], sendmail:/path/to/sendmail, maildir:/path"
+// URLForms lists the forms of a delivery URL NewTransport takes, for
+// error messages and the configuration reference.
+const URLForms = "smtp://[user@]host[:587][?starttls=off], smtps://[user@]host[:465], sendmail:/path/to/sendmail, maildir:/path"
 
 // NewTransport returns the transport for a delivery URL:
 //
@@ -127,7 +129,7 @@ func NewTransport(rawURL string, o TransportOptions) (Transport, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url's errors quote the input, which may hold a password.
-		return nil, fmt.Errorf("%w: cannot parse it; valid forms: %s", ErrBadURL, urlForms)
+		return nil, fmt.Errorf("%w: cannot parse it; valid forms: %s", ErrBadURL, URLForms)
 	}
 	if _, has := u.User.Password(); has {
 		return nil, fmt.Errorf("%w: %s contains a password; put it in delivery.password_file instead", ErrBadURL, u.Redacted())
@@ -151,9 +153,9 @@ func NewTransport(rawURL string, o TransportOptions) (Transport, error) {
 		}
 		return newMaildir(p)
 	case "":
-		return nil, fmt.Errorf("%w: %q has no scheme; valid forms: %s", ErrBadURL, u.Redacted(), urlForms)
+		return nil, fmt.Errorf("%w: %q has no scheme; valid forms: %s", ErrBadURL, u.Redacted(), URLForms)
 	default:
-		return nil, fmt.Errorf("%w: unknown scheme %q; valid forms: %s", ErrBadURL, u.Scheme, urlForms)
+		return nil, fmt.Errorf("%w: unknown scheme %q; valid forms: %s", ErrBadURL, u.Scheme, URLForms)
 	}
 }
 
