@@ -96,11 +96,7 @@ SIGTERM stops accepting and finishes the messages in flight.
 Mail to the list address (directory.list_address) is a post to the
 encrypted alert list: relayed, encrypted, to every member.
 
-Config: serve.smtp, serve.lmtp, serve.max_message_bytes (10 MiB),
-serve.tls_cert and serve.tls_key (STARTTLS), commands.window (72h),
-commands.skew (10m), commands.replies_per_hour (20), list.tag ([NAME]),
-list.default_tlp (AMBER), list.copy_to_sender (true), list.keep_message_id
-(false), list.archive (false: no alert content is kept).
+` + configHelp("serve.", "commands.", "list.") + `
 
 EXIT STATUS
   0 stopped by a signal, 1 error, 2 usage`,

@@ -467,6 +467,40 @@ func (g *globals) duration(key string) time.Duration { return configGet[time.Dur
 // empty for none.
 func (g *globals) list(key string) []string { return configGet[[]string](g, key) }
 
+// configHelp is a paragraph for a command's help naming the keys that
+// start with one of prefixes, with their defaults.
+func configHelp(prefixes ...string) string {
+	words := []string{"Config:"}
+	for i := range configKeys {
+		k := &configKeys[i]
+		for _, p := range prefixes {
+			if strings.HasPrefix(k.name, p) {
+				w := k.name
+				if k.def != "" {
+					w += " (" + k.def + ")"
+				}
+				words = append(words, w+",")
+			}
+		}
+	}
+	words[len(words)-1] = strings.TrimSuffix(words[len(words)-1], ",") + ";"
+	words = append(words, strings.Fields("ccdir config show prints their values, docs/configuration.md says what they mean.")...)
+	var b strings.Builder
+	line := 0
+	for i, w := range words {
+		if i > 0 && line+1+len(w) > 76 {
+			b.WriteByte('\n')
+			line = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
+}
+
 // configValues are the effective values, sorted by key.
 func (g *globals) configValues() []configValue {
 	out := make([]configValue, 0, len(g.config))
