@@ -17,6 +17,12 @@ var (
 	ErrNotDirectory = errors.New("not a ccdir directory database")
 	// ErrHomeExists reports a database that Create would overwrite.
 	ErrHomeExists = errors.New("directory database already exists")
+	// ErrNewerSchema reports a database with a schema migration newer
+	// than this ccdir knows: a newer ccdir made it.
+	ErrNewerSchema = errors.New("schema newer than this ccdir")
+	// ErrNotMigrated reports to Verify a database made before schema
+	// versions were recorded, not migrated yet.
+	ErrNotMigrated = errors.New("schema not migrated")
 )
 
 // Error is a refusal with the detail a user needs: what was refused and,

@@ -3,9 +3,10 @@ package directory
 // applicationID marks a SQLite file as a ccdir directory ("ccdi").
 const applicationID = 0x63636469
 
-// schemaVersion is PRAGMA user_version of the layout below.
-const schemaVersion = 1
-
+// stateSchema and ledgerSchema are version 1 of the signed tables, as
+// released before schema_migrations (see signedMigrations); they never
+// change: a change is a new step.
+//
 // stateSchema holds the tables that are a view of the ledger. Verify
 // rebuilds exactly these from the ledger and compares them row by row.
 const stateSchema = `

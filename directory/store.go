@@ -30,17 +30,28 @@ type Options struct {
 	Now func() time.Time
 	// MaxSecurityContacts per ccTLD; 0 means DefaultMaxSecurityContacts.
 	MaxSecurityContacts int
-	// ReadOnly opens the database without write access.
+	// ReadOnly opens the database without write access. Nothing is
+	// migrated: a schema older than this package's still opens (Verify
+	// checks it against its own version), a newer one is refused.
 	ReadOnly bool
+	// Migrations are the schema steps of the other packages that keep
+	// tables in the database (each exports its list). Open applies those
+	// not applied yet, after the signed tables' own; Verify accepts
+	// exactly the tables they make. Pass every owner's steps: a database
+	// with steps of an owner not given is refused as newer.
+	Migrations []Migration
 }
 
 // Store is an open directory database: a single-connection writer pool
-// and a pool of readers.
+// for Update, a pool of readers, and a single-connection pool of its own
+// for the operational tables (DB).
 type Store struct {
-	path string
-	w    *sql.DB // one connection, BEGIN IMMEDIATE
-	r    *sql.DB // readers
-	opts Options
+	path  string
+	w     *sql.DB // one connection, BEGIN IMMEDIATE; only Update and Open use it
+	r     *sql.DB // readers
+	ops   *sql.DB // one connection, BEGIN IMMEDIATE; what DB returns
+	opts  Options
+	steps *migrationSet
 
 	cacheMu sync.Mutex
 	cached  *Snapshot // the last Snapshot read, by head
@@ -101,9 +112,11 @@ func Create(ctx context.Context, path string, info Info, opts Options) (_ *Store
 			s.Close()
 		}
 	}()
-	pragmas := fmt.Sprintf("PRAGMA application_id = %d; PRAGMA user_version = %d;", applicationID, schemaVersion)
-	if _, err = s.w.ExecContext(ctx, pragmas+stateSchema+ledgerSchema); err != nil {
+	if _, err = s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
 		return nil, fmt.Errorf("create schema: %w", err)
+	}
+	if err = applySteps(ctx, s.w, s.steps.pending(nil), s.opts.Now()); err != nil {
+		return nil, err
 	}
 	_, err = s.Update(ctx, Operator, func(tx *Tx) error {
 		return tx.append(opGenesis, genesisPayload{Version: 1, Info: info})
@@ -114,7 +127,10 @@ func Create(ctx context.Context, path string, info Info, opts Options) (_ *Store
 	return s, nil
 }
 
-// Open opens an existing directory database.
+// Open opens an existing directory database and, unless opts.ReadOnly,
+// applies the schema steps it has not had yet (the signed tables' first,
+// then opts.Migrations), each in its own transaction, before it returns.
+// A database with a step newer than these is refused (ErrNewerSchema).
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	path, err := filepath.Abs(path)
 	if err != nil {
@@ -141,7 +157,28 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// migrate refuses a newer schema and, on a writable store, applies the
+// pending steps.
+func (s *Store) migrate(ctx context.Context) error {
+	applied, _, err := readApplied(ctx, s.r)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", s.path, err)
+	}
+	if err := s.steps.checkNewer(s.path, applied); err != nil {
+		return err
+	}
+	pending := s.steps.pending(applied)
+	if s.opts.ReadOnly || len(pending) == 0 {
+		return nil
+	}
+	return applySteps(ctx, s.w, pending, s.opts.Now())
 }
 
 func open(path string, opts Options) (*Store, error) {
@@ -150,6 +187,10 @@ func open(path string, opts Options) (*Store, error) {
 	}
 	if opts.MaxSecurityContacts == 0 {
 		opts.MaxSecurityContacts = DefaultMaxSecurityContacts
+	}
+	steps, err := newMigrationSet(opts.Migrations)
+	if err != nil {
+		return nil, err
 	}
 	w, err := sql.Open("sqlite3", dsn(path, opts.ReadOnly, nil))
 	if err != nil {
@@ -162,7 +203,14 @@ func open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	return &Store{path: path, w: w, r: r, opts: opts}, nil
+	ops, err := sql.Open("sqlite3", dsn(path, opts.ReadOnly, nil))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	ops.SetMaxOpenConns(1)
+	return &Store{path: path, w: w, r: r, ops: ops, opts: opts, steps: steps}, nil
 }
 
 // check makes sure the file is a ccdir database of a layout we know.
@@ -184,16 +232,19 @@ func (s *Store) check(ctx context.Context) error {
 		return &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s is a SQLite database but not a ccdir directory (application id %#x)", s.path, app),
 			Hint: "point --home at a folder made by ccdir init"}
 	}
-	if ver != schemaVersion {
-		return &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s has layout version %d; this ccdir knows version %d", s.path, ver, schemaVersion),
+	if ver > int64(SchemaVersion()) {
+		return newerSchema(s.path, Owner, int(ver), SchemaVersion())
+	}
+	if ver < 1 {
+		return &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s has layout version %d; this ccdir knows versions 1 to %d", s.path, ver, SchemaVersion()),
 			Hint: "use the ccdir release that created it"}
 	}
 	return nil
 }
 
-// Close closes both pools.
+// Close closes the pools.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.r.Close(), s.ops.Close(), s.w.Close())
 }
 
 // Path is the database file.

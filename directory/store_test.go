@@ -47,12 +47,20 @@ type fixture struct {
 	signer *edSigner
 	s      *Store
 	clock  time.Time
+
+	migrations []Migration // of other owners, for opts
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with other owners' migrations.
+func newFixtureWith(t *testing.T, ms []Migration) *fixture {
+	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), path: filepath.Join(t.TempDir(), "directory.db"),
-		signer: newSigner(1), clock: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)}
+		signer: newSigner(1), clock: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), migrations: ms}
 	info := Info{Name: "Test directory", Address: "ccdir@example.org", KeyFingerprint: f.signer.Fingerprint(), PublicKey: "test"}
 	s, err := Create(f.ctx, f.path, info, f.opts())
 	if err != nil {
@@ -64,7 +72,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) opts() Options {
-	return Options{Signer: f.signer, Now: func() time.Time { f.clock = f.clock.Add(time.Minute); return f.clock }}
+	return Options{Signer: f.signer, Now: func() time.Time { f.clock = f.clock.Add(time.Minute); return f.clock }, Migrations: f.migrations}
 }
 
 func (f *fixture) update(fn func(*Tx) error) []Entry {
@@ -363,10 +371,7 @@ func TestSnapshotAt(t *testing.T) {
 }
 
 func TestUpdateOperationalOnly(t *testing.T) {
-	f := newFixture(t)
-	if _, err := f.s.DB().Exec(`CREATE TABLE ops (x TEXT)`); err != nil {
-		t.Fatal(err)
-	}
+	f := newFixtureWith(t, []Migration{{Owner: "test", Version: 1, Name: "ops", Up: `CREATE TABLE ops (x TEXT)`}})
 	entries, err := f.s.Update(f.ctx, Operator, func(tx *Tx) error {
 		_, err := tx.SQL().Exec(`INSERT INTO ops VALUES ('a')`)
 		return err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,9 +40,14 @@ var verifyDBs atomic.Int64
 // Verify checks the whole directory: the database's own integrity, the
 // hash chain and the signature of every ledger entry (by the key whose
 // fingerprint is fpr, checked with verify, which must be safe for
-// concurrent use), and that replaying the ledger
-// into a fresh database gives exactly the state tables on disk. It returns
-// the head, or a *VerifyError naming the first problem.
+// concurrent use), that the schema is exactly the one the steps recorded
+// in schema_migrations make (the signed tables' version and every other
+// owner's, as given in Options.Migrations), and that replaying the ledger
+// into a fresh database gives exactly the state tables on disk. It
+// returns the head, or a *VerifyError naming the first problem. It reads
+// only: a database made before schema versions were recorded is refused
+// (ErrNotMigrated), one newer than this package knows too
+// (ErrNewerSchema).
 func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -57,25 +63,43 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 		return Head{}, &VerifyError{Reason: "database integrity check failed: " + ic}
 	}
 
-	name := fmt.Sprintf("file:ccdir-verify-%d?mode=memory&cache=private&_foreign_keys=on", verifyDBs.Add(1))
-	fresh, err := sql.Open("sqlite3", name)
+	applied, recorded, err := readApplied(ctx, tx)
+	if err != nil {
+		return Head{}, err
+	}
+	if !recorded {
+		return Head{}, &Error{Err: ErrNotMigrated,
+			Msg:  fmt.Sprintf("%s records no schema versions: an older ccdir made it and it has not been migrated yet", s.path),
+			Hint: "run a ccdir command that writes (e.g. ccdir outbox list) once with this ccdir, then verify again; or verify with the release that made it"}
+	}
+	if err := s.steps.checkNewer(s.path, applied); err != nil {
+		return Head{}, err
+	}
+	if applied[Owner] == 0 {
+		return Head{}, &VerifyError{Reason: "schema_migrations does not record the signed tables"}
+	}
+	// expect is the schema the recorded steps make; fresh is the latest
+	// signed schema, which the ledger is replayed into.
+	expect, err := memoryDB("ccdir-expect")
+	if err != nil {
+		return Head{}, err
+	}
+	defer expect.Close()
+	if err := applySteps(ctx, expect, s.steps.upTo(applied), s.opts.Now()); err != nil {
+		return Head{}, err
+	}
+	fresh, err := memoryDB("ccdir-verify")
 	if err != nil {
 		return Head{}, err
 	}
 	defer fresh.Close()
-	fresh.SetMaxOpenConns(1)
-	fresh.SetConnMaxLifetime(0)
-	fresh.SetConnMaxIdleTime(0)
-	if _, err := fresh.ExecContext(ctx, stateSchema+ledgerSchema); err != nil {
-		return Head{}, err
-	}
-	ftx, err := fresh.BeginTx(ctx, nil)
+	ftx, err := signedTx(ctx, fresh)
 	if err != nil {
 		return Head{}, err
 	}
 	defer ftx.Rollback()
 
-	if err := compareSchema(ctx, tx, ftx); err != nil {
+	if err := compareSchema(ctx, tx, expect); err != nil {
 		return Head{}, err
 	}
 	head, err := replay(ctx, tx, ftx, fpr, verify)
@@ -99,43 +123,95 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 	return head, nil
 }
 
-// compareSchema makes sure the state tables and the ledger are exactly as
-// ccdir creates them, and that no trigger or view can change what is
-// written or read. Other tables (the outbox, digests) may exist.
-func compareSchema(ctx context.Context, disk, fresh queryer) error {
-	var n int
-	var name, kind string
-	err := disk.QueryRowContext(ctx, `SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view') LIMIT 1`).Scan(&kind, &name)
-	if err == nil {
-		return &VerifyError{Reason: fmt.Sprintf("the database has a %s %q, which ccdir never creates", kind, name)}
+// memoryDB opens a private in-memory database of one connection that
+// lives until it is closed.
+func memoryDB(prefix string) (*sql.DB, error) {
+	name := fmt.Sprintf("file:%s-%d?mode=memory&cache=private&_foreign_keys=on", prefix, verifyDBs.Add(1))
+	db, err := sql.Open("sqlite3", name)
+	if err != nil {
+		return nil, err
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return err
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}
+
+// signedTx begins a transaction on db, an empty database, and creates
+// the signed tables in it at the latest version.
+func signedTx(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
 	}
-	q := `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema WHERE tbl_name IN (` +
-		strings.TrimSuffix(strings.Repeat("?,", len(stateTables)+1), ",") + `) ORDER BY type, name`
-	args := []any{"ledger"}
+	for _, st := range signedMigrations {
+		if st.UpFunc != nil {
+			err = st.UpFunc(ctx, tx)
+		} else {
+			_, err = tx.ExecContext(ctx, st.Up)
+		}
+		if err != nil {
+			tx.Rollback()
+			return nil, fmt.Errorf("signed schema %d: %w", st.Version, err)
+		}
+	}
+	return tx, nil
+}
+
+// signedTable reports whether a table is one of the signed tables, which
+// must be exactly as ccdir creates them, to the byte.
+func signedTable(name string) bool {
+	if name == "ledger" {
+		return true
+	}
 	for _, t := range stateTables {
-		args = append(args, t.name)
+		if t.name == name {
+			return true
+		}
 	}
+	return false
+}
+
+// compareSchema makes sure the database holds exactly the schema that
+// want, built by the steps the database records, holds: the signed tables
+// and the ledger defined to the byte as ccdir creates them, the other
+// owners' tables with the same columns and indexes (an outbox migrated in
+// place by a release before schema versions has the columns of a fresh
+// one, in another order), no other table, index, trigger or view.
+func compareSchema(ctx context.Context, disk, want queryer) error {
 	read := func(db queryer) (map[string]string, error) {
-		rows, err := db.QueryContext(ctx, q, args...)
+		rows, err := db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema
+			WHERE NOT (type = 'table' AND name LIKE 'sqlite\_%' ESCAPE '\') ORDER BY type, name`)
 		if err != nil {
 			return nil, err
 		}
-		defer rows.Close()
-		m := map[string]string{}
+		type object struct{ typ, name, tbl, sql string }
+		var objs []object
 		for rows.Next() {
-			var typ, name, tbl, sqlText string
-			if err := rows.Scan(&typ, &name, &tbl, &sqlText); err != nil {
+			var o object
+			if err := rows.Scan(&o.typ, &o.name, &o.tbl, &o.sql); err != nil {
+				rows.Close()
 				return nil, err
 			}
-			m[typ+" "+name] = tbl + "\x00" + sqlText
-			n++
+			objs = append(objs, o)
 		}
-		return m, rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		m := map[string]string{}
+		for _, o := range objs {
+			def := o.tbl + "\x00" + o.sql
+			if o.typ == "table" && !signedTable(o.name) {
+				if def, err = columns(ctx, db, o.name); err != nil {
+					return nil, err
+				}
+			}
+			m[o.typ+" "+o.name] = def
+		}
+		return m, nil
 	}
-	want, err := read(fresh)
+	wantObjs, err := read(want)
 	if err != nil {
 		return err
 	}
@@ -143,21 +219,55 @@ func compareSchema(ctx context.Context, disk, fresh queryer) error {
 	if err != nil {
 		return err
 	}
-	for k, w := range want {
+	for _, k := range sortedKeys(got) {
+		if typ, name, _ := strings.Cut(k, " "); (typ == "trigger" || typ == "view") && wantObjs[k] != got[k] {
+			return &VerifyError{Reason: fmt.Sprintf("the database has a %s %q, which ccdir never creates", typ, name)}
+		}
+	}
+	for _, k := range sortedKeys(wantObjs) {
 		g, ok := got[k]
 		switch {
 		case !ok:
 			return &VerifyError{Reason: fmt.Sprintf("the database lacks %s", k)}
-		case g != w:
+		case g != wantObjs[k]:
 			return &VerifyError{Reason: fmt.Sprintf("%s is not defined as ccdir defines it", k)}
 		}
 	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
+	for _, k := range sortedKeys(got) {
+		if _, ok := wantObjs[k]; !ok {
 			return &VerifyError{Reason: fmt.Sprintf("the database has an unexpected %s", k)}
 		}
 	}
 	return nil
+}
+
+// columns describes the columns of a table, in name order: name, type,
+// NOT NULL, default and primary key position.
+func columns(ctx context.Context, db queryer, table string) (string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT name, type, "notnull", coalesce(dflt_value, 'NULL'), pk, hidden FROM pragma_table_xinfo(?) ORDER BY name`, table)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var name, typ, dflt string
+		var notNull, pk, hidden int
+		if err := rows.Scan(&name, &typ, &notNull, &dflt, &pk, &hidden); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s %s notnull=%d default=%s pk=%d hidden=%d\n", name, typ, notNull, dflt, pk, hidden)
+	}
+	return b.String(), rows.Err()
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // replayBatch is how many entries replay reads before it checks their
@@ -265,21 +375,23 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 // compareTable streams one state table from the database and from the
 // replay in key order and names the first row that differs.
 func compareTable(ctx context.Context, disk, fresh queryer, table, order string) error {
-	q := `SELECT * FROM ` + table + ` ORDER BY ` + order
-	dr, err := disk.QueryContext(ctx, q)
+	// The replay has the latest signed schema; the database may be at an
+	// older version (its schema was checked against that version): compare
+	// the columns the database has.
+	dr, err := disk.QueryContext(ctx, `SELECT * FROM `+table+` ORDER BY `+order)
 	if err != nil {
 		return &VerifyError{Table: table, Row: "-", Reason: err.Error()}
 	}
 	defer dr.Close()
-	fr, err := fresh.QueryContext(ctx, q)
-	if err != nil {
-		return err
-	}
-	defer fr.Close()
 	cols, err := dr.Columns()
 	if err != nil {
 		return err
 	}
+	fr, err := fresh.QueryContext(ctx, `SELECT "`+strings.Join(cols, `", "`)+`" FROM `+table+` ORDER BY `+order)
+	if err != nil {
+		return &VerifyError{Table: table, Row: "-", Reason: fmt.Sprintf("columns %v: %v", cols, err)}
+	}
+	defer fr.Close()
 	fcols, err := fr.Columns()
 	if err != nil {
 		return err
@@ -457,19 +569,12 @@ func (s *Store) SnapshotAt(ctx context.Context, serial int64) (*Snapshot, error)
 		return nil, err
 	}
 	defer tx.Rollback()
-	name := fmt.Sprintf("file:ccdir-at-%d?mode=memory&cache=private&_foreign_keys=on", verifyDBs.Add(1))
-	fresh, err := sql.Open("sqlite3", name)
+	fresh, err := memoryDB("ccdir-at")
 	if err != nil {
 		return nil, err
 	}
 	defer fresh.Close()
-	fresh.SetMaxOpenConns(1)
-	fresh.SetConnMaxLifetime(0)
-	fresh.SetConnMaxIdleTime(0)
-	if _, err := fresh.ExecContext(ctx, stateSchema+ledgerSchema); err != nil {
-		return nil, err
-	}
-	ftx, err := fresh.BeginTx(ctx, nil)
+	ftx, err := signedTx(ctx, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -513,8 +618,14 @@ func (s *Store) SnapshotAt(ctx context.Context, serial int64) (*Snapshot, error)
 	return &snap, nil
 }
 
-// DB returns the database's write pool (one connection, BEGIN IMMEDIATE)
-// for the operational tables other packages keep in the same file, beside
-// but outside the signed state: digests, the outbox, seen signatures.
-// Verify neither replays nor compares them.
-func (s *Store) DB() *sql.DB { return s.w }
+// DB returns the pool for the operational tables other packages keep in
+// the same file, beside but outside the signed state (digests, the
+// outbox, seen signatures): one connection of its own, BEGIN IMMEDIATE.
+// It is not the pool Update writes through, so using it inside an Update
+// cannot deadlock: a read sees the last commit, a write waits for the
+// Update's lock like another process would, and fails with "database is
+// locked" after the busy timeout rather than hang. A write that must
+// commit with the Update goes through Tx.SQL. Verify checks the schema of
+// these tables against their owners' Migrations; it neither replays nor
+// compares their rows.
+func (s *Store) DB() *sql.DB { return s.ops }

@@ -131,7 +131,7 @@ func growLedger(b *testing.B, home string, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := directory.Open(ctx, filepath.Join(home, dbName), directory.Options{Signer: sec, MaxSecurityContacts: 100})
+	s, err := directory.Open(ctx, filepath.Join(home, dbName), directory.Options{Signer: sec, MaxSecurityContacts: 100, Migrations: migrations()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -178,7 +178,7 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 		return err
 	}
 	info := directory.Info{Name: name, Address: addr, ListAddress: list, KeyFingerprint: sec.Fingerprint(), PublicKey: string(pub)}
-	s, err := directory.Create(ctx, filepath.Join(tmp, dbName), info, directory.Options{Signer: sec, Now: g.now})
+	s, err := directory.Create(ctx, filepath.Join(tmp, dbName), info, directory.Options{Signer: sec, Now: g.now, Migrations: migrations()})
 	if err != nil {
 		return err
 	}

@@ -49,9 +49,6 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 		return fail(err)
 	}
 	ob.Now = g.now
-	if err := inbound.InitSchema(ctx, s.DB()); err != nil {
-		return fail(err)
-	}
 	dcfg := g.digestConfig()
 	addrs := []string{info.Address}
 	if info.ListAddress != "" {

@@ -238,7 +238,7 @@ func (g *globals) openRead(ctx context.Context) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
 		return nil, err
 	}
-	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now})
+	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations()})
 }
 
 // snapshot reads the whole directory at its current head.
@@ -263,7 +263,7 @@ func (g *globals) openOps(ctx context.Context) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
 		return nil, err
 	}
-	return directory.Open(ctx, g.path(dbName), directory.Options{Now: g.now})
+	return directory.Open(ctx, g.path(dbName), directory.Options{Now: g.now, Migrations: migrations()})
 }
 
 // openWriteKey is openWrite that also returns the unlocked directory key.
@@ -275,7 +275,7 @@ func (g *globals) openWriteKey(ctx context.Context) (*directory.Store, *keys.Sec
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: g.number("limits.security_contacts")})
+	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: g.number("limits.security_contacts"), Migrations: migrations()})
 	if err != nil {
 		return nil, nil, err
 	}

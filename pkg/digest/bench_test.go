@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,9 +144,6 @@ func benchFanout(b *testing.B, n int, attach []string) {
 	}
 	benchMeasure(b, n, fx, attach, func(ctx context.Context, job *Job) (*Result, error) {
 		cfg := job.defaults()
-		if err := InitSchema(ctx, job.Store.DB()); err != nil {
-			return nil, err
-		}
 		snap, err := job.Store.Snapshot(ctx)
 		if err != nil {
 			return nil, err
@@ -212,7 +210,7 @@ func benchMeasure(b *testing.B, n int, fx *benchFixture, attach []string, send f
 		path := filepath.Join(dir, fmt.Sprintf("run%d.db", iter))
 		iter++
 		benchCopyFile(b, fx.template, path)
-		store, err := directory.Open(ctx, path, directory.Options{Signer: fx.dirKey})
+		store, err := directory.Open(ctx, path, directory.Options{Signer: fx.dirKey, Migrations: slices.Concat(outbox.Migrations, Migrations)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -436,7 +434,7 @@ func newBenchFixture(b *testing.B, n int, path string) *benchFixture {
 		ListAddress:    "contacts@ccdir.example",
 		KeyFingerprint: dirKey.Fingerprint(),
 		PublicKey:      string(dirPub),
-	}, directory.Options{Signer: dirKey})
+	}, directory.Options{Signer: dirKey, Migrations: slices.Concat(outbox.Migrations, Migrations)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -492,7 +490,7 @@ func (fx *benchFixture) writeBody(b *testing.B, ctx context.Context, dir string,
 	}
 	path := filepath.Join(b.TempDir(), "preview.db")
 	benchCopyFile(b, fx.template, path)
-	store, err := directory.Open(ctx, path, directory.Options{Signer: fx.dirKey})
+	store, err := directory.Open(ctx, path, directory.Options{Signer: fx.dirKey, Migrations: slices.Concat(outbox.Migrations, Migrations)})
 	if err != nil {
 		b.Fatal(err)
 	}

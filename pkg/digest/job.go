@@ -126,10 +126,6 @@ func (j *Job) defaults() Config {
 // message is marked sent as soon as the transport accepts it.
 func (j *Job) Send(ctx context.Context, opts SendOptions) (*Result, error) {
 	cfg := j.defaults()
-	db := j.Store.DB()
-	if err := InitSchema(ctx, db); err != nil {
-		return nil, err
-	}
 	if j.Outbox.Now == nil {
 		j.Outbox.Now = j.Now // one clock for queueing and delivery
 	}

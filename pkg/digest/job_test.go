@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func newJobStore(t *testing.T, n int, tr outbox.Transport) *digest.Job {
 	store, err := directory.Create(ctx, filepath.Join(t.TempDir(), "directory.db"), directory.Info{
 		Name: "Job Test Directory", Address: "dir@ccdir.example",
 		KeyFingerprint: dirKey.Fingerprint(), PublicKey: string(pub),
-	}, directory.Options{Signer: dirKey, Now: clock})
+	}, directory.Options{Signer: dirKey, Now: clock, Migrations: slices.Concat(outbox.Migrations, digest.Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}

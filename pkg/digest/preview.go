@@ -18,9 +18,6 @@ import (
 // called inside a directory.Store.Update.
 func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.Message, error) {
 	cfg := j.defaults()
-	if err := InitSchema(ctx, j.Store.DB()); err != nil {
-		return outbox.Message{}, err
-	}
 	_, prevSerial, err := j.lastDigest(ctx)
 	if err != nil {
 		return outbox.Message{}, err
@@ -83,9 +80,6 @@ func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, prevSerial in
 // the operator sees it (no recipient's key note).
 func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
 	cfg := j.defaults()
-	if err := InitSchema(ctx, j.Store.DB()); err != nil {
-		return err
-	}
 	_, prevSerial, err := j.lastDigest(ctx)
 	if err != nil {
 		return err

@@ -91,9 +91,6 @@ type DigestInfo struct {
 
 // Digests lists the digests, newest first, with their delivery counts.
 func Digests(ctx context.Context, db *sql.DB) ([]DigestInfo, error) {
-	if err := InitSchema(ctx, db); err != nil {
-		return nil, err
-	}
 	rows, err := db.QueryContext(ctx, `SELECT d.id, d.serial, d.head, d.created, d.queued IS NOT NULL,
 		(SELECT count(*) FROM digest_recipients r WHERE r.digest_id = d.id AND r.state != 'skipped'),
 		(SELECT count(*) FROM digest_recipients r WHERE r.digest_id = d.id AND r.state = 'skipped')
@@ -139,9 +136,6 @@ type RecipientState struct {
 
 // Recipients lists the recipients of one digest with their state.
 func Recipients(ctx context.Context, db *sql.DB, id int64) ([]RecipientState, error) {
-	if err := InitSchema(ctx, db); err != nil {
-		return nil, err
-	}
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM digests WHERE id = ?`, id).Scan(&n); err != nil {
 		return nil, err

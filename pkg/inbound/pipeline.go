@@ -51,7 +51,6 @@ type Pipeline struct {
 	idx      *keyIndex
 	parsed   map[[32]byte]parsedIDs
 	dir      openpgp.EntityList
-	schemaOK bool
 	pruned   time.Time
 	cryptoMu sync.Mutex
 }
@@ -219,7 +218,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 	// 10. Replay.
 	acc.Seen = replayID(res.key.Fingerprint, res.sig, res.content)
 	db := p.Store.DB()
-	if err := p.ensureSchema(ctx, now, cfg); err != nil {
+	if err := p.prune(ctx, now, cfg); err != nil {
 		return nil, err
 	}
 	seen, err := IsSeen(ctx, db, acc.Seen)
@@ -232,18 +231,11 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 	return acc, nil
 }
 
-// ensureSchema creates the seen_signatures table once, and prunes it at
-// most once an hour.
-func (p *Pipeline) ensureSchema(ctx context.Context, now time.Time, cfg Config) error {
+// prune prunes the seen signatures at most once an hour.
+func (p *Pipeline) prune(ctx context.Context, now time.Time, cfg Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	db := p.Store.DB()
-	if !p.schemaOK {
-		if err := InitSchema(ctx, db); err != nil {
-			return err
-		}
-		p.schemaOK = true
-	}
 	if now.Sub(p.pruned) >= time.Hour || now.Before(p.pruned) {
 		if _, err := Prune(ctx, db, now.Add(-cfg.Window-cfg.Skew)); err != nil {
 			return err

@@ -11,22 +11,6 @@ import (
 // ErrReplay: MarkSeen found the signature already recorded.
 var ErrReplay = errors.New("signature already seen")
 
-const seenSchema = `CREATE TABLE IF NOT EXISTS seen_signatures (
-	digest TEXT PRIMARY KEY,
-	seen   INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS seen_signatures_seen ON seen_signatures(seen);`
-
-// InitSchema creates the operational table seen_signatures (digest, seen:
-// Unix seconds) if it does not exist. It lives beside the directory's
-// state (Store.DB) but outside the signed ledger.
-func InitSchema(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, seenSchema); err != nil {
-		return fmt.Errorf("inbound: create seen_signatures: %w", err)
-	}
-	return nil
-}
-
 // RowQueryer is what IsSeen needs: a *sql.DB, *sql.Tx or *sql.Conn.
 type RowQueryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -11,12 +11,6 @@ func TestSeenTable(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	db := w.store.DB()
-	if err := InitSchema(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	if err := InitSchema(ctx, db); err != nil {
-		t.Fatalf("second InitSchema: %v", err)
-	}
 	mark := func(d string, at time.Time) error {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {

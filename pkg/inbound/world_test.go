@@ -110,7 +110,7 @@ func newWorld(t testing.TB) *world {
 		KeyFingerprint: w.dir.Fingerprint(), PublicKey: string(pubArmored)}
 	storeNow := func() time.Time { return corpusNow.Add(-7 * 24 * time.Hour) }
 	w.store, err = directory.Create(ctx, filepath.Join(t.TempDir(), "ccdir.db"), info,
-		directory.Options{Signer: w.dir, Now: storeNow, MaxSecurityContacts: 10})
+		directory.Options{Signer: w.dir, Now: storeNow, MaxSecurityContacts: 10, Migrations: Migrations})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +15,11 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/keys/keystest"
+	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
+	"github.com/ccdir/ccdir/pkg/relay"
 )
 
 const dirAddress = "ccdir@directory.example"
@@ -72,15 +75,12 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	info := directory.Info{Name: "Test Directory", Address: dirAddress, KeyFingerprint: f.dir.Fingerprint(), PublicKey: string(armored)}
-	s, err := directory.Create(f.ctx, filepath.Join(t.TempDir(), "directory.db"), info, directory.Options{Signer: f.dir, Now: f.now})
+	s, err := directory.Create(f.ctx, filepath.Join(t.TempDir(), "directory.db"), info, directory.Options{Signer: f.dir, Now: f.now, Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	f.store = s
-	if err := inbound.InitSchema(f.ctx, s.DB()); err != nil {
-		t.Fatal(err)
-	}
 	if f.ob, err = outbox.Open(f.ctx, s.DB()); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/ccdir/ccdir/directory"
 )
 
 // openDB opens a database the way package directory does: WAL, foreign
@@ -40,9 +42,18 @@ func openDBAt(t testing.TB, path string) *sql.DB {
 	return db
 }
 
+// openOutbox applies Migrations to db, as directory.Open does, and opens
+// the outbox in it.
+func openOutbox(ctx context.Context, db *sql.DB) (*Outbox, error) {
+	if err := directory.Migrate(ctx, db, Migrations); err != nil {
+		return nil, err
+	}
+	return Open(ctx, db)
+}
+
 func newOutbox(t testing.TB, c *clock) *Outbox {
 	t.Helper()
-	o, err := Open(context.Background(), openDB(t))
+	o, err := openOutbox(context.Background(), openDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

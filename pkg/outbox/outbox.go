@@ -108,87 +108,16 @@ type Outbox struct {
 	Now func() time.Time
 }
 
-// Times are stored as Unix milliseconds. window_start is when the current
-// retry window began (created, or the last Retry). body holds
-// Message.Data; blob and tail, Message.Blob (NULL for 0) and Message.Tail
-// (NULL if empty); size is the length of all three on the wire. body,
-// blob and tail are NULL once the message is sent.
-//
-// outbox_blob holds the shared parts, one row per distinct content
-// (sha256 is the SHA-256 of data). Deliver deletes those no message
-// refers to any more; AUTOINCREMENT keeps their ids from being reused
-// while another process may still hold one.
-//
-// Databases made before shared parts existed get blob and tail from
-// Open (see migrate); the index on blob is created after that.
-const schema = `
-CREATE TABLE IF NOT EXISTS outbox_blob (
-	id     INTEGER PRIMARY KEY AUTOINCREMENT,
-	sha256 BLOB NOT NULL UNIQUE,
-	data   BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-	id           INTEGER PRIMARY KEY,
-	kind         TEXT NOT NULL,
-	ref          TEXT NOT NULL,
-	sender       TEXT NOT NULL,
-	rcpt         TEXT NOT NULL,
-	body         BLOB,
-	blob         INTEGER REFERENCES outbox_blob (id),
-	tail         BLOB,
-	size         INTEGER NOT NULL,
-	status       TEXT NOT NULL CHECK (status IN ('queued', 'deferred', 'sent', 'failed')),
-	attempts     INTEGER NOT NULL DEFAULT 0,
-	created      INTEGER NOT NULL,
-	window_start INTEGER NOT NULL,
-	next_attempt INTEGER NOT NULL,
-	sent_at      INTEGER NOT NULL DEFAULT 0,
-	last_error   TEXT NOT NULL DEFAULT '',
-	UNIQUE (kind, ref, rcpt)
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt);
-`
-
-// indexes are created once migrate has added the columns they cover.
-const indexes = `
-CREATE INDEX IF NOT EXISTS outbox_blob_ref ON outbox (blob);
-`
-
-// addedColumns are the columns of outbox that older databases lack, in
-// the order they were added, with their definitions.
-var addedColumns = []struct{ name, def string }{
-	{"blob", "INTEGER REFERENCES outbox_blob (id)"},
-	{"tail", "BLOB"},
-}
-
-// Open prepares the outbox tables in db: creates them if missing and adds
-// the columns an older version did not have. db is expected to be the
-// directory's single-connection writer.
+// Open returns the outbox kept in db, whose tables Migrations made
+// (directory.Open applies them). db is expected to be the directory's
+// pool for operational tables (directory.Store.DB).
 func Open(ctx context.Context, db *sql.DB) (*Outbox, error) {
-	// An outbox already in shape is opened without taking the write lock,
-	// so that a reader (outbox list) or a writer that will wait for the
-	// lock later, with its own busy handling, is not refused here.
-	if ok, err := current(ctx, db); err != nil {
-		return nil, fmt.Errorf("outbox: open: %w", err)
-	} else if ok {
-		return &Outbox{db: db}, nil
-	}
-	tx, err := db.BeginTx(ctx, nil)
+	ok, err := current(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: open: %w", err)
 	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
-		return nil, fmt.Errorf("outbox: create tables: %w", err)
-	}
-	if err := migrate(ctx, tx); err != nil {
-		return nil, fmt.Errorf("outbox: migrate: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, indexes); err != nil {
-		return nil, fmt.Errorf("outbox: create indexes: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("outbox: open: %w", err)
+	if !ok {
+		return nil, errors.New("outbox: open: the outbox tables are missing or incomplete: the database was not opened with outbox.Migrations")
 	}
 	return &Outbox{db: db}, nil
 }
@@ -202,36 +131,6 @@ func current(ctx context.Context, db *sql.DB) (bool, error) {
 		(SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ('outbox_due', 'outbox_blob_ref')) +
 		(SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail'))`).Scan(&n)
 	return n == 6, err
-}
-
-// migrate adds to the table outbox the columns it lacks.
-func migrate(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM pragma_table_info('outbox')`)
-	if err != nil {
-		return err
-	}
-	have := map[string]bool{}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return err
-		}
-		have[name] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, c := range addedColumns {
-		if have[c.name] {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, `ALTER TABLE outbox ADD COLUMN `+c.name+` `+c.def); err != nil {
-			return fmt.Errorf("add column %s: %w", c.name, err)
-		}
-	}
-	return nil
 }
 
 func (o *Outbox) now() time.Time {
@@ -643,4 +542,30 @@ func CountKindSince(ctx context.Context, q Queryer, kind string, since time.Time
 	err := q.QueryRowContext(ctx, `SELECT count(*) FROM outbox WHERE kind = ? AND created >= ?`,
 		kind, since.UnixMilli()).Scan(&n)
 	return n, err
+}
+
+// RowsQueryer is what Statuses reads through: a *sql.DB or *sql.Tx.
+type RowsQueryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Statuses returns the status of every message of kind and ref, by
+// recipient: how another package that keeps its own record of what it
+// queued (the list's alerts) learns what became of it.
+func Statuses(ctx context.Context, q RowsQueryer, kind, ref string) (map[string]Status, error) {
+	rows, err := q.QueryContext(ctx, `SELECT rcpt, status FROM outbox WHERE kind = ? AND ref = ?`, kind, ref)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: statuses: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]Status{}
+	for rows.Next() {
+		var rcpt string
+		var st Status
+		if err := rows.Scan(&rcpt, &st); err != nil {
+			return nil, fmt.Errorf("outbox: statuses: %w", err)
+		}
+		out[rcpt] = st
+	}
+	return out, rows.Err()
 }

@@ -279,7 +279,7 @@ func TestSharedReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := openDBAt(t, path)
-	o, err := Open(ctx, db)
+	o, err := openOutbox(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestSharedReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	o, err = Open(ctx, openDBAt(t, path))
+	o, err = openOutbox(ctx, openDBAt(t, path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,11 +421,11 @@ func TestOpenMigratesOldSchema(t *testing.T) {
 	db.Close()
 
 	db = openDBAt(t, path)
-	o, err := Open(ctx, db)
+	o, err := openOutbox(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(ctx, db); err != nil { // a second Open changes nothing
+	if _, err := openOutbox(ctx, db); err != nil { // a second Open changes nothing
 		t.Fatal(err)
 	}
 	if n := dbInt(t, o, `SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail')`); n != 2 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/keys/keystest"
+	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/mailcmd"
 	"github.com/ccdir/ccdir/pkg/outbox"
@@ -74,16 +76,14 @@ func newWorld(t *testing.T) *world {
 	}
 	info := directory.Info{Name: dirName, Address: dirAddr, ListAddress: listAddr,
 		KeyFingerprint: w.dir.Fingerprint(), PublicKey: string(armored)}
-	s, err := directory.Create(w.ctx, filepath.Join(t.TempDir(), "directory.db"), info, directory.Options{Signer: w.dir, Now: w.now})
+	s, err := directory.Create(w.ctx, filepath.Join(t.TempDir(), "directory.db"), info, directory.Options{Signer: w.dir, Now: w.now,
+		Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	w.store = s
 	if info, err = s.Info(w.ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := inbound.InitSchema(w.ctx, s.DB()); err != nil {
 		t.Fatal(err)
 	}
 	if w.ob, err = outbox.Open(w.ctx, s.DB()); err != nil {

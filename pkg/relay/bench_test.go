@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ func BenchmarkRelay1000(b *testing.B) {
 		b.Fatal(err)
 	}
 	info := directory.Info{Name: dirName, Address: dirAddr, ListAddress: listAddr, KeyFingerprint: dir.Fingerprint(), PublicKey: string(pubArmored)}
-	store, err := directory.Create(ctx, filepath.Join(b.TempDir(), "ccdir.db"), info, directory.Options{Signer: dir, MaxSecurityContacts: 10})
+	store, err := directory.Create(ctx, filepath.Join(b.TempDir(), "ccdir.db"), info, directory.Options{Signer: dir, MaxSecurityContacts: 10, Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, relay.Migrations)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -111,9 +112,6 @@ func BenchmarkRelay1000(b *testing.B) {
 	}
 	ob, err := outbox.Open(ctx, store.DB())
 	if err != nil {
-		b.Fatal(err)
-	}
-	if err := inbound.InitSchema(ctx, store.DB()); err != nil {
 		b.Fatal(err)
 	}
 	srv := smtptest.NewServer(b, smtptest.Options{})

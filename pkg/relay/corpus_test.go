@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func TestCorpusNeverRelayed(t *testing.T) {
 	}
 	info := directory.Info{Name: dirName, Address: dirAddr, ListAddress: listAddr, KeyFingerprint: dir.Fingerprint(), PublicKey: string(pubArmored)}
 	store, err := directory.Create(ctx, filepath.Join(t.TempDir(), "ccdir.db"), info,
-		directory.Options{Signer: dir, Now: func() time.Time { return corpusNow.Add(-7 * 24 * time.Hour) }, MaxSecurityContacts: 10})
+		directory.Options{Signer: dir, Now: func() time.Time { return corpusNow.Add(-7 * 24 * time.Hour) }, MaxSecurityContacts: 10, Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, relay.Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}

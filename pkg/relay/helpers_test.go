@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,7 +117,7 @@ func newWorld(t *testing.T) *world {
 	info := directory.Info{Name: dirName, Address: dirAddr, ListAddress: listAddr,
 		KeyFingerprint: w.dir.Fingerprint(), PublicKey: string(dirPub)}
 	w.store, err = directory.Create(ctx, filepath.Join(t.TempDir(), "ccdir.db"), info,
-		directory.Options{Signer: w.dir, MaxSecurityContacts: 10})
+		directory.Options{Signer: w.dir, MaxSecurityContacts: 10, Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, relay.Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}

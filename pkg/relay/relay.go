@@ -227,9 +227,6 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 		if err := inbound.MarkSeen(ctx, sq, a.Seen, a.SignedAt); err != nil {
 			return err
 		}
-		if err := InitSchema(ctx, sq); err != nil {
-			return err
-		}
 		// Inside Update the write lock is held: this read sees the latest
 		// commit, and nobody commits another before this one ends.
 		snap, err := r.Store.Snapshot(ctx)

@@ -12,51 +12,10 @@ import (
 	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
-// The operational tables of the list. They hold who posted what label
-// when, and who got and acknowledged it: never the content (unless
-// Config.Archive, which keeps the post as received, still encrypted to
-// the directory key, in alerts.archive). Times are Unix milliseconds.
-const schema = `
-CREATE TABLE IF NOT EXISTS alerts (
-	id           TEXT PRIMARY KEY,
-	author_email TEXT NOT NULL,
-	author_fpr   TEXT NOT NULL,
-	tlp          TEXT NOT NULL,
-	created      INTEGER NOT NULL,
-	recipients   INTEGER NOT NULL DEFAULT 0,
-	archive      BLOB
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS alerts_created ON alerts (created);
-CREATE TABLE IF NOT EXISTS alert_recipients (
-	alert_id TEXT NOT NULL REFERENCES alerts (id),
-	email    TEXT NOT NULL,
-	tlds     TEXT NOT NULL,
-	author   INTEGER NOT NULL DEFAULT 0,
-	state    TEXT NOT NULL CHECK (state IN ('queued', 'skipped')),
-	reason   TEXT NOT NULL DEFAULT '',
-	acked_at INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY (alert_id, email)
-) WITHOUT ROWID;
-`
-
-// Execer is a *sql.DB or *sql.Tx.
-type Execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
 // Queryer is a *sql.DB or *sql.Tx.
 type Queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// InitSchema creates the tables alerts and alert_recipients if they are
-// missing.
-func InitSchema(ctx context.Context, db Execer) error {
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		return fmt.Errorf("relay: create tables: %w", err)
-	}
-	return nil
 }
 
 // Errors of Ack and AckStatus.
@@ -105,9 +64,6 @@ func Ack(ctx context.Context, tx *sql.Tx, id, email string, at time.Time) (*AckR
 	nid := NormalizeID(id)
 	if nid == "" {
 		return nil, ErrUnknownAlert
-	}
-	if err := InitSchema(ctx, tx); err != nil {
-		return nil, err
 	}
 	var acked int64
 	err := tx.QueryRowContext(ctx, `SELECT acked_at FROM alert_recipients WHERE alert_id = ? AND email = ? AND state = 'queued'`, nid, email).Scan(&acked)
@@ -224,26 +180,31 @@ func Alerts(ctx context.Context, q Queryer, f Filter) ([]Alert, error) {
 
 // fill counts the copies of a and works out the state of its ccTLDs.
 func fill(ctx context.Context, q Queryer, a *Alert) error {
-	rows, err := q.QueryContext(ctx, `SELECT r.email, r.tlds, r.author, r.state, r.reason, r.acked_at, coalesce(o.status, '')
-		FROM alert_recipients r LEFT JOIN outbox o ON o.kind = ? AND o.ref = r.alert_id AND o.rcpt = r.email
-		WHERE r.alert_id = ? ORDER BY r.email`, Kind, a.ID)
+	// What became of the copies is the outbox's to say.
+	statuses, err := outbox.Statuses(ctx, q, Kind, a.ID)
+	if err != nil {
+		return fmt.Errorf("relay: alert %s: %w", a.ID, err)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT email, tlds, author, state, reason, acked_at
+		FROM alert_recipients WHERE alert_id = ? ORDER BY email`, a.ID)
 	if err != nil {
 		return fmt.Errorf("relay: alert %s: %w", a.ID, err)
 	}
 	defer rows.Close()
 	tlds := map[string]*TLD{}
 	for rows.Next() {
-		var email, list, state, reason, status string
+		var email, list, state, reason string
 		var author bool
 		var acked int64
-		if err := rows.Scan(&email, &list, &author, &state, &reason, &acked, &status); err != nil {
+		if err := rows.Scan(&email, &list, &author, &state, &reason, &acked); err != nil {
 			return fmt.Errorf("relay: alert %s: %w", a.ID, err)
 		}
+		status := statuses[email]
 		if state == "skipped" {
 			a.Skipped++
 			a.SkippedList = append(a.SkippedList, Skipped{Email: email, TLDs: splitTLDs(list), Reason: reason})
 		} else {
-			switch outbox.Status(status) {
+			switch status {
 			case outbox.Sent:
 				a.Delivered++
 			case outbox.Failed:

@@ -1,12 +1,19 @@
 package digest
 
-import (
-	"context"
-	"database/sql"
-)
+import "github.com/ccdir/ccdir/directory"
+
+// Owner is the owner of the digest job's tables in schema_migrations.
+const Owner = "digest"
+
+// Migrations are the steps of the digest job's tables, for directory.Open
+// (see directory.Migration).
+var Migrations = []directory.Migration{
+	{Owner: Owner, Version: 1, Name: "digests and their recipients", Up: jobSchema},
+}
 
 // jobSchema is the digest job's two tables: the digests made, and the
-// recipients of each, fixed when it is recorded.
+// recipients of each, fixed when it is recorded; version 1 as released
+// before schema_migrations.
 const jobSchema = `
 CREATE TABLE IF NOT EXISTS digests (
 	id          INTEGER PRIMARY KEY,
@@ -25,9 +32,3 @@ CREATE TABLE IF NOT EXISTS digest_recipients (
 	PRIMARY KEY (digest_id, email)
 );
 `
-
-// InitSchema creates the digest tables if they are missing.
-func InitSchema(ctx context.Context, db *sql.DB) error {
-	_, err := db.ExecContext(ctx, jobSchema)
-	return err
-}
