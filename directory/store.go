@@ -103,7 +103,7 @@ func Create(ctx context.Context, path string, info Info, opts Options) (_ *Store
 			}
 		}
 	}()
-	s, err := open(path, opts)
+	s, err := open(path, opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -147,13 +147,25 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if !st.Mode().IsRegular() {
 		return nil, &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s is not a regular file", path)}
 	}
-	s, err := open(path, opts)
+	s, err := open(path, opts, nil)
 	if err != nil {
 		return nil, err
 	}
 	// Check through the read-only pool, before the writer's first
 	// connection sets its pragmas: a file that is not ours stays untouched.
-	if err := s.check(ctx); err != nil {
+	err = s.check(ctx)
+	if err != nil && opts.ReadOnly && cantOpen(err) && !exists(path+"-wal") {
+		// A read-only copy of a home (an auditor's) in a folder nobody
+		// may write: SQLite cannot make the WAL index beside it. With no
+		// WAL file the database file holds everything, and nobody
+		// changes it: read it as immutable.
+		s.Close()
+		if s, err = open(path, opts, url.Values{"immutable": {"1"}}); err != nil {
+			return nil, err
+		}
+		err = s.check(ctx)
+	}
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -181,7 +193,20 @@ func (s *Store) migrate(ctx context.Context) error {
 	return applySteps(ctx, s.w, pending, s.opts.Now())
 }
 
-func open(path string, opts Options) (*Store, error) {
+// cantOpen reports SQLite's failures to open a WAL database read-only
+// without write access to its folder.
+func cantOpen(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrReadonly)
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// open makes the pools; extra are more DSN parameters for all of them.
+func open(path string, opts Options, extra url.Values) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -192,18 +217,18 @@ func open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite3", dsn(path, opts.ReadOnly, nil))
+	w, err := sql.Open("sqlite3", dsn(path, opts.ReadOnly, extra))
 	if err != nil {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite3", dsn(path, true, nil))
+	r, err := sql.Open("sqlite3", dsn(path, true, extra))
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	ops, err := sql.Open("sqlite3", dsn(path, opts.ReadOnly, nil))
+	ops, err := sql.Open("sqlite3", dsn(path, opts.ReadOnly, extra))
 	if err != nil {
 		w.Close()
 		r.Close()

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 )
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -22,6 +25,14 @@ state tables row by row, and check the hash chain and every entry's signature
 by the directory key (keys/directory.pub.asc, which must match the secret key
 beside it). Prints "ok serial N head HASH" and the key it trusted, or names
 the first entry or row that does not match.
+
+verify only reads: it opens the database read-only and never migrates it,
+so it runs on a read-only copy of a home. An auditor's copy needs only the
+public key: without keys/directory.sec.asc, --key is required and the public
+key file must be the key it names. A home made by a ccdir older than schema
+versions (no schema_migrations table) is refused until a command that writes
+(e.g. ccdir outbox list) has migrated it; one made by a newer ccdir is
+refused too.
 
 Someone who can write the whole home can replace the key and the ledger
 together. Pin what you know from outside: --key with the directory key's
@@ -40,7 +51,7 @@ EXIT STATUS
 				return err
 			}
 			defer s.Close()
-			pub, err := g.publicKey()
+			pub, err := g.verifyKey(pin)
 			var mismatch *keyMismatchError
 			if errors.As(err, &mismatch) {
 				return &directory.VerifyError{Reason: err.Error()}
@@ -79,6 +90,29 @@ EXIT STATUS
 	cmd.Flags().StringVar(&pin, "key", "", "the directory key's fingerprint, known from outside the home")
 	cmd.Flags().StringVar(&wantHead, "head", "", "SERIAL:HASH of a head published earlier, which must be in the ledger")
 	return cmd
+}
+
+// verifyKey reads the directory's public key for verify. With the secret
+// key beside it, the two must match (publicKey); an auditor's copy of a
+// home has no secret key, and then the key must be pinned with --key.
+func (g *globals) verifyKey(pin string) (*keys.Public, error) {
+	_, err := os.Stat(g.path(keysDir, secretName))
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return g.publicKey()
+	}
+	if pin == "" {
+		return nil, withHint(fmt.Errorf("%s has no directory secret key to check the public key against", g.home),
+			"pin the directory key you know from outside the home: ccdir verify --key FINGERPRINT")
+	}
+	b, err := os.ReadFile(g.path(keysDir, publicName))
+	if err != nil {
+		return nil, fmt.Errorf("directory public key: %w", err)
+	}
+	p, err := keys.ParsePublicOne(b)
+	if err != nil {
+		return nil, fmt.Errorf("directory public key %s: %w", g.path(keysDir, publicName), err)
+	}
+	return p, nil
 }
 
 // checkHead makes sure ledger entry SERIAL still has hash HASH.
