@@ -3,7 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -80,5 +86,96 @@ func TestLayering(t *testing.T) {
 	}
 	if seenLeaf != 2 {
 		t.Fatalf("directory and keys not both found by go list")
+	}
+}
+
+// ddl matches SQL that changes a schema.
+var ddl = regexp.MustCompile(`(?i)\b(CREATE|ALTER|DROP)\s+(TABLE|INDEX|TRIGGER|VIEW)\b`)
+
+// TestOnlyDirectoryMigrates checks the schema ownership of DESIGN.md:
+// outside package directory, SQL that changes a schema is written only in
+// a package's migrations.go, and what that file declares reaches the
+// rest of the package only through its Migrations (and Owner): so only
+// the directory's runner, which applies the Migrations, runs it. No
+// InitSchema functions remain.
+func TestOnlyDirectoryMigrates(t *testing.T) {
+	root := filepath.Join("..", "..")
+	fset := token.NewFileSet()
+	type file struct {
+		path string
+		f    *ast.File
+	}
+	byDir := map[string][]file{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		byDir[filepath.Dir(path)] = append(byDir[filepath.Dir(path)], file{path, f})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := 0
+	for dir, files := range byDir {
+		rel, _ := filepath.Rel(root, dir)
+		if rel == "directory" {
+			continue
+		}
+		// What migrations.go declares, besides Migrations and Owner.
+		private := map[string]bool{}
+		for _, f := range files {
+			if filepath.Base(f.path) != "migrations.go" {
+				continue
+			}
+			owners++
+			for _, d := range f.f.Decls {
+				switch d := d.(type) {
+				case *ast.FuncDecl:
+					private[d.Name.Name] = true
+				case *ast.GenDecl:
+					for _, s := range d.Specs {
+						if vs, ok := s.(*ast.ValueSpec); ok {
+							for _, n := range vs.Names {
+								private[n.Name] = n.Name != "Migrations" && n.Name != "Owner"
+							}
+						}
+					}
+				}
+			}
+		}
+		for _, f := range files {
+			inMigrations := filepath.Base(f.path) == "migrations.go"
+			ast.Inspect(f.f, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.FuncDecl:
+					if n.Name.Name == "InitSchema" {
+						t.Errorf("%s: func InitSchema: tables are made by migrations, which only directory.Open runs", f.path)
+					}
+				case *ast.BasicLit:
+					if n.Kind == token.STRING && ddl.MatchString(n.Value) && !inMigrations {
+						t.Errorf("%s: %s: schema SQL outside migrations.go (only the directory's runner changes the schema)", fset.Position(n.Pos()), ddl.FindString(n.Value))
+					}
+				case *ast.Ident:
+					if !inMigrations && private[n.Name] && n.Obj == nil {
+						t.Errorf("%s: %s is declared in migrations.go: only the runner applies it, through Migrations", fset.Position(n.Pos()), n.Name)
+					}
+				}
+				return true
+			})
+		}
+	}
+	if owners < 4 {
+		t.Fatalf("found %d migrations.go files, want those of outbox, inbound, digest and relay", owners)
 	}
 }
