@@ -140,12 +140,11 @@ var (
 		if s == "" {
 			return "", nil
 		}
-		u, err := url.Parse(s)
-		if err != nil || u.Scheme == "" {
+		if err := outbox.CheckURL(s); err != nil {
+			if strings.Contains(err.Error(), "contains a password") {
+				return nil, errors.New("want no password in the URL: put it in delivery.password_file")
+			}
 			return nil, errors.New("want a URL: " + outbox.URLForms)
-		}
-		if _, has := u.User.Password(); has {
-			return nil, errors.New("want no password in the URL: put it in delivery.password_file")
 		}
 		return s, nil
 	}, show: func(v any) string { return redactURL(v.(string)) }, redact: true}
@@ -253,12 +252,21 @@ func durationText(d time.Duration) string {
 	return s
 }
 
+// hiddenValue stands for a value that may hold a password and cannot be
+// shown with it hidden.
+const hiddenValue = "(not shown: it does not parse, and may hold a password)"
+
 // redactURL hides a password in a URL (one that validation refuses, but
-// config show must not print it even then).
+// config show must not print it even then). A URL that does not parse,
+// or parses with a '#', or an '@' after its host or in place of one
+// ("user:secret@host" parses as scheme "user"), is not shown at all:
+// where its password is cannot be told.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil {
-		return s
+	if err != nil || strings.Contains(s, "#") || strings.Contains(u.RawQuery+u.Opaque, "@") {
+		// A password with '#' or '?' in it ends the authority early: the
+		// rest of it would show in the fragment or the query.
+		return hiddenValue
 	}
 	return u.Redacted()
 }
@@ -329,6 +337,11 @@ func (g *globals) setConfigDefaults(cmd *cobra.Command) error {
 	return nil
 }
 
+// readsNoConfig are the commands that read no configuration key: a bad
+// value stops them not, it is only warned of. ccdir verify is what an
+// auditor runs on a copy of a home, whatever its config.yaml says.
+var readsNoConfig = map[string]bool{"ccdir verify": true}
+
 // loadConfig checks every key's effective value and keeps them for the
 // accessors. A value of the wrong type is an error naming the key, the
 // value and where it came from, with a hint how to fix it. Keys ccdir
@@ -343,12 +356,21 @@ func (g *globals) loadConfig(cmd *cobra.Command, inFile bool) error {
 		src := g.configSource(cmd, k, inFile)
 		raw, err := scalarText(g.v.Get(k.name), k.typ.list)
 		shown := fmt.Sprint(g.v.Get(k.name))
+		if k.typ.redact {
+			shown = hiddenValue
+		}
 		var val any
 		if err == nil {
 			raw = strings.TrimSpace(raw)
 			if shown = raw; k.typ.redact {
 				shown = redactURL(raw)
 			}
+			val, err = k.typ.parse(raw)
+		}
+		if err != nil && readsNoConfig[cmd.CommandPath()] {
+			// Warned of, and the default taken: this command reads no key.
+			g.warnf("%s is %q: %v (from %s; ignored: %s reads no configuration)", k.name, shown, err, src, cmd.CommandPath())
+			raw, src = k.def, configSource{kind: fromDefault}
 			val, err = k.typ.parse(raw)
 		}
 		if err != nil {

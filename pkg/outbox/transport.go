@@ -126,13 +126,9 @@ func NewTransport(rawURL string, o TransportOptions) (Transport, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	u, err := url.Parse(rawURL)
+	u, err := parseURL(rawURL)
 	if err != nil {
-		// url's errors quote the input, which may hold a password.
-		return nil, fmt.Errorf("%w: cannot parse it; valid forms: %s", ErrBadURL, URLForms)
-	}
-	if _, has := u.User.Password(); has {
-		return nil, fmt.Errorf("%w: %s contains a password; put it in delivery.password_file instead", ErrBadURL, u.Redacted())
+		return nil, err
 	}
 	switch u.Scheme {
 	case "smtp", "smtps":
@@ -152,6 +148,38 @@ func NewTransport(rawURL string, o TransportOptions) (Transport, error) {
 			return nil, err
 		}
 		return newMaildir(p)
+	}
+	panic("outbox: parseURL let scheme " + u.Scheme + " through")
+}
+
+// CheckURL checks the form of a delivery URL as NewTransport will, without
+// making the transport: a URL that parses, has no password and names one
+// of the schemes of URLForms. Its errors wrap ErrBadURL and never quote a
+// password: a URL that does not parse is not quoted at all.
+func CheckURL(rawURL string) error {
+	_, err := parseURL(rawURL)
+	return err
+}
+
+func parseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url's errors quote the input, which may hold a password.
+		return nil, fmt.Errorf("%w: cannot parse it; valid forms: %s", ErrBadURL, URLForms)
+	}
+	if _, has := u.User.Password(); has {
+		return nil, fmt.Errorf("%w: %s contains a password; put it in delivery.password_file instead", ErrBadURL, u.Redacted())
+	}
+	switch u.Scheme {
+	case "smtp", "smtps":
+		// A password with '#', '?' or '/' in it ends the authority early
+		// and may still parse: what follows it is not to be quoted.
+		if u.Fragment != "" || strings.Contains(rawURL, "#") || strings.Contains(u.RawQuery, "@") {
+			return nil, fmt.Errorf("%w: cannot parse it (a password in it?); valid forms: %s", ErrBadURL, URLForms)
+		}
+		return u, nil
+	case "sendmail", "maildir":
+		return u, nil
 	case "":
 		return nil, fmt.Errorf("%w: %q has no scheme; valid forms: %s", ErrBadURL, u.Redacted(), URLForms)
 	default:

@@ -31,13 +31,25 @@ func TestNewTransportURLs(t *testing.T) {
 		{"/var/mail", "", "error: no scheme"},
 		{"sendmail:", "", "error: no path"},
 		{"sendmail:sendmail", "", "error: absolute"},
+		// A password with '#', '?' or '/' in it ends the authority early:
+		// such URLs are refused without being quoted.
+		{"smtp://user:hun#ter2@mail.example:587", "", "error: cannot parse it"},
+		{"smtp://user:12#hunter2@mail.example", "", "error: cannot parse it"},
+		{"smtp://user:12?hunter2@mail.example", "", "error: cannot parse it"},
+		{"smtp://user:hun/ter2@mail.example", "", "error: cannot parse it"},
+		{"user:hunter2@mail.example", "", "error: unknown scheme \"user\""},
 	} {
+		if err := CheckURL(tc.url); err != nil && (strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "ter2")) {
+			t.Errorf("CheckURL(%q): the error shows the password: %v", tc.url, err)
+		} else if err != nil && !strings.HasPrefix(tc.want, "error:") {
+			t.Errorf("CheckURL(%q) = %v, NewTransport takes it", tc.url, err)
+		}
 		tr, err := NewTransport(tc.url, TransportOptions{Password: tc.password})
 		if want, ok := strings.CutPrefix(tc.want, "error: "); ok {
 			if !errors.Is(err, ErrBadURL) || !strings.Contains(err.Error(), want) {
 				t.Errorf("NewTransport(%q) = %v; want an error with %q", tc.url, err, want)
 			}
-			if err != nil && strings.Contains(err.Error(), "hunter2") {
+			if err != nil && (strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "ter2")) {
 				t.Errorf("NewTransport(%q): the error shows the password: %v", tc.url, err)
 			}
 			continue
