@@ -131,7 +131,9 @@ ccdir reads its settings, in this order of precedence:
 ` + "`ccdir config show`" + ` prints every key with its effective value and where it comes
 from; ` + "`ccdir config show --changed`" + ` only those not at their default. Every value
 is checked before a command runs: a wrong one is an error naming the key,
-the value and where it came from. Secrets are never configuration values:
+the value and where it came from (` + "`ccdir process`" + ` then exits 75, so that the
+MTA keeps the mail until the value is fixed; ` + "`ccdir verify`" + `, which reads no
+key, only warns). Secrets are never configuration values:
 keys name the files that hold them.
 
 In ` + "`config.yaml`" + ` a key ` + "`section.name`" + ` is written

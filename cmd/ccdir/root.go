@@ -71,7 +71,14 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return g.setup(cmd)
+			err := g.setup(cmd)
+			if err != nil && cmd.CommandPath() == "ccdir process" {
+				// A mistake in the home or its configuration is the
+				// operator's: the MTA keeps the mail and retries (exit 75)
+				// instead of bouncing it to a sender that may be forged.
+				return &tempFailError{err}
+			}
+			return err
 		},
 	}
 	cmd.SetIn(stdin)
