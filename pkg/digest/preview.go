@@ -14,8 +14,8 @@ import (
 // would get now, for a member who asked for it by mail (or for
 // PreviewMessage): the message carries messageID (if not empty) and is
 // returned for the caller to queue with its own Kind and Ref. The digest's own records are
-// not touched. It reads the store through its pools, so it must not be
-// called inside a directory.Store.Update.
+// not touched. It reads the store through its pools: inside a
+// directory.Store.Update it sees what was committed before it.
 func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.Message, error) {
 	cfg := j.defaults()
 	_, prevSerial, err := j.lastDigest(ctx)
