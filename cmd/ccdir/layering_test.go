@@ -179,3 +179,67 @@ func TestOnlyDirectoryMigrates(t *testing.T) {
 		t.Fatalf("found %d migrations.go files, want those of outbox, inbound, digest and relay", owners)
 	}
 }
+
+var (
+	createTable = regexp.MustCompile(`(?i)\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)`)
+	tableUse    = regexp.MustCompile(`(?i)\b(?:FROM|INTO|UPDATE|JOIN)\s+(\w+)`)
+)
+
+// TestTablesOwned checks that no package reads or writes another's
+// tables (DESIGN.md, Data): the SQL in a package's non-test code names
+// only the tables its own migrations (directory: its schema) create; it
+// asks the owner for the rest.
+func TestTablesOwned(t *testing.T) {
+	root := filepath.Join("..", "..")
+	fset := token.NewFileSet()
+	owner := map[string]string{} // table → package folder
+	literals := map[string][]*ast.BasicLit{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		dir, _ := filepath.Rel(root, filepath.Dir(path))
+		ast.Inspect(f, func(n ast.Node) bool {
+			lit, ok := n.(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				return true
+			}
+			literals[dir] = append(literals[dir], lit)
+			if filepath.Base(path) == "migrations.go" || dir == "directory" {
+				for _, m := range createTable.FindAllStringSubmatch(lit.Value, -1) {
+					owner[strings.ToLower(m[1])] = dir
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"ledger", "contacts", "outbox", "outbox_blob", "seen_signatures", "digests", "alerts", "schema_migrations"} {
+		if owner[table] == "" {
+			t.Fatalf("no owner found for table %s", table)
+		}
+	}
+	for dir, lits := range literals {
+		for _, lit := range lits {
+			for _, m := range tableUse.FindAllStringSubmatch(lit.Value, -1) {
+				table := strings.ToLower(m[1])
+				if o, ok := owner[table]; ok && o != dir {
+					t.Errorf("%s: %s uses table %s of %s: ask its owner", fset.Position(lit.Pos()), dir, table, o)
+				}
+			}
+		}
+	}
+}
