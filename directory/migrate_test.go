@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +262,24 @@ func TestSignedMigration(t *testing.T) {
 	f.s.Close()
 	if _, err := Open(f.ctx, f.path, Options{ReadOnly: true}); !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "schema migration directory 2; this ccdir knows directory up to 1") {
 		t.Fatalf("open of version 2 by a ccdir that knows 1: %v", err)
+	}
+}
+
+func TestEmptyWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.db")
+	if !emptyWAL(path) {
+		t.Fatal("no WAL file: want empty")
+	}
+	if err := os.WriteFile(path+"-wal", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !emptyWAL(path) {
+		t.Fatal("an empty WAL file: want empty")
+	}
+	if err := os.WriteFile(path+"-wal", []byte("commits"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if emptyWAL(path) {
+		t.Fatal("a WAL file with content: want not empty")
 	}
 }

@@ -154,16 +154,19 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	// Check through the read-only pool, before the writer's first
 	// connection sets its pragmas: a file that is not ours stays untouched.
 	err = s.check(ctx)
-	if err != nil && opts.ReadOnly && cantOpen(err) && !exists(path+"-wal") {
+	if err != nil && opts.ReadOnly && cantOpen(err) && emptyWAL(path) {
 		// A read-only copy of a home (an auditor's) in a folder nobody
 		// may write: SQLite cannot make the WAL index beside it. With no
-		// WAL file the database file holds everything, and nobody
-		// changes it: read it as immutable.
+		// WAL file (or an empty one) the database file holds everything,
+		// and nobody changes it: read it as immutable.
 		s.Close()
 		if s, err = open(path, opts, url.Values{"immutable": {"1"}}); err != nil {
 			return nil, err
 		}
 		err = s.check(ctx)
+	} else if err != nil && opts.ReadOnly && cantOpen(err) {
+		err = &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s cannot be read: %v", path, err),
+			Hint: "its folder is read-only and the WAL file beside it holds commits: copy the home while no ccdir has it open, or let ccdir write to the folder"}
 	}
 	if err != nil {
 		s.Close()
@@ -200,9 +203,11 @@ func cantOpen(err error) bool {
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrReadonly)
 }
 
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
+// emptyWAL reports whether the database at path has no WAL file beside
+// it, or an empty one: then the database file holds every commit.
+func emptyWAL(path string) bool {
+	st, err := os.Lstat(path + "-wal")
+	return errors.Is(err, fs.ErrNotExist) || (err == nil && st.Mode().IsRegular() && st.Size() == 0)
 }
 
 // open makes the pools; extra are more DSN parameters for all of them.
