@@ -44,7 +44,8 @@ type Block struct {
 	// exactly one argument, as written (possibly in angle brackets).
 	Directories []string
 	// TooMany is the line number of the command line past MaxCommands, or
-	// 0. The block ends with that line (it is the last of Lines).
+	// 0. Lines ends with that line; Directories holds the DIRECTORY lines
+	// of the whole block.
 	TooMany int
 }
 
@@ -52,7 +53,9 @@ type Block struct {
 // skipped; then every line belongs to the block until a blank line, a
 // signature delimiter ("-- ", trailing white space ignored) or a quoted
 // line (starting with ">" after leading white space), none of which is
-// part of it, or until the line past MaxCommands command lines. Line
+// part of it. Lines holds the block up to the line past MaxCommands
+// command lines; DIRECTORY lines after that still count in Directories.
+// Line
 // endings may be LF or CRLF. This is the only reading of where the
 // commands of a mail are: the binding check (a DIRECTORY line naming the
 // address the mail was sent to), the mail commands and the list all use
@@ -80,6 +83,16 @@ func ScanBlock(text string) Block {
 			break
 		}
 		l := Line{No: lineNo, Text: line, TooLong: len(line) > MaxLineBytes}
+		if b.TooMany != 0 {
+			// Past the cap the block's lines are not kept, but its
+			// DIRECTORY lines still bind it, so that the sender is
+			// answered (too many commands) rather than refused as if the
+			// mail named no directory.
+			if addr, ok, _ := directoryLine(line); ok && !l.TooLong {
+				b.Directories = append(b.Directories, addr)
+			}
+			continue
+		}
 		if !l.TooLong {
 			if addr, ok, isDir := directoryLine(line); isDir {
 				l.Directory = true
@@ -95,7 +108,6 @@ func ScanBlock(text string) Block {
 		b.Lines = append(b.Lines, l)
 		if n > MaxCommands {
 			b.TooMany = lineNo
-			break
 		}
 	}
 	return b

@@ -70,9 +70,10 @@ func TestScanBlockCaps(t *testing.T) {
 	if b.TooMany != 0 || len(b.Lines) != MaxCommands+2 || !slices.Equal(b.Directories, []string{"a@x", "b@x"}) {
 		t.Fatalf("at the cap: TooMany %d, %d lines, directories %q", b.TooMany, len(b.Lines), b.Directories)
 	}
-	// One more: the block ends with it, and what follows is not read.
-	b = ScanBlock(strings.Repeat("HELP\n", MaxCommands+1) + "DIRECTORY a@x\n")
-	if b.TooMany != MaxCommands+1 || len(b.Lines) != MaxCommands+1 || b.Directories != nil {
+	// One more: Lines ends with it; a DIRECTORY line after it still binds,
+	// up to the end of the block.
+	b = ScanBlock(strings.Repeat("HELP\n", MaxCommands+1) + "DIRECTORY a@x\nHELP\n\nDIRECTORY b@x\n")
+	if b.TooMany != MaxCommands+1 || len(b.Lines) != MaxCommands+1 || !slices.Equal(b.Directories, []string{"a@x"}) {
 		t.Fatalf("past the cap: TooMany %d, %d lines, directories %q", b.TooMany, len(b.Lines), b.Directories)
 	}
 	// A line longer than MaxLineBytes is a command line, never a binding.

@@ -170,9 +170,9 @@ func (e *LineError) Error() string {
 // script holds the valid commands either way. Parse never fails on any
 // input.
 func Parse(text string) (*Script, []*LineError) {
-	s := &Script{}
-	var errs []*LineError
 	b := inbound.ScanBlock(text)
+	s := &Script{Directories: b.Directories}
+	var errs []*LineError
 	for _, l := range b.Lines {
 		echo := Echo(l.Text)
 		if l.TooLong {
@@ -186,9 +186,7 @@ func Parse(text string) (*Script, []*LineError) {
 			continue
 		}
 		if l.Directory {
-			if addr, ok := inbound.IsDirectoryLine(l.Text); ok {
-				s.Directories = append(s.Directories, addr)
-			} else {
+			if _, ok := inbound.IsDirectoryLine(l.Text); !ok {
 				errs = append(errs, &LineError{Line: l.No, Text: echo, Msg: "DIRECTORY takes the directory's address"})
 			}
 			continue

@@ -117,14 +117,20 @@ func TestParseDirectoriesAreTheBinding(t *testing.T) {
 		"SHOW pt\n> SHOW de\nDIRECTORY " + dirAddress + "\n",
 		"SHOW pt\n-- \nDIRECTORY " + dirAddress + "\n",
 		"SHOW pt\n\nDIRECTORY " + dirAddress + "\n",
-		strings.Repeat("HELP\n", MaxCommands+1) + "DIRECTORY " + dirAddress + "\n",
 	} {
 		s, _ := Parse(text)
 		if b := inbound.ScanBlock(text); len(s.Directories) != 0 || len(b.Directories) != 0 {
 			t.Errorf("%q: Parse read DIRECTORY %q, inbound %q; want none", text, s.Directories, b.Directories)
 		}
 	}
-	text := "directory " + dirAddress + "\nSHOW pt\n> DIRECTORY other@example.net\n"
+	// Past the cap of commands, a DIRECTORY line still binds the mail (so
+	// its sender is told there were too many commands), in both readings.
+	text := strings.Repeat("HELP\n", MaxCommands+1) + "DIRECTORY " + dirAddress + "\n"
+	if s, errs := Parse(text); len(errs) != 1 || !strings.Contains(errs[0].Msg, "more than") ||
+		!slices.Equal(s.Directories, []string{dirAddress}) || !slices.Equal(inbound.ScanBlock(text).Directories, s.Directories) {
+		t.Errorf("past the cap: Parse read DIRECTORY %q (%v), inbound %q", s.Directories, errs, inbound.ScanBlock(text).Directories)
+	}
+	text = "directory " + dirAddress + "\nSHOW pt\n> DIRECTORY other@example.net\n"
 	s, errs := Parse(text)
 	if b := inbound.ScanBlock(text); len(errs) != 0 || !slices.Equal(s.Directories, []string{dirAddress}) || !slices.Equal(b.Directories, s.Directories) {
 		t.Errorf("%q: Parse read DIRECTORY %q (%v), inbound %q", text, s.Directories, errs, b.Directories)

@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net"
@@ -254,17 +253,3 @@ func oneLine(s string) string {
 	}
 	return strings.TrimSpace(s)
 }
-
-// Reject is a ready-made refusal for handlers.
-type Reject struct {
-	Code     int
-	Enhanced [3]int
-	Message  string
-}
-
-func (r *Reject) Error() string {
-	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Message)
-}
-
-// SMTPStatus implements Status.
-func (r *Reject) SMTPStatus() (int, [3]int, string) { return r.Code, r.Enhanced, r.Message }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -306,3 +307,18 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
+
+// Reject is a refusal as a handler returns it (package receive has its
+// own: inbound.Refusal and receive.Deferred).
+type Reject struct {
+	Code     int
+	Enhanced [3]int
+	Message  string
+}
+
+func (r *Reject) Error() string {
+	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Message)
+}
+
+// SMTPStatus implements Status.
+func (r *Reject) SMTPStatus() (int, [3]int, string) { return r.Code, r.Enhanced, r.Message }
