@@ -22,7 +22,7 @@ type Migration struct {
 	Owner   string // the package that owns the tables, e.g. "outbox"
 	Version int    // 1, 2, … without gaps, per owner
 	Name    string // what the step does, for people
-	// Up is the SQL of the step, or, when UpFunc is set, ignored.
+	// Up is the SQL of the step; ignored when UpFunc is set.
 	Up string
 	// UpFunc runs the step in tx, for steps SQL alone cannot say.
 	UpFunc func(ctx context.Context, tx *sql.Tx) error
@@ -45,10 +45,7 @@ const schemaMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // follows it, so that a ccdir made before schema_migrations refuses a
 // newer layout.
 var signedMigrations = []Migration{
-	{Owner: Owner, Version: 1, Name: "state tables and ledger", UpFunc: func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, ifNotExists(stateSchema+ledgerSchema))
-		return err
-	}},
+	{Owner: Owner, Version: 1, Name: "state tables and ledger", Up: ifNotExists(stateSchema + ledgerSchema)},
 }
 
 // ifNotExists turns the CREATE statements of a released schema into ones
@@ -105,7 +102,7 @@ func newMigrationSet(others []Migration) (*migrationSet, error) {
 	return m, nil
 }
 
-// applied reads schema_migrations: the newest version per owner. A
+// readApplied reads schema_migrations: the newest version per owner. A
 // database without the table has none (ok false).
 func readApplied(ctx context.Context, q queryer) (map[string]int, bool, error) {
 	var n int
@@ -166,7 +163,7 @@ func (m *migrationSet) upTo(applied map[string]int) []Migration {
 	return out
 }
 
-// apply runs steps on db, each in its own transaction with its record in
+// applySteps runs steps on db, each in its own transaction with its record in
 // schema_migrations; the signed steps also set user_version.
 func applySteps(ctx context.Context, db *sql.DB, steps []Migration, now time.Time) error {
 	if _, err := db.ExecContext(ctx, schemaMigrationsTable); err != nil {
