@@ -50,6 +50,22 @@ func TestContactFieldsCoverContact(t *testing.T) {
 	for name := range rows {
 		t.Errorf("ContactFields names %s, which Contact does not have", name)
 	}
+	// A change is decided by a field's Text (details), or by the code of
+	// its kind (roles, key): a new field of Phone, Role or Key must be
+	// taken into that decision, so adding one fails here until it is.
+	for typ, known := range map[reflect.Type][]string{
+		reflect.TypeFor[Phone](): {"Number", "Emergency"},                                       // phoneList
+		reflect.TypeFor[Role]():  {"TLD", "Role"},                                               // pkg/export's role changes
+		reflect.TypeFor[Key]():   {"Fingerprint", "Algorithm", "Created", "Expires", "Armored"}, // key changes
+	} {
+		var names []string
+		for i := range typ.NumField() {
+			names = append(names, typ.Field(i).Name)
+		}
+		if !reflect.DeepEqual(names, known) {
+			t.Errorf("%s has the fields %q, known %q: decide how a change of the new one is told", typ.Name(), names, known)
+		}
+	}
 }
 
 // The Text of every detail tells two contacts apart exactly when the

@@ -2,8 +2,10 @@ package export
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -165,5 +167,33 @@ func TestCSVErrorQuotesControlCharacters(t *testing.T) {
 	}
 	if strings.ContainsAny(err.Error(), "\x1b\a") {
 		t.Fatalf("control characters reach the terminal: %q", err)
+	}
+}
+
+// The CSV format is written by hand in WriteCSV, ParseCSV and CSVRow: the
+// field table's columns, CSVHeader, the fields of CSVRow and every row
+// WriteCSV writes must agree, so that a field added to the table (say a
+// pager) fails here until the CSV code carries it too.
+func TestCSVFollowsContactFields(t *testing.T) {
+	var columns []string
+	for _, f := range directory.ContactFields {
+		if f.Column != "" {
+			columns = append(columns, f.Column)
+		}
+	}
+	if !slices.Equal(CSVHeader[2:], columns) || !slices.Equal(CSVHeader[:2], []string{"tld", "org"}) {
+		t.Errorf("CSVHeader %q; the field table's columns are %q (after tld, org)", CSVHeader, columns)
+	}
+	if n := reflect.TypeFor[CSVRow]().NumField(); n != len(CSVHeader)+1 {
+		t.Errorf("CSVRow has %d fields, want one per column of CSVHeader and Line (%d)", n, len(CSVHeader)+1)
+	}
+	records, err := csv.NewReader(bytes.NewReader(render(t, FormatCSV, testSnapshot()))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range records {
+		if len(r) != len(CSVHeader) {
+			t.Errorf("record %d has %d fields, CSVHeader %d", i+1, len(r), len(CSVHeader))
+		}
 	}
 }
