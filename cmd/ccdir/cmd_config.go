@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -41,7 +42,7 @@ EXIT STATUS
   0 ok, 1 error (a value is invalid: the error names the key), 2 usage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runConfigShow(g, o)
+			return runConfigShow(cmd.Context(), o, g)
 		},
 	}
 	cmd.Flags().BoolVar(&o.changed, "changed", false, "only the keys not at their default")
@@ -57,7 +58,7 @@ type configShowRow struct {
 	From    string `json:"from,omitempty"` // the file, variable or flag
 }
 
-func runConfigShow(g *globals, o configShowOptions) error {
+func runConfigShow(_ context.Context, o configShowOptions, g *globals) error {
 	var values []configValue
 	for _, v := range g.configValues() {
 		if !o.changed || v.source.kind != fromDefault {
@@ -100,15 +101,19 @@ func newConfigReferenceCmd(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.output == "" {
-				_, err := g.stdout.Write(configReference())
-				return err
-			}
-			return writeFileAtomic(o.output, configReference(), 0o644)
+			return runConfigReference(cmd.Context(), o, g)
 		},
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write to FILE instead of stdout")
 	return cmd
+}
+
+func runConfigReference(_ context.Context, o configReferenceOptions, g *globals) error {
+	if o.output == "" {
+		_, err := g.stdout.Write(configReference())
+		return err
+	}
+	return writeFileAtomic(o.output, configReference(), 0o644)
 }
 
 // configReference is docs/configuration.md, made from configKeys.

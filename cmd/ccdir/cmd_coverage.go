@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -10,29 +11,37 @@ import (
 	"github.com/ccdir/ccdir/pkg/export"
 )
 
+type coverageOptions struct {
+	all bool
+}
+
 func newCoverageCmd(g *globals) *cobra.Command {
-	var all bool
+	var o coverageOptions
 	cmd := &cobra.Command{
 		Use:   "coverage [--all]",
 		Short: "Which delegated ccTLDs have no member, no security contact, or no contact with a usable key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			snap, err := g.snapshot(cmd.Context())
-			if err != nil {
-				return err
-			}
-			now := g.now()
-			cov := export.ComputeCoverage(snap, directory.CCTLDs(), func(c *directory.Contact) error {
-				return usableKey(c, now)
-			})
-			if g.json {
-				return g.printJSON(cov)
-			}
-			return export.WriteCoverageText(g.stdout, cov, all)
+			return runCoverage(cmd.Context(), o, g)
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "list every delegated ccTLD, not only those with a problem")
+	cmd.Flags().BoolVar(&o.all, "all", false, "list every delegated ccTLD, not only those with a problem")
 	return cmd
+}
+
+func runCoverage(ctx context.Context, o coverageOptions, g *globals) error {
+	snap, err := g.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	now := g.now()
+	cov := export.ComputeCoverage(snap, directory.CCTLDs(), func(c *directory.Contact) error {
+		return usableKey(c, now)
+	})
+	if g.json {
+		return g.printJSON(cov)
+	}
+	return export.WriteCoverageText(g.stdout, cov, o.all)
 }
 
 // usableKey reports why a contact's key cannot be used now.

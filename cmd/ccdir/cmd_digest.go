@@ -22,8 +22,18 @@ func newDigestCmd(g *globals) *cobra.Command {
 		Use:   "digest",
 		Short: "Mail every contact the whole directory, encrypted and signed",
 	}
-	var opts digest.SendOptions
-	send := &cobra.Command{
+	cmd.AddCommand(newDigestSendCmd(g), newDigestPreviewCmd(g), newDigestStatusCmd(g))
+	return cmd
+}
+
+type digestSendOptions struct {
+	force  bool
+	dryRun bool
+}
+
+func newDigestSendCmd(g *globals) *cobra.Command {
+	var o digestSendOptions
+	cmd := &cobra.Command{
 		Use:   "send [--force] [--dry-run]",
 		Short: "Send a digest if one is due (run it daily from cron), and deliver what waits in the outbox",
 		Long: `Meant for cron, daily: if the interval (digest.interval: monthly, weekly,
@@ -39,24 +49,34 @@ EXIT STATUS
   1 error, 2 usage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDigestSend(cmd.Context(), g, opts)
+			return runDigestSend(cmd.Context(), o, g)
 		},
 	}
-	send.Flags().BoolVar(&opts.Force, "force", false, "send a digest even if the interval has not elapsed")
-	send.Flags().BoolVar(&opts.DryRun, "dry-run", false, "render and count, send nothing")
+	cmd.Flags().BoolVar(&o.force, "force", false, "send a digest even if the interval has not elapsed")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "render and count, send nothing")
+	return cmd
+}
 
-	var to string
-	preview := &cobra.Command{
+type digestPreviewOptions struct {
+	to string // the contact whose whole encrypted mail is printed
+}
+
+func newDigestPreviewCmd(g *globals) *cobra.Command {
+	var o digestPreviewOptions
+	cmd := &cobra.Command{
 		Use:   "preview [--to EMAIL]",
 		Short: "Print the digest as it would be sent now: its text, or with --to the whole encrypted mail for one contact",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDigestPreview(cmd.Context(), g, to)
+			return runDigestPreview(cmd.Context(), o, g)
 		},
 	}
-	preview.Flags().StringVar(&to, "to", "", "print the encrypted PGP/MIME mail for this contact")
+	cmd.Flags().StringVar(&o.to, "to", "", "print the encrypted PGP/MIME mail for this contact")
+	return cmd
+}
 
-	status := &cobra.Command{
+func newDigestStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use:   "status [ID]",
 		Short: "List past digests, or the per-recipient state of one",
 		Args:  cobra.MaximumNArgs(1),
@@ -64,8 +84,6 @@ EXIT STATUS
 			return runDigestStatus(cmd.Context(), g, args)
 		},
 	}
-	cmd.AddCommand(send, preview, status)
-	return cmd
 }
 
 // digestConfig reads the digest settings.
@@ -148,7 +166,7 @@ func (g *globals) job(ctx context.Context) (*digest.Job, func(), error) {
 	return &digest.Job{Store: s, Secret: sec, Outbox: ob, Transport: t, Config: cfg, Delivery: delivery, Now: g.now}, func() { s.Close() }, nil
 }
 
-func runDigestSend(ctx context.Context, g *globals, opts digest.SendOptions) error {
+func runDigestSend(ctx context.Context, o digestSendOptions, g *globals) error {
 	if err := g.checkHome(); err != nil {
 		return err
 	}
@@ -164,7 +182,7 @@ func runDigestSend(ctx context.Context, g *globals, opts digest.SendOptions) err
 	defer done()
 	p := newProgress(g.stderr, g.json)
 	j.Progress = p.update
-	res, err := j.Send(ctx, opts)
+	res, err := j.Send(ctx, digest.SendOptions{Force: o.force, DryRun: o.dryRun})
 	p.finish()
 	if err != nil {
 		if res != nil && res.Queued+res.Recipients > 0 {
@@ -199,16 +217,16 @@ func runDigestSend(ctx context.Context, g *globals, opts digest.SendOptions) err
 	return nil
 }
 
-func runDigestPreview(ctx context.Context, g *globals, to string) error {
+func runDigestPreview(ctx context.Context, o digestPreviewOptions, g *globals) error {
 	j, done, err := g.job(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if to == "" {
+	if o.to == "" {
 		return j.PreviewText(ctx, g.stdout)
 	}
-	email, err := directory.NormalizeEmail(to)
+	email, err := directory.NormalizeEmail(o.to)
 	if err != nil {
 		return err
 	}

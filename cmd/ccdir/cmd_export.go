@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -11,9 +12,14 @@ import (
 	"github.com/ccdir/ccdir/pkg/export"
 )
 
+type exportOptions struct {
+	format string
+	output string
+	sign   bool
+}
+
 func newExportCmd(g *globals) *cobra.Command {
-	var format, out string
-	var sign bool
+	var o exportOptions
 	cmd := &cobra.Command{
 		Use:   "export [--format text|json|csv|vcard|keys] [--sign] [-o FILE]",
 		Short: "Write the whole directory as text, JSON, CSV, vCard or a key bundle",
@@ -26,96 +32,109 @@ EXIT STATUS
   0 written, 1 error (no file is left half-written), 2 usage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !validFormat(format) {
-				return usagef("unknown format %q: want one of %s", format, strings.Join(export.Formats, ", "))
-			}
-			if sign && out == "" {
-				return usagef("--sign needs -o FILE (the signature goes to FILE.asc)")
-			}
-			snap, err := g.snapshot(cmd.Context())
-			if err != nil {
-				return err
-			}
-			var buf bytes.Buffer
-			if err := export.Render(&buf, format, snap); err != nil {
-				return err
-			}
-			if out == "" || out == "-" {
-				_, err := g.stdout.Write(buf.Bytes())
-				return err
-			}
-			var sig bytes.Buffer
-			if sign {
-				sec, err := g.secretKey()
-				if err != nil {
-					return err
-				}
-				if !strings.EqualFold(sec.Fingerprint(), snap.Info.KeyFingerprint) {
-					return fmt.Errorf("the key in the home folder is not the directory's key")
-				}
-				if err := sec.ArmoredDetachSign(&sig, bytes.NewReader(buf.Bytes())); err != nil {
-					return fmt.Errorf("sign: %w", err)
-				}
-			}
-			// Write both files fully before renaming either into place.
-			df, err := newAtomicFile(out, 0o644)
-			if err != nil {
-				return err
-			}
-			if _, err := df.Write(buf.Bytes()); err != nil {
-				df.Abort()
-				return err
-			}
-			if err := df.finish(); err != nil {
-				return err
-			}
-			if sign {
-				sf, err := newAtomicFile(out+".asc", 0o644)
-				if err != nil {
-					df.Abort()
-					return err
-				}
-				if _, err := sf.Write(sig.Bytes()); err != nil {
-					sf.Abort()
-					df.Abort()
-					return err
-				}
-				if err := sf.finish(); err != nil {
-					df.Abort()
-					return err
-				}
-				// The signature first: if the data cannot follow, the new
-				// signature is removed, so no file is left beside a
-				// signature that does not match it.
-				if err := sf.rename(); err != nil {
-					df.Abort()
-					return err
-				}
-				if err := df.rename(); err != nil {
-					os.Remove(out + ".asc")
-					return err
-				}
-			} else if err := df.rename(); err != nil {
-				return err
-			}
-			if g.json {
-				res := map[string]any{"file": out, "format": format, "serial": snap.Head.Serial, "head": snap.Head.Hash}
-				if sign {
-					res["signature"] = out + ".asc"
-				}
-				return g.printJSON(res)
-			}
-			g.printf("wrote %s (%s, %s)\n", out, format, snap.Head)
-			if sign {
-				g.printf("wrote %s (signature by %s)\n", out+".asc", snap.Info.KeyFingerprint)
-			}
-			return nil
+			return runExport(cmd.Context(), o, g)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", export.FormatText, "text, json, csv, vcard or keys")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout")
-	cmd.Flags().BoolVar(&sign, "sign", false, "also write FILE.asc, a detached signature by the directory key")
+	cmd.Flags().StringVar(&o.format, "format", export.FormatText, "text, json, csv, vcard or keys")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write to FILE instead of stdout")
+	cmd.Flags().BoolVar(&o.sign, "sign", false, "also write FILE.asc, a detached signature by the directory key")
 	return cmd
+}
+
+func runExport(ctx context.Context, o exportOptions, g *globals) error {
+	if !validFormat(o.format) {
+		return usagef("unknown format %q: want one of %s", o.format, strings.Join(export.Formats, ", "))
+	}
+	if o.sign && o.output == "" {
+		return usagef("--sign needs -o FILE (the signature goes to FILE.asc)")
+	}
+	snap, err := g.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := export.Render(&buf, o.format, snap); err != nil {
+		return err
+	}
+	if o.output == "" || o.output == "-" {
+		_, err := g.stdout.Write(buf.Bytes())
+		return err
+	}
+	var sig []byte
+	if o.sign {
+		sec, err := g.secretKey()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(sec.Fingerprint(), snap.Info.KeyFingerprint) {
+			return fmt.Errorf("the key in the home folder is not the directory's key")
+		}
+		var b bytes.Buffer
+		if err := sec.ArmoredDetachSign(&b, bytes.NewReader(buf.Bytes())); err != nil {
+			return fmt.Errorf("sign: %w", err)
+		}
+		sig = b.Bytes()
+	}
+	if err := writeExport(o.output, buf.Bytes(), sig); err != nil {
+		return err
+	}
+	if g.json {
+		res := map[string]any{"file": o.output, "format": o.format, "serial": snap.Head.Serial, "head": snap.Head.Hash}
+		if o.sign {
+			res["signature"] = o.output + ".asc"
+		}
+		return g.printJSON(res)
+	}
+	g.printf("wrote %s (%s, %s)\n", o.output, o.format, snap.Head)
+	if o.sign {
+		g.printf("wrote %s (signature by %s)\n", o.output+".asc", snap.Info.KeyFingerprint)
+	}
+	return nil
+}
+
+// writeExport writes data to out and, unless sig is nil, sig to out.asc:
+// both files fully before renaming either into place.
+func writeExport(out string, data, sig []byte) error {
+	df, err := newAtomicFile(out, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := df.Write(data); err != nil {
+		df.Abort()
+		return err
+	}
+	if err := df.finish(); err != nil {
+		return err
+	}
+	if sig == nil {
+		return df.rename()
+	}
+	sf, err := newAtomicFile(out+".asc", 0o644)
+	if err != nil {
+		df.Abort()
+		return err
+	}
+	if _, err := sf.Write(sig); err != nil {
+		sf.Abort()
+		df.Abort()
+		return err
+	}
+	if err := sf.finish(); err != nil {
+		df.Abort()
+		return err
+	}
+	// The signature first: if the data cannot follow, the new signature
+	// is removed, so no file is left beside a signature that does not
+	// match it.
+	if err := sf.rename(); err != nil {
+		df.Abort()
+		return err
+	}
+	if err := df.rename(); err != nil {
+		os.Remove(out + ".asc")
+		return err
+	}
+	return nil
 }
 
 func validFormat(f string) bool {

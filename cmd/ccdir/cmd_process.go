@@ -11,8 +11,15 @@ import (
 	"github.com/ccdir/ccdir/pkg/receive"
 )
 
+// processOptions: the envelope of the message; a flag not given is
+// taken from the environment (the *Set fields say which were given).
+type processOptions struct {
+	from, to       string
+	fromSet, toSet bool
+}
+
 func newProcessCmd(g *globals) *cobra.Command {
-	var from, to string
+	var o processOptions
 	cmd := &cobra.Command{
 		Use:   "process [--from SENDER] [--to ADDR] < message.eml",
 		Short: "Handle one message from an MTA pipe (Postfix pipe, procmail)",
@@ -30,21 +37,24 @@ EXIT STATUS
   75 temporary failure (the MTA retries later)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("from") {
-				from = os.Getenv("SENDER")
-			}
-			if !cmd.Flags().Changed("to") {
-				to = os.Getenv("RECIPIENT")
-			}
-			return runProcess(cmd.Context(), g, from, to)
+			fs := cmd.Flags()
+			o.fromSet, o.toSet = fs.Changed("from"), fs.Changed("to")
+			return runProcess(cmd.Context(), o, g)
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "envelope sender (default $SENDER)")
-	cmd.Flags().StringVar(&to, "to", "", "envelope recipient (default $RECIPIENT, else the directory's address)")
+	cmd.Flags().StringVar(&o.from, "from", "", "envelope sender (default $SENDER)")
+	cmd.Flags().StringVar(&o.to, "to", "", "envelope recipient (default $RECIPIENT, else the directory's address)")
 	return cmd
 }
 
-func runProcess(ctx context.Context, g *globals, from, to string) error {
+func runProcess(ctx context.Context, o processOptions, g *globals) error {
+	from, to := o.from, o.to
+	if !o.fromSet {
+		from = os.Getenv("SENDER")
+	}
+	if !o.toSet {
+		to = os.Getenv("RECIPIENT")
+	}
 	rc, done, err := g.receiver(ctx)
 	if err != nil {
 		return err

@@ -65,21 +65,12 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		g.now = testOnlyNow
 	}
 	cmd := &cobra.Command{
-		Use:           "ccdir",
-		Short:         "The signed contact directory of a ccTLD incident-response community",
-		Long:          rootHelp,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			err := g.setup(cmd)
-			if err != nil && cmd.CommandPath() == "ccdir process" {
-				// A mistake in the home or its configuration is the
-				// operator's: the MTA keeps the mail and retries (exit 75)
-				// instead of bouncing it to a sender that may be forged.
-				return &tempFailError{err}
-			}
-			return err
-		},
+		Use:               "ccdir",
+		Short:             "The signed contact directory of a ccTLD incident-response community",
+		Long:              rootHelp,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: g.preRun,
 	}
 	cmd.SetIn(stdin)
 	cmd.SetOut(stdout)
@@ -143,12 +134,16 @@ func groupUsage(cmd *cobra.Command) {
 			}
 			return nil
 		}
-		cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+		cmd.RunE = runGroupHelp
 	}
 	for _, c := range cmd.Commands() {
 		groupUsage(c)
 	}
 }
+
+// runGroupHelp is the handler of a command that only groups others: its
+// help.
+func runGroupHelp(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 
 // setUsageErrors makes argument and flag errors of cmd and its children
 // usage errors (exit 2).
@@ -165,6 +160,19 @@ func setUsageErrors(cmd *cobra.Command) {
 	for _, c := range cmd.Commands() {
 		setUsageErrors(c)
 	}
+}
+
+// preRun runs before every command: setup, whose errors make process
+// exit 75.
+func (g *globals) preRun(cmd *cobra.Command, _ []string) error {
+	err := g.setup(cmd)
+	if err != nil && cmd.CommandPath() == "ccdir process" {
+		// A mistake in the home or its configuration is the operator's:
+		// the MTA keeps the mail and retries (exit 75) instead of
+		// bouncing it to a sender that may be forged.
+		return &tempFailError{err}
+	}
+	return err
 }
 
 // setup resolves the home folder and reads the configuration.
