@@ -285,17 +285,18 @@ func newContactListCmd(g *globals) *cobra.Command {
 		Short: "List contacts, of one ccTLD or of all",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tld := ""
-			if len(args) == 1 {
-				tld = args[0]
-			}
-			return runContactList(cmd.Context(), g, tld)
+			return runContactList(cmd.Context(), g, args...)
 		},
 	}
 }
 
-// runContactList lists the contacts of tld, or of all ccTLDs if it is "".
-func runContactList(ctx context.Context, g *globals, tld string) error {
+// runContactList lists the contacts of the ccTLD given, or of all ccTLDs
+// if none is.
+func runContactList(ctx context.Context, g *globals, tlds ...string) error {
+	tld := ""
+	if len(tlds) == 1 {
+		tld = tlds[0]
+	}
 	s, err := g.openRead(ctx)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -240,6 +242,121 @@ func TestTablesOwned(t *testing.T) {
 					t.Errorf("%s: %s uses table %s of %s: ask its owner", fset.Position(lit.Pos()), dir, table, o)
 				}
 			}
+		}
+	}
+}
+
+// sqlText matches SQL in a string: a query, a change, a schema or a
+// pragma, its keywords in capitals as all SQL of ccdir is written (help
+// text says "select … from" and "delete … from" in prose).
+var sqlText = regexp.MustCompile(`(?s)\bSELECT\b.+\bFROM\b|\bINSERT\s+(OR\s+\w+\s+)?INTO\b|\bREPLACE\s+INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b|\b(CREATE|ALTER|DROP)\s+(TEMP\s+|TEMPORARY\s+|UNIQUE\s+)?(TABLE|INDEX|TRIGGER|VIEW)\b|\bPRAGMA\b`)
+
+// queryMethods are the methods of database/sql that run SQL.
+var queryMethods = map[string]bool{
+	"Query": true, "QueryContext": true, "QueryRow": true, "QueryRowContext": true,
+	"Exec": true, "ExecContext": true, "Prepare": true, "PrepareContext": true,
+	"Begin": true, "BeginTx": true,
+}
+
+// sqlProblems lists what in f is SQL: a string holding SQL, an import of
+// database/sql or of an SQLite driver, a call of a method that runs SQL
+// (on any value: cmd holds no database handle of its own to call it on).
+func sqlProblems(fset *token.FileSet, f *ast.File) (literals int, problems []string) {
+	for _, imp := range f.Imports {
+		path, _ := strconv.Unquote(imp.Path.Value)
+		if path == "database/sql" || strings.Contains(path, "sqlite") {
+			problems = append(problems, fmt.Sprintf("%s: imports %s", fset.Position(imp.Pos()), path))
+		}
+	}
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.BasicLit:
+			if n.Kind != token.STRING {
+				return true
+			}
+			literals++
+			text, err := strconv.Unquote(n.Value)
+			if err != nil {
+				text = n.Value
+			}
+			if m := sqlText.FindString(text); m != "" {
+				problems = append(problems, fmt.Sprintf("%s: SQL in a string: %.40q", fset.Position(n.Pos()), m))
+			}
+		case *ast.CallExpr:
+			if sel, ok := n.Fun.(*ast.SelectorExpr); ok && queryMethods[sel.Sel.Name] {
+				problems = append(problems, fmt.Sprintf("%s: calls %s, which runs SQL", fset.Position(n.Pos()), sel.Sel.Name))
+			}
+		}
+		return true
+	})
+	return literals, problems
+}
+
+// TestCmdNoSQL checks that cmd/ccdir holds no SQL: no string of its
+// non-test code is SQL, it imports neither database/sql nor a driver, and
+// it runs no query on a database handle; it asks the package that owns
+// the table.
+func TestCmdNoSQL(t *testing.T) {
+	fset, files := parseSources(t, ".")
+	total := 0
+	for _, f := range files {
+		n, problems := sqlProblems(fset, f)
+		total += n
+		for _, p := range problems {
+			t.Errorf("%s: cmd runs no SQL: ask the package that owns the table", p)
+		}
+	}
+	if total < 200 {
+		t.Fatalf("found only %d string literals in cmd/ccdir", total)
+	}
+}
+
+// TestSQLRule shows that the rule of TestCmdNoSQL finds SQL in a string,
+// the import of database/sql and a query run on a handle, and takes help
+// text for what it is.
+func TestSQLRule(t *testing.T) {
+	const src = `package main
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+const help = "Select the contacts you want from the list, or delete from it what was updated; set --all."
+
+func count(ctx context.Context, db *sql.DB) (n int, err error) {
+	err = db.QueryRowContext(ctx, ` + "`" + `SELECT count(*)
+		FROM outbox WHERE status = 'failed'` + "`" + `).Scan(&n)
+	_, err = s.DB().ExecContext(ctx, "DELETE FROM seen_signatures")
+	_, _ = db.Exec("PRAGMA journal_mode=WAL")
+	fmt.Println(help, "INSERT OR IGNORE INTO alerts(id) VALUES (1)", "UPDATE outbox SET status = 'x'", "CREATE TABLE t (x)")
+	return n, err
+}
+`
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "sql.go", src, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, problems := sqlProblems(fset, f)
+	want := []string{
+		"sql.go:4:2: imports database/sql",
+		"sql.go:11:8: calls QueryRowContext",
+		"sql.go:11:32: SQL in a string",
+		"sql.go:13:11: calls ExecContext",
+		"sql.go:13:35: SQL in a string",
+		"sql.go:14:9: calls Exec",
+		"sql.go:14:17: SQL in a string",
+		"sql.go:15:20: SQL in a string",
+		"sql.go:15:67: SQL in a string",
+		"sql.go:15:101: SQL in a string",
+	}
+	if len(problems) != len(want) {
+		t.Fatalf("problems:\n%s\nwant %d", strings.Join(problems, "\n"), len(want))
+	}
+	for i, p := range problems {
+		if !strings.HasPrefix(p, want[i]) {
+			t.Errorf("problem %d: %s\nwant it to start with %s", i, p, want[i])
 		}
 	}
 }
