@@ -201,7 +201,8 @@ func collects(e ast.Expr) bool {
 // them: a constructor newXCmd(g), an xOptions struct its flags are bound
 // to, and a handler that only collects what cobra knows (arguments, which
 // flags were given) and calls runX(ctx, opts, g, args...), which does the
-// work and writes only through g.
+// work and writes only through g: outside main.go nothing uses the
+// process's own streams.
 func TestCommandsAsRestic(t *testing.T) {
 	fset, files := parseSources(t, ".")
 	total := 0
@@ -222,6 +223,42 @@ func TestCommandsAsRestic(t *testing.T) {
 	if total < 30 {
 		t.Fatalf("found only %d handlers of cobra commands", total)
 	}
+	for name, f := range files {
+		if name == "main.go" {
+			continue // main hands the process's streams to run
+		}
+		for _, p := range streamProblems(fset, f) {
+			t.Error(p)
+		}
+	}
+}
+
+// streamProblems lists the uses in f of the process's own streams (os.Stdin,
+// os.Stdout, os.Stderr, fmt.Print*, the log package's printing functions,
+// print and println): commands read and write only through globals.
+func streamProblems(fset *token.FileSet, f *ast.File) []string {
+	var problems []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			x, ok := n.X.(*ast.Ident)
+			if !ok {
+				return true
+			}
+			name := n.Sel.Name
+			if x.Name == "os" && (name == "Stdin" || name == "Stdout" || name == "Stderr") ||
+				x.Name == "fmt" && strings.HasPrefix(name, "Print") ||
+				x.Name == "log" && (strings.HasPrefix(name, "Print") || strings.HasPrefix(name, "Fatal") || strings.HasPrefix(name, "Panic")) {
+				problems = append(problems, fmt.Sprintf("%s: %s.%s: write through g.stdout and g.stderr (read g.stdin)", fset.Position(n.Pos()), x.Name, name))
+			}
+		case *ast.CallExpr:
+			if id, ok := n.Fun.(*ast.Ident); ok && (id.Name == "print" || id.Name == "println") {
+				problems = append(problems, fmt.Sprintf("%s: %s: write through g.stdout and g.stderr", fset.Position(n.Pos()), id.Name))
+			}
+		}
+		return true
+	})
+	return problems
 }
 
 // TestHandlerRule shows that the rule of TestCommandsAsRestic tells an
@@ -309,6 +346,46 @@ func newArgCmd(g *globals) *cobra.Command {
 		"rule.go:57:9: RunE does not end by calling a function runX",
 		"rule.go:63:8: Run computes an argument of runX",
 	}
+	if len(problems) != len(want) {
+		t.Fatalf("problems:\n%s\nwant %d", strings.Join(problems, "\n"), len(want))
+	}
+	for i, p := range problems {
+		if !strings.HasPrefix(p, want[i]) {
+			t.Errorf("problem %d: %s\nwant it to start with %s", i, p, want[i])
+		}
+	}
+}
+
+// TestStreamRule shows that streamProblems finds each way around g's
+// streams, and leaves writers given to it alone.
+func TestStreamRule(t *testing.T) {
+	const src = `package main
+
+func runX(ctx context.Context, g *globals) error {
+	fmt.Fprintf(g.stdout, "ok\n")
+	rc.Log.Printf("fine")
+	l := log.New(g.stderr, "ccdir: ", 0)
+	fmt.Println("no")
+	fmt.Fprintln(os.Stderr, "no")
+	log.Printf("no")
+	io.Copy(g.stdout, os.Stdin)
+	println("no")
+	return nil
+}
+`
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "streams.go", src, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"streams.go:7:2: fmt.Println",
+		"streams.go:8:15: os.Stderr",
+		"streams.go:9:2: log.Printf",
+		"streams.go:10:20: os.Stdin",
+		"streams.go:11:2: println",
+	}
+	problems := streamProblems(fset, f)
 	if len(problems) != len(want) {
 		t.Fatalf("problems:\n%s\nwant %d", strings.Join(problems, "\n"), len(want))
 	}
