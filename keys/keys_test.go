@@ -639,6 +639,7 @@ func TestGroupFingerprint(t *testing.T) {
 		"ABCD":         "ABCD",
 		"ABCD1":        "ABCD 1",
 		"ABCD1234EF56": "ABCD 1234 EF56",
+		"abcd 1234ef":  "ABCD 1234 EF",
 	} {
 		if got := keys.GroupFingerprint(in); got != want {
 			t.Errorf("GroupFingerprint(%q) = %q, want %q", in, got, want)

@@ -82,15 +82,17 @@ func (p *Public) HasEmail(email string) bool {
 // String returns "ALGO FINGERPRINT".
 func (p *Public) String() string { return p.Algorithm + " " + p.Fingerprint }
 
-// GroupFingerprint writes a fingerprint in groups of four characters, as
-// people compare them: "ABCD 1234 …".
+// GroupFingerprint writes a fingerprint in upper case, in groups of four
+// characters, as people compare them: "ABCD 1234 …" (spaces in fpr are
+// dropped first).
 func GroupFingerprint(fpr string) string {
+	fpr = strings.ToUpper(strings.ReplaceAll(fpr, " ", ""))
 	var b strings.Builder
-	for i, r := range fpr {
-		if i > 0 && i%4 == 0 {
+	for i := 0; i < len(fpr); i += 4 {
+		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteRune(r)
+		b.WriteString(fpr[i:min(i+4, len(fpr))])
 	}
 	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 )
 
 // contactOptions are the flags of contact add and contact update.
@@ -384,7 +385,7 @@ func printContact(g *globals, c directory.Contact, tld string) {
 		if c.Key.Expires != "" {
 			exp = "expires " + c.Key.Expires[:10]
 		}
-		g.printf("key        %s (%s, %s)\n", groupHex(c.Key.Fingerprint), c.Key.Algorithm, exp)
+		g.printf("key        %s (%s, %s)\n", keys.GroupFingerprint(c.Key.Fingerprint), c.Key.Algorithm, exp)
 	} else {
 		g.printf("key        none\n")
 	}

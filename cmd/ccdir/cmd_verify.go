@@ -83,7 +83,7 @@ EXIT STATUS
 				return g.printJSON(map[string]any{"ok": true, "serial": head.Serial, "head": head.Hash, "key": pub.Fingerprint})
 			}
 			g.printf("ok %s\n", head)
-			g.printf("directory key %s\n", groupHex(pub.Fingerprint))
+			g.printf("directory key %s\n", keys.GroupFingerprint(pub.Fingerprint))
 			return nil
 		},
 	}

@@ -112,18 +112,6 @@ func (t *table) write(w io.Writer) error {
 	return err
 }
 
-// groupHex writes a fingerprint in groups of four.
-func groupHex(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && i%4 == 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 func yesNo(b bool) string {
 	if b {
 		return "yes"

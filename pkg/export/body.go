@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 )
 
 // bodyWidth is the width the body's own text is wrapped to; the directory
@@ -235,7 +236,7 @@ func (t *textWriter) bodyFooter(s *directory.Snapshot) {
 	}
 	fp := "unknown"
 	if s.Info.KeyFingerprint != "" {
-		fp = groupFingerprint(printable(s.Info.KeyFingerprint))
+		fp = keys.GroupFingerprint(printable(s.Info.KeyFingerprint))
 	}
 	t.line("Directory key: %s", fp)
 	t.line("This digest is signed by that key; check its fingerprint before you trust it.")
@@ -259,7 +260,7 @@ func KeyNote(c *directory.Contact, now time.Time, days int, usable func(*directo
 		days = DefaultKeyNoteDays
 	}
 	st := keyStatus(c, now, days, orDefaultUsable(usable, now))
-	fp := groupFingerprint(printable(c.Key.Fingerprint))
+	fp := keys.GroupFingerprint(printable(c.Key.Fingerprint))
 	on := st.expires.UTC().Format(time.DateOnly)
 	var text string
 	switch {

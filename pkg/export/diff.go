@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 )
 
 // DefaultKeyNoteDays is how many days before a key expires a digest warns
@@ -254,10 +255,10 @@ func Diff(prev, cur *directory.Snapshot, now time.Time, usable func(*directory.C
 			case pk == nil && ck != nil:
 				add(ChangeKeyNew, tlds, c.Email, c.Name, keySummary(ck))
 			case pk != nil && ck == nil:
-				add(ChangeKeyRemoved, tlds, c.Email, c.Name, groupFingerprint(pk.Fingerprint))
+				add(ChangeKeyRemoved, tlds, c.Email, c.Name, keys.GroupFingerprint(pk.Fingerprint))
 			case pk == nil || ck == nil:
 			case !sameFingerprint(pk.Fingerprint, ck.Fingerprint):
-				add(ChangeKeyRotated, tlds, c.Email, c.Name, groupFingerprint(pk.Fingerprint)+arrow+keySummary(ck))
+				add(ChangeKeyRotated, tlds, c.Email, c.Name, keys.GroupFingerprint(pk.Fingerprint)+arrow+keySummary(ck))
 			case pk.Expires != ck.Expires:
 				add(ChangeKeyUpdated, tlds, c.Email, c.Name, "expires "+expiryDate(pk)+arrow+expiryDate(ck))
 			}
@@ -336,7 +337,7 @@ func keyStatus(c *directory.Contact, now time.Time, days int, usable func(*direc
 
 // detail describes the state of c's key in a change list.
 func (st keyState) detail(c *directory.Contact) string {
-	fp := groupFingerprint(c.Key.Fingerprint)
+	fp := keys.GroupFingerprint(c.Key.Fingerprint)
 	switch {
 	case st.err != nil:
 		return fp + ": " + st.err.Error()
@@ -375,9 +376,9 @@ func unionTLDs(a, b *directory.Contact) []string {
 // keySummary describes a key in a change: "AAAA 1111 … (expires 2027-01-10)".
 func keySummary(k *directory.Key) string {
 	if k.Expires == "" {
-		return groupFingerprint(k.Fingerprint) + " (never expires)"
+		return keys.GroupFingerprint(k.Fingerprint) + " (never expires)"
 	}
-	return groupFingerprint(k.Fingerprint) + " (expires " + expiryDate(k) + ")"
+	return keys.GroupFingerprint(k.Fingerprint) + " (expires " + expiryDate(k) + ")"
 }
 
 // contactKey describes the key of a new contact: "key AAAA … (…)", or "no key".

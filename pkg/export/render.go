@@ -90,20 +90,6 @@ func memberOrg(s *directory.Snapshot, tld string) string {
 	return ""
 }
 
-// groupFingerprint writes a fingerprint in upper-case groups of four:
-// "ABCD 0123 …".
-func groupFingerprint(fp string) string {
-	fp = strings.ToUpper(strings.ReplaceAll(fp, " ", ""))
-	var b strings.Builder
-	for i := 0; i < len(fp); i += 4 {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(fp[i:min(i+4, len(fp))])
-	}
-	return b.String()
-}
-
 // parseTime parses an RFC 3339 time of the snapshot.
 func parseTime(s string) (time.Time, bool) {
 	t, err := time.Parse(time.RFC3339, s)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 )
 
 const rule = "========================================================================"
@@ -144,7 +145,7 @@ func (t *textWriter) contact(s *directory.Snapshot, tld string, c *directory.Con
 	if c.Key == nil {
 		t.field(in, "Key", "no key")
 	} else {
-		t.field(in, "Key", groupFingerprint(printable(c.Key.Fingerprint)))
+		t.field(in, "Key", keys.GroupFingerprint(printable(c.Key.Fingerprint)))
 		t.field(in, "Key expires", keyExpiry(s, c.Key))
 	}
 	confirmed := "unknown"
@@ -159,7 +160,7 @@ func (t *textWriter) footer(s *directory.Snapshot) {
 	t.line("%s", rule)
 	fp := "unknown"
 	if s.Info.KeyFingerprint != "" {
-		fp = groupFingerprint(printable(s.Info.KeyFingerprint))
+		fp = keys.GroupFingerprint(printable(s.Info.KeyFingerprint))
 	}
 	t.line("Directory key: %s", fp)
 	t.line("Serial %d, head %s.", s.Head.Serial, shortHash(s.Head.Hash))

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 	"github.com/emersion/go-vcard"
 )
 
@@ -85,7 +86,7 @@ func contactCard(s *directory.Snapshot, c *directory.Contact) vcard.Card {
 	}
 	note = append(note, "24x7: "+yesNo(c.Always))
 	if c.Key != nil {
-		note = append(note, "OpenPGP key: "+groupFingerprint(printable(c.Key.Fingerprint)))
+		note = append(note, "OpenPGP key: "+keys.GroupFingerprint(printable(c.Key.Fingerprint)))
 	} else {
 		note = append(note, "OpenPGP key: none")
 	}
