@@ -15,8 +15,15 @@ import (
 	"github.com/ccdir/ccdir/keys"
 )
 
+// verifyOptions are verify's flags: what the auditor knows from outside
+// the home.
+type verifyOptions struct {
+	pin      string // --key: the directory key's fingerprint
+	wantHead string // --head: SERIAL:HASH published earlier
+}
+
 func newVerifyCmd(g *globals) *cobra.Command {
-	var pin, wantHead string
+	var o verifyOptions
 	cmd := &cobra.Command{
 		Use:   "verify [--key FINGERPRINT] [--head SERIAL:HASH]",
 		Short: "Check the ledger's hashes and signatures and that the directory is exactly its replay",
@@ -44,52 +51,56 @@ EXIT STATUS
   0 ok, 1 error (the check could not run), 3 the directory does not match its ledger`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// Open the database first: a missing home, or a database
-			// that is damaged or not ours, says more than a missing key.
-			s, err := g.openRead(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			pub, err := g.verifyKey(pin)
-			var mismatch *keyMismatchError
-			if errors.As(err, &mismatch) {
-				return &directory.VerifyError{Reason: err.Error()}
-			}
-			if err != nil {
-				return err
-			}
-			if pin != "" && !strings.EqualFold(strings.ReplaceAll(pin, " ", ""), pub.Fingerprint) {
-				return &directory.VerifyError{Reason: fmt.Sprintf("the directory key is %s, not the pinned %s", pub.Fingerprint, pin)}
-			}
-			v, err := pub.NewVerifier(g.now())
-			if err != nil {
-				return fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
-			}
-			head, err := s.Verify(cmd.Context(), pub.Fingerprint, v.Verify)
-			if err == nil && wantHead != "" {
-				err = checkHead(cmd.Context(), s, wantHead)
-			}
-			if directory.IsVerifyError(err) && g.json {
-				if jerr := g.printJSON(map[string]any{"ok": false, "problem": err.Error()}); jerr != nil {
-					return jerr
-				}
-				return err
-			}
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return g.printJSON(map[string]any{"ok": true, "serial": head.Serial, "head": head.Hash, "key": pub.Fingerprint})
-			}
-			g.printf("ok %s\n", head)
-			g.printf("directory key %s\n", keys.GroupFingerprint(pub.Fingerprint))
-			return nil
+			return runVerify(cmd.Context(), o, g)
 		},
 	}
-	cmd.Flags().StringVar(&pin, "key", "", "the directory key's fingerprint, known from outside the home")
-	cmd.Flags().StringVar(&wantHead, "head", "", "SERIAL:HASH of a head published earlier, which must be in the ledger")
+	cmd.Flags().StringVar(&o.pin, "key", "", "the directory key's fingerprint, known from outside the home")
+	cmd.Flags().StringVar(&o.wantHead, "head", "", "SERIAL:HASH of a head published earlier, which must be in the ledger")
 	return cmd
+}
+
+func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
+	// Open the database first: a missing home, or a database
+	// that is damaged or not ours, says more than a missing key.
+	s, err := g.openRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	pub, err := g.verifyKey(o.pin)
+	var mismatch *keyMismatchError
+	if errors.As(err, &mismatch) {
+		return &directory.VerifyError{Reason: err.Error()}
+	}
+	if err != nil {
+		return err
+	}
+	if o.pin != "" && !strings.EqualFold(strings.ReplaceAll(o.pin, " ", ""), pub.Fingerprint) {
+		return &directory.VerifyError{Reason: fmt.Sprintf("the directory key is %s, not the pinned %s", pub.Fingerprint, o.pin)}
+	}
+	v, err := pub.NewVerifier(g.now())
+	if err != nil {
+		return fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
+	}
+	head, err := s.Verify(ctx, pub.Fingerprint, v.Verify)
+	if err == nil && o.wantHead != "" {
+		err = checkHead(ctx, s, o.wantHead)
+	}
+	if directory.IsVerifyError(err) && g.json {
+		if jerr := g.printJSON(map[string]any{"ok": false, "problem": err.Error()}); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(map[string]any{"ok": true, "serial": head.Serial, "head": head.Hash, "key": pub.Fingerprint})
+	}
+	g.printf("ok %s\n", head)
+	g.printf("directory key %s\n", keys.GroupFingerprint(pub.Fingerprint))
+	return nil
 }
 
 // verifyKey reads the directory's public key for verify. With the secret
