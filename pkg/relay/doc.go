@@ -25,7 +25,10 @@
 // A post carries a label TLP:CLEAR, GREEN, AMBER, AMBER+STRICT or RED
 // (TLP:WHITE is read as CLEAR) in its subject or in the first lines of its
 // text (up to the first blank line); if it carries several, the most
-// restrictive applies; if none, Config.DefaultTLP (AMBER). A "TO:" line
+// restrictive applies; if none, Config.DefaultTLP (AMBER). A post that
+// shows a more restrictive label anywhere else (further down its text, in
+// a quoted line, in an unsigned Subject) is refused, never relayed under
+// the weaker one, and its author is told where the label is. A "TO:" line
 // among those first lines (ccTLD codes, meaning all contacts of that
 // ccTLD, or contacts' emails, separated by commas or spaces) limits the
 // recipients, whatever the label; a TLP:RED post must have one, and is

@@ -64,11 +64,15 @@ const maxLeadLines = 10
 
 // post is what the author's signed text and subject ask for.
 type post struct {
-	tlp      string   // the label that applies
-	labelled bool     // the author gave it (false: the default)
-	to       []string // the names on TO: lines, as written
-	hasTo    bool
-	subject  string // the original subject without tag and label
+	tlp      string // the label that applies
+	labelled bool   // the author gave it (false: the default)
+	// shown is the most restrictive label anywhere in the post as people
+	// see it (the unsigned Subject, any line of the text, quoted or not),
+	// and shownAt where: a post is never relayed under a weaker label.
+	shown, shownAt string
+	to             []string // the names on TO: lines, as written
+	hasTo          bool
+	subject        string // the original subject without tag and label
 }
 
 // leadLines returns the lines at the top of text (after leading blank
@@ -98,8 +102,12 @@ func leadLines(text string) []string {
 // DIRECTORY lines are skipped: the binding is inbound's (its command block,
 // Accepted.Binding). The first lines are not cut at a quoted line as the
 // command block is: a label in a quoted alert still counts.
-func parsePost(subject, text, tag, defaultTLP string) *post {
+//
+// unsigned is the outer Subject when it is not signed: it never sets the
+// label, but a label in it counts for shown.
+func parsePost(subject, unsigned, text, tag, defaultTLP string) *post {
 	p := &post{}
+	p.shown, p.shownAt = shownLabel(subject, unsigned, text)
 	labels := subject
 	for _, line := range leadLines(text) {
 		if _, ok := inbound.IsDirectoryLine(line); ok {
@@ -229,4 +237,23 @@ func quoteAll(ss []string) []string {
 		out[i] = fmt.Sprintf("%q", s)
 	}
 	return out
+}
+
+// shownLabel is the most restrictive TLP label a reader of the post sees,
+// and where: in its Subject (signed or not) or on which line of its text.
+func shownLabel(subject, unsigned, text string) (label, where string) {
+	rank := func(l string) int { return slices.Index(tlpOrder, l) }
+	consider := func(l, at string) {
+		if l != "" && rank(l) > rank(label) {
+			label, where = l, at
+		}
+	}
+	consider(ParseTLP(unsigned), "the unsigned Subject")
+	consider(ParseTLP(subject), "the Subject")
+	n := 0
+	for line := range strings.SplitSeq(text, "\n") {
+		n++
+		consider(ParseTLP(line), fmt.Sprintf("line %d of the text", n))
+	}
+	return label, where
 }

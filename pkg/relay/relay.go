@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -215,11 +216,11 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 	// Only a signed Subject reaches the copies (and may carry the label):
 	// an outer one could have been changed on the way, and the copies are
 	// signed by the directory.
-	subject := ""
+	subject, unsigned := "", a.Subject
 	if a.SubjectSigned {
-		subject = a.Subject
+		subject, unsigned = a.Subject, ""
 	}
-	p := parsePost(subject, a.Text, cfg.Tag, cfg.DefaultTLP)
+	p := parsePost(subject, unsigned, a.Text, cfg.Tag, cfg.DefaultTLP)
 	res := &Result{TLP: p.tlp, Skipped: []Skipped{}}
 	actor := directory.Actor{Name: "member:" + a.Key.Fingerprint}
 	_, err = r.Store.Update(ctx, actor, func(tx *directory.Tx) error {
@@ -281,6 +282,14 @@ func (p *post) refusal(cfg settings, attachments int, directories []string, boun
 	}
 	if attachments > pgpmime.MaxParts-1 {
 		return fmt.Sprintf("the post has %d attachments; the list relays at most %d", attachments, pgpmime.MaxParts-1)
+	}
+	if slices.Index(tlpOrder, p.shown) > slices.Index(tlpOrder, p.tlp) {
+		// Fail closed: the label that would apply is weaker than one the
+		// post shows, which the author may have meant.
+		return fmt.Sprintf("the post shows the label TLP:%s (in %s), more restrictive than TLP:%s, the label it would be relayed under: "+
+			"a post's label is read only from its signed Subject and the first lines of its signed text (up to the first blank line), "+
+			"and a post is never relayed under a weaker label than one it shows; put TLP:%s in the first lines of the text%s, sign the post and send it again",
+			p.shown, p.shownAt, p.tlp, p.shown, map[bool]string{true: " with a TO: line naming its recipients", false: ""}[p.shown == TLPRed])
 	}
 	if p.tlp == TLPRed && !p.hasTo {
 		return "the post is labelled TLP:RED, and a TLP:RED post goes only to the contacts its author names, never to the whole list; " +

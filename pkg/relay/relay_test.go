@@ -379,3 +379,47 @@ func TestAckRoundTrip(t *testing.T) {
 		t.Fatalf("archived %d (%v)", n, err)
 	}
 }
+
+// A post is never relayed under a weaker label than one it shows: a label
+// past the first lines, in a quoted line, or in the unsigned Subject of a
+// clear-signed post that is more restrictive than the label that would
+// apply refuses the post, and the author is told (encrypted) where the
+// label is and how to send it again. Nothing is relayed.
+func TestShownLabelNeverDowngraded(t *testing.T) {
+	w := newWorld(t)
+	status := strings.Repeat("status line\n", 10)
+	for _, tc := range []struct {
+		name, subject, text, shownAt string
+	}{
+		{"label after the first lines", "outage",
+			"DIRECTORY " + listAddr + "\n" + status + "TLP:RED\n\nbody\n", "line 12 of the text"},
+		{"directory line and label late", "outage",
+			"TLP:GREEN\n" + status + "DIRECTORY " + listAddr + "\n\nTLP:AMBER+STRICT details\n", "line 14 of the text"},
+		{"quoted label", "re: outage",
+			"DIRECTORY " + listAddr + "\nTLP:GREEN\n\n> [TLD-OPS] [TLP:RED] an earlier alert\n", "line 4 of the text"},
+		{"unsigned subject", "TLP:RED resolver outage",
+			"DIRECTORY " + listAddr + "\nTO: de\n\nbody\n", "the unsigned Subject"},
+	} {
+		before := len(w.copies(relay.Kind, ""))
+		res := w.post(w.clearPost(w.ana, w.ana.email, tc.subject, tc.text))
+		if res.Alert != "" || !res.Replied || !strings.Contains(res.Refused, "(in "+tc.shownAt+")") ||
+			!strings.Contains(res.Refused, "never relayed under a weaker label") {
+			t.Errorf("%s: %+v", tc.name, res)
+			continue
+		}
+		if n := len(w.copies(relay.Kind, "")); n != before {
+			t.Errorf("%s: %d copies queued for a refused post", tc.name, n-before)
+		}
+	}
+	// The author's reply says why, encrypted to the author's key.
+	o := w.openReply(w.ana, w.copies(relay.KindReply, "")[w.ana.email])
+	if !strings.Contains(o, "more restrictive than TLP:") {
+		t.Errorf("reply:\n%s", o)
+	}
+	// A less restrictive label later in the text changes nothing.
+	res := w.post(w.clearPost(w.ana, w.ana.email, "TLP:GREEN outage",
+		"DIRECTORY "+listAddr+"\nTLP:AMBER\n\n> [TLP:GREEN] an earlier alert\nTLP:CLEAR is fine for the summary\n"))
+	if res.Alert == "" || res.TLP != relay.TLPAmber || res.Refused != "" {
+		t.Fatalf("weaker labels shown: %+v", res)
+	}
+}
