@@ -157,11 +157,11 @@ func benchFanout(b *testing.B, n int, attach []string) {
 		kr.add(contacts)
 		rcpts := make([]recipient, len(contacts))
 		for i := range contacts {
-			st := kr.state(&contacts[i])
-			if st.err != nil {
-				return nil, st.err
+			key, err := kr.recipient(&contacts[i])
+			if err != nil {
+				return nil, err
 			}
-			rcpts[i] = recipient{contact: contacts[i], key: st.rcpt}
+			rcpts[i] = recipient{contact: contacts[i], key: key}
 		}
 		const id = 1
 		q := &queuer{j: job, cfg: cfg, c: c, id: id, now: now, signed: map[string]*signedEntity{}, total: len(rcpts)}

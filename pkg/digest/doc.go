@@ -5,4 +5,7 @@
 // record of each digest and its recipients, so that an interrupted run is
 // resumed by the next ([Job.Send]). Messages are queued to the outbox;
 // delivering them is the outbox's, with the options the caller gives.
+// Contacts' keys are read and checked through pkg/fanout's key cache
+// (fanout.Keys, one per run and time), which also says which recipients
+// are skipped and why.
 package digest

@@ -87,9 +87,9 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *
 		if ct.Key == nil || ct.Key.Fingerprint != fpr {
 			return fmt.Errorf("digest %d: the key of %s at serial %d is not the one recorded", id, ct.Email, serial)
 		}
-		st := enc.state(&ct)
-		if st.err != nil {
-			reason := "unusable key: " + st.err.Error()
+		key, err := enc.recipient(&ct)
+		if err != nil {
+			reason := "unusable key: " + err.Error()
 			if _, err := db.ExecContext(ctx, `UPDATE digest_recipients SET state = 'skipped', reason = ? WHERE digest_id = ? AND email = ?`,
 				reason, id, ct.Email); err != nil {
 				return err
@@ -98,7 +98,7 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *
 			res.Recipients--
 			continue
 		}
-		todo = append(todo, recipient{contact: ct, key: st.rcpt})
+		todo = append(todo, recipient{contact: ct, key: key})
 	}
 	if found != len(pending) {
 		return fmt.Errorf("digest %d: %d recipients are not in the directory at serial %d", id, len(pending)-found, serial)

@@ -23,12 +23,12 @@ func recipients(s *directory.Snapshot, kr *keyring) ([]recipient, []Skipped) {
 			skipped = append(skipped, Skipped{c.Email, "no key"})
 			continue
 		}
-		st := kr.state(c)
-		if st.err != nil {
-			skipped = append(skipped, Skipped{c.Email, "unusable key: " + st.err.Error()})
+		key, err := kr.recipient(c)
+		if err != nil {
+			skipped = append(skipped, Skipped{c.Email, "unusable key: " + err.Error()})
 			continue
 		}
-		out = append(out, recipient{contact: *c, key: st.rcpt})
+		out = append(out, recipient{contact: *c, key: key})
 	}
 	return out, skipped
 }

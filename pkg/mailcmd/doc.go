@@ -17,6 +17,9 @@
 //     contacts of its ccTLDs, so that no entry changes silently;
 //   - the digest asked for with DIGEST (kind "digest-request").
 //
+// A contact whose key keys.Unusable refuses gets no reply or notice (it
+// cannot be sent unencrypted); the Result says so.
+//
 // Decisions the issue left open:
 //
 //   - a mail with any invalid line runs nothing (as Schleuder does); a

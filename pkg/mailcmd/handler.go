@@ -327,15 +327,9 @@ func (h *Handler) commitReply(ctx context.Context, tx *directory.Tx, cfg Config,
 	return err
 }
 
-func isKeyError(err error) bool {
-	for _, e := range []error{keys.ErrNoKey, keys.ErrExpired, keys.ErrRevoked, keys.ErrNoEncryptionKey,
-		keys.ErrNoSigningKey, keys.ErrWeakKey, keys.ErrNoValidSelfSig, errNoKey} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
+// isKeyError reports whether err says a contact's key cannot be sent to
+// (keys.Unusable), or that the contact has none.
+func isKeyError(err error) bool { return keys.Unusable(err) || errors.Is(err, errNoKey) }
 
 func contactByFingerprint(s *directory.Snapshot, fpr string) *directory.Contact {
 	for i := range s.Contacts {

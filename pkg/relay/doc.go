@@ -5,7 +5,10 @@
 // contact's key and signed by the directory key (RFC 3156 §6.1: the inner
 // entity is signed once, then encrypted per recipient), through the
 // outbox (kind "alert", ref the alert id: one copy per recipient, whatever
-// happens).
+// happens). Members' keys are read through pkg/fanout's key cache (one
+// per Relay: each key parsed once, checked at each post's time);
+// keys.Unusable and keys.Reason decide and say which recipients are
+// skipped.
 //
 // # What a copy shows
 //

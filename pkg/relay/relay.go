@@ -18,6 +18,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
@@ -84,13 +85,7 @@ type Relay struct {
 	Rand io.Reader
 
 	mu   sync.Mutex
-	keys map[string]*cachedKey // parsed keys by fingerprint
-}
-
-type cachedKey struct {
-	armored string
-	pub     *keys.Public
-	err     error
+	keys *fanout.Keys // the members' keys, each parsed once per Relay
 }
 
 // Errors of Handle. A replay returns an error wrapping inbound.ErrReplay.
@@ -198,6 +193,9 @@ func (r *Relay) settings(info directory.Info) (settings, error) {
 func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.keys == nil {
+		r.keys = fanout.NewKeysKept()
+	}
 	if a == nil || a.Key == nil {
 		return nil, ErrUnknownSender
 	}
@@ -315,54 +313,15 @@ type recipient struct {
 	err error // the key cannot be used
 }
 
-// key returns the parsed key of c, parsing each registered key once per
-// Relay.
-func (r *Relay) key(k *directory.Key) (*keys.Public, error) {
-	if k == nil {
-		return nil, keys.ErrNoKey
-	}
-	// r.mu is held by Handle; the workers of prepare share the map
-	// through keyMu.
-	keyMu.Lock()
-	ck, ok := r.keys[k.Fingerprint]
-	keyMu.Unlock()
-	if ok && ck.armored == k.Armored {
-		return ck.pub, ck.err
-	}
-	pub, err := keys.ParsePublicOne([]byte(k.Armored))
-	keyMu.Lock()
-	if r.keys == nil {
-		r.keys = map[string]*cachedKey{}
-	}
-	r.keys[k.Fingerprint] = &cachedKey{armored: k.Armored, pub: pub, err: err}
-	keyMu.Unlock()
-	return pub, err
-}
-
-var keyMu sync.Mutex
-
 // prepare reads and checks every target's key, in parallel.
 func (r *Relay) prepare(targets []target, now time.Time) []recipient {
 	out := make([]recipient, len(targets))
 	pgpmime.Parallel(len(targets), 0, func(i int) {
 		t := targets[i]
 		out[i] = recipient{target: t}
-		out[i].key, out[i].err = r.recipient(t.contact.Key, now)
+		out[i].key, out[i].err = r.keys.Recipient(t.contact.Key, now)
 	})
 	return out
-}
-
-// recipient returns the key to encrypt k's copies to at now, or why k
-// cannot be used.
-func (r *Relay) recipient(k *directory.Key, now time.Time) (*pgpmime.Recipient, error) {
-	pub, err := r.key(k)
-	if err != nil {
-		return nil, err
-	}
-	if err := pub.Check(now); err != nil {
-		return nil, err
-	}
-	return pgpmime.NewRecipient(pub, now)
 }
 
 // newID returns a fresh alert id: 40 random bits in base32.
@@ -407,7 +366,7 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 	for i := range rcpts {
 		rc := &rcpts[i]
 		if rc.err != nil {
-			s := Skipped{Email: rc.contact.Email, TLDs: rc.tlds, Reason: keyReason(rc.err)}
+			s := Skipped{Email: rc.contact.Email, TLDs: rc.tlds, Reason: keys.Reason(rc.err)}
 			if !rc.author {
 				res.Skipped = append(res.Skipped, s)
 			}
@@ -432,7 +391,7 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 	if cfg.NoCopyToSender && len(res.Skipped) > 0 {
 		// The author gets the note alone, with the post: they have no
 		// other way to learn who was not reached.
-		if key, err := r.recipient(author.Key, now); err == nil {
+		if key, err := r.keys.Recipient(author.Key, now); err == nil {
 			good = append(good, &recipient{target: target{contact: *author, author: true}, key: key})
 		}
 	}
@@ -445,7 +404,7 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 	}
 	for i := range rcpts {
 		if rc := &rcpts[i]; rc.err != nil {
-			if err := mark(rc, "skipped", keyReason(rc.err)); err != nil {
+			if err := mark(rc, "skipped", keys.Reason(rc.err)); err != nil {
 				return fmt.Errorf("relay: record recipients: %w", err)
 			}
 		}
@@ -470,10 +429,10 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 		for i, rc := range batch {
 			state, reason := "queued", ""
 			if errs[i] != nil {
-				if !isKeyError(errs[i]) {
+				if !keys.Unusable(errs[i]) {
 					return errs[i]
 				}
-				state, reason = "skipped", keyReason(errs[i])
+				state, reason = "skipped", keys.Reason(errs[i])
 				if !rc.author {
 					res.Skipped = append(res.Skipped, Skipped{Email: rc.contact.Email, TLDs: rc.tlds, Reason: reason})
 				}
@@ -507,32 +466,6 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 	return err
 }
 
-func isKeyError(err error) bool {
-	for _, e := range []error{keys.ErrNoKey, keys.ErrExpired, keys.ErrRevoked, keys.ErrNoEncryptionKey, keys.ErrWeakKey, keys.ErrNoValidSelfSig} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-// keyReason is why a key cannot be used, in a few words.
-func keyReason(err error) string {
-	switch {
-	case errors.Is(err, keys.ErrNoKey):
-		return "no key"
-	case errors.Is(err, keys.ErrExpired):
-		return "key expired"
-	case errors.Is(err, keys.ErrRevoked):
-		return "key revoked"
-	case errors.Is(err, keys.ErrNoEncryptionKey):
-		return "key has no usable encryption subkey"
-	case errors.Is(err, keys.ErrWeakKey):
-		return "key too weak"
-	}
-	return "unusable key"
-}
-
 // refuse answers a post that is not relayed with an encrypted, signed
 // reply to the author's registered address, unless the author had
 // repliesPerHour of them within the hour.
@@ -542,17 +475,14 @@ func (r *Relay) refuse(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound
 	if err != nil || n >= repliesPerHour {
 		return err
 	}
-	pub, err := r.key(author.Key)
-	if err == nil {
-		err = pub.Check(now)
-	}
+	pub, err := r.keys.Public(author.Key, now)
 	if err != nil {
 		return nil // no usable key: nothing can be said in private
 	}
 	c := &composer{cfg: cfg, a: a, author: author, now: now, secret: r.Secret}
 	m, err := c.reply(pub, why)
 	if err != nil {
-		if isKeyError(err) {
+		if keys.Unusable(err) {
 			return nil
 		}
 		return err
