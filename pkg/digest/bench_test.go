@@ -105,7 +105,8 @@ func benchSend(b *testing.B, n int, attach []string) {
 // It runs Job's own code from content to delivery: the digest is rendered
 // and its attachments built (content), every recipient's key is parsed and
 // checked once (keyring), the entity is signed and sealed once and one copy
-// made per recipient (queuer, in batches of queueBatch), queued, and
+// made per recipient (queuer, through fanout.Queue in batches of
+// queueBatch), queued, and
 // delivered by Outbox.Deliver. Only recording the recipient list
 // (Job.record, one row per contact) is left out, because the recipients
 // are not the directory's contacts: the first 750 are, the rest are made
@@ -166,12 +167,8 @@ func benchFanout(b *testing.B, n int, attach []string) {
 		const id = 1
 		q := &queuer{j: job, cfg: cfg, c: c, id: id, now: now, signed: map[string]*signedEntity{}, total: len(rcpts)}
 		res := &Result{Digest: id, Serial: snap.Head.Serial, Recipients: len(rcpts)}
-		for start := 0; start < len(rcpts); start += queueBatch {
-			batch := rcpts[start:min(start+queueBatch, len(rcpts))]
-			if err := q.queueBatch(ctx, batch); err != nil {
-				return nil, err
-			}
-			res.Queued += len(batch)
+		if err := q.run(ctx, rcpts, res); err != nil {
+			return nil, err
 		}
 		sum, err := job.Outbox.Deliver(ctx, job.Transport, outbox.Filter{Kind: Kind, Ref: strconv.Itoa(id)},
 			job.Delivery)

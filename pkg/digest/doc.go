@@ -7,5 +7,6 @@
 // delivering them is the outbox's, with the options the caller gives.
 // Contacts' keys are read and checked through pkg/fanout's key cache
 // (fanout.Keys, one per run and time), which also says which recipients
-// are skipped and why.
+// are skipped and why; the copies are made and queued by fanout.Queue
+// (one transaction per batch, which also marks the batch's recipients).
 package digest

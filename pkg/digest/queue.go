@@ -3,8 +3,8 @@ package digest
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/mail"
 	"strconv"
@@ -14,16 +14,14 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/export"
-	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
 
 // queueBatch is how many messages are encrypted and queued per
-// transaction, at most. A queued message holds only its recipient's
-// headers, PKESK and framing (a few KB); the encrypted directory is
-// stored once per digest (see pgpmime.Sealed), so a batch takes well
-// under a megabyte whatever the size of the directory.
-var queueBatch = 256 // a variable for tests
+// transaction, at most: fanout's batch (fanout.BatchSize); a variable
+// for tests.
+var queueBatch = fanout.BatchSize
 
 // queue encrypts the digest to every pending recipient and queues the
 // messages, batch by batch; then marks the digest queued.
@@ -104,12 +102,8 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *
 		return fmt.Errorf("digest %d: %d recipients are not in the directory at serial %d", id, len(pending)-found, serial)
 	}
 	q := &queuer{j: j, cfg: cfg, c: c, id: id, now: now, signed: map[string]*signedEntity{}, total: len(todo)}
-	for start := 0; start < len(todo); start += queueBatch {
-		batch := todo[start:min(start+queueBatch, len(todo))]
-		if err := q.queueBatch(ctx, batch); err != nil {
-			return err
-		}
-		res.Queued += len(batch)
+	if err := q.run(ctx, todo, res); err != nil {
+		return err
 	}
 	_, err = db.ExecContext(ctx, `UPDATE digests SET queued = ? WHERE id = ?`, j.now().Format(time.RFC3339), id)
 	return err
@@ -163,60 +157,52 @@ func (q *queuer) entity(rc *directory.Contact) (*signedEntity, error) {
 	return e, nil
 }
 
-// queueBatch encrypts a batch in parallel, then queues it and marks its
-// recipients queued in one transaction.
-func (q *queuer) queueBatch(ctx context.Context, batch []recipient) error {
-	copies := make([]pgpmime.Copy, len(batch))
-	entities := make([]*signedEntity, len(batch))
-	errs := make([]error, len(batch))
-	pgpmime.Parallel(len(batch), 0, func(i int) { copies[i], entities[i], errs[i] = q.copy(&batch[i]) })
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	tx, err := q.j.Store.DB().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	// The shared parts are stored once (content-addressed, so a batch
-	// finds those of the batches before).
-	type part struct {
-		e *signedEntity
-		n int
-	}
-	blobs := map[part]int64{}
-	msgs := make([]outbox.Message, len(batch))
-	info := q.c.snap.Info
-	for i, c := range copies {
-		p := part{entities[i], c.Shared}
-		id, ok := blobs[p]
-		if !ok {
-			if id, err = q.j.Outbox.PutBlobTx(ctx, tx, p.e.sealed.Shared(p.n)); err != nil {
-				return err
+// run encrypts the copies to todo and queues them through fanout, batch
+// by batch, each batch in a transaction of its own that also marks its
+// recipients queued (or skipped, for a key found unusable only now).
+func (q *queuer) run(ctx context.Context, todo []recipient, res *Result) error {
+	fq := &fanout.Queue{Outbox: q.j.Outbox, Kind: Kind, Ref: strconv.FormatInt(q.id, 10), From: q.c.snap.Info.Address,
+		DB: q.j.Store.DB(), Batch: queueBatch, Rand: q.j.rand(),
+		Done: func(ctx context.Context, tx *sql.Tx, batch []fanout.Outcome) error {
+			for _, o := range batch {
+				state, reason := "queued", ""
+				if o.Err != nil {
+					state, reason = "skipped", "unusable key: "+o.Err.Error()
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE digest_recipients SET state = ?, reason = ? WHERE digest_id = ? AND email = ?`,
+					state, reason, q.id, o.To); err != nil {
+					return err
+				}
 			}
-			blobs[p] = id
+			return nil
+		},
+		Committed: func(batch []fanout.Outcome) {
+			for _, o := range batch {
+				if o.Err != nil {
+					if res != nil {
+						res.Skipped = append(res.Skipped, Skipped{o.To, "unusable key: " + o.Err.Error()})
+						res.Recipients--
+					}
+					continue
+				}
+				if res != nil {
+					res.Queued++
+				}
+				if q.j.Progress != nil {
+					q.done++
+					q.j.Progress(Progress{Phase: "queue", Done: q.done, Total: q.total, Email: o.To})
+				}
+			}
+		},
+	}
+	_, err := fq.Run(ctx, len(todo), func(i int) (fanout.Copy, error) {
+		e, err := q.entity(&todo[i].contact)
+		if err != nil {
+			return fanout.Copy{}, err
 		}
-		msgs[i] = outbox.Message{Kind: Kind, Ref: strconv.FormatInt(q.id, 10), From: info.Address, To: batch[i].contact.Email,
-			Data: c.Head, Blob: id, Tail: c.Tail}
-	}
-	if _, err := q.j.Outbox.EnqueueTx(ctx, tx, msgs...); err != nil {
-		return err
-	}
-	for _, rc := range batch {
-		if _, err := tx.ExecContext(ctx, `UPDATE digest_recipients SET state = 'queued' WHERE digest_id = ? AND email = ?`, q.id, rc.contact.Email); err != nil {
-			return err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	if q.j.Progress != nil {
-		for _, rc := range batch {
-			q.done++
-			q.j.Progress(Progress{Phase: "queue", Done: q.done, Total: q.total, Email: rc.contact.Email})
-		}
-	}
-	return nil
+		return fanout.Copy{To: todo[i].contact.Email, Key: todo[i].key, Sealed: e.sealed, Outer: q.outer(&todo[i].contact)}, nil
+	})
+	return err
 }
 
 // copy makes one recipient's mail from the entity it gets.
@@ -225,26 +211,31 @@ func (q *queuer) copy(rc *recipient) (pgpmime.Copy, *signedEntity, error) {
 	if err != nil {
 		return pgpmime.Copy{}, nil, err
 	}
-	info := q.c.snap.Info
-	id, auto := q.messageID, q.autoSubmitted
-	if id == "" {
-		id = messageID(q.id, rc.contact.Email, info.Address)
-	}
-	if auto == "" {
-		auto = "auto-generated"
-	}
-	c, err := e.sealed.Copy(rc.key, pgpmime.Outer{
-		From:      mail.Address{Name: info.Name, Address: info.Address},
-		To:        mail.Address{Name: rc.contact.Name, Address: rc.contact.Email},
-		Subject:   q.cfg.Subject,
-		Date:      q.c.created,
-		MessageID: id,
-		Extra:     []pgpmime.Field{{Key: "Auto-Submitted", Value: auto}},
-	}, q.j.rand())
+	c, err := e.sealed.Copy(rc.key, q.outer(&rc.contact), q.j.rand())
 	if err != nil {
 		return pgpmime.Copy{}, nil, fmt.Errorf("message for %s: %w", rc.contact.Email, err)
 	}
 	return c, e, nil
+}
+
+// outer is the visible header of rc's copy.
+func (q *queuer) outer(rc *directory.Contact) pgpmime.Outer {
+	info := q.c.snap.Info
+	id, auto := q.messageID, q.autoSubmitted
+	if id == "" {
+		id = messageID(q.id, rc.Email, info.Address)
+	}
+	if auto == "" {
+		auto = "auto-generated"
+	}
+	return pgpmime.Outer{
+		From:      mail.Address{Name: info.Name, Address: info.Address},
+		To:        mail.Address{Name: rc.Name, Address: rc.Email},
+		Subject:   q.cfg.Subject,
+		Date:      q.c.created,
+		MessageID: id,
+		Extra:     []pgpmime.Field{{Key: "Auto-Submitted", Value: auto}},
+	}
 }
 
 // messageID is stable per digest and recipient, so a message queued

@@ -1,6 +1,7 @@
 // Package fanout is what every service that mails contacts shares (the
 // digest, the alert list, the answers to mail commands): the one key
-// cache and the one answer to "can we send to this key".
+// cache, the one answer to "can we send to this key", and the one
+// sign-once / encrypt-per-recipient queueing path.
 //
 // [Keys] reads contacts' registered keys: each parsed once per run (a
 // digest) or per instance (the relay), checked at the time asked, and
@@ -9,6 +10,16 @@
 // steps (sealing a copy, signing and encrypting a reply) skip the
 // recipient when keys.Unusable says so, and fail the run otherwise;
 // keys.Reason says why in a few words.
+//
+// [Queue] is the fan-out: the caller signs each inner entity once and
+// seals it once (pgpmime.Encrypter.Seal) for all who get it, and says per
+// recipient which sealed entity, key and outer header; Queue makes the
+// copies in parallel, stores each shared part once (outbox.PutBlobTx) and
+// enqueues the copies in batches of BatchSize, in the caller's
+// transaction (the relay: one post, one transaction) or one transaction
+// per batch (a digest to thousands), and reports per recipient queued or
+// skipped. What a copy says, and recording who got it, stay with the
+// caller.
 //
 // fanout knows nothing of digests, lists or commands: it imports pgpmime,
 // outbox, keys and directory, never digest, relay, mailcmd or receive.

@@ -8,7 +8,8 @@
 // happens). Members' keys are read through pkg/fanout's key cache (one
 // per Relay: each key parsed once, checked at each post's time);
 // keys.Unusable and keys.Reason decide and say which recipients are
-// skipped.
+// skipped; the copies are made and queued by fanout.Queue, inside the
+// post's one transaction.
 //
 // # What a copy shows
 //

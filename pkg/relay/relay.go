@@ -38,9 +38,6 @@ const (
 	DefaultTLP = TLPAmber
 	// OuterSubject is the neutral outer Subject of every copy.
 	OuterSubject = "Encrypted message"
-	// queueBatch is how many copies are encrypted in parallel and then
-	// queued at a time (inside the one transaction of the post).
-	queueBatch = 128
 	// repliesPerHour caps the refusal replies one author gets.
 	repliesPerHour = 10
 	idLen          = 8
@@ -409,58 +406,34 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 			}
 		}
 	}
-	type sharedPart struct {
-		s *pgpmime.Sealed
-		n int
-	}
-	blobs := map[sharedPart]int64{}
-	for start := 0; start < len(good); start += queueBatch {
-		batch := good[start:min(start+queueBatch, len(good))]
-		copies := make([]pgpmime.Copy, len(batch))
-		errs := make([]error, len(batch))
-		pgpmime.Parallel(len(batch), 0, func(i int) {
-			enc := common
-			if batch[i].author {
-				enc = authorEnc
-			}
-			copies[i], errs[i] = enc.Copy(batch[i].key, c.outer(&batch[i].contact), r.rand())
-		})
-		var queue []outbox.Message
-		for i, rc := range batch {
-			state, reason := "queued", ""
-			if errs[i] != nil {
-				if !keys.Unusable(errs[i]) {
-					return errs[i]
-				}
-				state, reason = "skipped", keys.Reason(errs[i])
-				if !rc.author {
-					res.Skipped = append(res.Skipped, Skipped{Email: rc.contact.Email, TLDs: rc.tlds, Reason: reason})
-				}
-			} else {
-				enc := common
-				if rc.author {
-					enc = authorEnc
-				}
-				// The encrypted post is stored once.
-				p := sharedPart{enc, copies[i].Shared}
-				blob, ok := blobs[p]
-				if !ok {
-					if blob, err = r.Outbox.PutBlobTx(ctx, sq, enc.Shared(p.n)); err != nil {
-						return err
+	fq := &fanout.Queue{Outbox: r.Outbox, Kind: Kind, Ref: id, From: c.cfg.info.Address, Tx: sq, Rand: r.rand(),
+		Done: func(ctx context.Context, _ *sql.Tx, batch []fanout.Outcome) error {
+			for _, o := range batch {
+				rc := good[o.Index]
+				state, reason := "queued", ""
+				if o.Err != nil {
+					state, reason = "skipped", keys.Reason(o.Err)
+					if !rc.author {
+						res.Skipped = append(res.Skipped, Skipped{Email: rc.contact.Email, TLDs: rc.tlds, Reason: reason})
 					}
-					blobs[p] = blob
+				} else {
+					res.Queued++
 				}
-				queue = append(queue, outbox.Message{Kind: Kind, Ref: id, From: c.cfg.info.Address, To: rc.contact.Email,
-					Data: copies[i].Head, Blob: blob, Tail: copies[i].Tail})
+				if err := mark(rc, state, reason); err != nil {
+					return fmt.Errorf("relay: record recipients: %w", err)
+				}
 			}
-			if err := mark(rc, state, reason); err != nil {
-				return fmt.Errorf("relay: record recipients: %w", err)
-			}
+			return nil
+		},
+	}
+	if _, err := fq.Run(ctx, len(good), func(i int) (fanout.Copy, error) {
+		enc := common
+		if good[i].author {
+			enc = authorEnc
 		}
-		if _, err := r.Outbox.EnqueueTx(ctx, sq, queue...); err != nil {
-			return err
-		}
-		res.Queued += len(queue)
+		return fanout.Copy{To: good[i].contact.Email, Key: good[i].key, Sealed: enc, Outer: c.outer(&good[i].contact)}, nil
+	}); err != nil {
+		return err
 	}
 	_, err = sq.ExecContext(ctx, `UPDATE alerts SET recipients = ? WHERE id = ?`, res.Queued, id)
 	return err
