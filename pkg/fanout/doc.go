@@ -21,6 +21,12 @@
 // skipped. What a copy says, and recording who got it, stay with the
 // caller.
 //
+// [Personal] is the one builder of a message to one contact alone (the
+// answers and notices of mail commands, the relay's reply to a post it
+// did not relay): signed and encrypted to the contact's key in one
+// OpenPGP message (pgpmime.SignEncrypt), read through Keys.Public; the
+// caller enqueues it with whatever else its transaction queues.
+//
 // fanout knows nothing of digests, lists or commands: it imports pgpmime,
 // outbox, keys and directory, never digest, relay, mailcmd or receive.
 package fanout

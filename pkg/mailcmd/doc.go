@@ -17,8 +17,11 @@
 //     contacts of its ccTLDs, so that no entry changes silently;
 //   - the digest asked for with DIGEST (kind "digest-request").
 //
-// A contact whose key keys.Unusable refuses gets no reply or notice (it
-// cannot be sent unencrypted); the Result says so.
+// Replies and notices are built by fanout.Personal, the contacts' keys
+// read through the Handler's fanout.Keys (each parsed once per Handler,
+// checked at each mail's time). A contact whose key keys.Unusable
+// refuses gets no reply or notice (it cannot be sent unencrypted); the
+// Result says so.
 //
 // Decisions the issue left open:
 //

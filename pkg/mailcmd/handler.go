@@ -13,6 +13,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
@@ -59,7 +60,8 @@ type Handler struct {
 	Config Config
 	Now    func() time.Time
 
-	mu sync.Mutex // one mail at a time: signing with Secret is not concurrent
+	mu       sync.Mutex   // one mail at a time: signing with Secret is not concurrent
+	keyCache *fanout.Keys // contacts' keys (see keys)
 }
 
 // Errors of Handle. A replay (inbound.ErrReplay) is returned wrapped as is.

@@ -1,7 +1,6 @@
 package mailcmd
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -10,8 +9,8 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/ccdir/ccdir/directory"
-	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
@@ -36,23 +35,9 @@ func (h *Handler) message(info directory.Info, from string, to *directory.Contac
 	if to.Key == nil {
 		return outbox.Message{}, fmt.Errorf("%s: %w", to.Email, errNoKey)
 	}
-	pub, err := keys.ParsePublicOne([]byte(to.Key.Armored))
+	pub, err := h.keys().Public(to.Key, now)
 	if err != nil {
 		return outbox.Message{}, fmt.Errorf("key of %s: %w", to.Email, err)
-	}
-	mid := mh.messageID + "@" + domainOf(from)
-	fromAddr := mail.Address{Name: info.Name, Address: from}
-	toAddr := mail.Address{Name: to.Name, Address: to.Email}
-	parts := append([]pgpmime.Part{{ContentType: "text/plain", Body: []byte(mh.body)}}, mh.parts...)
-	inner, err := pgpmime.BuildInner(pgpmime.Protected{
-		From: fromAddr, To: []mail.Address{toAddr}, Subject: mh.subject, Date: now, MessageID: mid,
-	}, parts)
-	if err != nil {
-		return outbox.Message{}, err
-	}
-	var asc bytes.Buffer
-	if err := pgpmime.SignEncrypt(&asc, inner, h.Secret, pub); err != nil {
-		return outbox.Message{}, err
 	}
 	extra := []pgpmime.Field{{Key: "Auto-Submitted", Value: mh.auto}}
 	if ref := messageIDRef(mh.inReplyTo); ref != "" {
@@ -62,13 +47,22 @@ func (h *Handler) message(info directory.Info, from string, to *directory.Contac
 	if subject == "" {
 		subject = digest.DefaultSubject
 	}
-	var buf bytes.Buffer
-	if err := pgpmime.BuildEncrypted(&buf, pgpmime.Outer{
-		From: fromAddr, To: toAddr, Subject: subject, Date: now, MessageID: mid, Extra: extra,
-	}, asc.Bytes()); err != nil {
-		return outbox.Message{}, err
+	p := &fanout.Personal{Kind: mh.kind, Ref: mh.ref, Envelope: from,
+		From:    mail.Address{Name: info.Name, Address: from},
+		To:      mail.Address{Name: to.Name, Address: to.Email},
+		Subject: mh.subject, OuterSubject: subject, Date: now, MessageID: mh.messageID + "@" + domainOf(from),
+		Parts: append([]pgpmime.Part{{ContentType: "text/plain", Body: []byte(mh.body)}}, mh.parts...),
+		Extra: extra}
+	return p.Message(h.Secret, pub)
+}
+
+// keys is the Handler's key cache: each registered key parsed once for
+// the life of the Handler, and checked at each mail's time. h.mu is held.
+func (h *Handler) keys() *fanout.Keys {
+	if h.keyCache == nil {
+		h.keyCache = fanout.NewKeysKept()
 	}
-	return outbox.Message{Kind: mh.kind, Ref: mh.ref, From: from, To: to.Email, Data: buf.Bytes()}, nil
+	return h.keyCache
 }
 
 // messageIDRef returns "<id>" for a Message-ID given with or without

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
@@ -281,21 +281,11 @@ func (c *composer) reply(pub *keys.Public, why string) (outbox.Message, error) {
 		"Nothing of it was kept.\n", c.cfg.ListAddress, c.a.SignedAt.UTC().Format("2006-01-02 15:04:05 UTC"), why)
 	sum := sha256.Sum256([]byte(c.a.Seen))
 	mid := "alert-reply-" + hex.EncodeToString(sum[:9]) + "@" + domainOf(c.cfg.ListAddress)
-	from := mail.Address{Name: c.listName(), Address: c.cfg.ListAddress}
-	to := mail.Address{Name: c.author.Name, Address: c.author.Email}
-	inner, err := pgpmime.BuildInner(pgpmime.Protected{From: from, To: []mail.Address{to}, Subject: subject, Date: c.now, MessageID: mid},
-		[]pgpmime.Part{{ContentType: "text/plain", Body: []byte(text)}})
-	if err != nil {
-		return outbox.Message{}, err
-	}
-	var asc bytes.Buffer
-	if err := pgpmime.SignEncrypt(&asc, inner, c.secret, pub); err != nil {
-		return outbox.Message{}, err
-	}
-	var buf bytes.Buffer
-	if err := pgpmime.BuildEncrypted(&buf, pgpmime.Outer{From: from, To: to, Subject: OuterSubject, Date: c.now, MessageID: mid,
-		Extra: []pgpmime.Field{{Key: "Auto-Submitted", Value: "auto-replied"}}}, asc.Bytes()); err != nil {
-		return outbox.Message{}, err
-	}
-	return outbox.Message{Kind: KindReply, Ref: seenRef(c.a.Seen), From: c.cfg.info.Address, To: c.author.Email, Data: buf.Bytes()}, nil
+	p := &fanout.Personal{Kind: KindReply, Ref: seenRef(c.a.Seen), Envelope: c.cfg.info.Address,
+		From:    mail.Address{Name: c.listName(), Address: c.cfg.ListAddress},
+		To:      mail.Address{Name: c.author.Name, Address: c.author.Email},
+		Subject: subject, OuterSubject: OuterSubject, Date: c.now, MessageID: mid,
+		Parts: []pgpmime.Part{{ContentType: "text/plain", Body: []byte(text)}},
+		Extra: []pgpmime.Field{{Key: "Auto-Submitted", Value: "auto-replied"}}}
+	return p.Message(c.secret, pub)
 }

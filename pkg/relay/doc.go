@@ -9,7 +9,8 @@
 // per Relay: each key parsed once, checked at each post's time);
 // keys.Unusable and keys.Reason decide and say which recipients are
 // skipped; the copies are made and queued by fanout.Queue, inside the
-// post's one transaction.
+// post's one transaction; the reply to a post that is not relayed is
+// built by fanout.Personal.
 //
 // # What a copy shows
 //
