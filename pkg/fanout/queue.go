@@ -62,7 +62,12 @@ type Queue struct {
 	// transaction is committed (with Tx: once it is queued).
 	Committed func(batch []Outcome)
 
-	blobs map[part]int64 // the shared parts stored so far
+	// blobs are the shared parts stored in Tx so far. Without Tx a batch
+	// keeps its own: once a batch is committed, a delivery by another
+	// process may send its copies and delete their part, so the next
+	// batch stores it again (PutBlobTx is content-addressed: a part still
+	// there is found, not stored twice).
+	blobs map[part]int64
 }
 
 type part struct {
@@ -86,7 +91,7 @@ func (q *Queue) Run(ctx context.Context, n int, copyOf func(i int) (Copy, error)
 	if size <= 0 {
 		size = BatchSize
 	}
-	if q.blobs == nil {
+	if q.blobs == nil && q.Tx != nil {
 		q.blobs = map[part]int64{}
 	}
 	out := make([]Outcome, 0, n)
@@ -120,6 +125,10 @@ func (q *Queue) batch(ctx context.Context, start, end int, copyOf func(i int) (C
 			return
 		}
 		specs[i] = c
+		if c.Sealed == nil || c.Key == nil {
+			errs[i] = fmt.Errorf("fanout: copy %d for %s has no sealed entity or no key", start+i, c.To)
+			return
+		}
 		if copies[i], err = c.Sealed.Copy(c.Key, c.Outer, q.rand()); err != nil {
 			errs[i] = fmt.Errorf("message for %s: %w", c.To, err)
 		}
@@ -143,19 +152,23 @@ func (q *Queue) batch(ctx context.Context, start, end int, copyOf func(i int) (C
 		}
 		defer tx.Rollback()
 	}
+	blobs := q.blobs
+	if q.Tx == nil {
+		blobs = map[part]int64{}
+	}
 	msgs := make([]outbox.Message, 0, n)
 	for i, c := range copies {
 		if errs[i] != nil {
 			continue
 		}
 		p := part{specs[i].Sealed, c.Shared}
-		id, ok := q.blobs[p]
+		id, ok := blobs[p]
 		if !ok {
 			var err error
 			if id, err = q.Outbox.PutBlobTx(ctx, tx, p.s.Shared(p.n)); err != nil {
 				return nil, err
 			}
-			q.blobs[p] = id
+			blobs[p] = id
 		}
 		msgs = append(msgs, outbox.Message{Kind: q.Kind, Ref: q.Ref, From: q.From, To: specs[i].To,
 			Data: c.Head, Blob: id, Tail: c.Tail})

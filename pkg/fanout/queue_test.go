@@ -287,3 +287,44 @@ func TestQueueStops(t *testing.T) {
 		t.Errorf("%d messages queued, want 2", got)
 	}
 }
+
+// TestQueueDeliveryBetweenBatches: a delivery by another process (a mail
+// answered by ccdir process while a digest is being queued) may send a
+// committed batch and delete its shared part; the next batch stores the
+// part again instead of naming one that is gone, and every copy arrives.
+func TestQueueDeliveryBetweenBatches(t *testing.T) {
+	const n = 5
+	w := newQueueWorld(t, n)
+	s := w.sealed(t, "one text, queued while deliveries run\r\n")
+	got := map[string][]byte{}
+	q := &Queue{Outbox: w.ob, Kind: "test", Ref: "1", From: "dir@ccdir.example", DB: w.store.DB(), Batch: 2,
+		Committed: func(batch []Outcome) {
+			for k, v := range w.delivered(t) {
+				got[k] = v
+			}
+			if b := w.blobs(t); b != 0 {
+				t.Errorf("after delivering batch %d: %d shared parts left", batch[0].Index, b)
+			}
+		},
+	}
+	if _, err := q.Run(context.Background(), n, w.copyOf(s)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		o, err := pgpmime.Open(bytes.NewReader(got[rcptAddr(i)]), w.secrets[i], pgpmime.OpenOptions{Now: queueNow})
+		if err != nil || !strings.Contains(string(o.Entity), "queued while deliveries run") {
+			t.Errorf("copy %d: %v", i, err)
+		}
+	}
+}
+
+// A copy without a sealed entity or key is an error of the caller, not a
+// panic in a worker.
+func TestQueueIncompleteCopy(t *testing.T) {
+	w := newQueueWorld(t, 1)
+	q := &Queue{Outbox: w.ob, Kind: "test", Ref: "1", From: "dir@ccdir.example", DB: w.store.DB()}
+	_, err := q.Run(context.Background(), 1, func(int) (Copy, error) { return Copy{To: rcptAddr(0)}, nil })
+	if err == nil || !strings.Contains(err.Error(), "no sealed entity") {
+		t.Fatalf("err %v", err)
+	}
+}
