@@ -35,6 +35,8 @@ const emergencyPrefix = "emergency:"
 // per role of a contact for a ccTLD, sorted by ccTLD then email. Phones
 // are joined with ";", the emergency one written "emergency:+351…";
 // languages are joined with ";"; 24x7 is "yes" or "no". Lines end in LF.
+// Every cell a spreadsheet would read as a formula is guarded with a
+// leading "'" (see [csvGuard]); [ParseCSV] takes the guard off again.
 func WriteCSV(w io.Writer, s *directory.Snapshot) error {
 	type row struct {
 		tld string
@@ -76,6 +78,9 @@ func WriteCSV(w io.Writer, s *directory.Snapshot) error {
 			strings.Join(c.Languages, ";"),
 			c.TimeZone,
 			yesNo(c.Always),
+		}
+		for i := range rec {
+			rec[i] = csvGuard(rec[i])
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -133,6 +138,8 @@ var ErrCSVLimit = errors.New("over the limit")
 // whose fields are all empty are skipped. Phones are split on ";" (a phone
 // written "emergency:+351…" is the emergency one), languages on ";" or
 // ",". 24x7 is yes, no, true, false, 1, 0 or empty (no), in any case.
+// A field guarded by [WriteCSV] against formula injection is read back
+// without its guard.
 // The input may hold at most [MaxCSVBytes] bytes, [MaxCSVRows] rows and
 // [MaxCSVField] bytes per field. Errors are [*CSVError].
 func ParseCSV(r io.Reader) ([]CSVRow, error) {
@@ -188,7 +195,7 @@ func ParseCSV(r io.Reader) ([]CSVRow, error) {
 				fl, _ := cr.FieldPos(i)
 				return nil, &CSVError{Line: fl, Column: names[i], Err: fmt.Errorf("field is %w of %d bytes", ErrCSVLimit, MaxCSVField)}
 			}
-			rec[i] = strings.TrimSpace(rec[i])
+			rec[i] = csvUnguard(strings.TrimSpace(rec[i]))
 			empty = empty && rec[i] == ""
 		}
 		if empty {
@@ -230,6 +237,45 @@ func ParseCSV(r io.Reader) ([]CSVRow, error) {
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+// csvGuard keeps a spreadsheet that opens the CSV export from running a
+// cell as a formula (OWASP's "CSV injection"): a cell that starts with =,
+// +, -, @, a tab or a carriage return gets a leading "'", which Excel and
+// LibreOffice read as "this is text". The directory refuses names and
+// organisations that start so, but an email address may
+// ("=cmd|'/Ccalc'!A0@dns.pt" is a valid one), so every cell is guarded.
+//
+// Two kinds of cell are left as they are. A list of phone numbers
+// ("+351211234567;+351217654321": only digits, "+" and ";") is read as a
+// number or as text and cannot call anything. And a cell that starts with
+// "'" is guarded only when taking one "'" off would leave a cell that
+// needs the guard, so that [csvUnguard] undoes exactly what csvGuard did
+// ("'t Hooft" stays as it is; "'=x" gets a second "'" and reads back
+// as "'=x").
+func csvGuard(s string) string {
+	if csvNeedsGuard(s) {
+		return "'" + s
+	}
+	return s
+}
+
+// csvUnguard takes off the guard [csvGuard] put on a cell.
+func csvUnguard(s string) string {
+	if rest, ok := strings.CutPrefix(s, "'"); ok && csvNeedsGuard(rest) {
+		return rest
+	}
+	return s
+}
+
+func csvNeedsGuard(s string) bool {
+	for strings.HasPrefix(s, "'") {
+		s = s[1:]
+	}
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return false
+	}
+	return strings.Trim(s, "0123456789+;") != ""
 }
 
 // csvColumns maps each column name of the header to its index.

@@ -197,3 +197,70 @@ func TestCSVFollowsContactFields(t *testing.T) {
 		}
 	}
 }
+
+// A cell a spreadsheet would run as a formula is written guarded, and
+// ParseCSV reads back the value as it was: the email address
+// "=cmd|'/Ccalc'!A0@dns.pt" is valid, and an admin may add it by mail.
+func TestCSVGuardsFormulaCells(t *testing.T) {
+	s := testSnapshot()
+	hostile := []string{"=cmd|'/Ccalc'!A0@dns.pt", "+sum(1)@dns.pt", "-2+3@dns.pt", "'=x@dns.pt"}
+	for i, email := range hostile {
+		s.Contacts[i%len(s.Contacts)].Email = email
+	}
+	data := render(t, FormatCSV, s)
+	records, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range records {
+		for _, cell := range rec {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) && strings.Trim(cell, "0123456789+;") != "" {
+				t.Errorf("cell %q is read as a formula", cell)
+			}
+		}
+	}
+	for _, email := range hostile {
+		if !bytes.Contains(data, []byte("'"+email)) {
+			t.Errorf("%q is not written guarded:\n%s", email, data)
+		}
+	}
+	rows, err := ParseCSV(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range rows {
+		got[r.Email] = true
+	}
+	for _, email := range hostile {
+		if !got[email] {
+			t.Errorf("%q did not come back from ParseCSV; got %v", email, got)
+		}
+	}
+}
+
+func TestCSVGuard(t *testing.T) {
+	for _, tc := range []struct{ in, out string }{
+		{"=1+1", "'=1+1"},
+		{"+cmd|x", "'+cmd|x"},
+		{"-x", "'-x"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"\t=x", "'\t=x"},
+		{"\r=x", "'\r=x"},
+		{"'=x", "''=x"},
+		{"''@x", "'''@x"},
+		{"'t Hooft", "'t Hooft"}, // a name, not a formula
+		{"'", "'"},
+		{"+351211234567;+351217654321", "+351211234567;+351217654321"},
+		{"-5", "'-5"}, // only phone lists (digits, "+", ";") are left unguarded
+		{"ana@dns.pt", "ana@dns.pt"},
+		{"", ""},
+	} {
+		if got := csvGuard(tc.in); got != tc.out {
+			t.Errorf("csvGuard(%q) = %q, want %q", tc.in, got, tc.out)
+		}
+		if got := csvUnguard(csvGuard(tc.in)); got != tc.in {
+			t.Errorf("csvUnguard(csvGuard(%q)) = %q", tc.in, got)
+		}
+	}
+}
