@@ -3,6 +3,7 @@ package directory
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // NormalizeTimeZone works without a system zoneinfo
@@ -36,9 +37,32 @@ type FieldError struct {
 }
 
 // Error returns `invalid <field> "<value>": <reason>`. The value is quoted
-// with %q, so control characters cannot reach a terminal.
+// as %q quotes it, and invisible characters that %q leaves as they are
+// are escaped too, so neither control characters nor invisible ones
+// reach a terminal.
 func (e *FieldError) Error() string {
-	return fmt.Sprintf("invalid %s %q: %v", e.Field, shortFieldValue(e.Value), e.Err)
+	return fmt.Sprintf("invalid %s %s: %v", e.Field, quoteVisible(shortFieldValue(e.Value)), e.Err)
+}
+
+// quoteVisible is strconv.Quote that also escapes the default-ignorable
+// code points strconv.Quote deems printable (U+034F, U+3164, U+FE0F…).
+func quoteVisible(s string) string {
+	q := strconv.Quote(s)
+	if !strings.ContainsFunc(q, isDefaultIgnorable) {
+		return q
+	}
+	var b strings.Builder
+	for _, r := range q {
+		switch {
+		case !isDefaultIgnorable(r):
+			b.WriteRune(r)
+		case r > 0xFFFF:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }
 
 func (e *FieldError) Unwrap() error { return e.Err }
@@ -328,8 +352,15 @@ func NormalizeCountry(s string) (string, error) {
 // NormalizeName trims s, puts it in Unicode NFC form and checks it is a
 // usable person or organisation name: not empty, at most 200 characters,
 // no control characters (CR, LF and tab included), line or paragraph
-// separators, or bidirectional embedding, override and isolate controls.
+// separators, bidirectional controls (marks, embeddings, overrides,
+// isolates), or other default-ignorable code points (zero-width spaces
+// and joiners, soft hyphens, variation selectors, tags…): characters that
+// render as nothing, so two names that look the same would differ.
 // field names the field in the error ("name", "org").
+//
+// The zero-width joiner and non-joiner are refused too, although some
+// scripts (Persian, Indic) use them inside words: a name is told apart by
+// how it looks, and they change nothing of that that people compare.
 func NormalizeName(s string, field string) (string, error) {
 	if field == "" {
 		field = "name"
@@ -347,8 +378,10 @@ func NormalizeName(s string, field string) (string, error) {
 			return fail("contains a control character")
 		case r == '\u2028' || r == '\u2029':
 			return fail("contains a line or paragraph separator")
-		case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+		case isBidiControl(r):
 			return fail("contains a bidirectional control character")
+		case isDefaultIgnorable(r):
+			return fail(fmt.Sprintf("contains an invisible character (U+%04X)", r))
 		}
 	}
 	out := norm.NFC.String(strings.TrimSpace(s))
@@ -362,4 +395,32 @@ func NormalizeName(s string, field string) (string, error) {
 		return fail("starts with " + string(out[0]))
 	}
 	return out, nil
+}
+
+// isBidiControl reports the characters that change the direction of text
+// around them (Unicode Bidi_Control): ALM, LRM, RLM, the embeddings and
+// overrides LRE…RLO, and the isolates LRI…PDI.
+func isBidiControl(r rune) bool {
+	return unicode.Is(unicode.Bidi_Control, r)
+}
+
+// isDefaultIgnorable reports whether r is a Unicode Default_Ignorable_Code_Point
+// (characters a renderer shows as nothing when it does not support them).
+// It is derived from the tables of package unicode the way
+// DerivedCoreProperties.txt derives it, so it follows the Unicode version
+// of the Go release:
+//
+//	Other_Default_Ignorable_Code_Point + Cf + Variation_Selector
+//	− White_Space − FFF9..FFFB − 13430..13440 − Prepended_Concatenation_Mark
+func isDefaultIgnorable(r rune) bool {
+	switch {
+	case unicode.Is(unicode.White_Space, r),
+		r >= 0xFFF9 && r <= 0xFFFB,   // interlinear annotation controls
+		r >= 0x13430 && r <= 0x13440, // Egyptian hieroglyph format controls
+		unicode.Is(unicode.Prepended_Concatenation_Mark, r):
+		return false
+	}
+	return unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
+		unicode.Is(unicode.Cf, r) ||
+		unicode.Is(unicode.Variation_Selector, r)
 }

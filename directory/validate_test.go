@@ -311,6 +311,21 @@ func TestNormalizeName(t *testing.T) {
 		{"=HYPERLINK(\"x\")", "name", `invalid name "=HYPERLINK(\"x\")": starts with =`},
 		{" @SUM(A1)", "org", `invalid org " @SUM(A1)": starts with @`},
 		{"+1 evil", "name", `invalid name "+1 evil": starts with +`},
+		// Invisible characters: two names that look the same must be the same.
+		{"Maria\u200eSilva", "name", `invalid name "Maria\u200eSilva": contains a bidirectional control character`}, // LRM
+		{"Maria\u200fSilva", "name", `invalid name "Maria\u200fSilva": contains a bidirectional control character`}, // RLM
+		{"\u061cDNS.PT", "org", `invalid org "\u061cDNS.PT": contains a bidirectional control character`},           // ALM
+		{"Ma\u200bria", "name", `invalid name "Ma\u200bria": contains an invisible character (U+200B)`},             // zero-width space
+		{"Ma\u200cria", "name", `invalid name "Ma\u200cria": contains an invisible character (U+200C)`},             // ZWNJ
+		{"Ma\u200dria", "name", `invalid name "Ma\u200dria": contains an invisible character (U+200D)`},             // ZWJ
+		{"Ma\u2060ria", "name", `invalid name "Ma\u2060ria": contains an invisible character (U+2060)`},             // word joiner
+		{"\ufeffMaria", "name", `invalid name "\ufeffMaria": contains an invisible character (U+FEFF)`},             // BOM
+		{"Ma\u00adria", "org", `invalid org "Ma\u00adria": contains an invisible character (U+00AD)`},               // soft hyphen
+		{"Mari\u034fa", "name", `invalid name "Mari\u034fa": contains an invisible character (U+034F)`},             // combining grapheme joiner
+		{"DNS\u3164PT", "org", `invalid org "DNS\u3164PT": contains an invisible character (U+3164)`},               // Hangul filler
+		{"Maria\ufe0f", "name", `invalid name "Maria\ufe0f": contains an invisible character (U+FE0F)`},             // variation selector
+		{"Maria\U000e0041", "name", `invalid name "Maria\U000e0041": contains an invisible character (U+E0041)`},    // tag
+		{"Maria\u180e", "name", `invalid name "Maria\u180e": contains an invisible character (U+180E)`},             // Mongolian vowel separator
 	}
 	for _, tt := range bad {
 		got, err := NormalizeName(tt.in, tt.field)
