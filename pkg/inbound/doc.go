@@ -33,7 +33,8 @@
 //     block and Accepted.Binding says which of the two bound it, so that
 //     the mail commands and the list read the same block and need not
 //     read the message again;
-//  10. replay: the signature was not seen before (table seen_signatures).
+//  10. replay: the signature was not seen before (table seen_signatures),
+//     and is not older than what was forgotten (seen_horizon).
 //
 // The From header is never used for identity: the sender is the contact
 // whose key made the signature.
@@ -48,4 +49,11 @@
 // anyone without breaking the signature, which would let an attacker replay
 // a signature under a new id. The caller marks the id seen with MarkSeen in
 // the same transaction that executes the commands.
+//
+// Seen ids are kept for the longer of the window and SeenRetention (plus
+// the skew), so that a run with a shorter commands.window does not forget
+// what a run with a longer one still accepts. What Prune deletes is
+// recorded as a horizon (table seen_horizon, ForgottenBefore): a signature
+// dated before it is refused whatever the window, since whether it was
+// used is no longer known.
 package inbound

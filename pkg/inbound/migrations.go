@@ -9,6 +9,7 @@ const Owner = "inbound"
 // directory.Migration).
 var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "seen signatures", Up: seenSchema},
+	{Owner: Owner, Version: 2, Name: "seen signatures horizon", Up: horizonSchema},
 }
 
 // seenSchema is the operational table seen_signatures (digest, seen:
@@ -19,3 +20,12 @@ const seenSchema = `CREATE TABLE IF NOT EXISTS seen_signatures (
 	seen   INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS seen_signatures_seen ON seen_signatures(seen);`
+
+// horizonSchema is the operational table seen_horizon: one row holding
+// forgotten_before (Unix seconds), the latest time before which Prune
+// deleted seen signatures. A signature dated before it may have been
+// seen and is refused whatever the window (see Prune).
+const horizonSchema = `CREATE TABLE IF NOT EXISTS seen_horizon (
+	id               INTEGER PRIMARY KEY CHECK (id = 1),
+	forgotten_before INTEGER NOT NULL
+);`

@@ -221,6 +221,14 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 	if err := p.prune(ctx, now, cfg); err != nil {
 		return nil, err
 	}
+	forgotten, err := ForgottenBefore(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if at.Before(forgotten) {
+		return nil, refuse(550, enhPolicy, "the signature is older than the directory remembers signatures it has used; sign and send the commands again").
+			with("signed at " + at.UTC().Format(time.RFC3339) + ", seen signatures forgotten before " + forgotten.UTC().Format(time.RFC3339))
+	}
 	seen, err := IsSeen(ctx, db, acc.Seen)
 	if err != nil {
 		return nil, err
@@ -231,13 +239,14 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 	return acc, nil
 }
 
-// prune prunes the seen signatures at most once an hour.
+// prune prunes the seen signatures at most once an hour, keeping those
+// within the window or SeenRetention, whichever is longer, plus the skew.
 func (p *Pipeline) prune(ctx context.Context, now time.Time, cfg Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	db := p.Store.DB()
 	if now.Sub(p.pruned) >= time.Hour || now.Before(p.pruned) {
-		if _, err := Prune(ctx, db, now.Add(-cfg.Window-cfg.Skew)); err != nil {
+		if _, err := Prune(ctx, db, now.Add(-max(cfg.Window, SeenRetention)-cfg.Skew)); err != nil {
 			return err
 		}
 		p.pruned = now

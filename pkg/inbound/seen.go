@@ -29,14 +29,43 @@ func IsSeen(ctx context.Context, q RowQueryer, digest string) (bool, error) {
 	return true, nil
 }
 
+// SeenRetention is how long seen signatures are kept at the least,
+// whatever the window: a run with a shorter commands.window must not
+// forget what a run with a longer one still accepts.
+const SeenRetention = 7 * 24 * time.Hour
+
+// ForgottenBefore returns the time before which Prune has deleted seen
+// signatures (the zero time if it never has): a signature dated before it
+// may have been seen, and is refused whatever the window.
+func ForgottenBefore(ctx context.Context, q RowQueryer) (time.Time, error) {
+	var before int64
+	err := q.QueryRowContext(ctx, `SELECT forgotten_before FROM seen_horizon WHERE id = 1`).Scan(&before)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("inbound: seen signatures horizon: %w", err)
+	}
+	return time.Unix(before, 0), nil
+}
+
 // MarkSeen records digest. at should be the signature's time
 // (Accepted.SignedAt): Prune drops an entry once it is older than the
-// window, when freshness alone refuses the signature. It returns ErrReplay
-// if digest is already recorded. Call it inside the transaction that
-// executes the commands, so that the check and the effect commit together.
+// retention, when freshness alone refuses the signature. It returns
+// ErrReplay if digest is already recorded, or if at is before the time
+// Prune has forgotten (ForgottenBefore): whether that signature was seen
+// is no longer known. Call it inside the transaction that executes the
+// commands, so that the check and the effect commit together.
 func MarkSeen(ctx context.Context, tx *sql.Tx, digest string, at time.Time) error {
 	if digest == "" {
 		return errors.New("inbound: MarkSeen: empty digest")
+	}
+	forgotten, err := ForgottenBefore(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if at.Before(forgotten) {
+		return fmt.Errorf("%w: signed before %s, which is no longer remembered", ErrReplay, forgotten.UTC().Format(time.RFC3339))
 	}
 	res, err := tx.ExecContext(ctx,
 		`INSERT INTO seen_signatures(digest, seen) VALUES (?, ?) ON CONFLICT(digest) DO NOTHING`,
@@ -61,12 +90,34 @@ func (a *Accepted) MarkSeen(ctx context.Context, tx *sql.Tx) error {
 }
 
 // Prune deletes the entries recorded with a time before before, and
-// returns how many. Pass now minus the window: older signatures are
-// refused as stale anyway.
+// returns how many. It first records before as the time forgotten
+// (ForgottenBefore; it only moves forward), in the same transaction, so
+// that no signature dated before it is taken again, whatever the window
+// of a later run: a window made longer after a prune cannot replay what
+// the prune forgot. The pipeline passes now minus the longer of the
+// window and SeenRetention, minus the skew.
 func Prune(ctx context.Context, db *sql.DB, before time.Time) (int64, error) {
-	res, err := db.ExecContext(ctx, `DELETE FROM seen_signatures WHERE seen < ?`, before.Unix())
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("inbound: prune seen signatures: %w", err)
 	}
-	return res.RowsAffected()
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO seen_horizon(id, forgotten_before) VALUES (1, ?)
+		 ON CONFLICT(id) DO UPDATE SET forgotten_before = max(forgotten_before, excluded.forgotten_before)`,
+		before.Unix()); err != nil {
+		return 0, fmt.Errorf("inbound: prune seen signatures: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM seen_signatures WHERE seen < ?`, before.Unix())
+	if err != nil {
+		return 0, fmt.Errorf("inbound: prune seen signatures: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("inbound: prune seen signatures: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("inbound: prune seen signatures: %w", err)
+	}
+	return n, nil
 }

@@ -1,8 +1,10 @@
 package inbound
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,5 +79,80 @@ func TestRefusalError(t *testing.T) {
 	}
 	if got := fmtDuration(10 * time.Minute); got != "10m" {
 		t.Errorf("fmtDuration = %q", got)
+	}
+}
+
+// A run with a shorter window must not forget signatures that a run with
+// a longer window accepts (issue 10, #9): accept with a 24h window, a run
+// with a 1h window (which prunes), then the replay with the 24h window
+// again is refused as a replay.
+func TestShorterWindowKeepsSeen(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	run := func(window time.Duration, now time.Time, data []byte) (*Accepted, error) {
+		p := &Pipeline{Store: w.store, Secret: w.dir,
+			Config: Config{Addresses: []string{dirAddr}, Window: window},
+			Now:    func() time.Time { return now }}
+		return p.Process(ctx, envelopeOf(data), bytes.NewReader(data))
+	}
+	signedAt := corpusNow.Add(-2 * time.Hour)
+	msg := textMail(headers("ana@dns.pt", "window-1"), clearsigned(t, w.ana, cmds, signedAt, "window-1"))
+	acc, err := run(24*time.Hour, corpusNow, msg)
+	if err != nil {
+		t.Fatalf("first delivery (24h window): %v", err)
+	}
+	markSeen(t, w, acc)
+
+	// A later run with a 1h window, a day later than the first.
+	later := corpusNow.Add(time.Minute)
+	other := textMail(headers("ana@dns.pt", "window-2"), clearsigned(t, w.ana, cmds, later, "window-2"))
+	if _, err := run(time.Hour, later, other); err != nil {
+		t.Fatalf("other mail (1h window): %v", err)
+	}
+	if _, err := run(time.Hour, later, msg); err == nil || !strings.Contains(err.Error(), "older than 1h") {
+		t.Fatalf("replay with the 1h window: %v, want refused as stale", err)
+	}
+	// Back to 24h: the replay must still be known.
+	if _, err := run(24*time.Hour, later, msg); err == nil || !strings.Contains(err.Error(), "already used") {
+		t.Fatalf("replay with the 24h window again: %v, want refused as a replay", err)
+	}
+}
+
+// Past the retention, seen ids are forgotten, and from then on no
+// signature older than what was forgotten is taken, whatever the window
+// says (issue 10, #9): a signature accepted under a 10-day window is
+// replayed after a run with a 1h window pruned it.
+func TestForgottenSignaturesRefused(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	run := func(window time.Duration, now time.Time, data []byte) (*Accepted, error) {
+		p := &Pipeline{Store: w.store, Secret: w.dir,
+			Config: Config{Addresses: []string{dirAddr}, Window: window},
+			Now:    func() time.Time { return now }}
+		return p.Process(ctx, envelopeOf(data), bytes.NewReader(data))
+	}
+	signedAt := corpusNow.Add(-8 * 24 * time.Hour)
+	msg := textMail(headers("ana@dns.pt", "forgot-1"), clearsigned(t, w.ana, cmds, signedAt, "forgot-1"))
+	acc, err := run(10*24*time.Hour, corpusNow, msg)
+	if err != nil {
+		t.Fatalf("first delivery (10d window): %v", err)
+	}
+	markSeen(t, w, acc)
+	other := textMail(headers("ana@dns.pt", "forgot-2"), clearsigned(t, w.ana, cmds, corpusNow, "forgot-2"))
+	if _, err := run(time.Hour, corpusNow, other); err != nil {
+		t.Fatalf("other mail (1h window): %v", err)
+	}
+	_, err = run(10*24*time.Hour, corpusNow, msg)
+	if err == nil || !strings.Contains(err.Error(), "older than the directory remembers") {
+		t.Fatalf("replay with the 10d window again: %v, want refused", err)
+	}
+	// MarkSeen itself refuses it too, in the transaction of the effect.
+	tx, err := w.store.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := MarkSeen(ctx, tx, "fresh-id", signedAt); !errors.Is(err, ErrReplay) {
+		t.Fatalf("MarkSeen of a forgotten time: %v, want ErrReplay", err)
 	}
 }
