@@ -33,8 +33,9 @@ A refused message is dropped with one log line and exit 0: an MTA would
 otherwise bounce it to a possibly forged sender.
 
 EXIT STATUS
-  0 handled or dropped, 1 error in the command line or the home,
-  75 temporary failure (the MTA retries later)`,
+  0 handled or dropped, 2 usage,
+  75 temporary failure: the database locked or the disk full, a bad home
+     or configuration (the MTA keeps the mail and retries later)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
@@ -57,7 +58,11 @@ func runProcess(ctx context.Context, o processOptions, g *globals) error {
 	}
 	rc, done, err := g.receiver(ctx)
 	if err != nil {
-		return err
+		// Not the message's fault: the storage failed for now (the
+		// database locked past the busy timeout, a full disk:
+		// directory.Temporary), or the home is the operator's to fix, as
+		// in preRun. The MTA keeps the mail and retries.
+		return &tempFailError{err}
 	}
 	defer done()
 	if to == "" {

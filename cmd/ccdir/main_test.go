@@ -609,10 +609,16 @@ func cmdGenKeys(ts *testscript.TestScript, neg bool, args []string) {
 // gives a number above 0 while the test process holds DB's write lock;
 // it prints that number and keeps the lock, so that nothing another
 // process writes can change it, until the script ends or dblock DB off.
+// dblock -exclusive DB QUERY holds an exclusive lock instead (SQLite's
+// locking_mode EXCLUSIVE): nobody else can even read the database.
 func cmdDBLock(ts *testscript.TestScript, neg bool, args []string) {
 	st := stateOf(ts)
+	exclusive := len(args) > 0 && args[0] == "-exclusive"
+	if exclusive {
+		args = args[1:]
+	}
 	if neg || len(args) != 2 {
-		ts.Fatalf("usage: dblock DB QUERY | dblock DB off")
+		ts.Fatalf("usage: dblock [-exclusive] DB QUERY | dblock DB off")
 	}
 	if args[1] == "off" {
 		if st.lockTx == nil {
@@ -626,7 +632,11 @@ func cmdDBLock(ts *testscript.TestScript, neg bool, args []string) {
 	if st.lockTx != nil {
 		ts.Fatalf("dblock: a lock is already held")
 	}
-	db, err := sql.Open("sqlite3", "file:"+ts.MkAbs(args[0])+"?_busy_timeout=10000&_txlock=immediate")
+	dsn := "file:" + ts.MkAbs(args[0]) + "?_busy_timeout=10000&_txlock=immediate"
+	if exclusive {
+		dsn = "file:" + ts.MkAbs(args[0]) + "?_busy_timeout=10000&_txlock=exclusive&_locking_mode=EXCLUSIVE"
+	}
+	db, err := sql.Open("sqlite3", dsn)
 	ts.Check(err)
 	db.SetMaxOpenConns(1)
 	deadline := time.Now().Add(60 * time.Second)

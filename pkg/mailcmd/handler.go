@@ -195,9 +195,12 @@ func (h *Handler) Handle(ctx context.Context, a *inbound.Accepted) (*Result, err
 		}
 		j := &digest.Job{Store: h.Store, Secret: h.Secret, Outbox: h.Outbox, Config: cfg.Digest, Now: h.Now}
 		m, err := j.MessageFor(ctx, a.Contact.Email, ids.messageID("digest", "")+"@"+domainOf(from))
-		if err != nil {
+		switch {
+		case directory.Temporary(err):
+			return nil, err // the mail is retried, not answered "no digest"
+		case err != nil:
 			digErr = err
-		} else {
+		default:
 			m.Kind, m.Ref = KindDigestRequest, ids.ref
 			dig = &m
 		}

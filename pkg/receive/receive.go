@@ -244,10 +244,18 @@ func (r *Receiver) settle(what, from string, acc *inbound.Accepted, err error) e
 	case errors.Is(err, mailcmd.ErrUnknownSender), errors.Is(err, relay.ErrUnknownSender):
 		r.logf("refused %s from %s: signer %s is no longer registered", what, from, signer)
 		return errSigner
-	case acc != nil:
-		r.logf("%s from %s signed by %s: %v", what, from, signer, err)
-	default:
-		r.logf("%s from %s: %v", what, from, err)
+	}
+	// A failure of ours: the storage failing for now (the database locked
+	// past the busy timeout, a full disk: directory.Temporary) is said to
+	// be deferred; anything else is logged as it is. Both are retried.
+	prefix := ""
+	if directory.Temporary(err) {
+		prefix = "deferred "
+	}
+	if acc != nil {
+		r.logf("%s%s from %s signed by %s: %v", prefix, what, from, signer, err)
+	} else {
+		r.logf("%s%s from %s: %v", prefix, what, from, err)
 	}
 	return &Deferred{Err: err}
 }

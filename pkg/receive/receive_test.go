@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/inbound"
@@ -232,6 +233,8 @@ func TestSettle(t *testing.T) {
 			`^ccdir: refused list post from "x@y": signer ` + fpr + ` is no longer registered$`},
 		{"service failure", "list post", acc, errors.New("database is locked"), false, 451, [3]int{4, 3, 0}, "temporary failure, try again later", 75,
 			`^ccdir: list post from "x@y" signed by ` + fpr + `: database is locked$`},
+		{"storage busy", "mail", acc, fmt.Errorf("outbox: %w", sqlite3.Error{Code: sqlite3.ErrBusy}), false, 451, [3]int{4, 3, 0}, "temporary failure, try again later", 75,
+			`^ccdir: deferred mail from "x@y" signed by ` + fpr + `: outbox: database is locked$`},
 		{"pipeline failure", "mail", nil, errors.New("database is locked"), false, 451, [3]int{4, 3, 0}, "temporary failure, try again later", 75,
 			`^ccdir: mail from "x@y": database is locked$`},
 	} {
