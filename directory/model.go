@@ -28,6 +28,39 @@ type Info struct {
 	PublicKey      string `json:"public_key,omitempty"`
 }
 
+// SendKeyAddress is LOCAL-sendkey@DOMAIN for the directory address
+// LOCAL@DOMAIN: mail to it is answered with the directory's public key.
+func (i Info) SendKeyAddress() string {
+	local, domain, _ := strings.Cut(i.Address, "@")
+	return local + "-sendkey@" + domain
+}
+
+// Addresses are every address the directory takes mail for: the -sendkey
+// address, the directory's (mail commands) and the list's (if any). It is
+// the one list of them: the server accepts these at RCPT, the loop checks
+// never answer them, and no contact may have one.
+func (i Info) Addresses() []string {
+	addrs := []string{i.SendKeyAddress(), i.Address}
+	if i.ListAddress != "" {
+		addrs = append(addrs, i.ListAddress)
+	}
+	return addrs
+}
+
+// OwnAddress returns the address of Addresses that email is, or is a
+// "+tag" subaddress of (which most mail servers deliver to the same
+// mailbox), compared case-insensitively; "" if none.
+func (i Info) OwnAddress(email string) string {
+	local, domain, _ := strings.Cut(strings.ToLower(strings.TrimSpace(email)), "@")
+	for _, a := range i.Addresses() {
+		al, ad, _ := strings.Cut(strings.ToLower(a), "@")
+		if ad == domain && (local == al || strings.HasPrefix(local, al+"+")) {
+			return a
+		}
+	}
+	return ""
+}
+
 // Head identifies the state of the directory: the serial (sequence number
 // of the last ledger entry) and that entry's hash.
 type Head struct {

@@ -183,6 +183,9 @@ func (t *Tx) AddContact(c Contact) (Contact, error) {
 	} else if !errors.Is(err, ErrNotFound) {
 		return c, err
 	}
+	if err := t.checkOwnAddress(c.Email); err != nil {
+		return c, err
+	}
 	if err := t.checkContact(&c); err != nil {
 		return c, err
 	}
@@ -228,6 +231,9 @@ func (t *Tx) UpdateContact(email string, fn func(*Contact) error) (Contact, erro
 			return c, refuse(ErrExists, "", "email %s already belongs to contact %s", c.Email, other.Name)
 		}
 		if !errors.Is(err, ErrNotFound) {
+			return c, err
+		}
+		if err := t.checkOwnAddress(c.Email); err != nil {
 			return c, err
 		}
 	}
@@ -301,6 +307,30 @@ func (t *Tx) checkContact(c *Contact) error {
 	}
 	if c.Key != nil {
 		return t.checkFingerprint(c.ID, c.Key.Fingerprint)
+	}
+	return nil
+}
+
+// checkOwnAddress refuses one of the directory's own addresses
+// (Info.OwnAddress) as a contact's email: mail to it would come back to
+// the directory, and a digest sent there would be dropped as a loop.
+func (t *Tx) checkOwnAddress(email string) error {
+	info, err := readInfo(t.ctx, t.tx)
+	if err != nil {
+		return err
+	}
+	if own := info.OwnAddress(email); own != "" {
+		what := "the directory's address"
+		switch own {
+		case info.ListAddress:
+			what = "the list's address"
+		case info.SendKeyAddress():
+			what = "the directory's key-request address"
+		}
+		if own != email {
+			what = "delivered to " + what + " " + own
+		}
+		return refuse(ErrPolicy, "a contact needs a mailbox of its own", "%s is %s, not a contact's", email, what)
 	}
 	return nil
 }

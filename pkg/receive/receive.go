@@ -50,21 +50,13 @@ func (c Config) withDefaults() Config {
 }
 
 // SendKeyAddress is LOCAL-sendkey@DOMAIN for the directory address
-// LOCAL@DOMAIN: mail to it is answered with the directory's public key.
-func (c Config) SendKeyAddress() string {
-	local, domain, _ := strings.Cut(c.Directory.Address, "@")
-	return local + "-sendkey@" + domain
-}
+// LOCAL@DOMAIN (directory.Info.SendKeyAddress).
+func (c Config) SendKeyAddress() string { return c.Directory.SendKeyAddress() }
 
 // Addresses are every address mail is taken for, as a server accepts them
-// at RCPT: the -sendkey address, the directory's and the list's.
-func (c Config) Addresses() []string {
-	addrs := []string{c.SendKeyAddress(), c.Directory.Address}
-	if c.Directory.ListAddress != "" {
-		addrs = append(addrs, c.Directory.ListAddress)
-	}
-	return addrs
-}
+// at RCPT: the -sendkey address, the directory's and the list's
+// (directory.Info.Addresses).
+func (c Config) Addresses() []string { return c.Directory.Addresses() }
 
 // Route is what mail for one address is for.
 type Route int
