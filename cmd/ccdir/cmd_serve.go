@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -132,12 +133,20 @@ func runServe(ctx context.Context, g *globals) error {
 	defer done()
 	addrs := rc.Config.Addresses()
 	_, domain, _ := strings.Cut(rc.Config.Directory.Address, "@")
+	var mta []netip.Prefix
+	for _, p := range g.list("serve.mta") {
+		mta = append(mta, netip.MustParsePrefix(p)) // checked by the config table
+	}
 	srv := smtpd.New(smtpd.Config{
-		Domain:          domain,
-		Addresses:       addrs,
-		MaxMessageBytes: rc.Pipeline.Config.MaxMessageBytes,
-		TLSConfig:       tlsCfg,
-		ErrorLog:        rc.Log,
+		Domain:              domain,
+		Addresses:           addrs,
+		MaxMessageBytes:     rc.Pipeline.Config.MaxMessageBytes,
+		MaxConnections:      g.number("serve.max_connections"),
+		MaxConnectionsPerIP: g.number("serve.max_connections_per_ip"),
+		Unlimited:           mta,
+		SessionTimeout:      g.duration("serve.session_timeout"),
+		TLSConfig:           tlsCfg,
+		ErrorLog:            rc.Log,
 	}, func(ctx context.Context, env smtpd.Envelope, r io.Reader) error {
 		return rc.Receive(ctx, receive.Envelope{From: env.From, To: env.To}, r)
 	})

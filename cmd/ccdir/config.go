@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -21,6 +22,7 @@ import (
 	"github.com/ccdir/ccdir/pkg/mailcmd"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/relay"
+	"github.com/ccdir/ccdir/pkg/smtpd"
 )
 
 //go:generate go run . config reference --output ../../docs/configuration.md
@@ -69,6 +71,14 @@ var configKeys = []configKey{
 		help: "Larger incoming mail is refused at the SMTP level."},
 	{name: "serve.tls_cert", typ: fileType, help: "PEM certificate for STARTTLS in `ccdir serve`; with `serve.tls_key`."},
 	{name: "serve.tls_key", typ: fileType, help: "PEM private key for STARTTLS in `ccdir serve`; with `serve.tls_cert`."},
+	{name: "serve.max_connections", def: strconv.Itoa(smtpd.DefaultMaxConnections), typ: intType(1, 10000),
+		help: "Connections `ccdir serve` keeps open at a time, per listener. One more is answered `421` and closed at once."},
+	{name: "serve.max_connections_per_ip", def: strconv.Itoa(smtpd.DefaultMaxConnectionsPerIP), typ: intType(1, 10000),
+		help: "SMTP connections from one IP address at a time; one more is answered `421` and closed at once. Not for LMTP, nor for `serve.mta`."},
+	{name: "serve.mta", typ: prefixListType,
+		help: "IP addresses or networks (CIDR) of the MTA that relays mail to `ccdir serve` over SMTP, separated by commas: they have no per-address connection limit."},
+	{name: "serve.session_timeout", def: durationText(smtpd.DefaultSessionTimeout), typ: durationType,
+		help: "The longest one SMTP or LMTP connection lasts, however busy the client keeps it (the per-command timeouts are re-armed by every command, `NOOP` included)."},
 	{name: "list.tag", typ: textType, help: "Subject tag of the alert list's copies. Empty: `[NAME]`, the directory's name."},
 	{name: "list.default_tlp", def: relay.DefaultTLP, typ: tlpType,
 		help: "TLP label of a post that names none."},
@@ -203,6 +213,28 @@ var (
 		return string(a), nil
 	}}
 )
+
+// prefixListType is a list of IP addresses and networks (CIDR), given
+// as prefixes: 192.0.2.1 is 192.0.2.1/32.
+var prefixListType = configType{name: "list of IP addresses or networks", parse: func(s string) (any, error) {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil {
+				return nil, fmt.Errorf("want IP addresses or networks such as 192.0.2.1 or 2001:db8::/32 (%q is neither)", item)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked().String())
+	}
+	return out, nil
+}, show: func(v any) string { return strings.Join(v.([]string), ",") }, list: true}
 
 // intType is a whole number from lo to hi.
 func intType(lo, hi int) configType {

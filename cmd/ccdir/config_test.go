@@ -77,6 +77,9 @@ func TestConfigTypes(t *testing.T) {
 		{listenType(false), "unix:/run/ccdir.sock", nil},
 		{listenType(true), "unix:/run/ccdir.sock", "unix:/run/ccdir.sock"},
 		{listenType(true), "localhost", nil},
+		{prefixListType, "192.0.2.1, 2001:db8::1/32,::ffff:192.0.2.7", []string{"192.0.2.1/32", "2001:db8::/32", "192.0.2.7/32"}},
+		{prefixListType, "", []string(nil)},
+		{prefixListType, "mta.example", nil},
 	} {
 		got, err := c.typ.parse(c.in)
 		switch {

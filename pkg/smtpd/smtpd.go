@@ -4,8 +4,10 @@
 // receive's Receiver, which routes it and says what to answer.
 //
 // Limits are always set: message size (advertised as SIZE), recipients per
-// message, line length, read and write timeouts, and concurrent
-// connections. A refused message is rejected at the end of DATA with one
+// message, line length, read and write timeouts, concurrent connections
+// per listener and per client address, and the length of a session
+// (however busy the client keeps it). A connection over a limit is
+// answered 421 and closed at once, never kept waiting. A refused message is rejected at the end of DATA with one
 // 5xx line saying why, so no bounce (backscatter) is ever created by
 // ccdir; a temporary failure answers 451 so the sender retries.
 package smtpd
@@ -17,12 +19,19 @@ import (
 	"io"
 	"log"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"golang.org/x/net/netutil"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxConnections      = 64
+	DefaultMaxConnectionsPerIP = 8
+	DefaultSessionTimeout      = 10 * time.Minute
 )
 
 // Envelope is what the client said before DATA.
@@ -51,9 +60,19 @@ type Config struct {
 	MaxLineLength   int           // default 2000
 	ReadTimeout     time.Duration // per command, and for the whole DATA; default 2 min
 	WriteTimeout    time.Duration // per reply; default 1 min
-	MaxConnections  int           // concurrent connections per listener; default 64
-	TLSConfig       *tls.Config   // enables STARTTLS (SMTP only)
-	ErrorLog        *log.Logger   // default: discard
+	// MaxConnections caps the connections open at a time on one
+	// listener (DefaultMaxConnections); MaxConnectionsPerIP caps those
+	// from one IP address on an SMTP listener
+	// (DefaultMaxConnectionsPerIP), except from the Unlimited prefixes
+	// (the MTA that relays to ccdir). LMTP has no per-address limit.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	Unlimited           []netip.Prefix
+	// SessionTimeout is the longest a connection lasts, whatever it
+	// does (DefaultSessionTimeout).
+	SessionTimeout time.Duration
+	TLSConfig      *tls.Config // enables STARTTLS (SMTP only)
+	ErrorLog       *log.Logger // default: discard
 }
 
 // Server serves one Handler on any number of SMTP and LMTP listeners.
@@ -87,8 +106,14 @@ func New(cfg Config, h Handler) *Server {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = time.Minute
 	}
-	if cfg.MaxConnections == 0 {
-		cfg.MaxConnections = 64
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.MaxConnectionsPerIP <= 0 {
+		cfg.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
 	}
 	if cfg.ErrorLog == nil {
 		cfg.ErrorLog = log.New(io.Discard, "", 0)
@@ -126,7 +151,7 @@ func (s *Server) serve(l net.Listener, lmtp bool) error {
 	}
 	s.servers = append(s.servers, srv)
 	s.mu.Unlock()
-	err := srv.Serve(netutil.LimitListener(l, s.cfg.MaxConnections))
+	err := srv.Serve(newLimitListener(l, &s.cfg, !lmtp))
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
