@@ -40,6 +40,10 @@ type Options struct {
 	// exactly the tables they make. Pass every owner's steps: a database
 	// with steps of an owner not given is refused as newer.
 	Migrations []Migration
+	// Evidence re-verifies, in Verify, the signed mail kept with each
+	// entry a member made; nil checks only that the actor's key was
+	// registered.
+	Evidence EvidenceFunc
 }
 
 // Store is an open directory database: a single-connection writer pool
@@ -55,6 +59,7 @@ type Store struct {
 
 	cacheMu sync.Mutex
 	cached  *Snapshot // the last Snapshot read, by head
+	checked *Snapshot // the last Checked snapshot, by head
 }
 
 func dsn(path string, ro bool, extra url.Values) string {

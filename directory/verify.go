@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -102,25 +103,128 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 	if err := compareSchema(ctx, tx, expect); err != nil {
 		return Head{}, err
 	}
-	head, err := replay(ctx, tx, ftx, fpr, verify)
+	head, err := replay(ctx, tx, ftx, fpr, verify, replayChecks{allSigs: true, evidence: s.opts.Evidence})
 	if err != nil {
 		return Head{}, err
 	}
+	if err := compareState(ctx, tx, ftx, head); err != nil {
+		return Head{}, err
+	}
+	return head, nil
+}
+
+// compareState compares the state tables on disk with those of a replay
+// that reached head.
+func compareState(ctx context.Context, disk, fresh queryer, head Head) error {
 	// Entries cut from the end of the ledger leave state rows that name
 	// them; say so rather than only that a row differs.
 	var last int64
-	if err := tx.QueryRowContext(ctx, `SELECT max(s) FROM (SELECT max(updated_seq) AS s FROM members UNION ALL SELECT max(updated_seq) FROM contacts)`).Scan(&sqlNullInt{&last}); err != nil {
-		return Head{}, err
+	if err := disk.QueryRowContext(ctx, `SELECT max(s) FROM (SELECT max(updated_seq) AS s FROM members UNION ALL SELECT max(updated_seq) FROM contacts)`).Scan(&sqlNullInt{&last}); err != nil {
+		return err
 	}
 	if last > head.Serial {
-		return Head{}, &VerifyError{Seq: head.Serial + 1, Reason: fmt.Sprintf("missing: the state was changed by entry %d, but the ledger ends at entry %d", last, head.Serial)}
+		return &VerifyError{Seq: head.Serial + 1, Reason: fmt.Sprintf("missing: the state was changed by entry %d, but the ledger ends at entry %d", last, head.Serial)}
 	}
 	for _, t := range stateTables {
-		if err := compareTable(ctx, tx, ftx, t.name, t.order); err != nil {
-			return Head{}, err
+		if err := compareTable(ctx, disk, fresh, t.name, t.order); err != nil {
+			return err
 		}
 	}
-	return head, nil
+	return nil
+}
+
+// ErrTampered reports state tables that do not say what the signed
+// ledger says: someone wrote to the database without the directory key.
+var ErrTampered = errors.New("the directory's tables do not match its signed ledger")
+
+// TamperError is ErrTampered with the first finding. It is no *Error:
+// nobody who sent a command caused it, and nothing may act on the
+// tables until the operator has looked (ccdir verify).
+type TamperError struct{ Finding error }
+
+func (e *TamperError) Error() string {
+	return fmt.Sprintf("DIRECTORY TAMPERING: %v: %v; nothing was done (run ccdir verify)", ErrTampered, e.Finding)
+}
+
+func (e *TamperError) Unwrap() error { return ErrTampered }
+
+// check replays the ledger read through q into a fresh database,
+// checking the hash chain, that the genesis names the key fpr, that the
+// head entry is signed by it (the chain makes that signature cover every
+// entry), that every member-made entry was signed by a key registered at
+// the time; and compares the state tables read through q with the
+// replay. A disagreement is a *TamperError.
+func check(ctx context.Context, q queryer, fpr string, verify VerifyFunc) error {
+	fresh, err := memoryDB("ccdir-check")
+	if err != nil {
+		return err
+	}
+	defer fresh.Close()
+	ftx, err := signedTx(ctx, fresh)
+	if err != nil {
+		return err
+	}
+	defer ftx.Rollback()
+	head, err := replay(ctx, q, ftx, fpr, verify, replayChecks{})
+	if err == nil {
+		err = compareState(ctx, q, ftx, head)
+	}
+	if IsVerifyError(err) {
+		return &TamperError{Finding: err}
+	}
+	return err
+}
+
+// Checked returns the directory as its signed ledger says it is: the
+// state tables, after checking in one read transaction that they are
+// exactly what replaying the ledger gives (see check; fpr and verify are
+// the directory key's, as for Verify). Tables that disagree give a
+// *TamperError (ErrTampered). Whoever acts on the directory for someone
+// who is not the operator (the incoming-mail pipeline, the mail commands)
+// reads it through Checked or Tx.Check, so that rows written into the
+// file without the directory key are never taken as registered, nor
+// laundered into a signed entry. The result is kept while the head does
+// not move.
+func (s *Store) Checked(ctx context.Context, fpr string, verify VerifyFunc) (*Snapshot, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var snap Snapshot
+	if snap.Head, snap.Time, err = readHead(ctx, tx); err != nil {
+		return nil, err
+	}
+	s.cacheMu.Lock()
+	checked := s.checked
+	s.cacheMu.Unlock()
+	if checked != nil && checked.Head == snap.Head {
+		return checked.clone(), nil
+	}
+	if err := check(ctx, tx, fpr, verify); err != nil {
+		return nil, err
+	}
+	if snap.Info, err = readInfo(ctx, tx); err != nil {
+		return nil, err
+	}
+	if snap.Members, err = readMembers(ctx, tx, ""); err != nil {
+		return nil, err
+	}
+	if snap.Contacts, err = readContacts(ctx, tx, ""); err != nil {
+		return nil, err
+	}
+	s.cacheMu.Lock()
+	s.checked = snap.clone()
+	s.cacheMu.Unlock()
+	return &snap, nil
+}
+
+// Check checks, inside the write transaction, that the state tables are
+// what the signed ledger says (as Checked does, but never from a cache:
+// the write lock is held, so nobody can change them before the entries
+// of this transaction are signed). A disagreement is a *TamperError.
+func (t *Tx) Check(fpr string, verify VerifyFunc) error {
+	return check(t.ctx, t.tx, fpr, verify)
 }
 
 // memoryDB opens a private in-memory database of one connection that
@@ -274,11 +378,76 @@ func sortedKeys(m map[string]string) []string {
 // signatures in parallel; it bounds the memory replay holds.
 const replayBatch = 256
 
+// EvidenceFunc checks that the evidence kept with a member-made ledger
+// entry is a statement signed by armoredKey, the key registered for the
+// member when the entry was made at time at.
+type EvidenceFunc func(evidence []byte, armoredKey string, at time.Time) error
+
+// replayChecks says what replay checks beyond the hash chain, the
+// genesis and the replay itself.
+type replayChecks struct {
+	// allSigs: every entry's signature (Verify); otherwise only the
+	// head's, which covers every entry through the hash chain.
+	allSigs bool
+	// evidence, if set, re-verifies the evidence of member-made entries.
+	evidence EvidenceFunc
+}
+
+// memberActor is the actor prefix of changes asked for by signed mail.
+const memberActor = "member:"
+
+// actorCheck checks the actors of member-made entries during a replay:
+// the key that signed the mail (the actor's fingerprint) must have been
+// registered to a contact just before the mail's first entry (entries of
+// one mail follow each other with the same actor and evidence, and a
+// KEY-ROTATE among them changes the key for those after it), and the
+// evidence must verify with that key.
+type actorCheck struct {
+	evidence EvidenceFunc
+	actor    string
+	sum      [32]byte
+}
+
+func (a *actorCheck) entry(ctx context.Context, state queryer, e *Entry) error {
+	fp, ok := strings.CutPrefix(e.Actor, memberActor)
+	if !ok {
+		a.actor = ""
+		return nil
+	}
+	sum := sha256.Sum256(e.Evidence)
+	if a.actor == e.Actor && a.sum == sum {
+		return nil // a later entry of the same mail
+	}
+	a.actor, a.sum = "", sum
+	if len(e.Evidence) == 0 {
+		return errors.New("made by a member, but keeps no signed mail as evidence")
+	}
+	var armored string
+	err := state.QueryRowContext(ctx, `SELECT key_armored FROM contacts WHERE upper(key_fingerprint) = upper(?) ORDER BY id LIMIT 1`, fp).Scan(&armored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("made by key %s, which was not registered to any contact at entry %d", fp, e.Seq-1)
+	}
+	if err != nil {
+		return err
+	}
+	if a.evidence != nil {
+		at, err := time.Parse(time.RFC3339, e.Time)
+		if err != nil {
+			return fmt.Errorf("bad time %q", e.Time)
+		}
+		if err := a.evidence(e.Evidence, armored, at); err != nil {
+			return fmt.Errorf("its evidence does not verify with key %s, registered at entry %d: %v", fp, e.Seq-1, err)
+		}
+	}
+	a.actor = e.Actor
+	return nil
+}
+
 // replay streams the ledger, checks every entry and applies it to fresh.
 // Signatures are checked in parallel (verify must be safe for concurrent
 // use); everything else runs in ledger order, so the first problem found
 // is the first in the ledger.
-func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verify VerifyFunc) (Head, error) {
+func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verify VerifyFunc, rc replayChecks) (Head, error) {
 	rows, err := ledger.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger ORDER BY seq`)
 	if err != nil {
 		return Head{}, err
@@ -289,11 +458,18 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	batch := make([]Entry, 0, replayBatch)
 	sigErrs := make([]error, replayBatch)
 	workers := max(1, runtime.GOMAXPROCS(0))
+	actors := &actorCheck{evidence: rc.evidence}
+	var headSig []byte
 	flush := func() error {
 		// Check the batch's signatures in parallel.
 		var wg sync.WaitGroup
 		next := make(chan int)
-		for range min(workers, len(batch)) {
+		n := len(batch)
+		if !rc.allSigs {
+			n = 0
+			clear(sigErrs)
+		}
+		for range min(workers, n) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -302,7 +478,7 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 				}
 			}()
 		}
-		for i := range batch {
+		for i := range n {
 			next <- i
 		}
 		close(next)
@@ -340,11 +516,15 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 			if _, err := time.Parse(time.RFC3339, e.Time); err != nil {
 				return bad("bad time %q", e.Time)
 			}
+			if err := actors.entry(ctx, fresh, e); err != nil {
+				return bad("%v", err)
+			}
 			if err := apply(ctx, fresh, e); err != nil {
 				return bad("cannot be replayed (%s): %v", e.Op, err)
 			}
 			prev = e.Hash
 			head = Head{Serial: e.Seq, Hash: e.Hash}
+			headSig = e.Sig
 		}
 		batch = batch[:0]
 		return nil
@@ -368,6 +548,11 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	}
 	if head.Serial == 0 {
 		return head, &VerifyError{Reason: "the ledger is empty"}
+	}
+	if !rc.allSigs {
+		if err := verify(signedText(head.Serial, head.Hash), headSig); err != nil {
+			return head, &VerifyError{Seq: head.Serial, Reason: fmt.Sprintf("bad signature: %s", strings.TrimPrefix(err.Error(), "bad signature: "))}
+		}
 	}
 	return head, nil
 }

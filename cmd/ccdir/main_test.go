@@ -113,18 +113,25 @@ func killAgent(gnupg string) {
 	}
 }
 
-// sqlexec DB STATEMENT changes a database behind ccdir's back and fails
-// if the statement changed no row.
+// sqlexec DB STATEMENT [FILE...] changes a database behind ccdir's back
+// and fails if the statement changed no row. The contents of the FILEs
+// are bound to the statement's ? parameters, in order.
 func cmdSQLExec(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 {
-		ts.Fatalf("usage: sqlexec DB STATEMENT")
+	if len(args) < 2 {
+		ts.Fatalf("usage: sqlexec DB STATEMENT [FILE...]")
+	}
+	var params []any
+	for _, f := range args[2:] {
+		b, err := os.ReadFile(ts.MkAbs(f))
+		ts.Check(err)
+		params = append(params, string(b))
 	}
 	db, err := sql.Open("sqlite3", "file:"+ts.MkAbs(args[0])+"?_foreign_keys=off")
 	if err != nil {
 		ts.Fatalf("%v", err)
 	}
 	defer db.Close()
-	res, err := db.Exec(args[1])
+	res, err := db.Exec(args[1], params...)
 	if err == nil {
 		var n int64
 		n, err = res.RowsAffected()

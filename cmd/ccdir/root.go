@@ -19,6 +19,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/inbound"
 )
 
 // Files inside the home folder.
@@ -253,7 +254,7 @@ func (g *globals) openRead(ctx context.Context) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
 		return nil, err
 	}
-	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations()})
+	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations(), Evidence: inbound.VerifyEvidence})
 }
 
 // snapshot reads the whole directory at its current head.

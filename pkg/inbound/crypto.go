@@ -287,6 +287,9 @@ func (c *check) readMessage(data []byte) (*pgpMessage, *Refusal, error) {
 	return m, nil, nil
 }
 
+// errNoDirectoryKey: an encrypted message, and no key to decrypt it.
+var errNoDirectoryKey = errors.New("inbound: no directory key")
+
 // dirKeyring returns a private copy of the directory key, used only for
 // decryption here, so that its signature-validity cache is never shared
 // with code that signs with the key concurrently.
@@ -297,7 +300,7 @@ func (p *Pipeline) dirKeyring() (openpgp.EntityList, error) {
 		return p.dir, nil
 	}
 	if p.Secret == nil {
-		return nil, errors.New("inbound: no directory key")
+		return nil, errNoDirectoryKey
 	}
 	var buf bytes.Buffer
 	if err := p.Secret.Entity().SerializePrivateWithoutSigning(&buf, nil); err != nil {

@@ -33,7 +33,11 @@ type parsedIDs struct {
 }
 
 // index returns the key index for the directory's current head, rebuilding
-// it (from cached key parses) when the head moved.
+// it (from cached key parses) when the head moved. The contacts come from
+// directory.Store.Checked: keys written into the tables without the
+// directory key (which the ledger does not say) are never registered
+// here; the message is deferred (a *directory.TamperError, a temporary
+// failure) until the operator has looked.
 func (p *Pipeline) index(ctx context.Context) (*keyIndex, error) {
 	head, err := p.Store.Head(ctx)
 	if err != nil {
@@ -44,9 +48,13 @@ func (p *Pipeline) index(ctx context.Context) (*keyIndex, error) {
 	if p.idx != nil && p.idx.head == head.Hash {
 		return p.idx, nil
 	}
-	snap, err := p.Store.Snapshot(ctx)
+	verify, err := p.ledgerVerifier()
 	if err != nil {
-		return nil, fmt.Errorf("inbound: directory snapshot: %w", err)
+		return nil, err
+	}
+	snap, err := p.Store.Checked(ctx, p.Secret.Fingerprint(), verify)
+	if err != nil {
+		return nil, fmt.Errorf("inbound: directory: %w", err)
 	}
 	active := map[string]bool{}
 	for _, m := range snap.Members {
@@ -92,6 +100,19 @@ func (p *Pipeline) index(ctx context.Context) (*keyIndex, error) {
 	}
 	p.idx = idx
 	return idx, nil
+}
+
+// ledgerVerifier returns the check of the directory key's signatures on
+// ledger entries, made once. p.mu is held.
+func (p *Pipeline) ledgerVerifier() (directory.VerifyFunc, error) {
+	if p.ledgerV == nil {
+		v, err := p.Secret.Public().NewVerifier(p.now())
+		if err != nil {
+			return nil, fmt.Errorf("inbound: directory key: %w", err)
+		}
+		p.ledgerV = v
+	}
+	return p.ledgerV.Verify, nil
 }
 
 // keyIDs lists the IDs of a key's primary key and of those subkeys that

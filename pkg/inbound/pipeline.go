@@ -50,6 +50,7 @@ type Pipeline struct {
 	mu       sync.Mutex
 	idx      *keyIndex
 	parsed   map[[32]byte]parsedIDs
+	ledgerV  *keys.Verifier
 	dir      openpgp.EntityList
 	pruned   time.Time
 	cryptoMu sync.Mutex

@@ -81,7 +81,17 @@ type notice struct {
 func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Accepted, s *Script, now time.Time, dig *outbox.Message, digErr error) (*run, error) {
 	// Inside Update the write lock is held: this read sees the latest
 	// commit, and nobody can commit another before this transaction ends.
-	snap, err := h.Store.Snapshot(ctx)
+	// The tables must say what the signed ledger says, or a change made
+	// now would sign rows written without the directory key (and answers
+	// would hand them out).
+	fpr, verify, err := h.ledgerCheck()
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Check(fpr, verify); err != nil {
+		return nil, err
+	}
+	snap, err := h.Store.Checked(ctx, fpr, verify)
 	if err != nil {
 		return nil, err
 	}

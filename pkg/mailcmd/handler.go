@@ -62,6 +62,20 @@ type Handler struct {
 
 	mu       sync.Mutex   // one mail at a time: signing with Secret is not concurrent
 	keyCache *fanout.Keys // contacts' keys (see keys)
+	ledgerV  *keys.Verifier
+}
+
+// ledgerCheck returns the directory key's fingerprint and the check of
+// its signatures on ledger entries (directory.Tx.Check). h.mu is held.
+func (h *Handler) ledgerCheck() (string, directory.VerifyFunc, error) {
+	if h.ledgerV == nil {
+		v, err := h.Secret.Public().NewVerifier(h.now())
+		if err != nil {
+			return "", nil, fmt.Errorf("mailcmd: directory key: %w", err)
+		}
+		h.ledgerV = v
+	}
+	return h.Secret.Fingerprint(), h.ledgerV.Verify, nil
 }
 
 // Errors of Handle. A replay (inbound.ErrReplay) is returned wrapped as is.

@@ -1,0 +1,205 @@
+package directory
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	anaKey   = "AAAA000000000000000000000000000000000001" // ana's key in populate
+	otherKey = "BBBB000000000000000000000000000000000002"
+)
+
+// TestCheckedRefusesTamperedTables: a key swapped into the contacts table
+// behind ccdir's back is never read as registered by Checked (a new store,
+// as process opens one per mail), nor by Tx.Check inside a write.
+func TestCheckedRefusesTamperedTables(t *testing.T) {
+	f := newFixture(t)
+	f.populate()
+	snap, err := f.s.Checked(f.ctx, f.signer.Fingerprint(), f.signer.verify)
+	if err != nil {
+		t.Fatalf("Checked before tampering: %v", err)
+	}
+	if k := keyOf(snap, "ana@dns.pt"); k != anaKey {
+		t.Fatalf("Checked: ana's key is %q", k)
+	}
+	tamper(t, f.path, `UPDATE contacts SET key_fingerprint = ?, key_armored = 'evil' WHERE email = 'ana@dns.pt'`, otherKey)
+
+	// The store that checked this head keeps what the ledger says.
+	if snap, err := f.s.Checked(f.ctx, f.signer.Fingerprint(), f.signer.verify); err != nil || keyOf(snap, "ana@dns.pt") != anaKey {
+		t.Fatalf("Checked at a checked head: %v", err)
+	}
+	s2, err := Open(f.ctx, f.path, f.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	_, err = s2.Checked(f.ctx, f.signer.Fingerprint(), f.signer.verify)
+	var te *TamperError
+	if !errors.As(err, &te) || !errors.Is(err, ErrTampered) {
+		t.Fatalf("Checked after tampering: %v, want a TamperError", err)
+	}
+	if want := `table contacts, row id=4 ("ana@dns.pt"): column key_fingerprint`; !strings.Contains(err.Error(), want) {
+		t.Fatalf("Checked: %q, want it to name %q", err, want)
+	}
+	var de *Error
+	if errors.As(err, &de) {
+		t.Fatalf("a TamperError must not be a refusal (*Error): %v", err)
+	}
+	before := f.serial()
+	_, err = f.s.Update(f.ctx, Actor{Name: "member:" + otherKey, Evidence: []byte("mail")}, func(tx *Tx) error {
+		if err := tx.Check(f.signer.Fingerprint(), f.signer.verify); err != nil {
+			return err
+		}
+		_, err := tx.SetKey("ana@dns.pt", &Key{Fingerprint: "CCCC000000000000000000000000000000000003", Armored: "k3"})
+		return err
+	})
+	if !errors.Is(err, ErrTampered) {
+		t.Fatalf("Tx.Check after tampering: %v, want ErrTampered", err)
+	}
+	if f.serial() != before {
+		t.Fatal("an entry was written")
+	}
+}
+
+// TestCheckedLedgerRewritten: a ledger rewritten to say what the tampered
+// tables say does not pass either: the head's signature no longer covers
+// the chain.
+func TestCheckedLedgerRewritten(t *testing.T) {
+	f := newFixture(t)
+	f.populate()
+	tamper(t, f.path, `UPDATE contacts SET name = 'Eve' WHERE email = 'ana@dns.pt'`)
+	tamper(t, f.path, `UPDATE ledger SET payload = replace(payload, 'Ana Sousa', 'Eve') WHERE seq = 4`)
+	_, err := f.s.Checked(f.ctx, f.signer.Fingerprint(), f.signer.verify)
+	if !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), "ledger entry 4: content does not match its hash") {
+		t.Fatalf("Checked: %v", err)
+	}
+}
+
+// TestVerifyMemberActors: an entry made by signed mail must name, as its
+// actor, a key registered to a contact before the mail (the later entries
+// of one mail may follow a KEY-ROTATE among them), and its evidence must
+// verify with that key.
+func TestVerifyMemberActors(t *testing.T) {
+	member := func(fpr, evidence string) Actor { return Actor{Name: "member:" + fpr, Evidence: []byte(evidence)} }
+	setName := func(name string) func(*Tx) error {
+		return func(tx *Tx) error {
+			_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.Name = name; return nil })
+			return err
+		}
+	}
+	f := newFixture(t)
+	f.populate()
+	var evidenceErr error
+	checkEvidence := func(evidence []byte, armored string, at time.Time) error {
+		if string(evidence) == "forged" {
+			return errors.New("bad signature")
+		}
+		if armored == "" || at.IsZero() {
+			return errors.New("no key or time")
+		}
+		return evidenceErr
+	}
+	auditor := func() error {
+		t.Helper()
+		s, err := Open(f.ctx, f.path, Options{ReadOnly: true, Migrations: f.migrations, Evidence: checkEvidence})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		_, err = s.Verify(f.ctx, f.signer.Fingerprint(), f.signer.verify)
+		return err
+	}
+	write := func(a Actor, fn func(*Tx) error) {
+		t.Helper()
+		if _, err := f.s.Update(f.ctx, a, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Legitimate: many mails by ana, one rotating her key between two
+	// changes (the change after the rotation is still the same mail).
+	for i := range 30 {
+		write(member(anaKey, "mail "+string(rune('a'+i%26))+strings.Repeat("x", i)), setName("Ana "+strings.Repeat("i", i+1)))
+	}
+	write(member(anaKey, "rotate"), func(tx *Tx) error {
+		if err := setName("Ana R")(tx); err != nil {
+			return err
+		}
+		if _, err := tx.SetKey("ana@dns.pt", &Key{Fingerprint: otherKey, Armored: "k2"}); err != nil {
+			return err
+		}
+		return setName("Ana Rotated")(tx)
+	})
+	write(member(otherKey, "next"), setName("Ana Next"))
+	if err := auditor(); err != nil {
+		t.Fatalf("verify of legitimate member entries: %v", err)
+	}
+	if _, err := f.verify(); err != nil {
+		t.Fatalf("verify without an evidence check: %v", err)
+	}
+	head := f.serial()
+
+	// Signed by the key ana had before: not registered any more.
+	write(member(anaKey, "late"), setName("Eve"))
+	err := auditor()
+	if want := "ledger entry " + itoa(head+1) + ": made by key " + anaKey + ", which was not registered to any contact at entry " + itoa(head); err == nil || err.Error() != want {
+		t.Fatalf("verify: %v, want %q", err, want)
+	}
+	if _, err := f.verify(); err == nil || !strings.Contains(err.Error(), "ledger entry "+itoa(head+1)+": made by key") {
+		t.Fatalf("verify without an evidence check: %v", err)
+	}
+}
+
+func TestVerifyMemberEvidence(t *testing.T) {
+	f := newFixture(t)
+	f.populate()
+	if _, err := f.s.Update(f.ctx, Actor{Name: "member:" + anaKey, Evidence: []byte("forged")}, func(tx *Tx) error {
+		_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.Name = "Eve"; return nil })
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(f.ctx, f.path, Options{ReadOnly: true, Evidence: func(ev []byte, armored string, _ time.Time) error {
+		if armored != "k1" {
+			return errors.New("not ana's key")
+		}
+		if string(ev) == "forged" {
+			return errors.New("bad signature")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Verify(f.ctx, f.signer.Fingerprint(), f.signer.verify)
+	if want := "ledger entry 7: its evidence does not verify with key " + anaKey + ", registered at entry 6: bad signature"; err == nil || err.Error() != want {
+		t.Fatalf("verify: %v, want %q", err, want)
+	}
+	// Without evidence at all.
+	g := newFixture(t)
+	g.populate()
+	if _, err := g.s.Update(g.ctx, Actor{Name: "member:" + anaKey}, func(tx *Tx) error {
+		_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.Name = "Eve"; return nil })
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.verify(); err == nil || err.Error() != "ledger entry 7: made by a member, but keeps no signed mail as evidence" {
+		t.Fatalf("verify: %v", err)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func keyOf(s *Snapshot, email string) string {
+	for _, c := range s.Contacts {
+		if c.Email == email && c.Key != nil {
+			return c.Key.Fingerprint
+		}
+	}
+	return ""
+}
