@@ -60,7 +60,7 @@ func runLog(ctx context.Context, o logOptions, g *globals) error {
 				g.printf(",")
 			}
 			first = false
-			g.printf("\n  %s", b)
+			g.printf("\n  %s", jsonPrintable(b))
 			return nil
 		})
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log"
 	"net"
 	"net/netip"
 	"os"
@@ -58,7 +57,7 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 	rc := &receive.Receiver{
 		Config: receive.Config{Directory: info},
 		Store:  s, Secret: sec, Outbox: ob, Now: g.now,
-		Log: log.New(g.stderr, "ccdir: ", 0),
+		Log: g.logger(),
 		Pipeline: &inbound.Pipeline{Store: s, Secret: sec, Now: g.now, Config: inbound.Config{
 			Addresses: addrs, Window: g.duration("commands.window"), Skew: g.duration("commands.skew"),
 			MaxMessageBytes: int64(g.number("serve.max_message_bytes")),

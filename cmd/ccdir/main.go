@@ -83,15 +83,15 @@ func exitCode(err error) int {
 }
 
 func printError(w io.Writer, err error) {
-	fmt.Fprintf(w, "ccdir: error: %v\n", err)
+	fmt.Fprintf(w, "ccdir: error: %s\n", printable(err.Error()))
 	var he *hintError
 	var de *directory.Error
 	var ue *usageError
 	switch {
 	case errors.As(err, &he):
-		fmt.Fprintf(w, "ccdir: hint: %s\n", he.hint)
+		fmt.Fprintf(w, "ccdir: hint: %s\n", printable(he.hint))
 	case errors.As(err, &de) && de.Hint != "":
-		fmt.Fprintf(w, "ccdir: hint: %s\n", de.Hint)
+		fmt.Fprintf(w, "ccdir: hint: %s\n", printable(de.Hint))
 	case errors.As(err, &ue):
 		fmt.Fprintf(w, "ccdir: hint: see ccdir --help, or ccdir COMMAND --help\n")
 	}

@@ -407,13 +407,14 @@ func (t scriptTB) Cleanup(f func())          { t.ts.Defer(f) }
 type scriptSink struct {
 	srv *smtptest.Server
 
-	mu        sync.Mutex
-	refuse    map[string][2]int // recipient -> {code, first N attempts (0: all)}
-	drop      map[string]int    // recipient -> hang up in DATA on the first N attempts
-	holdAfter int               // hold the RCPT after this many accepted messages; -1: never
-	isHeld    bool
-	held      chan struct{} // closed when an RCPT is held
-	release   chan struct{} // closed to let held RCPTs go on
+	mu         sync.Mutex
+	refuse     map[string][2]int // recipient -> {code, first N attempts (0: all)}
+	refuseText map[string]string // recipient -> the refusal's text, if not the usual
+	drop       map[string]int    // recipient -> hang up in DATA on the first N attempts
+	holdAfter  int               // hold the RCPT after this many accepted messages; -1: never
+	isHeld     bool
+	held       chan struct{} // closed when an RCPT is held
+	release    chan struct{} // closed to let held RCPTs go on
 }
 
 func (s *scriptSink) rcpt(to string, attempt int) *smtp.SMTPError {
@@ -425,6 +426,7 @@ func (s *scriptSink) rcpt(to string, attempt int) *smtp.SMTPError {
 	}
 	release := s.release
 	r, refused := s.refuse[to]
+	text := s.refuseText[to]
 	s.mu.Unlock()
 	if hold {
 		select {
@@ -436,9 +438,15 @@ func (s *scriptSink) rcpt(to string, attempt int) *smtp.SMTPError {
 		return nil
 	}
 	if r[0] >= 500 {
-		return &smtp.SMTPError{Code: r[0], EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: no such user here"}
+		if text == "" {
+			text = "<" + to + ">: no such user here"
+		}
+		return &smtp.SMTPError{Code: r[0], EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: text}
 	}
-	return &smtp.SMTPError{Code: r[0], EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "<" + to + ">: mailbox busy, try again later"}
+	if text == "" {
+		text = "<" + to + ">: mailbox busy, try again later"
+	}
+	return &smtp.SMTPError{Code: r[0], EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: text}
 }
 
 func (s *scriptSink) dropAt(to string, attempt int) bool {
@@ -451,7 +459,9 @@ func (s *scriptSink) dropAt(to string, attempt int) bool {
 // process, so that the ccdir a script runs delivers to it:
 //
 //	sink start                 start it; $SINK_URL is its delivery.url
-//	sink refuse EMAIL CODE N   answer RCPT for EMAIL with CODE (451, 550...) on its first N attempts (0: always)
+//	sink refuse EMAIL CODE N [TEXT]
+//	                           answer RCPT for EMAIL with CODE (451, 550...) on its first N attempts (0: always),
+//	                           with TEXT (a Go string literal: "\x1b[31m") instead of the usual text
 //	sink drop EMAIL N          hang up in the middle of DATA on EMAIL's first N attempts
 //	sink hold K                after K accepted messages, hold every further RCPT until release
 //	sink waitheld              wait (at most 30 s) until an RCPT is held
@@ -494,7 +504,7 @@ func cmdSink(ts *testscript.TestScript, neg bool, args []string) {
 		if s != nil {
 			ts.Fatalf("sink already started")
 		}
-		s = &scriptSink{refuse: map[string][2]int{}, drop: map[string]int{}, holdAfter: -1,
+		s = &scriptSink{refuse: map[string][2]int{}, refuseText: map[string]string{}, drop: map[string]int{}, holdAfter: -1,
 			held: make(chan struct{}), release: make(chan struct{})}
 		s.srv = smtptest.NewServer(scriptTB{ts: ts}, smtptest.Options{Fail: s.rcpt, Drop: s.dropAt, DropAfterBytes: 1500})
 		// Deferred after the server's Close, so it runs first: held
@@ -512,9 +522,18 @@ func cmdSink(ts *testscript.TestScript, neg bool, args []string) {
 		st.sink = s
 		ts.Setenv("SINK_URL", s.srv.URL)
 	case "refuse":
-		want(4)
+		if len(args) != 5 {
+			want(4)
+		}
 		s.mu.Lock()
 		s.refuse[args[1]] = [2]int{num(args[2]), num(args[3])}
+		if len(args) == 5 {
+			text, err := strconv.Unquote(args[4])
+			if err != nil {
+				ts.Fatalf("sink refuse: TEXT %s: %v", args[4], err)
+			}
+			s.refuseText[args[1]] = text
+		}
 		s.mu.Unlock()
 	case "drop":
 		want(3)

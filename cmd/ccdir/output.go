@@ -6,8 +6,117 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 )
+
+// printable is the one way a string that may come from elsewhere (an SMTP
+// server's reply, a mail's sender or subject, a key's user ID, an error
+// that quotes one) reaches the operator's terminal as text: every rune
+// that is not graphic (control characters such as ESC, BEL or a line
+// break, DEL, C1 controls, format characters such as bidi overrides and
+// zero-width ones) and every byte that is not UTF-8 is shown as its Go
+// escape (\x1b, \a, \n, \u202e, \u009b, \xff), so that it can neither drive
+// the terminal nor fake a line or a column. Everything else is left as it
+// is. Table cells, the arguments of printf and warnf, error messages and
+// the log lines of serve and process all pass through it; JSON output
+// stays JSON, escaped by jsonPrintable.
+func printable(s string) string {
+	i := strings.IndexFunc(s, notPrintable)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for rest := s[i:]; rest != ""; {
+		r, n := utf8.DecodeRuneInString(rest)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, rest[0])
+		case notPrintable(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(rest[:n])
+		}
+		rest = rest[n:]
+	}
+	return b.String()
+}
+
+// notPrintable: a rune printable escapes (U+FFFD, which also stands for
+// bytes that are not UTF-8, among them).
+func notPrintable(r rune) bool {
+	return r == utf8.RuneError || (!unicode.IsGraphic(r) && r != ' ')
+}
+
+// printableArgs applies printable to the strings among args (and to
+// errors, Stringers and byte slices, as %s and %v would show them).
+func printableArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			out[i] = printable(v)
+		case []byte:
+			out[i] = printable(string(v))
+		case error:
+			out[i] = printable(v.Error())
+		case fmt.Stringer:
+			out[i] = printable(v.String())
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+// jsonPrintable escapes, in JSON that encoding/json wrote, every rune it
+// leaves raw that printable would escape (DEL, C1 controls, format
+// characters) as \uXXXX: the same JSON values, nothing that drives a
+// terminal. Outside strings JSON has only ASCII punctuation, spaces and
+// line breaks, which stay.
+func jsonPrintable(b []byte) []byte {
+	i := bytes.IndexFunc(b, func(r rune) bool { return r != '\n' && notPrintable(r) && r != utf8.RuneError })
+	if i < 0 {
+		return b
+	}
+	out := append([]byte(nil), b[:i]...)
+	for rest := b[i:]; len(rest) > 0; {
+		r, n := utf8.DecodeRune(rest)
+		if r != '\n' && r != utf8.RuneError && notPrintable(r) {
+			if r > 0xFFFF {
+				r1, r2 := utf16.EncodeRune(r)
+				out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+			} else {
+				out = fmt.Appendf(out, `\u%04x`, r)
+			}
+		} else {
+			out = append(out, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	return out
+}
+
+// printableLines is a writer for a log.Logger (one Write per line): each
+// line is written through printable, its final line break kept.
+type printableLines struct{ w io.Writer }
+
+func (p printableLines) Write(b []byte) (int, error) {
+	line, nl := bytes.CutSuffix(b, []byte("\n"))
+	out := printable(string(line))
+	if nl {
+		out += "\n"
+	}
+	if _, err := io.WriteString(p.w, out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
 
 // writeFileAtomic writes data to a temporary file beside path, syncs it
 // and renames it into place, so readers see the old file or the new one.
@@ -88,8 +197,15 @@ func (t *table) write(w io.Writer) error {
 	if len(t.rows) == 0 {
 		return nil
 	}
-	widths := make([]int, len(t.rows[0]))
-	for _, r := range t.rows {
+	rows := make([][]string, len(t.rows))
+	for i, r := range t.rows {
+		rows[i] = make([]string, len(r))
+		for j, c := range r {
+			rows[i][j] = printable(c)
+		}
+	}
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
 		for i, c := range r {
 			if n := len([]rune(c)); i < len(widths) && n > widths[i] {
 				widths[i] = n
@@ -97,7 +213,7 @@ func (t *table) write(w io.Writer) error {
 		}
 	}
 	var b bytes.Buffer
-	for _, r := range t.rows {
+	for _, r := range rows {
 		for i, c := range r {
 			if i == len(r)-1 {
 				b.WriteString(c)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log"
 	"os"
 	"path/filepath"
 	"strings"
@@ -418,20 +420,31 @@ func (e *keyMismatchError) Error() string { return e.msg }
 
 // printJSON writes v as indented JSON.
 func (g *globals) printJSON(v any) error {
-	enc := json.NewEncoder(g.stdout)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := g.stdout.Write(jsonPrintable(b.Bytes()))
+	return err
 }
 
-// printf writes to stdout.
+// printf writes to stdout; its arguments are shown printable.
 func (g *globals) printf(format string, args ...any) {
-	fmt.Fprintf(g.stdout, format, args...)
+	fmt.Fprintf(g.stdout, format, printableArgs(args)...)
 }
 
-// warnf writes a warning to stderr.
+// warnf writes a warning to stderr; its arguments are shown printable.
 func (g *globals) warnf(format string, args ...any) {
-	fmt.Fprintf(g.stderr, "ccdir: warning: "+format+"\n", args...)
+	fmt.Fprintf(g.stderr, "ccdir: warning: "+format+"\n", printableArgs(args)...)
+}
+
+// logger is the log of serve and process, on stderr: one line per
+// message, each shown printable.
+func (g *globals) logger() *log.Logger {
+	return log.New(printableLines{g.stderr}, "ccdir: ", 0)
 }
 
 // changed reports the result of a change.
