@@ -118,6 +118,22 @@ func corpusCases() []corpusCase {
 				text := "DIRECTORY " + dirAddr + "\nSHOW pt\n> On 31 May 2025 the directory wrote:\n> SHOW de\n"
 				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, text, at, l))
 			}},
+		// TLP:RED posts that crossed SMTP in clear: inbound takes them (they
+		// are well signed), the relay refuses them (pkg/relay's corpus test).
+		{name: "accept-list-red-clearsigned", expect: "accept", reason: FormInlineClear,
+			extra: []string{"X-Corpus-Signer: ana@dns.pt", "X-Corpus-To: " + listAddr},
+			build: func(w *world, l string) []byte {
+				text := "DIRECTORY " + listAddr + "\nTLP:RED\nTO: pt, de\n\nOur resolvers are under attack.\n"
+				return textMail(strings.Replace(headers("ana@dns.pt", l), "To: <"+dirAddr+">", "To: <"+listAddr+">", 1),
+					clearsigned(w.t, w.ana, text, at, l))
+			}},
+		{name: "accept-list-red-pgpmime-signed", expect: "accept", reason: FormPGPMIMESigned,
+			extra: []string{"X-Corpus-Signer: ana@dns.pt", "X-Corpus-To: " + listAddr},
+			build: func(w *world, l string) []byte {
+				inner := textEntity("DIRECTORY "+listAddr+"\nTLP:RED\nTO: pt, de\n\nOur resolvers are under attack.\n", "To: <"+listAddr+">", "Subject: TLP:RED resolvers")
+				return signedMail(strings.Replace(headers("ana@dns.pt", l), "To: <"+dirAddr+">", "To: <"+listAddr+">", 1),
+					inner, detached(w.t, w.ana, inner, at, l))
+			}},
 		{name: "accept-header-injection", expect: "accept", reason: FormInlineClear,
 			extra: []string{"X-Corpus-Signer: ana@dns.pt"},
 			build: func(w *world, l string) []byte {
@@ -516,8 +532,8 @@ func checkAccepted(t *testing.T, meta corpusMeta, acc *Accepted, raw []byte) {
 	if len(acc.Seen) != 64 {
 		t.Errorf("Seen = %q", acc.Seen)
 	}
-	if acc.To != dirAddr {
-		t.Errorf("To = %q", acc.To)
+	if want := envelopeOf(raw).To[0]; acc.To != want {
+		t.Errorf("To = %q, want %q", acc.To, want)
 	}
 	if !bytes.Equal(acc.Raw, raw) {
 		t.Errorf("Raw is not the message as received")

@@ -37,7 +37,9 @@
 // among those first lines (ccTLD codes, meaning all contacts of that
 // ccTLD, or contacts' emails, separated by commas or spaces) limits the
 // recipients, whatever the label; a TLP:RED post must have one, and is
-// never sent to the whole list.
+// never sent to the whole list. A TLP:RED post must also have reached the
+// list encrypted (Accepted.Encrypted): one whose text crossed SMTP in
+// clear (inline or PGP/MIME signed only) is relayed to nobody.
 //
 // # Refused posts
 //
@@ -48,7 +50,7 @@
 // To or Cc, must name the address it was sent to); the relay takes that
 // binding from inbound (Accepted.Binding) and does not read the post
 // again. A post the relay cannot send as asked — a TLP:RED post without a
-// TO: line, a TO: line naming nobody the directory knows, a post bound to
+// TO: line or not encrypted, a TO: line naming nobody the directory knows, a post bound to
 // the command address rather than the list, too many attachments — is not
 // relayed to anyone: its
 // signature is marked seen and the author gets an encrypted, signed reply

@@ -373,3 +373,49 @@ func b64Lines(b []byte) string {
 	}
 	return out.String() + s + "\n"
 }
+
+// gpgText is an encrypted post by p (gpgPost) of one text/plain part,
+// its Subject signed (in the encrypted entity).
+func (w *world) gpgText(p *person, subject, text string) []byte {
+	w.t.Helper()
+	return w.gpgPost(p, p.email, "Subject: "+subject+"\nContent-Type: text/plain; charset=utf-8\n\n"+text)
+}
+
+// signedPost is a PGP/MIME signed post by p (RFC 3156 §5, not
+// encrypted): the MIME entity inner (its header, a blank line, its body)
+// with a detached signature made by gpg, under the outer Subject subject.
+func (w *world) signedPost(p *person, subject, inner string) []byte {
+	w.t.Helper()
+	part := crlf(inner)
+	stdout, stderr, err := w.g.RunInput([]byte(part), "--pinentry-mode", "loopback", "--passphrase", "", "-u", p.fpr, "--armor", "--detach-sign")
+	if err != nil {
+		w.t.Fatalf("gpg --detach-sign: %v\n%s", err, stderr)
+	}
+	const b = "sig-boundary-77c3"
+	h := strings.Replace(w.noise(p.email, subject), "Subject: alert", "Subject: "+subject, 1)
+	return []byte(crlf(h) + crlf(`Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature"; boundary="`+b+"\"\n\n"+
+		"--"+b+"\n") + part + crlf("\n--"+b+"\nContent-Type: application/pgp-signature; name=\"signature.asc\"\n\n") +
+		crlf(string(stdout)) + crlf("\n--"+b+"--\n"))
+}
+
+// inlineSigned is a post by p: text signed (not clear-signed, not
+// encrypted) with gpg --sign --armor, in a plain mail.
+func (w *world) inlineSigned(p *person, subject, text string) []byte {
+	w.t.Helper()
+	stdout, stderr, err := w.g.RunInput([]byte(text), "--pinentry-mode", "loopback", "--passphrase", "", "-u", p.fpr, "--armor", "--sign")
+	if err != nil {
+		w.t.Fatalf("gpg --sign: %v\n%s", err, stderr)
+	}
+	h := strings.Replace(w.noise(p.email, subject), "Subject: alert", "Subject: "+subject, 1)
+	return []byte(crlf(h + "Content-Type: text/plain; charset=utf-8\n\n" + string(stdout)))
+}
+
+// queuedCount counts the queued messages of kind, to anyone.
+func (w *world) queuedCount(kind string) int {
+	w.t.Helper()
+	var n int
+	if err := w.store.DB().QueryRow(`SELECT count(*) FROM outbox WHERE kind = ?`, kind).Scan(&n); err != nil {
+		w.t.Fatal(err)
+	}
+	return n
+}

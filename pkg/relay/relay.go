@@ -110,7 +110,7 @@ type Result struct {
 	Queued  int       `json:"queued"`
 	Skipped []Skipped `json:"skipped"` // no usable key
 	// Refused says why the post was not relayed (a TLP:RED post without
-	// TO: line, a TO: line naming nobody known, a mail signed for the
+	// TO: line or not encrypted, a TO: line naming nobody known, a mail signed for the
 	// command address); the author is told in an encrypted reply
 	// (Replied) unless over the reply limit or without a usable key.
 	Refused string `json:"refused,omitempty"`
@@ -234,7 +234,7 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 			return ErrUnknownSender
 		}
 		res.Author = author.Email
-		if why := p.refusal(cfg, len(a.Attachments), a.Block.Directories, boundToList(a, cfg.ListAddress)); why != "" {
+		if why := p.refusal(cfg, a, boundToList(a, cfg.ListAddress)); why != "" {
 			return r.refuse(ctx, sq, cfg, a, author, why, now, res)
 		}
 		targets, err := p.targets(snap, author, !cfg.NoCopyToSender)
@@ -266,7 +266,8 @@ func authorOf(s *directory.Snapshot, fpr string) *directory.Contact {
 }
 
 // refusal says why a post cannot be relayed as it is, or "".
-func (p *post) refusal(cfg settings, attachments int, directories []string, bound bool) string {
+func (p *post) refusal(cfg settings, a *inbound.Accepted, bound bool) string {
+	attachments, directories := len(a.Attachments), a.Block.Directories
 	if !bound {
 		what := "the signed content does not name the list"
 		if len(directories) > 0 {
@@ -285,6 +286,14 @@ func (p *post) refusal(cfg settings, attachments int, directories []string, boun
 			"a post's label is read only from its signed Subject and the first lines of its signed text (up to the first blank line), "+
 			"and a post is never relayed under a weaker label than one it shows; put TLP:%s in the first lines of the text%s, sign the post and send it again",
 			p.shown, p.shownAt, p.tlp, p.shown, map[bool]string{true: " with a TO: line naming its recipients", false: ""}[p.shown == TLPRed])
+	}
+	if p.tlp == TLPRed && !a.Encrypted {
+		// Fail closed: relaying it would tell everyone named that a text
+		// meant for them alone is fine to send in clear.
+		return fmt.Sprintf("the post is labelled TLP:RED but reached the list unencrypted: its text crossed the network in clear, "+
+			"so it is relayed to nobody (take what it says as possibly read on the way); a TLP:RED post must be encrypted "+
+			"to the directory's key (%s, key fingerprint %s): sign it, encrypt it and send it again",
+			cfg.info.Address, keys.GroupFingerprint(cfg.info.KeyFingerprint))
 	}
 	if p.tlp == TLPRed && !p.hasTo {
 		return "the post is labelled TLP:RED, and a TLP:RED post goes only to the contacts its author names, never to the whole list; " +

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 	"github.com/ccdir/ccdir/pkg/relay"
@@ -125,11 +126,12 @@ func TestGPGPostReachesEveryMember(t *testing.T) {
 	}
 }
 
-// A TLP:RED post reaches only the contacts its TO: line names (and its
-// author); without a TO: line it reaches nobody and the author is told.
+// A TLP:RED post (encrypted) reaches only the contacts its TO: line names
+// (and its author); without a TO: line it reaches nobody and the author
+// is told.
 func TestRedOnlyToNamed(t *testing.T) {
 	w := newWorld(t)
-	res := w.post(w.clearPost(w.ana, w.ana.email, "Resolver outage",
+	res := w.post(w.gpgText(w.ana, "Resolver outage",
 		"DIRECTORY "+listAddr+"\nTLP:RED\nTO: de, joost@sidn.nl\n\nDo not share: our resolvers are under attack.\n"))
 	if res.TLP != relay.TLPRed || res.Refused != "" {
 		t.Fatalf("result %+v", res)
@@ -150,7 +152,7 @@ func TestRedOnlyToNamed(t *testing.T) {
 	}
 
 	before := len(w.copies(relay.Kind, ""))
-	res = w.post(w.clearPost(w.ana, w.ana.email, "outage", "DIRECTORY "+listAddr+"\nTLP:RED\n\nNo TO: line here.\n"))
+	res = w.post(w.gpgText(w.ana, "outage", "DIRECTORY "+listAddr+"\nTLP:RED\n\nNo TO: line here.\n"))
 	if res.Alert != "" || !strings.Contains(res.Refused, "TLP:RED") || !res.Replied {
 		t.Fatalf("RED without TO: %+v", res)
 	}
@@ -168,7 +170,7 @@ func TestRedOnlyToNamed(t *testing.T) {
 	}
 
 	// A TO: line that names nobody known is refused too.
-	res = w.post(w.clearPost(w.ana, w.ana.email, "x", "DIRECTORY "+listAddr+"\nTLP:RED\nTO: fr\n\ntext\n"))
+	res = w.post(w.gpgText(w.ana, "x", "DIRECTORY "+listAddr+"\nTLP:RED\nTO: fr\n\ntext\n"))
 	if res.Alert != "" || !strings.Contains(res.Refused, `"fr"`) {
 		t.Fatalf("TO: fr: %+v", res)
 	}
@@ -390,24 +392,37 @@ func TestShownLabelNeverDowngraded(t *testing.T) {
 	status := strings.Repeat("status line\n", 10)
 	for _, tc := range []struct {
 		name, subject, text, shownAt string
+		form                         func(subject, text string) []byte // nil: clear-signed
 	}{
 		{"label after the first lines", "outage",
-			"DIRECTORY " + listAddr + "\n" + status + "TLP:RED\n\nbody\n", "line 12 of the text"},
+			"DIRECTORY " + listAddr + "\n" + status + "TLP:RED\n\nbody\n", "line 12 of the text", nil},
+		{"encrypted, label after the first lines", "outage",
+			"DIRECTORY " + listAddr + "\nTO: de\n" + status + "TLP:RED\n\nbody\n", "line 13 of the text",
+			func(subject, text string) []byte { return w.gpgText(w.ana, subject, text) }},
+		{"PGP/MIME signed, no protected headers, unsigned subject", "[TLP:RED] resolver outage",
+			"DIRECTORY " + listAddr + "\nTLP:AMBER\nTO: de\n\nbody\n", "the unsigned Subject",
+			func(subject, text string) []byte {
+				return w.signedPost(w.ana, subject, "Content-Type: text/plain; charset=utf-8\n\n"+text)
+			}},
 		{"directory line and label late", "outage",
-			"TLP:GREEN\n" + status + "DIRECTORY " + listAddr + "\n\nTLP:AMBER+STRICT details\n", "line 14 of the text"},
+			"TLP:GREEN\n" + status + "DIRECTORY " + listAddr + "\n\nTLP:AMBER+STRICT details\n", "line 14 of the text", nil},
 		{"quoted label", "re: outage",
-			"DIRECTORY " + listAddr + "\nTLP:GREEN\n\n> [TLD-OPS] [TLP:RED] an earlier alert\n", "line 4 of the text"},
+			"DIRECTORY " + listAddr + "\nTLP:GREEN\n\n> [TLD-OPS] [TLP:RED] an earlier alert\n", "line 4 of the text", nil},
 		{"unsigned subject", "TLP:RED resolver outage",
-			"DIRECTORY " + listAddr + "\nTO: de\n\nbody\n", "the unsigned Subject"},
+			"DIRECTORY " + listAddr + "\nTO: de\n\nbody\n", "the unsigned Subject", nil},
 	} {
-		before := len(w.copies(relay.Kind, ""))
-		res := w.post(w.clearPost(w.ana, w.ana.email, tc.subject, tc.text))
+		before := w.queuedCount(relay.Kind)
+		msg := w.clearPost(w.ana, w.ana.email, tc.subject, tc.text)
+		if tc.form != nil {
+			msg = tc.form(tc.subject, tc.text)
+		}
+		res := w.post(msg)
 		if res.Alert != "" || !res.Replied || !strings.Contains(res.Refused, "(in "+tc.shownAt+")") ||
 			!strings.Contains(res.Refused, "never relayed under a weaker label") {
 			t.Errorf("%s: %+v", tc.name, res)
 			continue
 		}
-		if n := len(w.copies(relay.Kind, "")); n != before {
+		if n := w.queuedCount(relay.Kind); n != before {
 			t.Errorf("%s: %d copies queued for a refused post", tc.name, n-before)
 		}
 	}
@@ -421,5 +436,67 @@ func TestShownLabelNeverDowngraded(t *testing.T) {
 		"DIRECTORY "+listAddr+"\nTLP:AMBER\n\n> [TLP:GREEN] an earlier alert\nTLP:CLEAR is fine for the summary\n"))
 	if res.Alert == "" || res.TLP != relay.TLPAmber || res.Refused != "" {
 		t.Fatalf("weaker labels shown: %+v", res)
+	}
+}
+
+// A TLP:RED post that reached the list unencrypted (its text crossed SMTP
+// in clear) is relayed to nobody, whatever its form (inline clear-signed,
+// PGP/MIME signed, the label in the signed Subject or the text), and its
+// author gets an encrypted reply saying so; the same post encrypted is
+// relayed.
+func TestRedUnencryptedRefused(t *testing.T) {
+	w := newWorld(t)
+	text := "DIRECTORY " + listAddr + "\nTLP:RED\nTO: de\n\nOur resolvers are under attack.\n"
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		form string
+	}{
+		{"clear-signed", w.clearPost(w.ana, w.ana.email, "outage", text), inbound.FormInlineClear},
+		{"inline signed", w.inlineSigned(w.ana, "outage", text), inbound.FormInlineSigned},
+		{"PGP/MIME signed", w.signedPost(w.ana, "outage", "Content-Type: text/plain; charset=utf-8\n\n"+text), inbound.FormPGPMIMESigned},
+		{"PGP/MIME signed, label in the signed Subject", w.signedPost(w.ana, "outage",
+			"Subject: TLP:RED outage\nContent-Type: text/plain; charset=utf-8\n\nDIRECTORY "+listAddr+"\nTO: de\n\nbody\n"), inbound.FormPGPMIMESigned},
+	} {
+		before := w.queuedCount(relay.Kind)
+		a, err := w.process(listAddr, tc.msg)
+		if err != nil {
+			t.Fatalf("%s: inbound: %v", tc.name, err)
+		}
+		if a.Form != tc.form || a.Encrypted {
+			t.Fatalf("%s: form %s, encrypted %v", tc.name, a.Form, a.Encrypted)
+		}
+		res, err := w.r.Handle(context.Background(), a)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if res.Alert != "" || !res.Replied || res.TLP != relay.TLPRed || !strings.Contains(res.Refused, "unencrypted") {
+			t.Errorf("%s: %+v", tc.name, res)
+		}
+		if n := w.queuedCount(relay.Kind); n != before {
+			t.Errorf("%s: %d copies queued", tc.name, n-before)
+		}
+	}
+	replies := w.copies(relay.KindReply, "")
+	if len(replies) != 1 || replies[w.ana.email] == nil {
+		t.Fatalf("replies %v", replies)
+	}
+	o := w.openReply(w.ana, replies[w.ana.email])
+	if !strings.Contains(o, "crossed the network in clear") || !strings.Contains(o, keys.GroupFingerprint(w.dir.Fingerprint())) {
+		t.Errorf("reply does not say why and how:\n%s", o)
+	}
+	if n, err := relay.Alerts(context.Background(), w.store.DB(), relay.Filter{}); err != nil || len(n) != 0 {
+		t.Fatalf("alerts recorded: %v %v", n, err)
+	}
+
+	// Encrypted, the same post is relayed; a weaker label needs no
+	// encryption.
+	res := w.post(w.gpgText(w.ana, "outage", text))
+	if res.Alert == "" || res.TLP != relay.TLPRed || res.Refused != "" {
+		t.Fatalf("encrypted RED post: %+v", res)
+	}
+	res = w.post(w.signedPost(w.ana, "outage", "Content-Type: text/plain; charset=utf-8\n\nDIRECTORY "+listAddr+"\nTLP:AMBER+STRICT\n\nbody\n"))
+	if res.Alert == "" || res.TLP != relay.TLPAmberStrict {
+		t.Fatalf("signed AMBER+STRICT post: %+v", res)
 	}
 }
