@@ -147,15 +147,31 @@ func corpusCases() []corpusCase {
 				}, "\r\n") + "\r\n"
 				return textMail(hdr, clearsigned(w.t, w.ana, cmds, at, l))
 			}},
-		{name: "accept-charset-latin1", expect: "accept", reason: FormInlineClear,
+		{name: "accept-clearsigned-ascii-latin1-label", expect: "accept", reason: FormInlineClear,
 			extra: []string{"X-Corpus-Signer: ana@dns.pt"},
 			build: func(w *world, l string) []byte {
-				text := "DIRECTORY " + dirAddr + "\nSET NAME Ana Concei\xe7\xe3o\n"
-				cs := clearsigned(w.t, w.ana, text, at, l)
+				// ASCII reads the same under any ASCII-compatible label.
+				cs := clearsigned(w.t, w.ana, cmds, at, l)
 				return []byte(headers("ana@dns.pt", l) + "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + cs)
 			}},
 
 		// Refused.
+		{name: "refuse-clearsigned-charset-relabelled", expect: "refuse", reason: "declares charset \"iso-8859-1\"",
+			build: func(w *world, l string) []byte {
+				// Signed as UTF-8 (as OpenPGP text is), relabelled Latin-1
+				// on the way: read as Latin-1, "João" would be "JoÃ£o".
+				text := "DIRECTORY " + dirAddr + "\nSET NAME Ana João\n"
+				cs := clearsigned(w.t, w.ana, text, at, l)
+				return []byte(headers("ana@dns.pt", l) + "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + cs)
+			}},
+		{name: "refuse-clearsigned-not-utf8", expect: "refuse", reason: "not UTF-8",
+			build: func(w *world, l string) []byte {
+				// Latin-1 bytes signed: what they say depends on the
+				// unsigned label (Latin-1, Latin-2, KOI8-R…).
+				text := "DIRECTORY " + dirAddr + "\nSET NAME Ana Concei\xe7\xe3o\n"
+				cs := clearsigned(w.t, w.ana, text, at, l)
+				return []byte(headers("ana@dns.pt", l) + "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + cs)
+			}},
 		{name: "refuse-unsigned", expect: "refuse", reason: "not signed",
 			build: func(w *world, l string) []byte {
 				return textMail(headers("ana@dns.pt", l), cmds)

@@ -19,7 +19,10 @@
 //     armored OpenPGP message (encrypted or only signed); a text/plain
 //     alternative of text/html is read; Exchange-mangled PGP/MIME (the
 //     encrypted parts inside multipart/mixed) is repaired. Decryption is
-//     capped (MaxDecompressedMessageSize and a limit on the plaintext);
+//     capped (MaxDecompressedMessageSize and a limit on the plaintext).
+//     Clear-signed text is read as UTF-8 whatever the unsigned MIME
+//     charset says; bytes that are not UTF-8, or a declared charset that
+//     would read them differently, are refused;
 //  6. the signature verifies, and its issuer (primary key or subkey) is the
 //     registered key of a contact with a role for an active ccTLD;
 //  7. that key is usable now, not only when it signed (go-crypto judges a

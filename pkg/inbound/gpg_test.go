@@ -3,6 +3,7 @@ package inbound
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,32 @@ func TestGPGForms(t *testing.T) {
 			}
 		})
 	}
+
+	// A clear-signed mail made by GnuPG (UTF-8, as OpenPGP text is) whose
+	// Content-Type charset is changed after signing (issue 10, #12): the
+	// signed bytes decide the text; a charset that would read them as
+	// another text is refused, not turned into "JoÃ£o".
+	t.Run("clearsign-charset-relabelled", func(t *testing.T) {
+		text := "DIRECTORY " + dirAddr + "\nSET NAME Gina João\n"
+		cs := gpg([]byte(text), "--clearsign")
+		mail := func(id, charset string) []byte {
+			return []byte(hdr(id) + "Content-Type: text/plain; charset=" + charset + "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + cs)
+		}
+		for _, charset := range []string{"iso-8859-1", "windows-1252", "koi8-r"} {
+			_, err := p.Process(ctx, Envelope{From: "gina@nic.de"}, bytes.NewReader(mail("relabel-"+charset, charset)))
+			var ref *Refusal
+			if !errors.As(err, &ref) || !strings.Contains(ref.Reason, "charset") {
+				t.Errorf("charset %s: %v, want refused for the charset", charset, err)
+			}
+		}
+		acc, err := p.Process(ctx, Envelope{From: "gina@nic.de"}, bytes.NewReader(mail("relabel-utf8", "utf-8")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(acc.Text, "\nSET NAME Gina João") {
+			t.Errorf("Text = %q", acc.Text)
+		}
+	})
 
 	// A signing subkey signs: the contact is found by the subkey's issuer.
 	t.Run("signing-subkey", func(t *testing.T) {

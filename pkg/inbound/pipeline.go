@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/emersion/go-message"
-	_ "github.com/emersion/go-message/charset" // decode non-UTF-8 headers and text
+	"github.com/emersion/go-message/charset" // also decodes non-UTF-8 headers and text
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
@@ -483,7 +486,64 @@ func (c *check) clearsigned(text []byte, cs, form string) (*source, *Refusal, er
 	if ref != nil {
 		return nil, ref, nil
 	}
-	return &source{form: form, text: toUTF8(b.Plaintext, cs), res: res}, nil, nil
+	plain, ref := clearText(b.Plaintext, cs)
+	if ref != nil {
+		return nil, ref, nil
+	}
+	return &source{form: form, text: plain, res: res}, nil, nil
+}
+
+// clearText returns the text of a clear-signed block: its signed bytes
+// read as UTF-8. OpenPGP text is UTF-8 (RFC 9580 §7, the Cleartext
+// Signature Framework, and §6.2.2.4: the Charset armor header is
+// deprecated), and the charset that the MIME header (cs) or an armor
+// header declares is outside the signature: anyone on the way can change
+// it, and reading the signed bytes in another charset would make the
+// signer say what they did not ("João" read as Latin-1 is "JoÃ£o").
+// So the signed bytes decide: bytes that are not UTF-8 are refused (their
+// meaning would depend on the unsigned label), and so is a declared
+// charset that would read them as a text other than their UTF-8 one
+// (ASCII text under an ASCII-compatible label such as iso-8859-1 reads
+// the same and is taken).
+func clearText(signed []byte, cs string) (string, *Refusal) {
+	if !utf8.Valid(signed) {
+		return "", refuse(550, enhMedia, "the clear-signed text is not UTF-8, as OpenPGP text must be; set your mail program to UTF-8, or use PGP/MIME, and sign again")
+	}
+	if name := strings.ToLower(strings.TrimSpace(cs)); name != "" && name != "utf-8" && name != "utf8" {
+		r, err := charset.Reader(name, bytes.NewReader(signed))
+		var read []byte
+		if err == nil {
+			read, err = io.ReadAll(r)
+		}
+		if err != nil && !isASCII(signed) || err == nil && !bytes.Equal(read, signed) {
+			return "", refuse(550, enhMedia, "the message declares charset "+charsetName(cs)+", which reads the clear-signed text as another text than the UTF-8 that was signed (the charset was changed on the way, or the mail program mislabels it); send it again as UTF-8, or use PGP/MIME")
+		}
+	}
+	return toUTF8(signed, "utf-8"), nil
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// charsetName is a declared charset fit for a refusal: at most 40 of its
+// letters, digits and ".:_-", quoted.
+func charsetName(cs string) string {
+	s := strings.Map(func(r rune) rune {
+		if r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(".:_-", r)) {
+			return r
+		}
+		return -1
+	}, cs)
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return strconv.Quote(s)
 }
 
 // armorBlockClear returns text from the clear-signed block's BEGIN line
