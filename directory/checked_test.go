@@ -2,6 +2,7 @@ package directory
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,4 +203,69 @@ func keyOf(s *Snapshot, email string) string {
 		}
 	}
 	return ""
+}
+
+// TestMemberChanges counts the entries of one contact's mails in a
+// window, across a rotation of its key by mail, and nobody else's.
+func TestMemberChanges(t *testing.T) {
+	f := newFixture(t)
+	f.populate()
+	member := func(fpr string) Actor { return Actor{Name: "member:" + fpr, Evidence: []byte("mail")} }
+	setName := func(name string) func(*Tx) error {
+		return func(tx *Tx) error {
+			_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.Name = name; return nil })
+			return err
+		}
+	}
+	for _, u := range []struct {
+		a  Actor
+		fn func(*Tx) error
+	}{
+		{member(anaKey), setName("A1")},
+		{Operator, setName("A2")},
+		{member(anaKey), func(tx *Tx) error {
+			_, err := tx.SetKey("ana@dns.pt", &Key{Fingerprint: otherKey, Armored: "k2"})
+			return err
+		}},
+		{member(otherKey), setName("A3")},
+		{member("CCCC000000000000000000000000000000000003"), setName("A4")}, // not ana's
+	} {
+		if _, err := f.s.Update(f.ctx, u.a, u.fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var id int64
+	if err := f.s.DB().QueryRowContext(f.ctx, `SELECT id FROM contacts WHERE email = 'ana@dns.pt'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	count := func(since time.Time) int {
+		var n int
+		_, err := f.s.Update(f.ctx, member(otherKey), func(tx *Tx) error {
+			var err error
+			n, err = tx.MemberChanges(id, since)
+			if err == nil && since.Before(f.clock) {
+				// This transaction's own entry counts too.
+				if err = setName("A5")(tx); err == nil {
+					var m int
+					if m, err = tx.MemberChanges(id, since); err == nil && m != n+1 {
+						err = fmt.Errorf("with this transaction's entry: %d, want %d", m, n+1)
+					}
+				}
+			}
+			if err == nil {
+				err = errors.New("roll back")
+			}
+			return err
+		})
+		if err == nil || err.Error() != "roll back" {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(f.clock.Add(-time.Hour)); n != 3 {
+		t.Fatalf("changes in the last hour: %d, want 3 (the operator's and another key's not counted)", n)
+	}
+	if n := count(f.clock.Add(time.Hour)); n != 0 {
+		t.Fatalf("changes since later: %d", n)
+	}
 }

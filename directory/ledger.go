@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Signer signs ledger entries with the directory key.
@@ -118,4 +119,45 @@ func (s *Store) Log(ctx context.Context, since int64, fn func(*Entry) error) err
 func (s *Store) Head(ctx context.Context) (Head, error) {
 	h, _, err := readHead(ctx, s.r)
 	return h, err
+}
+
+// MemberChanges counts the ledger entries made since since (this
+// transaction's included) by signed mail from the contact id: entries
+// whose actor is one of the keys the contact has had in that time (a
+// KEY-ROTATE by mail names the old key as its actor and sets the new
+// one). It is what a limit on changes by mail counts.
+func (t *Tx) MemberChanges(id int64, since time.Time) (int, error) {
+	c, err := readContacts(t.ctx, t.tx, `WHERE id = ?`, id)
+	if err != nil {
+		return 0, err
+	}
+	fprs := map[string]bool{}
+	if len(c) == 1 && c[0].Key != nil {
+		fprs[strings.ToUpper(c[0].Key.Fingerprint)] = true
+	}
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT actor, op, payload FROM ledger WHERE time >= ? ORDER BY seq DESC`,
+		since.UTC().Format(time.RFC3339))
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var actor, op, payload string
+		if err := rows.Scan(&actor, &op, &payload); err != nil {
+			return 0, err
+		}
+		fp, member := strings.CutPrefix(actor, memberActor)
+		fp = strings.ToUpper(fp)
+		if op == opKeySet && member {
+			var p keySetPayload
+			if decodeStrict(payload, &p) == nil && p.ID == id {
+				fprs[fp] = true // the key it had before this entry
+			}
+		}
+		if member && fprs[fp] {
+			n++
+		}
+	}
+	return n, rows.Err()
 }

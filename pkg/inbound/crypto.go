@@ -24,7 +24,8 @@ type sigResult struct {
 	reg     *registered
 	key     *keys.Public // parsed for this message only
 	sig     *packet.Signature
-	content []byte // the signed data, for the replay id
+	content []byte // the signed data, for the replay id and the evidence
+	sigBin  []byte // the signature packet, binary, for the evidence
 }
 
 // check holds what one Process call needs to judge signatures.
@@ -134,7 +135,7 @@ func (c *check) verifyDetached(sigData, content []byte, verify func(key *keys.Pu
 			last = err
 			continue
 		}
-		return &sigResult{reg: reg, key: key, sig: sig, content: content}, nil
+		return &sigResult{reg: reg, key: key, sig: sig, content: content, sigBin: bin}, nil
 	}
 	return nil, badSignature(fmt.Sprint(last))
 }
@@ -283,6 +284,11 @@ func (c *check) readMessage(data []byte) (*pgpMessage, *Refusal, error) {
 	}
 	res.sig = md.Signature
 	res.content = plain
+	var sb bytes.Buffer
+	if err := md.Signature.Serialize(&sb); err != nil {
+		return nil, badSignature("signature cannot be kept: " + err.Error()), nil
+	}
+	res.sigBin = sb.Bytes()
 	m.res = res
 	return m, nil, nil
 }

@@ -1,12 +1,102 @@
 package inbound
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 )
+
+// evidenceMagic begins the evidence this package makes. Evidence is what
+// a ledger entry made by signed mail keeps of the mail: exactly the
+// signed data and the signature over it, so that anyone holding the
+// member's public key can check it again, and nothing else (no header,
+// no unsigned part: what anyone on the path can add is not kept). The
+// signed data is, by form: the signed MIME part (PGP/MIME signed, also
+// inside an encryption), the canonical text of a clear-signed block, or
+// the literal data of a signed OpenPGP message (inline, or PGP/MIME
+// encrypted and signed in one), whose signature is then checked as a
+// detached one over it (an OpenPGP signature hashes only the literal
+// data). Layout:
+//
+//	ccdir evidence v1
+//	form: pgpmime-signed
+//	signature: N
+//	content: M
+//
+//	<N bytes: the signature, armored><M bytes: the signed data>
+const evidenceMagic = "ccdir evidence v1\n"
+
+// evidence builds the evidence of a verified signature.
+func evidence(form string, res *sigResult) []byte {
+	var sig bytes.Buffer
+	w, err := armor.Encode(&sig, "PGP SIGNATURE", nil)
+	if err != nil {
+		return nil
+	}
+	w.Write(res.sigBin)
+	if err := w.Close(); err != nil {
+		return nil
+	}
+	sig.WriteByte('\n')
+	var b bytes.Buffer
+	b.Grow(len(evidenceMagic) + 64 + sig.Len() + len(res.content))
+	b.WriteString(evidenceMagic)
+	fmt.Fprintf(&b, "form: %s\nsignature: %d\ncontent: %d\n\n", form, sig.Len(), len(res.content))
+	b.Write(sig.Bytes())
+	b.Write(res.content)
+	return b.Bytes()
+}
+
+// parseEvidence splits evidence made by evidence.
+func parseEvidence(ev []byte) (form string, sig, content []byte, err error) {
+	rest, ok := bytes.CutPrefix(ev, []byte(evidenceMagic))
+	if !ok {
+		return "", nil, nil, errors.New("not ccdir evidence")
+	}
+	field := func(name string) (string, error) {
+		line, after, ok := bytes.Cut(rest, []byte{'\n'})
+		v, ok2 := bytes.CutPrefix(line, []byte(name+": "))
+		if !ok || !ok2 {
+			return "", fmt.Errorf("evidence: no %s line", name)
+		}
+		rest = after
+		return string(v), nil
+	}
+	size := func(name string) (int, error) {
+		v, err := field(name)
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > len(ev) {
+			return 0, fmt.Errorf("evidence: bad %s size %q", name, v)
+		}
+		return n, nil
+	}
+	if form, err = field("form"); err != nil {
+		return "", nil, nil, err
+	}
+	ns, err := size("signature")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	nc, err := size("content")
+	if err != nil {
+		return "", nil, nil, err
+	}
+	rest, ok = bytes.CutPrefix(rest, []byte{'\n'})
+	if !ok || len(rest) != ns+nc {
+		return "", nil, nil, errors.New("evidence: sizes do not match its length")
+	}
+	return form, rest[:ns], rest[ns:], nil
+}
 
 // VerifyEvidence checks that evidence, kept with a ledger entry made by a
 // member's signed mail at time at, is a statement signed by armoredKey,
@@ -20,7 +110,19 @@ import (
 // which verify does not hold: of such entries only the actor is checked
 // (directory.Store.Verify checks that the key was registered).
 func VerifyEvidence(evidence []byte, armoredKey string, at time.Time) error {
-	return verifyMail(evidence, armoredKey, at)
+	if !bytes.HasPrefix(evidence, []byte(evidenceMagic)) {
+		return verifyMail(evidence, armoredKey, at)
+	}
+	_, sig, content, err := parseEvidence(evidence)
+	if err != nil {
+		return err
+	}
+	key, err := keys.ParsePublicOne([]byte(armoredKey))
+	if err != nil {
+		return fmt.Errorf("the registered key cannot be read: %v", err)
+	}
+	_, err = key.VerifyAt(content, sig, at.Add(DefaultSkew))
+	return err
 }
 
 var _ directory.EvidenceFunc = VerifyEvidence

@@ -114,6 +114,10 @@ func TestGPGForms(t *testing.T) {
 			if acc.Encrypted != strings.Contains(c.name, "encrypt") {
 				t.Errorf("Encrypted = %v", acc.Encrypted)
 			}
+			// What a ledger entry would keep re-verifies with gina's key.
+			if err := VerifyEvidence(acc.Evidence, acc.Contact.Key.Armored, acc.SignedAt); err != nil {
+				t.Errorf("evidence: %v", err)
+			}
 			markSeen(t, w, acc)
 			if _, err := p.Process(ctx, Envelope{From: "gina@nic.de"}, bytes.NewReader(msg)); err == nil ||
 				!strings.Contains(err.Error(), "already used") {

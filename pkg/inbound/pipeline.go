@@ -84,9 +84,13 @@ type Accepted struct {
 	// SubjectSigned: Subject came from the signed (protected) headers;
 	// otherwise it is the outer Subject, which anyone on the way may change.
 	SubjectSigned bool
-	Raw           []byte // the message as received: evidence for ledger entries
-	Seen          string // replay id (hex SHA-256); see the package comment
-	To            string // which of Config.Addresses it was sent to (envelope)
+	Raw           []byte // the message as received
+	// Evidence is what a ledger entry made by this mail keeps of it: the
+	// signed content and the signature, nothing anyone on the way could
+	// add (see Evidence, VerifyEvidence).
+	Evidence []byte
+	Seen     string // replay id (hex SHA-256); see the package comment
+	To       string // which of Config.Addresses it was sent to (envelope)
 }
 
 func (p *Pipeline) now() time.Time {
@@ -192,6 +196,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		Form:      src.form,
 		MessageID: MessageID(hdr),
 		Raw:       raw,
+		Evidence:  evidence(src.form, res),
 		To:        to,
 	}
 	outerSubject, _ := hdr.Subject()

@@ -69,6 +69,31 @@ type run struct {
 	digest      *outbox.Message
 	digestErr   error
 	failed      bool
+	cfg         Config
+}
+
+// mayKeep checks a command that wrote ledger entries against the limits
+// on changes by mail: the evidence kept with each entry (the signed
+// content and its signature, inbound.Accepted.Evidence) is at most
+// Config.MaxEvidence bytes, and the mails of one contact make at most
+// Config.ChangesPerDay entries in 24 hours, this mail's included. Over a
+// limit the command is refused: the sender is told in the reply, and no
+// change of the mail is kept.
+func (r *run) mayKeep() error {
+	if len(r.a.Evidence) == 0 {
+		return errors.New("mailcmd: accepted mail without evidence")
+	}
+	if n := len(r.a.Evidence); n > r.cfg.MaxEvidence {
+		return refuse("not done: a change keeps its mail's signed content, at most %d bytes, and this one's is %d bytes; send it without other attachments", r.cfg.MaxEvidence, n)
+	}
+	n, err := r.tx.MemberChanges(r.before.ID, r.now.Add(-24*time.Hour))
+	if err != nil {
+		return err
+	}
+	if n > r.cfg.ChangesPerDay {
+		return refuse("not done: at most %d changes a day by mail for one contact, reached in the last 24 hours; try again later, or ask the operator", r.cfg.ChangesPerDay)
+	}
+	return nil
 }
 
 // notice is what one recipient is told about the changes of a mail.
@@ -100,13 +125,19 @@ func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Acce
 		return nil, ErrUnknownSender
 	}
 	r := &run{ctx: ctx, tx: tx, a: a, now: now, dry: s.DryRun, email: me.Email, view: snap, before: cloneContact(*me),
-		notices: map[string]*notice{}, digest: dig, digestErr: digErr}
+		notices: map[string]*notice{}, digest: dig, digestErr: digErr, cfg: h.config()}
 	for _, c := range s.Commands {
 		if r.failed {
 			r.results = append(r.results, CommandResult{Command: c, Skipped: true, Text: "not run: an earlier command failed"})
 			continue
 		}
+		serial := tx.Head().Serial
 		text, err := r.do(&c)
+		if err == nil && tx.Head().Serial != serial {
+			if err = r.mayKeep(); err != nil {
+				text = ""
+			}
+		}
 		if err != nil {
 			if !isUserError(err) {
 				return nil, err

@@ -30,6 +30,8 @@ const (
 const (
 	DefaultRepliesPerHour = 20
 	DefaultWindow         = time.Hour
+	DefaultChangesPerDay  = 10
+	DefaultMaxEvidence    = 256 << 10
 )
 
 // Config is what the operator sets for mail commands. Zero values mean
@@ -47,6 +49,16 @@ type Config struct {
 	Window time.Duration
 	// Digest configures the digest sent for DIGEST (subject, attachments).
 	Digest digest.Config
+	// ChangesPerDay caps the ledger entries the mails of one contact make
+	// within 24 hours (default DefaultChangesPerDay); a change past it is
+	// refused, and the sender told. Unlike RepliesPerHour, it stops the
+	// change, not only the answer.
+	ChangesPerDay int
+	// MaxEvidence caps, in bytes, the evidence kept with each change made
+	// by mail (the signed content and the signature; default
+	// DefaultMaxEvidence); a change from a mail whose evidence is larger
+	// is refused, and the sender told.
+	MaxEvidence int
 }
 
 // Handler runs the commands of accepted mail. Its fields are set by the
@@ -140,14 +152,20 @@ func (h *Handler) config() Config {
 	if c.Window <= 0 {
 		c.Window = DefaultWindow
 	}
+	if c.ChangesPerDay <= 0 {
+		c.ChangesPerDay = DefaultChangesPerDay
+	}
+	if c.MaxEvidence <= 0 {
+		c.MaxEvidence = DefaultMaxEvidence
+	}
 	return c
 }
 
 // Handle runs the commands of one accepted mail and queues what it causes,
 // all in one transaction of the directory: the seen mark of its signature
 // (inbound.MarkSeen; a replay is refused and nothing runs), the ledger
-// entries of its changes (actor "member:FINGERPRINT", the signed mail as
-// evidence), one reply to the sender's registered address and key, the
+// entries of its changes (actor "member:FINGERPRINT", the signed content
+// and signature as evidence, inbound.Accepted.Evidence), one reply to the sender's registered address and key, the
 // notices of every change, and the digest asked for with DIGEST.
 //
 // A mail with an invalid command line runs nothing: the reply lists what
@@ -170,7 +188,7 @@ func (h *Handler) Handle(ctx context.Context, a *inbound.Accepted) (*Result, err
 	now := h.now()
 	script, perrs := Parse(a.Text)
 	res := &Result{Script: script, ParseErrors: perrs, DryRun: script.DryRun && len(perrs) == 0}
-	actor := directory.Actor{Name: "member:" + a.Key.Fingerprint, Evidence: a.Raw}
+	actor := directory.Actor{Name: "member:" + a.Key.Fingerprint, Evidence: a.Evidence}
 	ids := newIDs(a.Seen)
 
 	if len(perrs) > 0 || len(script.Commands) == 0 {

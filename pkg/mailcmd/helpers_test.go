@@ -160,7 +160,7 @@ func (f *fixture) accepted(email, text string, atts ...pgpmime.Part) *inbound.Ac
 	return &inbound.Accepted{
 		Contact: c, Key: pub, SignedAt: f.now().Add(-time.Minute), Text: text, Attachments: atts,
 		Encrypted: true, Form: "pgpmime-encrypted", MessageID: "cmd" + hex.EncodeToString(sum[:4]) + "@dns.example",
-		Subject: "commands", Raw: raw, Seen: hex.EncodeToString(sum[:]), To: dirAddress,
+		Subject: "commands", Raw: raw, Evidence: raw, Seen: hex.EncodeToString(sum[:]), To: dirAddress,
 	}
 }
 
