@@ -21,6 +21,7 @@ const (
 	opContactUpdate = "contact.update"
 	opContactRemove = "contact.remove"
 	opKeySet        = "key.set"
+	opKeyRefresh    = "key.refresh" // a newer copy of the same key (same fingerprint)
 )
 
 type genesisPayload struct {
@@ -124,6 +125,18 @@ func apply(ctx context.Context, db execer, e *Entry) error {
 		}
 		return one(db.ExecContext(ctx, `UPDATE contacts SET key_fingerprint = ?, key_algorithm = ?, key_created = ?, key_expires = ?, key_armored = ?, confirmed = ?, updated_seq = ?
 			WHERE id = ? AND email = ?`, fpr, k.Algorithm, k.Created, k.Expires, k.Armored, e.Time, e.Seq, p.ID, p.Email))
+	case opKeyRefresh:
+		var p keySetPayload
+		if err := decodeStrict(e.Payload, &p); err != nil {
+			return err
+		}
+		if p.Key == nil || p.Key.Fingerprint == "" {
+			return errors.New("key.refresh without a key")
+		}
+		// Only the registered key can be refreshed: same fingerprint.
+		k := p.Key
+		return one(db.ExecContext(ctx, `UPDATE contacts SET key_algorithm = ?, key_created = ?, key_expires = ?, key_armored = ?, confirmed = ?, updated_seq = ?
+			WHERE id = ? AND email = ? AND key_fingerprint = ?`, k.Algorithm, k.Created, k.Expires, k.Armored, e.Time, e.Seq, p.ID, p.Email, k.Fingerprint))
 	default:
 		return fmt.Errorf("unknown operation %q", e.Op)
 	}

@@ -293,6 +293,35 @@ func (t *Tx) SetKey(email string, k *Key) (Contact, error) {
 	return c, nil
 }
 
+// RefreshKey replaces a contact's key with a newer copy of the same key
+// (the same fingerprint: extended expiry, new subkeys; see
+// keys.Public.Refresh). It is not a key change: the ledger entry
+// (key.refresh) can only be replayed onto the same fingerprint. A
+// contact without a key, or with another one, is refused.
+func (t *Tx) RefreshKey(email string, k *Key) (Contact, error) {
+	c, err := readContact(t.ctx, t.tx, email)
+	if err != nil {
+		return c, err
+	}
+	switch {
+	case k == nil || k.Fingerprint == "" || k.Armored == "":
+		return c, &FieldError{Field: "key", Value: "", Err: errors.New("key without fingerprint or armored data")}
+	case c.Key == nil:
+		return c, refuse(ErrPolicy, "import it as a new key", "%s has no key to refresh", c.Email)
+	case c.Key.Fingerprint != k.Fingerprint:
+		return c, refuse(ErrPolicy, "a refresh is a newer copy of the registered key, not another key",
+			"key %s is not the registered key %s of %s", k.Fingerprint, c.Key.Fingerprint, c.Email)
+	case reflect.DeepEqual(*k, *c.Key):
+		return c, ErrUnchanged
+	}
+	if err := t.append(opKeyRefresh, keySetPayload{ID: c.ID, Email: c.Email, Key: k}); err != nil {
+		return c, err
+	}
+	c.Key = k
+	c.Confirmed = t.entries[len(t.entries)-1].Time
+	return c, nil
+}
+
 // checkContact makes sure the contact's ccTLDs are members and its key is
 // not another contact's.
 func (t *Tx) checkContact(c *Contact) error {

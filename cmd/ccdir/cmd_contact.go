@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -124,14 +125,20 @@ type contactUpdateOptions struct {
 	contactOptions
 	nameSet, emailSet, phonesSet, langsSet, tzSet, alwaysSet bool
 	anyChange                                                bool
+	replaceKey                                               bool
 }
 
 func newContactUpdateCmd(g *globals) *cobra.Command {
 	var o contactUpdateOptions
 	cmd := &cobra.Command{
-		Use:   "update EMAIL [--name N] [--email NEW] [--phone P]... [--emergency-phone P]... [--add-role TLD[:ROLE]]... [--drop-role TLD]... [--lang L]... [--tz TZ] [--24x7=true|false] [--key FILE]",
+		Use:   "update EMAIL [--name N] [--email NEW] [--phone P]... [--emergency-phone P]... [--add-role TLD[:ROLE]]... [--drop-role TLD]... [--lang L]... [--tz TZ] [--24x7=true|false] [--key FILE [--replace]]",
 		Short: "Change a contact; --phone and --emergency-phone replace all phones, --lang replaces the languages",
-		Args:  cobra.ExactArgs(1),
+		Long: `Change a contact; --phone and --emergency-phone replace all phones, --lang
+replaces the languages. --key gives the contact a key if it has none, and
+refreshes its key with a newer copy of the same key (same fingerprint);
+another key replaces the registered one only with --replace (check the new
+fingerprint with the contact itself first).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
 			o.anyChange = fs.NFlag() != 0 && fs.NFlag() != countGlobal(cmd)
@@ -153,6 +160,7 @@ func newContactUpdateCmd(g *globals) *cobra.Command {
 	f.BoolVar(&o.always, "24x7", false, "reachable around the clock")
 	f.StringVar(&o.key, "key", "", "file with a new armored OpenPGP public key")
 	f.BoolVar(&o.anyUID, "any-uid", false, "accept a key without a user ID for the contact's email")
+	f.BoolVar(&o.replaceKey, "replace", false, "with --key: replace the contact's registered key of another fingerprint")
 	return cmd
 }
 
@@ -164,28 +172,52 @@ func runContactUpdate(ctx context.Context, o contactUpdateOptions, g *globals, a
 	if err != nil {
 		return err
 	}
-	var newKey *directory.Key
+	if o.replaceKey && o.key == "" {
+		return usagef("--replace goes with --key")
+	}
+	var pub *keys.Public
+	target := email
 	if o.key != "" {
-		pub, err := readOneKey(o.key)
-		if err != nil {
+		if pub, err = readOneKey(o.key); err != nil {
 			return err
 		}
-		target := email
 		if o.emailSet {
 			if target, err = directory.NormalizeEmail(o.email); err != nil {
 				return err
 			}
 		}
-		k, warn, err := contactKey(pub, target, o.anyUID, g.now())
-		if err != nil {
-			return err
-		}
-		if warn != "" {
-			g.warnf("%s", warn)
-		}
-		newKey = k
 	}
 	return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
+		var newKey *directory.Key
+		changed := false
+		if pub != nil {
+			c, err := tx.Contact(email)
+			if err != nil {
+				return "", err
+			}
+			c.Email = target // the key must carry the email the contact will have
+			k, change, warn, err := planKey(c, pub, o.anyUID, o.replaceKey, g.now())
+			var re *replaceError
+			if errors.As(err, &re) {
+				return "", withHint(err, "check the new fingerprint with the contact itself, then add --replace")
+			}
+			if err != nil {
+				return "", err
+			}
+			if warn != "" {
+				g.warnf("%s", warn)
+			}
+			switch change {
+			case keyRefreshed:
+				// A newer copy of the same key: its own ledger entry.
+				if _, err := tx.RefreshKey(email, k); err != nil {
+					return "", err
+				}
+				changed = true
+			case keyNew, keyReplaced:
+				newKey = k
+			}
+		}
 		now, err := tx.UpdateContact(email, func(c *directory.Contact) error {
 			if o.nameSet {
 				c.Name = o.name
@@ -230,6 +262,9 @@ func runContactUpdate(ctx context.Context, o contactUpdateOptions, g *globals, a
 			}
 			return nil
 		})
+		if changed && errors.Is(err, directory.ErrUnchanged) {
+			err = nil
+		}
 		return "updated " + now.Email, err
 	})
 }

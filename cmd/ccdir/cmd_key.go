@@ -25,14 +25,15 @@ func newKeyCmd(g *globals) *cobra.Command {
 }
 
 type keyImportOptions struct {
-	email  string
-	anyUID bool
+	email   string
+	anyUID  bool
+	replace []string
 }
 
 func newKeyImportCmd(g *globals) *cobra.Command {
 	var o keyImportOptions
 	cmd := &cobra.Command{
-		Use:   "import FILE [--email EMAIL [--any-uid]]",
+		Use:   "import FILE [--email EMAIL [--any-uid]] [--replace EMAIL]...",
 		Short: "Import armored public keys, matched to contacts by the email in their user IDs",
 		Long: `Import one key or a bundle of many (as gpg --export --armor writes). Each key
 is given to the contact whose email one of its user IDs carries; with --email,
@@ -41,8 +42,17 @@ revoked, weak (RSA below 2048 bits), without an encryption subkey or without
 a signing key is refused with the reason, and so is secret key material. All
 keys are imported or none.
 
+A newer copy of a contact's registered key (the same fingerprint, with a
+later expiry, new self-signatures or new subkeys) refreshes it: it is merged
+into the registered copy. A copy that is not newer changes nothing.
+
+A key never replaces a contact's registered key of another fingerprint
+unless --replace names that contact: without it the whole import is
+refused, naming the contact and both fingerprints. Check the new fingerprint
+with the contact (not with the file) before you replace.
+
 EXIT STATUS
-  0 imported, 1 refused (nothing changed), 2 usage`,
+  0 imported (or nothing to change), 1 refused (nothing changed), 2 usage`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runKeyImport(cmd.Context(), o, g, args[0])
@@ -50,6 +60,7 @@ EXIT STATUS
 	}
 	cmd.Flags().StringVar(&o.email, "email", "", "give the key to this contact")
 	cmd.Flags().BoolVar(&o.anyUID, "any-uid", false, "with --email: accept a key without a user ID for that email")
+	cmd.Flags().StringArrayVar(&o.replace, "replace", nil, "let the file's key replace this contact's registered key of another fingerprint (repeatable)")
 	return cmd
 }
 
@@ -68,13 +79,22 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 	if o.email != "" && len(pubs) != 1 {
 		return fmt.Errorf("%s holds %d keys; with --email it must hold one", file, len(pubs))
 	}
+	replace := map[string]bool{}
+	for _, r := range o.replace {
+		e, err := directory.NormalizeEmail(r)
+		if err != nil {
+			return usagef("--replace: %v", err)
+		}
+		replace[e] = true
+	}
 	now := g.now()
 	return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
 		// Which contact each key is for: the one named by --email,
 		// or the one whose email a user ID of the key carries.
 		type assignment struct {
-			email string
-			key   *directory.Key
+			c      directory.Contact
+			pub    *keys.Public
+			anyUID bool
 		}
 		var todo []assignment
 		if o.email != "" {
@@ -82,24 +102,17 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 			if err != nil {
 				return "", err
 			}
-			k, warn, err := contactKey(pubs[0], c.Email, o.anyUID, now)
-			if err != nil {
-				return "", err
-			}
-			if warn != "" {
-				g.warnf("%s", warn)
-			}
-			todo = append(todo, assignment{c.Email, k})
+			todo = append(todo, assignment{c, pubs[0], o.anyUID})
 		}
 		taken := map[string]string{}
 		for _, p := range pubs {
 			if o.email != "" {
 				break
 			}
-			var match []string
+			var match []directory.Contact
 			for _, e := range p.Emails {
-				if c, err := tx.Contact(e); err == nil && !slices.Contains(match, c.Email) {
-					match = append(match, c.Email)
+				if c, err := tx.Contact(e); err == nil && !slices.ContainsFunc(match, func(m directory.Contact) bool { return m.Email == c.Email }) {
+					match = append(match, c)
 				}
 			}
 			switch {
@@ -107,41 +120,87 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 				g.warnf("skipped key %s (%s): no contact has one of its emails", p.Fingerprint, quoteAll(p.UserIDs))
 				continue
 			case len(match) > 1:
-				return "", withHint(fmt.Errorf("key %s matches several contacts: %s", p.Fingerprint, strings.Join(match, ", ")),
+				emails := make([]string, len(match))
+				for i, m := range match {
+					emails[i] = m.Email
+				}
+				return "", withHint(fmt.Errorf("key %s matches several contacts: %s", p.Fingerprint, strings.Join(emails, ", ")),
 					"import it for one of them with: ccdir key import FILE --email EMAIL")
 			}
-			if other, ok := taken[match[0]]; ok {
+			email := match[0].Email
+			if other, ok := taken[email]; ok {
 				if other == p.Fingerprint {
 					continue // the same key twice in the bundle
 				}
-				return "", fmt.Errorf("%s holds two keys for %s: %s and %s", file, match[0], other, p.Fingerprint)
+				return "", fmt.Errorf("%s holds two keys for %s: %s and %s", file, email, other, p.Fingerprint)
 			}
-			taken[match[0]] = p.Fingerprint
-			k, _, err := contactKey(p, match[0], false, now)
-			if err != nil {
-				return "", err
-			}
-			todo = append(todo, assignment{match[0], k})
+			taken[email] = p.Fingerprint
+			todo = append(todo, assignment{match[0], p, false})
 		}
 		if len(todo) == 0 {
 			return "", withHint(fmt.Errorf("%s: none of its %d key(s) belongs to a contact", file, len(pubs)),
 				"add the contacts first, or import a key for one contact with --email EMAIL --any-uid")
 		}
-		var changed []string
+		var imported, refreshed, replaced []string
+		var refused []string
+		used := map[string]bool{}
 		for _, a := range todo {
-			_, err := tx.SetKey(a.email, a.key)
-			if errors.Is(err, directory.ErrUnchanged) {
+			k, change, warn, err := planKey(a.c, a.pub, a.anyUID, replace[a.c.Email], now)
+			var re *replaceError
+			if errors.As(err, &re) {
+				refused = append(refused, re.Error())
 				continue
 			}
 			if err != nil {
 				return "", err
 			}
-			changed = append(changed, a.email)
+			if warn != "" {
+				g.warnf("%s", warn)
+			}
+			switch change {
+			case keyNew:
+				_, err = tx.SetKey(a.c.Email, k)
+				imported = append(imported, a.c.Email)
+			case keyReplaced:
+				used[a.c.Email] = true
+				_, err = tx.SetKey(a.c.Email, k)
+				replaced = append(replaced, fmt.Sprintf("%s (%s → %s)", a.c.Email, a.c.Key.Fingerprint, k.Fingerprint))
+			case keyRefreshed:
+				_, err = tx.RefreshKey(a.c.Email, k)
+				exp := "never expires"
+				if t, ok := k.ExpiresAt(); ok {
+					exp = "expires " + t.UTC().Format(time.DateOnly)
+				}
+				refreshed = append(refreshed, fmt.Sprintf("%s (%s, %s)", a.c.Email, k.Fingerprint, exp))
+			}
+			if err != nil && !errors.Is(err, directory.ErrUnchanged) {
+				return "", err
+			}
 		}
-		if len(changed) == 0 {
+		if len(refused) > 0 {
+			return "", withHint(fmt.Errorf("nothing imported: %s", strings.Join(refused, "; ")),
+				"check the new fingerprint with the contact itself, then: ccdir key import %s --replace EMAIL", file)
+		}
+		for _, r := range o.replace {
+			if e, _ := directory.NormalizeEmail(r); !used[e] {
+				return "", withHint(fmt.Errorf("--replace %s: %s holds no other key for that contact; nothing imported", e, file),
+					"name with --replace only the contacts whose key the file replaces")
+			}
+		}
+		var out []string
+		if len(imported) > 0 {
+			out = append(out, fmt.Sprintf("imported %s: %s", plural(len(imported), "key"), strings.Join(imported, ", ")))
+		}
+		if len(refreshed) > 0 {
+			out = append(out, fmt.Sprintf("refreshed %s: %s", plural(len(refreshed), "key"), strings.Join(refreshed, ", ")))
+		}
+		if len(replaced) > 0 {
+			out = append(out, fmt.Sprintf("replaced %s: %s", plural(len(replaced), "key"), strings.Join(replaced, ", ")))
+		}
+		if len(out) == 0 {
 			return "unchanged: every key is already registered", nil
 		}
-		return fmt.Sprintf("imported %s: %s", plural(len(changed), "key"), strings.Join(changed, ", ")), nil
+		return strings.Join(out, "; "), nil
 	})
 }
 

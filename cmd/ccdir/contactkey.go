@@ -52,6 +52,64 @@ func contactKey(pub *keys.Public, email string, anyUID bool, now time.Time) (*di
 	return k, warning, nil
 }
 
+// What a key read from a file does to a contact's registered key.
+type keyChange int
+
+const (
+	keyUnchanged keyChange = iota // the registered copy is as new
+	keyNew                        // the contact had no key
+	keyRefreshed                  // a newer copy of the registered key (same fingerprint)
+	keyReplaced                   // another key, allowed by --replace
+)
+
+// replaceError refuses a key that would replace a contact's registered
+// key without --replace.
+type replaceError struct {
+	email, old, new string
+}
+
+func (e *replaceError) Error() string {
+	return fmt.Sprintf("%s already has key %s; not replaced by %s", e.email, e.old, e.new)
+}
+
+// planKey decides what pub does for contact c: a contact without a key
+// gets it (checked by contactKey); a newer copy of the registered key
+// (same fingerprint) is merged into it (keys.Public.Refresh), and a copy
+// that is not newer changes nothing; another key replaces the registered
+// one only with replace, and is otherwise a *replaceError. The key
+// returned is the one to store.
+func planKey(c directory.Contact, pub *keys.Public, anyUID, replace bool, now time.Time) (*directory.Key, keyChange, string, error) {
+	switch {
+	case c.Key == nil:
+		k, warn, err := contactKey(pub, c.Email, anyUID, now)
+		return k, keyNew, warn, err
+	case c.Key.Fingerprint != pub.Fingerprint:
+		if !replace {
+			return nil, keyUnchanged, "", &replaceError{email: c.Email, old: c.Key.Fingerprint, new: pub.Fingerprint}
+		}
+		k, warn, err := contactKey(pub, c.Email, anyUID, now)
+		return k, keyReplaced, warn, err
+	}
+	reg, err := keys.ParsePublicOne([]byte(c.Key.Armored))
+	if err != nil {
+		return nil, keyUnchanged, "", fmt.Errorf("the registered key of %s: %w", c.Email, err)
+	}
+	merged, err := reg.Refresh(pub)
+	if errors.Is(err, keys.ErrNotNewer) {
+		return nil, keyUnchanged, "", nil
+	}
+	if err != nil {
+		return nil, keyUnchanged, "", err
+	}
+	// The fingerprint was accepted for this contact already: a registered
+	// key without a user ID for the email (--any-uid) stays acceptable.
+	k, warn, err := contactKey(merged, c.Email, anyUID || !reg.HasEmail(c.Email), now)
+	if !anyUID {
+		warn = ""
+	}
+	return k, keyRefreshed, warn, err
+}
+
 // keyHint adds to err, if it is about a contact's key (export.KeyError),
 // the hint of what to do.
 func keyHint(err error) error {
