@@ -121,6 +121,10 @@ func runServe(ctx context.Context, g *globals) error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
+	requireTLS := g.boolean("serve.require_tls")
+	if requireTLS && tlsCfg == nil && !g.isDefault("serve.require_tls") {
+		return withHint(usagef("serve.require_tls is true but no certificate is set"), "set serve.tls_cert and serve.tls_key, or serve.require_tls to false")
+	}
 	t, err := g.transport()
 	if err != nil {
 		return err
@@ -146,6 +150,7 @@ func runServe(ctx context.Context, g *globals) error {
 		Unlimited:           mta,
 		SessionTimeout:      g.duration("serve.session_timeout"),
 		TLSConfig:           tlsCfg,
+		RequireTLS:          requireTLS && tlsCfg != nil,
 		ErrorLog:            rc.Log,
 	}, func(ctx context.Context, env smtpd.Envelope, r io.Reader) error {
 		return rc.Receive(ctx, receive.Envelope{From: env.From, To: env.To}, r)

@@ -75,6 +75,8 @@ var configKeys = []configKey{
 		help: "Larger incoming mail is refused at the SMTP level."},
 	{name: "serve.tls_cert", typ: fileType, help: "PEM certificate for STARTTLS in `ccdir serve`; with `serve.tls_key`."},
 	{name: "serve.tls_key", typ: fileType, help: "PEM private key for STARTTLS in `ccdir serve`; with `serve.tls_cert`."},
+	{name: "serve.require_tls", def: "true", typ: boolType,
+		help: "With a certificate (`serve.tls_cert`), refuse `MAIL` before `STARTTLS` over SMTP (`530 5.7.0`), so no mail crosses the network in clear. Not for LMTP. Set it to false only for an MTA on the same host that relays over plain SMTP."},
 	{name: "serve.max_connections", def: strconv.Itoa(smtpd.DefaultMaxConnections), typ: intType(1, 10000),
 		help: "Connections `ccdir serve` keeps open at a time, per listener. One more is answered `421` and closed at once."},
 	{name: "serve.max_connections_per_ip", def: strconv.Itoa(smtpd.DefaultMaxConnectionsPerIP), typ: intType(1, 10000),
@@ -492,6 +494,15 @@ func scalarText(x any, list bool) (string, error) {
 		return "", errors.New("want a single value, not a section")
 	}
 	return "", fmt.Errorf("want a single value, not %T", x)
+}
+
+// isDefault says whether key has its default value, from no source.
+func (g *globals) isDefault(key string) bool {
+	v, ok := g.config[key]
+	if !ok {
+		panic("ccdir: configuration key " + key + " is not in configKeys")
+	}
+	return v.source.kind == fromDefault
 }
 
 // configGet is the checked value of key. It panics if the key is not in

@@ -72,7 +72,10 @@ type Config struct {
 	// does (DefaultSessionTimeout).
 	SessionTimeout time.Duration
 	TLSConfig      *tls.Config // enables STARTTLS (SMTP only)
-	ErrorLog       *log.Logger // default: discard
+	// RequireTLS refuses MAIL before STARTTLS (530 5.7.0) on SMTP; it
+	// needs TLSConfig. LMTP is not concerned.
+	RequireTLS bool
+	ErrorLog   *log.Logger // default: discard
 }
 
 // Server serves one Handler on any number of SMTP and LMTP listeners.
@@ -132,7 +135,7 @@ func (s *Server) ServeSMTP(l net.Listener) error { return s.serve(l, false) }
 func (s *Server) ServeLMTP(l net.Listener) error { return s.serve(l, true) }
 
 func (s *Server) serve(l net.Listener, lmtp bool) error {
-	srv := smtp.NewServer(&backend{s: s})
+	srv := smtp.NewServer(&backend{s: s, lmtp: lmtp})
 	srv.Domain = s.cfg.Domain
 	srv.LMTP = lmtp
 	srv.MaxMessageBytes = s.cfg.MaxMessageBytes
@@ -174,18 +177,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-type backend struct{ s *Server }
+type backend struct {
+	s    *Server
+	lmtp bool
+}
 
+// NewSession is called at each EHLO that starts a session: the first,
+// and the first after STARTTLS (go-smtp then ends the old session).
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	remote := ""
 	if conn := c.Conn(); conn != nil {
 		remote = conn.RemoteAddr().String()
 	}
-	return &session{s: b.s, env: Envelope{RemoteAddr: remote}}, nil
+	_, isTLS := c.TLSConnectionState()
+	return &session{s: b.s, env: Envelope{RemoteAddr: remote}, needTLS: b.s.cfg.RequireTLS && !b.lmtp && !isTLS}, nil
 }
+
+// errNeedTLS answers MAIL before STARTTLS where TLS is required (RFC 3207).
+var errNeedTLS = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
 
 type session struct {
 	s       *Server
+	needTLS bool // MAIL is refused: TLS is required and not in use
 	env     Envelope
 	rcpts   []string // as the client spelled them, for LMTP's per-recipient replies
 	hasMail bool
@@ -200,6 +213,9 @@ func (ss *session) Reset() {
 func (ss *session) Logout() error { return nil }
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.needTLS {
+		return errNeedTLS
+	}
 	ss.env.From, ss.env.To, ss.rcpts, ss.hasMail = from, nil, nil, true
 	return nil
 }

@@ -322,3 +322,50 @@ func (r *Reject) Error() string {
 
 // SMTPStatus implements Status.
 func (r *Reject) SMTPStatus() (int, [3]int, string) { return r.Code, r.Enhanced, r.Message }
+
+// With RequireTLS, MAIL before STARTTLS is refused (530 5.7.0); after
+// STARTTLS with a real TLS client the mail goes through; LMTP on a unix
+// socket is not concerned.
+func TestRequireTLS(t *testing.T) {
+	cert, pool := selfSigned(t)
+	rc := &recorder{}
+	cfg := Config{Addresses: []string{"ccdir@example.org"}, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, RequireTLS: true}
+	_, addr := start(t, cfg, rc, false)
+
+	err := send(t, addr, "a@example.org", []string{"ccdir@example.org"}, msg)
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 530 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 0}) {
+		t.Fatalf("MAIL without STARTTLS: %v, want 530 5.7.0", err)
+	}
+
+	c, err := smtp.DialStartTLS(addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatalf("STARTTLS: %v", err)
+	}
+	defer c.Close()
+	if err := c.SendMail("a@example.org", []string{"ccdir@example.org"}, strings.NewReader(msg)); err != nil {
+		t.Fatalf("MAIL after STARTTLS: %v", err)
+	}
+	if state, ok := c.TLSConnectionState(); !ok || !state.HandshakeComplete {
+		t.Fatal("the session is not encrypted")
+	}
+
+	_, sock := start(t, cfg, rc, true)
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := smtp.NewClientLMTP(conn)
+	defer lc.Close()
+	if err := lc.Hello("mta.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lc.Mail("a@example.org", nil); err != nil {
+		t.Fatalf("LMTP on a unix socket: %v", err)
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.got) != 1 {
+		t.Fatalf("handled %d messages, want the one sent over TLS", len(rc.got))
+	}
+}
