@@ -39,6 +39,10 @@
 //     for the email (and, for KEY-ROTATE, another fingerprint than the
 //     current one), usable now;
 //   - REMOVE-CONTACT cannot remove the sender itself;
+//   - authorize decides every command, per ccTLD with its status: a
+//     sender needs a role for an active ccTLD, and ADD-CONTACT and
+//     REMOVE-CONTACT on a ccTLD need that ccTLD active and the sender
+//     its admin (an inactive ccTLD's contacts are the operator's);
 //   - after KEY-ROTATE the reply is encrypted to the new key, the notice
 //     to the old one;
 //   - queries after a change in the same mail see the change; DIGEST sends

@@ -204,6 +204,9 @@ func (r *run) advance() {
 }
 
 func (r *run) do(c *Command) (string, error) {
+	if err := authorize(r.view, r.self(), c); err != nil {
+		return "", err
+	}
 	switch c.Verb {
 	case VerbHelp:
 		return helpText(r.view.Info.Address), nil
@@ -340,12 +343,54 @@ func (r *run) keyRotate() (string, error) {
 	return r.did(append(lines, "replies and digests are encrypted to the new key from now on; a notice goes to the old one")), nil
 }
 
-func (r *run) requireAdmin(tld, what string) error {
-	if r.member(tld) == nil {
-		return refuse("%s is not a member of the directory", display(tld))
+// authorize is the one decision of whether sender may run c by mail,
+// taken on view (the directory as the mail's earlier commands leave it)
+// before the command runs:
+//
+//   - every command needs a sender that holds a role for an active ccTLD
+//     (the pipeline's key index says the same; this is the check inside
+//     the mail's transaction);
+//   - a change to the contacts of a ccTLD (ADD-CONTACT, REMOVE-CONTACT)
+//     is decided for that ccTLD alone: it must be a member, active, and
+//     the sender one of its admins. Being an admin of another ccTLD, or
+//     an admin of this one while another of the sender's ccTLDs is
+//     active, is not enough: an inactive ccTLD's contacts are changed by
+//     the operator only;
+//   - every other command reads, or changes the sender's own entry.
+func authorize(view *directory.Snapshot, sender *directory.Contact, c *Command) error {
+	status := func(tld string) string {
+		for _, m := range view.Members {
+			if m.TLD == tld {
+				return m.Status
+			}
+		}
+		return ""
 	}
-	if r.self().RoleFor(tld) != directory.RoleAdmin {
-		return refuse("only an admin contact of %s may %s; you are not one (ask one of them, or the operator)", display(tld), what)
+	active := false
+	for _, role := range sender.Roles {
+		active = active || status(role.TLD) == directory.StatusActive
+	}
+	if !active {
+		return refuse("none of your ccTLDs is active in the directory; ask the operator")
+	}
+	var what string
+	switch c.Verb {
+	case VerbAddContact:
+		what = "add its contacts"
+	case VerbRemoveContact:
+		what = "remove its contacts"
+	default:
+		return nil
+	}
+	switch status(c.TLD) {
+	case "":
+		return refuse("%s is not a member of the directory", display(c.TLD))
+	case directory.StatusActive:
+	default:
+		return refuse("%s is %s in the directory: its contacts are changed by the operator only", display(c.TLD), status(c.TLD))
+	}
+	if sender.RoleFor(c.TLD) != directory.RoleAdmin {
+		return refuse("only an admin contact of %s may %s; you are not one (ask one of them, or the operator)", display(c.TLD), what)
 	}
 	return nil
 }
@@ -353,9 +398,6 @@ func (r *run) requireAdmin(tld, what string) error {
 // addContact adds a security contact to a ccTLD. A new contact needs its
 // key attached; an existing contact of another ccTLD gets the role.
 func (r *run) addContact(c *Command) (string, error) {
-	if err := r.requireAdmin(c.TLD, "add its contacts"); err != nil {
-		return "", err
-	}
 	if old := r.find(c.Email); old != nil {
 		if role := old.RoleFor(c.TLD); role != "" {
 			return "", refuse("%s is already the %s contact of %s", c.Email, role, display(c.TLD))
@@ -398,9 +440,6 @@ func (r *run) addContact(c *Command) (string, error) {
 // removeContact drops a contact's role for a ccTLD, and the contact if it
 // has no other.
 func (r *run) removeContact(c *Command) (string, error) {
-	if err := r.requireAdmin(c.TLD, "remove its contacts"); err != nil {
-		return "", err
-	}
 	old := r.find(c.Email)
 	if old == nil || old.RoleFor(c.TLD) == "" {
 		return "", refuse("%s is not a contact of %s", c.Email, display(c.TLD))
