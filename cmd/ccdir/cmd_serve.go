@@ -73,6 +73,8 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 			NoCopyToSender: !g.boolean("list.copy_to_sender"),
 			KeepMessageID:  g.boolean("list.keep_message_id"),
 			Archive:        g.boolean("list.archive"),
+			PostsPerMinute: g.number("list.posts_per_minute"),
+			PostsPerHour:   g.number("list.posts_per_hour"),
 		}},
 	}
 	return rc, func() { s.Close() }, nil

@@ -275,13 +275,13 @@ func (c *composer) outer(rcpt *directory.Contact) pgpmime.Outer {
 
 // reply is the answer to a post that was not relayed: signed and
 // encrypted to the author (RFC 3156 §6.2).
-func (c *composer) reply(pub *keys.Public, why string) (outbox.Message, error) {
+func (c *composer) reply(pub *keys.Public, kind, why string) (outbox.Message, error) {
 	subject := "Not relayed: " + cleanSubject(c.a.Subject, c.cfg.Tag)
 	text := fmt.Sprintf("Your post to %s, signed %s, was not relayed to anyone:\n%s.\n\n"+
 		"Nothing of it was kept.\n", c.cfg.ListAddress, c.a.SignedAt.UTC().Format("2006-01-02 15:04:05 UTC"), why)
 	sum := sha256.Sum256([]byte(c.a.Seen))
 	mid := "alert-reply-" + hex.EncodeToString(sum[:9]) + "@" + domainOf(c.cfg.ListAddress)
-	p := &fanout.Personal{Kind: KindReply, Ref: seenRef(c.a.Seen), Envelope: c.cfg.info.Address,
+	p := &fanout.Personal{Kind: kind, Ref: seenRef(c.a.Seen), Envelope: c.cfg.info.Address,
 		From:    mail.Address{Name: c.listName(), Address: c.cfg.ListAddress},
 		To:      mail.Address{Name: c.author.Name, Address: c.author.Email},
 		Subject: subject, OuterSubject: OuterSubject, Date: c.now, MessageID: mid,

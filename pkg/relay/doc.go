@@ -51,12 +51,15 @@
 // binding from inbound (Accepted.Binding) and does not read the post
 // again. A post the relay cannot send as asked — a TLP:RED post without a
 // TO: line or not encrypted, a TO: line naming nobody the directory knows, a post bound to
-// the command address rather than the list, too many attachments — is not
-// relayed to anyone: its
+// the command address rather than the list, too many attachments, more
+// posts by its author than Config.PostsPerMinute or PostsPerHour allow
+// (counted from the alerts table) — is not relayed to anyone: its
 // signature is marked seen and the author gets an encrypted, signed reply
 // saying why and how to fix it (a reply rather than an SMTP rejection,
 // because under process a rejection reaches nobody, and the reply is
-// authenticated). Its error is nil and Result.Refused says why.
+// authenticated; the answer to a post over the per-author limits goes
+// once an hour at most, kind KindLimit, so that the answers are no flood
+// either). Its error is nil and Result.Refused says why.
 //
 // # Acknowledgements
 //

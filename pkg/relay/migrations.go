@@ -9,6 +9,7 @@ const Owner = "relay"
 // (see directory.Migration).
 var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "alerts and their recipients", Up: schema},
+	{Owner: Owner, Version: 2, Name: "alerts by author, for the per-author limits", Up: `CREATE INDEX IF NOT EXISTS alerts_author ON alerts (author_email, created);`},
 }
 
 // The operational tables of the list. They hold who posted what label

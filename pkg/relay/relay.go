@@ -31,6 +31,9 @@ const (
 	Kind = outbox.KindAlert
 	// KindReply is the kind of the reply to a post that was not relayed.
 	KindReply = "alert-reply"
+	// KindLimit is the kind of the answer to a post refused because its
+	// author posted too much: one per author per hour, however many posts.
+	KindLimit = "alert-limit"
 )
 
 // Defaults and limits.
@@ -38,6 +41,11 @@ const (
 	DefaultTLP = TLPAmber
 	// OuterSubject is the neutral outer Subject of every copy.
 	OuterSubject = "Encrypted message"
+	// DefaultPostsPerMinute and DefaultPostsPerHour cap the posts of one
+	// author that are relayed (Config.PostsPerMinute, PostsPerHour):
+	// enough for a running incident, not for a flood.
+	DefaultPostsPerMinute = 5
+	DefaultPostsPerHour   = 20
 	// repliesPerHour caps the refusal replies one author gets.
 	repliesPerHour = 10
 	idLen          = 8
@@ -64,6 +72,11 @@ type Config struct {
 	// directory key when it was) in alerts.archive. Default: no content
 	// is kept.
 	Archive bool
+	// PostsPerMinute and PostsPerHour cap the posts one author gets
+	// relayed in any minute and any hour (DefaultPostsPerMinute,
+	// DefaultPostsPerHour). A post over a cap is relayed to nobody; its
+	// author is told once an hour (KindLimit).
+	PostsPerMinute, PostsPerHour int
 }
 
 // Relay re-sends members' posts to the list address to every member,
@@ -168,6 +181,12 @@ func (r *Relay) settings(info directory.Info) (settings, error) {
 	if c.DefaultTLP = NormalizeTLP(c.DefaultTLP); c.DefaultTLP == "" {
 		c.DefaultTLP = DefaultTLP
 	}
+	if c.PostsPerMinute <= 0 {
+		c.PostsPerMinute = DefaultPostsPerMinute
+	}
+	if c.PostsPerHour <= 0 {
+		c.PostsPerHour = DefaultPostsPerHour
+	}
 	return settings{Config: c, info: info}, nil
 }
 
@@ -236,6 +255,13 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 		res.Author = author.Email
 		if why := p.refusal(cfg, a, boundToList(a, cfg.ListAddress)); why != "" {
 			return r.refuse(ctx, sq, cfg, a, author, why, now, res)
+		}
+		if why, err := overLimit(ctx, sq, cfg, author.Email, now); err != nil || why != "" {
+			if err != nil {
+				return err
+			}
+			res.Refused = why
+			return r.answer(ctx, sq, cfg, a, author, KindLimit, 1, why, now, res)
 		}
 		targets, err := p.targets(snap, author, !cfg.NoCopyToSender)
 		if err != nil {
@@ -448,13 +474,54 @@ func (r *Relay) relay(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.
 	return err
 }
 
+// overLimit says why a post by the contact email is over a per-author
+// limit (Config.PostsPerMinute, PostsPerHour), or "": it counts the
+// alerts the relay recorded for the author in the last minute and hour.
+func overLimit(ctx context.Context, sq *sql.Tx, cfg settings, email string, now time.Time) (string, error) {
+	times, err := postTimes(ctx, sq, email, now.Add(-time.Hour))
+	if err != nil {
+		return "", err
+	}
+	var why string
+	var until time.Time
+	for _, l := range []struct {
+		max        int
+		per        time.Duration
+		name, unit string
+	}{{cfg.PostsPerMinute, time.Minute, "a minute", "minute"}, {cfg.PostsPerHour, time.Hour, "an hour", "hour"}} {
+		in := times // relayed in the last l.per
+		for len(in) > 0 && !in[0].After(now.Add(-l.per)) {
+			in = in[1:]
+		}
+		if len(in) < l.max {
+			continue
+		}
+		// The post that lets one more through is the l.max-th newest.
+		if next := in[len(in)-l.max].Add(l.per); next.After(until) {
+			until = next
+			why = fmt.Sprintf("the list relays at most %d posts by one author %s, and %d of yours were relayed in the last %s: "+
+				"this post, and any you send before %s, is relayed to nobody (you get this answer once an hour at most); "+
+				"send what is still needed again after that time, in fewer posts", l.max, l.name, len(in), l.unit,
+				next.UTC().Format("2006-01-02 15:04:05 UTC"))
+		}
+	}
+	return why, nil
+}
+
 // refuse answers a post that is not relayed with an encrypted, signed
 // reply to the author's registered address, unless the author had
 // repliesPerHour of them within the hour.
 func (r *Relay) refuse(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.Accepted, author *directory.Contact, why string, now time.Time, res *Result) error {
 	res.Refused = strings.ReplaceAll(strings.ReplaceAll(why, "\n\n", " "), "\n", " ")
-	n, err := outbox.CountSince(ctx, sq, KindReply, author.Email, now.Add(-time.Hour))
-	if err != nil || n >= repliesPerHour {
+	return r.answer(ctx, sq, cfg, a, author, KindReply, repliesPerHour, why, now, res)
+}
+
+// answer queues the reply of kind saying why to the author of a post
+// that is not relayed, unless the author had perHour of that kind within
+// the hour.
+func (r *Relay) answer(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.Accepted, author *directory.Contact, kind string, perHour int, why string, now time.Time, res *Result) error {
+	n, err := outbox.CountSince(ctx, sq, kind, author.Email, now.Add(-time.Hour))
+	if err != nil || n >= perHour {
 		return err
 	}
 	pub, err := r.keys.Public(author.Key, now)
@@ -462,7 +529,7 @@ func (r *Relay) refuse(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound
 		return nil // no usable key: nothing can be said in private
 	}
 	c := &composer{cfg: cfg, a: a, author: author, now: now, secret: r.Secret}
-	m, err := c.reply(pub, why)
+	m, err := c.reply(pub, kind, why)
 	if err != nil {
 		if keys.Unusable(err) {
 			return nil

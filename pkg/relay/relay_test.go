@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/mail"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
@@ -498,5 +501,73 @@ func TestRedUnencryptedRefused(t *testing.T) {
 	res = w.post(w.signedPost(w.ana, "outage", "Content-Type: text/plain; charset=utf-8\n\nDIRECTORY "+listAddr+"\nTLP:AMBER+STRICT\n\nbody\n"))
 	if res.Alert == "" || res.TLP != relay.TLPAmberStrict {
 		t.Fatalf("signed AMBER+STRICT post: %+v", res)
+	}
+}
+
+// One author's posts are rate limited (Config.PostsPerMinute and
+// PostsPerHour, counted from the alerts the relay recorded): 30 posts in
+// a minute relay the first DefaultPostsPerMinute, the others reach nobody,
+// and the author gets one encrypted answer for all of them in the hour;
+// another author is not held back; a minute later the author posts again,
+// up to DefaultPostsPerHour in the hour, and an hour later again.
+func TestPostsRateLimited(t *testing.T) {
+	w := newWorld(t)
+	var mu sync.Mutex
+	clock := time.Now().UTC()
+	w.r.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	w.ob.Now = w.r.Now
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	seq := 0 // every post says something else: no two signatures alike
+	post := func(p *person, n int) (relayed, refused int) {
+		t.Helper()
+		for i := range n {
+			seq++
+			res := w.post(w.clearPost(p, p.email, "update", fmt.Sprintf("DIRECTORY %s\nTLP:GREEN\n\nUpdate %d.\n", listAddr, seq)))
+			switch {
+			case res.Alert != "":
+				relayed++
+			case strings.Contains(res.Refused, "posts by one author"):
+				refused++
+			default:
+				t.Fatalf("post %d: %+v", i, res)
+			}
+		}
+		return relayed, refused
+	}
+	limitReplies := func() int { return w.queuedCount(relay.KindLimit) }
+
+	if relayed, refused := post(w.ana, 30); relayed != relay.DefaultPostsPerMinute || refused != 30-relay.DefaultPostsPerMinute {
+		t.Fatalf("30 posts in a minute: %d relayed, %d refused", relayed, refused)
+	}
+	if n := limitReplies(); n != 1 {
+		t.Fatalf("%d answers to the refused posts, want 1", n)
+	}
+	o := w.openReply(w.ana, w.copies(relay.KindLimit, "")[w.ana.email])
+	if !strings.Contains(o, fmt.Sprintf("at most %d posts by one author a minute", relay.DefaultPostsPerMinute)) || !strings.Contains(o, "Nothing of it was kept") {
+		t.Errorf("answer:\n%s", o)
+	}
+	if relayed, _ := post(w.eva, 1); relayed != 1 {
+		t.Fatal("another author's post was held back")
+	}
+	// A minute on, more: up to the hourly cap.
+	total := relay.DefaultPostsPerMinute
+	for total < relay.DefaultPostsPerHour {
+		advance(time.Minute)
+		n := min(relay.DefaultPostsPerMinute, relay.DefaultPostsPerHour-total)
+		if relayed, refused := post(w.ana, n); relayed != n || refused != 0 {
+			t.Fatalf("after %d posts: %d relayed, %d refused", total, relayed, refused)
+		}
+		total += n
+	}
+	advance(time.Minute)
+	if relayed, refused := post(w.ana, 3); relayed != 0 || refused != 3 {
+		t.Fatalf("over the hourly cap: %d relayed, %d refused", relayed, refused)
+	}
+	if n := limitReplies(); n != 1 {
+		t.Fatalf("%d answers within the hour, want 1", n)
+	}
+	advance(time.Hour)
+	if relayed, _ := post(w.ana, 1); relayed != 1 {
+		t.Fatal("not relayed an hour later")
 	}
 }

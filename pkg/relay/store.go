@@ -296,3 +296,23 @@ func (a *Alert) Report() string {
 	fmt.Fprintf(&b, "copies: %d delivered, %d waiting, %d failed, %d without a usable key", a.Delivered, a.Waiting, a.Failed, a.Skipped)
 	return b.String()
 }
+
+// postTimes returns when the alerts by the contact email that were
+// relayed after since were recorded, oldest first: what the per-author
+// limits count (refused posts are not alerts and do not count).
+func postTimes(ctx context.Context, q Queryer, email string, since time.Time) ([]time.Time, error) {
+	rows, err := q.QueryContext(ctx, `SELECT created FROM alerts WHERE author_email = ? AND created > ? ORDER BY created`, email, since.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("relay: count posts: %w", err)
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var ms int64
+		if err := rows.Scan(&ms); err != nil {
+			return nil, err
+		}
+		out = append(out, time.UnixMilli(ms).UTC())
+	}
+	return out, rows.Err()
+}
