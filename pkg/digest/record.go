@@ -38,9 +38,16 @@ func (j *Job) lastDigest(ctx context.Context) (time.Time, int64, error) {
 }
 
 // record writes a new digest at the current head and its recipient list,
-// in one transaction.
+// in one transaction. The recipients and their keys are the directory as
+// its signed ledger says it is (directory.Store.Checked): a key written
+// into the tables without the directory key gets no digest, and the run
+// fails with a *directory.TamperError.
 func (j *Job) record(ctx context.Context, prevSerial int64, kr *keyring) (int64, error) {
-	snap, err := j.Store.Snapshot(ctx)
+	v, err := j.Secret.Public().NewVerifier(kr.t)
+	if err != nil {
+		return 0, fmt.Errorf("digest: directory key: %w", err)
+	}
+	snap, err := j.Store.Checked(ctx, j.Secret.Fingerprint(), v.Verify)
 	if err != nil {
 		return 0, err
 	}

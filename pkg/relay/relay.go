@@ -243,8 +243,15 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 			return err
 		}
 		// Inside Update the write lock is held: this read sees the latest
-		// commit, and nobody commits another before this one ends.
-		snap, err := r.Store.Snapshot(ctx)
+		// commit, and nobody commits another before this one ends. The
+		// recipients and their keys are what the signed ledger says
+		// (directory.Store.Checked): a key written into the tables
+		// without the directory key gets no copy.
+		v, err := r.Secret.Public().NewVerifier(now)
+		if err != nil {
+			return fmt.Errorf("relay: directory key: %w", err)
+		}
+		snap, err := r.Store.Checked(ctx, r.Secret.Fingerprint(), v.Verify)
 		if err != nil {
 			return err
 		}
