@@ -111,7 +111,7 @@ func (g *globals) transport() (outbox.Transport, error) {
 	if url == "" {
 		url = "maildir:" + g.path("mail")
 	}
-	var o outbox.TransportOptions
+	o := outbox.TransportOptions{MessageTimeout: g.duration("delivery.message_timeout")}
 	if f := g.text("delivery.password_file"); f != "" {
 		b, err := readPassphrase(f)
 		if err != nil {

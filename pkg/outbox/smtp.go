@@ -25,6 +25,7 @@ type smtpTransport struct {
 	startTLS    bool
 	hostname    string
 	timeout     time.Duration
+	msgTimeout  time.Duration // TransportOptions.MessageTimeout
 	tlsConfig   *tls.Config
 	display     string
 }
@@ -36,6 +37,7 @@ func newSMTP(u *url.URL, o TransportOptions) (*smtpTransport, error) {
 		startTLS:    u.Scheme == "smtp",
 		hostname:    o.Hostname,
 		timeout:     o.Timeout,
+		msgTimeout:  o.MessageTimeout,
 		password:    o.Password,
 	}
 	if t.host == "" {
@@ -100,13 +102,38 @@ func newSMTP(u *url.URL, o TransportOptions) (*smtpTransport, error) {
 
 func (t *smtpTransport) String() string { return t.display }
 
-// NewSession connects, says EHLO, starts TLS and authenticates.
+// NewSession connects, says EHLO, starts TLS and authenticates, within
+// the message timeout: the session is opened for a message.
 func (t *smtpTransport) NewSession(ctx context.Context) (Session, error) {
 	s := &smtpSession{t: t}
+	ctx, cancel := t.messageContext(ctx)
+	defer cancel()
 	if err := s.connect(ctx); err != nil {
-		return nil, err
+		return nil, s.timedOut(ctx, err)
 	}
 	return s, nil
+}
+
+// errMessageTimeout is the cause of a message context that ran out.
+var errMessageTimeout = errors.New("message timeout")
+
+// messageContext is ctx ending after the message timeout. The
+// connection is closed when it ends (context.AfterFunc in connect and
+// transaction), which unblocks whatever command is waiting.
+func (t *smtpTransport) messageContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, t.msgTimeout, errMessageTimeout)
+}
+
+// timedOut says, for an error that came after the message timeout ran
+// out, that it did: a temporary failure with the connection lost,
+// rather than the "use of closed network connection" it caused.
+func (s *smtpSession) timedOut(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(context.Cause(ctx), errMessageTimeout) {
+		return err
+	}
+	return &DeliveryError{Temporary: true,
+		Msg: fmt.Sprintf("%s: not delivered within %v (the message timeout); the server answers too slowly", s.t.addr, s.t.msgTimeout),
+		Err: errors.Join(err, ErrConnectionLost)}
 }
 
 type smtpSession struct {
@@ -338,11 +365,23 @@ func (s *smtpSession) Close() error {
 	return err
 }
 
-// Send runs one transaction on the session's connection. A connection the
-// server closed while idle is noticed before DATA and replaced once; a
-// connection lost during or after DATA is reported as a temporary failure
-// wrapping ErrConnectionLost (the message may or may not have arrived).
+// Send runs one transaction on the session's connection, within the
+// message timeout. A connection the server closed while idle is noticed
+// before DATA and replaced once; a connection lost during or after DATA,
+// or at the timeout, is reported as a temporary failure wrapping
+// ErrConnectionLost (the message may or may not have arrived).
 func (s *smtpSession) Send(ctx context.Context, m *Message) error {
+	ctx, cancel := s.t.messageContext(ctx)
+	defer cancel()
+	err := s.send(ctx, m)
+	if terr := s.timedOut(ctx, err); terr != err {
+		s.drop()
+		return terr
+	}
+	return err
+}
+
+func (s *smtpSession) send(ctx context.Context, m *Message) error {
 	if err := CheckAddress(m.From); err != nil {
 		return &DeliveryError{Msg: "sender: " + err.Error()}
 	}

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/textproto"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -557,5 +559,112 @@ func TestBDATGarbledReply(t *testing.T) {
 	err = sess.Send(context.Background(), &Message{From: "directory@cctld-dir.example", To: "ana@dns.pt", Data: []byte("Subject: x\r\n\r\nhello\r\n")})
 	if !errors.Is(err, ErrConnectionLost) || !IsTemporary(err) {
 		t.Fatalf("Send = %v, want a temporary error wrapping ErrConnectionLost", err)
+	}
+}
+
+// slowServer is an SMTP server on 127.0.0.1 that greets and answers
+// EHLO at once, then answers every command of a transaction, each within
+// any per-command timeout, but only after delay.
+func slowServer(t *testing.T, delay time.Duration) (addr string, accepted func() int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var mu sync.Mutex
+	n := 0
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				answer := func(s string) bool {
+					time.Sleep(delay)
+					_, err := fmt.Fprint(c, s)
+					return err == nil
+				}
+				fmt.Fprint(c, "220 slow.test ESMTP\r\n")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					cmd := strings.ToUpper(strings.TrimSpace(line))
+					switch {
+					case strings.HasPrefix(cmd, "EHLO"):
+						fmt.Fprint(c, "250-slow.test\r\n250 SIZE 100000000\r\n")
+					case cmd == "DATA":
+						if !answer("354 go ahead\r\n") {
+							return
+						}
+						for {
+							l, err := r.ReadString('\n')
+							if err != nil {
+								return
+							}
+							if l == ".\r\n" {
+								break
+							}
+						}
+						mu.Lock()
+						n++
+						mu.Unlock()
+						answer("250 ok\r\n")
+					case cmd == "QUIT":
+						answer("221 bye\r\n")
+						return
+					default:
+						answer("250 ok\r\n")
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// A relay that answers every command slowly, each within the per-command
+// timeout, cannot hold a delivery run for as long as it likes: each
+// message has a deadline, after which it stays queued (deferred) and the
+// connection is dropped.
+func TestSMTPMessageTimeout(t *testing.T) {
+	ctx := context.Background()
+	addr, accepted := slowServer(t, 250*time.Millisecond)
+	tr, err := NewTransport("smtp://"+addr+"?starttls=off", TransportOptions{Timeout: 10 * time.Second, MessageTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOutbox(t, nil)
+	for i := range 3 {
+		mustEnqueue(t, o, mail(KindDigest, "d1", rcpt("slow", i), 1000))
+	}
+	// MAIL, RCPT, DATA and the end of data take 4 × 250 ms at least:
+	// more than the message timeout.
+	sum, err := o.Deliver(ctx, tr, Filter{}, DeliverOptions{Connections: 1})
+	if err != nil && !errors.Is(err, ErrNoSession) {
+		t.Fatal(err)
+	}
+	if sum.Sent != 0 || accepted() != 0 {
+		t.Fatalf("Deliver = %+v, %d accepted; want none sent in time", sum, accepted())
+	}
+	rows, err := o.List(ctx, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Status == Failed || r.Status == Sent {
+			t.Fatalf("message %d: %s (%s), want it still queued or deferred", r.ID, r.Status, r.LastError)
+		}
+		if r.Status == Deferred && !strings.Contains(r.LastError, "message timeout") {
+			t.Fatalf("message %d deferred with %q, want the message timeout named", r.ID, r.LastError)
+		}
+	}
+	if sum.Deferred == 0 {
+		t.Fatalf("Deliver = %+v, want the messages deferred", sum)
 	}
 }

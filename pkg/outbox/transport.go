@@ -94,13 +94,22 @@ type TransportOptions struct {
 	// Timeout bounds connecting, each SMTP command, each write of message
 	// data, and a whole sendmail run; default DefaultTimeout.
 	Timeout time.Duration
+	// MessageTimeout bounds the delivery of one message over SMTP, from
+	// connecting (when the session needs a connection) to the answer to
+	// its data, however slowly the server answers within Timeout; past
+	// it the connection is dropped and the message stays queued (a
+	// temporary failure). Default DefaultMessageTimeout.
+	MessageTimeout time.Duration
 	// TLSConfig is cloned for SMTP TLS; ServerName defaults to the URL's
 	// host. Tests pass a RootCAs pool here.
 	TLSConfig *tls.Config
 }
 
-// DefaultTimeout is the default TransportOptions.Timeout.
-const DefaultTimeout = 2 * time.Minute
+// Defaults of TransportOptions.
+const (
+	DefaultTimeout        = 2 * time.Minute
+	DefaultMessageTimeout = 10 * time.Minute
+)
 
 // ErrBadURL is wrapped by NewTransport errors about the URL.
 var ErrBadURL = errors.New("bad delivery url")
@@ -125,6 +134,9 @@ func NewTransport(rawURL string, o TransportOptions) (Transport, error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.MessageTimeout <= 0 {
+		o.MessageTimeout = DefaultMessageTimeout
 	}
 	u, err := parseURL(rawURL)
 	if err != nil {
