@@ -38,6 +38,12 @@
 //   - KEY-ROTATE and ADD-CONTACT take the one attached key with a user ID
 //     for the email (and, for KEY-ROTATE, another fingerprint than the
 //     current one), usable now;
+//   - KEY-REFRESH takes an attached newer copy of the sender's registered
+//     key (the same fingerprint: a later expiry, new subkeys), merged into
+//     the registered copy (keys.Public.Refresh), as a key.refresh entry,
+//     announced like any change; a copy that is not newer changes nothing;
+//     KEY-ROTATE with only the registered key attached is refused with a
+//     pointer to KEY-REFRESH (a refresh is not a key change);
 //   - REMOVE-CONTACT cannot remove the sender itself;
 //   - authorize decides every command, per ccTLD with its status: a
 //     sender needs a role for an active ccTLD, and ADD-CONTACT and

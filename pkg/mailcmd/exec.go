@@ -239,6 +239,8 @@ func (r *run) do(c *Command) (string, error) {
 		return r.set(c)
 	case VerbKeyRotate:
 		return r.keyRotate()
+	case VerbKeyRefresh:
+		return r.keyRefresh()
 	case VerbAddContact:
 		return r.addContact(c)
 	case VerbRemoveContact:
@@ -326,7 +328,7 @@ func (r *run) keyRotate() (string, error) {
 	}
 	pub, err := r.pickKey(me.Email, cur)
 	if err != nil {
-		return "", err
+		return "", r.sameKeyHint(err, cur)
 	}
 	k, err := contactKey(pub, me.Email, r.now)
 	if err != nil {
@@ -524,6 +526,30 @@ func (r *run) noticeList() []*notice {
 // pickKey returns the one attached key with a user ID for email, other
 // than the key exclude.
 func (r *run) pickKey(email, exclude string) (*keys.Public, error) {
+	r.readAttached()
+	var found []*keys.Public
+	for _, k := range r.attached {
+		if k.HasEmail(email) && !strings.EqualFold(k.Fingerprint, exclude) {
+			found = append(found, k)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return nil, refuse("%d attached keys have a user ID with %s; attach only one", len(found), email)
+	case len(r.attached) == 0 && len(r.attachErrs) == 0:
+		return nil, refuse("no key is attached; attach the public key of %s (application/pgp-keys, or a .asc file)", email)
+	}
+	msg := fmt.Sprintf("no attached key is a new key with a user ID for %s", email)
+	if len(r.attachErrs) > 0 {
+		msg += " (" + strings.Join(r.attachErrs, "; ") + ")"
+	}
+	return nil, refuse("%s", msg)
+}
+
+// readAttached reads the keys attached to the mail, once.
+func (r *run) readAttached() {
 	if !r.attachRead {
 		r.attachRead = true
 		for _, p := range r.a.Attachments {
@@ -547,25 +573,6 @@ func (r *run) pickKey(email, exclude string) (*keys.Public, error) {
 			}
 		}
 	}
-	var found []*keys.Public
-	for _, k := range r.attached {
-		if k.HasEmail(email) && !strings.EqualFold(k.Fingerprint, exclude) {
-			found = append(found, k)
-		}
-	}
-	switch {
-	case len(found) == 1:
-		return found[0], nil
-	case len(found) > 1:
-		return nil, refuse("%d attached keys have a user ID with %s; attach only one", len(found), email)
-	case len(r.attached) == 0 && len(r.attachErrs) == 0:
-		return nil, refuse("no key is attached; attach the public key of %s (application/pgp-keys, or a .asc file)", email)
-	}
-	msg := fmt.Sprintf("no attached key is a new key with a user ID for %s", email)
-	if len(r.attachErrs) > 0 {
-		msg += " (" + strings.Join(r.attachErrs, "; ") + ")"
-	}
-	return nil, refuse("%s", msg)
 }
 
 // contactKey checks that pub is usable now and belongs to email

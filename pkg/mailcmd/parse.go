@@ -46,6 +46,7 @@ const (
 	VerbSetTimeZone   = "SET TIMEZONE"
 	VerbSet24x7       = "SET 24X7"
 	VerbKeyRotate     = "KEY-ROTATE"
+	VerbKeyRefresh    = "KEY-REFRESH" // a newer copy of the registered key
 	VerbAddContact    = "ADD-CONTACT"
 	VerbRemoveContact = "REMOVE-CONTACT"
 	VerbDryRun        = "DRY-RUN"
@@ -76,7 +77,7 @@ type Command struct {
 
 // Changes reports whether the command changes the directory.
 func (c *Command) Changes() bool {
-	return strings.HasPrefix(c.Verb, setVerbPrefix) || c.Verb == VerbKeyRotate ||
+	return strings.HasPrefix(c.Verb, setVerbPrefix) || c.Verb == VerbKeyRotate || c.Verb == VerbKeyRefresh ||
 		c.Verb == VerbAddContact || c.Verb == VerbRemoveContact
 }
 
@@ -243,7 +244,7 @@ func parseLine(line string) (Command, error) {
 		return c, nil
 	}
 	switch verb {
-	case VerbHelp, VerbList, VerbDigest, VerbWhoami, VerbKeyRotate, VerbDryRun:
+	case VerbHelp, VerbList, VerbDigest, VerbWhoami, VerbKeyRotate, VerbKeyRefresh, VerbDryRun:
 		return noArgs()
 	case VerbShow, VerbCall:
 		if len(args) != 1 {

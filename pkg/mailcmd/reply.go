@@ -218,6 +218,10 @@ Your own entry (every change is announced to your ccTLD's contacts):
   KEY-ROTATE                attach the new public key (application/pgp-keys
                             or a .asc file) with a user ID for your email;
                             sign the mail with your current key
+  KEY-REFRESH               attach a newer copy of your current key (the
+                            same fingerprint: a later expiry, new subkeys),
+                            as gpg --export --armor writes it; sign the
+                            mail with that key before it expires
 
 For the admin contacts of a ccTLD:
   ADD-CONTACT <tld> <email> <phone> <name...>

@@ -1,0 +1,129 @@
+package mailcmd
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/export"
+)
+
+// keyRefresh takes a newer copy of the sender's registered key (the same
+// fingerprint: a later expiry, new self-signatures or subkeys), merged
+// into the registered copy by keys.Public.Refresh, as a key.refresh
+// entry that takes effect at once: it is not a key change (replies go to
+// the same key), but it is announced like every change of an entry. A
+// copy that is not newer changes nothing and says so; another key is
+// refused (that is KEY-ROTATE).
+func (r *run) keyRefresh() (string, error) {
+	me := r.self()
+	if me.Key == nil {
+		return "", refuse("you have no key registered to refresh")
+	}
+	cur := me.Key.Fingerprint
+	r.readAttached()
+	var same, other []*keys.Public
+	for _, k := range r.attached {
+		if strings.EqualFold(k.Fingerprint, cur) {
+			same = append(same, k)
+		} else {
+			other = append(other, k)
+		}
+	}
+	switch {
+	case len(same) == 0 && len(other) > 0:
+		return "", refuse("attached key %s is not yours; to change to it, use KEY-ROTATE", other[0].Fingerprint)
+	case len(same) == 0:
+		msg := fmt.Sprintf("no key is attached; attach a newer copy of your key (gpg --export --armor %s)", cur)
+		if len(r.attachErrs) > 0 {
+			msg += " (" + strings.Join(r.attachErrs, "; ") + ")"
+		}
+		return "", refuse("%s", msg)
+	}
+	reg, err := keys.ParsePublicOne([]byte(me.Key.Armored))
+	if err != nil {
+		return "", fmt.Errorf("mailcmd: the registered key of %s: %w", me.Email, err)
+	}
+	merged := reg
+	for _, k := range same {
+		m, err := merged.Refresh(k)
+		if errors.Is(err, keys.ErrNotNewer) {
+			continue
+		}
+		if err != nil {
+			return "", refuse("attached copy cannot be merged: %v", err)
+		}
+		merged = m
+	}
+	if merged == reg {
+		return fmt.Sprintf("unchanged: the attached copy of your key %s is not newer than the registered one (%s)", cur, keyLine(me.Key)), nil
+	}
+	// The fingerprint is registered to this contact already: a key the
+	// operator accepted without a user ID for the email stays acceptable.
+	k, _, err := export.ContactKey(merged, me.Email, !reg.HasEmail(me.Email), r.now)
+	if err != nil {
+		var ke *export.KeyError
+		if errors.As(err, &ke) {
+			return "", refuse("refreshed key cannot be used: %v", ke.Err)
+		}
+		return "", err
+	}
+	before := cloneContact(*me)
+	after, err := r.tx.RefreshKey(me.Email, k)
+	if errors.Is(err, directory.ErrUnchanged) {
+		return fmt.Sprintf("unchanged: the registered copy of your key %s is the same", cur), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	r.put(after)
+	line := fmt.Sprintf("key %s refreshed: %s", cur, refreshSummary(before.Key, after.Key, reg, merged))
+	r.announce(&before, &after, roleTLDs(&before, nil), []string{line})
+	return r.did([]string{line}), nil
+}
+
+// refreshSummary says what a refresh changed: the expiry, the subkeys.
+func refreshSummary(a, b *directory.Key, pa, pb *keys.Public) string {
+	exp := func(k *directory.Key) string {
+		if t, ok := k.ExpiresAt(); ok {
+			return "expires " + t.UTC().Format(time.DateOnly)
+		}
+		return "never expires"
+	}
+	var parts []string
+	if ea, eb := exp(a), exp(b); ea != eb {
+		parts = append(parts, fmt.Sprintf("%s (was: %s)", eb, strings.TrimPrefix(ea, "expires ")))
+	} else {
+		parts = append(parts, eb)
+	}
+	if na, nb := len(pa.Entity().Subkeys), len(pb.Entity().Subkeys); na != nb {
+		parts = append(parts, fmt.Sprintf("%d subkeys (was %d)", nb, na))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sameKeyHint turns KEY-ROTATE's "no new key" refusal, when the only key
+// attached for the sender is its registered one, into the pointer to
+// KEY-REFRESH (a newer copy of the same key is not a key change).
+func (r *run) sameKeyHint(err error, cur string) error {
+	var ref *refusal
+	if cur == "" || !errors.As(err, &ref) {
+		return err
+	}
+	same := false
+	for _, k := range r.attached {
+		switch {
+		case strings.EqualFold(k.Fingerprint, cur):
+			same = true
+		case k.HasEmail(r.email):
+			return err // another key for the sender: not this case
+		}
+	}
+	if !same {
+		return err
+	}
+	return refuse("key %s is your current key; for a newer copy of it, send KEY-REFRESH", cur)
+}
