@@ -147,6 +147,22 @@ func corpusCases() []corpusCase {
 				}, "\r\n") + "\r\n"
 				return textMail(hdr, clearsigned(w.t, w.ana, cmds, at, l))
 			}},
+		{name: "accept-outer-subject-not-signed", expect: "accept", reason: FormPGPMIMESigned,
+			extra: []string{"X-Corpus-Signer: ana@dns.pt", "X-Corpus-Subject-Signed: no"},
+			build: func(w *world, l string) []byte {
+				// The outer Subject is set on the way; nothing signed
+				// carries one: answers must not echo it (issue 10, #18).
+				inner := textEntity(cmds)
+				hdr := strings.Replace(headers("ana@dns.pt", l), "Subject: commands", "Subject: URGENT wire money", 1)
+				return signedMail(hdr, inner, detached(w.t, w.ana, inner, at, l))
+			}},
+		{name: "accept-protected-subject", expect: "accept", reason: FormPGPMIMESigned,
+			extra: []string{"X-Corpus-Signer: ana@dns.pt", "X-Corpus-Subject-Signed: yes"},
+			build: func(w *world, l string) []byte {
+				inner := textEntity(cmds, "Subject: my entry")
+				hdr := strings.Replace(headers("ana@dns.pt", l), "Subject: commands", "Subject: URGENT wire money", 1)
+				return signedMail(hdr, inner, detached(w.t, w.ana, inner, at, l))
+			}},
 		{name: "accept-clearsigned-ascii-latin1-label", expect: "accept", reason: FormInlineClear,
 			extra: []string{"X-Corpus-Signer: ana@dns.pt"},
 			build: func(w *world, l string) []byte {
@@ -411,6 +427,7 @@ func TestGenerateCorpus(t *testing.T) {
 // corpusMeta is a corpus file's X-Corpus-* header.
 type corpusMeta struct {
 	expect, reason, signer, setup string
+	subjectSigned                 string // yes, no or "" (not checked)
 	padTo, maxHeap, lines         int
 }
 
@@ -431,7 +448,7 @@ func readMeta(t *testing.T, data []byte) corpusMeta {
 		return n
 	}
 	m := corpusMeta{expect: h.Get("X-Corpus-Expect"), reason: h.Get("X-Corpus-Reason"),
-		signer: h.Get("X-Corpus-Signer"), setup: h.Get("X-Corpus-Setup"),
+		signer: h.Get("X-Corpus-Signer"), setup: h.Get("X-Corpus-Setup"), subjectSigned: h.Get("X-Corpus-Subject-Signed"),
 		padTo: atoi("X-Corpus-Pad-To"), maxHeap: atoi("X-Corpus-Max-Heap"), lines: atoi("X-Corpus-Lines")}
 	if m.expect != "accept" && m.expect != "refuse" && m.expect != "drop" || m.reason == "" {
 		t.Fatalf("X-Corpus-Expect %q / X-Corpus-Reason %q: want accept|refuse|drop and a reason", m.expect, m.reason)
@@ -567,6 +584,16 @@ func checkAccepted(t *testing.T, meta corpusMeta, acc *Accepted, raw []byte) {
 	}
 	if strings.Contains(acc.MessageID, "Bcc") {
 		t.Errorf("MessageID %q", acc.MessageID)
+	}
+	switch meta.subjectSigned {
+	case "no":
+		if acc.SubjectSigned {
+			t.Errorf("SubjectSigned for an outer Subject %q", acc.Subject)
+		}
+	case "yes":
+		if !acc.SubjectSigned || strings.Contains(acc.Subject, "URGENT") {
+			t.Errorf("Subject %q (signed %v), want the protected one", acc.Subject, acc.SubjectSigned)
+		}
 	}
 	if meta.lines > 0 {
 		if n := len(strings.Split(strings.TrimRight(acc.Text, "\n"), "\n")); n != meta.lines {

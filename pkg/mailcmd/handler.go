@@ -322,7 +322,7 @@ func (h *Handler) commitReply(ctx context.Context, tx *directory.Tx, cfg Config,
 			parts = out.parts
 		}
 		m, err := h.message(info, from, &me, mailHeaders{
-			kind: KindReply, ref: ids.ref, subject: replySubject(a.Subject), messageID: ids.messageID("reply", ""),
+			kind: KindReply, ref: ids.ref, subject: replySubject(a), messageID: ids.messageID("reply", ""),
 			inReplyTo: a.MessageID, auto: "auto-replied", body: body, parts: parts,
 		}, now)
 		if err != nil {

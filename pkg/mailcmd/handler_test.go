@@ -37,7 +37,7 @@ func TestQueries(t *testing.T) {
 			}
 			r := f.reply("bob@dns.pt")
 			mustContain(t, r.text, append([]string{"> " + tt.text}, tt.want...)...)
-			if r.inner.Protected.Subject != "Re: commands" {
+			if r.inner.Protected.Subject != "Re: your commands" { // the outer Subject is not signed
 				t.Errorf("protected subject %q", r.inner.Protected.Subject)
 			}
 			mustContain(t, r.outer, "Subject: Encrypted message", "Auto-Submitted: auto-replied", "In-Reply-To: <cmd", "References: <cmd", "To: \"Bob Costa\" <bob@dns.pt>")

@@ -83,7 +83,15 @@ func messageIDRef(id string) string {
 }
 
 // replySubject is "Re: " and the command mail's subject, cleaned.
-func replySubject(s string) string {
+//
+// Only a Subject of the signed content (protected headers) is answered:
+// the outer one can be set by anyone on the way, and the reply is signed
+// by the directory. Without a signed Subject the reply says a fixed text.
+func replySubject(a *inbound.Accepted) string {
+	s := ""
+	if a.SubjectSigned {
+		s = a.Subject
+	}
 	s = strings.Join(strings.Fields(Echo(s)), " ")
 	if utf8.RuneCountInString(s) > 150 {
 		s = string([]rune(s)[:150]) + "…"

@@ -276,7 +276,12 @@ func (c *composer) outer(rcpt *directory.Contact) pgpmime.Outer {
 // reply is the answer to a post that was not relayed: signed and
 // encrypted to the author (RFC 3156 §6.2).
 func (c *composer) reply(pub *keys.Public, kind, why string) (outbox.Message, error) {
-	subject := "Not relayed: " + cleanSubject(c.a.Subject, c.cfg.Tag)
+	// Only a signed Subject is echoed: the outer one can be set by anyone
+	// on the way, and this answer is signed by the directory.
+	subject := "Not relayed: your post"
+	if s := cleanSubject(c.a.Subject, c.cfg.Tag); c.a.SubjectSigned && s != "" {
+		subject = "Not relayed: " + s
+	}
 	text := fmt.Sprintf("Your post to %s, signed %s, was not relayed to anyone:\n%s.\n\n"+
 		"Nothing of it was kept.\n", c.cfg.ListAddress, c.a.SignedAt.UTC().Format("2006-01-02 15:04:05 UTC"), why)
 	sum := sha256.Sum256([]byte(c.a.Seen))
