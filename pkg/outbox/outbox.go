@@ -544,6 +544,26 @@ func CountKindSince(ctx context.Context, q Queryer, kind string, since time.Time
 	return n, err
 }
 
+// RecipientsSince returns the recipient of every message of kind queued
+// since t, whatever became of it (one entry per message): what a rate
+// limit per recipient domain is built on.
+func RecipientsSince(ctx context.Context, q RowsQueryer, kind string, since time.Time) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT rcpt FROM outbox WHERE kind = ? AND created >= ?`, kind, since.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("outbox: recipients: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var rcpt string
+		if err := rows.Scan(&rcpt); err != nil {
+			return nil, err
+		}
+		out = append(out, rcpt)
+	}
+	return out, rows.Err()
+}
+
 // RowsQueryer is what Statuses reads through: a *sql.DB or *sql.Tx.
 type RowsQueryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

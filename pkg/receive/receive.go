@@ -20,9 +20,13 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultSendKeyPerSender = 1  // answers to one envelope sender per hour
+	DefaultSendKeyPerDomain = 5  // answers to one (registrable) domain per hour
 	DefaultSendKeyPerHour   = 60 // answers in all per hour
 )
+
+// KeyAnswerWindow is how long after an answer to a key request the same
+// address gets none: never more than one a day.
+const KeyAnswerWindow = 24 * time.Hour
 
 // Config is the identity and the limits of a Receiver. Zero values mean
 // the defaults above; Directory.Address is required.
@@ -31,17 +35,19 @@ type Config struct {
 	// commands), ListAddress (the list; "" for none), and Name,
 	// KeyFingerprint and PublicKey for the answers to key requests.
 	Directory directory.Info
-	// SendKeyPerSender caps the key answers to one envelope sender in an
-	// hour (DefaultSendKeyPerSender).
-	SendKeyPerSender int
-	// SendKeyPerHour caps the key answers to anyone in an hour
-	// (DefaultSendKeyPerHour).
+	// SendKeyPerDomain caps the key answers to the addresses of one
+	// domain in an hour (DefaultSendKeyPerDomain); registered contacts
+	// do not count against it.
+	SendKeyPerDomain int
+	// SendKeyPerHour caps the key answers in an hour to addresses
+	// outside the domains of registered contacts (DefaultSendKeyPerHour).
+	// One address gets one answer a day at most (KeyAnswerWindow).
 	SendKeyPerHour int
 }
 
 func (c Config) withDefaults() Config {
-	if c.SendKeyPerSender <= 0 {
-		c.SendKeyPerSender = DefaultSendKeyPerSender
+	if c.SendKeyPerDomain <= 0 {
+		c.SendKeyPerDomain = DefaultSendKeyPerDomain
 	}
 	if c.SendKeyPerHour <= 0 {
 		c.SendKeyPerHour = DefaultSendKeyPerHour

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/mail"
@@ -14,7 +15,9 @@ import (
 	"github.com/emersion/go-message"
 	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+	"golang.org/x/net/publicsuffix"
 
+	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/outbox"
@@ -34,7 +37,7 @@ var errMalformed = &inbound.Refusal{Code: 550, Enhanced: [3]int{5, 6, 0}, Reason
 // directory's public key, in a mail signed by it. Mail that must never be
 // answered (inbound.Loop: bounces, auto-replies, bulk mail, our own, a
 // loop) and mail from an invalid sender get nothing; answers are rate
-// limited per sender and in all.
+// limited (keyLimit): once a day per address, per domain and in all.
 func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io.Reader) error {
 	from := strconv.QuoteToGraphic(env.From)
 	h, err := textproto.ReadHeader(bufio.NewReader(io.LimitReader(msg, maxKeyRequestHeader)))
@@ -58,17 +61,12 @@ func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	hourAgo := now.Add(-time.Hour)
-	n, err := outbox.CountSince(ctx, r.Store.DB(), KindSendKey, rcpt, hourAgo)
+	why, err := r.keyLimit(ctx, cfg, rcpt, now)
 	if err != nil {
 		return r.settle("key request", from, nil, err)
 	}
-	all, err := outbox.CountKindSince(ctx, r.Store.DB(), KindSendKey, hourAgo)
-	if err != nil {
-		return r.settle("key request", from, nil, err)
-	}
-	if n >= cfg.SendKeyPerSender || all >= cfg.SendKeyPerHour {
-		r.logf("key request from %s not answered: rate limit", rcpt)
+	if why != "" {
+		r.logf("key request from %s not answered: rate limit (%s)", rcpt, why)
 		return nil
 	}
 	data, err := r.keyMail(cfg, rcpt, inbound.MessageID(hdr), now)
@@ -83,6 +81,69 @@ func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io
 	r.logf("sent the directory key to %s", rcpt)
 	r.queued()
 	return nil
+}
+
+// keyLimit says which limit an answer to rcpt would break, or "". The
+// requests are not authenticated (anyone can forge the sender), so the
+// answers are what is limited, in tiers that keep the community's own
+// people answered when strangers flood the address:
+//
+//   - one answer to an address a day (KeyAnswerWindow), to anyone;
+//   - a registered contact's address has no other limit;
+//   - at most SendKeyPerDomain answers an hour to one domain (its
+//     registrable domain: subdomains count with it), so that forged
+//     senders at one domain do not turn the address against it;
+//   - an address at a contact's domain has no other limit;
+//   - at most SendKeyPerHour answers an hour in all.
+func (r *Receiver) keyLimit(ctx context.Context, cfg Config, rcpt string, now time.Time) (string, error) {
+	db := r.Store.DB()
+	n, err := outbox.CountSince(ctx, db, KindSendKey, rcpt, now.Add(-KeyAnswerWindow))
+	if err != nil || n > 0 {
+		return "one answer to an address a day", err
+	}
+	if _, err := r.Store.Contact(ctx, rcpt); err == nil {
+		return "", nil
+	} else if !errors.Is(err, directory.ErrNotFound) {
+		return "", err
+	}
+	recent, err := outbox.RecipientsSince(ctx, db, KindSendKey, now.Add(-time.Hour))
+	if err != nil {
+		return "", err
+	}
+	site := siteOf(rcpt)
+	same := 0
+	for _, a := range recent {
+		if siteOf(a) == site {
+			same++
+		}
+	}
+	if same >= cfg.SendKeyPerDomain {
+		return fmt.Sprintf("%d answers an hour to %s", cfg.SendKeyPerDomain, site), nil
+	}
+	if len(recent) < cfg.SendKeyPerHour {
+		return "", nil
+	}
+	contacts, err := r.Store.Contacts(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	for _, c := range contacts {
+		if siteOf(c.Email) == site {
+			return "", nil
+		}
+	}
+	return fmt.Sprintf("%d answers an hour in all", cfg.SendKeyPerHour), nil
+}
+
+// siteOf is the registrable domain of addr's domain (dns.pt for
+// ana@mx.dns.pt, by the Public Suffix List), or the domain itself when it
+// has none.
+func siteOf(addr string) string {
+	domain := strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:])
+	if site, err := publicsuffix.EffectiveTLDPlusOne(domain); err == nil {
+		return site
+	}
+	return domain
 }
 
 // keyMail is a signed (not encrypted) mail to rcpt with the directory's

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,14 +30,14 @@ func (w *world) keyRequest(from, id string, extra ...string) error {
 	return w.receive(from, []string{keyAddr}, w.mail(hdrFrom, keyAddr, id, "send me the key\n", extra...))
 }
 
-// One answer per sender an hour, however the address is spelt; other
-// senders are answered meanwhile, until the hourly cap for all; an hour
+// One answer per sender a day, however the address is spelt; other
+// senders are answered meanwhile, until the hourly cap for all; a day
 // later the sender is answered again.
 func TestSendKeyRateLimits(t *testing.T) {
 	w := newWorld(t)
 	w.rc.Config.SendKeyPerHour = 3
 	answered := `^ccdir: sent the directory key to %s$`
-	limited := `^ccdir: key request from %s not answered: rate limit$`
+	limited := `^ccdir: key request from %s not answered: rate limit \((one answer to an address a day|3 answers an hour in all)\)$`
 	for _, tc := range []struct{ from, log string }{
 		{"someone@example.org", answered},
 		{"someone@example.org", limited},
@@ -67,6 +68,11 @@ func TestSendKeyRateLimits(t *testing.T) {
 	}
 	w.advance(time.Hour)
 	if err := w.keyRequest("someone@example.org", "r2@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	expectLines(t, w.lines(), `^ccdir: key request from someone@example\.org not answered: rate limit \(one answer to an address a day\)$`)
+	w.advance(KeyAnswerWindow - time.Hour)
+	if err := w.keyRequest("someone@example.org", "r3@example.org"); err != nil {
 		t.Fatal(err)
 	}
 	expectLines(t, w.lines(), `^ccdir: sent the directory key to someone@example\.org$`)
@@ -288,5 +294,64 @@ func TestDeliverLoop(t *testing.T) {
 	lines := strings.Join(w.lines(), "\n")
 	if !strings.Contains(lines, "ccdir: delivered to test sink: 1 sent, 0 deferred, 0 failed") {
 		t.Errorf("log:\n%s", lines)
+	}
+}
+
+// An attacker who floods the -sendkey address with forged senders makes
+// it send at most one answer per address a day, at most
+// DefaultSendKeyPerDomain an hour to one domain (subdomains included),
+// and at most DefaultSendKeyPerHour an hour to strangers in all; a
+// registered contact is still answered, and so is a colleague at a
+// contact's domain, while the flood goes on.
+func TestSendKeyFloodForgedSenders(t *testing.T) {
+	w := newWorld(t)
+	ask := func(from string) bool {
+		t.Helper()
+		before := len(w.queued(KindSendKey))
+		if err := w.keyRequest(from, "flood@attacker.example"); err != nil {
+			t.Fatalf("key request from %s: %v", from, err)
+		}
+		return len(w.queued(KindSendKey)) > before
+	}
+	// One victim domain: forged senders there, and at its subdomains.
+	victim := 0
+	for i := range 20 {
+		from := fmt.Sprintf("user%d@victim.example", i)
+		if i%2 == 1 {
+			from = fmt.Sprintf("user%d@mx%d.victim.example", i, i)
+		}
+		if ask(from) {
+			victim++
+		}
+	}
+	if victim != DefaultSendKeyPerDomain {
+		t.Fatalf("%d answers to victim.example in an hour, want %d", victim, DefaultSendKeyPerDomain)
+	}
+	// Many domains: up to the cap for all.
+	answered := victim
+	for i := range 2 * DefaultSendKeyPerHour {
+		if ask(fmt.Sprintf("forged%d@domain%d.example", i, i)) {
+			answered++
+		}
+	}
+	if answered != DefaultSendKeyPerHour {
+		t.Fatalf("%d answers to forged senders in an hour, want %d", answered, DefaultSendKeyPerHour)
+	}
+	if !ask(anaAddr) {
+		t.Fatalf("the registered contact %s was not answered during the flood:\n%s", anaAddr, w.logs)
+	}
+	if !ask("new-colleague@dns.pt") {
+		t.Fatalf("a colleague at a contact's domain was not answered during the flood:\n%s", w.logs)
+	}
+	// Never more than one answer to an address a day, contact or not.
+	w.advance(2 * time.Hour)
+	for _, from := range []string{anaAddr, "new-colleague@dns.pt", "user0@victim.example", "forged0@domain0.example"} {
+		if ask(from) {
+			t.Errorf("%s answered twice within a day", from)
+		}
+	}
+	w.advance(23 * time.Hour)
+	if !ask(anaAddr) || !ask("user0@victim.example") {
+		t.Errorf("not answered again a day later")
 	}
 }
