@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -56,6 +57,8 @@ type Store struct {
 	ops   *sql.DB // one connection, BEGIN IMMEDIATE; what DB returns
 	opts  Options
 	steps *migrationSet
+
+	cleanup func() error // removes the private copy openPrivateCopy made; nil otherwise
 
 	cacheMu sync.Mutex
 	cached  *Snapshot // the last Snapshot read, by head
@@ -170,8 +173,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		err = s.check(ctx)
 	} else if err != nil && opts.ReadOnly && cantOpen(err) {
-		err = &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s cannot be read: %v", path, err),
-			Hint: "its folder is read-only and the WAL file beside it holds commits: copy the home while no ccdir has it open, or let ccdir write to the folder"}
+		// The same, but the WAL file holds commits the database file
+		// does not (the copy was taken while a ccdir had the home open):
+		// read a private copy of both, in a temporary folder where
+		// SQLite may build the index. The originals are only read.
+		s.Close()
+		if s, err = openPrivateCopy(path, opts); err != nil {
+			return nil, &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s cannot be read: %v", path, err),
+				Hint: "its folder is read-only and the WAL file beside it holds commits: let ccdir write to the folder, or set TMPDIR to a folder it may write"}
+		}
+		err = s.check(ctx)
 	}
 	if err != nil {
 		s.Close()
@@ -199,6 +210,54 @@ func (s *Store) migrate(ctx context.Context) error {
 		return nil
 	}
 	return applySteps(ctx, s.w, pending, s.opts.Now())
+}
+
+// openPrivateCopy opens, read-only, a copy of the database at path and of
+// its WAL file made in a new temporary folder, which Close removes. The
+// Store keeps path as its name.
+func openPrivateCopy(path string, opts Options) (_ *Store, err error) {
+	dir, err := os.MkdirTemp("", "ccdir-read-*")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	copyPath := filepath.Join(dir, filepath.Base(path))
+	for _, suffix := range []string{"", "-wal"} {
+		if err := copyFile(path+suffix, copyPath+suffix); err != nil {
+			return nil, err
+		}
+	}
+	s, err := open(copyPath, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.path, s.cleanup = path, func() error { return os.RemoveAll(dir) }
+	return s, nil
+}
+
+// copyFile copies the regular file from to a new file to, mode 0600.
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if st, err := in.Stat(); err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", from)
+	}
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // cantOpen reports SQLite's failures to open a WAL database read-only
@@ -277,9 +336,14 @@ func (s *Store) check(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pools.
+// Close closes the pools (and removes a private copy).
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.ops.Close(), s.w.Close())
+	err := errors.Join(s.r.Close(), s.ops.Close(), s.w.Close())
+	if s.cleanup != nil {
+		err = errors.Join(err, s.cleanup())
+		s.cleanup = nil
+	}
+	return err
 }
 
 // Path is the database file.

@@ -34,7 +34,9 @@ beside it). Prints "ok serial N head HASH" and the key it trusted, or names
 the first entry or row that does not match.
 
 verify only reads: it opens the database read-only and never migrates it,
-so it runs on a read-only copy of a home. An auditor's copy needs only the
+so it runs on a read-only copy of a home (one taken while a ccdir had the
+home open, its WAL file holding commits, is read through a private copy in
+TMPDIR). An auditor's copy needs only the
 public key: without keys/directory.sec.asc, --key is required and the public
 key file must be the key it names. A home made by a ccdir older than schema
 versions (no schema_migrations table) is refused until a command that writes
