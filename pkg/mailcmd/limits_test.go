@@ -2,9 +2,12 @@ package mailcmd
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccdir/ccdir/directory"
 )
 
 // TestChangesPerDay: the reply limit never stopped changes (25 toggles
@@ -66,5 +69,31 @@ func TestMaxEvidence(t *testing.T) {
 	a = f.accepted("alice@dns.pt", "SET NAME Alice Small\n")
 	if res := f.handle(a); res.Failed || len(res.Entries) != 1 || !bytes.Equal(res.Entries[0].Evidence, a.Evidence) {
 		t.Fatalf("a change within the bound: %+v", res)
+	}
+}
+
+// TestTamperedTablesNotSigned: rows changed in the tables without the
+// directory key after inbound checked the directory (a long-running
+// serve) are never signed into the ledger by a change, which a row it
+// rewrites would launder; queries answer as the ledger says.
+func TestTamperedTablesNotSigned(t *testing.T) {
+	f := newFixture(t)
+	f.handle(f.accepted("alice@dns.pt", "WHOAMI\n")) // the view of this head is checked
+	if _, err := f.store.DB().ExecContext(f.ctx, `UPDATE contacts SET name = 'Mallory' WHERE email = 'alice@dns.pt'`); err != nil {
+		t.Fatal(err)
+	}
+	before := f.serial()
+	if _, err := f.h.Handle(f.ctx, f.accepted("alice@dns.pt", "SET 24X7 yes\n")); !errors.Is(err, directory.ErrTampered) {
+		t.Fatalf("a change on tampered tables: %v, want ErrTampered", err)
+	}
+	if f.serial() != before {
+		t.Fatal("an entry was written")
+	}
+	res := f.handle(f.accepted("alice@dns.pt", "WHOAMI\n"))
+	if res.Failed {
+		t.Fatalf("%+v", res)
+	}
+	if text := f.reply("alice@dns.pt").text; strings.Contains(text, "Mallory") || !strings.Contains(text, "Alice Silva") {
+		t.Fatalf("the answer shows the tables, not the ledger:\n%s", text)
 	}
 }
