@@ -208,7 +208,7 @@ func runContactUpdate(ctx context.Context, o contactUpdateOptions, g *globals, a
 				g.warnf("%s", warn)
 			}
 			switch change {
-			case keyRefreshed:
+			case keyRefreshed, keyRevoked:
 				// A newer copy of the same key: its own ledger entry.
 				if _, err := tx.RefreshKey(email, k); err != nil {
 					return "", err

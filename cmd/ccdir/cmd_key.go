@@ -44,7 +44,10 @@ keys are imported or none.
 
 A newer copy of a contact's registered key (the same fingerprint, with a
 later expiry, new self-signatures or new subkeys) refreshes it: it is merged
-into the registered copy. A copy that is not newer changes nothing.
+into the registered copy. A copy that is not newer changes nothing. A copy
+with its owner's revocation (of the key or of a subkey) is always taken: the
+contact then gets nothing encrypted until a new key is registered with
+--replace.
 
 A key never replaces a contact's registered key of another fingerprint
 unless --replace names that contact: without it the whole import is
@@ -141,7 +144,7 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 			return "", withHint(fmt.Errorf("%s: none of its %d key(s) belongs to a contact", file, len(pubs)),
 				"add the contacts first, or import a key for one contact with --email EMAIL --any-uid")
 		}
-		var imported, refreshed, replaced []string
+		var imported, refreshed, replaced, revoked []string
 		var refused []string
 		used := map[string]bool{}
 		for _, a := range todo {
@@ -154,7 +157,7 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 			if err != nil {
 				return "", err
 			}
-			if warn != "" {
+			if warn != "" && change != keyRevoked {
 				g.warnf("%s", warn)
 			}
 			switch change {
@@ -172,6 +175,10 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 					exp = "expires " + t.UTC().Format(time.DateOnly)
 				}
 				refreshed = append(refreshed, fmt.Sprintf("%s (%s, %s)", a.c.Email, k.Fingerprint, exp))
+			case keyRevoked:
+				// A revocation by the key's owner is always taken.
+				_, err = tx.RefreshKey(a.c.Email, k)
+				revoked = append(revoked, warn)
 			}
 			if err != nil && !errors.Is(err, directory.ErrUnchanged) {
 				return "", err
@@ -197,6 +204,7 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 		if len(replaced) > 0 {
 			out = append(out, fmt.Sprintf("replaced %s: %s", plural(len(replaced), "key"), strings.Join(replaced, ", ")))
 		}
+		out = append(out, revoked...)
 		if len(out) == 0 {
 			return "unchanged: every key is already registered", nil
 		}

@@ -60,6 +60,7 @@ const (
 	keyNew                        // the contact had no key
 	keyRefreshed                  // a newer copy of the registered key (same fingerprint)
 	keyReplaced                   // another key, allowed by --replace
+	keyRevoked                    // a copy of the registered key with a revocation that leaves it unusable
 )
 
 // replaceError refuses a key that would replace a contact's registered
@@ -101,13 +102,40 @@ func planKey(c directory.Contact, pub *keys.Public, anyUID, replace bool, now ti
 	if err != nil {
 		return nil, keyUnchanged, "", err
 	}
-	// The fingerprint was accepted for this contact already: a registered
-	// key without a user ID for the email (--any-uid) stays acceptable.
-	k, warn, err := contactKey(merged, c.Email, anyUID || !reg.HasEmail(c.Email), now)
-	if !anyUID {
-		warn = ""
+	r, err := export.RefreshedKey(reg, merged, c.Email, anyUID, now)
+	if err != nil {
+		return nil, keyUnchanged, "", keyHint(err)
 	}
-	return k, keyRefreshed, warn, err
+	var note string
+	if r.NoUID {
+		note = fmt.Sprintf("key %s has no user ID with %s; accepted because of --any-uid", pub.Fingerprint, c.Email)
+	}
+	if len(r.Revoked) > 0 {
+		note = revokedNote(c.Email, r)
+		if r.Unusable != nil {
+			return r.Key, keyRevoked, note, nil
+		}
+	}
+	return r.Key, keyRefreshed, note, nil
+}
+
+// revokedNote says what a refresh with revocations did to the contact
+// with email: the key revoked, and that the contact gets nothing
+// encrypted until a new key is registered; or which subkeys were
+// revoked, when the key can still be used.
+func revokedNote(email string, r *export.Refreshed) string {
+	var what []string
+	for _, rv := range r.Revoked {
+		what = append(what, rv.String())
+	}
+	if r.Unusable == nil {
+		return fmt.Sprintf("key %s of %s: %s; it can still be used", r.Key.Fingerprint, email, strings.Join(what, "; "))
+	}
+	head := fmt.Sprintf("key %s of %s is %s", r.Key.Fingerprint, email, strings.Join(what, "; "))
+	if r.Revoked[0].Subkey != "" {
+		head = fmt.Sprintf("key %s of %s: %s, so it cannot be used (%s)", r.Key.Fingerprint, email, strings.Join(what, "; "), keys.Reason(r.Unusable))
+	}
+	return head + fmt.Sprintf("; %s gets nothing encrypted until a new key is registered (ccdir key import FILE --replace %s)", email, email)
 }
 
 // keyHint adds to err, if it is about a contact's key (export.KeyError),

@@ -53,11 +53,17 @@ func ContactKey(pub *keys.Public, email string, anyUID bool, now time.Time) (k *
 		}
 		noUID = true
 	}
+	k, err = keyOf(pub)
+	return k, noUID, err
+}
+
+// keyOf is pub as the directory keeps it.
+func keyOf(pub *keys.Public) (*directory.Key, error) {
 	armored, err := pub.Armored()
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	k = &directory.Key{
+	k := &directory.Key{
 		Fingerprint: pub.Fingerprint,
 		Algorithm:   pub.Algorithm,
 		Created:     pub.Created.UTC().Format(time.RFC3339),
@@ -66,7 +72,42 @@ func ContactKey(pub *keys.Public, email string, anyUID bool, now time.Time) (k *
 	if !pub.Expires.IsZero() {
 		k.Expires = pub.Expires.UTC().Format(time.RFC3339)
 	}
-	return k, noUID, nil
+	return k, nil
+}
+
+// Refreshed is a refresh of a contact's registered key, as
+// [RefreshedKey] takes it.
+type Refreshed struct {
+	Key     *directory.Key
+	NoUID   bool              // taken without a user ID for the email (anyUID)
+	Revoked []keys.Revocation // the revocations the refresh brings
+	// Unusable is why the refreshed key cannot be sent to any more (an
+	// error of [keys.Public.Check]); only ever set with Revoked.
+	Unusable error
+}
+
+// RefreshedKey is the one check of merged, a refresh of reg (the
+// contact's registered key) by [keys.Public.Refresh], for the contact
+// with email. A refresh that brings a revocation by the key's own
+// primary key (of the key, or of a subkey) is always taken, usable or
+// not: only the key's owner can make one, and it can only disable; the
+// contact then gets nothing encrypted to the key, which the caller says
+// (Unusable). Any other refresh must leave a key that [ContactKey]
+// accepts; the fingerprint is the contact's already, so a registered key
+// without a user ID for the email stays acceptable without one.
+func RefreshedKey(reg, merged *keys.Public, email string, anyUID bool, now time.Time) (*Refreshed, error) {
+	if revs := merged.RevocationsSince(reg); len(revs) > 0 {
+		k, err := keyOf(merged)
+		if err != nil {
+			return nil, err
+		}
+		return &Refreshed{Key: k, Revoked: revs, Unusable: merged.Check(now)}, nil
+	}
+	k, noUID, err := ContactKey(merged, email, anyUID || !reg.HasEmail(email), now)
+	if err != nil {
+		return nil, err
+	}
+	return &Refreshed{Key: k, NoUID: noUID && anyUID}, nil
 }
 
 // KeyBundle is a bundle of public keys (as `gpg --export --armor` writes,

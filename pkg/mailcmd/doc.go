@@ -43,7 +43,10 @@
 //     the registered copy (keys.Public.Refresh), as a key.refresh entry,
 //     announced like any change; a copy that is not newer changes nothing;
 //     KEY-ROTATE with only the registered key attached is refused with a
-//     pointer to KEY-REFRESH (a refresh is not a key change);
+//     pointer to KEY-REFRESH (a refresh is not a key change); a copy with
+//     the owner's revocation is always taken (export.RefreshedKey), and as
+//     the revoked key can get nothing, the sender gets no reply (never an
+//     unencrypted one) while the other contacts of its ccTLDs are told;
 //   - REMOVE-CONTACT cannot remove the sender itself;
 //   - authorize decides every command, per ccTLD with its status: a
 //     sender needs a role for an active ccTLD, and ADD-CONTACT and

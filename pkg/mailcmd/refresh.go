@@ -61,9 +61,9 @@ func (r *run) keyRefresh() (string, error) {
 	if merged == reg {
 		return fmt.Sprintf("unchanged: the attached copy of your key %s is not newer than the registered one (%s)", cur, keyLine(me.Key)), nil
 	}
-	// The fingerprint is registered to this contact already: a key the
-	// operator accepted without a user ID for the email stays acceptable.
-	k, _, err := export.ContactKey(merged, me.Email, !reg.HasEmail(me.Email), r.now)
+	// A revocation by the key's own primary key is always taken (it can
+	// only disable); any other refresh must leave a usable key.
+	rk, err := export.RefreshedKey(reg, merged, me.Email, false, r.now)
 	if err != nil {
 		var ke *export.KeyError
 		if errors.As(err, &ke) {
@@ -72,7 +72,7 @@ func (r *run) keyRefresh() (string, error) {
 		return "", err
 	}
 	before := cloneContact(*me)
-	after, err := r.tx.RefreshKey(me.Email, k)
+	after, err := r.tx.RefreshKey(me.Email, rk.Key)
 	if errors.Is(err, directory.ErrUnchanged) {
 		return fmt.Sprintf("unchanged: the registered copy of your key %s is the same", cur), nil
 	}
@@ -81,8 +81,33 @@ func (r *run) keyRefresh() (string, error) {
 	}
 	r.put(after)
 	line := fmt.Sprintf("key %s refreshed: %s", cur, refreshSummary(before.Key, after.Key, reg, merged))
-	r.announce(&before, &after, roleTLDs(&before, nil), []string{line})
+	if len(rk.Revoked) > 0 {
+		line = revokedLine(me.Email, cur, rk)
+	}
+	// The notice to the contact goes to the refreshed copy (the same
+	// key): never to a copy its owner has revoked since.
+	r.announce(&after, nil, roleTLDs(&before, nil), []string{line})
 	return r.did([]string{line}), nil
+}
+
+// revokedLine says what a refresh with revocations did: the key (or a
+// subkey) revoked by its owner, and, when it cannot be used any more,
+// that the contact gets nothing encrypted and cannot sign commands until
+// the operator registers a new key.
+func revokedLine(email, fpr string, rk *export.Refreshed) string {
+	what := make([]string, len(rk.Revoked))
+	for i, rv := range rk.Revoked {
+		what[i] = rv.String()
+	}
+	if rk.Unusable == nil {
+		return fmt.Sprintf("key %s refreshed: %s; it can still be used", fpr, strings.Join(what, "; "))
+	}
+	why := ""
+	if rk.Revoked[0].Subkey != "" {
+		why = " (" + keys.Reason(rk.Unusable) + ")"
+	}
+	return fmt.Sprintf("key %s %s by its owner%s: %s gets nothing encrypted from the directory, and mail signed by that key is refused, until the operator registers a new key",
+		fpr, strings.Join(what, "; "), why, email)
 }
 
 // refreshSummary says what a refresh changed: the expiry, the subkeys.

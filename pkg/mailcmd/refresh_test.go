@@ -3,6 +3,8 @@ package mailcmd
 import (
 	"bytes"
 	"crypto"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +141,67 @@ func TestKeyRefresh(t *testing.T) {
 		t.Fatalf("serial %d, want %d", f.serial(), before+1)
 	}
 	mustContain(t, helpText(dirAddress), "KEY-REFRESH               attach a newer copy of your current key")
+}
+
+// A member whose key is compromised sends KEY-REFRESH, signed with the
+// key as still registered, with the copy that carries its revocation:
+// the revocation is taken (it can only disable) as a key.refresh entry;
+// the member gets no reply (there is no key left to encrypt it to), the
+// other contacts of the ccTLD are told, encrypted, and a later mail
+// signed by the key is refused as by a revoked key.
+func TestKeyRefreshRevocation(t *testing.T) {
+	f := newFixture(t)
+	e, err := openpgp.NewEntity("Fay Lopes", "", "fay@dns.pt", expiringConfig(fixedNow.Add(-30*24*time.Hour), 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := entityPublic(t, e)
+	if _, err := f.store.Update(f.ctx, directory.Operator, func(tx *directory.Tx) error {
+		_, err := tx.AddContact(directory.Contact{Email: "fay@dns.pt", Name: "Fay Lopes", Phones: []directory.Phone{{Number: "+351213141519"}},
+			Roles: []directory.Role{{TLD: "pt", Role: "security"}}, Key: dirKey(t, old)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.accepted("fay@dns.pt", "KEY-REFRESH\n") // signed before the revocation reaches the directory
+	if err := e.Revoke(packet.KeyCompromised, "laptop stolen", expiringConfig(fixedNow.Add(-time.Hour), 0)); err != nil {
+		t.Fatal(err)
+	}
+	revoked := entityPublic(t, e)
+	a.Attachments = []pgpmime.Part{keyPart(t, revoked)}
+
+	before := f.serial()
+	replies := f.count(KindReply)
+	res := f.handle(a)
+	if res.Failed || len(res.Entries) != 1 || res.Entries[0].Op != "key.refresh" {
+		t.Fatalf("result %+v, err %v", res, res.Results[0].Err)
+	}
+	mustContain(t, res.Results[0].Text, "key "+old.Fingerprint+" revoked on ", "(key compromised: \"laptop stolen\") by its owner",
+		"fay@dns.pt gets nothing encrypted", "until the operator registers a new key")
+	c, err := f.store.Contact(f.ctx, "fay@dns.pt")
+	if err != nil || c.Key.Fingerprint != old.Fingerprint {
+		t.Fatalf("%+v %v", c.Key, err)
+	}
+	reg, err := keys.ParsePublicOne([]byte(c.Key.Armored))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Check(f.now()); !errors.Is(err, keys.ErrRevoked) || !keys.Unusable(err) {
+		t.Fatalf("registered key after the refresh: %v", err)
+	}
+	if f.serial() != before+1 {
+		t.Fatalf("serial %d, want %d", f.serial(), before+1)
+	}
+	// Nothing to fay (no key to encrypt to); the others are told.
+	if res.Replied || res.ReplyErr == nil || !keys.Unusable(res.ReplyErr) || f.count(KindReply) != replies {
+		t.Errorf("reply: replied %v, err %v", res.Replied, res.ReplyErr)
+	}
+	if len(f.bodies(KindNotify, "fay@dns.pt")) != 0 {
+		t.Error("a notice went to the revoked key")
+	}
+	if !slices.Contains(res.Notified, "alice@dns.pt") {
+		t.Fatalf("notified %v", res.Notified)
+	}
+	n := f.bodies(KindNotify, "alice@dns.pt")
+	mustContain(t, f.open(n[len(n)-1], f.members["alice@dns.pt"].secret).text, "fay@dns.pt (pt): key "+old.Fingerprint+" revoked on ")
 }
