@@ -419,3 +419,16 @@ func (w *world) queuedCount(kind string) int {
 	}
 	return n
 }
+
+// inlineEncrypted is a post by p: text signed and encrypted to the
+// directory key with gpg --sign --encrypt --armor, in a plain mail.
+func (w *world) inlineEncrypted(p *person, subject, text string) []byte {
+	w.t.Helper()
+	stdout, stderr, err := w.g.RunInput([]byte(text), "--pinentry-mode", "loopback", "--passphrase", "", "--trust-model", "always",
+		"-u", p.fpr, "-r", w.dir.Fingerprint(), "--armor", "--sign", "--encrypt")
+	if err != nil {
+		w.t.Fatalf("gpg --sign --encrypt: %v\n%s", err, stderr)
+	}
+	h := strings.Replace(w.noise(p.email, subject), "Subject: alert", "Subject: "+subject, 1)
+	return []byte(crlf(h + "Content-Type: text/plain; charset=utf-8\n\n" + string(stdout)))
+}

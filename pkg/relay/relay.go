@@ -506,9 +506,10 @@ func overLimit(ctx context.Context, sq *sql.Tx, cfg settings, email string, now 
 		// The post that lets one more through is the l.max-th newest.
 		if next := in[len(in)-l.max].Add(l.per); next.After(until) {
 			until = next
-			why = fmt.Sprintf("the list relays at most %d posts by one author %s, and %d of yours were relayed in the last %s: "+
+			posts := map[bool]string{true: "post", false: "posts"}[l.max == 1]
+			why = fmt.Sprintf("the list relays at most %d %s by one author %s, and you had %d relayed in the last %s: "+
 				"this post, and any you send before %s, is relayed to nobody (you get this answer once an hour at most); "+
-				"send what is still needed again after that time, in fewer posts", l.max, l.name, len(in), l.unit,
+				"send what is still needed again after that time, in fewer posts", l.max, posts, l.name, len(in), l.unit,
 				next.UTC().Format("2006-01-02 15:04:05 UTC"))
 		}
 	}

@@ -492,13 +492,19 @@ func TestRedUnencryptedRefused(t *testing.T) {
 		t.Fatalf("alerts recorded: %v %v", n, err)
 	}
 
-	// Encrypted, the same post is relayed; a weaker label needs no
-	// encryption.
-	res := w.post(w.gpgText(w.ana, "outage", text))
-	if res.Alert == "" || res.TLP != relay.TLPRed || res.Refused != "" {
-		t.Fatalf("encrypted RED post: %+v", res)
+	// Encrypted, the same post is relayed (PGP/MIME or inline); a weaker
+	// label needs no encryption.
+	for _, msg := range [][]byte{w.gpgText(w.ana, "outage", text), w.inlineEncrypted(w.ana, "outage", text+"Sent inline.\n")} {
+		a, err := w.process(listAddr, msg)
+		if err != nil || !a.Encrypted {
+			t.Fatalf("inbound: %v %+v", err, a)
+		}
+		res, err := w.r.Handle(context.Background(), a)
+		if err != nil || res.Alert == "" || res.TLP != relay.TLPRed || res.Refused != "" {
+			t.Fatalf("encrypted (%s) RED post: %+v %v", a.Form, res, err)
+		}
 	}
-	res = w.post(w.signedPost(w.ana, "outage", "Content-Type: text/plain; charset=utf-8\n\nDIRECTORY "+listAddr+"\nTLP:AMBER+STRICT\n\nbody\n"))
+	res := w.post(w.signedPost(w.ana, "outage", "Content-Type: text/plain; charset=utf-8\n\nDIRECTORY "+listAddr+"\nTLP:AMBER+STRICT\n\nbody\n"))
 	if res.Alert == "" || res.TLP != relay.TLPAmberStrict {
 		t.Fatalf("signed AMBER+STRICT post: %+v", res)
 	}
