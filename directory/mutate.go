@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -281,7 +282,7 @@ func (t *Tx) SetKey(email string, k *Key) (Contact, error) {
 		if k.Fingerprint == "" || k.Armored == "" {
 			return c, &FieldError{Field: "key", Value: "", Err: errors.New("key without fingerprint or armored data")}
 		}
-		if err := t.checkFingerprint(c.ID, k.Fingerprint); err != nil {
+		if err := t.checkFingerprint(c.ID, k); err != nil {
 			return c, err
 		}
 	}
@@ -314,6 +315,9 @@ func (t *Tx) RefreshKey(email string, k *Key) (Contact, error) {
 	case reflect.DeepEqual(*k, *c.Key):
 		return c, ErrUnchanged
 	}
+	if err := t.checkOwnKey(k); err != nil { // a refresh can bring subkeys
+		return c, err
+	}
 	if err := t.append(opKeyRefresh, keySetPayload{ID: c.ID, Email: c.Email, Key: k}); err != nil {
 		return c, err
 	}
@@ -335,7 +339,44 @@ func (t *Tx) checkContact(c *Contact) error {
 		}
 	}
 	if c.Key != nil {
-		return t.checkFingerprint(c.ID, c.Key.Fingerprint)
+		return t.checkFingerprint(c.ID, c.Key)
+	}
+	return nil
+}
+
+// checkOwnKey refuses the directory's own key as a contact's key, and any
+// key that shares its primary key or a subkey with it (a subkey of ours
+// bound to another primary key): mail encrypted to the contact would be
+// encrypted to the directory, and the contact's signature could not be
+// told from the directory's.
+func (t *Tx) checkOwnKey(k *Key) error {
+	info, err := readInfo(t.ctx, t.tx)
+	if err != nil {
+		return err
+	}
+	own := map[string]bool{strings.ToUpper(info.KeyFingerprint): true}
+	theirs := []string{k.Fingerprint}
+	if fprs := t.s.opts.Fingerprints; fprs != nil {
+		ours, err := fprs(info.PublicKey)
+		if err != nil {
+			return fmt.Errorf("the directory's public key: %w", err)
+		}
+		for _, f := range ours {
+			own[strings.ToUpper(f)] = true
+		}
+		if theirs, err = fprs(k.Armored); err != nil {
+			return &FieldError{Field: "key", Value: k.Fingerprint, Err: err}
+		}
+	}
+	for _, f := range theirs {
+		if !own[strings.ToUpper(f)] {
+			continue
+		}
+		hint := "a contact needs a key of its own; the directory's key signs the ledger and the directory's mail"
+		if strings.EqualFold(f, k.Fingerprint) && strings.EqualFold(f, info.KeyFingerprint) {
+			return refuse(ErrPolicy, hint, "key %s is the directory's own key, not a contact's", k.Fingerprint)
+		}
+		return refuse(ErrPolicy, hint, "key %s shares the key %s with the directory's own key %s", k.Fingerprint, strings.ToUpper(f), info.KeyFingerprint)
 	}
 	return nil
 }
@@ -364,7 +405,13 @@ func (t *Tx) checkOwnAddress(email string) error {
 	return nil
 }
 
-func (t *Tx) checkFingerprint(id int64, fpr string) error {
+// checkFingerprint refuses k as the key of contact id if it is another
+// contact's, or the directory's own (checkOwnKey).
+func (t *Tx) checkFingerprint(id int64, k *Key) error {
+	if err := t.checkOwnKey(k); err != nil {
+		return err
+	}
+	fpr := k.Fingerprint
 	var email string
 	err := t.tx.QueryRowContext(t.ctx, `SELECT email FROM contacts WHERE key_fingerprint = ? AND id != ?`, fpr, id).Scan(&email)
 	switch {

@@ -45,6 +45,11 @@ type Options struct {
 	// entry a member made; nil checks only that the actor's key was
 	// registered.
 	Evidence EvidenceFunc
+	// Fingerprints lists the fingerprints of an armored public key: its
+	// primary key's, then its subkeys' (keys.Fingerprints). Tx uses it to
+	// refuse a contact key that shares any of them with the directory's
+	// own key; nil compares the primary fingerprints only.
+	Fingerprints func(armored string) ([]string, error)
 }
 
 // Store is an open directory database: a single-connection writer pool

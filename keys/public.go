@@ -764,3 +764,23 @@ func (p *Public) VerifyAt(data, sig []byte, now time.Time) (time.Time, error) {
 	}
 	return s.CreationTime, nil
 }
+
+// Fingerprints returns the fingerprints of p's primary key and of its
+// subkeys, in key order, uppercase hex.
+func (p *Public) Fingerprints() []string {
+	out := []string{p.Fingerprint}
+	for _, sk := range p.entity.Subkeys {
+		out = append(out, fingerprint(sk.PublicKey))
+	}
+	return out
+}
+
+// Fingerprints returns the fingerprints of the one public key in armored
+// (its primary key's, then its subkeys'; see Public.Fingerprints).
+func Fingerprints(armored string) ([]string, error) {
+	p, err := ParsePublicOne([]byte(armored))
+	if err != nil {
+		return nil, err
+	}
+	return p.Fingerprints(), nil
+}

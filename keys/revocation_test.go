@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 )
 
 // A copy of a key with its owner's revocation (of the key, or of its
@@ -55,5 +56,34 @@ func TestRefreshTakesRevocations(t *testing.T) {
 		if _, err := merged.Refresh(publicOf(t, e)); !errors.Is(err, ErrNotNewer) {
 			t.Errorf("the same revocation again: %v", err)
 		}
+	}
+}
+
+// Fingerprints lists the primary key and every subkey, so that a subkey
+// of one key bound to another primary key is seen (the directory refuses
+// a contact key sharing one with its own, directory.Options.Fingerprints).
+func TestFingerprintsSeeBorrowedSubkey(t *testing.T) {
+	ours := expiringEntity(t, "Directory", "ccdir@tldops.example", 0)
+	e := expiringEntity(t, "Mallory", "mallory@dns.pt", 0)
+	borrowed := ours.Subkeys[0].PublicKey
+	cfg := refreshConfig(refreshT0.Add(time.Hour), 0)
+	sig := &packet.Signature{Version: 4, SigType: packet.SigTypeSubkeyBinding, PubKeyAlgo: e.PrimaryKey.PubKeyAlgo,
+		Hash: cfg.DefaultHash, CreationTime: cfg.Now(), IssuerKeyId: &e.PrimaryKey.KeyId, IssuerFingerprint: e.PrimaryKey.Fingerprint,
+		FlagsValid: true, FlagEncryptCommunications: true, FlagEncryptStorage: true}
+	if err := sig.SignKey(borrowed, e.PrivateKey, cfg); err != nil {
+		t.Fatal(err)
+	}
+	e.Subkeys = append(e.Subkeys, openpgp.Subkey{PublicKey: borrowed, Primary: e, Bindings: []*packet.VerifiableSignature{packet.NewVerifiableSig(sig)}})
+	p := publicOf(t, e)
+	a, err := p.Armored()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fprs, err := Fingerprints(string(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fprs) != 3 || fprs[0] != p.Fingerprint || fprs[2] != fingerprint(borrowed) {
+		t.Fatalf("fingerprints %v, want %s, its subkey, %s", fprs, p.Fingerprint, fingerprint(borrowed))
 	}
 }
