@@ -151,6 +151,7 @@ func runServe(ctx context.Context, g *globals) error {
 		MaxConnectionsPerIP: g.number("serve.max_connections_per_ip"),
 		Unlimited:           mta,
 		SessionTimeout:      g.duration("serve.session_timeout"),
+		MemoryBudget:        int64(g.number("serve.memory_budget")),
 		TLSConfig:           tlsCfg,
 		RequireTLS:          requireTLS && tlsCfg != nil,
 		ErrorLog:            rc.Log,

@@ -85,6 +85,8 @@ var configKeys = []configKey{
 		help: "SMTP connections from one IP address at a time; one more is answered `421` and closed at once. Not for LMTP, nor for `serve.mta`."},
 	{name: "serve.mta", typ: prefixListType,
 		help: "IP addresses or networks (CIDR) of the MTA that relays mail to `ccdir serve` over SMTP, separated by commas: they have no per-address connection limit."},
+	{name: "serve.memory_budget", def: strconv.Itoa(smtpd.DefaultMemoryBudget), typ: intType(1<<20, 1<<40),
+		help: "Bytes of incoming messages `ccdir serve` holds in memory at a time, over all connections (each message is checked whole, in memory); at least `serve.max_message_bytes`. A message it has no room for is answered `452 4.3.1` (the sender retries later): at `MAIL` when its declared `SIZE` does not fit, else as soon as it outgrows the room. Checking a message parses and decodes it in memory: the peak resident memory of `serve` grows by about 4–5 times this budget (`scripts/bench/memory.sh`: 64 messages of 10 MiB at once, under 190 MB with the default)."},
 	{name: "serve.session_timeout", def: durationText(smtpd.DefaultSessionTimeout), typ: durationType,
 		help: "The longest one SMTP or LMTP connection lasts, however busy the client keeps it (the per-command timeouts are re-armed by every command, `NOOP` included)."},
 	{name: "list.tag", typ: textType, help: "Subject tag of the alert list's copies. Empty: `[NAME]`, the directory's name."},

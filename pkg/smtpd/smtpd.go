@@ -6,8 +6,10 @@
 // Limits are always set: message size (advertised as SIZE), recipients per
 // message, line length, read and write timeouts, concurrent connections
 // per listener and per client address, and the length of a session
-// (however busy the client keeps it). A connection over a limit is
-// answered 421 and closed at once, never kept waiting. A refused message is rejected at the end of DATA with one
+// (however busy the client keeps it), and the bytes of all the messages
+// in flight (a memory budget; 452 4.3.1 when it has no room). A
+// connection over a limit is answered 421 and closed at once, never kept
+// waiting. A refused message is rejected at the end of DATA with one
 // 5xx line saying why, so no bounce (backscatter) is ever created by
 // ccdir; a temporary failure answers 451 so the sender retries.
 package smtpd
@@ -32,6 +34,7 @@ const (
 	DefaultMaxConnections      = 64
 	DefaultMaxConnectionsPerIP = 8
 	DefaultSessionTimeout      = 10 * time.Minute
+	DefaultMemoryBudget        = 32 << 20 // three messages of the default largest size (10 MiB)
 )
 
 // Envelope is what the client said before DATA.
@@ -72,6 +75,11 @@ type Config struct {
 	// does (DefaultSessionTimeout).
 	SessionTimeout time.Duration
 	TLSConfig      *tls.Config // enables STARTTLS (SMTP only)
+	// MemoryBudget caps the bytes of the messages in flight, over all
+	// listeners (DefaultMemoryBudget; at least MaxMessageBytes). A
+	// message it has no room for is answered 452 4.3.1: at MAIL if its
+	// declared SIZE does not fit, else as soon as it outgrows the room.
+	MemoryBudget int64
 	// RequireTLS refuses MAIL before STARTTLS (530 5.7.0) on SMTP; it
 	// needs TLSConfig. LMTP is not concerned.
 	RequireTLS bool
@@ -84,6 +92,8 @@ type Server struct {
 	handler Handler
 	ctx     context.Context
 	cancel  context.CancelFunc
+
+	memory *budget
 
 	mu      sync.Mutex
 	servers []*smtp.Server
@@ -118,6 +128,10 @@ func New(cfg Config, h Handler) *Server {
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = DefaultSessionTimeout
 	}
+	if cfg.MemoryBudget <= 0 {
+		cfg.MemoryBudget = DefaultMemoryBudget
+	}
+	cfg.MemoryBudget = max(cfg.MemoryBudget, cfg.MaxMessageBytes+1)
 	if cfg.ErrorLog == nil {
 		cfg.ErrorLog = log.New(io.Discard, "", 0)
 	}
@@ -125,7 +139,7 @@ func New(cfg Config, h Handler) *Server {
 		cfg.Addresses[i] = strings.ToLower(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, handler: h, ctx: ctx, cancel: cancel}
+	return &Server{cfg: cfg, handler: h, ctx: ctx, cancel: cancel, memory: &budget{size: cfg.MemoryBudget}}
 }
 
 // ServeSMTP serves SMTP on l until Shutdown.
@@ -202,21 +216,29 @@ type session struct {
 	env     Envelope
 	rcpts   []string // as the client spelled them, for LMTP's per-recipient replies
 	hasMail bool
+	size    int64 // the SIZE declared at MAIL, 0 if none
 }
 
 var _ smtp.LMTPSession = (*session)(nil)
 
 func (ss *session) Reset() {
-	ss.env.From, ss.env.To, ss.rcpts, ss.hasMail = "", nil, nil, false
+	ss.env.From, ss.env.To, ss.rcpts, ss.hasMail, ss.size = "", nil, nil, false, 0
 }
 
 func (ss *session) Logout() error { return nil }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.needTLS {
 		return errNeedTLS
 	}
-	ss.env.From, ss.env.To, ss.rcpts, ss.hasMail = from, nil, nil, true
+	var size int64
+	if opts != nil {
+		size = opts.Size // go-smtp refuses one over MaxMessageBytes
+	}
+	if size > 0 && ss.s.reservation(size) > ss.s.memory.free() {
+		return errNoMemory
+	}
+	ss.env.From, ss.env.To, ss.rcpts, ss.hasMail, ss.size = from, nil, nil, true, size
 	return nil
 }
 
@@ -254,13 +276,29 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 func (ss *session) handle(r io.Reader) error {
 	env := ss.env
 	env.To = append([]string(nil), ss.env.To...)
-	err := ss.s.handler(ss.s.ctx, env, r)
+	first := ss.s.reservation(ss.size)
+	if !ss.s.memory.take(first) {
+		return errNoMemory // go-smtp drains the data
+	}
+	br := &budgetReader{r: r, b: ss.s.memory, limit: ss.s.cfg.MaxMessageBytes + 1, reserved: first}
+	err := ss.s.handler(ss.s.ctx, env, br)
+	br.release()
+	if br.spent {
+		return errNoMemory
+	}
 	// Drain what the handler did not read, so the reply comes after the
 	// end of DATA; go-smtp reports a size overflow on the way.
 	if _, derr := io.Copy(io.Discard, r); derr != nil && err == nil {
 		err = derr
 	}
 	return reply(err)
+}
+
+// reservation is what a message takes of the memory budget before its
+// first byte is read: its declared size (0 if none) and a little more,
+// within the most a message may take.
+func (s *Server) reservation(size int64) int64 {
+	return min(s.cfg.MaxMessageBytes+1, size+firstReservation)
 }
 
 // reply turns a handler's result into the SMTP answer.
