@@ -1,7 +1,10 @@
 package keys
 
 import (
+	"bytes"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -97,4 +100,80 @@ func revocationText(s *packet.Signature) string {
 		reason += fmt.Sprintf("%q", t)
 	}
 	return reason
+}
+
+// RevocationCert is a bare key revocation certificate: one key revocation
+// signature and nothing else, as `gpg --gen-revoke` writes it (and gpg
+// keeps in openpgp-revocs.d, defused with a leading ':' that has to be
+// taken off first).
+type RevocationCert struct {
+	// Issuer is the fingerprint of the key that made it, if the
+	// signature names it; IssuerKeyID its key ID (16 hex digits).
+	Issuer, IssuerKeyID string
+	sig                 *packet.Signature
+}
+
+// ParseRevocationCert reads a bare revocation certificate (binary, or in
+// an armored PUBLIC KEY BLOCK). Anything else, a key included, fails with
+// ErrNoKey: read keys with ParsePublic first.
+func ParseRevocationCert(data []byte) (*RevocationCert, error) {
+	if len(data) > MaxSignatureBytes {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d allowed", ErrTooLarge, len(data), MaxSignatureBytes)
+	}
+	bin, err := dearmor(data, false)
+	if err != nil {
+		return nil, err
+	}
+	r := packet.NewReader(bytes.NewReader(bin))
+	var sig *packet.Signature
+	for n := 0; ; n++ {
+		pkt, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoKey, err)
+		}
+		s, ok := pkt.(*packet.Signature)
+		if !ok || n > 0 || s.SigType != packet.SigTypeKeyRevocation {
+			return nil, fmt.Errorf("%w: not a key revocation certificate", ErrNoKey)
+		}
+		sig = s
+	}
+	if sig == nil {
+		return nil, fmt.Errorf("%w: not a key revocation certificate", ErrNoKey)
+	}
+	c := &RevocationCert{sig: sig}
+	if sig.IssuerFingerprint != nil {
+		c.Issuer = strings.ToUpper(hex.EncodeToString(sig.IssuerFingerprint))
+	}
+	if sig.IssuerKeyId != nil {
+		c.IssuerKeyID = fmt.Sprintf("%016X", *sig.IssuerKeyId)
+	}
+	return c, nil
+}
+
+// Of reports whether c names p as the key that made it (by fingerprint,
+// or by key ID when it names no fingerprint). Only Revoke verifies it.
+func (c *RevocationCert) Of(p *Public) bool {
+	if c.Issuer != "" {
+		return c.Issuer == p.Fingerprint
+	}
+	return c.IssuerKeyID != "" && strings.HasSuffix(p.Fingerprint, c.IssuerKeyID)
+}
+
+// Revoke returns p with the revocation c added, as Refresh merges a copy
+// of p that carries it: c must verify with p's primary key (it fails
+// with ErrOtherKey otherwise), and ErrNotNewer says that p carries it
+// already.
+func (p *Public) Revoke(c *RevocationCert) (*Public, error) {
+	if err := p.entity.PrimaryKey.VerifyRevocationSignature(c.sig); err != nil {
+		return nil, fmt.Errorf("%w: the revocation certificate was not made by key %s: %v", ErrOtherKey, p.Fingerprint, err)
+	}
+	cp := reparse(p)
+	if cp == nil {
+		return nil, fmt.Errorf("key %s cannot be serialized", p.Fingerprint)
+	}
+	cp.entity.Revocations = append(cp.entity.Revocations, packet.NewVerifiableSig(c.sig))
+	return p.Refresh(cp)
 }

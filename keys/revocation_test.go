@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -85,5 +86,64 @@ func TestFingerprintsSeeBorrowedSubkey(t *testing.T) {
 	}
 	if len(fprs) != 3 || fprs[0] != p.Fingerprint || fprs[2] != fingerprint(borrowed) {
 		t.Fatalf("fingerprints %v, want %s, its subkey, %s", fprs, p.Fingerprint, fingerprint(borrowed))
+	}
+}
+
+// A bare revocation certificate (one key revocation signature) revokes
+// the key that made it, once; another key's certificate, or one that
+// claims to be this key's, is refused; a key is not a certificate.
+func TestRevocationCert(t *testing.T) {
+	cert := func(e *openpgp.Entity, issuer *packet.PublicKey) []byte {
+		cfg := refreshConfig(refreshT0.Add(time.Hour), 0)
+		reason := packet.KeySuperseded
+		sig := &packet.Signature{Version: 4, SigType: packet.SigTypeKeyRevocation, PubKeyAlgo: e.PrimaryKey.PubKeyAlgo,
+			Hash: cfg.DefaultHash, CreationTime: cfg.Now(), IssuerKeyId: &issuer.KeyId, IssuerFingerprint: issuer.Fingerprint,
+			RevocationReason: &reason}
+		if err := sig.RevokeKey(e.PrimaryKey, e.PrivateKey, cfg); err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := sig.Serialize(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	ana := expiringEntity(t, "Ana", "ana@dns.pt", 0)
+	eve := expiringEntity(t, "Eve", "eve@dns.pt", 0)
+	reg := publicOf(t, ana)
+
+	rc, err := ParseRevocationCert(cert(ana, ana.PrimaryKey))
+	if err != nil || !rc.Of(reg) || rc.Issuer != reg.Fingerprint {
+		t.Fatalf("cert %+v, %v", rc, err)
+	}
+	revoked, err := reg.Revoke(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := revoked.Check(refreshT0.Add(2 * time.Hour)); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("after the certificate: %v", err)
+	}
+	if revs := revoked.RevocationsSince(reg); len(revs) != 1 || revs[0].Reason != "key superseded" {
+		t.Fatalf("revocations %v", revs)
+	}
+	if _, err := revoked.Revoke(rc); !errors.Is(err, ErrNotNewer) {
+		t.Errorf("the same certificate again: %v", err)
+	}
+	// Eve's own certificate, and one Eve made naming Ana as its issuer.
+	for _, data := range [][]byte{cert(eve, eve.PrimaryKey), cert(eve, ana.PrimaryKey)} {
+		rc, err := ParseRevocationCert(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reg.Revoke(rc); !errors.Is(err, ErrOtherKey) {
+			t.Errorf("someone else's certificate: %v", err)
+		}
+	}
+	a, err := reg.Armored()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseRevocationCert(a); !errors.Is(err, ErrNoKey) {
+		t.Errorf("a key read as a certificate: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/export"
 )
 
 func newKeyCmd(g *globals) *cobra.Command {
@@ -47,7 +48,8 @@ later expiry, new self-signatures or new subkeys) refreshes it: it is merged
 into the registered copy. A copy that is not newer changes nothing. A copy
 with its owner's revocation (of the key or of a subkey) is always taken: the
 contact then gets nothing encrypted until a new key is registered with
---replace.
+--replace. FILE may also be a bare revocation certificate (gpg --gen-revoke):
+it revokes the registered key that made it.
 
 A key never replaces a contact's registered key of another fingerprint
 unless --replace names that contact: without it the whole import is
@@ -73,6 +75,11 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 		return err
 	}
 	pubs, err := keys.ParsePublic(b)
+	if errors.Is(err, keys.ErrNoKey) && o.email == "" && len(o.replace) == 0 {
+		if rc, rerr := keys.ParseRevocationCert(b); rerr == nil {
+			return runRevocationImport(ctx, g, file, rc)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
@@ -209,6 +216,68 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 			return "unchanged: every key is already registered", nil
 		}
 		return strings.Join(out, "; "), nil
+	})
+}
+
+// runRevocationImport takes a bare revocation certificate (gpg
+// --gen-revoke) for the registered key that made it, as a key.refresh:
+// the key is then revoked in the directory (see planKey).
+func runRevocationImport(ctx context.Context, g *globals, file string, rc *keys.RevocationCert) error {
+	s, err := g.openRead(ctx)
+	if err != nil {
+		return err
+	}
+	cs, err := s.Contacts(ctx, "")
+	s.Close()
+	if err != nil {
+		return err
+	}
+	issuer := rc.Issuer
+	if issuer == "" {
+		issuer = rc.IssuerKeyID
+	}
+	var email string
+	for _, c := range cs {
+		if c.Key == nil {
+			continue
+		}
+		if pub, err := keys.ParsePublicOne([]byte(c.Key.Armored)); err == nil && rc.Of(pub) {
+			email = c.Email
+			break
+		}
+	}
+	if email == "" {
+		return withHint(fmt.Errorf("%s is a revocation certificate of key %s, which no contact has", file, issuer),
+			"nothing to revoke: the directory sends nothing to a key it does not have")
+	}
+	now := g.now()
+	return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
+		c, err := tx.Contact(email)
+		if err != nil {
+			return "", err
+		}
+		if c.Key == nil {
+			return "", fmt.Errorf("%s has no key any more", email)
+		}
+		reg, err := keys.ParsePublicOne([]byte(c.Key.Armored))
+		if err != nil {
+			return "", fmt.Errorf("the registered key of %s: %w", email, err)
+		}
+		merged, err := reg.Revoke(rc)
+		if errors.Is(err, keys.ErrNotNewer) {
+			return fmt.Sprintf("unchanged: key %s of %s carries that revocation already", reg.Fingerprint, email), nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", file, err)
+		}
+		r, err := export.RefreshedKey(reg, merged, email, false, now)
+		if err != nil {
+			return "", err
+		}
+		if _, err := tx.RefreshKey(email, r.Key); err != nil {
+			return "", err
+		}
+		return revokedNote(email, r), nil
 	})
 }
 
