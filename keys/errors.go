@@ -34,9 +34,10 @@ var (
 	ErrPassphraseRequired = errors.New("secret key is encrypted, passphrase required")
 	// ErrWrongPassphrase: the passphrase does not decrypt the secret key.
 	ErrWrongPassphrase = errors.New("wrong passphrase")
-	// ErrInsecurePermissions: a secret key file is accessible by group or
-	// others.
-	ErrInsecurePermissions = errors.New("secret key file is accessible by group or others")
+	// ErrInsecurePermissions: a file holding a secret (the directory's
+	// secret key, a passphrase, a password) is accessible by group or
+	// others (OpenPrivateFile).
+	ErrInsecurePermissions = errors.New("insecure permissions")
 
 	// ErrBadSignature: a signature does not verify.
 	ErrBadSignature = errors.New("bad signature")

@@ -313,24 +313,44 @@ func SecretFileFingerprint(path string) (string, error) {
 	return fingerprint(el[0].PrimaryKey), nil
 }
 
-// readSecretBytes reads a secret key file, refusing one that others may
-// read or that is too large.
-func readSecretBytes(path string) ([]byte, error) {
+// OpenPrivateFile opens a file that holds a secret (the directory's
+// secret key, a key's passphrase, an SMTP password) for reading. As ssh
+// does with its keys, it refuses a file that group or others may read or
+// write (ErrInsecurePermissions, with the mode and the chmod that fixes
+// it) and anything but a regular file: it is the one check of such files.
+func OpenPrivateFile(path string) (*os.File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
+		f.Close()
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s has mode %04o; fix with chmod 600 %s", ErrInsecurePermissions, path, perm, path)
+		f.Close()
+		who := "readable by others"
+		if perm&0o044 == 0 {
+			who = "writable by others"
+		}
+		return nil, fmt.Errorf("%w: %s is %s (mode %04o); fix with chmod 600 %s", ErrInsecurePermissions, path, who, perm, path)
 	}
+	return f, nil
+}
+
+// readSecretBytes reads a secret key file, refusing one that others may
+// access or that is too large.
+func readSecretBytes(path string) ([]byte, error) {
+	f, err := OpenPrivateFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxKeyBytes+1))
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,12 @@ type exportOptions struct {
 	format string
 	output string
 	sign   bool
+	mode   string // --mode: the files' permissions, octal; "" is 0600
 }
+
+// exportMode is the mode of an exported file when --mode does not say
+// otherwise: the export holds every contact in clear, for its owner only.
+const exportMode = 0o600
 
 func newExportCmd(g *globals) *cobra.Command {
 	var o exportOptions
@@ -24,9 +30,10 @@ func newExportCmd(g *globals) *cobra.Command {
 		Use:   "export [--format text|json|csv|vcard|keys] [--sign] [-o FILE]",
 		Short: "Write the whole directory as text, JSON, CSV, vCard or a key bundle",
 		Long: `Write the whole directory at its current head. JSON carries the serial and the
-head hash. With -o the file is written atomically; --sign also writes FILE.asc,
-an armored detached signature by the directory key that gpg --verify accepts
-with the key printed by ccdir pubkey.
+head hash. With -o the file is written atomically, mode 0600 whatever the umask (the
+export holds every contact in clear; --mode 0640 shares it with the file's
+group); --sign also writes FILE.asc, an armored detached signature by the
+directory key that gpg --verify accepts with the key printed by ccdir pubkey.
 
 EXIT STATUS
   0 written, 1 error (no file is left half-written), 2 usage`,
@@ -38,6 +45,7 @@ EXIT STATUS
 	cmd.Flags().StringVar(&o.format, "format", export.FormatText, "text, json, csv, vcard or keys")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write to FILE instead of stdout")
 	cmd.Flags().BoolVar(&o.sign, "sign", false, "also write FILE.asc, a detached signature by the directory key")
+	cmd.Flags().StringVar(&o.mode, "mode", "", "permissions of the files written with -o, octal (default 0600)")
 	return cmd
 }
 
@@ -47,6 +55,17 @@ func runExport(ctx context.Context, o exportOptions, g *globals) error {
 	}
 	if o.sign && o.output == "" {
 		return usagef("--sign needs -o FILE (the signature goes to FILE.asc)")
+	}
+	mode := os.FileMode(exportMode)
+	if o.mode != "" {
+		if o.output == "" || o.output == "-" {
+			return usagef("--mode needs -o FILE")
+		}
+		m, err := strconv.ParseUint(o.mode, 8, 32)
+		if err != nil || m > 0o777 {
+			return usagef("--mode takes permissions in octal, such as 0600 or 0640, not %q", o.mode)
+		}
+		mode = os.FileMode(m)
 	}
 	snap, err := g.snapshot(ctx)
 	if err != nil {
@@ -75,7 +94,7 @@ func runExport(ctx context.Context, o exportOptions, g *globals) error {
 		}
 		sig = b.Bytes()
 	}
-	if err := writeExport(o.output, buf.Bytes(), sig); err != nil {
+	if err := writeExport(o.output, buf.Bytes(), sig, mode); err != nil {
 		return err
 	}
 	if g.json {
@@ -92,10 +111,10 @@ func runExport(ctx context.Context, o exportOptions, g *globals) error {
 	return nil
 }
 
-// writeExport writes data to out and, unless sig is nil, sig to out.asc:
-// both files fully before renaming either into place.
-func writeExport(out string, data, sig []byte) error {
-	df, err := newAtomicFile(out, 0o644)
+// writeExport writes data to out and, unless sig is nil, sig to out.asc,
+// both with mode: both files fully before renaming either into place.
+func writeExport(out string, data, sig []byte, mode os.FileMode) error {
+	df, err := newAtomicFile(out, mode)
 	if err != nil {
 		return err
 	}
@@ -109,7 +128,7 @@ func writeExport(out string, data, sig []byte) error {
 	if sig == nil {
 		return df.rename()
 	}
-	sf, err := newAtomicFile(out+".asc", 0o644)
+	sf, err := newAtomicFile(out+".asc", mode)
 	if err != nil {
 		df.Abort()
 		return err

@@ -370,8 +370,12 @@ func (g *globals) passphrase() ([]byte, error) {
 	return readPassphrase(name)
 }
 
+// readPassphrase reads a passphrase or password file (key.passphrase_file,
+// init --passphrase-file, delivery.password_file): one that group or
+// others may access is refused, as ssh refuses such a key
+// (keys.OpenPrivateFile).
 func readPassphrase(name string) ([]byte, error) {
-	f, err := os.Open(name)
+	f, err := keys.OpenPrivateFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("passphrase file: %w", err)
 	}
