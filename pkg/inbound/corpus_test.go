@@ -53,6 +53,19 @@ func corpusCases() []corpusCase {
 				body := "Unsigned text before the block is ignored.\n\n" + clearsigned(w.t, w.ana, cmds, at, l) + "\nUnsigned footer.\n"
 				return textMail(headers("ana@dns.pt", l), body)
 			}},
+		// Anyone on the path can add parts beside the signed ones (a
+		// 64 KiB attachment here); the evidence a change keeps holds the
+		// signed part only.
+		{name: "accept-unsigned-attachment", expect: "accept", reason: FormInlineClear,
+			extra: []string{"X-Corpus-Signer: ana@dns.pt", "X-Corpus-Max-Evidence: 2048"},
+			build: func(w *world, l string) []byte {
+				const b = "outer-added-3c9e"
+				junk := strings.Repeat(strings.Repeat("QUFB", 19)+"\r\n", 880)
+				return []byte(headers("ana@dns.pt", l) + `Content-Type: multipart/mixed; boundary="` + b + `"` + "\r\n\r\n" +
+					"--" + b + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + clearsigned(w.t, w.ana, cmds, at, l) + "\r\n--" + b + "\r\n" +
+					"Content-Type: application/octet-stream; name=\"added.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + junk +
+					"--" + b + "--\r\n")
+			}},
 		{name: "accept-pgpmime-signed", expect: "accept", reason: FormPGPMIMESigned,
 			extra: []string{"X-Corpus-Signer: ana@dns.pt"},
 			build: func(w *world, l string) []byte {
@@ -429,6 +442,7 @@ type corpusMeta struct {
 	expect, reason, signer, setup string
 	subjectSigned                 string // yes, no or "" (not checked)
 	padTo, maxHeap, lines         int
+	maxEvidence                   int // bytes of Accepted.Evidence at most
 }
 
 func readMeta(t *testing.T, data []byte) corpusMeta {
@@ -449,7 +463,8 @@ func readMeta(t *testing.T, data []byte) corpusMeta {
 	}
 	m := corpusMeta{expect: h.Get("X-Corpus-Expect"), reason: h.Get("X-Corpus-Reason"),
 		signer: h.Get("X-Corpus-Signer"), setup: h.Get("X-Corpus-Setup"), subjectSigned: h.Get("X-Corpus-Subject-Signed"),
-		padTo: atoi("X-Corpus-Pad-To"), maxHeap: atoi("X-Corpus-Max-Heap"), lines: atoi("X-Corpus-Lines")}
+		padTo: atoi("X-Corpus-Pad-To"), maxHeap: atoi("X-Corpus-Max-Heap"), lines: atoi("X-Corpus-Lines"),
+		maxEvidence: atoi("X-Corpus-Max-Evidence")}
 	if m.expect != "accept" && m.expect != "refuse" && m.expect != "drop" || m.reason == "" {
 		t.Fatalf("X-Corpus-Expect %q / X-Corpus-Reason %q: want accept|refuse|drop and a reason", m.expect, m.reason)
 	}
@@ -594,6 +609,12 @@ func checkAccepted(t *testing.T, meta corpusMeta, acc *Accepted, raw []byte) {
 		if !acc.SubjectSigned || strings.Contains(acc.Subject, "URGENT") {
 			t.Errorf("Subject %q (signed %v), want the protected one", acc.Subject, acc.SubjectSigned)
 		}
+	}
+	if meta.maxEvidence > 0 && len(acc.Evidence) > meta.maxEvidence {
+		t.Errorf("evidence of %d bytes, want at most %d", len(acc.Evidence), meta.maxEvidence)
+	}
+	if err := VerifyEvidence(acc.Evidence, acc.Contact.Key.Armored, acc.SignedAt); err != nil {
+		t.Errorf("evidence does not verify with the signer's key: %v", err)
 	}
 	if meta.lines > 0 {
 		if n := len(strings.Split(strings.TrimRight(acc.Text, "\n"), "\n")); n != meta.lines {
