@@ -13,6 +13,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 
+	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 )
 
@@ -116,5 +117,30 @@ func TestReleasedHomeMemberEntries(t *testing.T) {
 	}
 	if out := must(nil, "verify"); !strings.Contains(out, "ok serial 24 ") {
 		t.Fatalf("verify: %s", out)
+	}
+
+	// An entry signed by the directory key in bruno's name whose evidence
+	// is not his signed mail (what a ccdir that laundered a change would
+	// have written): verify names it.
+	sec, err := keys.ReadSecretFile(filepath.Join(home, keysDir, secretName), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := directory.Open(context.Background(), filepath.Join(home, dbName), directory.Options{Signer: sec, Migrations: migrations()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Update(context.Background(), directory.Actor{Name: "member:" + next.Fingerprint(), Evidence: clearMail(old, "DIRECTORY ccdir@tldops.example\nSET NAME Eve\n")},
+		func(tx *directory.Tx) error {
+			_, err := tx.UpdateContact("bruno@nic.br", func(c *directory.Contact) error { c.Name = "Eve"; return nil })
+			return err
+		})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := ccdir(nil, "verify")
+	if want := "ledger entry 25: its evidence does not verify with key " + next.Fingerprint() + ", registered at entry 24"; code != exitVerify || !strings.Contains(stderr, want) {
+		t.Fatalf("verify of a laundered entry: exit %d, %s, want %q", code, stderr, want)
 	}
 }
