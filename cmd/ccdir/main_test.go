@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto"
 	"database/sql"
@@ -103,6 +104,8 @@ func TestScripts(t *testing.T) {
 			"flock":    cmdFlock,
 			"freeport": cmdFreePort,
 			"waitport": cmdWaitPort,
+			"greet":    cmdGreet,
+			"hangup":   cmdHangup,
 			"smtpsend": cmdSMTPSend,
 			"lmtpsend": cmdLMTPSend,
 			"mkmail":   cmdMkMail,
@@ -868,6 +871,48 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// greeted are the connections greet keeps open, per script, for hangup.
+var greeted = struct {
+	sync.Mutex
+	conns map[*testscript.TestScript][]net.Conn
+}{conns: map[*testscript.TestScript][]net.Conn{}}
+
+// cmdGreet connects to ADDR from the local address FROM (any of 127/8),
+// prints the first line the server sends (waiting at most 5 s; nothing
+// if none came) and keeps the connection open until hangup or the end
+// of the script.
+func cmdGreet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: greet ADDR FROM")
+	}
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(args[1])}}
+	c, err := d.Dial("tcp", args[0])
+	if err != nil {
+		ts.Fatalf("greet: %v", err)
+	}
+	ts.Defer(func() { c.Close() })
+	greeted.Lock()
+	greeted.conns[ts] = append(greeted.conns[ts], c)
+	greeted.Unlock()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	c.SetReadDeadline(time.Time{})
+	fmt.Fprintf(ts.Stdout(), "%s", line)
+}
+
+// cmdHangup closes the connections greet opened.
+func cmdHangup(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: hangup")
+	}
+	greeted.Lock()
+	defer greeted.Unlock()
+	for _, c := range greeted.conns[ts] {
+		c.Close()
+	}
+	delete(greeted.conns, ts)
 }
 
 // smtpStatus formats a reply of go-smtp's client as "CODE X.Y.Z TEXT",
