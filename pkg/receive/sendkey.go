@@ -51,12 +51,20 @@ func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io
 		r.logf("dropped key request from %s: %s", from, ref.Reason)
 		return nil
 	}
+	// The sender as the directory spells addresses (directory.NormalizeEmail:
+	// lower case, the domain as A-labels), before the limits and the
+	// contact lookup: one rate limit per mailbox, however it is spelt, and
+	// an answer the outgoing header can carry. An address it refuses is
+	// not answered; it is not a failure for the MTA to retry.
 	to, err := mail.ParseAddress(env.From)
-	if err != nil || outbox.CheckAddress(to.Address) != nil {
+	var rcpt string
+	if err == nil {
+		rcpt, err = directory.NormalizeEmail(to.Address)
+	}
+	if err != nil || outbox.CheckAddress(rcpt) != nil {
 		r.logf("dropped key request from %s: not a valid sender address", from)
 		return nil
 	}
-	rcpt := strings.ToLower(to.Address) // one rate limit per mailbox, however it is spelt
 
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -355,3 +355,32 @@ func TestSendKeyFloodForgedSenders(t *testing.T) {
 		t.Errorf("not answered again a day later")
 	}
 }
+
+// A key request from a sender with a non-ASCII domain is answered at the
+// domain's A-label, and counts as that address for the limits; a sender
+// that NormalizeEmail refuses (a non-ASCII local part) is dropped with a
+// log line. Neither is a failure of ours that the MTA would retry for
+// days (issue 10 review).
+func TestSendKeyNonASCIISender(t *testing.T) {
+	w := newWorld(t)
+	if err := w.keyRequest("boss@VÌctim.example", "r1@x.example"); err != nil {
+		t.Fatalf("key request from a non-ASCII domain: Receive = %v, want nil", err)
+	}
+	const alabel = "boss@xn--vctim-tsa.example"
+	if got := w.delivered(alabel); len(got) != 1 {
+		t.Errorf("%d answers to %s, want 1; log: %v", len(got), alabel, w.lines())
+	}
+	w.lines()
+	if err := w.keyRequest("boss@vìctim.example", "r2@x.example"); err != nil {
+		t.Fatal(err)
+	}
+	if l := strings.Join(w.lines(), "\n"); !strings.Contains(l, "not answered: rate limit") || !strings.Contains(l, alabel) {
+		t.Errorf("a second request from the same mailbox, spelt in Unicode: log %q, want the per-address limit on %s", l, alabel)
+	}
+	if err := w.keyRequest("jürgen@example.de", "r3@x.example"); err != nil {
+		t.Fatalf("key request from a non-ASCII local part: Receive = %v, want nil (dropped)", err)
+	}
+	if l := strings.Join(w.lines(), "\n"); !strings.Contains(l, "dropped key request from") {
+		t.Errorf("log %q, want the request dropped", l)
+	}
+}
