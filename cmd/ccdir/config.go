@@ -93,7 +93,7 @@ var configKeys = []configKey{
 	{name: "list.default_tlp", def: relay.DefaultTLP, typ: tlpType,
 		help: "TLP label of a post that names none."},
 	{name: "list.copy_to_sender", def: "true", typ: boolType, help: "Whether the author of a post gets a copy too."},
-	{name: "list.keep_message_id", def: "false", typ: boolType, help: "Whether copies keep the post's Message-ID."},
+	{name: "list.keep_message_id", def: "false", typ: boolType, help: "Whether copies keep the post's Message-ID: only one in its signed (protected) headers; a post without one gets a Message-ID of the directory's own, the same in every copy."},
 	{name: "list.archive", def: "false", typ: boolType, help: "Whether posts are kept; if false, nothing of an alert's content is kept."},
 	{name: "list.posts_per_minute", def: strconv.Itoa(relay.DefaultPostsPerMinute), typ: intType(1, 1000),
 		help: "Posts of one author relayed in any minute; a post over the cap is relayed to nobody, and its author is told (once an hour at most)."},

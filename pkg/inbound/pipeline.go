@@ -79,8 +79,14 @@ type Accepted struct {
 	Attachments []pgpmime.Part
 	Encrypted   bool   // the message was encrypted to the directory key
 	Form        string // one of the Form* constants
-	MessageID   string // outer Message-ID without angle brackets, sanitised; may be ""
-	Subject     string // the protected Subject if any, else the outer one; sanitised
+	// MessageID is the protected Message-ID if any, else the outer one,
+	// without angle brackets, checked by MessageID; may be "".
+	MessageID string
+	// MessageIDSigned: MessageID came from the signed (protected)
+	// headers; otherwise it is the outer one, which anyone on the way may
+	// change, and nothing the directory signs may carry it.
+	MessageIDSigned bool
+	Subject         string // the protected Subject if any, else the outer one; sanitised
 	// SubjectSigned: Subject came from the signed (protected) headers;
 	// otherwise it is the outer Subject, which anyone on the way may change.
 	SubjectSigned bool
@@ -213,6 +219,9 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		if in.subject != "" {
 			acc.Subject = sanitizeLine(in.subject)
 			acc.SubjectSigned = true
+		}
+		if in.messageID != "" {
+			acc.MessageID, acc.MessageIDSigned = in.messageID, true
 		}
 	} else {
 		acc.Text = src.text

@@ -13,6 +13,7 @@ type signedContent struct {
 	attachments []pgpmime.Part
 	to          []string // protected To and Cc addresses
 	subject     string   // protected Subject
+	messageID   string   // protected Message-ID, as MessageID checks it
 }
 
 // readSigned reads the signed MIME entity: its protected headers, the
@@ -33,6 +34,7 @@ func (c *check) readSigned(entity []byte) (*signedContent, error) {
 		}
 	}
 	out.subject, _ = h.Subject()
+	out.messageID = MessageID(h)
 
 	text := firstText(root)
 	if text != nil {

@@ -189,9 +189,20 @@ func (c *composer) protected() pgpmime.Protected {
 		Date:    c.a.SignedAt.UTC(),
 	}
 	if c.cfg.KeepMessageID {
-		p.MessageID = c.a.MessageID
+		// Only a signed Message-ID is kept: the outer one can be set by
+		// anyone on the way, and the copies are signed by the directory.
+		p.MessageID = c.ownMessageID()
+		if c.a.MessageIDSigned {
+			p.MessageID = c.a.MessageID
+		}
 	}
 	return p
+}
+
+// ownMessageID is the protected Message-ID of the copies of a post that
+// brings no signed one of its own: the same in every copy.
+func (c *composer) ownMessageID() string {
+	return fmt.Sprintf("alert-%s@%s", strings.ToLower(c.id), domainOf(c.cfg.ListAddress))
 }
 
 // sealed builds the inner entity (with a note about skipped recipients,
@@ -204,7 +215,7 @@ func (c *composer) sealed(skipped []Skipped, rand io.Reader) (*pgpmime.Sealed, e
 	prot := c.protected()
 	inner, err := pgpmime.BuildInner(prot, parts)
 	if err != nil && prot.MessageID != "" && errors.Is(err, pgpmime.ErrHeader) {
-		prot.MessageID = "" // an original Message-ID we cannot write: dropped
+		prot.MessageID = c.ownMessageID() // an original Message-ID we cannot write
 		inner, err = pgpmime.BuildInner(prot, parts)
 	}
 	if err != nil {

@@ -20,7 +20,7 @@
 // signature, then the original text and the original attachments, their
 // bodies unchanged. Nothing else of the original header is kept (no
 // Received, X-Mailer, addresses, nor the Message-ID unless
-// Config.KeepMessageID). The outer header is neutral, with List-Id
+// Config.KeepMessageID, and then only a signed one). The outer header is neutral, with List-Id
 // (RFC 2919), List-Post, List-Help (RFC 2369), Precedence: list (so that
 // members' autoresponders stay quiet; a list copy is not Auto-Submitted)
 // and X-Loop.

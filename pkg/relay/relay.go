@@ -66,7 +66,9 @@ type Config struct {
 	// default they do). The zero value is the default, hence the negation.
 	NoCopyToSender bool
 	// KeepMessageID keeps the original Message-ID as the protected
-	// Message-ID of the copies (default: dropped).
+	// Message-ID of the copies (default: dropped): only a signed one
+	// (Accepted.MessageIDSigned); a post without one gets an id of the
+	// directory's own, the same in all its copies.
 	KeepMessageID bool
 	// Archive keeps each post as received (still encrypted to the
 	// directory key when it was) in alerts.archive. Default: no content
