@@ -229,7 +229,8 @@ var (
 )
 
 // prefixListType is a list of IP addresses and networks (CIDR), given
-// as prefixes: 192.0.2.1 is 192.0.2.1/32.
+// as prefixes: 192.0.2.1 is 192.0.2.1/32, and an IPv4-mapped one is the
+// IPv4 prefix (::ffff:192.0.2.0/120 is 192.0.2.0/24).
 var prefixListType = configType{name: "list of IP addresses or networks", parse: func(s string) (any, error) {
 	var out []string
 	for _, item := range strings.Split(s, ",") {
@@ -243,7 +244,15 @@ var prefixListType = configType{name: "list of IP addresses or networks", parse:
 			if aerr != nil {
 				return nil, fmt.Errorf("want IP addresses or networks such as 192.0.2.1 or 2001:db8::/32 (%q is neither)", item)
 			}
-			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() {
+			// The server compares client addresses unmapped: an
+			// IPv4-mapped network is the IPv4 network it maps.
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("want an IPv4-mapped network (::ffff:a.b.c.d/N) of /96 or longer, or the IPv4 network itself (%q also covers addresses that are not IPv4)", item)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked().String())
 	}

@@ -80,6 +80,10 @@ func TestConfigTypes(t *testing.T) {
 		{prefixListType, "192.0.2.1, 2001:db8::1/32,::ffff:192.0.2.7", []string{"192.0.2.1/32", "2001:db8::/32", "192.0.2.7/32"}},
 		{prefixListType, "", []string(nil)},
 		{prefixListType, "mta.example", nil},
+		// An IPv4-mapped network is the IPv4 network (the server unmaps
+		// the addresses it compares), or it would never match.
+		{prefixListType, "::ffff:192.0.2.0/120, ::FFFF:198.51.100.7/128", []string{"192.0.2.0/24", "198.51.100.7/32"}},
+		{prefixListType, "::ffff:0:0/95", nil},
 	} {
 		got, err := c.typ.parse(c.in)
 		switch {
