@@ -8,8 +8,10 @@ import (
 )
 
 // limitListener admits a connection only within the limits: at most max
-// at a time on the listener, at most perIP from one IP address (0: no
-// per-IP limit, as for LMTP; addresses in exempt have none either). A
+// at a time on the listener, at most perIP from one source (0: no
+// per-source limit, as for LMTP). Connections from the exempt prefixes
+// (the MTA) have no per-source limit and max slots of their own, so a
+// listener full of other clients still takes the mail the MTA relays. A
 // connection over a limit is answered 421 and closed at once: Accept
 // never waits for a slot, so idle connections cannot keep others from
 // being answered. Every connection admitted lasts at most session.
@@ -21,9 +23,9 @@ type limitListener struct {
 	writeGrace          time.Duration // how far past the session's end a last reply may be written
 	busyLine, perIPLine string        // the 421 lines, CRLF included
 
-	mu    sync.Mutex
-	total int
-	byIP  map[netip.Addr]int
+	mu          sync.Mutex
+	total, mtas int // connections admitted: from others, from the exempt prefixes
+	bySource    map[netip.Prefix]int
 }
 
 func newLimitListener(l net.Listener, cfg *Config, perIP bool) *limitListener {
@@ -33,7 +35,7 @@ func newLimitListener(l net.Listener, cfg *Config, perIP bool) *limitListener {
 		exempt:     cfg.Unlimited,
 		session:    cfg.SessionTimeout,
 		writeGrace: cfg.WriteTimeout,
-		byIP:       map[netip.Addr]int{},
+		bySource:   map[netip.Prefix]int{},
 		busyLine:   "421 4.3.2 " + cfg.Domain + " too busy, try again later\r\n",
 		perIPLine:  "421 4.7.0 " + cfg.Domain + " too many connections from your address, try again later\r\n",
 	}
@@ -50,51 +52,89 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip, refusal := l.admit(c.RemoteAddr())
+		slot, refusal := l.admit(c.RemoteAddr())
 		if refusal != "" {
 			refuse(c, refusal)
 			continue
 		}
-		return newSessionConn(c, time.Now().Add(l.session), l.writeGrace, func() { l.release(ip) }), nil
+		return newSessionConn(c, time.Now().Add(l.session), l.writeGrace, func() { l.release(slot) }), nil
 	}
 }
 
-// admit takes a slot for a connection from remote, or says which 421
-// refuses it. ip is the address counted against the per-IP limit, if any.
-func (l *limitListener) admit(remote net.Addr) (ip netip.Addr, refusal string) {
-	if l.perIP > 0 {
-		if tcp, ok := remote.(*net.TCPAddr); ok {
-			ip = tcp.AddrPort().Addr().Unmap()
-			for _, p := range l.exempt {
-				if p.Contains(ip) {
-					ip = netip.Addr{}
-					break
-				}
-			}
+// IPv6PrefixLength is the network an IPv6 client is counted by, for the
+// per-address limits: a host is usually given a whole /64, and counting
+// each of its addresses apart would be no limit.
+const IPv6PrefixLength = 64
+
+// source is the network a client at remote is counted by: its IPv4
+// address (unmapped), or its IPv6 /64; exempt says it is in one of the
+// prefixes that have no per-source limit. An address that is not TCP
+// (a unix socket) has no source.
+func source(remote net.Addr, exemptPrefixes []netip.Prefix) (src netip.Prefix, exempt bool) {
+	tcp, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ip := tcp.AddrPort().Addr().Unmap()
+	for _, p := range exemptPrefixes {
+		if p.Contains(ip) {
+			return netip.Prefix{}, true
 		}
+	}
+	bits := ip.BitLen()
+	if ip.Is6() {
+		bits = IPv6PrefixLength
+	}
+	src, _ = ip.Prefix(bits)
+	return src, false
+}
+
+// slot is what a connection admitted holds: a place among the exempt
+// connections or among the others, and its source's count (if valid).
+type slot struct {
+	exempt bool
+	src    netip.Prefix
+}
+
+// admit takes a slot for a connection from remote, or says which 421
+// refuses it.
+func (l *limitListener) admit(remote net.Addr) (slot, string) {
+	src, exempt := source(remote, l.exempt)
+	if l.perIP == 0 {
+		// No per-source limit (LMTP): every connection is counted in
+		// the one total.
+		src, exempt = netip.Prefix{}, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
-	case l.total >= l.max:
-		return netip.Addr{}, l.busyLine
-	case ip.IsValid() && l.byIP[ip] >= l.perIP:
-		return netip.Addr{}, l.perIPLine
+	case exempt && l.mtas >= l.max, !exempt && l.total >= l.max:
+		return slot{}, l.busyLine
+	case src.IsValid() && l.bySource[src] >= l.perIP:
+		return slot{}, l.perIPLine
 	}
-	l.total++
-	if ip.IsValid() {
-		l.byIP[ip]++
+	if exempt {
+		l.mtas++
+	} else {
+		l.total++
 	}
-	return ip, ""
+	if src.IsValid() {
+		l.bySource[src]++
+	}
+	return slot{exempt: exempt, src: src}, ""
 }
 
-func (l *limitListener) release(ip netip.Addr) {
+func (l *limitListener) release(s slot) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.total--
-	if ip.IsValid() {
-		if l.byIP[ip]--; l.byIP[ip] <= 0 {
-			delete(l.byIP, ip)
+	if s.exempt {
+		l.mtas--
+	} else {
+		l.total--
+	}
+	if s.src.IsValid() {
+		if l.bySource[s.src]--; l.bySource[s.src] <= 0 {
+			delete(l.bySource, s.src)
 		}
 	}
 }

@@ -154,3 +154,57 @@ func TestPerAddressLimitExemptions(t *testing.T) {
 		t.Fatalf("third SMTP connection from another address: %q, want 421", g)
 	}
 }
+
+// IPv6 clients are counted by /64 (a host is usually given a whole /64,
+// so one per /128 would be no limit at all); IPv4 by address, mapped or
+// not.
+func TestPerAddressLimitIPv6ByNetwork(t *testing.T) {
+	cfg := Config{Domain: "x", MaxConnections: 1000, MaxConnectionsPerIP: 2}
+	ll := newLimitListener(nil, &cfg, true)
+	admitted := func(addrs ...string) (n int) {
+		for _, a := range addrs {
+			if _, refusal := ll.admit(&net.TCPAddr{IP: net.ParseIP(a), Port: 1}); refusal == "" {
+				n++
+			}
+		}
+		return n
+	}
+	var oneNet []string
+	for i := 1; i <= 20; i++ {
+		oneNet = append(oneNet, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 15: byte(i)}).String())
+	}
+	if n := admitted(oneNet...); n != 2 {
+		t.Errorf("%d of 20 connections from one IPv6 /64 admitted, want 2", n)
+	}
+	if n := admitted("2001:db8:1:3::1", "2001:db8:1:3::2"); n != 2 {
+		t.Errorf("%d of 2 connections from the next /64 admitted, want 2", n)
+	}
+	if n := admitted("192.0.2.1", "::ffff:192.0.2.1", "192.0.2.1", "192.0.2.2"); n != 3 {
+		t.Errorf("%d of 192.0.2.1, its mapped form, itself again and 192.0.2.2 admitted, want 3", n)
+	}
+}
+
+// The MTA's connections (Unlimited) have slots of their own: a listener
+// full of other clients still takes the MTA, and the MTA's connections
+// do not take the others' slots.
+func TestMTAHasItsOwnSlots(t *testing.T) {
+	rc := &recorder{}
+	_, addr := start(t, Config{Addresses: []string{"ccdir@example.org"}, MaxConnections: 3, MaxConnectionsPerIP: 100,
+		Unlimited: []netip.Prefix{netip.MustParsePrefix("127.0.0.4/32")}}, rc, false)
+	for i := range 3 {
+		if g := greeting(t, dialFrom(t, "127.0.0.5", addr)); !strings.HasPrefix(g, "220 ") {
+			t.Fatalf("connection %d from a client: %q", i, g)
+		}
+	}
+	if g := greeting(t, dialFrom(t, "127.0.0.6", addr)); !strings.HasPrefix(g, "421 4.3.2 ") {
+		t.Fatalf("fourth connection from a client: %q, want 421", g)
+	}
+	for i := range 3 {
+		if g := greeting(t, dialFrom(t, "127.0.0.4", addr)); !strings.HasPrefix(g, "220 ") {
+			t.Fatalf("connection %d from the MTA while the listener is full of clients: %q", i, g)
+		}
+	}
+	if g := greeting(t, dialFrom(t, "127.0.0.4", addr)); !strings.HasPrefix(g, "421 4.3.2 ") {
+		t.Fatalf("fourth connection from the MTA: %q, want 421", g)
+	}
+}

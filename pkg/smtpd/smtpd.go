@@ -65,9 +65,11 @@ type Config struct {
 	WriteTimeout    time.Duration // per reply; default 1 min
 	// MaxConnections caps the connections open at a time on one
 	// listener (DefaultMaxConnections); MaxConnectionsPerIP caps those
-	// from one IP address on an SMTP listener
-	// (DefaultMaxConnectionsPerIP), except from the Unlimited prefixes
-	// (the MTA that relays to ccdir). LMTP has no per-address limit.
+	// from one IPv4 address or IPv6 /64 (IPv6PrefixLength) on an SMTP
+	// listener (DefaultMaxConnectionsPerIP), except from the Unlimited
+	// prefixes (the MTA that relays to ccdir), which have
+	// MaxConnections slots of their own on SMTP. LMTP has no per-address
+	// limit.
 	MaxConnections      int
 	MaxConnectionsPerIP int
 	Unlimited           []netip.Prefix
