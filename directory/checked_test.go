@@ -228,7 +228,11 @@ func TestMemberChanges(t *testing.T) {
 			return err
 		}},
 		{member(otherKey), setName("A3")},
-		{member("CCCC000000000000000000000000000000000003"), setName("A4")}, // not ana's
+		{Operator, func(tx *Tx) error {
+			_, err := tx.SetKey("ivan@cctld.ru", &Key{Fingerprint: "CCCC000000000000000000000000000000000003", Armored: "k3"})
+			return err
+		}},
+		{member("CCCC000000000000000000000000000000000003"), setName("A4")}, // ivan's, not ana's
 	} {
 		if _, err := f.s.Update(f.ctx, u.a, u.fn); err != nil {
 			t.Fatal(err)
@@ -267,5 +271,69 @@ func TestMemberChanges(t *testing.T) {
 	}
 	if n := count(f.clock.Add(time.Hour)); n != 0 {
 		t.Fatalf("changes since later: %d", n)
+	}
+}
+
+// TestUpdateRefusesTamperedTables: whoever writes next (the operator's
+// CLI, which never calls Check itself) cannot sign a change on top of
+// tables the ledger does not vouch for: the first entry of a transaction
+// checks the tables it starts from, once, and a refusal writes nothing.
+func TestUpdateRefusesTamperedTables(t *testing.T) {
+	f := newFixture(t)
+	f.populate()
+	tamper(t, f.path, `UPDATE contacts SET name = 'Eve' WHERE email = 'ana@dns.pt'`)
+	before := f.serial()
+	for name, fn := range map[string]func(tx *Tx) error{
+		"update the tampered contact": func(tx *Tx) error {
+			_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.TimeZone = "UTC"; return nil })
+			return err
+		},
+		"add a member": func(tx *Tx) error {
+			_, err := tx.AddMember(Member{TLD: "br", Org: "NIC.br"})
+			return err
+		},
+		"set another contact's key": func(tx *Tx) error {
+			_, err := tx.SetKey("ivan@cctld.ru", &Key{Fingerprint: otherKey, Armored: "k2"})
+			return err
+		},
+	} {
+		_, err := f.s.Update(f.ctx, Operator, fn)
+		var te *TamperError
+		if !errors.As(err, &te) || !errors.Is(err, ErrTampered) {
+			t.Fatalf("%s: %v, want a TamperError", name, err)
+		}
+		if want := `table contacts, row id=4 ("ana@dns.pt"): column name is "Eve" in the database but "Ana Sousa" in the ledger`; !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: %q, want it to name %q", name, err, want)
+		}
+		if f.serial() != before {
+			t.Fatalf("%s: an entry was written", name)
+		}
+	}
+	if _, err := f.verify(); err == nil || !strings.Contains(err.Error(), `column name is "Eve"`) {
+		t.Fatalf("verify after the refusals: %v", err)
+	}
+	// A transaction that changes nothing signed (operational tables only)
+	// is not refused: it signs nothing.
+	if _, err := f.s.Update(f.ctx, Operator, func(tx *Tx) error {
+		_, err := tx.SQL().ExecContext(f.ctx, `SELECT 1`)
+		return err
+	}); err != nil {
+		t.Fatalf("an operational write: %v", err)
+	}
+	// Put back, the same changes go through, one check per transaction
+	// (Check after it passed returns nil at once).
+	tamper(t, f.path, `UPDATE contacts SET name = 'Ana Sousa' WHERE email = 'ana@dns.pt'`)
+	f.update(func(tx *Tx) error {
+		if _, err := tx.AddMember(Member{TLD: "br", Org: "NIC.br"}); err != nil {
+			return err
+		}
+		if err := tx.Check(f.signer.Fingerprint(), func([]byte, []byte) error { return errors.New("checked again") }); err != nil {
+			return err
+		}
+		_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.TimeZone = "UTC"; return nil })
+		return err
+	})
+	if _, err := f.verify(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,10 +12,15 @@ import (
 	"time"
 )
 
-// Signer signs ledger entries with the directory key.
+// Signer signs ledger entries with the directory key, and checks them:
+// before a transaction appends its first entry, the ledger it extends is
+// replayed and its head's signature checked (see Tx).
 type Signer interface {
 	// Sign returns a detached signature over data.
 	Sign(data []byte) ([]byte, error)
+	// Verify checks a detached signature over data made by this key. It
+	// must be safe for concurrent use.
+	Verify(data, sig []byte) error
 	// Fingerprint is the signing key's fingerprint, uppercase hex.
 	Fingerprint() string
 }

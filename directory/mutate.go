@@ -16,7 +16,12 @@ var ErrUnchanged = errors.New("nothing to change")
 
 // Tx is one write transaction: every change made through it applies to the
 // state tables and appends one signed ledger entry; all of them commit
-// together or not at all.
+// together or not at all. What is signed must extend a state the ledger
+// vouches for: before its first entry, a Tx checks (once, see Check) that
+// the state tables it started from are exactly what replaying the signed
+// ledger gives, and refuses with a *TamperError otherwise, so that rows
+// written into the file without the directory key are never signed into
+// an entry by whoever changes the directory next.
 type Tx struct {
 	ctx     context.Context
 	s       *Store
@@ -25,6 +30,7 @@ type Tx struct {
 	head    Head
 	entries []Entry
 	touched bool // SQL was used for operational tables
+	checked bool // the tables this transaction started from agree with the ledger
 }
 
 // Update runs fn in one write transaction and commits it if fn returns nil.
@@ -57,8 +63,15 @@ func (s *Store) Update(ctx context.Context, actor Actor, fn func(*Tx) error) ([]
 	return t.entries, nil
 }
 
-// append applies one operation and writes its signed ledger entry.
+// append applies one operation and writes its signed ledger entry. The
+// first one of the transaction checks the tables first (a genesis, on an
+// empty ledger, has nothing to check).
 func (t *Tx) append(op string, payload any) error {
+	if !t.checked && !(op == opGenesis && t.head.Serial == 0) {
+		if err := t.Check(t.s.opts.Signer.Fingerprint(), t.s.opts.Signer.Verify); err != nil {
+			return err
+		}
+	}
 	p, err := json.Marshal(payload)
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ func (s *edSigner) Fingerprint() string {
 	sum := sha256.Sum256(s.priv.Public().(ed25519.PublicKey))
 	return strings.ToUpper(hex.EncodeToString(sum[:20]))
 }
+func (s *edSigner) Verify(data, sig []byte) error { return s.verify(data, sig) }
 func (s *edSigner) verify(data, sig []byte) error {
 	if !ed25519.Verify(s.priv.Public().(ed25519.PublicKey), data, sig) {
 		return errors.New("signature does not verify")
@@ -41,7 +42,7 @@ func (s *edSigner) verify(data, sig []byte) error {
 }
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	path   string
 	signer *edSigner
@@ -57,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // newFixtureWith is newFixture with other owners' migrations.
-func newFixtureWith(t *testing.T, ms []Migration) *fixture {
+func newFixtureWith(t testing.TB, ms []Migration) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), path: filepath.Join(t.TempDir(), "directory.db"),
 		signer: newSigner(1), clock: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC), migrations: ms}

@@ -222,9 +222,24 @@ func (s *Store) Checked(ctx context.Context, fpr string, verify VerifyFunc) (*Sn
 // Check checks, inside the write transaction, that the state tables are
 // what the signed ledger says (as Checked does, but never from a cache:
 // the write lock is held, so nobody can change them before the entries
-// of this transaction are signed). A disagreement is a *TamperError.
+// of this transaction are signed). A disagreement is a *TamperError. It
+// runs once per transaction, before its first change: the first entry
+// appended runs it with the Signer's key if nobody did (the tables a
+// transaction starts from are the ones it extends), a later call after a
+// check that passed returns nil.
 func (t *Tx) Check(fpr string, verify VerifyFunc) error {
-	return check(t.ctx, t.tx, fpr, verify)
+	if t.checked {
+		return nil
+	}
+	if len(t.entries) > 0 {
+		// The tables now hold this transaction's changes: too late.
+		return errors.New("directory: Tx.Check after a change")
+	}
+	if err := check(t.ctx, t.tx, fpr, verify); err != nil {
+		return err
+	}
+	t.checked = true
+	return nil
 }
 
 // memoryDB opens a private in-memory database of one connection that

@@ -59,6 +59,9 @@ type Secret struct {
 	pub    *Public
 	now    func() time.Time
 	mu     sync.Mutex
+
+	vmu      sync.Mutex
+	verifier *Verifier // for Verify, made at first use
 }
 
 func newSecret(e *openpgp.Entity) (*Secret, error) {
@@ -162,6 +165,25 @@ func (s *Secret) Sign(data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("sign with key %s: %w", s.Fingerprint(), err)
 	}
 	return out.Bytes(), nil
+}
+
+// Verify checks a binary detached signature over data made by this key
+// (Verifier.Verify, with a Verifier validated at the first call by the
+// clock set with SetClock): a signer can check what it signed before, as
+// the ledger does before it extends it (directory.Signer).
+func (s *Secret) Verify(data, sig []byte) error {
+	s.vmu.Lock()
+	v := s.verifier
+	if v == nil {
+		var err error
+		if v, err = s.pub.NewVerifier(s.now()); err != nil {
+			s.vmu.Unlock()
+			return err
+		}
+		s.verifier = v
+	}
+	s.vmu.Unlock()
+	return v.Verify(data, sig)
 }
 
 // ArmoredDetachSign writes an armored detached binary signature (type 0x00)
