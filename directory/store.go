@@ -149,6 +149,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Resolve a symlinked database once: its WAL file, the one checked
+	// and copied below, is the one SQLite reads, beside the target.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	st, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &Error{Err: ErrNotFound, Msg: fmt.Sprintf("no directory database at %s", path),
