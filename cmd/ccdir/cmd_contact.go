@@ -304,6 +304,7 @@ func runContactShow(ctx context.Context, g *globals, email string) error {
 		return err
 	}
 	defer s.Close()
+	g.warnTampered(ctx, s)
 	c, err := s.Contact(ctx, email)
 	if err != nil {
 		return err
@@ -338,6 +339,7 @@ func runContactList(ctx context.Context, g *globals, tlds ...string) error {
 		return err
 	}
 	defer s.Close()
+	g.warnTampered(ctx, s)
 	cs, err := s.Contacts(ctx, tld)
 	if err != nil {
 		return err

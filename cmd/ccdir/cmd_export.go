@@ -67,7 +67,10 @@ func runExport(ctx context.Context, o exportOptions, g *globals) error {
 		}
 		mode = os.FileMode(m)
 	}
-	snap, err := g.snapshot(ctx)
+	// An export is the directory as its signed ledger says it is; one
+	// signed by the directory key of tables that disagree would launder
+	// them.
+	snap, err := g.checked(ctx)
 	if err != nil {
 		return err
 	}

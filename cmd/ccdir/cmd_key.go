@@ -313,6 +313,7 @@ func runKeyCheck(ctx context.Context, o keyCheckOptions, g *globals) error {
 		return err
 	}
 	defer s.Close()
+	g.warnTampered(ctx, s)
 	cs, err := s.Contacts(ctx, "")
 	if err != nil {
 		return err

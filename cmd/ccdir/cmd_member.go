@@ -128,6 +128,7 @@ func runMemberShow(ctx context.Context, g *globals, tld string) error {
 		return err
 	}
 	defer s.Close()
+	g.warnTampered(ctx, s)
 	m, err := s.Member(ctx, tld)
 	if err != nil {
 		return err

@@ -259,14 +259,67 @@ func (g *globals) openRead(ctx context.Context) (*directory.Store, error) {
 	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations(), Evidence: inbound.VerifyEvidence})
 }
 
-// snapshot reads the whole directory at its current head.
+// snapshot reads the whole directory at its current head, for a command
+// that shows it to the operator: the tables as they are, with a warning
+// when they are not what the signed ledger says (see warnTampered).
 func (g *globals) snapshot(ctx context.Context) (*directory.Snapshot, error) {
 	s, err := g.openRead(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
+	g.warnTampered(ctx, s)
 	return s.Snapshot(ctx)
+}
+
+// checked reads the whole directory as its signed ledger says it is
+// (directory.Store.Checked, with the home's public key): what leaves the
+// home as the directory (an export, signed or not) is read so, and tables
+// that disagree are refused with a *directory.TamperError naming the row.
+func (g *globals) checked(ctx context.Context) (*directory.Snapshot, error) {
+	s, err := g.openRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	fpr, verify, err := g.ledgerKey()
+	if err != nil {
+		return nil, err
+	}
+	return s.Checked(ctx, fpr, verify)
+}
+
+// ledgerKey is the directory key's fingerprint and the check of its
+// signatures on ledger entries, from the home's public key (which must be
+// the secret key's, see publicKey).
+func (g *globals) ledgerKey() (string, directory.VerifyFunc, error) {
+	pub, err := g.publicKey()
+	if err != nil {
+		return "", nil, err
+	}
+	v, err := pub.NewVerifier(g.now())
+	if err != nil {
+		return "", nil, fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
+	}
+	return pub.Fingerprint, v.Verify, nil
+}
+
+// warnTampered is what a command that only shows the directory to the
+// operator (contact show|list, member show|list, coverage, key check)
+// checks: it shows the tables as they are, the better to look at them,
+// but warns, naming the first row, when they are not what the signed
+// ledger says (or when that could not be checked).
+func (g *globals) warnTampered(ctx context.Context, s *directory.Store) {
+	fpr, verify, err := g.ledgerKey()
+	if err == nil {
+		_, err = s.Checked(ctx, fpr, verify)
+	}
+	switch {
+	case errors.Is(err, directory.ErrTampered):
+		g.warnf("%v; what follows is the tables as they are, not what the signed ledger says", err)
+	case err != nil:
+		g.warnf("the tables could not be checked against the signed ledger: %v", err)
+	}
 }
 
 // openWrite unlocks the directory key and opens the directory for changes.

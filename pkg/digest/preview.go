@@ -22,7 +22,7 @@ func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.M
 	if err != nil {
 		return outbox.Message{}, err
 	}
-	snap, err := j.Store.Snapshot(ctx)
+	snap, err := j.checked(ctx)
 	if err != nil {
 		return outbox.Message{}, err
 	}
@@ -59,7 +59,7 @@ func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.M
 // dryRun renders the digest at the current head and counts recipients,
 // writing nothing.
 func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, prevSerial int64, kr *keyring) (*Result, error) {
-	snap, err := j.Store.Snapshot(ctx)
+	snap, err := j.checked(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +76,18 @@ func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, prevSerial in
 	return res, nil
 }
 
+// checked reads the directory as its signed ledger says it is
+// (directory.Store.Checked): a digest, sent, previewed or asked for by
+// mail, never shows rows written into the tables without the directory
+// key; tables that disagree give a *directory.TamperError.
+func (j *Job) checked(ctx context.Context) (*directory.Snapshot, error) {
+	v, err := j.Secret.Public().NewVerifier(j.now())
+	if err != nil {
+		return nil, fmt.Errorf("digest: directory key: %w", err)
+	}
+	return j.Store.Checked(ctx, j.Secret.Fingerprint(), v.Verify)
+}
+
 // PreviewText writes the text of the digest that would be sent now, as
 // the operator sees it (no recipient's key note).
 func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
@@ -84,7 +96,7 @@ func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	snap, err := j.Store.Snapshot(ctx)
+	snap, err := j.checked(ctx)
 	if err != nil {
 		return err
 	}
