@@ -68,6 +68,11 @@ type Accepted struct {
 	// Text is the signed text (the text/plain of the signed content, or
 	// the clear-signed text), UTF-8 with LF line endings: the commands.
 	Text string
+	// Shown are the other texts a reader of the message sees (shownTexts):
+	// the other text parts and attachments of the signed content, the
+	// HTML alternative, attached messages with their Subject; for an
+	// inline signed text, those of the message around it.
+	Shown []Shown
 	// Block is the command block at the top of Text (ScanBlock), the one
 	// the binding check read.
 	Block Block
@@ -215,7 +220,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		if err != nil {
 			return nil, mimeRefusal(err, cfg)
 		}
-		acc.Text, acc.Attachments, protected = in.text, in.attachments, in.to
+		acc.Text, acc.Attachments, acc.Shown, protected = in.text, in.attachments, in.shown, in.to
 		if in.subject != "" {
 			acc.Subject = sanitizeLine(in.subject)
 			acc.SubjectSigned = true
@@ -225,6 +230,11 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		}
 	} else {
 		acc.Text = src.text
+		// Inline signed: the parts around the signed text are not signed
+		// (nor relayed), but the author may have put a label there.
+		if acc.Shown, err = shownTexts(root, firstText(root), cfg); err != nil {
+			return nil, mimeRefusal(err, cfg)
+		}
 	}
 
 	// 9. Binding.

@@ -14,6 +14,7 @@ type signedContent struct {
 	to          []string // protected To and Cc addresses
 	subject     string   // protected Subject
 	messageID   string   // protected Message-ID, as MessageID checks it
+	shown       []Shown  // the texts a reader sees besides text
 }
 
 // readSigned reads the signed MIME entity: its protected headers, the
@@ -42,6 +43,9 @@ func (c *check) readSigned(entity []byte) (*signedContent, error) {
 		if err == nil {
 			out.text = toUTF8(b, text.params["charset"])
 		}
+	}
+	if out.shown, err = shownTexts(root, text, c.cfg); err != nil {
+		return nil, err
 	}
 	var walk func(n *node, skipAlt bool)
 	walk = func(n *node, skipAlt bool) {

@@ -32,7 +32,9 @@
 // text (up to the first blank line); if it carries several, the most
 // restrictive applies; if none, Config.DefaultTLP (AMBER). A post that
 // shows a more restrictive label anywhere else (further down its text, in
-// a quoted line, in an unsigned Subject) is refused, never relayed under
+// a quoted line, in an unsigned Subject, in any other text a reader sees:
+// another text part or a text attachment, the HTML alternative, a
+// forwarded message and its Subject; inbound.Accepted.Shown) is refused, never relayed under
 // the weaker one, and its author is told where the label is. A "TO:" line
 // among those first lines (ccTLD codes, meaning all contacts of that
 // ccTLD, or contacts' emails, separated by commas or spaces) limits the

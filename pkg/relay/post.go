@@ -104,10 +104,12 @@ func leadLines(text string) []string {
 // command block is: a label in a quoted alert still counts.
 //
 // unsigned is the outer Subject when it is not signed: it never sets the
-// label, but a label in it counts for shown.
-func parsePost(subject, unsigned, text, tag, defaultTLP string) *post {
+// label, but a label in it counts for shown, as one in any of the other
+// texts a reader sees (inbound's Accepted.Shown: other text parts and
+// attachments, the HTML alternative, attached messages).
+func parsePost(subject, unsigned, text string, others []inbound.Shown, tag, defaultTLP string) *post {
 	p := &post{}
-	p.shown, p.shownAt = shownLabel(subject, unsigned, text)
+	p.shown, p.shownAt = shownLabel(subject, unsigned, text, others)
 	labels := subject
 	for _, line := range leadLines(text) {
 		if _, ok := inbound.IsDirectoryLine(line); ok {
@@ -240,8 +242,9 @@ func quoteAll(ss []string) []string {
 }
 
 // shownLabel is the most restrictive TLP label a reader of the post sees,
-// and where: in its Subject (signed or not) or on which line of its text.
-func shownLabel(subject, unsigned, text string) (label, where string) {
+// and where: in its Subject (signed or not), on which line of its text, or
+// on which line of which other text.
+func shownLabel(subject, unsigned, text string, others []inbound.Shown) (label, where string) {
 	rank := func(l string) int { return slices.Index(tlpOrder, l) }
 	consider := func(l, at string) {
 		if l != "" && rank(l) > rank(label) {
@@ -254,6 +257,17 @@ func shownLabel(subject, unsigned, text string) (label, where string) {
 	for line := range strings.SplitSeq(text, "\n") {
 		n++
 		consider(ParseTLP(line), fmt.Sprintf("line %d of the text", n))
+	}
+	for _, o := range others {
+		if o.Field {
+			consider(ParseTLP(o.Text), o.Where)
+			continue
+		}
+		n := 0
+		for line := range strings.SplitSeq(o.Text, "\n") {
+			n++
+			consider(ParseTLP(line), fmt.Sprintf("line %d of %s", n, o.Where))
+		}
 	}
 	return label, where
 }

@@ -236,7 +236,7 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 	if a.SubjectSigned {
 		subject, unsigned = a.Subject, ""
 	}
-	p := parsePost(subject, unsigned, a.Text, cfg.Tag, cfg.DefaultTLP)
+	p := parsePost(subject, unsigned, a.Text, a.Shown, cfg.Tag, cfg.DefaultTLP)
 	res := &Result{TLP: p.tlp, Skipped: []Skipped{}}
 	actor := directory.Actor{Name: "member:" + a.Key.Fingerprint}
 	_, err = r.Store.Update(ctx, actor, func(tx *directory.Tx) error {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -575,5 +576,67 @@ func TestPostsRateLimited(t *testing.T) {
 	advance(time.Hour)
 	if relayed, _ := post(w.ana, 1); relayed != 1 {
 		t.Fatal("not relayed an hour later")
+	}
+}
+
+// A label a reader sees anywhere in the post counts, not only in its first
+// text part: a second inline text part, a text attachment, a forwarded
+// message (its Subject and its text), the HTML alternative (its text, tags
+// removed). A post that shows a label more restrictive than the one that
+// would apply is refused and its author told, as for a label late in the
+// text; the same post with the label at the top is relayed (issue 10
+// review).
+func TestShownLabelOutsideFirstText(t *testing.T) {
+	n := 0 // each post is signed anew
+	top := func(label string) string {
+		n++
+		return "Content-Type: text/plain; charset=utf-8\n\nDIRECTORY " + listAddr + "\n" + label + "TO: de\n\nsee below (" + strconv.Itoa(n) + ")\n"
+	}
+	for _, tc := range []struct {
+		name, shownAt string
+		inner         func(label string) string
+	}{
+		{"second inline text part", "line 1 of text part 2", func(label string) string {
+			return "Content-Type: multipart/mixed; boundary=M\n\n--M\n" + top(label) +
+				"--M\nContent-Type: text/plain; charset=utf-8\nContent-Disposition: inline\n\nTLP:RED do not share: the attacker is inside registrar X\n--M--\n"
+		}},
+		{"text attachment", `line 1 of attachment 2 ("report.txt")`, func(label string) string {
+			return "Content-Type: multipart/mixed; boundary=M\n\n--M\n" + top(label) +
+				"--M\nContent-Type: text/plain; charset=utf-8\nContent-Disposition: attachment; filename=\"report.txt\"\nContent-Transfer-Encoding: quoted-printable\n\n" +
+				"TLP=3ARED details\n--M--\n"
+		}},
+		{"forwarded message, its Subject", "the Subject of the attached message (part 2)", func(label string) string {
+			return "Content-Type: multipart/mixed; boundary=M\n\n--M\n" + top(label) +
+				"--M\nContent-Type: message/rfc822\nContent-Disposition: inline\n\nFrom: eva@nic.de\nSubject: [TLP:RED] registrar X compromised\n\nonly for .pt and .de\n--M--\n"
+		}},
+		{"forwarded message, its text", "line 2 of text part 1 of the attached message (part 2)", func(label string) string {
+			return "Content-Type: multipart/mixed; boundary=M\n\n--M\n" + top(label) +
+				"--M\nContent-Type: message/rfc822\n\nFrom: eva@nic.de\nSubject: registrar X\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=F\n\n" +
+				"--F\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nhello\nTLP=3ARED: only for .pt and .de\n--F--\n--M--\n"
+		}},
+		{"HTML alternative", "line 2 of the HTML of part 2", func(label string) string {
+			return "Content-Type: multipart/alternative; boundary=A\n\n--A\n" + top(label) +
+				"--A\nContent-Type: text/html; charset=utf-8\n\n<p>DIRECTORY " + listAddr + "</p><h1><b>TLP:</b>&#82;ED</h1><script>TLP:CLEAR</script><p>incident</p>\n--A--\n"
+		}},
+	} {
+		w := newWorld(t)
+		before := w.queuedCount(relay.Kind)
+		res := w.post(w.signedPost(w.ana, "incident", tc.inner("")))
+		if res.Alert != "" || !res.Replied || !strings.Contains(res.Refused, "TLP:RED (in "+tc.shownAt+")") {
+			t.Errorf("%s: %+v", tc.name, res)
+		}
+		if n := w.queuedCount(relay.Kind); n != before {
+			t.Errorf("%s: %d copies queued for a refused post", tc.name, n-before)
+		}
+		// Labelled TLP:RED at the top, the post goes (it was sent in clear:
+		// refused for that, not for the label).
+		res = w.post(w.signedPost(w.ana, "incident", tc.inner("TLP:RED\n")))
+		if res.Alert != "" || !strings.Contains(res.Refused, "reached the list unencrypted") {
+			t.Errorf("%s, labelled at the top: %+v", tc.name, res)
+		}
+		res = w.post(w.signedPost(w.ana, "incident", strings.NewReplacer("&#82;ED", "GREEN", "RED", "GREEN").Replace(tc.inner(""))))
+		if res.Alert == "" || res.TLP != relay.TLPAmber {
+			t.Errorf("%s, a weaker label there: %+v", tc.name, res)
+		}
 	}
 }
