@@ -479,8 +479,11 @@ func resetValidity(e *openpgp.Entity) {
 // Armored returns the armored public key: the primary key with its
 // revocations and direct-key signatures, each user ID with its self-signatures
 // and self-revocations (third-party certifications are dropped), and the
-// subkeys with their binding and revocation signatures. The output is the
-// same for the same key.
+// subkeys with their binding and revocation signatures. Each signature is
+// written once, with only the unhashed subpackets a reader needs (issuer
+// key ID, issuer fingerprint, embedded back-signature): what anyone on
+// the way can add to a signature without breaking it is dropped. The
+// output is the same for the same key.
 func (p *Public) Armored() ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -488,12 +491,17 @@ func (p *Public) Armored() ([]byte, error) {
 	if err := serializeMinimal(&bin, p.entity, p.UserIDs); err != nil {
 		return nil, err
 	}
+	return armorKey(bin.Bytes())
+}
+
+// armorKey armors the binary public key bin.
+func armorKey(bin []byte) ([]byte, error) {
 	var out bytes.Buffer
 	w, err := armor.Encode(&out, openpgp.PublicKeyType, nil)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(bin.Bytes()); err != nil {
+	if _, err := w.Write(bin); err != nil {
 		return nil, err
 	}
 	if err := w.Close(); err != nil {
@@ -504,9 +512,19 @@ func (p *Public) Armored() ([]byte, error) {
 }
 
 func serializeMinimal(w io.Writer, e *openpgp.Entity, uids []string) error {
+	// Each signature is written minimal (minimalSig), once.
 	sigs := func(list []*packet.VerifiableSignature) error {
+		seen := map[string]bool{}
 		for _, s := range list {
-			if err := s.Packet.Serialize(w); err != nil {
+			pkt, id, err := minimalSig(s.Packet)
+			if err != nil {
+				return err
+			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if _, err := w.Write(pkt); err != nil {
 				return err
 			}
 		}

@@ -27,37 +27,42 @@ var ErrNotNewer = errors.New("nothing newer than the registered copy")
 // signatures made by p's primary key that verify are taken (the
 // certification of a user ID, a direct-key signature, a key revocation, a
 // subkey binding with its back-signature, a subkey revocation);
-// third-party certifications are dropped, as Armored drops them. p and
-// upd are not changed.
+// third-party certifications are dropped, as Armored drops them. A
+// signature is known by its signed data and value, whatever its unhashed
+// area carries (which Armored drops). Every revocation is kept; of the
+// other self-signatures, only the latest one per user ID, per subkey and
+// of the key itself, so that the key does not grow with each refresh. p
+// and upd are not changed.
 //
-// It fails with ErrOtherKey if upd has another fingerprint, and with
+// It fails with ErrOtherKey if upd has another fingerprint, with
 // ErrNotNewer if upd adds nothing newer: no user ID or subkey p lacks,
-// and no signature made after every one p has in the same place (an old
-// copy of the key, or the same one, changes nothing). The merged key is
-// not checked for use: the caller checks it as any key (Check).
+// no revocation p lacks, and no signature made after every one p has in
+// the same place (an old copy of the key, or the same one, changes
+// nothing), and with ErrTooLarge if the merged key, armored, is over
+// MaxKeyBytes. The merged key is not checked for use: the caller checks
+// it as any key (Check).
 func (p *Public) Refresh(upd *Public) (*Public, error) {
 	if upd.Fingerprint != p.Fingerprint {
 		return nil, fmt.Errorf("%w: %s is not %s", ErrOtherKey, upd.Fingerprint, p.Fingerprint)
 	}
 	// Fresh entities of both: no validity cache or lock is shared.
-	a, b := reparse(p), reparse(upd)
-	if a == nil || b == nil {
-		return nil, fmt.Errorf("key %s cannot be serialized", p.Fingerprint)
+	a, err := reparse(p)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", p.Fingerprint, err)
+	}
+	b, err := reparse(upd)
+	if err != nil {
+		return nil, fmt.Errorf("key %s, the newer copy: %w", p.Fingerprint, err)
 	}
 	ea, eb := a.entity, b.entity
 	pk := ea.PrimaryKey
 
+	// A signature is known by its signed data and value (sigID): a copy
+	// that differs only in its unhashed area is the same signature.
 	seen := map[string]bool{}
-	sigKey := func(s *packet.Signature) string {
-		var buf bytes.Buffer
-		if err := s.Serialize(&buf); err != nil {
-			return ""
-		}
-		return buf.String()
-	}
 	mark := func(list []*packet.VerifiableSignature) {
 		for _, s := range list {
-			seen[sigKey(s.Packet)] = true
+			seen[sigID(s.Packet)] = true
 		}
 	}
 	mark(ea.Revocations)
@@ -72,25 +77,47 @@ func (p *Public) Refresh(upd *Public) (*Public, error) {
 	}
 
 	newer := false
-	// merge returns have followed by the signatures of add that verify and
-	// that have not been seen; a new one dated after all of have is newer.
-	merge := func(have, add []*packet.VerifiableSignature, verify func(*packet.Signature) error) []*packet.Signature {
-		var latest time.Time
-		out := make([]*packet.Signature, 0, len(have)+len(add))
+	// merge returns the signatures of have and add that verify, each
+	// once. Revocations (all) are all kept, and any new one is newer. Of
+	// the other self-signatures only the latest is kept (a later one
+	// supersedes the earlier ones, RFC 9580 §5.2.3.10), so that
+	// refreshing a key again and again does not grow it; it is newer if
+	// it comes from add and is dated after every one of have.
+	merge := func(have, add []*packet.VerifiableSignature, verify func(*packet.Signature) error, all bool) []*packet.Signature {
+		var out []*packet.Signature
+		var latest *packet.Signature
+		var latestHave time.Time
 		for _, s := range have {
-			out = append(out, s.Packet)
-			if s.Packet.CreationTime.After(latest) {
-				latest = s.Packet.CreationTime
+			if verify(s.Packet) != nil {
+				continue
+			}
+			if s.Packet.CreationTime.After(latestHave) {
+				latestHave = s.Packet.CreationTime
+			}
+			if all {
+				out = append(out, s.Packet)
+			} else if latest == nil || s.Packet.CreationTime.After(latest.CreationTime) {
+				latest = s.Packet
 			}
 		}
+		fromAdd := false
 		for _, s := range add {
-			k := sigKey(s.Packet)
+			k := sigID(s.Packet)
 			if k == "" || seen[k] || verify(s.Packet) != nil {
 				continue
 			}
 			seen[k] = true
-			out = append(out, s.Packet)
-			if len(have) == 0 || s.Packet.CreationTime.After(latest) {
+			switch {
+			case all:
+				out = append(out, s.Packet)
+				newer = true
+			case latest == nil || s.Packet.CreationTime.After(latest.CreationTime):
+				latest, fromAdd = s.Packet, true
+			}
+		}
+		if latest != nil {
+			out = append(out, latest)
+			if fromAdd && (len(have) == 0 || latest.CreationTime.After(latestHave)) {
 				newer = true
 			}
 		}
@@ -98,7 +125,6 @@ func (p *Public) Refresh(upd *Public) (*Public, error) {
 	}
 
 	var w bytes.Buffer
-	var err error
 	write := func(pkt interface{ Serialize(io.Writer) error }) {
 		if err == nil {
 			err = pkt.Serialize(&w)
@@ -110,8 +136,8 @@ func (p *Public) Refresh(upd *Public) (*Public, error) {
 		}
 	}
 	write(pk)
-	writeSigs(merge(ea.Revocations, eb.Revocations, pk.VerifyRevocationSignature))
-	writeSigs(merge(ea.DirectSignatures, eb.DirectSignatures, pk.VerifyDirectKeySignature))
+	writeSigs(merge(ea.Revocations, eb.Revocations, pk.VerifyRevocationSignature, true))
+	writeSigs(merge(ea.DirectSignatures, eb.DirectSignatures, pk.VerifyDirectKeySignature, false))
 
 	uids := slices.Clone(a.UserIDs)
 	for _, u := range b.UserIDs {
@@ -134,12 +160,12 @@ func (p *Public) Refresh(upd *Public) (*Public, error) {
 		}
 		verify := func(s *packet.Signature) error { return pk.VerifyUserIdSignature(u, pk, s) }
 		wasNewer := newer
-		certs := merge(haveCerts, addCerts, verify)
+		certs := merge(haveCerts, addCerts, verify, false)
 		if len(certs) == 0 {
 			newer = wasNewer // a user ID nobody certified is not taken
 			continue
 		}
-		revs := merge(haveRevs, addRevs, verify)
+		revs := merge(haveRevs, addRevs, verify, true)
 		write(uidPkt)
 		writeSigs(revs)
 		writeSigs(certs)
@@ -164,12 +190,12 @@ func (p *Public) Refresh(upd *Public) (*Public, error) {
 		}
 		sub := sa.PublicKey
 		wasNewer := newer
-		binds := merge(haveBind, addBind, func(s *packet.Signature) error { return pk.VerifyKeySignature(sub, s) })
+		binds := merge(haveBind, addBind, func(s *packet.Signature) error { return pk.VerifyKeySignature(sub, s) }, false)
 		if len(binds) == 0 {
 			newer = wasNewer // a subkey not bound to this key is not taken
 			continue
 		}
-		revs := merge(haveRevs, addRevs, func(s *packet.Signature) error { return pk.VerifySubkeyRevocationSignature(s, sub) })
+		revs := merge(haveRevs, addRevs, func(s *packet.Signature) error { return pk.VerifySubkeyRevocationSignature(s, sub) }, true)
 		write(sub)
 		writeSigs(revs)
 		writeSigs(binds)
@@ -180,7 +206,12 @@ func (p *Public) Refresh(upd *Public) (*Public, error) {
 	if !newer {
 		return nil, fmt.Errorf("%w: key %s", ErrNotNewer, p.Fingerprint)
 	}
-	out, err := parsePublic(w.Bytes(), MaxKeyBytes, time.Time{})
+	// The merged key is stored armored: it must read again as any key.
+	arm, err := armorKey(w.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("key %s merged: %w", p.Fingerprint, err)
+	}
+	out, err := parsePublic(arm, MaxKeyBytes, time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("key %s merged: %w", p.Fingerprint, err)
 	}
@@ -191,15 +222,18 @@ func (p *Public) Refresh(upd *Public) (*Public, error) {
 }
 
 // reparse returns a Public of its own for p's key (minimal, as Armored
-// writes it), or nil.
-func reparse(p *Public) *Public {
+// writes it).
+func reparse(p *Public) (*Public, error) {
 	a, err := p.Armored()
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	ps, err := parsePublic(a, MaxKeyBytes, time.Time{})
-	if err != nil || len(ps) != 1 {
-		return nil
+	if err != nil {
+		return nil, err
 	}
-	return ps[0]
+	if len(ps) != 1 {
+		return nil, fmt.Errorf("%d keys", len(ps))
+	}
+	return ps[0], nil
 }

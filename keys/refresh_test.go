@@ -99,9 +99,9 @@ func TestRefreshExtendsExpiry(t *testing.T) {
 	if err := old.Check(refreshT0.Add(400 * 24 * time.Hour)); !errors.Is(err, ErrExpired) {
 		t.Errorf("old key after its expiry: %v, want expired", err)
 	}
-	// Both self-signatures are kept (the merge adds, it never drops).
+	// The later self-signature supersedes the earlier one: only it is kept.
 	id := merged.Entity().Identities["Ana Sousa <ana@dns.pt>"]
-	if id == nil || len(id.SelfCertifications) != 2 {
+	if id == nil || len(id.SelfCertifications) != 1 || !id.SelfCertifications[0].Packet.CreationTime.Equal(later) {
 		t.Fatalf("merged user ID %+v", id)
 	}
 	if old.Expires.Equal(merged.Expires) {

@@ -170,9 +170,9 @@ func (p *Public) Revoke(c *RevocationCert) (*Public, error) {
 	if err := p.entity.PrimaryKey.VerifyRevocationSignature(c.sig); err != nil {
 		return nil, fmt.Errorf("%w: the revocation certificate was not made by key %s: %v", ErrOtherKey, p.Fingerprint, err)
 	}
-	cp := reparse(p)
-	if cp == nil {
-		return nil, fmt.Errorf("key %s cannot be serialized", p.Fingerprint)
+	cp, err := reparse(p)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", p.Fingerprint, err)
 	}
 	cp.entity.Revocations = append(cp.entity.Revocations, packet.NewVerifiableSig(c.sig))
 	return p.Refresh(cp)
