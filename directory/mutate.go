@@ -44,6 +44,11 @@ func (s *Store) Update(ctx context.Context, actor Actor, fn func(*Tx) error) ([]
 		return nil, err
 	}
 	defer tx.Rollback()
+	defer func() {
+		s.replayMu.Lock()
+		s.locked = nil
+		s.replayMu.Unlock()
+	}()
 	t := &Tx{ctx: ctx, s: s, tx: tx, actor: actor}
 	h, _, err := readHead(ctx, tx)
 	var de *Error
@@ -59,6 +64,9 @@ func (s *Store) Update(ctx context.Context, actor Actor, fn func(*Tx) error) ([]
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
+	}
+	if t.checked {
+		s.advance(ctx, h, t.entries)
 	}
 	return t.entries, nil
 }

@@ -68,6 +68,10 @@ type Store struct {
 	cacheMu sync.Mutex
 	cached  *Snapshot // the last Snapshot read, by head
 	checked *Snapshot // the last Checked snapshot, by head
+
+	replayMu sync.Mutex
+	replay   *replayed // the ledger replayed up to a head (see vouch)
+	locked   *Head     // the head an open Update's Tx.Check vouched for, under its write lock
 }
 
 func dsn(path string, ro bool, extra url.Values) string {
@@ -348,6 +352,12 @@ func (s *Store) check(ctx context.Context) error {
 
 // Close closes the pools (and removes a private copy).
 func (s *Store) Close() error {
+	s.replayMu.Lock()
+	if s.replay != nil {
+		s.replay.close()
+		s.replay = nil
+	}
+	s.replayMu.Unlock()
 	err := errors.Join(s.r.Close(), s.ops.Close(), s.w.Close())
 	if s.cleanup != nil {
 		err = errors.Join(err, s.cleanup())

@@ -148,31 +148,95 @@ func (e *TamperError) Error() string {
 
 func (e *TamperError) Unwrap() error { return ErrTampered }
 
-// check replays the ledger read through q into a fresh database,
+// replayed is a replay of the ledger up to head, checked against the
+// directory key fpr, that the Store keeps (see vouch).
+type replayed struct {
+	fpr  string
+	head Head
+	db   *sql.DB
+	tx   *sql.Tx
+}
+
+func (r *replayed) close() {
+	r.tx.Rollback()
+	r.db.Close()
+}
+
+// vouch replays the ledger read through q into a fresh database,
 // checking the hash chain, that the genesis names the key fpr, that the
 // head entry is signed by it (the chain makes that signature cover every
 // entry), that every member-made entry was signed by a key registered at
 // the time; and compares the state tables read through q with the
 // replay. A disagreement is a *TamperError.
-func check(ctx context.Context, q queryer, fpr string, verify VerifyFunc) error {
-	fresh, err := memoryDB("ccdir-check")
-	if err != nil {
-		return err
-	}
-	defer fresh.Close()
-	ftx, err := signedTx(ctx, fresh)
-	if err != nil {
-		return err
-	}
-	defer ftx.Rollback()
-	head, err := replay(ctx, q, ftx, fpr, verify, replayChecks{})
-	if err == nil {
-		err = compareState(ctx, q, ftx, head)
+//
+// The replay is kept: the head (serial, hash), its signature checked,
+// fixes every entry before it, so a later check at the same head only
+// compares the tables with it, and a commit of this Store moves it on
+// (advance). The tables themselves are compared every time.
+func (s *Store) vouch(ctx context.Context, q queryer, fpr string, verify VerifyFunc) error {
+	s.replayMu.Lock()
+	defer s.replayMu.Unlock()
+	head, _, herr := readHead(ctx, q)
+	var err error
+	if r := s.replay; herr == nil && r != nil && r.fpr == fpr && r.head == head {
+		err = compareState(ctx, q, r.tx, head)
+	} else {
+		err = s.replayInto(ctx, q, fpr, verify)
 	}
 	if IsVerifyError(err) {
 		return &TamperError{Finding: err}
 	}
 	return err
+}
+
+// replayInto is vouch without a replay kept at the head: it replays, keeps
+// a replay that succeeds, and compares. s.replayMu is held.
+func (s *Store) replayInto(ctx context.Context, q queryer, fpr string, verify VerifyFunc) error {
+	fresh, err := memoryDB("ccdir-check")
+	if err != nil {
+		return err
+	}
+	ftx, err := signedTx(ctx, fresh)
+	if err != nil {
+		fresh.Close()
+		return err
+	}
+	r := &replayed{fpr: fpr, db: fresh, tx: ftx}
+	if r.head, err = replay(ctx, q, ftx, fpr, verify, replayChecks{}); err != nil {
+		r.close()
+		return err
+	}
+	if s.replay != nil {
+		s.replay.close()
+	}
+	s.replay = r
+	return compareState(ctx, q, ftx, r.head)
+}
+
+// advance moves the kept replay from head from on by entries, which this
+// Store has just committed on top of tables vouch found equal to it. Any
+// failure drops the replay: the next check replays the whole ledger.
+func (s *Store) advance(ctx context.Context, from Head, entries []Entry) {
+	s.replayMu.Lock()
+	defer s.replayMu.Unlock()
+	r := s.replay
+	if r == nil || r.head != from || len(entries) == 0 {
+		return
+	}
+	actors := &actorCheck{}
+	for i := range entries {
+		e := &entries[i]
+		err := actors.entry(ctx, r.tx, e)
+		if err == nil {
+			err = apply(ctx, r.tx, e)
+		}
+		if err != nil {
+			r.close()
+			s.replay = nil
+			return
+		}
+		r.head = Head{Serial: e.Seq, Hash: e.Hash}
+	}
 }
 
 // Checked returns the directory as its signed ledger says it is: the
@@ -201,8 +265,15 @@ func (s *Store) Checked(ctx context.Context, fpr string, verify VerifyFunc) (*Sn
 	if checked != nil && checked.Head == snap.Head {
 		return checked.clone(), nil
 	}
-	if err := check(ctx, tx, fpr, verify); err != nil {
-		return nil, err
+	// Inside an Update whose Tx.Check passed at this head, the write lock
+	// is held: nobody has committed since the tables were compared.
+	s.replayMu.Lock()
+	locked := s.locked != nil && *s.locked == snap.Head
+	s.replayMu.Unlock()
+	if !locked {
+		if err := s.vouch(ctx, tx, fpr, verify); err != nil {
+			return nil, err
+		}
 	}
 	if snap.Info, err = readInfo(ctx, tx); err != nil {
 		return nil, err
@@ -220,9 +291,10 @@ func (s *Store) Checked(ctx context.Context, fpr string, verify VerifyFunc) (*Sn
 }
 
 // Check checks, inside the write transaction, that the state tables are
-// what the signed ledger says (as Checked does, but never from a cache:
-// the write lock is held, so nobody can change them before the entries
-// of this transaction are signed). A disagreement is a *TamperError. It
+// what the signed ledger says (as Checked does, but never from its cache
+// of snapshots: the tables themselves are compared, under the write
+// lock, so nobody can change them before the entries of this
+// transaction are signed). A disagreement is a *TamperError. It
 // runs once per transaction, before its first change: the first entry
 // appended runs it with the Signer's key if nobody did (the tables a
 // transaction starts from are the ones it extends), a later call after a
@@ -235,10 +307,14 @@ func (t *Tx) Check(fpr string, verify VerifyFunc) error {
 		// The tables now hold this transaction's changes: too late.
 		return errors.New("directory: Tx.Check after a change")
 	}
-	if err := check(t.ctx, t.tx, fpr, verify); err != nil {
+	if err := t.s.vouch(t.ctx, t.tx, fpr, verify); err != nil {
 		return err
 	}
 	t.checked = true
+	t.s.replayMu.Lock()
+	h := t.head
+	t.s.locked = &h
+	t.s.replayMu.Unlock()
 	return nil
 }
 
