@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -337,32 +338,66 @@ func SecretFileFingerprint(path string) (string, error) {
 
 // OpenPrivateFile opens a file that holds a secret (the directory's
 // secret key, a key's passphrase, an SMTP password) for reading. As ssh
-// does with its keys, it refuses a file that group or others may read or
-// write (ErrInsecurePermissions, with the mode and the chmod that fixes
-// it) and anything but a regular file: it is the one check of such files.
+// does with its keys, it refuses a regular file that group or others may
+// read or write (ErrInsecurePermissions, naming who and with the mode and
+// the chmod that fixes it); a pipe or socket (--passphrase-file
+// /dev/stdin or <(cmd)) is taken whatever its mode, since what is read
+// from it is gone for anyone else; anything else (a directory, a device)
+// is refused. It is the one check of such files. A named pipe is opened
+// without waiting for a writer: with none it reads as empty.
 func OpenPrivateFile(path string) (*os.File, error) {
-	f, err := os.Open(path)
+	// Stat before opening: opening a device or a named pipe may block.
+	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
+	if err := privateFileOK(path, fi); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	// What was opened is what was checked (the name may have changed).
+	if fi, err = f.Stat(); err == nil {
+		err = privateFileOK(path, fi)
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		f.Close()
-		who := "readable by others"
-		if perm&0o044 == 0 {
-			who = "writable by others"
-		}
-		return nil, fmt.Errorf("%w: %s is %s (mode %04o); fix with chmod 600 %s", ErrInsecurePermissions, path, who, perm, path)
 	}
 	return f, nil
+}
+
+// privateFileOK is OpenPrivateFile's check of one file's type and mode.
+func privateFileOK(path string, fi os.FileInfo) error {
+	mode := fi.Mode()
+	switch {
+	case mode&(os.ModeNamedPipe|os.ModeSocket) != 0:
+		return nil
+	case mode.IsDir():
+		return fmt.Errorf("%s is a directory, not a file", path)
+	case mode&os.ModeDevice != 0:
+		return fmt.Errorf("%s is a device, not a file", path)
+	case !mode.IsRegular():
+		return fmt.Errorf("%s: not a regular file", path)
+	}
+	perm := mode.Perm()
+	if perm&0o077 == 0 {
+		return nil
+	}
+	who, bits := "its group", perm>>3&0o7
+	if perm&0o007 != 0 {
+		who, bits = "others", perm&0o7
+	}
+	how := "accessible"
+	switch {
+	case bits&0o4 != 0:
+		how = "readable"
+	case bits&0o2 != 0:
+		how = "writable"
+	}
+	return fmt.Errorf("%w: %s is %s by %s (mode %04o); fix with chmod 600 %s", ErrInsecurePermissions, path, how, who, perm, path)
 }
 
 // readSecretBytes reads a secret key file, refusing one that others may
