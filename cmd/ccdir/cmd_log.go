@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -40,34 +42,39 @@ func runLog(ctx context.Context, o logOptions, g *globals) error {
 	defer s.Close()
 	if g.json {
 		// Stream a JSON array so memory stays flat however long the ledger.
+		// JSON is written as it is (jsonPrintable escapes what could
+		// drive a terminal), never through printf, whose printable would
+		// turn it into something that is not JSON.
 		first := true
-		g.printf("[")
+		io.WriteString(g.stdout, "[")
 		err := s.Log(ctx, o.since, func(e *directory.Entry) error {
 			rec := struct {
 				*directory.Entry
 				Payload      json.RawMessage `json:"payload"`
 				EvidenceSize int             `json:"evidence_bytes,omitempty"`
 			}{e, json.RawMessage(e.Payload), len(e.Evidence)}
-			if !json.Valid(rec.Payload) {
-				// A damaged payload is shown as a string; verify names it.
+			if !json.Valid(rec.Payload) || !utf8.ValidString(e.Payload) {
+				// A damaged payload is shown as a string (bytes that are
+				// not UTF-8 as U+FFFD); verify names it.
 				rec.Payload, _ = json.Marshal(e.Payload)
 			}
 			b, err := json.Marshal(rec)
 			if err != nil {
 				return err
 			}
-			if !first {
-				g.printf(",")
+			sep := ",\n  "
+			if first {
+				sep = "\n  "
 			}
 			first = false
-			g.printf("\n  %s", jsonPrintable(b))
-			return nil
+			_, err = g.stdout.Write(append([]byte(sep), jsonPrintable(b)...))
+			return err
 		})
 		if err != nil {
 			return err
 		}
-		g.printf("\n]\n")
-		return nil
+		_, err = io.WriteString(g.stdout, "\n]\n")
+		return err
 	}
 	return s.Log(ctx, o.since, func(e *directory.Entry) error {
 		g.printf("%6d  %s  %-8s  %-14s  %s\n", e.Seq, e.Time, e.Actor, e.Op, summarize(e))
