@@ -33,9 +33,10 @@ A refused message is dropped with one log line and exit 0: an MTA would
 otherwise bounce it to a possibly forged sender.
 
 EXIT STATUS
-  0 handled or dropped, 2 usage,
+  0 handled or dropped (or --help on a terminal),
   75 temporary failure: the database locked or the disk full, a bad home
-     or configuration (the MTA keeps the mail and retries later)`,
+     or configuration, a bad command line, --help with a mail on standard
+     input, a crash (the MTA keeps the mail and retries later)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
@@ -67,6 +68,9 @@ func runProcess(ctx context.Context, o processOptions, g *globals) error {
 	defer done()
 	if to == "" {
 		to = rc.Config.Directory.Address
+	}
+	if testOnlyPanic != nil {
+		testOnlyPanic()
 	}
 	err = rc.Receive(ctx, receive.Envelope{From: from, To: []string{to}}, g.stdin)
 	switch {

@@ -15,7 +15,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
 )
@@ -39,12 +44,62 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
+	// The pipe line of an MTA: process, or a line that names it but
+	// cobra cannot parse as far (an unknown flag before it).
+	if c, _, err := root.Find(args); err == nil && (c.CommandPath() == "ccdir process" || c == root && slices.Contains(args, "process")) {
+		return runProcessLine(ctx, root, c, stdin, stderr)
+	}
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
 	printError(stderr, err)
 	return exitCode(err)
+}
+
+// runProcessLine runs the command line of an MTA pipe (ccdir process),
+// which exits 75 on every failure that is not the message's, so that the
+// MTA keeps the mail instead of bouncing it: a usage error (the pipe line
+// is the operator's to fix), --help with the mail on standard input
+// (nothing handled it), and a panic, logged with its stack but not its
+// value, which may hold the mail's text (a runtime error's is shown).
+func runProcessLine(ctx context.Context, root, process *cobra.Command, stdin io.Reader, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			what := fmt.Sprintf("a panic of type %T", r)
+			if re, ok := r.(runtime.Error); ok {
+				what = re.Error()
+			}
+			fmt.Fprintf(stderr, "ccdir: panic while handling a message: %s; the MTA keeps the mail\n%s", what, debug.Stack())
+			code = exitTempFail
+		}
+	}()
+	err := root.ExecuteContext(ctx)
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue):
+		printError(stderr, withHint(err, "the MTA keeps the mail (exit 75): fix the pipe command line (see ccdir process --help)"))
+		return exitTempFail
+	case err != nil:
+		printError(stderr, err)
+		return exitCode(err)
+	}
+	if h := process.Flags().Lookup("help"); h != nil && h.Changed && !isTerminal(stdin) {
+		printError(stderr, errors.New("process --help handles no message: the mail on standard input is left to the MTA"))
+		return exitTempFail
+	}
+	return exitOK
+}
+
+// isTerminal reports whether r is a terminal (or another character
+// device, such as /dev/null): no MTA's pipe.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // usageError is a command line that does not parse.

@@ -47,6 +47,11 @@ func TestMain(m *testing.M) {
 				}
 				testOnlyNow = func() time.Time { return t }
 			}
+			// CCDIR_TESTONLY_PANIC makes process panic while it handles
+			// a message, with a value that holds mail text.
+			if os.Getenv("CCDIR_TESTONLY_PANIC") != "" {
+				testOnlyPanic = func() { panic("SECRET-BODY") }
+			}
 			main()
 		},
 	})

@@ -531,3 +531,7 @@ func flagChanged(fs *pflag.FlagSet, name string) bool {
 
 // testOnlyNow, when set by the tests, replaces the clock.
 var testOnlyNow func() time.Time
+
+// testOnlyPanic, when set by the tests, panics in process while it
+// handles a message.
+var testOnlyPanic func()
