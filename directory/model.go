@@ -299,6 +299,28 @@ func (s *Snapshot) ContactsOf(tld string) []Contact {
 	return out
 }
 
+// ActiveTLDs returns the ccTLDs of c's roles that are active members of
+// the directory, in the order of c's roles.
+func (s *Snapshot) ActiveTLDs(c *Contact) []string {
+	var out []string
+	for _, r := range c.Roles {
+		if slices.ContainsFunc(s.Members, func(m Member) bool { return m.TLD == r.TLD && m.Status == StatusActive }) {
+			out = append(out, r.TLD)
+		}
+	}
+	return out
+}
+
+// Reachable reports whether c receives directory data — the digest, list
+// copies, the notices of changes made by mail to other contacts — which a
+// contact does only through a role at an active ccTLD: one whose every
+// role is at inactive ccTLDs gets nothing (and cannot run commands
+// either). This is the one rule of it; the digest reports such a contact
+// as skipped ("ccTLD inactive").
+func (s *Snapshot) Reachable(c *Contact) bool {
+	return len(s.ActiveTLDs(c)) > 0
+}
+
 // clone returns a deep copy, which its holder may change freely.
 func (s *Snapshot) clone() *Snapshot {
 	c := *s

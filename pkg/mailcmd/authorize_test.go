@@ -1,6 +1,7 @@
 package mailcmd
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/ccdir/ccdir/directory"
@@ -92,4 +93,45 @@ func TestAuthorizePerCCTLD(t *testing.T) {
 			t.Fatalf("ran: failed %v, serial %d → %d", res.Failed, before, f.serial())
 		}
 	})
+}
+
+// A contact whose every role is at an inactive ccTLD gets no directory
+// data: not the notice of a change to a colleague's entry
+// (directory.Snapshot.Reachable), while the contacts of the active
+// ccTLD are told as before (issue 10 review).
+func TestInactiveContactNotNotified(t *testing.T) {
+	f := newFixture(t)
+	li := keystest.NewSecret(t, "Li Wei", "li@cnnic.cn")
+	li.SetClock(f.now)
+	_, err := f.store.Update(f.ctx, directory.Operator, func(tx *directory.Tx) error {
+		if _, err := tx.AddMember(directory.Member{TLD: "cn", Org: "CNNIC", Status: directory.StatusInactive}); err != nil {
+			return err
+		}
+		if _, err := tx.AddContact(directory.Contact{Email: "li@cnnic.cn", Name: "Li Wei",
+			Phones: []directory.Phone{{Number: "+861058813000"}},
+			Roles:  []directory.Role{{TLD: "cn", Role: directory.RoleSecurity}}, Key: dirKey(t, li.Public())}); err != nil {
+			return err
+		}
+		if _, err := tx.UpdateContact("erin@denic.de", func(c *directory.Contact) error {
+			c.SetRole("cn", directory.RoleSecurity) // and of the active de
+			return nil
+		}); err != nil {
+			return err
+		}
+		_, err := tx.UpdateContact("carol@registro.br", func(c *directory.Contact) error {
+			c.SetRole("cn", directory.RoleAdmin)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := f.handle(f.accepted("carol@registro.br", "SET PHONE +5511987654321\n"))
+	if slices.Contains(res.Notified, "li@cnnic.cn") {
+		t.Errorf("li, a contact of the inactive cn only, got the notice of carol's new phone: %v", res.Notified)
+	}
+	if !slices.Contains(res.Notified, "erin@denic.de") {
+		t.Errorf("erin, of cn and the active de, was not told: %v", res.Notified)
+	}
 }

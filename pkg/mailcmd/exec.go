@@ -492,8 +492,12 @@ func (r *run) removeContact(c *Command) (string, error) {
 
 // announce queues the notice of a change: to the affected contact's
 // previous address and key (its new ones for a contact just added), and
-// to the other contacts of the ccTLDs concerned. The sender is told by
-// the reply instead, unless the change reaches it at another key.
+// to the other contacts of the ccTLDs concerned who receive directory
+// data (directory.Snapshot.Reachable: a role at an active ccTLD). The
+// sender is told by the reply instead, unless the change reaches it at
+// another key. The affected contact is told of a change to its own entry
+// whatever its ccTLDs' status: it is its own data, and the notice to the
+// previous address and key is what tells it of a change it did not make.
 func (r *run) announce(before, after *directory.Contact, tlds []string, lines []string) {
 	who := before
 	if who == nil {
@@ -507,7 +511,7 @@ func (r *run) announce(before, after *directory.Contact, tlds []string, lines []
 	r.notify(who, lines)
 	for _, tld := range tlds {
 		for _, c := range r.view.ContactsOf(tld) {
-			if c.Email == who.Email || c.Email == r.email {
+			if c.Email == who.Email || c.Email == r.email || !r.view.Reachable(&c) {
 				continue
 			}
 			r.notify(&c, lines)

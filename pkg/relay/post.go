@@ -161,20 +161,10 @@ type target struct {
 	author  bool
 }
 
-// activeTLDs returns the contact's ccTLDs that are active members.
-func activeTLDs(c *directory.Contact, active map[string]bool) []string {
-	var out []string
-	for _, r := range c.Roles {
-		if active[r.TLD] {
-			out = append(out, r.TLD)
-		}
-	}
-	return out
-}
-
-// targets returns who gets the post: every active contact, or those the
-// TO: lines name; the author first if copy is set. A name that matches
-// nobody is an error for the author.
+// targets returns who gets the post: every contact that receives directory
+// data (directory.Snapshot.Reachable: a role at an active ccTLD), or those
+// of them the TO: lines name; the author first if copy is set. A name that
+// matches nobody is an error for the author.
 func (p *post) targets(snap *directory.Snapshot, author *directory.Contact, copyAuthor bool) ([]target, error) {
 	active := map[string]bool{}
 	for _, m := range snap.Members {
@@ -184,7 +174,7 @@ func (p *post) targets(snap *directory.Snapshot, author *directory.Contact, copy
 	}
 	var out []target
 	if copyAuthor {
-		out = append(out, target{contact: *author, tlds: activeTLDs(author, active), author: true})
+		out = append(out, target{contact: *author, tlds: snap.ActiveTLDs(author), author: true})
 	}
 	want := map[string]bool{} // emails
 	wantTLD := map[string]bool{}
@@ -194,7 +184,7 @@ func (p *post) targets(snap *directory.Snapshot, author *directory.Contact, copy
 			if strings.Contains(name, "@") {
 				e, err := directory.NormalizeEmail(strings.Trim(name, "<>"))
 				if err == nil && slices.ContainsFunc(snap.Contacts, func(c directory.Contact) bool {
-					return c.Email == e && len(activeTLDs(&c, active)) > 0
+					return c.Email == e && snap.Reachable(&c)
 				}) {
 					want[e] = true
 					continue
@@ -218,10 +208,10 @@ func (p *post) targets(snap *directory.Snapshot, author *directory.Contact, copy
 		if c.Email == author.Email {
 			continue
 		}
-		tlds := activeTLDs(c, active)
-		if len(tlds) == 0 {
+		if !snap.Reachable(c) {
 			continue
 		}
+		tlds := snap.ActiveTLDs(c)
 		if p.hasTo && !want[c.Email] && !slices.ContainsFunc(tlds, func(t string) bool { return wantTLD[t] }) {
 			continue
 		}

@@ -287,13 +287,9 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 // authorOf returns the contact with a role for an active ccTLD whose
 // registered key is fpr.
 func authorOf(s *directory.Snapshot, fpr string) *directory.Contact {
-	active := map[string]bool{}
-	for _, m := range s.Members {
-		active[m.TLD] = m.Status == directory.StatusActive
-	}
 	for i := range s.Contacts {
 		c := &s.Contacts[i]
-		if c.Key != nil && strings.EqualFold(c.Key.Fingerprint, fpr) && len(activeTLDs(c, active)) > 0 {
+		if c.Key != nil && strings.EqualFold(c.Key.Fingerprint, fpr) && s.Reachable(c) {
 			return c
 		}
 	}
