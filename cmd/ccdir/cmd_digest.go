@@ -102,6 +102,7 @@ func (g *globals) deliveryOptions() outbox.DeliverOptions {
 		Connections: g.number("delivery.connections"),
 		RetryFor:    g.duration("delivery.retry_for"),
 		Now:         g.now,
+		OnResult:    g.onDelivered,
 	}
 }
 
@@ -155,7 +156,7 @@ func (g *globals) job(ctx context.Context) (*digest.Job, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ob, err := outbox.Open(ctx, s.DB())
+	ob, err := g.openOutboxIn(ctx, s)
 	if err != nil {
 		s.Close()
 		return nil, nil, err
@@ -191,7 +192,10 @@ func runDigestSend(ctx context.Context, o digestSendOptions, g *globals) error {
 		return err
 	}
 	if g.json {
-		return g.printJSON(res)
+		if err := g.printJSON(res); err != nil {
+			return err
+		}
+		return g.refusedError()
 	}
 	switch {
 	case !res.Due: // checked first: a dry run may find nothing due
@@ -214,7 +218,7 @@ func runDigestSend(ctx context.Context, o digestSendOptions, g *globals) error {
 			g.printf("see the failures with: ccdir outbox list --status failed\n")
 		}
 	}
-	return nil
+	return g.refusedError()
 }
 
 func runDigestPreview(ctx context.Context, o digestPreviewOptions, g *globals) error {

@@ -165,6 +165,9 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	if err := writeFileAtomic(filepath.Join(tmp, keysDir, publicName), pub, 0o644); err != nil {
 		return err
 	}
+	if err := createOutboxKey(filepath.Join(tmp, keysDir, outboxKeyName)); err != nil {
+		return err
+	}
 	var cfg fileConfig
 	cfg.Directory.Name, cfg.Directory.Address, cfg.Directory.ListAddress = name, addr, list
 	cfg.Key.Algo, cfg.Key.PassphraseFile = string(algo), passFile

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
@@ -150,10 +153,13 @@ func runOutboxFlush(ctx context.Context, g *globals) error {
 		return err
 	}
 	if g.json {
-		return g.printJSON(map[string]any{"delivered_to": t.String(), "sent": sum.Sent, "deferred": sum.Deferred, "failed": sum.Failed})
+		if err := g.printJSON(map[string]any{"delivered_to": t.String(), "sent": sum.Sent, "deferred": sum.Deferred, "failed": sum.Failed, "refused": sum.Refused}); err != nil {
+			return err
+		}
+		return g.refusedError()
 	}
 	g.printf("delivered to %s: %d sent, %d deferred, %d failed\n", t, sum.Sent, sum.Deferred, sum.Failed)
-	return nil
+	return g.refusedError()
 }
 
 // openOutbox opens the directory's outbox without the directory key, on
@@ -163,11 +169,56 @@ func (g *globals) openOutbox(ctx context.Context) (*outbox.Outbox, func(), error
 	if err != nil {
 		return nil, nil, err
 	}
-	ob, err := outbox.Open(ctx, s.DB())
+	ob, err := g.openOutboxIn(ctx, s)
 	if err != nil {
 		s.Close()
 		return nil, nil, err
 	}
 	ob.Now = g.now
 	return ob, func() { s.Close() }, nil
+}
+
+// openOutboxIn opens the outbox of the open directory s with the home's
+// outbox key (made if the home has none yet: outboxKey), which every row
+// it queues is authenticated with and every row it delivers is checked
+// against.
+func (g *globals) openOutboxIn(ctx context.Context, s *directory.Store) (*outbox.Outbox, error) {
+	k, err := g.outboxKey()
+	if err != nil {
+		return nil, err
+	}
+	ob, err := outbox.Open(ctx, s.DB())
+	if err != nil {
+		return nil, err
+	}
+	ob.Key = k
+	return ob, nil
+}
+
+// onDelivered is the DeliverOptions.OnResult of every command that
+// delivers: a message refused because it fails authentication (someone
+// wrote it into the database) gets a loud line in the log, on stderr,
+// and is counted for refusedError.
+func (g *globals) onDelivered(r outbox.Row, err error) {
+	if !errors.Is(err, outbox.ErrUnauthentic) {
+		return
+	}
+	g.refused.Add(1)
+	g.logger().Printf("OUTBOX TAMPERING: message %d (%s %s from %s to %s) not sent: %v", r.ID, r.Kind, r.Ref, r.From, r.To, err)
+}
+
+// refusedError is the error of a command that refused to deliver
+// messages that fail authentication (exit 1), after its report.
+func (g *globals) refusedError() error {
+	n := int(g.refused.Load())
+	if n == 0 {
+		return nil
+	}
+	verb, it := "was", "it was"
+	if n > 1 {
+		verb, it = "were", "they were"
+	}
+	g.warnf("%s in the outbox %s not made by this ccdir (outbox row fails authentication): possible database tampering; %s not sent", plural(n, "message"), verb, it)
+	return withHint(fmt.Errorf("%s refused", plural(n, "message")),
+		"see them with: ccdir outbox list --status failed; check who can write %s, and run ccdir verify; mail queued by a ccdir older than outbox keys is refused too: re-run the job that queued it (ccdir digest send --force)", g.path(dbName))
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/mailcmd"
-	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/receive"
 	"github.com/ccdir/ccdir/pkg/relay"
 	"github.com/ccdir/ccdir/pkg/smtpd"
@@ -44,7 +43,7 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 	if err != nil {
 		return fail(err)
 	}
-	ob, err := outbox.Open(ctx, s.DB())
+	ob, err := g.openOutboxIn(ctx, s)
 	if err != nil {
 		return fail(err)
 	}

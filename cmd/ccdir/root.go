@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,6 +48,8 @@ type globals struct {
 	json       bool
 
 	now func() time.Time
+
+	refused atomic.Int64 // messages refused by onDelivered
 }
 
 const rootHelp = `ccdir keeps the contact directory of a ccTLD incident-response community:

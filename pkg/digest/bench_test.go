@@ -215,6 +215,7 @@ func benchMeasure(b *testing.B, n int, fx *benchFixture, attach []string, send f
 		if err != nil {
 			b.Fatal(err)
 		}
+		ob.Key = outbox.NewKey()
 		job := &Job{
 			Store: store, Secret: fx.dirKey, Outbox: ob, Transport: tr,
 			Config:   Config{Attach: attach},

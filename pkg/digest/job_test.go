@@ -80,6 +80,7 @@ func newJobStore(t *testing.T, n int, tr outbox.Transport) *digest.Job {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ob.Key = outbox.NewKey()
 	ob.Now = clock
 	dirKey.SetClock(clock)
 	return &digest.Job{Store: store, Secret: dirKey, Outbox: ob, Transport: tr, Now: clock,

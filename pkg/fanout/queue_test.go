@@ -54,6 +54,7 @@ func newQueueWorld(t *testing.T, n int) *queueWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ob.Key = outbox.NewKey()
 	ob.Now = clock
 	w := &queueWorld{store: store, ob: ob, dir: dirKey}
 	for i := range n {

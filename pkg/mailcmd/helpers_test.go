@@ -84,6 +84,7 @@ func newFixture(t *testing.T) *fixture {
 	if f.ob, err = outbox.Open(f.ctx, s.DB()); err != nil {
 		t.Fatal(err)
 	}
+	f.ob.Key = outbox.NewKey()
 	f.ob.Now = f.now
 	f.h = &Handler{Store: s, Secret: f.dir, Outbox: f.ob, Now: f.now}
 

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -52,9 +53,12 @@ type DeliverOptions struct {
 	OnResult    func(Row, error) // called after each result is recorded, one call at a time
 }
 
-// Summary counts the results of one Deliver.
+// Summary counts the results of one Deliver. Refused counts the messages
+// that failed authentication (ErrUnauthentic): never sent, marked failed,
+// and counted in Failed too.
 type Summary struct {
 	Sent, Deferred, Failed int
+	Refused                int
 }
 
 // Backoff is the wait after the n-th consecutive temporary failure:
@@ -78,6 +82,8 @@ type job struct {
 
 	// Read by loadBodies just before the job is handed to a worker.
 	data, shared, tail []byte
+	mac                []byte
+	refused            error // the row fails authentication: recorded, never sent
 }
 
 type result struct {
@@ -110,6 +116,9 @@ var ErrNoSession = errors.New("cannot open a delivery session")
 // an error with the summary so far. A message whose session could not be
 // opened is left as it was, without an attempt counted.
 func (o *Outbox) Deliver(ctx context.Context, t Transport, f Filter, opts DeliverOptions) (Summary, error) {
+	if err := o.checkKey(); err != nil {
+		return Summary{}, err
+	}
 	if opts.Connections <= 0 {
 		opts.Connections = DefaultConnections
 	}
@@ -271,6 +280,13 @@ func (d *delivery) produce(ctx context.Context, f Filter, jobs chan<- job) error
 				if chunk[i].data == nil {
 					continue // changed meanwhile
 				}
+				if chunk[i].refused != nil {
+					if err := d.refuse(ctx, chunk[i]); err != nil {
+						return err
+					}
+					chunk[i].data, chunk[i].shared, chunk[i].tail = nil, nil, nil
+					continue
+				}
 				select {
 				case jobs <- chunk[i]:
 					chunk[i].data, chunk[i].shared, chunk[i].tail = nil, nil, nil
@@ -280,6 +296,18 @@ func (d *delivery) produce(ctx context.Context, f Filter, jobs chan<- job) error
 			}
 		}
 	}
+}
+
+// refuse records the failure of a job that fails authentication, without
+// handing it to a worker: it never reaches the transport.
+func (d *delivery) refuse(ctx context.Context, j job) error {
+	done := make(chan error, 1)
+	select {
+	case d.results <- result{job: j, err: j.refused, done: done}:
+	case <-ctx.Done():
+		return nil
+	}
+	return <-done
 }
 
 // chunkLen is how many of the first jobs of batch make the next chunk: at
@@ -387,13 +415,30 @@ func (d *delivery) loadBodies(ctx context.Context, jobs []job) error {
 		}
 		jobs[i].shared = p.data
 	}
+	// Only what the outbox queued itself is sent: the MAC covers what the
+	// row makes the transport do, checked against the bytes read (the
+	// shared part by the SHA-256 of its data, not the one recorded).
+	for i, j := range jobs {
+		if j.data == nil {
+			continue
+		}
+		var shared *[sha256.Size]byte
+		if j.blob != 0 {
+			sum := d.blobs[j.blob].actual
+			shared = &sum
+		}
+		if !d.o.authentic(j.mac, j.Kind, j.Ref, j.From, j.To, j.data, shared, j.tail) {
+			jobs[i].refused = unauthentic(len(j.mac) == 0)
+		}
+	}
 	return nil
 }
 
 // sharedPart is a shared part read by Deliver.
 type sharedPart struct {
-	sum  string // SHA-256 as stored
-	data []byte
+	sum    string // SHA-256 as stored
+	actual [sha256.Size]byte
+	data   []byte
 }
 
 // readBodies fills in the heads and tails of the jobs that are still due.
@@ -404,7 +449,7 @@ func (o *Outbox) readBodies(ctx context.Context, jobs []job) error {
 		args[i] = j.ID
 		index[j.ID] = i
 	}
-	rows, err := o.db.QueryContext(ctx, `SELECT o.id, o.body, coalesce(o.blob, 0), o.tail, coalesce(b.sha256, x'')
+	rows, err := o.db.QueryContext(ctx, `SELECT o.id, o.body, coalesce(o.blob, 0), o.tail, coalesce(b.sha256, x''), o.mac
 		FROM outbox o LEFT JOIN outbox_blob b ON b.id = o.blob
 		WHERE o.id IN (?`+strings.Repeat(", ?", len(jobs)-1)+`) AND o.status IN ('queued', 'deferred')`, args...)
 	if err != nil {
@@ -413,12 +458,12 @@ func (o *Outbox) readBodies(ctx context.Context, jobs []job) error {
 	defer rows.Close()
 	for rows.Next() {
 		var id, blob int64
-		var body, tail, sum []byte
-		if err := rows.Scan(&id, &body, &blob, &tail, &sum); err != nil {
+		var body, tail, sum, mac []byte
+		if err := rows.Scan(&id, &body, &blob, &tail, &sum, &mac); err != nil {
 			return err
 		}
 		if i, ok := index[id]; ok && len(body) > 0 {
-			jobs[i].data, jobs[i].blob, jobs[i].tail, jobs[i].blobSum = body, blob, tail, string(sum)
+			jobs[i].data, jobs[i].blob, jobs[i].tail, jobs[i].blobSum, jobs[i].mac = body, blob, tail, string(sum), mac
 		}
 	}
 	return rows.Err()
@@ -450,7 +495,7 @@ func (d *delivery) readBlobs(ctx context.Context, need map[int64]bool) error {
 		if testOnlyBlobRead != nil {
 			testOnlyBlobRead(id)
 		}
-		d.blobs[id] = sharedPart{sum: string(sum), data: data}
+		d.blobs[id] = sharedPart{sum: string(sum), actual: sha256.Sum256(data), data: data}
 		d.blobBytes += len(data)
 	}
 	return rows.Err()
@@ -552,6 +597,9 @@ func (d *delivery) recorder() {
 						d.sum.Deferred++
 					case Failed:
 						d.sum.Failed++
+						if errors.Is(group[i].err, ErrUnauthentic) {
+							d.sum.Refused++
+						}
 					}
 					if d.opts.OnResult != nil {
 						d.opts.OnResult(row, group[i].err)

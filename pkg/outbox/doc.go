@@ -24,6 +24,11 @@
 // until the message has waited longer than DeliverOptions.RetryFor;
 // permanent ones (5xx) are marked failed with the server's answer.
 //
+// Every row carries a MAC made with Outbox.Key, a secret kept outside the
+// database; Deliver sends only rows whose MAC checks out and marks the
+// others failed (ErrUnauthentic), so that someone who can write the
+// database but not the key cannot make the directory send their mail.
+//
 // The package never prints and never sees a password except through
 // TransportOptions.Password.
 package outbox

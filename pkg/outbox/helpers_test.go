@@ -48,8 +48,16 @@ func openOutbox(ctx context.Context, db *sql.DB) (*Outbox, error) {
 	if err := directory.Migrate(ctx, db, Migrations); err != nil {
 		return nil, err
 	}
-	return Open(ctx, db)
+	o, err := Open(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	o.Key = testKey
+	return o, nil
 }
+
+// testKey is the outbox key of the tests.
+var testKey = NewKey()
 
 func newOutbox(t testing.TB, c *clock) *Outbox {
 	t.Helper()

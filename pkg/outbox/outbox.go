@@ -106,6 +106,15 @@ type Outbox struct {
 	// Now is the clock used for timestamps written by Enqueue and Retry;
 	// nil means time.Now. Set it before use.
 	Now func() time.Time
+
+	// Key is the outbox key (KeySize bytes, kept outside the database,
+	// beside the directory's secret key): Enqueue stores with every row
+	// a MAC made with it, and Deliver sends only rows whose MAC it
+	// checks, so that someone who can write the database but not the
+	// key cannot make the directory send their mail. Without it Enqueue
+	// and Deliver refuse (ErrNoKey); List, Counts and Retry work. Set it
+	// before use.
+	Key []byte
 }
 
 // Open returns the outbox kept in db, whose tables Migrations made
@@ -129,8 +138,8 @@ func current(ctx context.Context, db *sql.DB) (bool, error) {
 	err := db.QueryRowContext(ctx, `SELECT
 		(SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('outbox', 'outbox_blob')) +
 		(SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ('outbox_due', 'outbox_blob_ref')) +
-		(SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail'))`).Scan(&n)
-	return n == 6, err
+		(SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail', 'mac'))`).Scan(&n)
+	return n == 7, err
 }
 
 func (o *Outbox) now() time.Time {
@@ -145,6 +154,9 @@ func (o *Outbox) now() time.Time {
 // can be resumed; added counts the new rows. A refused message (an error
 // wrapping ErrInvalid) refuses the whole batch.
 func (o *Outbox) Enqueue(ctx context.Context, msgs ...Message) (added int, err error) {
+	if err := o.checkKey(); err != nil {
+		return 0, err
+	}
 	if err := validate(msgs); err != nil {
 		return 0, err
 	}
@@ -173,16 +185,19 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...Message) (added int, err e
 // may be gone; PutBlobTx with the same bytes is cheap and returns the id
 // to use.
 func (o *Outbox) EnqueueTx(ctx context.Context, tx *sql.Tx, msgs ...Message) (int, error) {
+	if err := o.checkKey(); err != nil {
+		return 0, err
+	}
 	if err := validate(msgs); err != nil {
 		return 0, err
 	}
-	sizes, err := checkShared(ctx, tx, msgs)
+	sizes, sums, err := checkShared(ctx, tx, msgs)
 	if err != nil {
 		return 0, err
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO outbox
-		(kind, ref, sender, rcpt, body, blob, tail, size, status, created, window_start, next_attempt)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+		(kind, ref, sender, rcpt, body, blob, tail, size, status, created, window_start, next_attempt, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
 		ON CONFLICT (kind, ref, rcpt) DO NOTHING`)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: enqueue: %w", err)
@@ -196,7 +211,8 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *sql.Tx, msgs ...Message) (in
 		if len(m.Tail) > 0 {
 			tail = m.Tail
 		}
-		res, err := stmt.ExecContext(ctx, m.Kind, m.Ref, m.From, m.To, m.Data, blob, tail, sizes[i], now, now, now)
+		mac := o.mac(m.Kind, m.Ref, m.From, m.To, m.Data, sums[i], m.Tail)
+		res, err := stmt.ExecContext(ctx, m.Kind, m.Ref, m.From, m.To, m.Data, blob, tail, sizes[i], now, now, now, mac)
 		if err != nil {
 			return 0, fmt.Errorf("outbox: enqueue %s %s to %s: %w", m.Kind, m.Ref, m.To, err)
 		}
@@ -211,32 +227,45 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *sql.Tx, msgs ...Message) (in
 
 // checkShared checks that the shared part of each message exists and that
 // the whole message is not too big. It returns the size of each message
-// on the wire. Each distinct shared part is looked up once.
-func checkShared(ctx context.Context, tx *sql.Tx, msgs []Message) ([]int, error) {
-	blobSizes := map[int64]int{}
+// on the wire and the SHA-256 of its shared part (nil for none) as
+// PutBlobTx recorded it, which the message's MAC covers: Deliver checks it
+// against the bytes it reads. Each distinct shared part is looked up once.
+func checkShared(ctx context.Context, tx *sql.Tx, msgs []Message) ([]int, []*[sha256.Size]byte, error) {
+	type part struct {
+		size int
+		sum  *[sha256.Size]byte
+	}
+	parts := map[int64]part{}
 	sizes := make([]int, len(msgs))
+	sums := make([]*[sha256.Size]byte, len(msgs))
 	for i, m := range msgs {
 		size := len(m.Data) + len(m.Tail)
 		if m.Blob != 0 {
-			n, ok := blobSizes[m.Blob]
+			p, ok := parts[m.Blob]
 			if !ok {
-				err := tx.QueryRowContext(ctx, `SELECT length(data) FROM outbox_blob WHERE id = ?`, m.Blob).Scan(&n)
+				var sum []byte
+				err := tx.QueryRowContext(ctx, `SELECT length(data), sha256 FROM outbox_blob WHERE id = ?`, m.Blob).Scan(&p.size, &sum)
 				if errors.Is(err, sql.ErrNoRows) {
-					return nil, invalid(i, "shared part %d does not exist", m.Blob)
+					return nil, nil, invalid(i, "shared part %d does not exist", m.Blob)
 				}
 				if err != nil {
-					return nil, fmt.Errorf("outbox: enqueue: shared part %d: %w", m.Blob, err)
+					return nil, nil, fmt.Errorf("outbox: enqueue: shared part %d: %w", m.Blob, err)
 				}
-				blobSizes[m.Blob] = n
+				if len(sum) != sha256.Size {
+					return nil, nil, fmt.Errorf("outbox: enqueue: shared part %d: %d bytes of SHA-256", m.Blob, len(sum))
+				}
+				p.sum = (*[sha256.Size]byte)(sum)
+				parts[m.Blob] = p
 			}
-			size += n
+			size += p.size
+			sums[i] = p.sum
 		}
 		if size > MaxMessageBytes {
-			return nil, invalid(i, "message to %s is %d bytes, more than %d", m.To, size, MaxMessageBytes)
+			return nil, nil, invalid(i, "message to %s is %d bytes, more than %d", m.To, size, MaxMessageBytes)
 		}
 		sizes[i] = size
 	}
-	return sizes, nil
+	return sizes, sums, nil
 }
 
 // PutBlob stores data as a shared part of messages, in its own

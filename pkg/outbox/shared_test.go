@@ -428,7 +428,7 @@ func TestOpenMigratesOldSchema(t *testing.T) {
 	if _, err := openOutbox(ctx, db); err != nil { // a second Open changes nothing
 		t.Fatal(err)
 	}
-	if n := dbInt(t, o, `SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail')`); n != 2 {
+	if n := dbInt(t, o, `SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail', 'mac')`); n != 3 {
 		t.Fatalf("%d of the new columns", n)
 	}
 	if n := dbInt(t, o, `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'outbox_blob_ref'`); n != 1 {
@@ -439,11 +439,16 @@ func TestOpenMigratesOldSchema(t *testing.T) {
 	mustEnqueue(t, o, msgs...)
 	f := newFake()
 	f.keep = true
-	if sum, err := o.Deliver(ctx, f, Filter{}, DeliverOptions{}); err != nil || sum != (Summary{Sent: 4}) {
+	// The message queued before the migration has no MAC: it is refused
+	// (fail closed, the one-time cost of the upgrade), the others go.
+	if sum, err := o.Deliver(ctx, f, Filter{}, DeliverOptions{}); err != nil || sum != (Summary{Sent: 3, Failed: 1, Refused: 1}) {
 		t.Fatalf("Deliver = %+v, %v", sum, err)
 	}
-	if !bytes.Equal(f.bodies[old.To], old.Data) {
-		t.Fatal("the message queued before the migration arrived changed")
+	if _, ok := f.bodies[old.To]; ok {
+		t.Fatal("the message queued before the migration, without a MAC, was sent")
+	}
+	if rows, err := o.List(ctx, Filter{Status: []Status{Failed}}); err != nil || len(rows) != 1 || !strings.Contains(rows[0].LastError, "re-run the job") {
+		t.Fatalf("failed rows %+v, %v", rows, err)
 	}
 	for _, m := range msgs {
 		if !bytes.Equal(f.bodies[m.To], wire(m, shared)) {

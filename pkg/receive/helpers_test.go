@@ -89,6 +89,7 @@ func newWorld(t *testing.T) *world {
 	if w.ob, err = outbox.Open(w.ctx, s.DB()); err != nil {
 		t.Fatal(err)
 	}
+	w.ob.Key = outbox.NewKey()
 	w.ob.Now = w.now
 
 	w.ana = keystest.NewSecret(t, "Ana Silva", anaAddr)

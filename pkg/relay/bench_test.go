@@ -114,6 +114,7 @@ func BenchmarkRelay1000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	ob.Key = outbox.NewKey()
 	srv := smtptest.NewServer(b, smtptest.Options{})
 	tr, err := outbox.NewTransport(srv.URL, outbox.TransportOptions{})
 	if err != nil {

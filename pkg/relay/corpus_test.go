@@ -113,6 +113,7 @@ func TestCorpusNeverRelayed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ob.Key = outbox.NewKey()
 	clock := func() time.Time { return corpusNow }
 	p := &inbound.Pipeline{Store: store, Secret: dir, Now: clock, Config: inbound.Config{Addresses: []string{dirAddr, listAddr}}}
 	r := &relay.Relay{Store: store, Secret: dir, Outbox: ob, Now: clock}

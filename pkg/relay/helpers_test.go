@@ -138,6 +138,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.ob.Key = outbox.NewKey()
 	w.p = &inbound.Pipeline{Store: w.store, Secret: w.dir, Config: inbound.Config{Addresses: []string{dirAddr, listAddr}}}
 	w.r = &relay.Relay{Store: w.store, Secret: w.dir, Outbox: w.ob, Config: relay.Config{Tag: "[TLD-OPS]"}}
 	w.h = &mailcmd.Handler{Store: w.store, Secret: w.dir, Outbox: w.ob}
