@@ -412,3 +412,65 @@ func TestCheckKeptReplay(t *testing.T) {
 		t.Fatal("an entry was written")
 	}
 }
+
+// TestTxCheckSchema: a schema object ccdir never makes (a trigger that
+// rewrites a contact after each ledger insert, a view, a table, an index)
+// is refused by Tx.Check before the first entry, on the Store that kept a
+// replay at this head as on a new one, and by Checked; nothing is signed.
+// With the object gone, the same change goes through.
+func TestTxCheckSchema(t *testing.T) {
+	for _, tc := range []struct{ name, plant, drop, want string }{
+		{"trigger", `CREATE TRIGGER evil_t AFTER INSERT ON ledger BEGIN UPDATE contacts SET key_fingerprint = '` + otherKey + `' WHERE email = 'ana@dns.pt'; END`,
+			`DROP TRIGGER evil_t`, `trigger "evil_t"`},
+		{"view", `CREATE VIEW evil_v AS SELECT * FROM contacts`, `DROP VIEW evil_v`, `view "evil_v"`},
+		{"table", `CREATE TABLE evil(v)`, `DROP TABLE evil`, `unexpected table evil`},
+		{"index", `CREATE INDEX evil_i ON contacts(name)`, `DROP INDEX evil_i`, `unexpected index evil_i`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.populate()
+			if _, err := f.s.Checked(f.ctx, f.signer.Fingerprint(), f.signer.verify); err != nil {
+				t.Fatal(err)
+			}
+			tamper(t, f.path, tc.plant)
+			change := func(s *Store) error {
+				_, err := s.Update(f.ctx, Actor{Name: "member:" + anaKey, Evidence: []byte("mail")}, func(tx *Tx) error {
+					if _, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.Name = "Ana Two"; return nil }); err != nil {
+						return err
+					}
+					_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.Phones = []Phone{{Number: "+351 21 111 2222"}}; return nil })
+					return err
+				})
+				return err
+			}
+			before := f.serial()
+			s2, err := Open(f.ctx, f.path, f.opts())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			for i, s := range []*Store{f.s, s2} {
+				err := change(s)
+				if !errors.Is(err, ErrTampered) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("store %d: Update with a planted %s: %v, want ErrTampered naming %q", i, tc.name, err, tc.want)
+				}
+			}
+			if _, err := s2.Checked(f.ctx, f.signer.Fingerprint(), f.signer.verify); !errors.Is(err, ErrTampered) {
+				t.Fatalf("Checked with a planted %s: %v, want ErrTampered", tc.name, err)
+			}
+			if f.serial() != before {
+				t.Fatal("an entry was written")
+			}
+			tamper(t, f.path, tc.drop)
+			if err := change(f.s); err != nil {
+				t.Fatalf("Update with the %s gone: %v", tc.name, err)
+			}
+			if _, err := f.s.Verify(f.ctx, f.signer.Fingerprint(), f.signer.verify); err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if snap, err := s2.Checked(f.ctx, f.signer.Fingerprint(), f.signer.verify); err != nil || keyOf(snap, "ana@dns.pt") != anaKey {
+				t.Fatalf("Checked after: %v", err)
+			}
+		})
+	}
+}

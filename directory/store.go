@@ -70,8 +70,9 @@ type Store struct {
 	checked *Snapshot // the last Checked snapshot, by head
 
 	replayMu sync.Mutex
-	replay   *replayed // the ledger replayed up to a head (see vouch)
-	locked   *Head     // the head an open Update's Tx.Check vouched for, under its write lock
+	replay   *replayed                    // the ledger replayed up to a head (see vouch)
+	locked   *Head                        // the head an open Update's Tx.Check vouched for, under its write lock
+	schemas  map[string]map[string]string // the schema the recorded steps make, by versions (see checkSchema)
 }
 
 func dsn(path string, ro bool, extra url.Values) string {

@@ -176,6 +176,16 @@ func (r *replayed) close() {
 func (s *Store) vouch(ctx context.Context, q queryer, fpr string, verify VerifyFunc) error {
 	s.replayMu.Lock()
 	defer s.replayMu.Unlock()
+	// The schema first: a trigger, a view or another table that ccdir
+	// never creates could change what the tables say while this Store
+	// writes to them (a trigger on the ledger rewriting a contact after
+	// each entry), and replay compares tables, not what acts on them.
+	if err := s.checkSchema(ctx, q); err != nil {
+		if IsVerifyError(err) {
+			return &TamperError{Finding: err}
+		}
+		return err
+	}
 	head, _, herr := readHead(ctx, q)
 	var err error
 	if r := s.replay; herr == nil && r != nil && r.fpr == fpr && r.head == head {
@@ -299,6 +309,17 @@ func (s *Store) Checked(ctx context.Context, fpr string, verify VerifyFunc) (*Sn
 // appended runs it with the Signer's key if nobody did (the tables a
 // transaction starts from are the ones it extends), a later call after a
 // check that passed returns nil.
+//
+// Checking the schema once, here, is enough for every later entry of the
+// transaction: the check finds no trigger, view or table ccdir does not
+// make, and none can appear before the commit. Creating one is a write,
+// and this transaction holds the database's write lock (BEGIN IMMEDIATE)
+// from before the check until its commit; its own statements are the
+// Tx methods', which never create a schema object. So each entry's
+// payload, built from rows this transaction read after its own changes,
+// holds only what the checked tables and those changes say (a trigger
+// planted beforehand, rewriting a contact after each ledger insert, is
+// refused here, before the first entry).
 func (t *Tx) Check(fpr string, verify VerifyFunc) error {
 	if t.checked {
 		return nil
@@ -374,43 +395,51 @@ func signedTable(name string) bool {
 // place by a release before schema versions has the columns of a fresh
 // one, in another order), no other table, index, trigger or view.
 func compareSchema(ctx context.Context, disk, want queryer) error {
-	read := func(db queryer) (map[string]string, error) {
-		rows, err := db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema
-			WHERE NOT (type = 'table' AND name LIKE 'sqlite\_%' ESCAPE '\') ORDER BY type, name`)
-		if err != nil {
-			return nil, err
-		}
-		type object struct{ typ, name, tbl, sql string }
-		var objs []object
-		for rows.Next() {
-			var o object
-			if err := rows.Scan(&o.typ, &o.name, &o.tbl, &o.sql); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			objs = append(objs, o)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		m := map[string]string{}
-		for _, o := range objs {
-			def := o.tbl + "\x00" + o.sql
-			if o.typ == "table" && !signedTable(o.name) {
-				if def, err = columns(ctx, db, o.name); err != nil {
-					return nil, err
-				}
-			}
-			m[o.typ+" "+o.name] = def
-		}
-		return m, nil
-	}
-	wantObjs, err := read(want)
+	wantObjs, err := readSchema(ctx, want)
 	if err != nil {
 		return err
 	}
-	got, err := read(disk)
+	return diffSchema(ctx, disk, wantObjs)
+}
+
+// readSchema describes every schema object of db (but SQLite's own
+// tables) by type and name.
+func readSchema(ctx context.Context, db queryer) (map[string]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema
+		WHERE NOT (type = 'table' AND name LIKE 'sqlite\_%' ESCAPE '\') ORDER BY type, name`)
+	if err != nil {
+		return nil, err
+	}
+	type object struct{ typ, name, tbl, sql string }
+	var objs []object
+	for rows.Next() {
+		var o object
+		if err := rows.Scan(&o.typ, &o.name, &o.tbl, &o.sql); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		objs = append(objs, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, o := range objs {
+		def := o.tbl + "\x00" + o.sql
+		if o.typ == "table" && !signedTable(o.name) {
+			if def, err = columns(ctx, db, o.name); err != nil {
+				return nil, err
+			}
+		}
+		m[o.typ+" "+o.name] = def
+	}
+	return m, nil
+}
+
+// diffSchema compares the schema of disk with wantObjs (see compareSchema).
+func diffSchema(ctx context.Context, disk queryer, wantObjs map[string]string) error {
+	got, err := readSchema(ctx, disk)
 	if err != nil {
 		return err
 	}
@@ -434,6 +463,48 @@ func compareSchema(ctx context.Context, disk, want queryer) error {
 		}
 	}
 	return nil
+}
+
+// checkSchema is compareSchema for vouch: the schema read through q must
+// be exactly the one the steps it records in schema_migrations make. The
+// schema those steps make is built once per set of versions and kept.
+// s.replayMu is held.
+func (s *Store) checkSchema(ctx context.Context, q queryer) error {
+	applied, recorded, err := readApplied(ctx, q)
+	if err != nil {
+		return err
+	}
+	if !recorded || applied[Owner] == 0 {
+		return &VerifyError{Reason: "schema_migrations does not record the signed tables"}
+	}
+	if err := s.steps.checkNewer(s.path, applied); err != nil {
+		return err
+	}
+	owners := make([]string, 0, len(applied))
+	for o, v := range applied {
+		owners = append(owners, fmt.Sprintf("%s=%d", o, v))
+	}
+	sort.Strings(owners)
+	key := strings.Join(owners, " ")
+	want, ok := s.schemas[key]
+	if !ok {
+		db, err := memoryDB("ccdir-schema")
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := applySteps(ctx, db, s.steps.upTo(applied), s.opts.Now()); err != nil {
+			return err
+		}
+		if want, err = readSchema(ctx, db); err != nil {
+			return err
+		}
+		if s.schemas == nil {
+			s.schemas = map[string]map[string]string{}
+		}
+		s.schemas[key] = want
+	}
+	return diffSchema(ctx, q, want)
 }
 
 // columns describes the columns of a table, in name order: name, type,
