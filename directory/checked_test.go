@@ -474,3 +474,59 @@ func TestTxCheckSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckedAt: the directory at an earlier entry comes from the replay
+// that checks the head, with the hash a caller recorded for it; a ledger
+// edited before that entry, a hash that is not the entry's or an entry
+// beyond the head is tampering. Asked again at the same head, nothing is
+// replayed.
+func TestCheckedAt(t *testing.T) {
+	f := newFixture(t)
+	f.populate()
+	mid := f.serial()
+	f.update(func(tx *Tx) error { _, err := tx.RemoveContact("noc@dns.pt"); return err })
+	f.update(func(tx *Tx) error {
+		_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.Name = "Ana M. Sousa"; return nil })
+		return err
+	})
+	fpr := f.signer.Fingerprint()
+	var verifies int
+	verify := func(msg, sig []byte) error { verifies++; return f.signer.verify(msg, sig) }
+	now, at, err := f.s.CheckedAt(f.ctx, fpr, verify, At{Serial: mid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	then := at[0]
+	if then.Head.Serial != mid || len(then.Contacts) != 3 || len(now.Contacts) != 2 {
+		t.Fatalf("at %d: %d contacts; now: %d contacts", then.Head.Serial, len(then.Contacts), len(now.Contacts))
+	}
+	if then.Contacts[0].Name != "Ana Sousa" || now.Contacts[0].Name != "Ana M. Sousa" {
+		t.Fatalf("names: then %q, now %q", then.Contacts[0].Name, now.Contacts[0].Name)
+	}
+	// The same entries again, with their hashes, and the head: cached.
+	n := verifies
+	_, at2, err := f.s.CheckedAt(f.ctx, fpr, verify, At{Serial: mid, Hash: then.Head.Hash}, At{Serial: now.Head.Serial, Hash: now.Head.Hash})
+	if err != nil || verifies != n || at2[0].Head != then.Head || at2[1].Head != now.Head {
+		t.Fatalf("again: %v (%d more signatures checked)", err, verifies-n)
+	}
+	if _, _, err := f.s.CheckedAt(f.ctx, fpr, verify, At{Serial: mid, Hash: now.Head.Hash}); !errors.Is(err, ErrTampered) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("ledger entry %d: its hash", mid)) {
+		t.Fatalf("a recorded hash that is not the entry's: %v", err)
+	}
+	if _, _, err := f.s.CheckedAt(f.ctx, fpr, verify, At{Serial: 99, Hash: "ab"}); !errors.Is(err, ErrTampered) {
+		t.Fatalf("an entry beyond the head: %v", err)
+	}
+
+	// An entry before mid edited: no snapshot at mid from a store that
+	// has not checked this head yet.
+	tamper(t, f.path, `UPDATE ledger SET payload = replace(payload, 'Ana Sousa', 'Eve') WHERE seq = 4`)
+	s2, err := Open(f.ctx, f.path, f.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, _, err := s2.CheckedAt(f.ctx, fpr, verify, At{Serial: mid}); !errors.Is(err, ErrTampered) ||
+		!strings.Contains(err.Error(), "ledger entry 4: content does not match its hash") {
+		t.Fatalf("CheckedAt after the ledger was edited: %v", err)
+	}
+}

@@ -68,6 +68,9 @@ type Store struct {
 	cacheMu sync.Mutex
 	cached  *Snapshot // the last Snapshot read, by head
 	checked *Snapshot // the last Checked snapshot, by head
+	// checkedAt are snapshots at earlier entries from the replay that
+	// checked the head (CheckedAt).
+	checkedAt *pastChecked
 
 	replayMu sync.Mutex
 	replay   *replayed                    // the ledger replayed up to a head (see vouch)

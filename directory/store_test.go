@@ -343,34 +343,6 @@ func TestOpenRefusesForeignDatabase(t *testing.T) {
 	}
 }
 
-func TestSnapshotAt(t *testing.T) {
-	f := newFixture(t)
-	f.populate()
-	mid := f.serial()
-	f.update(func(tx *Tx) error { _, err := tx.RemoveContact("noc@dns.pt"); return err })
-	f.update(func(tx *Tx) error {
-		_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.Name = "Ana M. Sousa"; return nil })
-		return err
-	})
-	then, err := f.s.SnapshotAt(f.ctx, mid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now, err := f.s.Snapshot(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if then.Head.Serial != mid || len(then.Contacts) != 3 || len(now.Contacts) != 2 {
-		t.Fatalf("at %d: %d contacts; now: %d contacts", then.Head.Serial, len(then.Contacts), len(now.Contacts))
-	}
-	if then.Contacts[0].Name != "Ana Sousa" || now.Contacts[0].Name != "Ana M. Sousa" {
-		t.Fatalf("names: then %q, now %q", then.Contacts[0].Name, now.Contacts[0].Name)
-	}
-	if _, err := f.s.SnapshotAt(f.ctx, 99); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("SnapshotAt(99): %v", err)
-	}
-}
-
 func TestUpdateOperationalOnly(t *testing.T) {
 	f := newFixtureWith(t, []Migration{{Owner: "test", Version: 1, Name: "ops", Up: `CREATE TABLE ops (x TEXT)`}})
 	entries, err := f.s.Update(f.ctx, Operator, func(tx *Tx) error {

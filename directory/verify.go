@@ -191,7 +191,7 @@ func (s *Store) vouch(ctx context.Context, q queryer, fpr string, verify VerifyF
 	if r := s.replay; herr == nil && r != nil && r.fpr == fpr && r.head == head {
 		err = compareState(ctx, q, r.tx, head)
 	} else {
-		err = s.replayInto(ctx, q, fpr, verify)
+		err = s.replayInto(ctx, q, fpr, verify, nil)
 	}
 	if IsVerifyError(err) {
 		return &TamperError{Finding: err}
@@ -200,8 +200,9 @@ func (s *Store) vouch(ctx context.Context, q queryer, fpr string, verify VerifyF
 }
 
 // replayInto is vouch without a replay kept at the head: it replays, keeps
-// a replay that succeeds, and compares. s.replayMu is held.
-func (s *Store) replayInto(ctx context.Context, q queryer, fpr string, verify VerifyFunc) error {
+// a replay that succeeds, and compares; after, if set, is called with
+// each entry once it is applied to the replay. s.replayMu is held.
+func (s *Store) replayInto(ctx context.Context, q queryer, fpr string, verify VerifyFunc, after func(fresh queryer, e *Entry) error) error {
 	fresh, err := memoryDB("ccdir-check")
 	if err != nil {
 		return err
@@ -212,7 +213,7 @@ func (s *Store) replayInto(ctx context.Context, q queryer, fpr string, verify Ve
 		return err
 	}
 	r := &replayed{fpr: fpr, db: fresh, tx: ftx}
-	if r.head, err = replay(ctx, q, ftx, fpr, verify, replayChecks{}); err != nil {
+	if r.head, err = replay(ctx, q, ftx, fpr, verify, replayChecks{after: after}); err != nil {
 		r.close()
 		return err
 	}
@@ -553,6 +554,9 @@ type replayChecks struct {
 	allSigs bool
 	// evidence, if set, re-verifies the evidence of member-made entries.
 	evidence EvidenceFunc
+	// after, if set, is called with each entry once it is applied to
+	// fresh.
+	after func(fresh queryer, e *Entry) error
 }
 
 // memberActor is the actor prefix of changes asked for by signed mail.
@@ -683,6 +687,11 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 			}
 			if err := apply(ctx, fresh, e); err != nil {
 				return bad("cannot be replayed (%s): %v", e.Op, err)
+			}
+			if rc.after != nil {
+				if err := rc.after(fresh, e); err != nil {
+					return err
+				}
 			}
 			prev = e.Hash
 			head = Head{Serial: e.Seq, Hash: e.Hash}
@@ -906,63 +915,151 @@ func (n *sqlNullInt) Scan(v any) error {
 	return nil
 }
 
-// SnapshotAt rebuilds the directory as it was at serial by replaying the
-// ledger up to that entry into a fresh in-memory database (hashes and
-// signatures are not checked here: that is Verify's job). Digests use it
-// to compare the directory with what the last digest showed.
-func (s *Store) SnapshotAt(ctx context.Context, serial int64) (*Snapshot, error) {
+// At names a ledger entry as a caller recorded it: its serial, and its
+// hash ("" if the caller recorded none).
+type At struct {
+	Serial int64
+	Hash   string
+}
+
+// pastChecked are the snapshots at earlier entries that the replay which
+// checked the head made (see CheckedAt); valid while the head does not move.
+type pastChecked struct {
+	head Head
+	at   map[int64]*Snapshot
+}
+
+// CheckedAt is Checked, and, from the same replay, the directory as its
+// signed ledger says it was just after each entry named in at (for a
+// digest: the entry it was made at, and the one the last digest was made
+// at). The hash chain is checked up to the head, whose signature (by the
+// key fpr, checked with verify) covers every entry; the genesis, the
+// actors of member-made entries and the state tables (which must be what
+// the replay gives) are checked as Checked does. An At's hash, if given,
+// must be the hash of the ledger's entry at that serial, and an At beyond
+// the head names an entry the ledger lacks: either is a *TamperError (the
+// caller recorded an entry the signed ledger does not have), as is
+// anything Checked refuses. The snapshots are kept while the head does
+// not move, so asking again for the same entries costs no replay, and
+// the replay is the one the Store keeps (see vouch): asking only for the
+// head is Checked.
+func (s *Store) CheckedAt(ctx context.Context, fpr string, verify VerifyFunc, at ...At) (*Snapshot, []*Snapshot, error) {
+	for _, a := range at {
+		if a.Serial < 1 {
+			return nil, nil, fmt.Errorf("directory: CheckedAt(%d): serials start at 1", a.Serial)
+		}
+	}
+	// missing reports whether an entry before head is not kept yet.
+	missing := func(head Head, past *pastChecked) bool {
+		for _, a := range at {
+			if a.Serial < head.Serial && (past == nil || past.head != head || past.at[a.Serial] == nil) {
+				return true
+			}
+		}
+		return false
+	}
+	s.cacheMu.Lock()
+	past := s.checkedAt
+	s.cacheMu.Unlock()
+	head, _, err := readHead(ctx, s.r)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cur *Snapshot
+	if !missing(head, past) {
+		if cur, err = s.Checked(ctx, fpr, verify); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cur == nil || missing(cur.Head, past) {
+		if cur, past, err = s.replayAt(ctx, fpr, verify, at); err != nil {
+			return nil, nil, err
+		}
+	}
+	head = cur.Head
+	out := make([]*Snapshot, len(at))
+	for i, a := range at {
+		var snap *Snapshot
+		switch {
+		case a.Serial > head.Serial:
+			return nil, nil, &TamperError{Finding: &VerifyError{Seq: a.Serial,
+				Reason: fmt.Sprintf("recorded (hash %.16s…), but the ledger ends at entry %d", a.Hash, head.Serial)}}
+		case a.Serial == head.Serial:
+			snap = cur
+		default:
+			snap = past.at[a.Serial]
+		}
+		if a.Hash != "" && a.Hash != snap.Head.Hash {
+			return nil, nil, &TamperError{Finding: &VerifyError{Seq: a.Serial,
+				Reason: fmt.Sprintf("its hash is %.16s…, not the %.16s… recorded for it", snap.Head.Hash, a.Hash)}}
+		}
+		out[i] = snap.clone()
+	}
+	return cur, out, nil
+}
+
+// replayAt is CheckedAt's replay of the whole ledger, in one read
+// transaction, keeping the state after each entry of at before the head;
+// it becomes the Store's kept replay, and its snapshots the cached ones.
+func (s *Store) replayAt(ctx context.Context, fpr string, verify VerifyFunc, at []At) (*Snapshot, *pastChecked, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer tx.Rollback()
-	fresh, err := memoryDB("ccdir-at")
+	head, headTime, err := readHead(ctx, tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer fresh.Close()
-	ftx, err := signedTx(ctx, fresh)
-	if err != nil {
-		return nil, err
+	want := map[int64]bool{}
+	for _, a := range at {
+		want[a.Serial] = a.Serial < head.Serial
 	}
-	defer ftx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger WHERE seq <= ? ORDER BY seq`, serial)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var last Entry
-	for rows.Next() {
-		var e Entry
-		if err := scanEntry(rows, &e); err != nil {
-			return nil, err
+	past := &pastChecked{head: head, at: map[int64]*Snapshot{}}
+	after := func(fresh queryer, e *Entry) error {
+		if !want[e.Seq] {
+			return nil
 		}
-		if err := apply(ctx, ftx, &e); err != nil {
-			return nil, &LedgerError{Seq: e.Seq, Err: err}
-		}
-		last = e
+		snap, err := readSnapshot(ctx, fresh, Head{Serial: e.Seq, Hash: e.Hash}, e.Time)
+		past.at[e.Seq] = snap
+		return err
 	}
-	if err := rows.Err(); err != nil {
+	s.replayMu.Lock()
+	err = s.checkSchema(ctx, tx) // as vouch does, first
+	if err == nil {
+		err = s.replayInto(ctx, tx, fpr, verify, after)
+	}
+	s.replayMu.Unlock()
+	if IsVerifyError(err) {
+		return nil, nil, &TamperError{Finding: err}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := readSnapshot(ctx, tx, head, headTime)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.cacheMu.Lock()
+	s.checked, s.checkedAt = cur.clone(), past
+	s.cacheMu.Unlock()
+	return cur, past, nil
+}
+
+// readSnapshot reads the state tables through q as the snapshot at head.
+func readSnapshot(ctx context.Context, q queryer, head Head, t string) (*Snapshot, error) {
+	snap := &Snapshot{Head: head, Time: t}
+	var err error
+	if snap.Info, err = readInfo(ctx, q); err != nil {
 		return nil, err
 	}
-	if last.Seq != serial {
-		return nil, refuse(ErrNotFound, "", "the ledger has no entry %d", serial)
-	}
-	// The head entry itself, so that readHead works on the replay.
-	if err := insertEntry(ctx, ftx, &last); err != nil {
+	if snap.Members, err = readMembers(ctx, q, ""); err != nil {
 		return nil, err
 	}
-	snap := Snapshot{Head: Head{Serial: last.Seq, Hash: last.Hash}, Time: last.Time}
-	if snap.Info, err = readInfo(ctx, ftx); err != nil {
+	if snap.Contacts, err = readContacts(ctx, q, ""); err != nil {
 		return nil, err
 	}
-	if snap.Members, err = readMembers(ctx, ftx, ""); err != nil {
-		return nil, err
-	}
-	if snap.Contacts, err = readContacts(ctx, ftx, ""); err != nil {
-		return nil, err
-	}
-	return &snap, nil
+	return snap, nil
 }
 
 // DB returns the pool for the operational tables other packages keep in

@@ -145,13 +145,13 @@ func benchFanout(b *testing.B, n int, attach []string) {
 	}
 	benchMeasure(b, n, fx, attach, func(ctx context.Context, job *Job) (*Result, error) {
 		cfg := job.defaults()
-		snap, err := job.Store.Snapshot(ctx)
+		snap, _, err := job.checked(ctx)
 		if err != nil {
 			return nil, err
 		}
 		now := job.now()
 		kr := newKeyring(now)
-		c, err := job.content(ctx, cfg, snap.Head.Serial, 0, now, kr)
+		c, err := job.content(cfg, snap, nil, now, kr)
 		if err != nil {
 			return nil, err
 		}

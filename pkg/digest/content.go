@@ -25,19 +25,11 @@ type content struct {
 	usable      func(*directory.Contact) error
 }
 
-// content rebuilds what the digest made at created says; kr is used if it
-// checks keys at created (nil: a new keyring).
-func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64, created time.Time, kr *keyring) (*content, error) {
-	snap, err := j.Store.SnapshotAt(ctx, serial)
-	if err != nil {
-		return nil, err
-	}
-	var prev *directory.Snapshot
-	if prevSerial > 0 {
-		if prev, err = j.Store.SnapshotAt(ctx, prevSerial); err != nil {
-			return nil, err
-		}
-	}
+// content is what the digest made at created says, from snap, the
+// directory at its serial, and prev, the directory at the last digest's
+// (nil if none), both read through checked; kr is used if it checks keys
+// at created (nil: a new keyring).
+func (j *Job) content(cfg Config, snap, prev *directory.Snapshot, created time.Time, kr *keyring) (*content, error) {
 	atts, err := export.Attachments(snap, cfg.Attach)
 	if err != nil {
 		return nil, err
@@ -47,6 +39,10 @@ func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64,
 	}
 	kr.add(snap.Contacts)
 	usable := kr.usable
+	var prevSerial int64
+	if prev != nil {
+		prevSerial = prev.Head.Serial
+	}
 	return &content{
 		snap:        snap,
 		changes:     export.Diff(prev, snap, created, usable),
@@ -56,6 +52,36 @@ func (j *Job) content(ctx context.Context, cfg Config, serial, prevSerial int64,
 		keys:        kr,
 		usable:      usable,
 	}, nil
+}
+
+// checked reads the directory as its signed ledger says it is, and as it
+// was at the entries in at (directory.Store.CheckedAt, one replay, with
+// the directory key): a digest, sent, resumed, previewed or asked for by
+// mail, never shows rows written into the database without the directory
+// key; tables or a ledger that disagree give a *directory.TamperError.
+// An At with serial 0 (no last digest) gives a nil snapshot.
+func (j *Job) checked(ctx context.Context, at ...directory.At) (*directory.Snapshot, []*directory.Snapshot, error) {
+	v, err := j.Secret.Public().NewVerifier(j.now())
+	if err != nil {
+		return nil, nil, fmt.Errorf("digest: directory key: %w", err)
+	}
+	var ask []directory.At
+	for _, a := range at {
+		if a.Serial > 0 {
+			ask = append(ask, a)
+		}
+	}
+	now, got, err := j.Store.CheckedAt(ctx, j.Secret.Fingerprint(), v.Verify, ask...)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*directory.Snapshot, len(at))
+	for i, a := range at {
+		if a.Serial > 0 {
+			out[i], got = got[0], got[1:]
+		}
+	}
+	return now, out, nil
 }
 
 // protected are the real headers of a digest, the same for everyone.

@@ -139,7 +139,7 @@ func (j *Job) Send(ctx context.Context, opts SendOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	last, lastSerial, err := j.lastDigest(ctx)
+	last, lastAt, err := j.lastDigest(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -154,9 +154,9 @@ func (j *Job) Send(ctx context.Context, opts SendOptions) (*Result, error) {
 	case opts.Force || !now.Before(res.NextDue):
 		res.Due = true
 		if opts.DryRun {
-			return j.dryRun(ctx, cfg, res, lastSerial, kr)
+			return j.dryRun(ctx, cfg, res, lastAt, kr)
 		}
-		if id, err = j.record(ctx, lastSerial, kr); err != nil {
+		if id, err = j.record(ctx, lastAt, kr); err != nil {
 			return nil, err
 		}
 		res.NextDue = cfg.Interval.Next(now)

@@ -370,3 +370,51 @@ func TestSendUsesDeliveryOptions(t *testing.T) {
 		t.Errorf("%d connections to the server, want 1 (Delivery.Connections)", got)
 	}
 }
+
+// The recipient rows of an interrupted digest are no authority on who
+// gets it or with which key: a row changed behind ccdir's back (another
+// contact's key, an address that was no contact, a contact's row gone)
+// is tampering when the digest is resumed: the run fails with a
+// *directory.TamperError naming the row, and nothing more is queued or
+// sent, not even what was queued before.
+func TestResumeRefusesTamperedRecipientRows(t *testing.T) {
+	for _, tc := range []struct{ name, sql, want string }{
+		{"another key", `UPDATE digest_recipients SET fingerprint = (SELECT fingerprint FROM digest_recipients WHERE email = 'c000@dns.pt') WHERE email = 'c002@dns.pt'`,
+			`table digest_recipients, row digest_id=1 ("c002@dns.pt"): names key`},
+		{"no contact", `INSERT INTO digest_recipients (digest_id, email, fingerprint, state) SELECT 1, 'eve@evil.example', fingerprint, 'pending' FROM digest_recipients WHERE email = 'c002@dns.pt'`,
+			`row digest_id=1 ("eve@evil.example"): eve@evil.example was no contact (digest 1 was made at serial 6)`},
+		{"row gone", `DELETE FROM digest_recipients WHERE email = 'c002@dns.pt'`,
+			`row digest_id=1 ("c002@dns.pt"): is missing, but c002@dns.pt was a contact`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := smtptest.NewServer(t, smtptest.Options{})
+			j := newJobStore(t, 4, smtpTransport(t, srv))
+			digest.SetQueueBatch(t, 1)
+			ictx, cancel := context.WithCancel(ctx)
+			j.Progress = func(p digest.Progress) { cancel() }
+			if _, err := j.Send(ictx, digest.SendOptions{}); !errors.Is(err, context.Canceled) {
+				t.Fatalf("interrupted Send: %v", err)
+			}
+			j.Progress = nil
+			queued := countRows(t, j, `SELECT count(*) FROM outbox`)
+			if got := countRows(t, j, `SELECT count(*) FROM digest_recipients WHERE state = 'pending' AND email = 'c002@dns.pt'`); got != 1 {
+				t.Fatal("c002 is not pending after the interruption")
+			}
+			if _, err := j.Store.DB().Exec(tc.sql); err != nil {
+				t.Fatal(err)
+			}
+			_, err := j.Send(ctx, digest.SendOptions{})
+			var te *directory.TamperError
+			if !errors.As(err, &te) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("resumed Send: %v, want a TamperError naming %q", err, tc.want)
+			}
+			if got := countRows(t, j, `SELECT count(*) FROM outbox`); got != queued {
+				t.Fatalf("the outbox went from %d to %d messages", queued, got)
+			}
+			if srv.Received() != 0 {
+				t.Fatalf("the sink got %d messages", srv.Received())
+			}
+		})
+	}
+}

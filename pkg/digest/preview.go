@@ -18,11 +18,11 @@ import (
 // directory.Store.Update it sees what was committed before it.
 func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.Message, error) {
 	cfg := j.defaults()
-	_, prevSerial, err := j.lastDigest(ctx)
+	_, last, err := j.lastDigest(ctx)
 	if err != nil {
 		return outbox.Message{}, err
 	}
-	snap, err := j.checked(ctx)
+	snap, prev, err := j.checked(ctx, last)
 	if err != nil {
 		return outbox.Message{}, err
 	}
@@ -43,7 +43,7 @@ func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.M
 		}
 		return outbox.Message{}, &directory.Error{Err: directory.ErrNotFound, Msg: "no contact with email " + email}
 	}
-	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, now, kr)
+	c, err := j.content(cfg, snap, prev[0], now, kr)
 	if err != nil {
 		return outbox.Message{}, err
 	}
@@ -58,12 +58,12 @@ func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.M
 
 // dryRun renders the digest at the current head and counts recipients,
 // writing nothing.
-func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, prevSerial int64, kr *keyring) (*Result, error) {
-	snap, err := j.checked(ctx)
+func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, last directory.At, kr *keyring) (*Result, error) {
+	snap, prev, err := j.checked(ctx, last)
 	if err != nil {
 		return nil, err
 	}
-	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, kr.t, kr)
+	c, err := j.content(cfg, snap, prev[0], kr.t, kr)
 	if err != nil {
 		return nil, err
 	}
@@ -76,35 +76,23 @@ func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, prevSerial in
 	return res, nil
 }
 
-// checked reads the directory as its signed ledger says it is
-// (directory.Store.Checked): a digest, sent, previewed or asked for by
-// mail, never shows rows written into the tables without the directory
-// key; tables that disagree give a *directory.TamperError.
-func (j *Job) checked(ctx context.Context) (*directory.Snapshot, error) {
-	v, err := j.Secret.Public().NewVerifier(j.now())
-	if err != nil {
-		return nil, fmt.Errorf("digest: directory key: %w", err)
-	}
-	return j.Store.Checked(ctx, j.Secret.Fingerprint(), v.Verify)
-}
-
 // PreviewText writes the text of the digest that would be sent now, as
 // the operator sees it (no recipient's key note).
 func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
 	cfg := j.defaults()
-	_, prevSerial, err := j.lastDigest(ctx)
+	_, last, err := j.lastDigest(ctx)
 	if err != nil {
 		return err
 	}
-	snap, err := j.checked(ctx)
+	snap, prev, err := j.checked(ctx, last)
 	if err != nil {
 		return err
 	}
-	c, err := j.content(ctx, cfg, snap.Head.Serial, prevSerial, j.now(), nil)
+	c, err := j.content(cfg, snap, prev[0], j.now(), nil)
 	if err != nil {
 		return err
 	}
-	return export.WriteBody(w, c.snap, export.BodyOptions{Now: c.created, PrevSerial: prevSerial, Changes: c.changes, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable})
+	return export.WriteBody(w, c.snap, export.BodyOptions{Now: c.created, PrevSerial: c.prevSerial, Changes: c.changes, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable})
 }
 
 // PreviewMessage writes the whole encrypted mail that the contact with

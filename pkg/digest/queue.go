@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/mail"
 	"strconv"
@@ -24,48 +25,63 @@ import (
 var queueBatch = fanout.BatchSize
 
 // queue encrypts the digest to every pending recipient and queues the
-// messages, batch by batch; then marks the digest queued.
+// messages, batch by batch; then marks the digest queued. What it sends,
+// and to whom, is the directory as the signed ledger says it was at the
+// digest's entry (checked, which also checks the tables now): of the
+// recorded rows only the outcome so far is taken, and a row that does
+// not agree with the ledger at that entry (an email that was no contact,
+// a contact without its row, another key) is tampering: nothing is
+// queued or sent.
 func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *keyring) error {
 	db := j.Store.DB()
-	var serial, prevSerial int64
+	var at, prev directory.At
 	var created string
-	if err := db.QueryRowContext(ctx, `SELECT serial, prev_serial, created FROM digests WHERE id = ?`, id).Scan(&serial, &prevSerial, &created); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT serial, head, prev_serial, created FROM digests WHERE id = ?`, id).Scan(&at.Serial, &at.Hash, &prev.Serial, &created); err != nil {
 		return err
 	}
-	res.Serial = serial
+	res.Serial = at.Serial
 	t, err := time.Parse(time.RFC3339, created)
 	if err != nil {
 		return err
 	}
-	c, err := j.content(ctx, cfg, serial, prevSerial, t, kr)
+	if prev.Serial > 0 {
+		err := db.QueryRowContext(ctx, `SELECT head FROM digests WHERE id < ? AND serial = ? ORDER BY id DESC LIMIT 1`, id, prev.Serial).Scan(&prev.Hash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	_, snaps, err := j.checked(ctx, at, prev)
 	if err != nil {
 		return err
 	}
-	// The recipient list fixed when the digest was recorded.
-	pending := map[string]string{}
+	c, err := j.content(cfg, snaps[0], snaps[1], t, kr)
+	if err != nil {
+		return err
+	}
+	// The outcome recorded so far for each recipient.
+	type row struct{ fpr, state, reason string }
+	recorded := map[string]row{}
 	rows, err := db.QueryContext(ctx, `SELECT email, fingerprint, state, reason FROM digest_recipients WHERE digest_id = ? ORDER BY email`, id)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
-		var email, fpr, state, reason string
-		if err := rows.Scan(&email, &fpr, &state, &reason); err != nil {
+		var email string
+		var r row
+		if err := rows.Scan(&email, &r.fpr, &r.state, &r.reason); err != nil {
 			rows.Close()
 			return err
 		}
-		switch state {
-		case "skipped":
-			res.Skipped = append(res.Skipped, Skipped{email, reason})
-		case "pending":
-			pending[email] = fpr
-			res.Recipients++
-		default:
-			res.Recipients++
-		}
+		recorded[email] = r
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	tampered := func(email, format string, args ...any) error {
+		return &directory.TamperError{Finding: &directory.VerifyError{Table: "digest_recipients",
+			Row:    fmt.Sprintf("digest_id=%d (%q)", id, email),
+			Reason: fmt.Sprintf(format, args...) + fmt.Sprintf(" (digest %d was made at serial %d)", id, at.Serial)}}
 	}
 	// Keys are chosen as they are valid now: for a digest resumed later
 	// than it was recorded, a key may have expired or been revoked since.
@@ -75,31 +91,51 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *
 		enc = newKeyring(now)
 	}
 	var todo []recipient
-	found := 0
+	var unusable []Skipped
 	for _, ct := range c.snap.Contacts {
-		fpr, ok := pending[ct.Email]
+		r, ok := recorded[ct.Email]
 		if !ok {
+			return tampered(ct.Email, "is missing, but %s was a contact", ct.Email)
+		}
+		delete(recorded, ct.Email)
+		var fpr string
+		if ct.Key != nil {
+			fpr = ct.Key.Fingerprint
+		}
+		if r.fpr != "" && !strings.EqualFold(r.fpr, fpr) {
+			return tampered(ct.Email, "names key %s, but %s's key was %q", r.fpr, ct.Email, fpr)
+		}
+		switch r.state {
+		case "skipped":
+			res.Skipped = append(res.Skipped, Skipped{ct.Email, r.reason})
+			continue
+		case "pending":
+		default:
+			res.Recipients++
 			continue
 		}
-		found++
-		if ct.Key == nil || ct.Key.Fingerprint != fpr {
-			return fmt.Errorf("digest %d: the key of %s at serial %d is not the one recorded", id, ct.Email, serial)
+		if fpr == "" || r.fpr == "" {
+			return tampered(ct.Email, "is pending, but %s had no key", ct.Email)
 		}
+		res.Recipients++
 		key, err := enc.recipient(&ct)
 		if err != nil {
-			reason := "unusable key: " + err.Error()
-			if _, err := db.ExecContext(ctx, `UPDATE digest_recipients SET state = 'skipped', reason = ? WHERE digest_id = ? AND email = ?`,
-				reason, id, ct.Email); err != nil {
-				return err
-			}
-			res.Skipped = append(res.Skipped, Skipped{ct.Email, reason})
-			res.Recipients--
+			unusable = append(unusable, Skipped{ct.Email, "unusable key: " + err.Error()})
 			continue
 		}
 		todo = append(todo, recipient{contact: ct, key: key})
 	}
-	if found != len(pending) {
-		return fmt.Errorf("digest %d: %d recipients are not in the directory at serial %d", id, len(pending)-found, serial)
+	for email := range recorded {
+		return tampered(email, "%s was no contact", email)
+	}
+	// Only now that every row agrees with the ledger is anything written.
+	for _, s := range unusable {
+		if _, err := db.ExecContext(ctx, `UPDATE digest_recipients SET state = 'skipped', reason = ? WHERE digest_id = ? AND email = ?`,
+			s.Reason, id, s.Email); err != nil {
+			return err
+		}
+		res.Skipped = append(res.Skipped, s)
+		res.Recipients--
 	}
 	q := &queuer{j: j, cfg: cfg, c: c, id: id, now: now, signed: map[string]*signedEntity{}, total: len(todo)}
 	if err := q.run(ctx, todo, res); err != nil {

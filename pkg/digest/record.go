@@ -22,35 +22,34 @@ func (j *Job) incomplete(ctx context.Context) (int64, error) {
 	return id, err
 }
 
-// lastDigest returns the time and serial of the newest digest.
-func (j *Job) lastDigest(ctx context.Context) (time.Time, int64, error) {
+// lastDigest returns the time of the newest digest and the ledger entry
+// it was made at (serial 0 if there is none).
+func (j *Job) lastDigest(ctx context.Context) (time.Time, directory.At, error) {
 	var created string
-	var serial int64
-	err := j.Store.DB().QueryRowContext(ctx, `SELECT created, serial FROM digests ORDER BY id DESC LIMIT 1`).Scan(&created, &serial)
+	var at directory.At
+	err := j.Store.DB().QueryRowContext(ctx, `SELECT created, serial, head FROM digests ORDER BY id DESC LIMIT 1`).Scan(&created, &at.Serial, &at.Hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, 0, nil
+		return time.Time{}, directory.At{}, nil
 	}
 	if err != nil {
-		return time.Time{}, 0, err
+		return time.Time{}, directory.At{}, err
 	}
 	t, err := time.Parse(time.RFC3339, created)
-	return t, serial, err
+	return t, at, err
 }
 
 // record writes a new digest at the current head and its recipient list,
 // in one transaction. The recipients and their keys are the directory as
-// its signed ledger says it is (directory.Store.Checked): a key written
-// into the tables without the directory key gets no digest, and the run
-// fails with a *directory.TamperError.
-func (j *Job) record(ctx context.Context, prevSerial int64, kr *keyring) (int64, error) {
-	v, err := j.Secret.Public().NewVerifier(kr.t)
-	if err != nil {
-		return 0, fmt.Errorf("digest: directory key: %w", err)
-	}
-	snap, err := j.Store.Checked(ctx, j.Secret.Fingerprint(), v.Verify)
+// its signed ledger says it is (checked): a key written into the tables
+// without the directory key gets no digest, and the run fails with a
+// *directory.TamperError. last is the last digest's entry, which the
+// same replay reads for queue.
+func (j *Job) record(ctx context.Context, last directory.At, kr *keyring) (int64, error) {
+	snap, _, err := j.checked(ctx, last)
 	if err != nil {
 		return 0, err
 	}
+	prevSerial := last.Serial
 	now := kr.t
 	rcpts, skipped := recipients(snap, kr)
 	tx, err := j.Store.DB().BeginTx(ctx, nil)
