@@ -336,7 +336,7 @@ func (t *Tx) RefreshKey(email string, k *Key) (Contact, error) {
 	case reflect.DeepEqual(*k, *c.Key):
 		return c, ErrUnchanged
 	}
-	if err := t.checkOwnKey(k); err != nil { // a refresh can bring subkeys
+	if err := t.checkKey(k); err != nil { // a refresh can bring subkeys
 		return c, err
 	}
 	if err := t.append(opKeyRefresh, keySetPayload{ID: c.ID, Email: c.Email, Key: k}); err != nil {
@@ -363,6 +363,24 @@ func (t *Tx) checkContact(c *Contact) error {
 		return t.checkFingerprint(c.ID, c.Key)
 	}
 	return nil
+}
+
+// MaxKeyBytes is the largest armored key a contact can have. A real key
+// is far smaller (an RSA-4096 key with three subkeys and four user IDs
+// is about 10 KiB as gpg exports it, four times that with the superseded
+// self-signatures of several expiry extensions), and every key is copied
+// into each ledger entry that sets or refreshes it and into every digest.
+const MaxKeyBytes = 64 << 10
+
+// checkKey refuses k as a contact's key if it is over MaxKeyBytes or the
+// directory's own (checkOwnKey): what every place that sets a contact's
+// key checks.
+func (t *Tx) checkKey(k *Key) error {
+	if len(k.Armored) > MaxKeyBytes {
+		return refuse(ErrPolicy, "export it without superseded signatures: gpg --export-options export-minimal --armor --export FINGERPRINT",
+			"key %s is %d KiB armored; a contact's key is at most %d KiB", k.Fingerprint, (len(k.Armored)+1023)>>10, MaxKeyBytes>>10)
+	}
+	return t.checkOwnKey(k)
 }
 
 // checkOwnKey refuses the directory's own key as a contact's key, and any
@@ -429,7 +447,7 @@ func (t *Tx) checkOwnAddress(email string) error {
 // checkFingerprint refuses k as the key of contact id if it is another
 // contact's, or the directory's own (checkOwnKey).
 func (t *Tx) checkFingerprint(id int64, k *Key) error {
-	if err := t.checkOwnKey(k); err != nil {
+	if err := t.checkKey(k); err != nil {
 		return err
 	}
 	fpr := k.Fingerprint

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -44,4 +45,50 @@ func TestRefreshKey(t *testing.T) {
 	if f.serial() != before {
 		t.Fatal("a refused refresh wrote an entry")
 	}
+}
+
+// A contact's key is at most MaxKeyBytes armored, wherever it is set: a
+// key that big would be copied into every entry that sets or refreshes
+// it and into every digest.
+func TestContactKeySizeCap(t *testing.T) {
+	f := newFixture(t)
+	f.populate()
+	const fpr = "AAAA000000000000000000000000000000000001"
+	big := strings.Repeat("k", MaxKeyBytes+1)
+	before := f.serial()
+	for name, op := range map[string]func(tx *Tx) error{
+		"RefreshKey": func(tx *Tx) error {
+			_, err := tx.RefreshKey("ana@dns.pt", &Key{Fingerprint: fpr, Armored: big})
+			return err
+		},
+		"SetKey": func(tx *Tx) error {
+			_, err := tx.SetKey("ivan@cctld.ru", &Key{Fingerprint: "CCCC000000000000000000000000000000000003", Armored: big})
+			return err
+		},
+		"AddContact": func(tx *Tx) error {
+			_, err := tx.AddContact(Contact{Email: "rui@dns.pt", Name: "Rui", Phones: []Phone{{Number: "+351213141516"}},
+				Roles: []Role{{TLD: "pt", Role: RoleAdmin}}, Key: &Key{Fingerprint: "DDDD000000000000000000000000000000000004", Armored: big}})
+			return err
+		},
+		"UpdateContact": func(tx *Tx) error {
+			_, err := tx.UpdateContact("ivan@cctld.ru", func(c *Contact) error {
+				c.Key = &Key{Fingerprint: "EEEE000000000000000000000000000000000005", Armored: big}
+				return nil
+			})
+			return err
+		},
+	} {
+		_, err := f.s.Update(f.ctx, Operator, func(tx *Tx) error { return op(tx) })
+		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), "at most 64 KiB") {
+			t.Errorf("%s with a key of %d bytes: %v", name, len(big), err)
+		}
+	}
+	if f.serial() != before {
+		t.Fatal("a refused key wrote an entry")
+	}
+	// At the cap it is taken.
+	f.update(func(tx *Tx) error {
+		_, err := tx.RefreshKey("ana@dns.pt", &Key{Fingerprint: fpr, Armored: big[:MaxKeyBytes]})
+		return err
+	})
 }
