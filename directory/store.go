@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -173,6 +174,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if !st.Mode().IsRegular() {
 		return nil, &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s is not a regular file", path)}
 	}
+	// The WAL and index files beside it are regular files or absent:
+	// opening anything else (a named pipe) could block forever.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if st, err := os.Lstat(path + suffix); err == nil && !st.Mode().IsRegular() {
+			return nil, &Error{Err: ErrNotDirectory, Msg: fmt.Sprintf("%s%s is not a regular file", path, suffix),
+				Hint: "remove it; SQLite makes it again"}
+		}
+	}
 	s, err := open(path, opts, nil)
 	if err != nil {
 		return nil, err
@@ -230,36 +239,112 @@ func (s *Store) migrate(ctx context.Context) error {
 	return applySteps(ctx, s.w, pending, s.opts.Now())
 }
 
-// openPrivateCopy opens, read-only, a copy of the database at path and of
-// its WAL file made in a new temporary folder, which Close removes. The
-// Store keeps path as its name.
+// openPrivateCopy opens, read-only, an in-memory copy of the database at
+// path with the commits of its WAL file. Both files are copied into a new
+// temporary folder, where SQLite may write: there the WAL is checkpointed
+// into the database file, which is then loaded into a memory database
+// (SQLite's memdb VFS, shared by the Store's pools) and the folder removed
+// before it returns, so a copy of the directory stays on disk only while
+// it is loaded (not while it is verified; a kill -9 then leaves nothing).
+// Close frees the memory. The Store keeps path as its name.
 func openPrivateCopy(path string, opts Options) (_ *Store, err error) {
 	dir, err := os.MkdirTemp("", "ccdir-read-*")
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer os.RemoveAll(dir)
 	copyPath := filepath.Join(dir, filepath.Base(path))
 	for _, suffix := range []string{"", "-wal"} {
 		if err := copyFile(path+suffix, copyPath+suffix); err != nil {
 			return nil, err
 		}
 	}
-	s, err := open(copyPath, opts, nil)
+	mem := "/" + filepath.Base(dir) // unique in this process: the folder's name
+	memVFS := url.Values{"vfs": {"memdb"}}
+	hold, err := sql.Open("sqlite3", dsn(mem, false, memVFS))
 	if err != nil {
 		return nil, err
 	}
-	s.path, s.cleanup = path, func() error { return os.RemoveAll(dir) }
+	// One connection, kept open (never back in the pool, which could
+	// close it) for as long as the Store: the memory database lives
+	// while a connection to it does.
+	holdConn, err := hold.Conn(context.Background())
+	if err != nil {
+		hold.Close()
+		return nil, err
+	}
+	release := func() error { return errors.Join(holdConn.Close(), hold.Close()) }
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	if err := loadInto(holdConn, copyPath); err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	s, err := open(mem, opts, memVFS)
+	if err != nil {
+		return nil, err
+	}
+	s.path, s.cleanup = path, release
 	return s, nil
 }
 
-// copyFile copies the regular file from to a new file to, mode 0600.
+// loadInto copies the database at path, its WAL checkpointed into it
+// first (a memory database has no WAL), into the memory database of the
+// connection dc, with SQLite's backup API: the same pages, rowids and
+// schema text.
+func loadInto(dc *sql.Conn, path string) error {
+	ctx := context.Background()
+	src, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	sc, err := src.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	var mode string
+	if err := sc.QueryRowContext(ctx, `PRAGMA journal_mode=DELETE`).Scan(&mode); err != nil {
+		return err
+	}
+	if mode != "delete" {
+		return fmt.Errorf("%s: journal mode %s after checkpoint", path, mode)
+	}
+	return dc.Raw(func(d any) error {
+		return sc.Raw(func(s any) error {
+			dst, ok1 := d.(*sqlite3.SQLiteConn)
+			from, ok2 := s.(*sqlite3.SQLiteConn)
+			if !ok1 || !ok2 {
+				return errors.New("not a SQLite connection")
+			}
+			b, err := dst.Backup("main", from, "main")
+			if err != nil {
+				return err
+			}
+			if _, err := b.Step(-1); err != nil {
+				b.Finish()
+				return err
+			}
+			return b.Finish()
+		})
+	})
+}
+
+// copyFile copies the regular file from to a new file to, mode 0600. It
+// never opens anything but a regular file (a named pipe would block).
 func copyFile(from, to string) error {
-	in, err := os.Open(from)
+	if st, err := os.Lstat(from); err != nil {
+		return err
+	} else if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", from)
+	}
+	in, err := os.OpenFile(from, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}

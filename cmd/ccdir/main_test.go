@@ -1206,3 +1206,49 @@ func cmdCRLF(ts *testscript.TestScript, neg bool, args []string) {
 	b = bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o600))
 }
+
+// TestSecondSignalKills: the first SIGTERM cancels the command's context;
+// a second one kills a command that does not stop (here one that ignores
+// its context), instead of being swallowed too.
+func TestSecondSignalKills(t *testing.T) {
+	if os.Getenv("CCDIR_TESTONLY_SIGNAL_CHILD") != "" {
+		ctx, stop := interruptContext()
+		defer stop()
+		fmt.Println("ready")
+		<-ctx.Done()
+		fmt.Println("cancelled")
+		time.Sleep(30 * time.Second) // a command that does not stop
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSecondSignalKills$")
+	cmd.Env = append(os.Environ(), "CCDIR_TESTONLY_SIGNAL_CHILD=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	r := bufio.NewReader(out)
+	if line, err := r.ReadString('\n'); line != "ready\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if line, err := r.ReadString('\n'); line != "cancelled\n" {
+		t.Fatalf("child after the first SIGTERM: %q, %v", line, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { io.Copy(io.Discard, r); done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+			t.Errorf("child ended with %v, want killed by SIGTERM", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second SIGTERM did not kill the command")
+	}
+}
