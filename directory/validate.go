@@ -45,16 +45,18 @@ func (e *FieldError) Error() string {
 }
 
 // quoteVisible is strconv.Quote that also escapes the default-ignorable
-// code points strconv.Quote deems printable (U+034F, U+3164, U+FE0F…).
+// code points strconv.Quote deems printable (U+034F, U+3164, U+FE0F…),
+// and the blank ones (isBlank, white space other than U+0020).
 func quoteVisible(s string) string {
 	q := strconv.Quote(s)
-	if !strings.ContainsFunc(q, isDefaultIgnorable) {
+	hidden := func(r rune) bool { return isDefaultIgnorable(r) || isBlank(r) || r != ' ' && isWhiteSpace(r) }
+	if !strings.ContainsFunc(q, hidden) {
 		return q
 	}
 	var b strings.Builder
 	for _, r := range q {
 		switch {
-		case !isDefaultIgnorable(r):
+		case !hidden(r):
 			b.WriteRune(r)
 		case r > 0xFFFF:
 			fmt.Fprintf(&b, `\U%08x`, r)
@@ -349,13 +351,17 @@ func NormalizeCountry(s string) (string, error) {
 	return "", fieldError(field, s, "not an ISO 3166-1 alpha-2 code")
 }
 
-// NormalizeName trims s, puts it in Unicode NFC form and checks it is a
+// NormalizeName trims s, turns every run of white space (Unicode
+// White_Space: no-break, thin, ideographic spaces…) into one U+0020, puts
+// it in Unicode NFC form and checks it is a
 // usable person or organisation name: not empty, at most 200 characters,
 // no control characters (CR, LF and tab included), line or paragraph
 // separators, bidirectional controls (marks, embeddings, overrides,
-// isolates), or other default-ignorable code points (zero-width spaces
-// and joiners, soft hyphens, variation selectors, tags…): characters that
-// render as nothing, so two names that look the same would differ.
+// isolates), other default-ignorable code points (zero-width spaces
+// and joiners, soft hyphens, variation selectors, tags, Hangul fillers…)
+// or blank characters that are not white space (U+2800): characters that
+// render as nothing or as a space, so two names that look the same would
+// differ.
 // field names the field in the error ("name", "org").
 //
 // The zero-width joiner and non-joiner are refused too, although some
@@ -382,9 +388,11 @@ func NormalizeName(s string, field string) (string, error) {
 			return fail("contains a bidirectional control character")
 		case isDefaultIgnorable(r):
 			return fail(fmt.Sprintf("contains an invisible character (U+%04X)", r))
+		case isBlank(r):
+			return fail(fmt.Sprintf("contains a blank character (U+%04X)", r))
 		}
 	}
-	out := norm.NFC.String(strings.TrimSpace(s))
+	out := norm.NFC.String(strings.Join(strings.FieldsFunc(s, isWhiteSpace), " "))
 	switch {
 	case out == "":
 		return fail("empty")
@@ -396,6 +404,16 @@ func NormalizeName(s string, field string) (string, error) {
 	}
 	return out, nil
 }
+
+// isWhiteSpace reports Unicode White_Space: a name has one U+0020 for
+// every run of it, so that two names that look the same are the same.
+func isWhiteSpace(r rune) bool { return unicode.Is(unicode.White_Space, r) }
+
+// isBlank reports the characters that show as a blank but are not white
+// space, nor default-ignorable (the Hangul fillers U+115F, U+1160, U+3164
+// and U+FFA0 are, and refused as invisible): U+2800 BRAILLE PATTERN
+// BLANK.
+func isBlank(r rune) bool { return r == '\u2800' }
 
 // isBidiControl reports the characters that change the direction of text
 // around them (Unicode Bidi_Control): ALM, LRM, RLM, the embeddings and

@@ -287,6 +287,16 @@ func TestNormalizeName(t *testing.T) {
 		{"中国互联网络信息中心", "中国互联网络信息中心"},
 		{strings.Repeat("ä", 200), strings.Repeat("ä", 200)},
 		{strings.Repeat("a\u0308", 200), strings.Repeat("ä", 200)}, // 400 runes, 200 after NFC
+		// Every run of white space is one space: two names that look the
+		// same are the same.
+		{"Maria  Silva", "Maria Silva"},
+		{"Maria\u00a0Silva", "Maria Silva"},       // no-break space
+		{"Maria\u2009Silva", "Maria Silva"},       // thin space
+		{"Maria\u200aSilva", "Maria Silva"},       // hair space
+		{"Maria\u3000Silva", "Maria Silva"},       // ideographic space
+		{"Maria\u202f\u205fSilva", "Maria Silva"}, // narrow no-break, medium mathematical
+		{"Maria\u1680 Silva", "Maria Silva"},      // Ogham space mark
+		{"\u00a0Maria Silva\u2003", "Maria Silva"},
 	}
 	for _, tt := range ok {
 		got, err := NormalizeName(tt.in, "name")
@@ -326,6 +336,13 @@ func TestNormalizeName(t *testing.T) {
 		{"Maria\ufe0f", "name", `invalid name "Maria\ufe0f": contains an invisible character (U+FE0F)`},             // variation selector
 		{"Maria\U000e0041", "name", `invalid name "Maria\U000e0041": contains an invisible character (U+E0041)`},    // tag
 		{"Maria\u180e", "name", `invalid name "Maria\u180e": contains an invisible character (U+180E)`},             // Mongolian vowel separator
+		// Blank characters that are not white space.
+		{"Maria\u2800", "name", `invalid name "Maria\u2800": contains a blank character (U+2800)`}, // Braille pattern blank
+		{"\u2800Maria", "name", `invalid name "\u2800Maria": contains a blank character (U+2800)`},
+		{"Maria\u115fSilva", "name", `invalid name "Maria\u115fSilva": contains an invisible character (U+115F)`}, // Hangul choseong filler
+		{"Maria\u1160Silva", "name", `invalid name "Maria\u1160Silva": contains an invisible character (U+1160)`}, // Hangul jungseong filler
+		{"Maria\uffa0Silva", "name", `invalid name "Maria\uffa0Silva": contains an invisible character (U+FFA0)`}, // halfwidth Hangul filler
+		{"\u00a0=cmd", "name", `invalid name "\u00a0=cmd": starts with =`},
 	}
 	for _, tt := range bad {
 		got, err := NormalizeName(tt.in, tt.field)
