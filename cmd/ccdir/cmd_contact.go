@@ -57,6 +57,10 @@ func newContactAddCmd(g *globals) *cobra.Command {
 or 00351...), stored in E.164; --emergency-phone marks the number to call first.
 --key imports the contact's OpenPGP public key, which must be usable and carry a
 user ID with the contact's email (or --any-uid).
+A name is stored as it looks: runs of spaces become one space, and invisible
+characters are refused, the zero-width joiner and non-joiner (U+200D, U+200C)
+of some Persian or Indic names too: leave them out, or write the name in Latin
+letters.
 
 EXIT STATUS
   0 added, 1 refused (nothing changed), 2 usage`,

@@ -25,3 +25,10 @@ func TestParseInvisibleNames(t *testing.T) {
 		t.Errorf("commands = %+v, want SET NAME José (NFC)", s.Commands)
 	}
 }
+
+// HELP says that the zero-width joiner and non-joiner are refused in a
+// name, and what to do instead.
+func TestHelpSaysZeroWidthJoinersAreRefused(t *testing.T) {
+	mustContain(t, strings.Join(strings.Fields(helpText(dirAddress)), " "),
+		"the zero-width joiner and non-joiner (U+200D, U+200C) of Persian or Indic names too: leave them out, or write the name in Latin letters")
+}

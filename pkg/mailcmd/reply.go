@@ -216,7 +216,11 @@ Alerts of the encrypted list:
   ACKS <id>                 which ccTLDs acknowledged your alert (author only)
 
 Your own entry (every change is announced to your ccTLD's contacts):
-  SET NAME <name>
+  SET NAME <name>                     invisible characters are refused,
+                                      the zero-width joiner and non-joiner
+                                      (U+200D, U+200C) of Persian or Indic
+                                      names too: leave them out, or write
+                                      the name in Latin letters
   SET PHONE <number>[, <number>...]   replaces your regular numbers
                                       (keeps the emergency one); none
   SET EMERGENCY-PHONE <number>        replaces the emergency number; none
