@@ -3,6 +3,7 @@ package smtpd
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"sync"
 
 	"github.com/emersion/go-smtp"
@@ -11,31 +12,83 @@ import (
 // The handler holds a message in memory while it checks it (package
 // inbound reads it whole, then parses it). What the messages in flight
 // may hold at a time is one budget for the whole server, over all its
-// listeners, taken as a message's bytes are read: connection limits
-// alone do not bound it, since 64 clients from 64 addresses may each
-// send a message of the largest size at once.
+// listeners: connection limits alone do not bound it, since 64 clients
+// from 64 addresses may each send a message of the largest size at once.
+//
+// A message takes of the budget only the bytes that have arrived, so a
+// client that declares a large SIZE and then sends nothing (or a byte
+// now and then, with BDAT) holds nothing. One source (an IPv4 address or
+// IPv6 /64, as for the connection limits; not the MTA, nor LMTP) holds
+// at most a quarter of the budget, or one message of the largest size
+// if that is more. And a reserve is kept for small messages (command
+// mails are a few kilobytes): a message's bytes past smallMessage are
+// never taken from it.
+
+// Reserve of the budget for small messages.
+const (
+	smallMessage  = 64 << 10 // a message this small may take from the reserve
+	budgetReserve = 1 << 20  // kept from messages larger than smallMessage
+)
 
 // budget is a number of bytes shared by the messages in flight.
 type budget struct {
-	mu         sync.Mutex
-	used, size int64
+	size     int64 // the whole budget, reserve included
+	share    int64 // the most one source may hold
+	mu       sync.Mutex
+	used     int64
+	bySource map[netip.Prefix]int64
 }
 
-// take reserves n bytes, if they are free.
-func (b *budget) take(n int64) bool {
+func newBudget(size, maxMessage int64) *budget {
+	return &budget{size: size, share: max(size/4, maxMessage+1), bySource: map[netip.Prefix]int64{}}
+}
+
+// room says whether n more bytes fit for a message from src (invalid:
+// no per-source limit) that would then hold total bytes.
+func (b *budget) room(src netip.Prefix, n, total int64) bool {
+	held := b.bySource[src]
+	if src.IsValid() && held+n > b.share {
+		return false
+	}
+	if b.used+n <= b.size-budgetReserve {
+		return true
+	}
+	// Only the reserve is left: for small messages, a quarter of it
+	// for one source.
+	return b.used+n <= b.size && total <= smallMessage && (!src.IsValid() || held+n <= budgetReserve/4)
+}
+
+// fits says whether a message of size bytes from src fits now.
+func (b *budget) fits(src netip.Prefix, size int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.used+n > b.size {
+	return b.room(src, size, size)
+}
+
+// take reserves n more bytes for a message from src that then holds
+// total bytes, if there is room.
+func (b *budget) take(src netip.Prefix, n, total int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.room(src, n, total) {
 		return false
 	}
 	b.used += n
+	if src.IsValid() {
+		b.bySource[src] += n
+	}
 	return true
 }
 
-func (b *budget) give(n int64) {
+func (b *budget) give(src netip.Prefix, n int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.used -= n
+	if src.IsValid() {
+		if b.bySource[src] -= n; b.bySource[src] <= 0 {
+			delete(b.bySource, src)
+		}
+	}
 }
 
 func (b *budget) free() int64 {
@@ -44,11 +97,6 @@ func (b *budget) free() int64 {
 	return b.size - b.used
 }
 
-// firstReservation is what a message takes of the budget before its
-// first byte is read; a reservation then doubles as the message grows.
-// Most command mails fit in the first.
-const firstReservation = 64 << 10
-
 // errNoMemory answers a message the budget has no room for: the sender
 // tries again later (RFC 5321 §4.2.2: insufficient system storage).
 var errNoMemory = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Too much mail in progress, try again later"}
@@ -56,44 +104,33 @@ var errNoMemory = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 
 // errBudget is what a budgetReader returns once the budget is spent.
 var errBudget = errors.New("smtpd: memory budget for messages in flight spent")
 
-// budgetReader reads a message, reserving budget ahead of what it
-// reads: first Server.reservation (the declared SIZE and
-// firstReservation), then twice its reservation each time it runs out,
-// up to limit. When the budget has no
-// room, it fails with errBudget and the message is answered with
-// errNoMemory; its reservation is given back by release.
+// budgetReader reads a message, taking of the budget what each read
+// brings. When the budget has no room, it fails with errBudget and the
+// message is answered with errNoMemory; release gives back what it took.
 type budgetReader struct {
-	r        io.Reader
-	b        *budget
-	limit    int64 // the most ever reserved: the handler reads at most max+1 bytes
-	read     int64
-	reserved int64
-	spent    bool // a reservation failed
+	r     io.Reader
+	b     *budget
+	src   netip.Prefix
+	read  int64 // taken of the budget
+	spent bool  // a take failed
 }
 
 func (br *budgetReader) Read(p []byte) (int, error) {
 	if br.spent {
 		return 0, errBudget
 	}
-	if br.read+int64(len(p)) > br.reserved && br.reserved < br.limit {
-		want := min(max(2*br.reserved, br.read+int64(len(p))), br.limit)
-		if !br.b.take(want - br.reserved) {
+	n, err := br.r.Read(p)
+	if n > 0 {
+		if !br.b.take(br.src, int64(n), br.read+int64(n)) {
 			br.spent = true
 			return 0, errBudget
 		}
-		br.reserved = want
+		br.read += int64(n)
 	}
-	if room := br.reserved - br.read; int64(len(p)) > room {
-		// At the limit: what is left is past the size limit, which the
-		// handler and go-smtp refuse; read it a little at a time.
-		p = p[:max(room, 1)]
-	}
-	n, err := br.r.Read(p)
-	br.read += int64(n)
 	return n, err
 }
 
 func (br *budgetReader) release() {
-	br.b.give(br.reserved)
-	br.reserved = 0
+	br.b.give(br.src, br.read)
+	br.read = 0
 }

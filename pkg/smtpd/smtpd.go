@@ -18,10 +18,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/netip"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -78,9 +81,13 @@ type Config struct {
 	SessionTimeout time.Duration
 	TLSConfig      *tls.Config // enables STARTTLS (SMTP only)
 	// MemoryBudget caps the bytes of the messages in flight, over all
-	// listeners (DefaultMemoryBudget; at least MaxMessageBytes). A
-	// message it has no room for is answered 452 4.3.1: at MAIL if its
-	// declared SIZE does not fit, else as soon as it outgrows the room.
+	// listeners (DefaultMemoryBudget; at least MaxMessageBytes and a
+	// reserve of 1 MiB for small messages). A message takes the bytes
+	// that have arrived; one source (an IPv4 address or IPv6 /64 on
+	// SMTP, not Unlimited) a quarter of the budget at most, or one
+	// message of MaxMessageBytes if that is more. A message it has no
+	// room for is answered 452 4.3.1: at MAIL if its declared SIZE does
+	// not fit now, else as soon as it outgrows the room.
 	MemoryBudget int64
 	// RequireTLS refuses MAIL before STARTTLS (530 5.7.0) on SMTP; it
 	// needs TLSConfig. LMTP is not concerned.
@@ -133,7 +140,7 @@ func New(cfg Config, h Handler) *Server {
 	if cfg.MemoryBudget <= 0 {
 		cfg.MemoryBudget = DefaultMemoryBudget
 	}
-	cfg.MemoryBudget = max(cfg.MemoryBudget, cfg.MaxMessageBytes+1)
+	cfg.MemoryBudget = max(cfg.MemoryBudget, cfg.MaxMessageBytes+1+budgetReserve)
 	if cfg.ErrorLog == nil {
 		cfg.ErrorLog = log.New(io.Discard, "", 0)
 	}
@@ -141,7 +148,7 @@ func New(cfg Config, h Handler) *Server {
 		cfg.Addresses[i] = strings.ToLower(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, handler: h, ctx: ctx, cancel: cancel, memory: &budget{size: cfg.MemoryBudget}}
+	return &Server{cfg: cfg, handler: h, ctx: ctx, cancel: cancel, memory: newBudget(cfg.MemoryBudget, cfg.MaxMessageBytes)}
 }
 
 // ServeSMTP serves SMTP on l until Shutdown.
@@ -206,7 +213,11 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		remote = conn.RemoteAddr().String()
 	}
 	_, isTLS := c.TLSConnectionState()
-	return &session{s: b.s, env: Envelope{RemoteAddr: remote}, needTLS: b.s.cfg.RequireTLS && !b.lmtp && !isTLS}, nil
+	ss := &session{s: b.s, env: Envelope{RemoteAddr: remote}, needTLS: b.s.cfg.RequireTLS && !b.lmtp && !isTLS}
+	if conn := c.Conn(); conn != nil && !b.lmtp {
+		ss.src, _ = source(conn.RemoteAddr(), b.s.cfg.Unlimited)
+	}
+	return ss, nil
 }
 
 // errNeedTLS answers MAIL before STARTTLS where TLS is required (RFC 3207).
@@ -216,7 +227,8 @@ type session struct {
 	s       *Server
 	needTLS bool // MAIL is refused: TLS is required and not in use
 	env     Envelope
-	rcpts   []string // as the client spelled them, for LMTP's per-recipient replies
+	src     netip.Prefix // the source its messages count against (budget), if any
+	rcpts   []string     // as the client spelled them, for LMTP's per-recipient replies
 	hasMail bool
 	size    int64 // the SIZE declared at MAIL, 0 if none
 }
@@ -237,7 +249,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil {
 		size = opts.Size // go-smtp refuses one over MaxMessageBytes
 	}
-	if size > 0 && ss.s.reservation(size) > ss.s.memory.free() {
+	if size > 0 && !ss.s.memory.fits(ss.src, size) {
 		return errNoMemory
 	}
 	ss.env.From, ss.env.To, ss.rcpts, ss.hasMail, ss.size = from, nil, nil, true, size
@@ -275,18 +287,23 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	return nil
 }
 
-func (ss *session) handle(r io.Reader) error {
+func (ss *session) handle(r io.Reader) (err error) {
 	env := ss.env
 	env.To = append([]string(nil), ss.env.To...)
-	first := ss.s.reservation(ss.size)
-	if !ss.s.memory.take(first) {
-		return errNoMemory // go-smtp drains the data
-	}
-	br := &budgetReader{r: r, b: ss.s.memory, limit: ss.s.cfg.MaxMessageBytes + 1, reserved: first}
-	err := ss.s.handler(ss.s.ctx, env, br)
-	br.release()
+	br := &budgetReader{r: r, b: ss.s.memory, src: ss.src}
+	defer br.release()
+	defer func() {
+		// go-smtp would recover too, but answer 421 and drop the
+		// connection, and log the panic's value, which may quote the
+		// message.
+		if p := recover(); p != nil {
+			ss.s.cfg.ErrorLog.Printf("smtpd: panic handling a message from %s: %s\n%s", env.RemoteAddr, panicText(p), debug.Stack())
+			err = errPanic
+		}
+	}()
+	err = ss.s.handler(ss.s.ctx, env, br)
 	if br.spent {
-		return errNoMemory
+		return errNoMemory // go-smtp drains the data
 	}
 	// Drain what the handler did not read, so the reply comes after the
 	// end of DATA; go-smtp reports a size overflow on the way.
@@ -296,11 +313,18 @@ func (ss *session) handle(r io.Reader) error {
 	return reply(err)
 }
 
-// reservation is what a message takes of the memory budget before its
-// first byte is read: its declared size (0 if none) and a little more,
-// within the most a message may take.
-func (s *Server) reservation(size int64) int64 {
-	return min(s.cfg.MaxMessageBytes+1, size+firstReservation)
+// errPanic answers a message whose handler panicked: ours is the
+// failure, so the sender tries again later.
+var errPanic = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "temporary failure, try again later"}
+
+// panicText is what the log says of a panic: a runtime error's text
+// (an index out of range, a nil map), else only the value's type, since
+// a value made by the handler may quote the message.
+func panicText(p any) string {
+	if re, ok := p.(runtime.Error); ok {
+		return re.Error()
+	}
+	return fmt.Sprintf("a value of type %T", p)
 }
 
 // reply turns a handler's result into the SMTP answer.

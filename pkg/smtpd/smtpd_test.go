@@ -30,6 +30,9 @@ type recorder struct {
 	answer  func(body string) error
 	hold    chan struct{} // if set, Handle waits for it
 	started chan struct{} // if set, told when a message is in Handle
+	// holdOver makes hold and started concern only the messages longer
+	// than it.
+	holdOver int
 }
 
 func (rc *recorder) handle(ctx context.Context, env Envelope, r io.Reader) error {
@@ -37,11 +40,13 @@ func (rc *recorder) handle(ctx context.Context, env Envelope, r io.Reader) error
 	if err != nil {
 		return err
 	}
-	if rc.started != nil {
-		rc.started <- struct{}{}
-	}
-	if rc.hold != nil {
-		<-rc.hold
+	if len(b) > rc.holdOver {
+		if rc.started != nil {
+			rc.started <- struct{}{}
+		}
+		if rc.hold != nil {
+			<-rc.hold
+		}
 	}
 	rc.mu.Lock()
 	rc.got = append(rc.got, env)
