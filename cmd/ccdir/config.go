@@ -50,7 +50,7 @@ var configKeys = []configKey{
 	{name: "delivery.connections", def: strconv.Itoa(outbox.DefaultConnections), typ: intType(1, 64),
 		help: "Parallel SMTP connections. Each message goes as one `BDAT` chunk when the server offers CHUNKING (RFC 3030, as Postfix 3.4+ does), else with `DATA`."},
 	{name: "delivery.message_timeout", def: durationText(outbox.DefaultMessageTimeout), typ: durationType,
-		help: "The longest the delivery of one message over SMTP may take, connecting included, however slowly the server answers each command; past it the connection is dropped and the message stays queued for a retry."},
+		help: "The longest the delivery of one message over SMTP may take, connecting included (for the first message of a connection), however slowly the server answers each command, plus one second for every 64 KiB of the message (a floor rate, so a large message to a server that reads it steadily is not cut; a write that stalls is cut by the per-command timeout); past it the connection is dropped and the message stays queued for a retry (when it comes after the end of the data, the error says the message may have arrived)."},
 	{name: "delivery.retry_for", def: durationText(outbox.DefaultRetryFor), typ: durationType,
 		help: "How long temporary failures (4xx) are retried before a message is marked failed."},
 	{name: "digest.interval", def: "monthly", typ: intervalType,

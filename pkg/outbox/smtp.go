@@ -103,13 +103,14 @@ func newSMTP(u *url.URL, o TransportOptions) (*smtpTransport, error) {
 func (t *smtpTransport) String() string { return t.display }
 
 // NewSession connects, says EHLO, starts TLS and authenticates, within
-// the message timeout: the session is opened for a message.
+// the message timeout: the session is opened for a message, and the
+// time it took counts against that message's (the first Send's) window.
 func (t *smtpTransport) NewSession(ctx context.Context) (Session, error) {
-	s := &smtpSession{t: t}
-	ctx, cancel := t.messageContext(ctx)
+	s := &smtpSession{t: t, opened: time.Now()}
+	ctx, cancel := context.WithDeadlineCause(ctx, s.opened.Add(t.msgTimeout), errMessageTimeout)
 	defer cancel()
 	if err := s.connect(ctx); err != nil {
-		return nil, s.timedOut(ctx, err)
+		return nil, s.timedOut(ctx, err, t.msgTimeout)
 	}
 	return s, nil
 }
@@ -117,29 +118,38 @@ func (t *smtpTransport) NewSession(ctx context.Context) (Session, error) {
 // errMessageTimeout is the cause of a message context that ran out.
 var errMessageTimeout = errors.New("message timeout")
 
-// messageContext is ctx ending after the message timeout. The
-// connection is closed when it ends (context.AfterFunc in connect and
-// transaction), which unblocks whatever command is waiting.
-func (t *smtpTransport) messageContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeoutCause(ctx, t.msgTimeout, errMessageTimeout)
+// window is how long the delivery of a message of size bytes may take:
+// the message timeout, and a second for every MessageTimeoutFloorRate
+// bytes, so that a large message to a server that reads it steadily is
+// not cut (a stalled write is cut by Timeout anyway).
+func (t *smtpTransport) window(size int) time.Duration {
+	return t.msgTimeout + time.Duration(size)*time.Second/MessageTimeoutFloorRate
 }
 
-// timedOut says, for an error that came after the message timeout ran
-// out, that it did: a temporary failure with the connection lost,
-// rather than the "use of closed network connection" it caused.
-func (s *smtpSession) timedOut(ctx context.Context, err error) error {
+// timedOut says, for an error that came after the message context ran
+// out (window), that it did: a temporary failure with the connection
+// lost, rather than the "use of closed network connection" it caused.
+func (s *smtpSession) timedOut(ctx context.Context, err error, window time.Duration) error {
 	if err == nil || !errors.Is(context.Cause(ctx), errMessageTimeout) {
 		return err
 	}
-	return &DeliveryError{Temporary: true,
-		Msg: fmt.Sprintf("%s: not delivered within %v (the message timeout); the server answers too slowly", s.t.addr, s.t.msgTimeout),
-		Err: errors.Join(err, ErrConnectionLost)}
+	msg := fmt.Sprintf("%s: not delivered within %v (the message timeout); the server answers too slowly", s.t.addr, window.Round(time.Millisecond))
+	if s.dataEnded {
+		msg = fmt.Sprintf("%s: no answer to the end of the data within %v (the message timeout); the message may have arrived", s.t.addr, window.Round(time.Millisecond))
+	}
+	return &DeliveryError{Temporary: true, Msg: msg, Err: errors.Join(err, ErrConnectionLost)}
 }
 
 type smtpSession struct {
-	t    *smtpTransport
-	c    *smtp.Client
-	conn net.Conn // the TCP connection under c, for write deadlines
+	t *smtpTransport
+	// opened is when NewSession began, until the first Send, whose
+	// window starts then; zero after.
+	opened time.Time
+	// dataEnded says that the end of the message data was being sent or
+	// answered: past it, a lost connection may have delivered it.
+	dataEnded bool
+	c         *smtp.Client
+	conn      net.Conn // the TCP connection under c, for write deadlines
 	// data is the connection c speaks through (TLS, or conn itself), for
 	// BDAT, which go-smtp's client does not send; tls is the TLS
 	// connection, if any.
@@ -366,15 +376,23 @@ func (s *smtpSession) Close() error {
 }
 
 // Send runs one transaction on the session's connection, within the
-// message timeout. A connection the server closed while idle is noticed
+// message's window (window; the first message's starts when NewSession
+// began). A connection the server closed while idle is noticed
 // before DATA and replaced once; a connection lost during or after DATA,
 // or at the timeout, is reported as a temporary failure wrapping
 // ErrConnectionLost (the message may or may not have arrived).
 func (s *smtpSession) Send(ctx context.Context, m *Message) error {
-	ctx, cancel := s.t.messageContext(ctx)
+	start := s.opened
+	if start.IsZero() {
+		start = time.Now()
+	}
+	s.opened = time.Time{}
+	window := s.t.window(m.Len())
+	ctx, cancel := context.WithDeadlineCause(ctx, start.Add(window), errMessageTimeout)
 	defer cancel()
+	s.dataEnded = false
 	err := s.send(ctx, m)
-	if terr := s.timedOut(ctx, err); terr != err {
+	if terr := s.timedOut(ctx, err, window); terr != err {
 		s.drop()
 		return terr
 	}
@@ -472,6 +490,7 @@ func (s *smtpSession) transaction(ctx context.Context, m *Message) (dataStarted 
 		}
 	}
 	conn.SetWriteDeadline(time.Now().Add(s.t.timeout))
+	s.dataEnded = true
 	err = w.Close() // writes the final dot and reads the answer
 	conn.SetWriteDeadline(time.Time{})
 	return true, err
@@ -505,6 +524,7 @@ func (s *smtpSession) bdat(m *Message) error {
 	if err != nil {
 		return err
 	}
+	s.dataEnded = true
 	conn.SetReadDeadline(time.Now().Add(2 * s.t.timeout))
 	defer conn.SetReadDeadline(time.Time{})
 	_, _, err = textproto.NewReader(bufio.NewReaderSize(s.data, 512)).ReadResponse(250)

@@ -567,6 +567,13 @@ func TestBDATGarbledReply(t *testing.T) {
 // any per-command timeout, but only after delay.
 func slowServer(t *testing.T, delay time.Duration) (addr string, accepted func() int) {
 	t.Helper()
+	return slowServerWith(t, 0, delay, delay)
+}
+
+// slowServerWith is slowServer that greets after greet and answers the
+// end of the data after dot.
+func slowServerWith(t *testing.T, greet, delay, dot time.Duration) (addr string, accepted func() int) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -588,6 +595,7 @@ func slowServer(t *testing.T, delay time.Duration) (addr string, accepted func()
 					_, err := fmt.Fprint(c, s)
 					return err == nil
 				}
+				time.Sleep(greet)
 				fmt.Fprint(c, "220 slow.test ESMTP\r\n")
 				for {
 					line, err := r.ReadString('\n')
@@ -614,6 +622,7 @@ func slowServer(t *testing.T, delay time.Duration) (addr string, accepted func()
 						mu.Lock()
 						n++
 						mu.Unlock()
+						time.Sleep(dot - delay)
 						answer("250 ok\r\n")
 					case cmd == "QUIT":
 						answer("221 bye\r\n")
@@ -666,5 +675,99 @@ func TestSMTPMessageTimeout(t *testing.T) {
 	}
 	if sum.Deferred == 0 {
 		t.Fatalf("Deliver = %+v, want the messages deferred", sum)
+	}
+}
+
+// The first message of a session has one message timeout, connecting
+// included, not one for NewSession and another for Send: a server slow
+// to greet and slow to answer, each part within the timeout, does not
+// get both.
+func TestSMTPFirstMessageOneWindow(t *testing.T) {
+	addr, accepted := slowServerWith(t, 800*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond)
+	tr, err := NewTransport("smtp://"+addr+"?starttls=off", TransportOptions{Timeout: 10 * time.Second, MessageTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tr.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := mail(KindDigest, "d1", rcpt("slow", 0), 1000)
+	err = s.Send(context.Background(), &m)
+	if err == nil || !errors.Is(err, ErrConnectionLost) || !strings.Contains(err.Error(), "message timeout") {
+		t.Fatalf("Send after 800 ms of connecting and 400 ms of transaction, message timeout 1 s: %v, want the message timeout", err)
+	}
+	if accepted() != 0 {
+		t.Fatal("the message was taken past its timeout")
+	}
+}
+
+// The message timeout grows with the message (one second per
+// MessageTimeoutFloorRate bytes): a large message to a server that
+// reads it steadily, slower than the timeout alone allows, is delivered.
+func TestSMTPMessageTimeoutGrowsWithSize(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(steadyBackend{})
+	srv.Domain, srv.MaxMessageBytes = "steady.test", 50<<20
+	go srv.Serve(l)
+	defer srv.Close()
+	tr, err := NewTransport("smtp://"+l.Addr().String()+"?starttls=off", TransportOptions{Timeout: 10 * time.Second, MessageTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tr.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := mail(KindDigest, "d1", rcpt("steady", 0), 256<<10)
+	start := time.Now()
+	if err := s.Send(context.Background(), &m); err != nil {
+		t.Fatalf("256 KiB read at 100 kB/s, message timeout 1 s: after %v: %v", time.Since(start).Round(100*time.Millisecond), err)
+	}
+}
+
+// steadyBackend reads message data at about 100 kB/s.
+type steadyBackend struct{}
+
+func (steadyBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return steadySession{}, nil }
+
+type steadySession struct{}
+
+func (steadySession) Reset()                               {}
+func (steadySession) Logout() error                        { return nil }
+func (steadySession) Mail(string, *smtp.MailOptions) error { return nil }
+func (steadySession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (steadySession) Data(r io.Reader) error {
+	buf := make([]byte, 10<<10)
+	for {
+		if _, err := r.Read(buf); err != nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// When the message timeout runs out after the end of the data, before
+// the answer, the error says the message may have arrived.
+func TestSMTPMessageTimeoutAfterData(t *testing.T) {
+	addr, _ := slowServerWith(t, 0, 10*time.Millisecond, 3*time.Second)
+	tr, err := NewTransport("smtp://"+addr+"?starttls=off", TransportOptions{Timeout: 10 * time.Second, MessageTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tr.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := mail(KindDigest, "d1", rcpt("slow", 0), 1000)
+	err = s.Send(context.Background(), &m)
+	if err == nil || !errors.Is(err, ErrConnectionLost) || !IsTemporary(err) || !strings.Contains(err.Error(), "may have arrived") {
+		t.Fatalf("Send with no answer to the end of the data: %v, want a temporary error saying the message may have arrived", err)
 	}
 }

@@ -95,10 +95,12 @@ type TransportOptions struct {
 	// data, and a whole sendmail run; default DefaultTimeout.
 	Timeout time.Duration
 	// MessageTimeout bounds the delivery of one message over SMTP, from
-	// connecting (when the session needs a connection) to the answer to
-	// its data, however slowly the server answers within Timeout; past
-	// it the connection is dropped and the message stays queued (a
-	// temporary failure). Default DefaultMessageTimeout.
+	// connecting (when the session needs a connection, in NewSession or
+	// Send) to the answer to its data, however slowly the server answers
+	// within Timeout, plus a second for every MessageTimeoutFloorRate
+	// bytes of the message; past it the connection is dropped and the
+	// message stays queued (a temporary failure). Default
+	// DefaultMessageTimeout.
 	MessageTimeout time.Duration
 	// TLSConfig is cloned for SMTP TLS; ServerName defaults to the URL's
 	// host. Tests pass a RootCAs pool here.
@@ -109,6 +111,9 @@ type TransportOptions struct {
 const (
 	DefaultTimeout        = 2 * time.Minute
 	DefaultMessageTimeout = 10 * time.Minute
+	// MessageTimeoutFloorRate is the slowest rate, in bytes a second,
+	// at which a message's data is given time past MessageTimeout.
+	MessageTimeoutFloorRate = 64 << 10
 )
 
 // ErrBadURL is wrapped by NewTransport errors about the URL.
