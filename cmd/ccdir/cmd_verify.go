@@ -13,6 +13,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
 // verifyOptions are verify's flags: what the auditor knows from outside
@@ -49,8 +50,15 @@ fingerprint (as members see it in every digest), --head with a serial and
 head hash published earlier (a digest, an export): that entry must still be
 in the ledger, unchanged.
 
+verify also checks the mail waiting in the outbox: a queued message that
+fails authentication with keys/outbox.key was written into the database by
+someone without the key (ccdir never sends it) and is reported as
+tampering. Without keys/outbox.key (an auditor's copy) the outbox is not
+checked.
+
 EXIT STATUS
-  0 ok, 1 error (the check could not run), 3 the directory does not match its ledger`,
+  0 ok, 1 error (the check could not run), 3 the directory does not match its
+  ledger, or the outbox holds mail this ccdir did not queue`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(cmd.Context(), o, g)
@@ -87,6 +95,9 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	head, err := s.Verify(ctx, pub.Fingerprint, v.Verify)
 	if err == nil && o.wantHead != "" {
 		err = checkHead(ctx, s, o.wantHead)
+	}
+	if err == nil {
+		err = g.verifyOutbox(ctx, s)
 	}
 	if directory.IsVerifyError(err) && g.json {
 		if jerr := g.printJSON(map[string]any{"ok": false, "problem": err.Error()}); jerr != nil {
@@ -126,6 +137,41 @@ func (g *globals) verifyKey(pin string) (*keys.Public, error) {
 		return nil, fmt.Errorf("directory public key %s: %w", g.path(keysDir, publicName), err)
 	}
 	return p, nil
+}
+
+// verifyOutbox reports, as tampering (a *directory.VerifyError, exit 3),
+// the queued messages that fail authentication with the outbox key:
+// written into the database by someone without keys/outbox.key (or
+// queued by a ccdir older than outbox keys). They are never sent; outbox
+// flush marks them failed. An auditor's copy without the outbox key, or a
+// home whose outbox is not migrated yet, gets a warning that the outbox
+// was not checked.
+func (g *globals) verifyOutbox(ctx context.Context, s *directory.Store) error {
+	k, err := readOutboxKey(g.path(keysDir, outboxKeyName))
+	if errors.Is(err, fs.ErrNotExist) {
+		// An auditor's copy holds no keys but the public one: nothing to
+		// say. A home with its secret key but no outbox key is odd.
+		if _, serr := os.Stat(g.path(keysDir, secretName)); serr == nil {
+			g.warnf("the outbox was not checked: %s has no outbox key", g.path(keysDir))
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ob, err := outbox.Open(ctx, s.DB())
+	if err != nil {
+		g.warnf("the outbox was not checked: %v", err)
+		return nil
+	}
+	ob.Key = k
+	bad, err := ob.Unauthentic(ctx)
+	if err != nil || len(bad) == 0 {
+		return err
+	}
+	r := bad[0]
+	return &directory.VerifyError{Reason: fmt.Sprintf("OUTBOX TAMPERING: %s waiting in the outbox not made by this ccdir (outbox row fails authentication), the first message %d (%s %s from %s to %s): ccdir never sends them, and outbox flush marks them failed; mail queued by a ccdir older than outbox keys is refused too",
+		plural(len(bad), "message"), r.ID, r.Kind, r.Ref, r.From, r.To)}
 }
 
 // checkHead makes sure ledger entry SERIAL still has hash HASH.

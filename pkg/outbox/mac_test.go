@@ -48,6 +48,20 @@ func TestDeliverRefusesRowsItDidNotMake(t *testing.T) {
 	exec(`UPDATE outbox_blob SET data = CAST(replace(CAST(data AS TEXT), 'abcdefghij', 'send keys!') AS BLOB)`)
 	exec(`UPDATE outbox SET tail = CAST('evil tail' AS BLOB) WHERE rcpt = ?`, msgs[0].To)
 
+	// What Deliver would refuse is what Unauthentic finds, before.
+	found, err := o.Unauthentic(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 8 {
+		t.Errorf("Unauthentic found %d rows, want 8: %+v", len(found), found)
+	}
+	for _, r := range found {
+		if r.To == good.To {
+			t.Errorf("Unauthentic found the good row %+v", r)
+		}
+	}
+
 	f := newFake()
 	var refused []string
 	sum, err := o.Deliver(ctx, f, Filter{}, DeliverOptions{OnResult: func(r Row, err error) {
@@ -75,6 +89,9 @@ func TestDeliverRefusesRowsItDidNotMake(t *testing.T) {
 		if !strings.Contains(r.LastError, "not made by this ccdir (outbox row fails authentication): possible database tampering") {
 			t.Errorf("%s: last error %q", r.To, r.LastError)
 		}
+	}
+	if found, err := o.Unauthentic(ctx); err != nil || len(found) != 0 {
+		t.Errorf("Unauthentic after Deliver = %+v, %v; the refused rows are failed, not due", found, err)
 	}
 	// Retried by hand, they are refused again.
 	if _, err := o.Retry(ctx, nil); err != nil {
