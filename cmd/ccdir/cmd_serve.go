@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -224,13 +226,20 @@ func listenLMTP(addr string) (net.Listener, error) {
 		}
 		os.Remove(path)
 	}
+	return listenUnix(path, 0o660)
+}
+
+// umaskMu serializes the changes of the process's umask.
+var umaskMu sync.Mutex
+
+// listenUnix listens on a unix socket at path, created with mode perm: the
+// umask is narrowed while it is made (a chmod after would leave it open to
+// anyone the umask lets in for a moment).
+func listenUnix(path string, perm os.FileMode) (net.Listener, error) {
+	umaskMu.Lock()
+	old := syscall.Umask(int(^perm & 0o777))
 	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
+	syscall.Umask(old)
+	umaskMu.Unlock()
+	return l, err
 }
