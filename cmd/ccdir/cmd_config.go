@@ -83,7 +83,7 @@ func runConfigShow(_ context.Context, o configShowOptions, g *globals) error {
 		if shown == "" {
 			shown = `""`
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.key.name, shown, v.source)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.key.name, printable(shown), printable(v.source.String()))
 	}
 	return tw.Flush()
 }

@@ -32,7 +32,8 @@ func newExportCmd(g *globals) *cobra.Command {
 		Long: `Write the whole directory at its current head. JSON carries the serial and the
 head hash. With -o the file is written atomically, mode 0600 whatever the umask (the
 export holds every contact in clear; --mode 0640 shares it with the file's
-group); --sign also writes FILE.asc, an armored detached signature by the
+group; a mode that lets others write it or makes it executable is refused,
+one that lets others read it warned about); --sign also writes FILE.asc, an armored detached signature by the
 directory key that gpg --verify accepts with the key printed by ccdir pubkey.
 
 EXIT STATUS
@@ -66,6 +67,15 @@ func runExport(ctx context.Context, o exportOptions, g *globals) error {
 			return usagef("--mode takes permissions in octal, such as 0600 or 0640, not %q", o.mode)
 		}
 		mode = os.FileMode(m)
+		// An export holds every contact in clear.
+		switch {
+		case mode&0o002 != 0:
+			return usagef("--mode %04o lets others write the export; use 0600 or 0640", mode)
+		case mode&0o111 != 0:
+			return usagef("--mode %04o makes the export executable; use 0600 or 0640", mode)
+		case mode&0o004 != 0:
+			g.warnf("--mode %04o lets every user of this machine read the contacts in %s", uint32(mode), o.output)
+		}
 	}
 	// An export is the directory as its signed ledger says it is; one
 	// signed by the directory key of tables that disagree would launder

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -204,7 +205,7 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 		return g.printJSON(map[string]any{"home": g.home, "name": name, "address": addr, "list_address": list,
 			"key_fingerprint": sec.Fingerprint(), "algo": algo, "serial": head.Serial, "head": head.Hash})
 	}
-	g.printf("created directory %q <%s> in %s\n", name, addr, g.home)
+	g.printf("created directory %s <%s> in %s\n", strconv.Quote(name), addr, g.home) // quoted, then printable: escaped once
 	g.printf("directory key %s (%s)%s\n", sec.Fingerprint(), algo, map[bool]string{true: ", passphrase-protected", false: ", no passphrase"}[pass != nil])
 	g.printf("ok %s\n", head)
 	return nil

@@ -424,7 +424,7 @@ func (g *globals) loadConfig(cmd *cobra.Command, inFile bool) error {
 		}
 		if err != nil && readsNoConfig[cmd.CommandPath()] {
 			// Warned of, and the default taken: this command reads no key.
-			g.warnf("%s is %q: %v (from %s; ignored: %s reads no configuration)", k.name, shown, err, src, cmd.CommandPath())
+			g.warnf("%s is %s: %v (from %s; ignored: %s reads no configuration)", k.name, strconv.Quote(shown), err, src, cmd.CommandPath())
 			raw, src = k.def, configSource{kind: fromDefault}
 			val, err = k.typ.parse(raw)
 		}
@@ -436,7 +436,7 @@ func (g *globals) loadConfig(cmd *cobra.Command, inFile bool) error {
 	if inFile {
 		for _, k := range g.v.AllKeys() {
 			if !known[k] {
-				g.warnf("%s: unknown configuration key %q (ignored)", g.configFile, k)
+				g.warnf("%s: unknown configuration key %s (ignored)", g.configFile, strconv.Quote(k))
 			}
 		}
 	}
