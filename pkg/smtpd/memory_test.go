@@ -206,8 +206,11 @@ func TestBudgetSharesAndReserve(t *testing.T) {
 			t.Fatalf("%d messages in the handler, %d refused", inFlight, refused)
 		}
 	}
-	if inFlight != 7 {
-		t.Errorf("%d messages of 900 kB in flight, want 7 (the budget less its reserve)", inFlight)
+	// The large messages' part is 7 MiB: eight 900 kB messages fit in it
+	// byte for byte, seven when each holds a rounded-up reservation; how
+	// far each has grown when the next arrives is up to the scheduler.
+	if inFlight < 7 || inFlight > 8 {
+		t.Errorf("%d messages of 900 kB in flight, want 7 or 8 (the budget less its reserve)", inFlight)
 	}
 	if used := budgetUsed(s); used > 7<<20 {
 		t.Errorf("large messages hold %d bytes, more than the budget less its reserve", used)
