@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -339,12 +340,43 @@ func (t *Tx) RefreshKey(email string, k *Key) (Contact, error) {
 	if err := t.checkKey(k); err != nil { // a refresh can bring subkeys
 		return c, err
 	}
+	if err := t.checkRefresh(c.Key, k); err != nil {
+		return c, err
+	}
 	if err := t.append(opKeyRefresh, keySetPayload{ID: c.ID, Email: c.Email, Key: k}); err != nil {
 		return c, err
 	}
 	c.Key = k
 	c.Confirmed = t.entries[len(t.entries)-1].Time
 	return c, nil
+}
+
+// checkRefresh makes sure that k, a refresh of old labelled with old's
+// fingerprint, is that key (its primary fingerprint, through
+// Options.Fingerprints) and keeps every subkey of old: a refresh only
+// adds.
+func (t *Tx) checkRefresh(old, k *Key) error {
+	fprs := t.s.opts.Fingerprints
+	if fprs == nil {
+		return nil
+	}
+	nw, err := fprs(k.Armored)
+	if err != nil {
+		return &FieldError{Field: "key", Value: k.Fingerprint, Err: err}
+	}
+	if len(nw) == 0 || !strings.EqualFold(nw[0], k.Fingerprint) {
+		return refuse(ErrPolicy, "a refresh is a newer copy of the registered key", "the refreshed key is not key %s", k.Fingerprint)
+	}
+	was, err := fprs(old.Armored)
+	if err != nil {
+		return fmt.Errorf("the registered key %s: %w", old.Fingerprint, err)
+	}
+	for _, f := range was[min(1, len(was)):] {
+		if !slices.ContainsFunc(nw, func(g string) bool { return strings.EqualFold(f, g) }) {
+			return refuse(ErrPolicy, "a refresh only adds to the registered key", "the refreshed key %s drops its subkey %s", k.Fingerprint, strings.ToUpper(f))
+		}
+	}
+	return nil
 }
 
 // checkContact makes sure the contact's ccTLDs are members and its key is

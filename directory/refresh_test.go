@@ -92,3 +92,39 @@ func TestContactKeySizeCap(t *testing.T) {
 		return err
 	})
 }
+
+// RefreshKey does not take the fingerprint label on trust: the key must
+// have that primary fingerprint (through Options.Fingerprints) and keep
+// every subkey of the registered copy.
+func TestRefreshKeyChecksTheKey(t *testing.T) {
+	f := newFixture(t)
+	f.populate()
+	f.s.opts.Fingerprints = func(armored string) ([]string, error) { return strings.Fields(armored), nil }
+	const fpr = "AAAA000000000000000000000000000000000001"
+	const sub1, sub2 = "5AB1000000000000000000000000000000000001", "5AB2000000000000000000000000000000000002"
+	refresh := func(armored string) error {
+		_, err := f.s.Update(f.ctx, Operator, func(tx *Tx) error {
+			_, err := tx.RefreshKey("ana@dns.pt", &Key{Fingerprint: fpr, Armored: armored})
+			return err
+		})
+		return err
+	}
+	if err := refresh(fpr + " " + sub1 + " " + sub2); err != nil {
+		t.Fatal(err)
+	}
+	before := f.serial()
+	for armored, want := range map[string]string{
+		"BBBB000000000000000000000000000000000002 " + sub1 + " " + sub2: "is not key " + fpr,
+		fpr + " " + sub1: "drops its subkey " + sub2,
+	} {
+		if err := refresh(armored); !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), want) {
+			t.Errorf("refresh to %q: %v, want %q", armored, err, want)
+		}
+	}
+	if f.serial() != before {
+		t.Fatal("a refused refresh wrote an entry")
+	}
+	if err := refresh(fpr + " " + sub1 + " " + sub2 + " 5AB3000000000000000000000000000000000003"); err != nil {
+		t.Fatalf("a new subkey: %v", err)
+	}
+}
