@@ -166,3 +166,29 @@ func (t *Tx) MemberChanges(id int64, since time.Time) (int, error) {
 	}
 	return n, rows.Err()
 }
+
+// MemberEvidence calls fn, in ledger order, with the key fingerprint and
+// evidence of every entry made by signed mail dated at or after since,
+// read through tx (a transaction on this directory's database, such as
+// Tx.SQL), until fn returns false. It is how the incoming-mail pipeline
+// finds a signed statement the ledger has used already.
+func MemberEvidence(ctx context.Context, tx *sql.Tx, since time.Time, fn func(fpr string, evidence []byte) bool) error {
+	rows, err := tx.QueryContext(ctx, `SELECT actor, evidence FROM ledger
+		WHERE time >= ? AND actor LIKE 'member:%' AND length(evidence) > 0 ORDER BY seq`,
+		since.UTC().Format(time.RFC3339))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var actor string
+		var ev []byte
+		if err := rows.Scan(&actor, &ev); err != nil {
+			return err
+		}
+		if !fn(strings.TrimPrefix(actor, memberActor), ev) {
+			return nil
+		}
+	}
+	return rows.Err()
+}

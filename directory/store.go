@@ -46,6 +46,10 @@ type Options struct {
 	// entry a member made; nil checks only that the actor's key was
 	// registered.
 	Evidence EvidenceFunc
+	// EvidenceID gives, in Verify, the id of the signed mail kept with a
+	// member's entries, so that one mail kept by two separate groups of
+	// entries (a replay) is a finding; nil does not look.
+	EvidenceID EvidenceIDFunc
 	// Fingerprints lists the fingerprints of an armored public key: its
 	// primary key's, then its subkeys' (keys.Fingerprints). Tx uses it to
 	// refuse a contact key that shares any of them with the directory's

@@ -103,7 +103,7 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 	if err := compareSchema(ctx, tx, expect); err != nil {
 		return Head{}, err
 	}
-	head, err := replay(ctx, tx, ftx, fpr, verify, replayChecks{allSigs: true, evidence: s.opts.Evidence})
+	head, err := replay(ctx, tx, ftx, fpr, verify, replayChecks{allSigs: true, evidence: s.opts.Evidence, evidenceID: s.opts.EvidenceID})
 	if err != nil {
 		return Head{}, err
 	}
@@ -546,6 +546,12 @@ const replayBatch = 256
 // member when the entry was made at time at.
 type EvidenceFunc func(evidence []byte, armoredKey string, at time.Time) error
 
+// EvidenceIDFunc gives the id of the signed statement kept as evidence
+// by an entry of actor member:fpr, the same for every copy of one
+// signature ("" if it cannot tell): two mails with one id are one mail
+// used twice.
+type EvidenceIDFunc func(evidence []byte, fpr string) (string, error)
+
 // replayChecks says what replay checks beyond the hash chain, the
 // genesis and the replay itself.
 type replayChecks struct {
@@ -557,6 +563,8 @@ type replayChecks struct {
 	// after, if set, is called with each entry once it is applied to
 	// fresh.
 	after func(fresh queryer, e *Entry) error
+	// evidenceID, if set, refuses a signed mail kept by two entry groups.
+	evidenceID EvidenceIDFunc
 }
 
 // memberActor is the actor prefix of changes asked for by signed mail.
@@ -569,9 +577,11 @@ const memberActor = "member:"
 // KEY-ROTATE among them changes the key for those after it), and the
 // evidence must verify with that key.
 type actorCheck struct {
-	evidence EvidenceFunc
-	actor    string
-	sum      [32]byte
+	evidence   EvidenceFunc
+	evidenceID EvidenceIDFunc
+	used       map[string]int64 // evidence id: the first entry of the mail that used it
+	actor      string
+	sum        [32]byte
 }
 
 func (a *actorCheck) entry(ctx context.Context, state queryer, e *Entry) error {
@@ -595,6 +605,25 @@ func (a *actorCheck) entry(ctx context.Context, state queryer, e *Entry) error {
 	}
 	if err != nil {
 		return err
+	}
+	if a.evidenceID != nil {
+		// The entries of one mail follow each other; the same signed
+		// statement again later is a replay (seen_signatures deleted).
+		// A copy byte for byte right after its first use reads as one
+		// mail here; process refuses it (inbound.MarkSeen).
+		id, err := a.evidenceID(e.Evidence, fp)
+		if err != nil {
+			return fmt.Errorf("its evidence cannot be read: %v", err)
+		}
+		if first, ok := a.used[id]; ok && id != "" {
+			return fmt.Errorf("its evidence is the signed mail of entry %d again: a mail used twice", first)
+		}
+		if id != "" {
+			if a.used == nil {
+				a.used = map[string]int64{}
+			}
+			a.used[id] = e.Seq
+		}
 	}
 	if a.evidence != nil {
 		at, err := time.Parse(time.RFC3339, e.Time)
@@ -624,7 +653,7 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	batch := make([]Entry, 0, replayBatch)
 	sigErrs := make([]error, replayBatch)
 	workers := max(1, runtime.GOMAXPROCS(0))
-	actors := &actorCheck{evidence: rc.evidence}
+	actors := &actorCheck{evidence: rc.evidence, evidenceID: rc.evidenceID}
 	var headSig []byte
 	flush := func() error {
 		// Check the batch's signatures in parallel.

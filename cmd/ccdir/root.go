@@ -259,7 +259,7 @@ func (g *globals) openRead(ctx context.Context) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
 		return nil, err
 	}
-	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations(), Evidence: inbound.VerifyEvidence})
+	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations(), Evidence: inbound.VerifyEvidence, EvidenceID: inbound.EvidenceSeen})
 }
 
 // snapshot reads the whole directory at its current head, for a command

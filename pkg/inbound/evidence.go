@@ -2,12 +2,15 @@ package inbound
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
@@ -126,6 +129,55 @@ func VerifyEvidence(evidence []byte, armoredKey string, at time.Time) error {
 }
 
 var _ directory.EvidenceFunc = VerifyEvidence
+
+// EvidenceSeen returns the replay id (Accepted.Seen, what seen_signatures
+// records) of the signed statement kept as evidence by an entry whose
+// actor is member:fpr. Evidence kept whole by an older ccdir gives "" and
+// no error: it is read only by VerifyEvidence. It is a
+// directory.EvidenceIDFunc, what verify finds a mail used twice with.
+func EvidenceSeen(evidence []byte, fpr string) (string, error) {
+	if !bytes.HasPrefix(evidence, []byte(evidenceMagic)) {
+		return "", nil
+	}
+	_, sigArmored, content, err := parseEvidence(evidence)
+	if err != nil {
+		return "", err
+	}
+	blk, err := armor.Decode(bytes.NewReader(sigArmored))
+	if err != nil {
+		return "", fmt.Errorf("evidence: signature: %v", err)
+	}
+	p, err := packet.Read(blk.Body)
+	if err != nil {
+		return "", fmt.Errorf("evidence: signature: %v", err)
+	}
+	sig, ok := p.(*packet.Signature)
+	if !ok {
+		return "", errors.New("evidence: no signature packet")
+	}
+	return replayID(fpr, sig, content), nil
+}
+
+var _ directory.EvidenceIDFunc = EvidenceSeen
+
+// inLedger reports whether the statement whose replay id is digest,
+// signed at at, is already the evidence of a ledger entry: a replay even
+// if seen_signatures has lost it (anyone who can write the database can
+// delete its rows, and the ledger keeps the signed text to replay). The
+// entry of the first use is dated after the signature, less the skew
+// (SeenRetention bounds any skew), so only entries since then are read.
+func inLedger(ctx context.Context, tx *sql.Tx, digest string, at time.Time) (bool, error) {
+	used := false
+	err := directory.MemberEvidence(ctx, tx, at.Add(-SeenRetention), func(fpr string, ev []byte) bool {
+		id, err := EvidenceSeen(ev, fpr)
+		used = err == nil && id == digest
+		return !used
+	})
+	if err != nil {
+		return false, fmt.Errorf("inbound: ledger evidence: %w", err)
+	}
+	return used, nil
+}
 
 // verifyMail reads a whole mail as Process does, with one key registered.
 func verifyMail(raw []byte, armoredKey string, at time.Time) error {

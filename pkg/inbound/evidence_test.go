@@ -96,6 +96,9 @@ func TestEvidence(t *testing.T) {
 			if len(ev) > len(data)+1024 {
 				t.Errorf("evidence of %d bytes for a mail of %d", len(ev), len(data))
 			}
+			if id, err := EvidenceSeen(ev, acc.Key.Fingerprint); err != nil || id != acc.Seen {
+				t.Fatalf("EvidenceSeen = %q, %v; want the replay id %q", id, err, acc.Seen)
+			}
 			at := acc.SignedAt.Add(1)
 			if err := VerifyEvidence(ev, acc.Contact.Key.Armored, at); err != nil {
 				t.Fatalf("evidence with the signer's key: %v", err)

@@ -54,7 +54,8 @@ func ForgottenBefore(ctx context.Context, q RowQueryer) (time.Time, error) {
 // retention, when freshness alone refuses the signature. It returns
 // ErrReplay if digest is already recorded, or if at is before the time
 // Prune has forgotten (ForgottenBefore): whether that signature was seen
-// is no longer known. Call it inside the transaction that executes the
+// is no longer known, or if the statement is the evidence of a ledger
+// entry already (EvidenceSeen). Call it inside the transaction that executes the
 // commands, so that the check and the effect commit together.
 func MarkSeen(ctx context.Context, tx *sql.Tx, digest string, at time.Time) error {
 	if digest == "" {
@@ -79,6 +80,15 @@ func MarkSeen(ctx context.Context, tx *sql.Tx, digest string, at time.Time) erro
 	}
 	if n == 0 {
 		return ErrReplay
+	}
+	// The ledger remembers too: a statement kept as an entry's evidence
+	// was used, whatever seen_signatures says.
+	used, err := inLedger(ctx, tx, digest, at)
+	if err != nil {
+		return err
+	}
+	if used {
+		return fmt.Errorf("%w: it is the evidence of a ledger entry", ErrReplay)
 	}
 	return nil
 }

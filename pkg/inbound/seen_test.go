@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccdir/ccdir/directory"
 )
 
 func TestSeenTable(t *testing.T) {
@@ -154,5 +157,77 @@ func TestForgottenSignaturesRefused(t *testing.T) {
 	defer tx.Rollback()
 	if err := MarkSeen(ctx, tx, "fresh-id", signedAt); !errors.Is(err, ErrReplay) {
 		t.Fatalf("MarkSeen of a forgotten time: %v, want ErrReplay", err)
+	}
+}
+
+// TestSeenLedgerEvidence: a statement kept as a ledger entry's evidence
+// is a replay for MarkSeen even with seen_signatures emptied (the ledger
+// keeps the signed text, anyone who can write the file can feed it
+// again), and verify names a mail kept by two separate groups of entries.
+func TestSeenLedgerEvidence(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	mail := func(name, label string) *Accepted {
+		t.Helper()
+		body := clearsigned(t, w.ana, "DIRECTORY "+dirAddr+"\nSET NAME "+name+"\n", corpusNow.Add(-time.Hour), label)
+		data := textMail(headers(w.ana.email, label), body)
+		acc, err := w.p.Process(ctx, Envelope{From: w.ana.email, To: []string{dirAddr}}, bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("Process: %v", err)
+		}
+		if id, err := EvidenceSeen(acc.Evidence, acc.Key.Fingerprint); err != nil || id != acc.Seen {
+			t.Fatalf("EvidenceSeen = %q, %v; want the replay id %q", id, err, acc.Seen)
+		}
+		return acc
+	}
+	// What process did before the ledger was asked: the seen mark and
+	// the change in one transaction, or (force) the change alone.
+	use := func(acc *Accepted, name string, force bool) error {
+		_, err := w.store.Update(ctx, directory.Actor{Name: "member:" + acc.Key.Fingerprint, Evidence: acc.Evidence}, func(tx *directory.Tx) error {
+			if !force {
+				if err := MarkSeen(ctx, tx.SQL(), acc.Seen, acc.SignedAt); err != nil {
+					return err
+				}
+			}
+			_, err := tx.UpdateContact(w.ana.email, func(c *directory.Contact) error { c.Name = name; return nil })
+			return err
+		})
+		return err
+	}
+	a, b := mail("Ana Old", "ledger-a"), mail("Ana New", "ledger-b")
+	if err := use(a, "Ana Old", false); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := w.store.Head(ctx)
+	if err := use(b, "Ana New", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.store.DB().ExecContext(ctx, `DELETE FROM seen_signatures`); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := w.store.Head(ctx)
+	if err := use(a, "Ana Old", false); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay of a mail kept in the ledger: %v, want ErrReplay", err)
+	}
+	if h, _ := w.store.Head(ctx); h != before {
+		t.Fatal("the replay wrote an entry")
+	}
+
+	// A ledger holding such a replay (as an older ccdir made it): verify
+	// names both entries.
+	if err := use(a, "Ana Old", true); err != nil {
+		t.Fatal(err)
+	}
+	// (Not Evidence: this world's store is dated a week before the
+	// pipeline's clock, so its signatures are from the future.)
+	s, err := directory.Open(ctx, w.store.Path(), directory.Options{ReadOnly: true, Migrations: Migrations, EvidenceID: EvidenceSeen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, err = s.Verify(ctx, w.dir.Fingerprint(), w.dir.Verify)
+	want := fmt.Sprintf("ledger entry %d: its evidence is the signed mail of entry %d again", before.Serial+1, first.Serial)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Verify: %v, want %q", err, want)
 	}
 }
