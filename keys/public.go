@@ -713,29 +713,11 @@ func revocationReason(e *openpgp.Entity) string {
 		if r.Valid == nil || !*r.Valid {
 			continue
 		}
-		s := r.Packet
-		reason := ""
-		if s.RevocationReason != nil {
-			switch *s.RevocationReason {
-			case packet.KeyCompromised:
-				reason = "key compromised"
-			case packet.KeySuperseded:
-				reason = "key superseded"
-			case packet.KeyRetired:
-				reason = "key retired"
-			}
+		on := ", revocation dated " + formatTime(r.Packet.CreationTime)
+		if reason := revocationText(r.Packet); reason != "" {
+			return on + " (" + reason + ")"
 		}
-		if s.RevocationReasonText != "" {
-			if reason != "" {
-				reason += ": "
-			}
-			reason += fmt.Sprintf("%q", s.RevocationReasonText)
-		}
-		on := ", revocation dated " + formatTime(s.CreationTime)
-		if reason == "" {
-			return on
-		}
-		return on + " (" + reason + ")"
+		return on
 	}
 	return ""
 }
