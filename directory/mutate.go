@@ -44,12 +44,13 @@ func (s *Store) Update(ctx context.Context, actor Actor, fn func(*Tx) error) ([]
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	defer func() {
-		s.replayMu.Lock()
+	clearLocked := func() {
+		s.lockedMu.Lock()
 		s.locked = nil
-		s.replayMu.Unlock()
-	}()
+		s.lockedMu.Unlock()
+	}
+	defer clearLocked()
+	defer tx.Rollback()
 	t := &Tx{ctx: ctx, s: s, tx: tx, actor: actor}
 	h, _, err := readHead(ctx, tx)
 	var de *Error
@@ -63,6 +64,9 @@ func (s *Store) Update(ctx context.Context, actor Actor, fn func(*Tx) error) ([]
 	if len(t.entries) == 0 && !t.touched {
 		return nil, ErrUnchanged
 	}
+	// Once the write lock goes, another process may commit: Checked must
+	// no longer take the tables as compared.
+	clearLocked()
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}

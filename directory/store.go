@@ -77,9 +77,15 @@ type Store struct {
 	// checked the head (CheckedAt).
 	checkedAt *pastChecked
 
+	// locked is the head an open Update's Tx.Check vouched for, while
+	// it holds the write lock. lockedMu is only ever held for a moment
+	// (never across a replay), so an Update never waits on it holding
+	// the database's write lock.
+	lockedMu sync.Mutex
+	locked   *Head
+
 	replayMu sync.Mutex
 	replay   *replayed                    // the ledger replayed up to a head (see vouch)
-	locked   *Head                        // the head an open Update's Tx.Check vouched for, under its write lock
 	schemas  map[string]map[string]string // the schema the recorded steps make, by versions (see checkSchema)
 }
 

@@ -278,9 +278,9 @@ func (s *Store) Checked(ctx context.Context, fpr string, verify VerifyFunc) (*Sn
 	}
 	// Inside an Update whose Tx.Check passed at this head, the write lock
 	// is held: nobody has committed since the tables were compared.
-	s.replayMu.Lock()
+	s.lockedMu.Lock()
 	locked := s.locked != nil && *s.locked == snap.Head
-	s.replayMu.Unlock()
+	s.lockedMu.Unlock()
 	if !locked {
 		if err := s.vouch(ctx, tx, fpr, verify); err != nil {
 			return nil, err
@@ -333,10 +333,10 @@ func (t *Tx) Check(fpr string, verify VerifyFunc) error {
 		return err
 	}
 	t.checked = true
-	t.s.replayMu.Lock()
+	t.s.lockedMu.Lock()
 	h := t.head
 	t.s.locked = &h
-	t.s.replayMu.Unlock()
+	t.s.lockedMu.Unlock()
 	return nil
 }
 
