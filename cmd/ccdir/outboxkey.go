@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/ccdir/ccdir/keys"
@@ -78,6 +79,11 @@ func createOutboxKey(path string) error {
 		return fmt.Errorf("outbox key: %w", err)
 	}
 	if err := os.Link(t.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("outbox key: %w", err)
+	}
+	// Outbox rows made with the key may be committed at once: its name
+	// must not be lost to a power cut, or they would all be refused.
+	if err := syncDir(filepath.Dir(path)); err != nil {
 		return fmt.Errorf("outbox key: %w", err)
 	}
 	return nil

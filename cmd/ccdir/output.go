@@ -169,7 +169,17 @@ func (t *atomicFile) rename() error {
 		os.Remove(t.Name())
 		return err
 	}
-	return nil
+	return syncDir(filepath.Dir(t.path))
+}
+
+// syncDir makes a new name in dir survive a power loss.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // Commit syncs, closes and renames the file into place.
