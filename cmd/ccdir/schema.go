@@ -6,6 +6,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/relay"
 )
@@ -15,5 +16,5 @@ import (
 // applies those a home has not had yet, and verify accepts exactly the
 // tables they make. A package with new tables adds its list here.
 func migrations() []directory.Migration {
-	return slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations)
+	return slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, liveness.Migrations)
 }
