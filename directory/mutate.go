@@ -416,7 +416,37 @@ func (t *Tx) checkKey(k *Key) error {
 		return refuse(ErrPolicy, "export it without superseded signatures: gpg --export-options export-minimal --armor --export FINGERPRINT",
 			"key %s is %d KiB armored; a contact's key is at most %d KiB", k.Fingerprint, (len(k.Armored)+1023)>>10, MaxKeyBytes>>10)
 	}
-	return t.checkOwnKey(k)
+	if err := t.checkOwnKey(k); err != nil {
+		return err
+	}
+	return t.checkOperatorKey(k)
+}
+
+// checkOperatorKey refuses the operator's own key (Options.Operator) as
+// a contact's key, and any key that shares its primary key or a subkey
+// with it: mail to the operator and mail to the contact could not be told
+// apart by their key.
+func (t *Tx) checkOperatorKey(k *Key) error {
+	reserved := t.s.opts.Operator.Fingerprints
+	if len(reserved) == 0 {
+		return nil
+	}
+	theirs := []string{k.Fingerprint}
+	if fprs := t.s.opts.Fingerprints; fprs != nil {
+		var err error
+		if theirs, err = fprs(k.Armored); err != nil {
+			return &FieldError{Field: "key", Value: k.Fingerprint, Err: err}
+		}
+	}
+	for _, f := range theirs {
+		for _, r := range reserved {
+			if strings.EqualFold(f, r) {
+				return refuse(ErrPolicy, "a contact needs a key of its own; the operator's key (operator.key) is for the directory's mail to the operator",
+					"key %s is the operator's key (or shares the key %s with it), not a contact's", k.Fingerprint, strings.ToUpper(f))
+			}
+		}
+	}
+	return nil
 }
 
 // checkOwnKey refuses the directory's own key as a contact's key, and any
@@ -476,6 +506,10 @@ func (t *Tx) checkOwnAddress(email string) error {
 			what = "delivered to " + what + " " + own
 		}
 		return refuse(ErrPolicy, "a contact needs a mailbox of its own", "%s is %s, not a contact's", email, what)
+	}
+	if op := t.s.opts.Operator.Email; op != "" && strings.EqualFold(op, email) {
+		return refuse(ErrPolicy, "a contact needs a mailbox of its own; the operator's address (operator.address) is where the directory reports to the operator",
+			"%s is the operator's address, not a contact's", email)
 	}
 	return nil
 }

@@ -55,6 +55,18 @@ type Options struct {
 	// refuse a contact key that shares any of them with the directory's
 	// own key; nil compares the primary fingerprints only.
 	Fingerprints func(armored string) ([]string, error)
+	// Operator is the operator's own address and key, which are never a
+	// contact's: Tx refuses them wherever a contact's email or key is
+	// set, as it refuses the directory's own. The zero value reserves
+	// nothing.
+	Operator Reserved
+}
+
+// Reserved is an address and a key that belong to someone who is not a
+// contact (the operator).
+type Reserved struct {
+	Email        string   // normalized; "" for none
+	Fingerprints []string // the key's primary key's and subkeys', upper-case hex
 }
 
 // Store is an open directory database: a single-connection writer pool

@@ -23,12 +23,14 @@ type initOptions struct {
 	listAddress  string
 	algo         string
 	noPassphrase bool
+	operatorAddr string
+	operatorKey  string
 }
 
 func newInitCmd(g *globals) *cobra.Command {
 	var o initOptions
 	cmd := &cobra.Command{
-		Use:   "init --name NAME --address ADDR [--list-address ADDR] [--algo ed25519|rsa3072|rsa4096] [--passphrase-file F | --no-passphrase]",
+		Use:   "init --name NAME --address ADDR [--list-address ADDR] [--operator-email E --operator-key FILE] [--algo ed25519|rsa3072|rsa4096] [--passphrase-file F | --no-passphrase]",
 		Short: "Create a new directory: home folder, directory key, signed ledger",
 		Long: `Create a new directory in the home folder (--home, CCDIR_HOME): config.yaml,
 the directory's OpenPGP key (keys/, mode 0600) and the database with a signed
@@ -37,6 +39,13 @@ existing home: the folder must not exist or be empty.
 
 The key is protected by the passphrase in --passphrase-file (CCDIR_PASSPHRASE_FILE),
 whose path is recorded in config.yaml, or left unprotected with --no-passphrase.
+
+--operator-email and --operator-key give the operator an address and a key
+of their own (operator.address, operator.key; the key is kept in
+keys/operator.pub.asc): the directory's mail for the operator (ccdir report)
+goes there, encrypted to that key. The key must be usable and have a user
+ID with that address. Set or replace them later with ccdir key import
+--operator.
 
 EXIT STATUS
   0 created, 1 error (nothing is left behind), 2 usage`,
@@ -51,6 +60,8 @@ EXIT STATUS
 	f.StringVar(&o.listAddress, "list-address", "", "mail address of the encrypted alert list")
 	f.StringVar(&o.algo, "algo", string(keys.AlgoEd25519), "directory key algorithm: ed25519, rsa3072 or rsa4096")
 	f.BoolVar(&o.noPassphrase, "no-passphrase", false, "store the directory key without a passphrase")
+	f.StringVar(&o.operatorAddr, "operator-email", "", "the operator's own mail address (operator.address), with --operator-key")
+	f.StringVar(&o.operatorKey, "operator-key", "", "file holding the operator's public key (operator.key), with --operator-email")
 	return cmd
 }
 
@@ -68,6 +79,10 @@ type fileConfig struct {
 	Limits struct {
 		SecurityContacts int `yaml:"security_contacts"`
 	} `yaml:"limits"`
+	Operator *struct {
+		Address string `yaml:"address"`
+		Key     string `yaml:"key"`
+	} `yaml:"operator,omitempty"`
 }
 
 func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
@@ -94,6 +109,24 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	algo, err := keys.ParseAlgo(o.algo)
 	if err != nil {
 		return &usageError{err}
+	}
+	var opAddr string
+	var opPub *keys.Public
+	var opKey *directory.Key
+	if (o.operatorAddr == "") != (o.operatorKey == "") {
+		return usagef("--operator-email and --operator-key go together")
+	}
+	if o.operatorAddr != "" {
+		if opAddr, err = directory.NormalizeEmail(o.operatorAddr); err != nil {
+			return fmt.Errorf("--operator-email: %w", err)
+		}
+		own := directory.Info{Address: addr, ListAddress: list}
+		if a := own.OwnAddress(opAddr); a != "" {
+			return withHint(fmt.Errorf("%s is the directory's own address %s, not the operator's", opAddr, a), "the operator needs a mailbox of their own")
+		}
+		if opPub, opKey, _, err = readOperatorKey(o.operatorKey, opAddr, false, g.now()); err != nil {
+			return err
+		}
 	}
 	passFile := g.text("key.passphrase_file")
 	var pass []byte
@@ -169,10 +202,24 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	if err := createOutboxKey(filepath.Join(tmp, keysDir, outboxKeyName)); err != nil {
 		return err
 	}
+	if opPub != nil {
+		if err := checkNotDirectoryKey(opPub, directory.Info{KeyFingerprint: sec.Fingerprint(), PublicKey: string(pub)}); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(tmp, keysDir, operatorKeyName), []byte(opKey.Armored), 0o644); err != nil {
+			return err
+		}
+	}
 	var cfg fileConfig
 	cfg.Directory.Name, cfg.Directory.Address, cfg.Directory.ListAddress = name, addr, list
 	cfg.Key.Algo, cfg.Key.PassphraseFile = string(algo), passFile
 	cfg.Limits.SecurityContacts = directory.DefaultMaxSecurityContacts
+	if opPub != nil {
+		cfg.Operator = &struct {
+			Address string `yaml:"address"`
+			Key     string `yaml:"key"`
+		}{opAddr, opPub.Fingerprint}
+	}
 	y, err := yaml.Marshal(&cfg)
 	if err != nil {
 		return err
@@ -202,11 +249,18 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 		return fmt.Errorf("move the new home into place: %w", err)
 	}
 	if g.json {
-		return g.printJSON(map[string]any{"home": g.home, "name": name, "address": addr, "list_address": list,
-			"key_fingerprint": sec.Fingerprint(), "algo": algo, "serial": head.Serial, "head": head.Hash})
+		out := map[string]any{"home": g.home, "name": name, "address": addr, "list_address": list,
+			"key_fingerprint": sec.Fingerprint(), "algo": algo, "serial": head.Serial, "head": head.Hash}
+		if opPub != nil {
+			out["operator_address"], out["operator_key"] = opAddr, opPub.Fingerprint
+		}
+		return g.printJSON(out)
 	}
 	g.printf("created directory %s <%s> in %s\n", strconv.Quote(name), addr, g.home) // quoted, then printable: escaped once
 	g.printf("directory key %s (%s)%s\n", sec.Fingerprint(), algo, map[bool]string{true: ", passphrase-protected", false: ", no passphrase"}[pass != nil])
+	if opPub != nil {
+		g.printf("operator %s, key %s\n", opAddr, opPub.Fingerprint)
+	}
 	g.printf("ok %s\n", head)
 	return nil
 }

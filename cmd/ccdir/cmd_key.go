@@ -26,15 +26,16 @@ func newKeyCmd(g *globals) *cobra.Command {
 }
 
 type keyImportOptions struct {
-	email   string
-	anyUID  bool
-	replace []string
+	email    string
+	anyUID   bool
+	replace  []string
+	operator bool
 }
 
 func newKeyImportCmd(g *globals) *cobra.Command {
 	var o keyImportOptions
 	cmd := &cobra.Command{
-		Use:   "import FILE [--email EMAIL [--any-uid]] [--replace EMAIL]...",
+		Use:   "import FILE [--email EMAIL [--any-uid]] [--replace EMAIL]... | import --operator [--email ADDRESS] [--any-uid] FILE",
 		Short: "Import armored public keys, matched to contacts by the email in their user IDs",
 		Long: `Import one key or a bundle of many (as gpg --export --armor writes). Each key
 is given to the contact whose email one of its user IDs carries; with --email,
@@ -56,6 +57,16 @@ unless --replace names that contact: without it the whole import is
 refused, naming the contact and both fingerprints. Check the new fingerprint
 with the contact (not with the file) before you replace.
 
+With --operator, FILE holds the operator's own key (operator.key, kept in
+keys/operator.pub.asc), not a contact's: the directory's mail for the
+operator (ccdir report) is encrypted to it. --email sets the operator's
+address (operator.address) too; without it the key is for the address set
+already. The key must be usable and have a user ID with that address
+(unless --any-uid), and be neither the directory's nor a contact's. It
+replaces the operator's key at once (saying old → new fingerprint): it is
+the operator's own configuration, written to the config file, not a
+ledger entry.
+
 EXIT STATUS
   0 imported (or nothing to change), 1 refused (nothing changed), 2 usage`,
 		Args: cobra.ExactArgs(1),
@@ -66,10 +77,14 @@ EXIT STATUS
 	cmd.Flags().StringVar(&o.email, "email", "", "give the key to this contact")
 	cmd.Flags().BoolVar(&o.anyUID, "any-uid", false, "with --email: accept a key without a user ID for that email")
 	cmd.Flags().StringArrayVar(&o.replace, "replace", nil, "let the file's key replace this contact's registered key of another fingerprint (repeatable)")
+	cmd.Flags().BoolVar(&o.operator, "operator", false, "FILE is the operator's own key (operator.key); --email sets operator.address")
 	return cmd
 }
 
 func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file string) error {
+	if o.operator {
+		return runOperatorKeyImport(ctx, o, g, file)
+	}
 	b, err := readCapped(file, maxBundleFile)
 	if err != nil {
 		return err
@@ -291,7 +306,9 @@ func newKeyCheckCmd(g *globals) *cobra.Command {
 		Use:   "check [--days N]",
 		Short: "List contacts whose key is missing, unusable, or expires within N days",
 		Long: `List contacts whose key is missing, unusable now (expired, revoked, weak), or
-expires within N days (default 30). Such contacts get no digest.
+expires within N days (default 30). Such contacts get no digest. The
+operator's own key (operator.key), when set, is checked too: the row named
+(operator).
 
 EXIT STATUS
   0 the check ran (whatever it found), 1 error`,
@@ -350,6 +367,34 @@ func runKeyCheck(ctx context.Context, o keyCheckOptions, g *globals) error {
 		findings = append(findings, f)
 	}
 	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Email < findings[j].Email })
+	// The operator's own key (operator.key), when one is set: the
+	// directory's mail for the operator is encrypted to it.
+	if addr, fpr := g.text("operator.address"), g.text("operator.key"); addr != "" || fpr != "" {
+		f := finding{Email: addr, Name: "(operator)", Fingerprint: fpr}
+		info, err := s.Info(ctx)
+		var op *operatorIdentity
+		if err == nil {
+			op, err = g.operator(info)
+		}
+		if err == nil {
+			f.Expires = op.Key.Expires
+			var pub *keys.Public
+			if pub, err = keys.ParsePublicOne([]byte(op.Key.Armored)); err == nil {
+				err = pub.Check(now)
+			}
+		}
+		switch {
+		case err != nil:
+			f.Problem = "unusable: " + err.Error()
+		case op.Key.Expires != "":
+			if exp, ok := op.Key.ExpiresAt(); ok && exp.Before(horizon) {
+				f.Problem = fmt.Sprintf("expires in %d days", int(exp.Sub(now).Hours()/24))
+			}
+		}
+		if f.Problem != "" {
+			findings = append(findings, f)
+		}
+	}
 	if g.json {
 		return g.printJSON(findings)
 	}

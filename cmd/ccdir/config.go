@@ -99,6 +99,10 @@ var configKeys = []configKey{
 		help: "Posts of one author relayed in any minute; a post over the cap is relayed to nobody, and its author is told (once an hour at most)."},
 	{name: "list.posts_per_hour", def: strconv.Itoa(relay.DefaultPostsPerHour), typ: intType(1, 10000),
 		help: "Posts of one author relayed in any hour; a post over the cap is relayed to nobody, and its author is told (once an hour at most)."},
+	{name: "operator.address", typ: emailType,
+		help: "The operator's own mail address: where the directory's mail for the operator goes (`ccdir report`), always encrypted to `operator.key` and signed by the directory key, never plain. Set by `init --operator-email` or `key import --operator --email`. Never one of the directory's addresses nor a contact's: a contact with it is refused."},
+	{name: "operator.key", typ: fingerprintType,
+		help: "The fingerprint of the operator's OpenPGP key, kept in `HOME/keys/operator.pub.asc` (minimal form, as a contact's key is kept). Set by `init --operator-key` or `key import --operator`, which write both. A fingerprint, not a path: `config show` says which key mail to the operator is encrypted to, and a key file swapped in the home is refused, not used. Never the directory's key nor a contact's (nor one sharing a subkey with them)."},
 }
 
 // configKey is one row of configKeys.
@@ -216,6 +220,26 @@ var (
 		}
 		return tlp, nil
 	}, show: func(v any) string { return v.(string) }}
+	emailType = configType{name: "mail address", parse: func(s string) (any, error) {
+		if s == "" {
+			return "", nil
+		}
+		e, err := directory.NormalizeEmail(s)
+		if err != nil {
+			return nil, errors.New("want a mail address such as ops@secretariat.example")
+		}
+		return e, nil
+	}}
+	fingerprintType = configType{name: "OpenPGP fingerprint", parse: func(s string) (any, error) {
+		f := strings.ToUpper(strings.ReplaceAll(s, " ", ""))
+		if f == "" {
+			return "", nil
+		}
+		if len(f) != 40 && len(f) != 64 || strings.Trim(f, "0123456789ABCDEF") != "" {
+			return nil, errors.New("want a key fingerprint of 40 or 64 hex digits")
+		}
+		return f, nil
+	}}
 	algoType = configType{name: "ed25519, rsa3072 or rsa4096", parse: func(s string) (any, error) {
 		if s == "" {
 			return "", nil

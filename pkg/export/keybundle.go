@@ -53,12 +53,14 @@ func ContactKey(pub *keys.Public, email string, anyUID bool, now time.Time) (k *
 		}
 		noUID = true
 	}
-	k, err = keyOf(pub)
+	k, err = KeyOf(pub)
 	return k, noUID, err
 }
 
-// keyOf is pub as the directory keeps it.
-func keyOf(pub *keys.Public) (*directory.Key, error) {
+// KeyOf is pub as the directory keeps it (its minimal form,
+// keys.Public.Armored), unchecked: [ContactKey] is the check of a
+// contact's key.
+func KeyOf(pub *keys.Public) (*directory.Key, error) {
 	armored, err := pub.Armored()
 	if err != nil {
 		return nil, err
@@ -97,7 +99,7 @@ type Refreshed struct {
 // without a user ID for the email stays acceptable without one.
 func RefreshedKey(reg, merged *keys.Public, email string, anyUID bool, now time.Time) (*Refreshed, error) {
 	if revs := merged.RevocationsSince(reg); len(revs) > 0 {
-		k, err := keyOf(merged)
+		k, err := KeyOf(merged)
 		if err != nil {
 			return nil, err
 		}
