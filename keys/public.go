@@ -732,25 +732,22 @@ func (p *Public) Verify(data, sig []byte) (time.Time, error) {
 }
 
 // VerifyAt checks a detached signature made by this key over data and
-// returns its creation time. A signature dated after now fails. Note that
+// returns its creation time. The signature is exactly one signature
+// packet (armored or binary): go-crypto would take a block of several as
+// good as soon as one of them verifies, made by whoever (see
+// SplitSignatures). A signature dated after now fails. Note that
 // go-crypto judges the key at the signature's time, not at now: callers
 // that need a currently valid key call Check(now) as well and enforce their
 // own window on the returned time. Errors wrap ErrBadSignature.
 func (p *Public) VerifyAt(data, sig []byte, now time.Time) (time.Time, error) {
-	if len(sig) > MaxSignatureBytes {
-		return time.Time{}, fmt.Errorf("%w: signature of %d bytes, at most %d allowed", ErrBadSignature, len(sig), MaxSignatureBytes)
+	sigs, err := SplitSignatures(sig)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	var sigR io.Reader = bytes.NewReader(sig)
-	if t := bytes.TrimLeft(sig, " \t\r\n"); len(t) > 0 && t[0]&0x80 == 0 {
-		blk, err := armor.Decode(bytes.NewReader(t))
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
-		}
-		if blk.Type != openpgp.SignatureType {
-			return time.Time{}, fmt.Errorf("%w: armor block is %q, not a signature", ErrBadSignature, blk.Type)
-		}
-		sigR = blk.Body
+	if len(sigs) != 1 {
+		return time.Time{}, fmt.Errorf("%w: %d signatures in one block, where one was expected", ErrBadSignature, len(sigs))
 	}
+	sigR := bytes.NewReader(sigs[0])
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	resetValidity(p.entity)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
@@ -227,6 +228,30 @@ func corpusCases() []corpusCase {
 				inner := textEntity(cmds)
 				sig := detached(w.t, w.ana, inner, at, l)
 				return signedMail(headers("ana@dns.pt", l), bytes.Replace(inner, []byte("WHOAMI"), []byte("WHOAMJ"), 1), sig)
+			}},
+		// Several signatures in one block: each is checked on its own
+		// (go-crypto takes the block as good when any one verifies).
+		{name: "accept-pgpmime-signed-bad-then-good", expect: "accept", reason: FormPGPMIMESigned,
+			extra: []string{"X-Corpus-Signer: ana@dns.pt"},
+			build: func(w *world, l string) []byte {
+				inner := textEntity(cmds)
+				sigs := armorSigs(w.t, sigPacket(w.t, w.bruno, []byte("other"), at, l+" bruno", false), sigPacket(w.t, w.ana, inner, at, l, false))
+				return signedMail(headers("ana@dns.pt", l), inner, sigs)
+			}},
+		{name: "refuse-pgpmime-signed-bad-and-unregistered", expect: "refuse", reason: "the signature cannot be accepted",
+			build: func(w *world, l string) []byte {
+				inner := textEntity(cmds)
+				sigs := armorSigs(w.t, sigPacket(w.t, w.ana, []byte("other"), at, l, false), sigPacket(w.t, w.mallory, inner, at, l+" mallory", false))
+				return signedMail(headers("ana@dns.pt", l), inner, sigs)
+			}},
+		{name: "refuse-clearsigned-too-many-signatures", expect: "refuse", reason: "the signature cannot be accepted",
+			build: func(w *world, l string) []byte {
+				cs, _ := clearsign.Decode([]byte(clearsigned(w.t, w.ana, cmds, at, l)))
+				var sigs [][]byte
+				for i := range 5 {
+					sigs = append(sigs, sigPacket(w.t, w.ana, cs.Bytes, at.Add(time.Duration(i)*time.Second), l, true))
+				}
+				return textMail(headers("ana@dns.pt", l), multiClearsigned(w.t, cmds, sigs...))
 			}},
 		{name: "refuse-replay", expect: "refuse", reason: "already used",
 			extra: []string{"X-Corpus-Setup: seen"},

@@ -68,76 +68,146 @@ func issuerString(sig *packet.Signature) string {
 	return "no issuer"
 }
 
-// readSignature reads exactly one signature packet, armored or binary.
-func readSignature(b []byte) (*packet.Signature, []byte, error) {
-	if len(b) > keys.MaxSignatureBytes {
-		return nil, nil, fmt.Errorf("signature of %d bytes", len(b))
-	}
-	bin := b
-	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0]&0x80 == 0 {
-		blk, err := armor.Decode(bytes.NewReader(t))
-		if err != nil {
-			return nil, nil, err
-		}
-		if blk.Type != openpgp.SignatureType {
-			return nil, nil, fmt.Errorf("armor block %q is not a signature", blk.Type)
-		}
-		bin, err = io.ReadAll(io.LimitReader(blk.Body, keys.MaxSignatureBytes+1))
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(bin) > keys.MaxSignatureBytes {
-			return nil, nil, errors.New("signature too large")
-		}
-	}
-	r := bytes.NewReader(bin)
-	pkt, err := packet.Read(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	sig, ok := pkt.(*packet.Signature)
-	if !ok {
-		return nil, nil, errors.New("not a signature packet")
-	}
-	if r.Len() != 0 {
-		return nil, nil, errors.New("more than one packet where one signature was expected")
-	}
-	return sig, bin, nil
+// rawSig is one signature of a message, not checked yet.
+type rawSig struct {
+	sig *packet.Signature
+	bin []byte // the signature packet, binary
+	err error  // a fault found before any key is tried
 }
 
-// verifyDetached finds the registered key that issued the detached
-// signature sigData and checks it with verify (which gets the key and the
-// binary signature).
-func (c *check) verifyDetached(sigData, content []byte, verify func(key *keys.Public, sigBin []byte, at time.Time) error) (*sigResult, *Refusal) {
-	sig, bin, err := readSignature(sigData)
+// parseSigs reads a detached signature block (armored or binary): each
+// of its signatures, at most keys.MaxSignatures.
+func parseSigs(b []byte) ([]rawSig, error) {
+	bins, err := keys.SplitSignatures(b)
 	if err != nil {
-		return nil, badSignature(err.Error())
+		return nil, err
 	}
-	var id uint64
-	if sig.IssuerKeyId != nil {
-		id = *sig.IssuerKeyId
-	}
-	cands := c.idx.lookup(sig.IssuerFingerprint, id)
-	if len(cands) == 0 {
-		return nil, c.unregistered(issuerString(sig))
-	}
-	if sig.CreationTime.After(c.verifyTime()) {
-		return nil, c.future(sig)
-	}
-	var last error
-	for _, reg := range cands {
-		key, err := keys.ParsePublicOne([]byte(reg.armored))
+	out := make([]rawSig, len(bins))
+	for i, bin := range bins {
+		p, err := packet.Read(bytes.NewReader(bin))
 		if err != nil {
-			last = err
-			continue
+			return nil, err
 		}
-		if err := verify(key, bin, c.verifyTime()); err != nil {
-			last = err
-			continue
-		}
-		return &sigResult{reg: reg, key: key, sig: sig, content: content, sigBin: bin}, nil
+		out[i] = rawSig{sig: p.(*packet.Signature), bin: bin}
 	}
-	return nil, badSignature(fmt.Sprint(last))
+	return out, nil
+}
+
+// verifySigs checks each signature of content on its own against the
+// registered keys its issuer names (go-crypto takes a block of several
+// as good as soon as any one verifies). The signer is the first
+// signature, in order, that verifies by a registered key; with none, the
+// refusal is that of the signatures by registered keys (bad, or dated in
+// the future), else that the signers are not registered.
+func (c *check) verifySigs(content []byte, raws []rawSig) ([]Signature, *sigResult, *Refusal) {
+	sigs := make([]Signature, len(raws))
+	var res *sigResult
+	var why *Refusal
+	var issuers []string
+	for i, r := range raws {
+		s := &sigs[i]
+		*s = Signature{Issuer: issuerOf(r.sig), SignedAt: r.sig.CreationTime, raw: r}
+		var id uint64
+		if r.sig.IssuerKeyId != nil {
+			id = *r.sig.IssuerKeyId
+		}
+		cands := c.idx.lookup(r.sig.IssuerFingerprint, id)
+		if len(cands) == 0 {
+			s.Err = errUnknownKey
+			issuers = append(issuers, issuerString(r.sig))
+			continue
+		}
+		if r.sig.CreationTime.After(c.verifyTime()) {
+			s.Contact, s.Err = cands[0].contact.Email, errFuture
+			if why == nil {
+				why = c.future(r.sig)
+			}
+			continue
+		}
+		for _, reg := range cands {
+			key, err := keys.ParsePublicOne([]byte(reg.armored))
+			if err == nil {
+				err = r.err
+			}
+			if err == nil {
+				_, err = key.VerifyAt(content, r.bin, c.verifyTime())
+			}
+			s.Contact, s.Err = reg.contact.Email, err
+			if key != nil {
+				s.Fingerprint = key.Fingerprint
+			}
+			if err == nil {
+				if res == nil {
+					res = &sigResult{reg: reg, key: key, sig: r.sig, content: content, sigBin: r.bin}
+				}
+				break
+			}
+		}
+		if s.Err != nil && why == nil {
+			why = badSignature(s.Err.Error())
+		}
+	}
+	if res != nil {
+		return sigs, res, nil
+	}
+	if why == nil {
+		why = c.unregistered(strings.Join(issuers, ", "))
+	}
+	return nil, nil, why
+}
+
+// verifyAttached checks the signatures that no registered key made
+// against the keys attached to the signed content (a KEY-ROTATE's new
+// key), each on its own; a signature that verifies must also be fresh
+// (the window and the skew of the signer's own) and its key usable now.
+// So a message signed by a contact's registered key and by the new key
+// it attaches shows both as verified (Accepted.SignedBy).
+func (c *check) verifyAttached(sigs []Signature, content []byte, attached []*keys.Public) {
+	for i := range sigs {
+		s := &sigs[i]
+		if s.Fingerprint != "" {
+			if s.Err == nil && (s.SignedAt.After(c.now.Add(c.cfg.Skew)) || s.SignedAt.Before(c.now.Add(-c.cfg.Window))) {
+				s.Err = errStale
+			}
+			continue
+		}
+		for _, k := range attached {
+			if !issuedBy(s.raw.sig, k) {
+				continue
+			}
+			s.Fingerprint, s.Attached = k.Fingerprint, true
+			err := s.raw.err
+			if err == nil && s.SignedAt.After(c.verifyTime()) {
+				err = errFuture
+			}
+			if err == nil {
+				_, err = k.VerifyAt(content, s.raw.bin, c.verifyTime())
+			}
+			if err == nil && s.SignedAt.Before(c.now.Add(-c.cfg.Window)) {
+				err = errStale
+			}
+			if err == nil {
+				err = k.Check(c.now)
+			}
+			s.Err = err
+			break
+		}
+	}
+}
+
+// issuedBy reports whether sig names k's primary key or one of its
+// subkeys as its issuer.
+func issuedBy(sig *packet.Signature, k *keys.Public) bool {
+	e := k.Entity()
+	if sig.CheckKeyIdOrFingerprint(e.PrimaryKey) {
+		return true
+	}
+	for _, sk := range e.Subkeys {
+		if sig.CheckKeyIdOrFingerprint(sk.PublicKey) {
+			return true
+		}
+	}
+	return false
 }
 
 // pgpMessage is a read OpenPGP message (encrypted, signed, or both).
@@ -145,20 +215,18 @@ type pgpMessage struct {
 	plain     []byte
 	encrypted bool
 	signed    bool
-	res       *sigResult // if signed
+	sigs      []Signature // if signed: each checked on its own
+	res       *sigResult  // if signed: the signer
 }
 
 // ring is the keyring for go-crypto's ReadMessage: the directory's own
-// key (for decryption) and, looked up lazily by key ID, the registered
-// keys of contacts (for the signature), parsed for this message only.
+// key, for decryption. It knows no contact: every signature is checked on
+// its own afterwards (verifySigs), over the literal data.
 type ring struct {
-	c      *check
-	dir    openpgp.EntityList
-	parsed map[*openpgp.Entity]*sigResult
-	byReg  map[*registered]*openpgp.Entity
-	// answers counts the lookups that found a key. go-crypto hashes the
-	// whole plaintext once for every one-pass signature whose issuer the
-	// keyring knows, and a message may carry thousands of them: after
+	dir openpgp.EntityList
+	// answers counts the lookups that found a key. go-crypto verifies
+	// every one-pass signature whose issuer the keyring knows, and a
+	// message may carry thousands naming the directory key: after
 	// maxAnswers the ring knows nobody, so the work per message is bounded.
 	answers int
 }
@@ -167,40 +235,13 @@ type ring struct {
 // two to the directory key and a signature or two.
 const maxAnswers = 4
 
-func (r *ring) contacts(id uint64) []*openpgp.Entity {
-	var out []*openpgp.Entity
-	for _, reg := range r.c.idx.lookup(nil, id) {
-		e := r.byReg[reg]
-		if e == nil {
-			key, err := keys.ParsePublicOne([]byte(reg.armored))
-			if err != nil {
-				continue
-			}
-			e = key.Entity()
-			r.byReg[reg] = e
-			r.parsed[e] = &sigResult{reg: reg, key: key}
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-func (r *ring) KeysById(id uint64) []openpgp.Key {
-	ks := r.dir.KeysById(id)
-	if id != 0 {
-		ks = append(ks, openpgp.EntityList(r.contacts(id)).KeysById(id)...)
-	}
-	return ks
-}
+func (r *ring) KeysById(id uint64) []openpgp.Key { return r.dir.KeysById(id) }
 
 func (r *ring) EntitiesById(id uint64) []*openpgp.Entity {
 	if r.answers >= maxAnswers {
 		return nil
 	}
 	es := r.dir.EntitiesById(id)
-	if id != 0 {
-		es = append(es, r.contacts(id)...)
-	}
 	if len(es) > 0 {
 		r.answers++
 	}
@@ -226,7 +267,7 @@ func (c *check) readMessage(data []byte) (*pgpMessage, *Refusal, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rg := &ring{c: c, dir: dir, parsed: map[*openpgp.Entity]*sigResult{}, byReg: map[*registered]*openpgp.Entity{}}
+	rg := &ring{dir: dir}
 	maxDec := c.cfg.MaxDecryptedBytes
 	cfg := &packet.Config{
 		MinRSABits:                 keys.MinRSABits,
@@ -257,40 +298,48 @@ func (c *check) readMessage(data []byte) (*pgpMessage, *Refusal, error) {
 	if !md.IsVerified {
 		return nil, badSignature("signature not verified"), nil
 	}
-	var sig *packet.Signature
-	if md.SelectedCandidate != nil {
-		sig = md.SelectedCandidate.CorrespondingSig
+	if len(md.SignatureCandidates) > keys.MaxSignatures {
+		return nil, badSignature(fmt.Sprintf("%d signatures, at most %d are checked", len(md.SignatureCandidates), keys.MaxSignatures)), nil
 	}
-	if md.SignatureError != nil {
-		switch {
-		case errors.Is(md.SignatureError, pgperrors.ErrUnknownIssuer):
-			detail := "unknown issuer"
-			if sig != nil {
-				detail = issuerString(sig)
-			}
-			return nil, c.unregistered(detail), nil
-		case sig != nil && sig.CreationTime.After(c.verifyTime()):
-			return nil, c.future(sig), nil
+	raws := make([]rawSig, 0, len(md.SignatureCandidates))
+	for _, cand := range md.SignatureCandidates {
+		sig := cand.CorrespondingSig
+		if sig == nil {
+			return nil, badSignature(fmt.Sprintf("a one-pass signature without its signature packet (%v)", md.SignatureError)), nil
 		}
-		return nil, badSignature(md.SignatureError.Error()), nil
+		var sb bytes.Buffer
+		if err := sig.Serialize(&sb); err != nil {
+			return nil, badSignature("signature cannot be kept: " + err.Error()), nil
+		}
+		raws = append(raws, rawSig{sig: sig, bin: sb.Bytes(), err: recipientsError(sig, md.IsEncrypted, dir)})
 	}
-	if md.SignedBy == nil || md.Signature == nil {
-		return nil, badSignature("no signer"), nil
+	sigs, res, ref := c.verifySigs(plain, raws)
+	if ref != nil {
+		return nil, ref, nil
 	}
-	res := rg.parsed[md.SignedBy.Entity]
-	if res == nil {
-		// Signed by the directory's own key, or by nobody we know.
-		return nil, c.unregistered(issuerString(md.Signature)), nil
-	}
-	res.sig = md.Signature
-	res.content = plain
-	var sb bytes.Buffer
-	if err := md.Signature.Serialize(&sb); err != nil {
-		return nil, badSignature("signature cannot be kept: " + err.Error()), nil
-	}
-	res.sigBin = sb.Bytes()
-	m.res = res
+	m.sigs, m.res = sigs, res
 	return m, nil, nil
+}
+
+// recipientsError is go-crypto's check of a signature's intended
+// recipients (RFC 9580 5.2.3.36), which a signature checked over the
+// literal data on its own skips: when it names any, the message must be
+// encrypted, to one of them (the directory key).
+func recipientsError(sig *packet.Signature, encrypted bool, dir openpgp.EntityList) error {
+	if len(sig.IntendedRecipients) == 0 {
+		return nil
+	}
+	if !encrypted {
+		return errors.New("intended recipients in a message that is not encrypted")
+	}
+	for _, r := range sig.IntendedRecipients {
+		for _, e := range dir {
+			if bytes.Equal(r.Fingerprint, e.PrimaryKey.Fingerprint) {
+				return nil
+			}
+		}
+	}
+	return errors.New("the signature's intended recipients do not include the directory key")
 }
 
 // errNoDirectoryKey: an encrypted message, and no key to decrypt it.

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -26,7 +28,9 @@ import (
 // the literal data of a signed OpenPGP message (inline, or PGP/MIME
 // encrypted and signed in one), whose signature is then checked as a
 // detached one over it (an OpenPGP signature hashes only the literal
-// data). Layout:
+// data). The signature block holds the signer's signature first, then
+// the other signatures of the mail that verified on their own (by the
+// new key of a KEY-ROTATE). Layout:
 //
 //	ccdir evidence v1
 //	form: pgpmime-signed
@@ -36,14 +40,21 @@ import (
 //	<N bytes: the signature, armored><M bytes: the signed data>
 const evidenceMagic = "ccdir evidence v1\n"
 
-// evidence builds the evidence of a verified signature.
-func evidence(form string, res *sigResult) []byte {
+// evidence builds the evidence of a verified signature: the signer's
+// signature first, then the others of sigs that verified (a KEY-ROTATE's
+// new key), in one block.
+func evidence(form string, res *sigResult, sigs []Signature) []byte {
 	var sig bytes.Buffer
 	w, err := armor.Encode(&sig, "PGP SIGNATURE", nil)
 	if err != nil {
 		return nil
 	}
 	w.Write(res.sigBin)
+	for i := range sigs {
+		if s := &sigs[i]; s.Verified() && !bytes.Equal(s.raw.bin, res.sigBin) {
+			w.Write(s.raw.bin)
+		}
+	}
 	if err := w.Close(); err != nil {
 		return nil
 	}
@@ -124,7 +135,12 @@ func VerifyEvidence(evidence []byte, armoredKey string, at time.Time) error {
 	if err != nil {
 		return fmt.Errorf("the registered key cannot be read: %v", err)
 	}
-	_, err = key.VerifyAt(content, sig, at.Add(DefaultSkew))
+	// The signer's signature is the first of the block, checked alone.
+	sigs, err := keys.SplitSignatures(sig)
+	if err != nil {
+		return fmt.Errorf("evidence: signature: %v", err)
+	}
+	_, err = key.VerifyAt(content, sigs[0], at.Add(DefaultSkew))
 	return err
 }
 
@@ -136,26 +152,54 @@ var _ directory.EvidenceFunc = VerifyEvidence
 // no error: it is read only by VerifyEvidence. It is a
 // directory.EvidenceIDFunc, what verify finds a mail used twice with.
 func EvidenceSeen(evidence []byte, fpr string) (string, error) {
+	ids, err := evidenceIDs(evidence, fpr)
+	if err != nil || len(ids) == 0 {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// evidenceIDs returns the replay ids of the signatures kept in evidence:
+// the signer's (actor fpr) first, then those of the other signatures
+// that verified with it (Accepted.SeenAlso), known by the issuer
+// fingerprint they carry (gpg and go-crypto sign with it, in the hashed
+// area; a signature by a subkey, or without one, gives no id).
+func evidenceIDs(evidence []byte, fpr string) ([]string, error) {
 	if !bytes.HasPrefix(evidence, []byte(evidenceMagic)) {
-		return "", nil
+		return nil, nil
 	}
 	_, sigArmored, content, err := parseEvidence(evidence)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	blk, err := armor.Decode(bytes.NewReader(sigArmored))
 	if err != nil {
-		return "", fmt.Errorf("evidence: signature: %v", err)
+		return nil, fmt.Errorf("evidence: signature: %v", err)
 	}
-	p, err := packet.Read(blk.Body)
-	if err != nil {
-		return "", fmt.Errorf("evidence: signature: %v", err)
+	r := packet.NewReader(blk.Body)
+	var ids []string
+	for {
+		p, err := r.Next()
+		if err == io.EOF && len(ids) > 0 {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("evidence: signature: %v", err)
+		}
+		sig, ok := p.(*packet.Signature)
+		if !ok {
+			return nil, errors.New("evidence: no signature packet")
+		}
+		switch {
+		case len(ids) == 0:
+			ids = append(ids, replayID(fpr, sig, content))
+		case len(sig.IssuerFingerprint) > 0:
+			ids = append(ids, replayID(fmt.Sprintf("%X", sig.IssuerFingerprint), sig, content))
+		}
+		if len(ids) > keys.MaxSignatures {
+			return nil, errors.New("evidence: too many signatures")
+		}
 	}
-	sig, ok := p.(*packet.Signature)
-	if !ok {
-		return "", errors.New("evidence: no signature packet")
-	}
-	return replayID(fpr, sig, content), nil
 }
 
 var _ directory.EvidenceIDFunc = EvidenceSeen
@@ -169,8 +213,8 @@ var _ directory.EvidenceIDFunc = EvidenceSeen
 func inLedger(ctx context.Context, tx *sql.Tx, digest string, at time.Time) (bool, error) {
 	used := false
 	err := directory.MemberEvidence(ctx, tx, at.Add(-SeenRetention), func(fpr string, ev []byte) bool {
-		id, err := EvidenceSeen(ev, fpr)
-		used = err == nil && id == digest
+		ids, err := evidenceIDs(ev, fpr)
+		used = err == nil && slices.Contains(ids, digest)
 		return !used
 	})
 	if err != nil {

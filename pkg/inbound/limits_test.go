@@ -40,7 +40,7 @@ func TestRingAnswersAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &ring{c: &check{idx: &keyIndex{}}, dir: openpgp.EntityList{sec.Entity()}}
+	r := &ring{dir: openpgp.EntityList{sec.Entity()}}
 	id := sec.Entity().PrimaryKey.KeyId
 	found := 0
 	for range 1000 {

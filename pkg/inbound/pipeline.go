@@ -82,8 +82,18 @@ type Accepted struct {
 	// Attachments are the other leaves of the signed MIME entity (e.g. a
 	// new key for KEY-ROTATE); transfer-decoded.
 	Attachments []pgpmime.Part
-	Encrypted   bool   // the message was encrypted to the directory key
-	Form        string // one of the Form* constants
+	// AttachedKeys are the public keys among Attachments (AttachedKeys),
+	// AttachedKeyErrors the attachments that looked like keys and are not.
+	AttachedKeys      []*keys.Public
+	AttachedKeyErrors []*KeyAttachmentError
+	// Signatures are all the signatures of the signed content, in order,
+	// each checked on its own against the registered keys and the
+	// AttachedKeys: Contact and Key are those of the first that verifies
+	// by a registered key; SignedBy says whether another key (a new key
+	// attached to KEY-ROTATE) signed too.
+	Signatures []Signature
+	Encrypted  bool   // the message was encrypted to the directory key
+	Form       string // one of the Form* constants
 	// MessageID is the protected Message-ID if any, else the outer one,
 	// without angle brackets, checked by MessageID; may be "".
 	MessageID string
@@ -101,6 +111,11 @@ type Accepted struct {
 	// add (see Evidence, VerifyEvidence).
 	Evidence []byte
 	Seen     string // replay id (hex SHA-256); see the package comment
+	// SeenAlso are the replay ids of the other signatures that verified
+	// (Signatures): a mail signed by two registered keys is one
+	// statement, used once, whichever signature comes first (anyone can
+	// reorder them). MarkSeen records them all.
+	SeenAlso []string
 	To       string // which of Config.Addresses it was sent to (envelope)
 }
 
@@ -207,7 +222,6 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		Form:      src.form,
 		MessageID: MessageID(hdr),
 		Raw:       raw,
-		Evidence:  evidence(src.form, res),
 		To:        to,
 	}
 	outerSubject, _ := hdr.Subject()
@@ -236,6 +250,10 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 			return nil, mimeRefusal(err, cfg)
 		}
 	}
+	acc.AttachedKeys, acc.AttachedKeyErrors = AttachedKeys(acc.Attachments)
+	c.verifyAttached(src.sigs, res.content, acc.AttachedKeys)
+	acc.Signatures = src.sigs
+	acc.Evidence = evidence(src.form, res, src.sigs)
 
 	// 9. Binding.
 	acc.Block = ScanBlock(acc.Text)
@@ -245,6 +263,11 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 
 	// 10. Replay.
 	acc.Seen = replayID(res.key.Fingerprint, res.sig, res.content)
+	for i := range acc.Signatures {
+		if s := &acc.Signatures[i]; s.Verified() && !bytes.Equal(s.raw.bin, res.sigBin) {
+			acc.SeenAlso = append(acc.SeenAlso, replayID(s.Fingerprint, s.raw.sig, res.content))
+		}
+	}
 	db := p.Store.DB()
 	if err := p.prune(ctx, now, cfg); err != nil {
 		return nil, err
@@ -257,12 +280,14 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		return nil, refuse(550, enhPolicy, "the signature is older than the directory remembers signatures it has used; sign and send the commands again").
 			with("signed at " + at.UTC().Format(time.RFC3339) + ", seen signatures forgotten before " + forgotten.UTC().Format(time.RFC3339))
 	}
-	seen, err := IsSeen(ctx, db, acc.Seen)
-	if err != nil {
-		return nil, err
-	}
-	if seen {
-		return nil, refuse(550, enhPolicy, "this signed message was already used; sign and send the commands again")
+	for _, id := range append([]string{acc.Seen}, acc.SeenAlso...) {
+		seen, err := IsSeen(ctx, db, id)
+		if err != nil {
+			return nil, err
+		}
+		if seen {
+			return nil, refuse(550, enhPolicy, "this signed message was already used; sign and send the commands again")
+		}
 	}
 	return acc, nil
 }
@@ -301,7 +326,8 @@ type source struct {
 	encrypted bool
 	entity    []byte
 	text      string
-	res       *sigResult
+	sigs      []Signature // every signature, each checked on its own
+	res       *sigResult  // the signer's
 }
 
 func unsigned() *Refusal {
@@ -323,7 +349,7 @@ func (c *check) examine(n *node, decrypted bool) (*source, *Refusal, error) {
 			return nil, ref, err
 		}
 		if m.signed {
-			return &source{form: FormPGPMIMEEncrypted, encrypted: m.encrypted, entity: m.plain, res: m.res}, nil, nil
+			return &source{form: FormPGPMIMEEncrypted, encrypted: m.encrypted, entity: m.plain, sigs: m.sigs, res: m.res}, nil, nil
 		}
 		w := &walker{maxDepth: c.cfg.MaxDepth, maxParts: c.cfg.MaxParts}
 		inner, err := w.parseEntity(m.plain, 0)
@@ -364,7 +390,7 @@ func (c *check) examine(n *node, decrypted bool) (*source, *Refusal, error) {
 			form = FormInlineSigned
 		}
 		if m.signed {
-			return &source{form: form, encrypted: m.encrypted, text: toUTF8(m.plain, "utf-8"), res: m.res}, nil, nil
+			return &source{form: form, encrypted: m.encrypted, text: toUTF8(m.plain, "utf-8"), sigs: m.sigs, res: m.res}, nil, nil
 		}
 		if m.encrypted && inlineKind(m.plain) == "clearsigned" {
 			src, ref, err := c.clearsigned(m.plain, "utf-8", FormInlineEncrypted)
@@ -422,16 +448,15 @@ func (c *check) pgpmimeSigned(raw []byte) (*source, *Refusal, error) {
 	if err != nil {
 		return nil, refuse(550, enhMedia, "malformed multipart/signed message").with(err.Error()), nil
 	}
-	var verified *pgpmime.Verified
-	res, ref := c.verifyDetached(sigData, signed, func(key *keys.Public, _ []byte, at time.Time) error {
-		v, err := pgpmime.Verify(raw, []*keys.Public{key}, at)
-		verified = v
-		return err
-	})
+	raws, err := parseSigs(sigData)
+	if err != nil {
+		return nil, badSignature(err.Error()), nil
+	}
+	sigs, res, ref := c.verifySigs(signed, raws)
 	if ref != nil {
 		return nil, ref, nil
 	}
-	return &source{form: FormPGPMIMESigned, entity: verified.Signed, res: res}, nil, nil
+	return &source{form: FormPGPMIMESigned, entity: signed, sigs: sigs, res: res}, nil, nil
 }
 
 // splitSigned returns the signed part (header and body, CRLF) and the
@@ -503,10 +528,11 @@ func (c *check) clearsigned(text []byte, cs, form string) (*source, *Refusal, er
 	if b.ArmoredSignature.Type != openpgp.SignatureType {
 		return nil, badSignature("armor type " + b.ArmoredSignature.Type), nil
 	}
-	res, ref := c.verifyDetached(sigBin, b.Bytes, func(key *keys.Public, sig []byte, at time.Time) error {
-		_, err := key.VerifyAt(b.Bytes, sig, at)
-		return err
-	})
+	raws, err := parseSigs(sigBin)
+	if err != nil {
+		return nil, badSignature(err.Error()), nil
+	}
+	sigs, res, ref := c.verifySigs(b.Bytes, raws)
 	if ref != nil {
 		return nil, ref, nil
 	}
@@ -514,7 +540,7 @@ func (c *check) clearsigned(text []byte, cs, form string) (*source, *Refusal, er
 	if ref != nil {
 		return nil, ref, nil
 	}
-	return &source{form: form, text: plain, res: res}, nil, nil
+	return &source{form: form, text: plain, sigs: sigs, res: res}, nil, nil
 }
 
 // clearText returns the text of a clear-signed block: its signed bytes

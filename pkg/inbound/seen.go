@@ -93,10 +93,16 @@ func MarkSeen(ctx context.Context, tx *sql.Tx, digest string, at time.Time) erro
 	return nil
 }
 
-// MarkSeen records the accepted message's signature (see the function
-// MarkSeen).
+// MarkSeen records the accepted message's signatures, the signer's
+// (Seen) and every other that verified (SeenAlso): see the function
+// MarkSeen. Every caller that acts on a mail calls it.
 func (a *Accepted) MarkSeen(ctx context.Context, tx *sql.Tx) error {
-	return MarkSeen(ctx, tx, a.Seen, a.SignedAt)
+	for _, id := range append([]string{a.Seen}, a.SeenAlso...) {
+		if err := MarkSeen(ctx, tx, id, a.SignedAt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Prune deletes the entries recorded with a time before before, and

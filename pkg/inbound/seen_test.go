@@ -56,11 +56,12 @@ func TestReplayIDIgnoresUnhashed(t *testing.T) {
 	w := newWorld(t)
 	inner := textEntity(cmds)
 	sig := detached(t, w.ana, inner, corpusNow, "unhashed")
-	s1, _, err := readSignature([]byte(sig))
+	r1, err := parseSigs([]byte(sig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, _, _ := readSignature([]byte(sig))
+	r2, _ := parseSigs([]byte(sig))
+	s1, s2 := r1[0].sig, r2[0].sig
 	s2.IssuerKeyId = nil // lives in the unhashed area
 	if a, b := replayID("F", s1, inner), replayID("F", s2, crlfBytes(inner)); a != b {
 		t.Errorf("ids differ: %s %s", a, b)

@@ -20,7 +20,6 @@ import (
 const (
 	maxKeysPerReply = 20 // KEY attachments
 	maxSearchHits   = 25 // SEARCH result lines
-	maxAttachedKeys = 8  // keys read from the attachments of one mail
 )
 
 // refusal is a command that cannot run, said to the sender.
@@ -352,6 +351,12 @@ func (r *run) keyRotate() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Possession of the new key: its own signature of this mail, checked
+	// on its own (inbound.Accepted.Signatures), beside the registered
+	// key's that inbound accepted the mail by.
+	if !r.a.SignedBy(pub.Fingerprint) {
+		return "", refuse("new key %s is not proven: sign the mail with both keys (gpg -u OLD -u NEW)", pub.Fingerprint)
+	}
 	before := cloneContact(*me)
 	after, err := r.tx.SetKey(me.Email, k)
 	if err != nil {
@@ -570,29 +575,20 @@ func (r *run) pickKey(email, exclude string) (*keys.Public, error) {
 	return nil, refuse("%s", msg)
 }
 
-// readAttached reads the keys attached to the mail, once.
+// readAttached reads the keys attached to the mail, once
+// (inbound.AttachedKeys, the reading inbound checked signatures with).
 func (r *run) readAttached() {
-	if !r.attachRead {
-		r.attachRead = true
-		for _, p := range r.a.Attachments {
-			name := strings.ToLower(p.Filename)
-			if !strings.EqualFold(p.ContentType, "application/pgp-keys") && !strings.HasSuffix(name, ".asc") {
-				continue
-			}
-			if strings.EqualFold(p.ContentType, "application/pgp-signature") || strings.EqualFold(p.ContentType, "application/pgp-encrypted") {
-				continue
-			}
-			ks, err := keys.ParsePublic(p.Body)
-			if err != nil {
-				r.attachErrs = append(r.attachErrs, fmt.Sprintf("attachment %q: %v", Echo(p.Filename), err))
-				continue
-			}
-			r.attached = append(r.attached, ks...)
-			if len(r.attached) > maxAttachedKeys {
-				r.attached = r.attached[:maxAttachedKeys]
-				r.attachErrs = append(r.attachErrs, fmt.Sprintf("more than %d keys attached; the others were ignored", maxAttachedKeys))
-				break
-			}
+	if r.attachRead {
+		return
+	}
+	r.attachRead = true
+	var problems []*inbound.KeyAttachmentError
+	r.attached, problems = inbound.AttachedKeys(r.a.Attachments)
+	for _, p := range problems {
+		if p.Filename == "" {
+			r.attachErrs = append(r.attachErrs, p.Err.Error())
+		} else {
+			r.attachErrs = append(r.attachErrs, fmt.Sprintf("attachment %q: %v", Echo(p.Filename), p.Err))
 		}
 	}
 }

@@ -193,7 +193,7 @@ func (h *Handler) Handle(ctx context.Context, a *inbound.Accepted) (*Result, err
 
 	if len(perrs) > 0 || len(script.Commands) == 0 {
 		_, err := h.Store.Update(ctx, actor, func(tx *directory.Tx) error {
-			if err := inbound.MarkSeen(ctx, tx.SQL(), a.Seen, a.SignedAt); err != nil {
+			if err := a.MarkSeen(ctx, tx.SQL()); err != nil {
 				return err
 			}
 			info, err := h.Store.Info(ctx)
@@ -240,7 +240,7 @@ func (h *Handler) Handle(ctx context.Context, a *inbound.Accepted) (*Result, err
 
 	var out *run
 	entries, err := h.Store.Update(ctx, actor, func(tx *directory.Tx) error {
-		if err := inbound.MarkSeen(ctx, tx.SQL(), a.Seen, a.SignedAt); err != nil {
+		if err := a.MarkSeen(ctx, tx.SQL()); err != nil {
 			return err
 		}
 		var err error
@@ -257,7 +257,7 @@ func (h *Handler) Handle(ctx context.Context, a *inbound.Accepted) (*Result, err
 	})
 	if errors.Is(err, errRollback) {
 		_, err = h.Store.Update(ctx, actor, func(tx *directory.Tx) error {
-			if err := inbound.MarkSeen(ctx, tx.SQL(), a.Seen, a.SignedAt); err != nil {
+			if err := a.MarkSeen(ctx, tx.SQL()); err != nil {
 				return err
 			}
 			me, err := tx.Contact(out.before.Email)

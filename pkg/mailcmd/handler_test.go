@@ -320,7 +320,21 @@ func TestKeyRotateGPG(t *testing.T) {
 		t.Fatal("rotation to the same key ran")
 	}
 
-	a := f.accepted("alice@dns.pt", "KEY-ROTATE\nWHOAMI\n", pgpmime.Part{ContentType: "application/octet-stream", Filename: "alice-2026.asc", Body: newPub})
+	// Signed by the old key alone: the new key is not proven, nothing
+	// changes (KeyRotatePending).
+	att := pgpmime.Part{ContentType: "application/octet-stream", Filename: "alice-2026.asc", Body: newPub}
+	if res := f.handle(f.accepted("alice@dns.pt", "KEY-ROTATE\n", att)); len(res.Entries) != 0 {
+		t.Fatal("rotation signed by the old key alone took effect")
+	}
+	// A signature by the new key that does not verify proves nothing.
+	bad := f.accepted("alice@dns.pt", "KEY-ROTATE\n", att)
+	bad.Signatures = append(bad.Signatures, inbound.Signature{Issuer: fpr, Fingerprint: fpr, Attached: true, Err: errors.New("bad signature")})
+	if res := f.handle(bad); len(res.Entries) != 0 {
+		t.Fatal("rotation with a bad signature by the new key took effect")
+	}
+
+	// Signed by both: at once.
+	a := f.signedToo(f.accepted("alice@dns.pt", "KEY-ROTATE\nWHOAMI\n", att), fpr)
 	res := f.handle(a)
 	if res.Failed || len(res.Entries) != 1 {
 		t.Fatalf("%+v %v", res, res.Results[0].Err)

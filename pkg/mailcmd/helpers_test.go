@@ -162,7 +162,15 @@ func (f *fixture) accepted(email, text string, atts ...pgpmime.Part) *inbound.Ac
 		Contact: c, Key: pub, SignedAt: f.now().Add(-time.Minute), Text: text, Attachments: atts,
 		Encrypted: true, Form: "pgpmime-encrypted", MessageID: "cmd" + hex.EncodeToString(sum[:4]) + "@dns.example",
 		Subject: "commands", Raw: raw, Evidence: raw, Seen: hex.EncodeToString(sum[:]), To: dirAddress,
+		Signatures: []inbound.Signature{{Issuer: pub.Fingerprint, Fingerprint: pub.Fingerprint, Contact: email, SignedAt: f.now().Add(-time.Minute)}},
 	}
+}
+
+// signedToo adds to a a signature by the attached key fpr that verified
+// (inbound checks each signature on its own: Accepted.Signatures).
+func (f *fixture) signedToo(a *inbound.Accepted, fpr string) *inbound.Accepted {
+	a.Signatures = append(a.Signatures, inbound.Signature{Issuer: fpr, Fingerprint: fpr, Attached: true, SignedAt: a.SignedAt})
+	return a
 }
 
 func (f *fixture) handle(a *inbound.Accepted) *Result {

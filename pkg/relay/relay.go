@@ -241,7 +241,7 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 	actor := directory.Actor{Name: "member:" + a.Key.Fingerprint}
 	_, err = r.Store.Update(ctx, actor, func(tx *directory.Tx) error {
 		sq := tx.SQL()
-		if err := inbound.MarkSeen(ctx, sq, a.Seen, a.SignedAt); err != nil {
+		if err := a.MarkSeen(ctx, sq); err != nil {
 			return err
 		}
 		// Inside Update the write lock is held: this read sees the latest
