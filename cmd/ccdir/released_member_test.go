@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 
 	"github.com/ccdir/ccdir/directory"
@@ -84,14 +85,25 @@ func TestReleasedHomeMemberEntries(t *testing.T) {
 		}
 		return []byte(header("text/plain; charset=utf-8") + strings.ReplaceAll(b.String(), "\n", "\r\n"))
 	}
-	mimeMail := func(s *keys.Secret, text string, key []byte) []byte {
+	// mimeMail is signed by every one of signers, one signature each in
+	// one block (a KEY-ROTATE proves the new key by its signature).
+	mimeMail := func(signers []*keys.Secret, text string, key []byte) []byte {
 		entity := "Content-Type: multipart/mixed; boundary=\"mix-b\"\r\n\r\n--mix-b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
 			strings.ReplaceAll(text, "\n", "\r\n") + "\r\n--mix-b\r\nContent-Type: application/pgp-keys\r\nContent-Disposition: attachment; filename=\"new.asc\"\r\n\r\n" +
 			strings.ReplaceAll(string(key), "\n", "\r\n") + "\r\n--mix-b--\r\n"
 		var sig bytes.Buffer
-		if err := s.ArmoredDetachSign(&sig, strings.NewReader(entity)); err != nil {
+		aw, err := armor.Encode(&sig, "PGP SIGNATURE", nil)
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, s := range signers {
+			b, err := s.Sign([]byte(entity))
+			if err != nil {
+				t.Fatal(err)
+			}
+			aw.Write(b)
+		}
+		aw.Close()
 		micalg, err := micalgOf(sig.String())
 		if err != nil {
 			t.Fatal(err)
@@ -110,7 +122,7 @@ func TestReleasedHomeMemberEntries(t *testing.T) {
 	for i := range 12 {
 		process(clearMail(old, fmt.Sprintf("DIRECTORY ccdir@tldops.example\nSET NAME Bruno %d\n", i)), "1 commands, 1 ledger entries")
 	}
-	process(mimeMail(old, "DIRECTORY ccdir@tldops.example\nSET NAME Bruno R\nKEY-ROTATE\nSET 24X7 yes\n", armored(next)), "3 commands, 3 ledger entries")
+	process(mimeMail([]*keys.Secret{old, next}, "DIRECTORY ccdir@tldops.example\nSET NAME Bruno R\nKEY-ROTATE\nSET 24X7 yes\n", armored(next)), "3 commands, 3 ledger entries")
 	process(clearMail(old, "DIRECTORY ccdir@tldops.example\nSET NAME Bruno Old\n"), "refused mail")
 	for i := range 3 {
 		process(clearMail(next, fmt.Sprintf("DIRECTORY ccdir@tldops.example\nSET NAME Bruno N%d\n", i)), "1 commands, 1 ledger entries")
