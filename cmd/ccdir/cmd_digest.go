@@ -137,7 +137,7 @@ func lockFile(path string) (func(), error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, withHint(errors.New("another ccdir digest send or outbox flush is running"), "wait for it to finish; cron will run again")
+			return nil, withHint(errors.New("another ccdir digest send, ping send or outbox flush is running"), "wait for it to finish; cron will run again")
 		}
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/mailcmd"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/relay"
@@ -103,6 +104,14 @@ var configKeys = []configKey{
 		help: "The operator's own mail address: where the directory's mail for the operator goes (`ccdir report`), always encrypted to `operator.key` and signed by the directory key, never plain. Set by `init --operator-email` or `key import --operator --email`. Never one of the directory's addresses nor a contact's: a contact with it is refused."},
 	{name: "operator.key", typ: fingerprintType,
 		help: "The fingerprint of the operator's OpenPGP key, kept in `HOME/keys/operator.pub.asc` (minimal form, as a contact's key is kept). Set by `init --operator-key` or `key import --operator`, which write both. A fingerprint, not a path: `config show` says which key mail to the operator is encrypted to, and a key file swapped in the home is refused, not used. Never the directory's key nor a contact's (nor one sharing a subkey with them)."},
+	{name: "ping.interval", def: daysText(liveness.DefaultInterval), typ: daysType,
+		help: "`ccdir ping send` challenges a contact whose last answer to a reachability check (at its current address and key) is older than this, or who never answered one."},
+	{name: "ping.valid", def: daysText(liveness.DefaultValid), typ: daysType,
+		help: "How long the token of a reachability check may be answered with `PONG`; after it the contact is stale."},
+	{name: "ping.remind", def: daysText(liveness.DefaultRemind), typ: daysType,
+		help: "A reachability check unanswered after this long gets one reminder, with the same token."},
+	{name: "ping.escalate", def: "true", typ: boolType,
+		help: "Whether a check that expires unanswered is told to the admin contacts of the contact's ccTLDs (once per silence: not again until the contact has answered)."},
 }
 
 // configKey is one row of configKeys.
@@ -316,6 +325,31 @@ func listenType(unix bool) configType {
 		}
 		return s, nil
 	}}
+}
+
+// daysType is a duration written in days (90d) or as a Go duration
+// (72h, 10m).
+var daysType = configType{name: "duration (days: 90d, or 72h)", parse: func(s string) (any, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d < 1 || d > 3660 {
+			return nil, errors.New("want a duration such as 90d or 72h")
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return nil, errors.New("want a duration such as 90d or 72h")
+	}
+	return d, nil
+}, show: func(v any) string { return daysText(v.(time.Duration)) }}
+
+// daysText writes d in days when it is whole days, else as durationText.
+func daysText(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return durationText(d)
 }
 
 // durationText writes d as it would be written in config.yaml: 72h, 10m,

@@ -5,7 +5,8 @@
 // "ccdir: error: …", lowercase and without a final period, followed by
 // "ccdir: hint: …" lines where a corrected command helps. Packages never
 // print. Exit codes: 0 ok, 1 error, 2 usage, 3 verify found a problem,
-// 75 (process only) a temporary failure the MTA should retry.
+// 4 done, but something needs attention (ping status), 75 (process only)
+// a temporary failure the MTA should retry.
 package main
 
 import (
@@ -31,6 +32,9 @@ const (
 	exitError  = 1
 	exitUsage  = 2
 	exitVerify = 3
+	// exitAttention: done, but something needs the operator's attention
+	// (ping status: a contact is stale or unreachable).
+	exitAttention = 4
 )
 
 func main() {
@@ -64,6 +68,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
+	}
+	var ae *attentionError
+	if errors.As(err, &ae) {
+		fmt.Fprintf(stderr, "ccdir: attention: %s\n", printable(ae.Error()))
+		return exitAttention
 	}
 	printError(stderr, err)
 	return exitCode(err)
@@ -121,6 +130,13 @@ func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
+
+// attentionError ends a command that did its work but found something
+// that needs the operator (exit 4): it is told on stderr as
+// "ccdir: attention: …", not as an error.
+type attentionError struct{ msg string }
+
+func (e *attentionError) Error() string { return e.msg }
 
 // hintError adds a hint to an error.
 type hintError struct {

@@ -100,6 +100,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVerifyCmd(g),
 		newCoverageCmd(g),
 		newDigestCmd(g),
+		newPingCmd(g),
 		newOutboxCmd(g),
 		newServeCmd(g),
 		newProcessCmd(g),

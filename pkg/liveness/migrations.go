@@ -9,4 +9,28 @@ const Owner = "liveness"
 // Migrations are the steps of the living directory's tables, for
 // directory.Open (see directory.Migration). Each step is appended with
 // the next version; a released step is never changed.
-var Migrations = []directory.Migration{}
+var Migrations = []directory.Migration{
+	{Owner: Owner, Version: 1, Name: "reachability pings", Up: pingsSchema},
+}
+
+// pingsSchema is the table of reachability pings: one row per challenge
+// sent, to a contact's address and key as they were (email,
+// fingerprint). The token is not kept: token_hash is the SHA-256 of it
+// (hex), nonce what it is derived from with a secret kept outside the
+// database (see Token). Times are RFC 3339, UTC; reminded, escalated and
+// answered are NULL until they happen.
+const pingsSchema = `
+CREATE TABLE IF NOT EXISTS pings (
+	id          INTEGER PRIMARY KEY,
+	email       TEXT NOT NULL,
+	fingerprint TEXT NOT NULL,
+	nonce       TEXT NOT NULL UNIQUE,
+	token_hash  TEXT NOT NULL UNIQUE,
+	sent        TEXT NOT NULL,
+	expires     TEXT NOT NULL,
+	reminded    TEXT,
+	escalated   TEXT,
+	answered    TEXT
+);
+CREATE INDEX IF NOT EXISTS pings_contact ON pings (email, fingerprint, sent);
+`

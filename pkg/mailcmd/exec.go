@@ -154,8 +154,9 @@ func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Acce
 
 // queries are the verbs that only read the directory (Store.Checked's
 // view); any other verb may change it, reading the tables as it does.
+// (ACK and PONG write operational tables only: the relay's, the pings.)
 var queries = map[string]bool{VerbHelp: true, VerbList: true, VerbShow: true, VerbSearch: true, VerbKey: true,
-	VerbCall: true, VerbDigest: true, VerbWhoami: true, VerbAck: true, VerbAcks: true}
+	VerbCall: true, VerbDigest: true, VerbWhoami: true, VerbAck: true, VerbAcks: true, VerbPong: true}
 
 // queriesOnly reports whether a script only reads: then the tables need
 // not be checked under the write lock (no entry is signed).
@@ -252,6 +253,8 @@ func (r *run) do(c *Command) (string, error) {
 		return r.ack(c)
 	case VerbAcks:
 		return r.acks(c)
+	case VerbPong:
+		return r.pong(c)
 	case VerbSetName, VerbSetPhone, VerbSetEmergency, VerbSetLanguages, VerbSetTimeZone, VerbSet24x7:
 		return r.set(c)
 	case VerbKeyRotate:

@@ -17,6 +17,7 @@ import (
 	"github.com/ccdir/ccdir/keys/keystest"
 	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 	"github.com/ccdir/ccdir/pkg/relay"
@@ -75,7 +76,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	info := directory.Info{Name: "Test Directory", Address: dirAddress, KeyFingerprint: f.dir.Fingerprint(), PublicKey: string(armored)}
-	s, err := directory.Create(f.ctx, filepath.Join(t.TempDir(), "directory.db"), info, directory.Options{Signer: f.dir, Now: f.now, Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations)})
+	s, err := directory.Create(f.ctx, filepath.Join(t.TempDir(), "directory.db"), info, directory.Options{Signer: f.dir, Now: f.now, Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, liveness.Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/relay"
 )
 
@@ -50,8 +51,9 @@ const (
 	VerbAddContact    = "ADD-CONTACT"
 	VerbRemoveContact = "REMOVE-CONTACT"
 	VerbDryRun        = "DRY-RUN"
-	VerbAck           = "ACK"  // acknowledge a list alert
-	VerbAcks          = "ACKS" // who acknowledged one's own alert
+	VerbAck           = "ACK"             // acknowledge a list alert
+	VerbAcks          = "ACKS"            // who acknowledged one's own alert
+	VerbPong          = liveness.PongVerb // answer a reachability check
 	verbDirectory     = inbound.DirectoryVerb
 	setVerbPrefix     = "SET "
 )
@@ -73,6 +75,7 @@ type Command struct {
 	TimeZone    string   // SET TIMEZONE ("" : none)
 	Yes         bool     // SET 24X7
 	Alert       string   // ACK, ACKS: the alert id
+	Token       string   // PONG: the token, as written (case matters)
 }
 
 // Changes reports whether the command changes the directory.
@@ -91,6 +94,8 @@ func (c *Command) String() string {
 		return c.Verb + " " + c.Query
 	case VerbAck, VerbAcks:
 		return c.Verb + " " + c.Alert
+	case VerbPong:
+		return c.Verb + " " + c.Token
 	case VerbKey:
 		if c.Fingerprint != "" {
 			return c.Verb + " " + c.Fingerprint
@@ -261,6 +266,12 @@ func parseLine(line string) (Command, error) {
 			return c, fmt.Errorf("%s takes an alert id of 8 letters and digits, as shown in the alert's subject", verb)
 		}
 		c.Alert = relay.NormalizeID(args[0])
+		return c, nil
+	case VerbPong:
+		if len(args) != 1 || !liveness.ValidToken(args[0]) {
+			return c, fmt.Errorf("PONG takes the token of a reachability check (letters, digits, - and _), as its line in the check says: copy that line")
+		}
+		c.Token = args[0]
 		return c, nil
 	case VerbSearch:
 		n := utf8.RuneCountInString(rest)

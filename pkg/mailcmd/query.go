@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/export"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 	"github.com/ccdir/ccdir/pkg/relay"
 )
@@ -307,4 +308,34 @@ func (r *run) acks(c *Command) (string, error) {
 		return "", err
 	}
 	return a.Report(), nil
+}
+
+// pong answers a reachability check: the token must be of a challenge
+// sent to the sender's address and key, unanswered and unexpired
+// (liveness.Pong). It writes the pings table only, no ledger entry;
+// refused, it changes nothing.
+func (r *run) pong(c *Command) (string, error) {
+	me := r.self()
+	a, err := liveness.Pong(r.ctx, r.tx.SQL(), me.Email, r.a.Key.Fingerprint, c.Token, r.now)
+	var pe *liveness.PongError
+	if errors.As(err, &pe) {
+		switch pe.Err {
+		case liveness.ErrTokenNotYours:
+			return "", refuse("not confirmed: this token was not sent to you (%s, key %s)", me.Email, r.a.Key.Fingerprint)
+		case liveness.ErrTokenUsed:
+			return "", refuse("not confirmed: this token was used already, at %s; each token works once", pe.At.Format("2006-01-02 15:04 UTC"))
+		case liveness.ErrTokenExpired:
+			return "", refuse("not confirmed: this token expired at %s; the next daily check sends you a new one", pe.At.Format("2006-01-02 15:04 UTC"))
+		}
+		return "", refuse("not confirmed: no check has this token; copy the PONG line exactly from the latest check you got")
+	}
+	if err != nil {
+		return "", err
+	}
+	verb := "confirmed"
+	if r.dry {
+		verb = "would be confirmed"
+	}
+	return fmt.Sprintf("%s: your answer to the check of %s shows that your mailbox receives and your key decrypts and signs; last confirmed %s",
+		verb, a.Sent.Format("2006-01-02"), a.Answered.Format("2006-01-02 15:04 UTC")), nil
 }

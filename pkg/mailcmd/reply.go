@@ -211,6 +211,10 @@ Queries:
   DIGEST                    the current digest, as a separate mail
   WHOAMI                    your own entry
 
+Reachability:
+  PONG <token>              answer the directory's reachability check:
+                            copy its PONG line (the token works once)
+
 Alerts of the encrypted list:
   ACK <id>                  acknowledge an alert you received
   ACKS <id>                 which ccTLDs acknowledged your alert (author only)
