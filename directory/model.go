@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Roles a contact can hold for a ccTLD.
@@ -249,12 +250,48 @@ func (c *Contact) Normalize() error {
 // Actor says who asked for a change: the operator, or a member whose signed
 // mail is kept as evidence.
 type Actor struct {
-	Name     string // "operator" or "member:<fingerprint>"
+	Name     string // "operator:<name>", "member:<fingerprint>"; "operator" in older entries
 	Evidence []byte // the signed mail, if any
 }
 
-// Operator is the actor of changes made with the CLI.
-var Operator = Actor{Name: "operator"}
+// Operator is the actor of changes made with the CLI by an operator
+// without a name: what ccdir wrote before entries named the operator
+// (OperatorActor), still read and replayed as it is.
+var Operator = Actor{Name: operatorActor}
+
+// operatorActor is the actor, and the prefix of the actor, of changes
+// made by the operator.
+const operatorActor = "operator"
+
+// MaxOperatorName is the longest operator name, in characters.
+const MaxOperatorName = 64
+
+// OperatorActor is the actor of changes made with the CLI by the
+// operator called name: "operator:NAME", so that every entry says which
+// operator made it. The name follows the rules of names
+// (NormalizeName: NFC, one space for every run of white space, no
+// control, invisible or bidi characters) and has at most
+// MaxOperatorName characters.
+func OperatorActor(name string) (Actor, error) {
+	n, err := NormalizeOperatorName(name)
+	if err != nil {
+		return Actor{}, err
+	}
+	return Actor{Name: operatorActor + ":" + n}, nil
+}
+
+// NormalizeOperatorName checks and normalizes an operator's name (see
+// OperatorActor).
+func NormalizeOperatorName(name string) (string, error) {
+	n, err := NormalizeName(name, "operator name")
+	if err != nil {
+		return "", err
+	}
+	if utf8.RuneCountInString(n) > MaxOperatorName {
+		return "", fieldError("operator name", name, fmt.Sprintf("longer than %d characters", MaxOperatorName))
+	}
+	return n, nil
+}
 
 // Entry is one ledger entry.
 type Entry struct {

@@ -55,3 +55,23 @@ func TestOperatorReserved(t *testing.T) {
 		t.Fatal("a refused contact was written")
 	}
 }
+
+// OperatorActor names the operator by the rules of names, at most
+// MaxOperatorName characters.
+func TestOperatorActor(t *testing.T) {
+	for in, want := range map[string]string{
+		"Ana  Operadora":        "operator:Ana Operadora",
+		" rita ":                "operator:rita",
+		strings.Repeat("a", 64): "operator:" + strings.Repeat("a", 64),
+	} {
+		a, err := OperatorActor(in)
+		if err != nil || a.Name != want || a.Evidence != nil {
+			t.Errorf("OperatorActor(%q) = %q, %v; want %q", in, a.Name, err, want)
+		}
+	}
+	for _, in := range []string{"", "ana\x01", "ana\u200b", "ana\u202e", strings.Repeat("a", 65), "=cmd"} {
+		if a, err := OperatorActor(in); err == nil {
+			t.Errorf("OperatorActor(%q) = %q, want an error", in, a.Name)
+		}
+	}
+}

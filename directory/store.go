@@ -60,6 +60,10 @@ type Options struct {
 	// set, as it refuses the directory's own. The zero value reserves
 	// nothing.
 	Operator Reserved
+	// Genesis is the actor Create names in the genesis entry (the
+	// operator who made the directory, OperatorActor); the zero value
+	// is Operator.
+	Genesis Actor
 }
 
 // Reserved is an address and a key that belong to someone who is not a
@@ -162,7 +166,11 @@ func Create(ctx context.Context, path string, info Info, opts Options) (_ *Store
 	if err = applySteps(ctx, s.w, s.steps.pending(nil), s.opts.Now()); err != nil {
 		return nil, err
 	}
-	_, err = s.Update(ctx, Operator, func(tx *Tx) error {
+	actor := opts.Genesis
+	if actor.Name == "" {
+		actor = Operator
+	}
+	_, err = s.Update(ctx, actor, func(tx *Tx) error {
 		return tx.append(opGenesis, genesisPayload{Version: 1, Info: info})
 	})
 	if err != nil {

@@ -229,7 +229,7 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 		return err
 	}
 	info := directory.Info{Name: name, Address: addr, ListAddress: list, KeyFingerprint: sec.Fingerprint(), PublicKey: string(pub)}
-	s, err := directory.Create(ctx, filepath.Join(tmp, dbName), info, directory.Options{Signer: sec, Now: g.now, Migrations: migrations()})
+	s, err := directory.Create(ctx, filepath.Join(tmp, dbName), info, directory.Options{Signer: sec, Now: g.now, Migrations: migrations(), Genesis: g.operatorActor()})
 	if err != nil {
 		return err
 	}

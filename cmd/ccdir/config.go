@@ -100,6 +100,8 @@ var configKeys = []configKey{
 		help: "Posts of one author relayed in any minute; a post over the cap is relayed to nobody, and its author is told (once an hour at most)."},
 	{name: "list.posts_per_hour", def: strconv.Itoa(relay.DefaultPostsPerHour), typ: intType(1, 10000),
 		help: "Posts of one author relayed in any hour; a post over the cap is relayed to nobody, and its author is told (once an hour at most)."},
+	{name: "operator.name", typ: operatorNameType, env: []string{"CCDIR_OPERATOR"},
+		help: "Who is at the CLI: every ledger entry the operator makes names them (actor `operator:NAME`, shown by `ccdir log`). Several operators sharing a home each set `CCDIR_OPERATOR` (or `CCDIR_OPERATOR_NAME`) in their own shell, which wins over the config file. Empty: the login name. The rules of names apply (no control or invisible characters; runs of spaces become one), at most " + strconv.Itoa(directory.MaxOperatorName) + " characters. Entries made before names were recorded say `operator` and still verify."},
 	{name: "operator.address", typ: emailType,
 		help: "The operator's own mail address: where the directory's mail for the operator goes (`ccdir report`), always encrypted to `operator.key` and signed by the directory key, never plain. Set by `init --operator-email` or `key import --operator --email`. Never one of the directory's addresses nor a contact's: a contact with it is refused."},
 	{name: "operator.key", typ: fingerprintType,
@@ -238,6 +240,20 @@ var (
 			return nil, errors.New("want a mail address such as ops@secretariat.example")
 		}
 		return e, nil
+	}}
+	operatorNameType = configType{name: "name", parse: func(s string) (any, error) {
+		if s == "" {
+			return "", nil
+		}
+		n, err := directory.NormalizeOperatorName(s)
+		var fe *directory.FieldError
+		if errors.As(err, &fe) {
+			return nil, fmt.Errorf("want a name of at most %d characters (this one %v)", directory.MaxOperatorName, fe.Err)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return n, nil
 	}}
 	fingerprintType = configType{name: "OpenPGP fingerprint", parse: func(s string) (any, error) {
 		f := strings.ToUpper(strings.ReplaceAll(s, " ", ""))
@@ -427,16 +443,15 @@ func (v configValue) shown() string {
 // bindings of the table.
 func (g *globals) setConfigDefaults(cmd *cobra.Command) error {
 	v := g.v
-	v.SetEnvPrefix("CCDIR")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
-	v.AutomaticEnv()
+	// Every key is bound to its own variables (envVars), not through
+	// viper's AutomaticEnv: that would read a variable named after a
+	// section (CCDIR_OPERATOR, operator.name's) as the whole section
+	// and hide every key in it.
 	for i := range configKeys {
 		k := &configKeys[i]
 		v.SetDefault(k.name, k.def)
-		if len(k.env) > 0 {
-			if err := v.BindEnv(append([]string{k.name}, k.envVars()...)...); err != nil {
-				return err
-			}
+		if err := v.BindEnv(append([]string{k.name}, k.envVars()...)...); err != nil {
+			return err
 		}
 		if k.flag == "" {
 			continue

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -376,4 +377,38 @@ func runOperatorKeyImport(ctx context.Context, o keyImportOptions, g *globals, f
 	}
 	g.printf("operator %s: %s (written to %s)\n", addr, what, g.configFile)
 	return nil
+}
+
+// operatorActor is the actor of the changes made at this CLI: the
+// operator named by operator.name (CCDIR_OPERATOR), else by the login
+// name; directory.Operator (plain "operator") only when neither gives a
+// name that may name one.
+func (g *globals) operatorActor() directory.Actor {
+	name := g.text("operator.name")
+	if name == "" {
+		name = loginName()
+	}
+	if name == "" {
+		return directory.Operator
+	}
+	a, err := directory.OperatorActor(name)
+	if err != nil {
+		g.warnf("the login name %q cannot name the operator in the ledger (%v); set operator.name or CCDIR_OPERATOR", name, err)
+		return directory.Operator
+	}
+	return a
+}
+
+// loginName is the name of the user running ccdir: the system's, else
+// LOGNAME or USER.
+func loginName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	for _, v := range []string{"LOGNAME", "USER"} {
+		if n := os.Getenv(v); n != "" {
+			return n
+		}
+	}
+	return ""
 }

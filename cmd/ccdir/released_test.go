@@ -115,12 +115,17 @@ func TestReleasedHome(t *testing.T) {
 				t.Fatalf("a second open changed the schema:\n%s\nthen:\n%s", first, again)
 			}
 
-			// And the home works on: a change, verified.
+			// And the home works on: a change, made by a named operator
+			// after the released entries' plain "operator", verified.
+			t.Setenv("CCDIR_OPERATOR", "Rita Released")
 			if code, _, stderr := ccdir("member", "add", "nl", "--org", "SIDN"); code != 0 {
 				t.Fatalf("member add: exit %d, %s", code, stderr)
 			}
 			if code, out, stderr := ccdir("verify"); code != 0 || !strings.Contains(out, "ok serial 6 ") {
 				t.Fatalf("verify after a change: exit %d, %s%s", code, out, stderr)
+			}
+			if actors := queryString(t, db, `SELECT group_concat(actor, ',') FROM (SELECT actor FROM ledger ORDER BY seq)`); actors != "operator,operator,operator,operator,operator,operator:Rita Released" {
+				t.Fatalf("actors %s", actors)
 			}
 		})
 	}

@@ -378,7 +378,7 @@ func (g *globals) mutate(ctx context.Context, fn func(tx *directory.Tx) (string,
 	}
 	defer s.Close()
 	var what string
-	entries, err := s.Update(ctx, directory.Operator, func(tx *directory.Tx) (err error) {
+	entries, err := s.Update(ctx, g.operatorActor(), func(tx *directory.Tx) (err error) {
 		what, err = fn(tx)
 		if err != nil {
 			what = ""
