@@ -36,12 +36,22 @@ func (i Info) SendKeyAddress() string {
 	return local + "-sendkey@" + domain
 }
 
+// BounceAddress is LOCAL-bounces@DOMAIN for the directory address
+// LOCAL@DOMAIN: the envelope sender of everything the directory sends is
+// a +tag of it (package outbox), and the delivery status notifications
+// that come back to it mark what bounced.
+func (i Info) BounceAddress() string {
+	local, domain, _ := strings.Cut(i.Address, "@")
+	return local + "-bounces@" + domain
+}
+
 // Addresses are every address the directory takes mail for: the -sendkey
-// address, the directory's (mail commands) and the list's (if any). It is
-// the one list of them: the server accepts these at RCPT, the loop checks
-// never answer them, and no contact may have one.
+// address, the directory's (mail commands), the -bounces address and the
+// list's (if any). It is the one list of them: the server accepts these
+// at RCPT, the loop checks never answer them, and no contact may have
+// one.
 func (i Info) Addresses() []string {
-	addrs := []string{i.SendKeyAddress(), i.Address}
+	addrs := []string{i.SendKeyAddress(), i.Address, i.BounceAddress()}
 	if i.ListAddress != "" {
 		addrs = append(addrs, i.ListAddress)
 	}

@@ -501,6 +501,8 @@ func (t *Tx) checkOwnAddress(email string) error {
 			what = "the list's address"
 		case info.SendKeyAddress():
 			what = "the directory's key-request address"
+		case info.BounceAddress():
+			what = "the directory's bounce address"
 		}
 		if own != email {
 			what = "delivered to " + what + " " + own

@@ -31,8 +31,8 @@ type outboxListOptions struct {
 func newOutboxListCmd(g *globals) *cobra.Command {
 	var o outboxListOptions
 	cmd := &cobra.Command{
-		Use:   "list [--status queued|deferred|sent|failed] [--kind digest|reply|alert]",
-		Short: "List queued, deferred, sent and failed messages (never their content)",
+		Use:   "list [--status queued|deferred|sent|failed|bounced] [--kind digest|reply|alert]",
+		Short: "List queued, deferred, sent, failed and bounced messages (never their content)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runOutboxList(cmd.Context(), o, g)
@@ -49,10 +49,10 @@ func runOutboxList(ctx context.Context, o outboxListOptions, g *globals) error {
 	for _, st := range strings.Split(o.status, ",") {
 		switch st = strings.TrimSpace(st); st {
 		case "":
-		case string(outbox.Queued), string(outbox.Deferred), string(outbox.Sent), string(outbox.Failed):
+		case string(outbox.Queued), string(outbox.Deferred), string(outbox.Sent), string(outbox.Failed), string(outbox.Bounced):
 			f.Status = append(f.Status, outbox.Status(st))
 		default:
-			return usagef("unknown status %q: want queued, deferred, sent or failed", st)
+			return usagef("unknown status %q: want queued, deferred, sent, failed or bounced", st)
 		}
 	}
 	ob, done, err := g.openOutbox(ctx)
@@ -181,9 +181,14 @@ func (g *globals) openOutbox(ctx context.Context) (*outbox.Outbox, func(), error
 // openOutboxIn opens the outbox of the open directory s with the home's
 // outbox key (made if the home has none yet: outboxKey), which every row
 // it queues is authenticated with and every row it delivers is checked
-// against.
+// against, and the bounce address, which every row it queues is sent
+// from with its tag.
 func (g *globals) openOutboxIn(ctx context.Context, s *directory.Store) (*outbox.Outbox, error) {
 	k, err := g.outboxKey()
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +197,17 @@ func (g *globals) openOutboxIn(ctx context.Context, s *directory.Store) (*outbox
 		return nil, err
 	}
 	ob.Key = k
+	ob.Bounce = g.bounceAddress(info)
 	return ob, nil
+}
+
+// bounceAddress is bounces.address, else the directory's
+// LOCAL-bounces@DOMAIN.
+func (g *globals) bounceAddress(info directory.Info) string {
+	if a := g.text("bounces.address"); a != "" {
+		return a
+	}
+	return info.BounceAddress()
 }
 
 // onDelivered is the DeliverOptions.OnResult of every command that

@@ -56,7 +56,7 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 		addrs = append(addrs, info.ListAddress)
 	}
 	rc := &receive.Receiver{
-		Config: receive.Config{Directory: info},
+		Config: receive.Config{Directory: info, Bounces: g.bounceAddress(info)},
 		Store:  s, Secret: sec, Outbox: ob, Now: g.now,
 		Log: g.logger(),
 		Pipeline: &inbound.Pipeline{Store: s, Secret: sec, Now: g.now, Config: inbound.Config{
@@ -147,6 +147,7 @@ func runServe(ctx context.Context, g *globals) error {
 	srv := smtpd.New(smtpd.Config{
 		Domain:              domain,
 		Addresses:           addrs,
+		Tagged:              []string{rc.Config.BounceAddress()},
 		MaxMessageBytes:     rc.Pipeline.Config.MaxMessageBytes,
 		MaxConnections:      g.number("serve.max_connections"),
 		MaxConnectionsPerIP: g.number("serve.max_connections_per_ip"),

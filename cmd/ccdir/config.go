@@ -114,6 +114,10 @@ var configKeys = []configKey{
 		help: "A reachability check unanswered after this long gets one reminder, with the same token."},
 	{name: "ping.escalate", def: "true", typ: boolType,
 		help: "Whether a check that expires unanswered is told to the admin contacts of the contact's ccTLDs (once per silence: not again until the contact has answered)."},
+	{name: "bounces.address", typ: addressType,
+		help: "The bounce address: every message goes out with the envelope sender `LOCAL+TAG@DOMAIN` of it (TAG: the message's id and a MAC under the outbox key), and a delivery status notification sent there marks the message it names bounced. Route it (with any `+TAG`) to `ccdir serve` or `ccdir process` like the directory's address. Empty: `LOCAL-bounces@DOMAIN` of the directory's address, which no contact may have; another address should be one no contact has."},
+	{name: "bounces.limit", def: strconv.Itoa(outbox.DefaultBounceLimit), typ: intType(1, 100),
+		help: "Bounces in a row (messages to one address that bounced since the last one that was delivered) that make a contact unreachable: shown by `coverage`, `digest status` and `ping status`."},
 }
 
 // configKey is one row of configKeys.
@@ -160,7 +164,16 @@ var (
 		}
 		return s, nil
 	}}
-	fileType = configType{name: "file", parse: textType.parse}
+	fileType    = configType{name: "file", parse: textType.parse}
+	addressType = configType{name: "address", parse: func(s string) (any, error) {
+		if s == "" {
+			return s, nil
+		}
+		if err := outbox.CheckAddress(s); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}}
 	boolType = configType{name: "bool", parse: func(s string) (any, error) {
 		b, err := strconv.ParseBool(s)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -188,4 +189,20 @@ func dbInt(t testing.TB, o *Outbox, query string, args ...any) int {
 func blobRows(t testing.TB, o *Outbox) int {
 	t.Helper()
 	return dbInt(t, o, `SELECT count(*) FROM outbox_blob`)
+}
+
+// readMaildir reads m as the maildir transport delivered it into root,
+// checks that it starts with the Return-Path line of its envelope
+// sender, and returns what follows.
+func readMaildir(t testing.TB, root string, m Message) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "new", MaildirName(m.Kind, m.Ref, m.To)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := "Return-Path: <" + m.From + ">\n"
+	if !bytes.HasPrefix(b, []byte(rp)) {
+		t.Fatalf("maildir message to %s does not start with %q: %.80q", m.To, rp, b)
+	}
+	return b[len(rp):]
 }

@@ -102,7 +102,8 @@ func (s *maildirSession) Close() error { return nil }
 // Send writes tmp/NAME.RANDOM, syncs it, and links it to new/NAME; a name
 // already in new/ (or in cur/, where mail readers move what they have
 // seen) means the message was delivered before. Line endings become LF,
-// as maildir readers expect.
+// as maildir readers expect; a Return-Path header with the envelope
+// sender comes first.
 func (s *maildirSession) Send(ctx context.Context, m *Message) error {
 	name := MaildirName(m.Kind, m.Ref, m.To)
 	dst := filepath.Join(s.t.dir, "new", name)
@@ -118,7 +119,9 @@ func (s *maildirSession) Send(ctx context.Context, m *Message) error {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := filepath.Join(s.t.dir, "tmp", name+"."+hex.EncodeToString(rnd[:]))
-	if err := writeSync(tmp, lfReader(m)); err != nil {
+	// Return-Path: the envelope sender, as a local delivery agent adds it.
+	rp := strings.NewReader("Return-Path: <" + m.From + ">\n")
+	if err := writeSync(tmp, io.MultiReader(rp, lfReader(m))); err != nil {
 		os.Remove(tmp)
 		return &DeliveryError{Temporary: true, Msg: err.Error(), Err: err}
 	}

@@ -36,11 +36,7 @@ func TestMaildir(t *testing.T) {
 	newDir := filepath.Join(root, "new")
 	for _, m := range msgs {
 		name := MaildirName(m.Kind, m.Ref, m.To)
-		b, err := os.ReadFile(filepath.Join(newDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(b, bytes.ReplaceAll(m.Data, []byte("\r\n"), []byte("\n"))) {
+		if b := readMaildir(t, root, m); !bytes.Equal(b, bytes.ReplaceAll(m.Data, []byte("\r\n"), []byte("\n"))) {
 			t.Fatalf("%s differs from the message with LF line endings", name)
 		}
 		if fi, _ := os.Stat(filepath.Join(newDir, name)); fi.Mode().Perm() != 0o600 {

@@ -16,6 +16,50 @@ const Owner = "outbox"
 var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "outbox and shared parts", UpFunc: createV1},
 	{Owner: Owner, Version: 2, Name: "outbox row authentication", UpFunc: addMAC},
+	{Owner: Owner, Version: 3, Name: "bounced messages", UpFunc: addBounced},
+}
+
+// addBounced is step 3: the status bounced (a delivery status
+// notification said the message failed, see Outbox.Bounced), the column
+// bounced_at (when it came, Unix milliseconds; 0 otherwise) and an index
+// on the recipient for BounceRuns. SQLite cannot change a CHECK
+// constraint, so the table is made again under its own name with the
+// same rows and ids (nothing refers to outbox; it refers to
+// outbox_blob, whose rows stay).
+func addBounced(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `
+CREATE TABLE outbox_v3 (
+	id           INTEGER PRIMARY KEY,
+	kind         TEXT NOT NULL,
+	ref          TEXT NOT NULL,
+	sender       TEXT NOT NULL,
+	rcpt         TEXT NOT NULL,
+	body         BLOB,
+	blob         INTEGER REFERENCES outbox_blob (id),
+	tail         BLOB,
+	size         INTEGER NOT NULL,
+	status       TEXT NOT NULL CHECK (status IN ('queued', 'deferred', 'sent', 'failed', 'bounced')),
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	created      INTEGER NOT NULL,
+	window_start INTEGER NOT NULL,
+	next_attempt INTEGER NOT NULL,
+	sent_at      INTEGER NOT NULL DEFAULT 0,
+	last_error   TEXT NOT NULL DEFAULT '',
+	mac          BLOB,
+	bounced_at   INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (kind, ref, rcpt)
+);
+INSERT INTO outbox_v3 (id, kind, ref, sender, rcpt, body, blob, tail, size, status, attempts, created,
+	window_start, next_attempt, sent_at, last_error, mac)
+	SELECT id, kind, ref, sender, rcpt, body, blob, tail, size, status, attempts, created,
+	window_start, next_attempt, sent_at, last_error, mac FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v3 RENAME TO outbox;
+CREATE INDEX outbox_due ON outbox (status, next_attempt);
+CREATE INDEX outbox_blob_ref ON outbox (blob);
+CREATE INDEX outbox_rcpt ON outbox (rcpt);
+`)
+	return err
 }
 
 // addMAC is step 2, the column mac: the HMAC-SHA256, with the outbox key

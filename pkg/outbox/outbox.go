@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -72,6 +73,7 @@ const (
 	Deferred Status = "deferred" // a temporary failure; due again at NextAttempt
 	Sent     Status = "sent"     // accepted by the transport
 	Failed   Status = "failed"   // a permanent failure, or retried for too long
+	Bounced  Status = "bounced"  // sent, then a delivery status notification said it failed (Bounced)
 )
 
 // Row describes a queued message without its body.
@@ -115,6 +117,13 @@ type Outbox struct {
 	// and Deliver refuse (ErrNoKey); List, Counts and Retry work. Set it
 	// before use.
 	Key []byte
+
+	// Bounce is the bounce address, LOCAL-bounces@DOMAIN: with it, every
+	// message Enqueue queues goes out from LOCAL-bounces+TAG@DOMAIN
+	// (BounceSender), whatever Message.From says, so that a delivery
+	// status notification names the message it is about (Bounced). ""
+	// keeps Message.From. Set it before use.
+	Bounce string
 }
 
 // Open returns the outbox kept in db, whose tables Migrations made
@@ -137,9 +146,9 @@ func current(ctx context.Context, db *sql.DB) (bool, error) {
 	var n int
 	err := db.QueryRowContext(ctx, `SELECT
 		(SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('outbox', 'outbox_blob')) +
-		(SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ('outbox_due', 'outbox_blob_ref')) +
-		(SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail', 'mac'))`).Scan(&n)
-	return n == 7, err
+		(SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ('outbox_due', 'outbox_blob_ref', 'outbox_rcpt')) +
+		(SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail', 'mac', 'bounced_at'))`).Scan(&n)
+	return n == 9, err
 }
 
 func (o *Outbox) now() time.Time {
@@ -195,10 +204,29 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *sql.Tx, msgs ...Message) (in
 	if err != nil {
 		return 0, err
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO outbox
+	// With a bounce address, the envelope sender carries the row's id
+	// (BounceSender), known only once the row is in: the row goes in
+	// with the plain bounce address and no MAC, then gets its tagged
+	// sender and the MAC over it, in the same transaction, so no row is
+	// ever committed without a MAC of what it sends.
+	insert := `INSERT INTO outbox
 		(kind, ref, sender, rcpt, body, blob, tail, size, status, created, window_start, next_attempt, mac)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
-		ON CONFLICT (kind, ref, rcpt) DO NOTHING`)
+		ON CONFLICT (kind, ref, rcpt) DO NOTHING`
+	var tag *sql.Stmt
+	if o.Bounce != "" {
+		// The longest tagged sender must be a good address too.
+		if err := CheckAddress(o.BounceSender(o.Bounce, math.MaxInt64, "", "", "")); err != nil {
+			return 0, fmt.Errorf("outbox: enqueue: %w: bounce address: %v", ErrInvalid, err)
+		}
+		insert += ` RETURNING id`
+		var err error
+		if tag, err = tx.PrepareContext(ctx, `UPDATE outbox SET sender = ?, mac = ? WHERE id = ?`); err != nil {
+			return 0, fmt.Errorf("outbox: enqueue: %w", err)
+		}
+		defer tag.Close()
+	}
+	stmt, err := tx.PrepareContext(ctx, insert)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: enqueue: %w", err)
 	}
@@ -210,6 +238,23 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *sql.Tx, msgs ...Message) (in
 		var tail any // NULL, not an empty blob
 		if len(m.Tail) > 0 {
 			tail = m.Tail
+		}
+		if tag != nil {
+			var id int64
+			err := stmt.QueryRowContext(ctx, m.Kind, m.Ref, o.Bounce, m.To, m.Data, blob, tail, sizes[i], now, now, now, nil).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // queued before
+			}
+			if err != nil {
+				return 0, fmt.Errorf("outbox: enqueue %s %s to %s: %w", m.Kind, m.Ref, m.To, err)
+			}
+			from := o.BounceSender(o.Bounce, id, m.Kind, m.Ref, m.To)
+			mac := o.mac(m.Kind, m.Ref, from, m.To, m.Data, sums[i], m.Tail)
+			if _, err := tag.ExecContext(ctx, from, mac, id); err != nil {
+				return 0, fmt.Errorf("outbox: enqueue %s %s to %s: %w", m.Kind, m.Ref, m.To, err)
+			}
+			added++
+			continue
 		}
 		mac := o.mac(m.Kind, m.Ref, m.From, m.To, m.Data, sums[i], m.Tail)
 		res, err := stmt.ExecContext(ctx, m.Kind, m.Ref, m.From, m.To, m.Data, blob, tail, sizes[i], now, now, now, mac)
@@ -488,7 +533,7 @@ func (o *Outbox) Counts(ctx context.Context, kind, ref string) (map[Status]int, 
 		return nil, fmt.Errorf("outbox: counts: %w", err)
 	}
 	defer rows.Close()
-	out := map[Status]int{Queued: 0, Deferred: 0, Sent: 0, Failed: 0}
+	out := map[Status]int{Queued: 0, Deferred: 0, Sent: 0, Failed: 0, Bounced: 0}
 	for rows.Next() {
 		var s string
 		var n int

@@ -38,11 +38,7 @@ func TestSharedTransports(t *testing.T) {
 			return tr, func(msgs []Message) map[string][]byte {
 				got := map[string][]byte{}
 				for _, m := range msgs {
-					b, err := os.ReadFile(filepath.Join(root, "new", MaildirName(m.Kind, m.Ref, m.To)))
-					if err != nil {
-						t.Fatal(err)
-					}
-					got[m.To] = b
+					got[m.To] = readMaildir(t, root, m)
 				}
 				return got
 			}
@@ -306,11 +302,7 @@ func TestSharedReopen(t *testing.T) {
 		t.Fatalf("Deliver after reopening = %+v, %v", sum, err)
 	}
 	for _, m := range msgs {
-		b, err := os.ReadFile(filepath.Join(root, "new", MaildirName(m.Kind, m.Ref, m.To)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(b, toLF(wire(m, shared))) {
+		if b := readMaildir(t, root, m); !bytes.Equal(b, toLF(wire(m, shared))) {
 			t.Fatalf("%s differs from Data+Shared+Tail with LF line endings", m.To)
 		}
 	}

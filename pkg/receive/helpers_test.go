@@ -26,11 +26,12 @@ import (
 )
 
 const (
-	dirName  = "Test Directory"
-	dirAddr  = "ccdir@directory.example"
-	listAddr = "alerts@directory.example"
-	keyAddr  = "ccdir-sendkey@directory.example"
-	anaAddr  = "ana@dns.pt"
+	dirName    = "Test Directory"
+	dirAddr    = "ccdir@directory.example"
+	listAddr   = "alerts@directory.example"
+	keyAddr    = "ccdir-sendkey@directory.example"
+	bounceAddr = "ccdir-bounces@directory.example"
+	anaAddr    = "ana@dns.pt"
 )
 
 // fixedNow is Monday 2026-11-02 10:00 UTC.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,11 @@ type Config struct {
 	// outside the domains of registered contacts (DefaultSendKeyPerHour).
 	// One address gets one answer a day at most (KeyAnswerWindow).
 	SendKeyPerHour int
+	// Bounces is the bounce address (bounces.address): the envelope
+	// sender of every message the outbox queues is a +tag of it, and the
+	// delivery status notifications sent to it mark messages bounced.
+	// "" means Directory.BounceAddress().
+	Bounces string
 }
 
 func (c Config) withDefaults() Config {
@@ -52,17 +58,31 @@ func (c Config) withDefaults() Config {
 	if c.SendKeyPerHour <= 0 {
 		c.SendKeyPerHour = DefaultSendKeyPerHour
 	}
+	if c.Bounces == "" {
+		c.Bounces = c.Directory.BounceAddress()
+	}
 	return c
 }
+
+// BounceAddress is the bounce address: Bounces, else the directory's
+// LOCAL-bounces@DOMAIN.
+func (c Config) BounceAddress() string { return c.withDefaults().Bounces }
 
 // SendKeyAddress is LOCAL-sendkey@DOMAIN for the directory address
 // LOCAL@DOMAIN (directory.Info.SendKeyAddress).
 func (c Config) SendKeyAddress() string { return c.Directory.SendKeyAddress() }
 
 // Addresses are every address mail is taken for, as a server accepts them
-// at RCPT: the -sendkey address, the directory's and the list's
-// (directory.Info.Addresses).
-func (c Config) Addresses() []string { return c.Directory.Addresses() }
+// at RCPT: the -sendkey address, the directory's, the bounce address and
+// the list's (directory.Info.Addresses, and Bounces when it is another).
+// The bounce address is also taken with any +tag (IsBounceAddress).
+func (c Config) Addresses() []string {
+	addrs := c.Directory.Addresses()
+	if b := c.BounceAddress(); !slices.ContainsFunc(addrs, func(a string) bool { return strings.EqualFold(a, b) }) {
+		addrs = append(addrs, b)
+	}
+	return addrs
+}
 
 // Route is what mail for one address is for.
 type Route int
@@ -73,6 +93,7 @@ const (
 	Commands              // the directory's address: mail commands
 	List                  // the list address: a post to the list
 	SendKey               // the -sendkey address: a key request
+	Bounce                // the bounce address, or a +tag of it: a delivery status notification
 )
 
 func (r Route) String() string {
@@ -83,6 +104,8 @@ func (r Route) String() string {
 		return "list"
 	case SendKey:
 		return "sendkey"
+	case Bounce:
+		return "bounce"
 	}
 	return "not ours"
 }
@@ -99,6 +122,8 @@ func (c Config) Route(addr string) Route {
 		return List
 	case strings.EqualFold(addr, c.SendKeyAddress()):
 		return SendKey
+	case outbox.IsBounceAddress(c.BounceAddress(), addr):
+		return Bounce
 	}
 	return NotOurs
 }
@@ -180,6 +205,8 @@ func (r *Receiver) Receive(ctx context.Context, env Envelope, msg io.Reader) err
 		return nil
 	case len(env.To) == 1 && route == SendKey:
 		return r.sendKey(ctx, cfg, env, msg)
+	case route == Bounce:
+		return r.bounce(ctx, cfg, env, msg)
 	}
 	from := strconv.QuoteToGraphic(env.From)
 	acc, err := r.Pipeline.Process(ctx, inbound.Envelope{From: env.From, To: env.To}, msg)

@@ -46,15 +46,21 @@ func TestRoute(t *testing.T) {
 		{noList, listAddr, NotOurs},
 		{noList, "", NotOurs},
 		{noList, keyAddr, SendKey},
+		{withList, bounceAddr, Bounce},
+		{withList, "ccdir-bounces+17-0123456789abcdef0123@directory.example", Bounce},
+		{withList, "CCDIR-Bounces+x@Directory.Example", Bounce},
+		{withList, "ccdir-bounces@other.example", NotOurs},
+		{withList, "ccdir-bouncesx@directory.example", NotOurs},
+		{Config{Directory: directory.Info{Address: dirAddr}, Bounces: "return@mx.example"}, "return+1-ab@mx.example", Bounce},
 	} {
 		if got := tc.cfg.Route(tc.addr); got != tc.want {
 			t.Errorf("Route(%q) with list %q = %v, want %v", tc.addr, tc.cfg.Directory.ListAddress, got, tc.want)
 		}
 	}
-	if got, want := strings.Join(withList.Addresses(), " "), keyAddr+" "+dirAddr+" "+listAddr; got != want {
+	if got, want := strings.Join(withList.Addresses(), " "), keyAddr+" "+dirAddr+" "+bounceAddr+" "+listAddr; got != want {
 		t.Errorf("Addresses() = %s, want %s", got, want)
 	}
-	if got, want := strings.Join(noList.Addresses(), " "), keyAddr+" "+dirAddr; got != want {
+	if got, want := strings.Join(noList.Addresses(), " "), keyAddr+" "+dirAddr+" "+bounceAddr; got != want {
 		t.Errorf("Addresses() without a list = %s, want %s", got, want)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,7 @@ type Status interface {
 type Config struct {
 	Domain          string        // the name in the greeting; default "localhost"
 	Addresses       []string      // the recipient addresses accepted (lowercase); others get 550
+	Tagged          []string      // addresses also accepted with a +tag (LOCAL+TAG@DOMAIN: the bounce address)
 	MaxMessageBytes int64         // default 10 MiB
 	MaxRecipients   int           // default 10
 	MaxLineLength   int           // default 2000
@@ -146,6 +148,10 @@ func New(cfg Config, h Handler) *Server {
 	}
 	for i, a := range cfg.Addresses {
 		cfg.Addresses[i] = strings.ToLower(a)
+	}
+	cfg.Tagged = slices.Clone(cfg.Tagged)
+	for i, a := range cfg.Tagged {
+		cfg.Tagged[i] = strings.ToLower(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, handler: h, ctx: ctx, cancel: cancel, memory: newBudget(cfg.MemoryBudget, cfg.MaxMessageBytes)}
@@ -258,8 +264,8 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	addr := strings.ToLower(strings.TrimSpace(to))
-	for _, a := range ss.s.cfg.Addresses {
-		if addr == a {
+	for _, a := range slices.Concat(ss.s.cfg.Addresses, ss.s.cfg.Tagged) {
+		if addr == a || ss.s.tagged(addr, a) {
 			ss.rcpts = append(ss.rcpts, to)
 			for _, seen := range ss.env.To {
 				if seen == addr {
@@ -271,6 +277,16 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 	}
 	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox here"}
+}
+
+// tagged reports whether addr is LOCAL+TAG@DOMAIN of a, one of
+// Config.Tagged.
+func (s *Server) tagged(addr, a string) bool {
+	if !slices.Contains(s.cfg.Tagged, a) {
+		return false
+	}
+	local, domain, _ := strings.Cut(a, "@")
+	return strings.HasPrefix(addr, local+"+") && strings.HasSuffix(addr, "@"+domain) && len(addr) > len(a)+1
 }
 
 func (ss *session) Data(r io.Reader) error {

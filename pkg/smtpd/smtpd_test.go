@@ -374,3 +374,23 @@ func TestRequireTLS(t *testing.T) {
 		t.Fatalf("handled %d messages, want the one sent over TLS", len(rc.got))
 	}
 }
+
+// TestTaggedRecipients: the bounce address is taken with any +tag (a
+// report comes back to the tagged envelope sender), the other addresses
+// only as they are; a tag of another address, or an empty one, is 550.
+func TestTaggedRecipients(t *testing.T) {
+	rc := &recorder{}
+	_, addr := start(t, Config{Addresses: []string{"ccdir@example.org", "ccdir-bounces@example.org"},
+		Tagged: []string{"CCDIR-bounces@example.org"}}, rc, false)
+	msg := "From: MAILER-DAEMON@example.net\r\nSubject: bounce\r\n\r\nfailed\r\n"
+	for _, to := range []string{"ccdir-bounces+17-abc@example.org", "CCDIR-BOUNCES+x@EXAMPLE.ORG", "ccdir-bounces@example.org"} {
+		if err := send(t, addr, "", []string{to}, msg); err != nil {
+			t.Errorf("RCPT %s: %v", to, err)
+		}
+	}
+	for _, to := range []string{"ccdir+17-abc@example.org", "ccdir-bounces+@example.org", "ccdir-bounces+x@other.example", "ccdir-bouncesx@example.org"} {
+		if err := send(t, addr, "", []string{to}, msg); code(err) != 550 {
+			t.Errorf("RCPT %s: %v, want 550", to, err)
+		}
+	}
+}
