@@ -32,7 +32,53 @@ type Tx struct {
 	entries []Entry
 	touched bool // SQL was used for operational tables
 	checked bool // the tables this transaction started from agree with the ledger
+	changes []ContactChange
 }
+
+// ContactChange is a contact as a transaction found it (Before; nil: it
+// added the contact) and as it leaves it (After; nil: it removed it).
+type ContactChange struct {
+	Before, After *Contact
+}
+
+// record notes a change of a contact (copies of the states).
+func (t *Tx) record(before, after *Contact) {
+	clone := func(c *Contact) *Contact {
+		if c == nil {
+			return nil
+		}
+		d := *c
+		d.Phones, d.Roles, d.Languages = slices.Clone(c.Phones), slices.Clone(c.Roles), slices.Clone(c.Languages)
+		if c.Key != nil {
+			k := *c.Key
+			d.Key = &k
+		}
+		return &d
+	}
+	id := func(ch ContactChange) int64 {
+		if ch.Before != nil {
+			return ch.Before.ID
+		}
+		return ch.After.ID
+	}
+	ch := ContactChange{clone(before), clone(after)}
+	for i := range t.changes {
+		if id(t.changes[i]) == id(ch) {
+			t.changes[i].After = ch.After
+			if t.changes[i].Before == nil && ch.After == nil {
+				t.changes = slices.Delete(t.changes, i, i+1) // added, then removed
+			}
+			return
+		}
+	}
+	t.changes = append(t.changes, ch)
+}
+
+// ContactChanges are the contacts the transaction has changed so far, in
+// the order of their first change, each from its state before the
+// transaction to its state now: what the notices of its changes are
+// made from (liveness.Notices).
+func (t *Tx) ContactChanges() []ContactChange { return slices.Clone(t.changes) }
 
 // Update runs fn in one write transaction and commits it if fn returns nil.
 // It returns the entries written. On any error nothing is written.
@@ -221,6 +267,7 @@ func (t *Tx) AddContact(c Contact) (Contact, error) {
 	}
 	c.ID = t.head.Serial
 	c.Confirmed = t.entries[len(t.entries)-1].Time
+	t.record(nil, &c)
 	return c, t.checkLimits(c.Roles)
 }
 
@@ -273,6 +320,7 @@ func (t *Tx) UpdateContact(email string, fn func(*Contact) error) (Contact, erro
 		return c, err
 	}
 	c.Confirmed = t.entries[len(t.entries)-1].Time
+	t.record(&old, &c)
 	return c, t.checkLimits(c.Roles)
 }
 
@@ -289,7 +337,11 @@ func (t *Tx) RemoveContact(email string) (Contact, error) {
 	if err != nil {
 		return c, err
 	}
-	return c, t.append(opContactRemove, contactRemovePayload{ID: c.ID, Email: c.Email})
+	if err := t.append(opContactRemove, contactRemovePayload{ID: c.ID, Email: c.Email}); err != nil {
+		return c, err
+	}
+	t.record(&c, nil)
+	return c, nil
 }
 
 // SetKey sets (or, with nil, removes) a contact's OpenPGP key.
@@ -315,8 +367,10 @@ func (t *Tx) SetKey(email string, k *Key) (Contact, error) {
 	if err := t.append(opKeySet, keySetPayload{ID: c.ID, Email: c.Email, Key: k}); err != nil {
 		return c, err
 	}
+	old := c
 	c.Key = k
 	c.Confirmed = t.entries[len(t.entries)-1].Time
+	t.record(&old, &c)
 	return c, nil
 }
 
@@ -350,8 +404,10 @@ func (t *Tx) RefreshKey(email string, k *Key) (Contact, error) {
 	if err := t.append(opKeyRefresh, keySetPayload{ID: c.ID, Email: c.Email, Key: k}); err != nil {
 		return c, err
 	}
+	old := c
 	c.Key = k
 	c.Confirmed = t.entries[len(t.entries)-1].Time
+	t.record(&old, &c)
 	return c, nil
 }
 

@@ -75,7 +75,7 @@ func runImport(ctx context.Context, o importOptions, g *globals, file string) er
 	}
 	now := g.now()
 	var res export.ImportResult
-	err = g.mutate(ctx, func(tx *directory.Tx) (string, error) {
+	err = g.mutateUnannounced(ctx, func(tx *directory.Tx) (string, error) {
 		r, err := export.Import(tx, rows, bundle, now)
 		if err != nil {
 			return "", keyHint(fmt.Errorf("%s %w", file, err))

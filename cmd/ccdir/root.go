@@ -23,6 +23,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
 // Files inside the home folder.
@@ -368,20 +369,44 @@ func (g *globals) openWriteKey(ctx context.Context) (*directory.Store, *keys.Sec
 
 // mutate opens the directory for changes and runs fn in one write
 // transaction: every change fn makes is a signed ledger entry, and all of
-// them commit or none. fn returns what it did, for the report; an update
-// that changes nothing is reported as such (exit 0) with that text, or
-// "unchanged".
+// them commit or none, with the notices of the contacts they change
+// (announce): no change without its notices, no notice without its
+// change. fn returns what it did, for the report; an update that changes
+// nothing is reported as such (exit 0) with that text, or "unchanged".
 func (g *globals) mutate(ctx context.Context, fn func(tx *directory.Tx) (string, error)) error {
-	s, err := g.openWrite(ctx)
+	return g.mutateNotices(ctx, true, fn)
+}
+
+// mutateUnannounced is mutate without the notices: for ccdir import, the
+// operator's bulk load, whose changes the next digest lists.
+func (g *globals) mutateUnannounced(ctx context.Context, fn func(tx *directory.Tx) (string, error)) error {
+	return g.mutateNotices(ctx, false, fn)
+}
+
+func (g *globals) mutateNotices(ctx context.Context, notices bool, fn func(tx *directory.Tx) (string, error)) error {
+	s, sec, err := g.openWriteKey(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	var ob *outbox.Outbox
+	if notices {
+		if ob, err = g.openOutboxIn(ctx, s); err != nil {
+			return err
+		}
+		ob.Now = g.now
+	}
+	actor := g.operatorActor()
 	var what string
-	entries, err := s.Update(ctx, g.operatorActor(), func(tx *directory.Tx) (err error) {
+	var told *changeNotices
+	entries, err := s.Update(ctx, actor, func(tx *directory.Tx) (err error) {
 		what, err = fn(tx)
 		if err != nil {
 			what = ""
+			return err
+		}
+		if notices {
+			told, err = g.announce(ctx, s, sec, ob, tx, actor)
 		}
 		return err
 	})
@@ -394,7 +419,12 @@ func (g *globals) mutate(ctx context.Context, fn func(tx *directory.Tx) (string,
 	if err != nil {
 		return err
 	}
-	return g.changed(entries, what)
+	var notified []string
+	if told != nil {
+		notified = told.sent
+		g.deliver(ctx, ob, told)
+	}
+	return g.changed(entries, what, notified)
 }
 
 // secretKey loads and unlocks the directory key.
@@ -508,13 +538,20 @@ func (g *globals) logger() *log.Logger {
 	return log.New(printableLines{g.stderr}, "ccdir: ", 0)
 }
 
-// changed reports the result of a change.
-func (g *globals) changed(entries []directory.Entry, what string) error {
+// changed reports the result of a change, and who was sent its notice.
+func (g *globals) changed(entries []directory.Entry, what string, notified []string) error {
 	last := entries[len(entries)-1]
 	if g.json {
-		return g.printJSON(map[string]any{"result": what, "serial": last.Seq, "head": last.Hash, "entries": len(entries)})
+		out := map[string]any{"result": what, "serial": last.Seq, "head": last.Hash, "entries": len(entries)}
+		if len(notified) > 0 {
+			out["notified"] = notified
+		}
+		return g.printJSON(out)
 	}
 	g.printf("%s (serial %d)\n", what, last.Seq)
+	if len(notified) > 0 {
+		g.printf("notice of the change sent to %s\n", strings.Join(notified, ", "))
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
@@ -56,19 +57,18 @@ type run struct {
 	before directory.Contact  // the sender before the mail
 	me     *directory.Contact // the sender after the mail (set at the end)
 
-	attached    []*keys.Public
-	attachErrs  []string
-	attachRead  bool
-	results     []CommandResult
-	parts       []pgpmime.Part
-	notices     map[string]*notice
-	noticeOrder []string
-	changed     bool
-	wantDigest  bool
-	digest      *outbox.Message
-	digestErr   error
-	failed      bool
-	cfg         Config
+	attached   []*keys.Public
+	attachErrs []string
+	attachRead bool
+	results    []CommandResult
+	parts      []pgpmime.Part
+	notices    *liveness.Notices
+	changed    bool
+	wantDigest bool
+	digest     *outbox.Message
+	digestErr  error
+	failed     bool
+	cfg        Config
 }
 
 // mayKeep checks a command that wrote ledger entries against the limits
@@ -95,13 +95,6 @@ func (r *run) mayKeep() error {
 	return nil
 }
 
-// notice is what one recipient is told about the changes of a mail.
-type notice struct {
-	email, name string
-	key         *directory.Key // the key the notice is encrypted to
-	lines       []string
-}
-
 func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Accepted, s *Script, now time.Time, dig *outbox.Message, digErr error) (*run, error) {
 	// Inside Update the write lock is held: this read sees the latest
 	// commit, and nobody can commit another before this transaction ends.
@@ -126,7 +119,7 @@ func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Acce
 		return nil, ErrUnknownSender
 	}
 	r := &run{ctx: ctx, tx: tx, a: a, now: now, dry: s.DryRun, email: me.Email, view: snap, before: cloneContact(*me),
-		notices: map[string]*notice{}, digest: dig, digestErr: digErr, cfg: h.config()}
+		notices: liveness.NewNotices(snap, me.Email), digest: dig, digestErr: digErr, cfg: h.config()}
 	for _, c := range s.Commands {
 		if r.failed {
 			r.results = append(r.results, CommandResult{Command: c, Skipped: true, Text: "not run: an earlier command failed"})
@@ -326,8 +319,8 @@ func (r *run) set(c *Command) (string, error) {
 		return "", err
 	}
 	r.put(after)
-	lines := describeChange(&before, &after)
-	r.announce(&before, &after, roleTLDs(&before, &after), lines)
+	lines := liveness.Describe(&before, &after)
+	r.announce(&before, &after, liveness.RoleTLDs(&before, &after), lines)
 	return r.did(lines), nil
 }
 
@@ -366,8 +359,8 @@ func (r *run) keyRotate() (string, error) {
 		return "", err
 	}
 	r.put(after)
-	lines := describeChange(&before, &after)
-	r.announce(&before, &after, roleTLDs(&before, nil), lines)
+	lines := liveness.Describe(&before, &after)
+	r.announce(&before, &after, liveness.RoleTLDs(&before, nil), lines)
 	return r.did(append(lines, "replies and digests are encrypted to the new key from now on; a notice goes to the old one")), nil
 }
 
@@ -439,7 +432,7 @@ func (r *run) addContact(c *Command) (string, error) {
 			return "", err
 		}
 		r.put(after)
-		lines := describeChange(&before, &after)
+		lines := liveness.Describe(&before, &after)
 		r.announce(&before, &after, []string{c.TLD}, lines)
 		return r.did(append([]string{fmt.Sprintf("%s (already a contact of another ccTLD) is now a security contact of %s", c.Email, display(c.TLD))}, lines...)), nil
 	}
@@ -498,59 +491,13 @@ func (r *run) removeContact(c *Command) (string, error) {
 	return r.did([]string{line}), nil
 }
 
-// announce queues the notice of a change: to the affected contact's
-// previous address and key (its new ones for a contact just added), and
-// to the other contacts of the ccTLDs concerned who receive directory
-// data (directory.Snapshot.Reachable: a role at an active ccTLD). The
-// sender is told by the reply instead, unless the change reaches it at
-// another key. The affected contact is told of a change to its own entry
-// whatever its ccTLDs' status: it is its own data, and the notice to the
-// previous address and key is what tells it of a change it did not make.
+// announce records the notice of a change (liveness.Notices.Announce:
+// to the affected contact's previous address and key, and its new ones,
+// and to the other contacts of the ccTLDs concerned who receive directory
+// data). The sender is told by the reply instead, unless the change
+// reaches it at another key.
 func (r *run) announce(before, after *directory.Contact, tlds []string, lines []string) {
-	who := before
-	if who == nil {
-		who = after
-	}
-	told := make([]string, len(lines))
-	for i, l := range lines {
-		told[i] = fmt.Sprintf("%s (%s): %s", who.Email, strings.Join(displayAll(tlds), ", "), l)
-	}
-	lines = told
-	r.notify(who, lines)
-	for _, tld := range tlds {
-		for _, c := range r.view.ContactsOf(tld) {
-			if c.Email == who.Email || c.Email == r.email || !r.view.Reachable(&c) {
-				continue
-			}
-			r.notify(&c, lines)
-		}
-	}
-}
-
-func (r *run) notify(c *directory.Contact, lines []string) {
-	if c.Key == nil {
-		return
-	}
-	n, ok := r.notices[c.Email]
-	if !ok {
-		k := *c.Key
-		n = &notice{email: c.Email, name: c.Name, key: &k}
-		r.notices[c.Email] = n
-		r.noticeOrder = append(r.noticeOrder, c.Email)
-	}
-	for _, l := range lines {
-		if !slices.Contains(n.lines, l) {
-			n.lines = append(n.lines, l)
-		}
-	}
-}
-
-func (r *run) noticeList() []*notice {
-	out := make([]*notice, 0, len(r.noticeOrder))
-	for _, e := range r.noticeOrder {
-		out = append(out, r.notices[e])
-	}
-	return out
+	r.notices.Announce(before, after, tlds, lines)
 }
 
 // pickKey returns the one attached key with a user ID for email, other
@@ -611,78 +558,12 @@ func contactKey(pub *keys.Public, email string, now time.Time) (*directory.Key, 
 	return nil, refuse("key %s cannot be used: %v", pub.Fingerprint, ke.Err)
 }
 
-// describeChange lists what differs between two states of a contact: each
-// detail of directory.ContactFields, then the key and the roles.
-func describeChange(a, b *directory.Contact) []string {
-	var out []string
-	for _, f := range directory.DetailFields() {
-		ta, tb := f.Text(a), f.Text(b)
-		if ta == tb {
-			continue
-		}
-		if f.Quoted {
-			out = append(out, fmt.Sprintf("%s changed from %q to %q", f.Label, ta, tb))
-		} else {
-			out = append(out, fmt.Sprintf("%s changed from %s to %s", f.Label, ta, tb))
-		}
-	}
-	if ka, kb := keyLine(a.Key), keyLine(b.Key); ka != kb {
-		out = append(out, fmt.Sprintf("key changed from %s to %s", ka, kb))
-	}
-	if ra, rb := roleLine(a), roleLine(b); ra != rb {
-		out = append(out, fmt.Sprintf("roles changed from %s to %s", ra, rb))
-	}
-	if len(out) == 0 {
-		out = append(out, "no visible change")
-	}
-	return out
-}
-
-func keyLine(k *directory.Key) string {
-	if k == nil {
-		return "none"
-	}
-	exp := "never expires"
-	if t, ok := k.ExpiresAt(); ok {
-		exp = "expires " + t.UTC().Format(time.DateOnly)
-	}
-	return fmt.Sprintf("%s (%s)", k.Fingerprint, exp)
-}
-
-func roleLine(c *directory.Contact) string {
-	if c == nil || len(c.Roles) == 0 {
-		return "none"
-	}
-	s := make([]string, len(c.Roles))
-	for i, r := range c.Roles {
-		s[i] = display(r.TLD) + " " + r.Role
-	}
-	return strings.Join(s, ", ")
-}
-
 func tldList(c *directory.Contact) string {
 	s := make([]string, len(c.Roles))
 	for i, r := range c.Roles {
 		s[i] = display(r.TLD)
 	}
 	return strings.Join(s, ", ")
-}
-
-// roleTLDs returns the ccTLDs of a and b, sorted, without duplicates.
-func roleTLDs(a, b *directory.Contact) []string {
-	var out []string
-	for _, c := range []*directory.Contact{a, b} {
-		if c == nil {
-			continue
-		}
-		for _, r := range c.Roles {
-			if !slices.Contains(out, r.TLD) {
-				out = append(out, r.TLD)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 func display(tld string) string {

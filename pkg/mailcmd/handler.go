@@ -15,15 +15,16 @@ import (
 	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
 
 // Outbox kinds of the messages a command mail causes.
 const (
-	KindReply         = outbox.KindReply // the answer to a command mail
-	KindNotify        = "notify"         // a change announced to the contacts it concerns
-	KindDigestRequest = "digest-request" // the digest, asked for with DIGEST
+	KindReply         = outbox.KindReply    // the answer to a command mail
+	KindNotify        = liveness.KindNotice // a change announced to the contacts it concerns
+	KindDigestRequest = "digest-request"    // the digest, asked for with DIGEST
 )
 
 // Defaults for Config.
@@ -306,10 +307,10 @@ func (h *Handler) commitReply(ctx context.Context, tx *directory.Tx, cfg Config,
 	var msgs []outbox.Message
 	res.RateLimited = n >= cfg.RepliesPerHour
 	// The notices: the sender is not told what its reply says.
-	var notices []*notice
+	var notices []*liveness.Notice
 	if out != nil {
-		for _, nt := range out.noticeList() {
-			if !res.RateLimited && me.Key != nil && nt.email == me.Email && nt.key.Fingerprint == me.Key.Fingerprint {
+		for _, nt := range out.notices.List() {
+			if !res.RateLimited && me.Key != nil && nt.Email == me.Email && nt.Key.Fingerprint == me.Key.Fingerprint {
 				continue
 			}
 			notices = append(notices, nt)
@@ -339,23 +340,24 @@ func (h *Handler) commitReply(ctx context.Context, tx *directory.Tx, cfg Config,
 			res.DigestQueued = true
 		}
 	}
-	if keep {
-		for _, nt := range notices {
-			to := directory.Contact{Email: nt.email, Name: nt.name, Key: nt.key}
-			m, err := h.message(info, from, &to, mailHeaders{
-				kind: KindNotify, ref: ids.ref, subject: info.Name + ": change by signed mail",
-				messageID: ids.messageID("notify", nt.email), auto: "auto-generated",
-				body: noticeBody(info, out, nt, now),
-			}, now)
-			if err != nil {
-				if isKeyError(err) {
-					continue // no usable key: a notice cannot be sent unencrypted
-				}
-				return err
-			}
-			msgs = append(msgs, m)
-			res.Notified = append(res.Notified, nt.email)
+	if keep && len(notices) > 0 {
+		// A recipient without a usable key gets nothing: a notice cannot
+		// be sent unencrypted.
+		m := &liveness.Mailer{Info: info, From: from, Secret: h.Secret, Keys: h.keys(), OuterSubject: h.outerSubject()}
+		key := ""
+		if out.before.Key != nil {
+			key = out.before.Key.Fingerprint
 		}
+		ms, sent, _, err := m.Messages(notices, liveness.Change{
+			Via: "signed mail", By: fmt.Sprintf("a mail signed by %s <%s> (key %s)", Echo(out.before.Name), out.before.Email, key),
+			Subject: info.Name + ": change by signed mail", Head: out.view.Head, Ref: ids.ref,
+			MessageID: func(rcpt string) string { return ids.messageID("notify", rcpt) },
+		}, now)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, ms...)
+		res.Notified = append(res.Notified, sent...)
 	}
 	if len(msgs) == 0 {
 		return nil

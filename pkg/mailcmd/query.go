@@ -72,7 +72,7 @@ func (r *run) search(q string) string {
 			}
 		}
 		if match(hay...) {
-			hits = append(hits, fmt.Sprintf("contact %s <%s>: %s", Echo(c.Name), c.Email, roleLine(&c)))
+			hits = append(hits, fmt.Sprintf("contact %s <%s>: %s", Echo(c.Name), c.Email, liveness.RoleText(&c)))
 		}
 	}
 	if len(hits) == 0 {
@@ -117,7 +117,7 @@ func (r *run) key(c *Command) (string, error) {
 		}
 	}
 	r.parts = append(r.parts, pgpmime.Part{ContentType: "application/pgp-keys", Filename: name, Body: []byte(ct.Key.Armored)})
-	return fmt.Sprintf("%s <%s>: key %s, attached as %s", Echo(ct.Name), ct.Email, keyLine(ct.Key), name), nil
+	return fmt.Sprintf("%s <%s>: key %s, attached as %s", Echo(ct.Name), ct.Email, liveness.KeyText(ct.Key), name), nil
 }
 
 func (r *run) whoami() string {
@@ -126,7 +126,7 @@ func (r *run) whoami() string {
 	field := func(label, value string) { fmt.Fprintf(&b, "%-13s%s\n", label+":", value) }
 	field("Name", Echo(me.Name))
 	field("Email", me.Email)
-	field("Roles", roleLine(me))
+	field("Roles", liveness.RoleText(me))
 	for i, p := range me.Phones {
 		label := ""
 		if i == 0 {

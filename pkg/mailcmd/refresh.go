@@ -9,6 +9,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/export"
+	"github.com/ccdir/ccdir/pkg/liveness"
 )
 
 // keyRefresh takes a newer copy of the sender's registered key (the same
@@ -59,7 +60,7 @@ func (r *run) keyRefresh() (string, error) {
 		merged = m
 	}
 	if merged == reg {
-		return fmt.Sprintf("unchanged: the attached copy of your key %s is not newer than the registered one (%s)", cur, keyLine(me.Key)), nil
+		return fmt.Sprintf("unchanged: the attached copy of your key %s is not newer than the registered one (%s)", cur, liveness.KeyText(me.Key)), nil
 	}
 	// A revocation by the key's own primary key is always taken (it can
 	// only disable); any other refresh must leave a usable key.
@@ -86,7 +87,7 @@ func (r *run) keyRefresh() (string, error) {
 	}
 	// The notice to the contact goes to the refreshed copy (the same
 	// key): never to a copy its owner has revoked since.
-	r.announce(&after, nil, roleTLDs(&before, nil), []string{line})
+	r.announce(&after, nil, liveness.RoleTLDs(&before, nil), []string{line})
 	return r.did([]string{line}), nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
@@ -43,10 +44,7 @@ func (h *Handler) message(info directory.Info, from string, to *directory.Contac
 	if ref := messageIDRef(mh.inReplyTo); ref != "" {
 		extra = append(extra, pgpmime.Field{Key: "In-Reply-To", Value: ref}, pgpmime.Field{Key: "References", Value: ref})
 	}
-	subject := h.Config.Digest.Subject
-	if subject == "" {
-		subject = digest.DefaultSubject
-	}
+	subject := h.outerSubject()
 	p := &fanout.Personal{Kind: mh.kind, Ref: mh.ref, Envelope: from,
 		From:    mail.Address{Name: info.Name, Address: from},
 		To:      mail.Address{Name: to.Name, Address: to.Email},
@@ -54,6 +52,14 @@ func (h *Handler) message(info directory.Info, from string, to *directory.Contac
 		Parts: append([]pgpmime.Part{{ContentType: "text/plain", Body: []byte(mh.body)}}, mh.parts...),
 		Extra: extra}
 	return p.Message(h.Secret, pub)
+}
+
+// outerSubject is the neutral outer Subject of every personal message.
+func (h *Handler) outerSubject() string {
+	if s := h.Config.Digest.Subject; s != "" {
+		return s
+	}
+	return digest.DefaultSubject
 }
 
 // keys is the Handler's key cache: each registered key parsed once for
@@ -107,7 +113,7 @@ func replySubject(a *inbound.Accepted) string {
 
 // replyBody lists each command and its result; out is nil when the
 // commands did not parse.
-func replyBody(info directory.Info, from string, a *inbound.Accepted, now time.Time, res *Result, out *run, notices []*notice) string {
+func replyBody(info directory.Info, from string, a *inbound.Accepted, now time.Time, res *Result, out *run, notices []*liveness.Notice) string {
 	var b strings.Builder
 	name := Echo(info.Name)
 	fmt.Fprintf(&b, "%s: the answer to your command mail\n\n", name)
@@ -145,7 +151,7 @@ func replyBody(info directory.Info, from string, a *inbound.Accepted, now time.T
 	if len(notices) > 0 {
 		var to []string
 		for _, n := range notices {
-			to = append(to, n.email)
+			to = append(to, n.Email)
 		}
 		verb := "A notice of the changes goes to"
 		if res.DryRun || res.Failed {
@@ -163,25 +169,6 @@ func footer(b *strings.Builder, info directory.Info, from string) string {
 	fmt.Fprintf(b, "\n-- \n%s <%s>\nDirectory key %s\n", Echo(info.Name), from, info.KeyFingerprint)
 	return b.String()
 }
-
-// noticeBody tells a contact about the changes of a mail that concern it.
-func noticeBody(info directory.Info, out *run, n *notice, now time.Time) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: a change made by signed mail\n\n", Echo(info.Name))
-	key := ""
-	if out.before.Key != nil {
-		key = out.before.Key.Fingerprint
-	}
-	fmt.Fprintf(&b, "At %s, a mail signed by %s <%s> (key %s)\nchanged the directory:\n\n",
-		now.Format("2006-01-02 15:04:05 UTC"), Echo(out.before.Name), out.before.Email, key)
-	for _, l := range n.lines {
-		fmt.Fprintf(&b, "  - %s\n", l)
-	}
-	fmt.Fprintf(&b, "\nYou get this notice because the change concerns you or a ccTLD you\nare a contact of. If it was not expected, tell the directory's\noperator at once.\n\nDirectory serial %d, head %s.\n", out.view.Head.Serial, out.view.Head.Hash)
-	return footer(&b, info, infoAddress(info))
-}
-
-func infoAddress(info directory.Info) string { return info.Address }
 
 // helpText explains how to write a command mail.
 func helpText(address string) string {

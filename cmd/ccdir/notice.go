@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/liveness"
+	"github.com/ccdir/ccdir/pkg/outbox"
+)
+
+// changeNotices are the notices of one transaction of the operator,
+// queued in it (announce) and delivered after its commit (deliver).
+type changeNotices struct {
+	ref     string
+	sent    []string
+	skipped []liveness.Skipped
+}
+
+// announce queues, inside tx, the notices of the contact changes tx has
+// made (Tx.ContactChanges), through the one notice mechanism
+// (liveness.Notices, as changes by mail are announced): to the contact's
+// previous address and key, its new ones, and the other contacts of its
+// ccTLDs who receive directory data. Nil when tx changed no contact.
+func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Secret, ob *outbox.Outbox, tx *directory.Tx, actor directory.Actor) (*changeNotices, error) {
+	changes := tx.ContactChanges()
+	if len(changes) == 0 {
+		return nil, nil
+	}
+	// The directory before tx (the committed state, which Tx.Check has
+	// vouched for at tx's first entry), moved on by tx's changes.
+	fpr, verify, err := g.ledgerKey()
+	if err != nil {
+		return nil, err
+	}
+	before, err := s.Checked(ctx, fpr, verify)
+	if err != nil {
+		return nil, err
+	}
+	view := *before
+	view.Contacts = slices.Clone(before.Contacts)
+	for _, ch := range changes {
+		if ch.Before != nil {
+			view.Contacts = slices.DeleteFunc(view.Contacts, func(c directory.Contact) bool { return c.Email == ch.Before.Email })
+		}
+		if ch.After != nil {
+			view.Contacts = append(view.Contacts, *ch.After)
+		}
+	}
+	slices.SortFunc(view.Contacts, func(a, b directory.Contact) int { return strings.Compare(a.Email, b.Email) })
+	view.Head = tx.Head()
+
+	by := "the operator"
+	if name, ok := strings.CutPrefix(actor.Name, "operator:"); ok {
+		by += " " + name
+	}
+	n := liveness.NewNotices(&view, "")
+	for _, ch := range changes {
+		var lines []string
+		switch {
+		case ch.Before == nil:
+			lines = []string{fmt.Sprintf("added %s <%s> as %s, key %s", ch.After.Name, ch.After.Email, liveness.RoleText(ch.After), liveness.KeyText(ch.After.Key))}
+		case ch.After == nil:
+			lines = []string{fmt.Sprintf("removed %s <%s> (%s) from the directory", ch.Before.Name, ch.Before.Email, liveness.RoleText(ch.Before))}
+		default:
+			lines = liveness.Describe(ch.Before, ch.After)
+		}
+		n.Announce(ch.Before, ch.After, liveness.RoleTLDs(ch.Before, ch.After), lines)
+	}
+	out := &changeNotices{ref: fmt.Sprintf("cli-%d", tx.Head().Serial)}
+	for _, e := range n.NoKey {
+		out.skipped = append(out.skipped, liveness.Skipped{Email: e, Reason: "no key"})
+	}
+	m := &liveness.Mailer{Info: before.Info, Secret: sec, OuterSubject: g.text("digest.subject")}
+	msgs, sent, skipped, err := m.Messages(n.List(), liveness.Change{
+		Via: "the operator", By: by, Subject: before.Info.Name + ": change by the operator",
+		Head: tx.Head(), Ref: out.ref,
+		MessageID: func(rcpt string) string {
+			sum := sha256.Sum256([]byte(rcpt))
+			return "notify-" + out.ref + "-" + hex.EncodeToString(sum[:6])
+		},
+	}, g.now())
+	if err != nil {
+		return nil, err
+	}
+	out.sent, out.skipped = sent, append(out.skipped, skipped...)
+	if len(msgs) > 0 {
+		if _, err := ob.EnqueueTx(ctx, tx.SQL(), msgs...); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// deliver tells the operator who gets no notice, and delivers the
+// notices at once (every notice that is due: a second notice to one
+// address has a ref of its own), as digest send delivers its digest:
+// what cannot be delivered now stays queued for ccdir outbox flush.
+func (g *globals) deliver(ctx context.Context, ob *outbox.Outbox, n *changeNotices) {
+	for _, s := range n.skipped {
+		g.warnf("no notice of the change to %s: %s (a notice is never sent unencrypted)", s.Email, s.Reason)
+	}
+	if len(n.sent) == 0 {
+		return
+	}
+	t, err := g.transport()
+	if err != nil {
+		g.warnf("notices queued, not delivered: %v; ccdir outbox flush delivers them", err)
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	sum, err := ob.Deliver(dctx, t, outbox.Filter{Kind: liveness.KindNotice}, g.deliveryOptions())
+	switch {
+	case err != nil:
+		g.warnf("notices queued, not all delivered (%v); ccdir outbox flush delivers them", err)
+	case sum.Deferred+sum.Failed > 0:
+		g.warnf("notices: %d sent, %d deferred, %d failed; see ccdir outbox list", sum.Sent, sum.Deferred, sum.Failed)
+	}
+}
