@@ -24,36 +24,16 @@ func TestMemoryBudget(t *testing.T) {
 	_, addr := start(t, Config{Addresses: []string{"ccdir@example.org"}, MaxMessageBytes: 1 << 20, MemoryBudget: 4 << 20}, rc, false)
 	big := msg + strings.Repeat(strings.Repeat("x", 98)+"\r\n", 9000) // 900 kB
 
-	results := make(chan error, clients)
-	for i := range clients {
-		go func() {
-			c := smtp.NewClient(dialFrom(t, fmt.Sprintf("127.0.0.%d", 2+i), addr))
-			results <- c.SendMail("a@example.org", []string{"ccdir@example.org"}, strings.NewReader(big))
-		}()
-	}
+	// One at a time, so that what the budget takes does not depend on
+	// how far each message had grown when the next one came.
+	inFlight, refused, results := admitEach(t, rc, clients, func(i int) error {
+		c := smtp.NewClient(dialFrom(t, fmt.Sprintf("127.0.0.%d", 2+i), addr))
+		return c.SendMail("a@example.org", []string{"ccdir@example.org"}, strings.NewReader(big))
+	})
 	// Each message reserves up to the size limit as it grows: 3 fit in
-	// the budget, the others are told to come back later.
-	inFlight, refused := 0, 0
-	timeout := time.After(20 * time.Second)
-	for inFlight+refused < clients {
-		select {
-		case <-rc.started:
-			inFlight++
-		case err := <-results:
-			var se *smtp.SMTPError
-			if !errors.As(err, &se) || se.Code != 452 || se.EnhancedCode != (smtp.EnhancedCode{4, 3, 1}) {
-				t.Fatalf("a message over the budget: %v, want 452 4.3.1", err)
-			}
-			refused++
-		case <-timeout:
-			t.Fatalf("%d messages in the handler, %d refused, of %d", inFlight, refused, clients)
-		}
-	}
-	if inFlight > 3 {
-		t.Fatalf("%d messages of 900 kB in flight with a budget of 4 MiB", inFlight)
-	}
-	if inFlight == 0 {
-		t.Fatal("no message was taken")
+	// the budget less its reserve, the others are told to come back later.
+	if inFlight != 3 || refused != clients-3 {
+		t.Fatalf("%d messages of 900 kB in flight and %d refused with a budget of 4 MiB, want 3 and %d", inFlight, refused, clients-3)
 	}
 
 	// The budget is full: a declared SIZE that does not fit is refused
@@ -182,33 +162,12 @@ func TestBudgetSharesAndReserve(t *testing.T) {
 	s, addr := start(t, Config{Addresses: []string{"ccdir@example.org"}, MaxMessageBytes: 1 << 20, MemoryBudget: 8 << 20,
 		MaxConnectionsPerIP: 100}, rc, false)
 	big := msg + strings.Repeat(strings.Repeat("x", 98)+"\r\n", 9000) // 900 kB
-	results := make(chan error, sources*perSource)
-	for i := range sources {
-		for range perSource {
-			go func() {
-				c := smtp.NewClient(dialFrom(t, fmt.Sprintf("127.0.0.%d", 30+i), addr))
-				results <- c.SendMail("a@example.org", []string{"ccdir@example.org"}, strings.NewReader(big))
-			}()
-		}
-	}
-	inFlight, refused := 0, 0
-	timeout := time.After(20 * time.Second)
-	for inFlight+refused < sources*perSource {
-		select {
-		case <-rc.started:
-			inFlight++
-		case err := <-results:
-			if code(err) != 452 {
-				t.Fatalf("a message over the budget: %v, want 452", err)
-			}
-			refused++
-		case <-timeout:
-			t.Fatalf("%d messages in the handler, %d refused", inFlight, refused)
-		}
-	}
+	inFlight, _, results := admitEach(t, rc, sources*perSource, func(n int) error {
+		c := smtp.NewClient(dialFrom(t, fmt.Sprintf("127.0.0.%d", 30+n/perSource), addr))
+		return c.SendMail("a@example.org", []string{"ccdir@example.org"}, strings.NewReader(big))
+	})
 	// The large messages' part is 7 MiB: eight 900 kB messages fit in it
-	// byte for byte, seven when each holds a rounded-up reservation; how
-	// far each has grown when the next arrives is up to the scheduler.
+	// byte for byte, seven when each holds a rounded-up reservation.
 	if inFlight < 7 || inFlight > 8 {
 		t.Errorf("%d messages of 900 kB in flight, want 7 or 8 (the budget less its reserve)", inFlight)
 	}
@@ -234,4 +193,31 @@ func TestBudgetSharesAndReserve(t *testing.T) {
 			t.Errorf("%d messages of 900 kB from %s in flight at once, more than its share (2 MiB)", n, host)
 		}
 	}
+}
+
+// admitEach starts n messages one after the other (send(i) sends the
+// i-th), each only once the one before is in the handler (held there by
+// rc) or refused with 452 4.3.1, so that what the memory budget admits
+// does not depend on the scheduler. It returns how many are in the
+// handler, how many were refused, and the channel on which the admitted
+// ones report once rc lets them go.
+func admitEach(t *testing.T, rc *recorder, n int, send func(i int) error) (inFlight, refused int, results chan error) {
+	t.Helper()
+	results = make(chan error, n)
+	for i := range n {
+		go func() { results <- send(i) }()
+		select {
+		case <-rc.started:
+			inFlight++
+		case err := <-results:
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) || se.Code != 452 || se.EnhancedCode != (smtp.EnhancedCode{4, 3, 1}) {
+				t.Fatalf("message %d, over the budget: %v, want 452 4.3.1", i, err)
+			}
+			refused++
+		case <-time.After(20 * time.Second):
+			t.Fatalf("message %d neither in the handler nor refused after 20 s (%d in the handler, %d refused)", i, inFlight, refused)
+		}
+	}
+	return inFlight, refused, results
 }
