@@ -56,6 +56,16 @@ func (c CCTLD) Display() string {
 	return c.Unicode + " (" + c.Code + ")"
 }
 
+// DisplayTLD returns the ccTLD of code as shown to people (see
+// [CCTLD.Display]), or code itself when it is no delegated ccTLD (a
+// ccTLD the embedded list no longer has, in an old entry).
+func DisplayTLD(code string) string {
+	if t, err := LookupCCTLD(code); err == nil {
+		return t.Display()
+	}
+	return code
+}
+
 // ErrUnknownTLD is wrapped by the errors of [LookupCCTLD].
 var ErrUnknownTLD = errors.New("not a delegated ccTLD")
 

@@ -204,12 +204,7 @@ func runMemberList(ctx context.Context, g *globals) error {
 	return nil
 }
 
-func displayTLD(code string) string {
-	if t, err := directory.LookupCCTLD(code); err == nil {
-		return t.Display()
-	}
-	return code
-}
+func displayTLD(code string) string { return directory.DisplayTLD(code) }
 
 func unicodeTLD(code string) string {
 	if t, err := directory.LookupCCTLD(code); err == nil {

@@ -73,13 +73,7 @@ func roleNames(snap *directory.Snapshot, c *directory.Contact) []string {
 	return out
 }
 
-func display(tld string) string {
-	t, err := directory.LookupCCTLD(tld)
-	if err != nil {
-		return tld
-	}
-	return t.Display()
-}
+func display(tld string) string { return directory.DisplayTLD(tld) }
 
 func displayAll(tlds []string) []string {
 	out := make([]string, len(tlds))

@@ -566,13 +566,7 @@ func tldList(c *directory.Contact) string {
 	return strings.Join(s, ", ")
 }
 
-func display(tld string) string {
-	t, err := directory.LookupCCTLD(tld)
-	if err != nil {
-		return tld
-	}
-	return t.Display()
-}
+func display(tld string) string { return directory.DisplayTLD(tld) }
 
 func displayAll(tlds []string) []string {
 	out := make([]string, len(tlds))
