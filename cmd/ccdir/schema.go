@@ -8,6 +8,7 @@ import (
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/receive"
 	"github.com/ccdir/ccdir/pkg/relay"
 )
 
@@ -16,5 +17,5 @@ import (
 // applies those a home has not had yet, and verify accepts exactly the
 // tables they make. A package with new tables adds its list here.
 func migrations() []directory.Migration {
-	return slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, liveness.Migrations)
+	return slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, liveness.Migrations, receive.Migrations)
 }

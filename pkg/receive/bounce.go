@@ -21,7 +21,7 @@ import (
 // outbox sent) is dropped with one log line and taken (nil: serve
 // answers 250, since refusing a report only makes the MTA bounce it
 // again); only a failure of ours defers it.
-func (r *Receiver) bounce(ctx context.Context, cfg Config, env Envelope, msg io.Reader) error {
+func (r *Receiver) bounce(ctx context.Context, cfg Config, env Envelope, msg io.Reader, e *Entry) error {
 	to := ""
 	for _, a := range env.To {
 		if cfg.Route(a) == Bounce {
@@ -35,6 +35,7 @@ func (r *Receiver) bounce(ctx context.Context, cfg Config, env Envelope, msg io.
 	io.Copy(io.Discard, io.LimitReader(msg, 1<<30))
 	if err != nil {
 		r.logf("dropped mail from %s to the bounce address %s: %v", from, qto, err)
+		e.ignore(ReasonReport, "not a delivery status notification")
 		return nil
 	}
 	failed := rep.Failed()
@@ -47,6 +48,7 @@ func (r *Receiver) bounce(ctx context.Context, cfg Config, env Envelope, msg io.
 			actions = []string{"no recipient"}
 		}
 		r.logf("ignored delivery report from %s to %s: %s, not a failure", from, qto, strconv.QuoteToGraphic(strings.Join(actions, ", ")))
+		e.ignore(ReasonReport, "not a failure report")
 		return nil
 	}
 	reason := failed[0].Reason()
@@ -56,9 +58,11 @@ func (r *Receiver) bounce(ctx context.Context, cfg Config, env Envelope, msg io.
 	switch {
 	case errors.Is(err, outbox.ErrAlreadyBounced):
 		r.logf("ignored bounce from %s: message %d (%s %s to %s) bounced already", from, row.ID, row.Kind, row.Ref, strconv.QuoteToGraphic(row.To))
+		e.ignore(ReasonBounceTag, "the message bounced already")
 		return nil
 	case errors.Is(err, outbox.ErrNoTag), errors.Is(err, outbox.ErrBadTag), errors.Is(err, outbox.ErrNoMessage), errors.Is(err, outbox.ErrNotSent):
 		r.logf("ignored bounce from %s to %s: %v", from, qto, err)
+		e.ignore(ReasonBounceTag, err.Error())
 		return nil
 	case err != nil:
 		prefix := ""

@@ -78,7 +78,7 @@ func newWorld(t *testing.T) *world {
 	info := directory.Info{Name: dirName, Address: dirAddr, ListAddress: listAddr,
 		KeyFingerprint: w.dir.Fingerprint(), PublicKey: string(armored)}
 	s, err := directory.Create(w.ctx, filepath.Join(t.TempDir(), "directory.db"), info, directory.Options{Signer: w.dir, Now: w.now,
-		Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations)})
+		Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}

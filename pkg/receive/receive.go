@@ -186,30 +186,53 @@ func (r *Receiver) queued() {
 // a bounce, an address not ours). Otherwise it returns an
 // *inbound.Refusal (refused, or Temporary) or a *Deferred (a failure of
 // ours, to be retried): see the package comment, and ExitCode.
+//
+// Every message leaves one row in the inbound log (Entry), written once
+// its verdict is known; a failure to write it is logged and changes
+// nothing else.
 func (r *Receiver) Receive(ctx context.Context, env Envelope, msg io.Reader) error {
 	cfg := r.Config.withDefaults()
+	e := Entry{At: r.now(), Sender: env.From, Recipient: cfg.Directory.Address, Route: Commands.String()}
 	route := Commands
 	if len(env.To) > 0 {
 		route = NotOurs
+		e.Recipient, e.Route = env.To[0], NotOurs.String()
 		for _, to := range env.To {
 			if rt := cfg.Route(to); rt != NotOurs {
 				route = rt
+				e.Recipient, e.Route = to, rt.String()
 				break
 			}
 		}
 	}
+	err := r.receive(ctx, cfg, route, env, msg, &e)
+	e.settle(err)
+	r.record(ctx, e)
+	return err
+}
+
+// receive is Receive for a message whose route is known; it sets what e
+// learns on the way (the signer, a verdict that err does not tell).
+func (r *Receiver) receive(ctx context.Context, cfg Config, route Route, env Envelope, msg io.Reader, e *Entry) error {
 	switch {
 	case route == NotOurs:
 		r.logf("dropped mail for %s: not an address of this directory", strconv.QuoteToGraphic(env.To[0]))
+		e.ignore(ReasonRecipient, "not an address of this directory")
 		io.Copy(io.Discard, io.LimitReader(msg, 1<<30))
 		return nil
 	case len(env.To) == 1 && route == SendKey:
-		return r.sendKey(ctx, cfg, env, msg)
+		return r.sendKey(ctx, cfg, env, msg, e)
 	case route == Bounce:
-		return r.bounce(ctx, cfg, env, msg)
+		return r.bounce(ctx, cfg, env, msg, e)
 	}
 	from := strconv.QuoteToGraphic(env.From)
 	acc, err := r.Pipeline.Process(ctx, inbound.Envelope{From: env.From, To: env.To}, msg)
+	var ref *inbound.Refusal
+	if acc != nil {
+		e.Signer = acc.Key.Fingerprint
+	} else if errors.As(err, &ref) && ref.Drop {
+		e.ignore(ReasonLoop, ref.Reason)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {

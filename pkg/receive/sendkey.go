@@ -38,7 +38,7 @@ var errMalformed = &inbound.Refusal{Code: 550, Enhanced: [3]int{5, 6, 0}, Reason
 // answered (inbound.Loop: bounces, auto-replies, bulk mail, our own, a
 // loop) and mail from an invalid sender get nothing; answers are rate
 // limited (keyLimit): once a day per address, per domain and in all.
-func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io.Reader) error {
+func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io.Reader, e *Entry) error {
 	from := strconv.QuoteToGraphic(env.From)
 	h, err := textproto.ReadHeader(bufio.NewReader(io.LimitReader(msg, maxKeyRequestHeader)))
 	io.Copy(io.Discard, msg)
@@ -49,6 +49,7 @@ func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io
 	hdr := gomail.Header{Header: message.Header{Header: h}}
 	if ref := inbound.Loop(cfg.Addresses(), inbound.Envelope{From: env.From}, hdr); ref != nil {
 		r.logf("dropped key request from %s: %s", from, ref.Reason)
+		e.ignore(ReasonLoop, ref.Reason)
 		return nil
 	}
 	// The sender as the directory spells addresses (directory.NormalizeEmail:
@@ -63,6 +64,7 @@ func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io
 	}
 	if err != nil || outbox.CheckAddress(rcpt) != nil {
 		r.logf("dropped key request from %s: not a valid sender address", from)
+		e.ignore(ReasonSender, "not a valid sender address")
 		return nil
 	}
 
@@ -75,6 +77,7 @@ func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io
 	}
 	if why != "" {
 		r.logf("key request from %s not answered: rate limit (%s)", rcpt, why)
+		e.ignore(ReasonKeyLimit, "rate limit")
 		return nil
 	}
 	data, err := r.keyMail(cfg, rcpt, inbound.MessageID(hdr), now)
