@@ -102,6 +102,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newCoverageCmd(g),
 		newDigestCmd(g),
 		newPingCmd(g),
+		newReportCmd(g),
 		newOutboxCmd(g),
 		newServeCmd(g),
 		newProcessCmd(g),

@@ -10,6 +10,7 @@ import (
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/receive"
 	"github.com/ccdir/ccdir/pkg/relay"
+	"github.com/ccdir/ccdir/pkg/report"
 )
 
 // migrations are the schema steps of every package that keeps tables in
@@ -17,5 +18,5 @@ import (
 // applies those a home has not had yet, and verify accepts exactly the
 // tables they make. A package with new tables adds its list here.
 func migrations() []directory.Migration {
-	return slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, liveness.Migrations, receive.Migrations)
+	return slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, liveness.Migrations, receive.Migrations, report.Migrations)
 }

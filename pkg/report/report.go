@@ -1,0 +1,261 @@
+package report
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/liveness"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/receive"
+)
+
+// Kind is the outbox kind of the report mailed to the operator; its ref
+// is the report's period (Period).
+const Kind = "report"
+
+// DefaultSince is how far back the first report looks, when no report
+// was mailed before.
+const DefaultSince = 7 * 24 * time.Hour
+
+// DefaultExpiring is how soon a key must expire to be reported.
+const DefaultExpiring = 30 * 24 * time.Hour
+
+// Period is the period of a report made at now: its UTC day.
+func Period(now time.Time) string { return now.UTC().Format(time.DateOnly) }
+
+// Delivery is a message that failed or bounced.
+type Delivery struct {
+	ID     int64  `json:"id"`
+	Kind   string `json:"kind"`
+	To     string `json:"to"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+}
+
+// Contact is a stale or unreachable contact.
+type Contact struct {
+	Email   string   `json:"email"`
+	TLDs    []string `json:"tlds"`
+	Verdict string   `json:"verdict"`
+	Detail  string   `json:"detail"`
+}
+
+// Key is a contact's key that expires soon (or has expired).
+type Key struct {
+	Email       string    `json:"email"`
+	Fingerprint string    `json:"fingerprint"`
+	Expires     time.Time `json:"expires"`
+}
+
+// Refusals is how many mails were refused for one reason.
+type Refusals struct {
+	Reason string `json:"reason"`
+	Text   string `json:"text"`
+	Count  int    `json:"count"`
+}
+
+// Summary is one report.
+type Summary struct {
+	Period     string     `json:"period"`
+	Since      time.Time  `json:"since"`
+	Until      time.Time  `json:"until"`
+	Deliveries []Delivery `json:"deliveries"`
+	Contacts   []Contact  `json:"contacts"`
+	Keys       []Key      `json:"keys"`
+	Refusals   []Refusals `json:"refusals"`
+	Deferred   int        `json:"deferred"` // mails deferred by a failure of ours (they come again)
+}
+
+// Empty reports whether there is nothing to say.
+func (s *Summary) Empty() bool {
+	return len(s.Deliveries)+len(s.Contacts)+len(s.Keys)+len(s.Refusals) == 0 && s.Deferred == 0
+}
+
+// Sources is what a report is made of. Statuses are liveness.Statuses
+// of the directory now; Snapshot gives the contacts' keys.
+type Sources struct {
+	DB       *sql.DB
+	Outbox   *outbox.Outbox
+	Snapshot *directory.Snapshot
+	Statuses []liveness.Status
+	Since    time.Time     // zero: from the last report (Last), else DefaultSince ago
+	Expiring time.Duration // 0: DefaultExpiring
+	Now      time.Time
+}
+
+// Last returns when the last report mailed ended (zero if none).
+func Last(ctx context.Context, db *sql.DB) (time.Time, error) {
+	var until sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT max(until) FROM reports`).Scan(&until); err != nil {
+		return time.Time{}, fmt.Errorf("report: last: %w", err)
+	}
+	if !until.Valid {
+		return time.Time{}, nil
+	}
+	return time.UnixMilli(until.Int64).UTC(), nil
+}
+
+// Sent reports whether the report of period was mailed already.
+func Sent(ctx context.Context, db *sql.DB, period string) (bool, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM reports WHERE period = ?`, period).Scan(&n); err != nil {
+		return false, fmt.Errorf("report: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Collect makes the summary from src.
+func Collect(ctx context.Context, src Sources) (*Summary, error) {
+	now := src.Now.UTC()
+	since := src.Since
+	if since.IsZero() {
+		last, err := Last(ctx, src.DB)
+		if err != nil {
+			return nil, err
+		}
+		since = last
+		if since.IsZero() {
+			since = now.Add(-DefaultSince)
+		}
+	}
+	expiring := src.Expiring
+	if expiring <= 0 {
+		expiring = DefaultExpiring
+	}
+	s := &Summary{Period: Period(now), Since: since.UTC(), Until: now,
+		Deliveries: []Delivery{}, Contacts: []Contact{}, Keys: []Key{}, Refusals: []Refusals{}}
+
+	rows, err := src.Outbox.List(ctx, outbox.Filter{Status: []outbox.Status{outbox.Failed, outbox.Bounced}})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if latest(r.Created, r.SentAt, r.NextAttempt).Before(since) {
+			continue
+		}
+		s.Deliveries = append(s.Deliveries, Delivery{ID: r.ID, Kind: r.Kind, To: r.To, Status: string(r.Status), Error: r.LastError})
+	}
+	for _, st := range src.Statuses {
+		if st.Attention() {
+			s.Contacts = append(s.Contacts, Contact{Email: st.Email, TLDs: st.TLDs, Verdict: st.Verdict, Detail: st.Detail})
+		}
+	}
+	if src.Snapshot != nil {
+		for _, c := range src.Snapshot.Contacts {
+			if exp, ok := c.Key.ExpiresAt(); ok && exp.Before(now.Add(expiring)) {
+				s.Keys = append(s.Keys, Key{Email: c.Email, Fingerprint: c.Key.Fingerprint, Expires: exp.UTC()})
+			}
+		}
+		sort.Slice(s.Keys, func(i, j int) bool { return s.Keys[i].Expires.Before(s.Keys[j].Expires) })
+	}
+	log, err := receive.InboundLog(ctx, src.DB, since)
+	if err != nil {
+		return nil, fmt.Errorf("report: inbound log: %w", err)
+	}
+	by := map[[2]string]int{}
+	for _, e := range log {
+		switch e.Verdict {
+		case receive.VerdictRefused:
+			by[[2]string{e.Reason, e.Text}]++
+		case receive.VerdictDeferred:
+			s.Deferred++
+		}
+	}
+	for k, n := range by {
+		s.Refusals = append(s.Refusals, Refusals{Reason: k[0], Text: k[1], Count: n})
+	}
+	sort.Slice(s.Refusals, func(i, j int) bool {
+		a, b := s.Refusals[i], s.Refusals[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		return a.Reason+a.Text < b.Reason+b.Text
+	})
+	return s, nil
+}
+
+func latest(ts ...time.Time) time.Time {
+	var t time.Time
+	for _, x := range ts {
+		if x.After(t) {
+			t = x
+		}
+	}
+	return t
+}
+
+// Text is the summary as the operator reads it.
+func (s *Summary) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Report %s: since %s\n", s.Period, s.Since.Format(time.RFC3339))
+	if s.Empty() {
+		b.WriteString("\nNothing needs attention.\n")
+		return b.String()
+	}
+	if len(s.Deliveries) > 0 {
+		fmt.Fprintf(&b, "\nFailed and bounced deliveries (%d):\n", len(s.Deliveries))
+		for _, d := range s.Deliveries {
+			fmt.Fprintf(&b, "  %s  message %d (%s) to %s: %s\n", d.Status, d.ID, d.Kind, d.To, d.Error)
+		}
+		b.WriteString("  (ccdir outbox list --status failed,bounced)\n")
+	}
+	if len(s.Contacts) > 0 {
+		fmt.Fprintf(&b, "\nStale and unreachable contacts (%d):\n", len(s.Contacts))
+		for _, c := range s.Contacts {
+			fmt.Fprintf(&b, "  %s  %s (%s): %s\n", c.Verdict, c.Email, strings.Join(c.TLDs, ","), c.Detail)
+		}
+	}
+	if len(s.Keys) > 0 {
+		fmt.Fprintf(&b, "\nKeys expiring (%d):\n", len(s.Keys))
+		for _, k := range s.Keys {
+			fmt.Fprintf(&b, "  %s  %s (key %s)\n", k.Expires.Format(time.DateOnly), k.Email, k.Fingerprint)
+		}
+	}
+	if len(s.Refusals) > 0 {
+		n := 0
+		for _, r := range s.Refusals {
+			n += r.Count
+		}
+		fmt.Fprintf(&b, "\nRefused mail by reason (%d):\n", n)
+		for _, r := range s.Refusals {
+			fmt.Fprintf(&b, "  %5d  %s: %s\n", r.Count, r.Reason, r.Text)
+		}
+	}
+	if s.Deferred > 0 {
+		fmt.Fprintf(&b, "\nDeferred by a failure of ours (the MTA retries): %d mails\n", s.Deferred)
+	}
+	return b.String()
+}
+
+// ErrSent: the report of this period was mailed already.
+var ErrSent = errors.New("the report of this period was mailed already")
+
+// Queue queues m, the report s mailed to the operator (kind Kind, ref
+// s.Period), and records it, in one transaction: a report is recorded
+// if and only if it is queued, and a period gets one report at most
+// (ErrSent).
+func Queue(ctx context.Context, db *sql.DB, ob *outbox.Outbox, s *Summary, m outbox.Message) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO reports (period, since, until) VALUES (?, ?, ?) ON CONFLICT (period) DO NOTHING`,
+		s.Period, s.Since.UnixMilli(), s.Until.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("report: record: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrSent
+	}
+	if _, err := ob.EnqueueTx(ctx, tx, m); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
