@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,7 +22,7 @@ func newCoverageCmd(g *globals) *cobra.Command {
 	var o coverageOptions
 	cmd := &cobra.Command{
 		Use:   "coverage [--all]",
-		Short: "Which delegated ccTLDs have no member, no security contact, or no contact with a usable key",
+		Short: "Which delegated ccTLDs have no member, no security contact, or no reachable contact with a usable key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCoverage(cmd.Context(), o, g)
@@ -30,18 +33,37 @@ func newCoverageCmd(g *globals) *cobra.Command {
 }
 
 func runCoverage(ctx context.Context, o coverageOptions, g *globals) error {
-	snap, err := g.snapshot(ctx)
+	s, err := g.openRead(ctx)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
+	g.warnTampered(ctx, s)
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	runs := g.unreachable(ctx, s, snap)
 	now := g.now()
 	cov := export.ComputeCoverage(snap, directory.CCTLDs(), func(c *directory.Contact) error {
-		return usableKey(c, now)
+		if err := usableKey(c, now); err != nil {
+			return err
+		}
+		if r, ok := runs[c.Email]; ok {
+			return fmt.Errorf("%w: %s", export.ErrUnreachable, r)
+		}
+		return nil
 	})
 	if g.json {
 		return g.printJSON(cov)
 	}
-	return export.WriteCoverageText(g.stdout, cov, o.all)
+	if err := export.WriteCoverageText(g.stdout, cov, o.all); err != nil {
+		return err
+	}
+	for _, e := range slices.Sorted(maps.Keys(runs)) {
+		g.printf("unreachable: %s: %s\n", e, runs[e])
+	}
+	return nil
 }
 
 // usableKey reports why a contact's key cannot be used now.

@@ -270,13 +270,27 @@ func runDigestStatus(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	runs := g.unreachable(ctx, s, snap)
+	for i := range rs {
+		if b, ok := runs[rs[i].Email]; ok {
+			rs[i].Unreachable = b.String()
+		}
+	}
 	if g.json {
 		return g.printJSON(nonNil(rs))
 	}
 	t := &table{}
 	t.add("EMAIL", "STATE", "ATTEMPTS", "DETAIL")
 	for _, r := range rs {
-		t.add(r.Email, r.State, itoa(r.Attempts), r.Detail)
+		detail := r.Detail
+		if r.Unreachable != "" {
+			detail = "UNREACHABLE (" + r.Unreachable + ")"
+		}
+		t.add(r.Email, r.State, itoa(r.Attempts), detail)
 	}
 	return t.write(g.stdout)
 }

@@ -61,10 +61,12 @@ func newPingStatusCmd(g *globals) *cobra.Command {
 		Short: "Per contact: last confirmed, pending check, verdict (ok, pending, stale, unreachable)",
 		Long: `Lists every contact that receives directory data with when it last answered
 a reachability check at its current address and key, how old the check
-waiting for its answer is, and a verdict: ok (answered within
+waiting for its answer is, how many of its messages bounced in a row
+(see bounces.limit), and a verdict: ok (answered within
 ping.interval), pending (a check waits, or one is due), stale (a check
 expired unanswered since its last answer) or unreachable (nothing can be
-sent to it: no usable key). --stale lists only the stale and unreachable.
+sent to it: no usable key, or bounces.limit bounces in a row since its
+last answer). --stale lists only the stale and unreachable.
 
 EXIT STATUS
   0 every contact is ok or pending, 4 a contact is stale or unreachable
@@ -81,11 +83,12 @@ EXIT STATUS
 // pingConfig reads the ping settings.
 func (g *globals) pingConfig() liveness.Config {
 	return liveness.Config{
-		Interval:   g.duration("ping.interval"),
-		Valid:      g.duration("ping.valid"),
-		Remind:     g.duration("ping.remind"),
-		NoEscalate: !g.boolean("ping.escalate"),
-		Subject:    g.text("digest.subject"),
+		Interval:    g.duration("ping.interval"),
+		Valid:       g.duration("ping.valid"),
+		Remind:      g.duration("ping.remind"),
+		NoEscalate:  !g.boolean("ping.escalate"),
+		BounceLimit: g.number("bounces.limit"),
+		Subject:     g.text("digest.subject"),
 	}
 }
 
@@ -177,6 +180,7 @@ type pingStatusJSON struct {
 	LastConfirmed string   `json:"last_confirmed,omitempty"`
 	PendingSince  string   `json:"pending_since,omitempty"`
 	StaleSince    string   `json:"stale_since,omitempty"`
+	Bounces       int      `json:"bounces"`
 	Verdict       string   `json:"verdict"`
 	Detail        string   `json:"detail"`
 }
@@ -211,16 +215,16 @@ func runPingStatus(ctx context.Context, o pingStatusOptions, g *globals) error {
 		out := []pingStatusJSON{}
 		for _, st := range list {
 			out = append(out, pingStatusJSON{Email: st.Email, Name: st.Name, TLDs: st.TLDs, LastConfirmed: rfc3339(st.LastConfirmed),
-				PendingSince: rfc3339(st.PendingSince), StaleSince: rfc3339(st.StaleSince), Verdict: st.Verdict, Detail: st.Detail})
+				PendingSince: rfc3339(st.PendingSince), StaleSince: rfc3339(st.StaleSince), Bounces: st.Bounces.Count, Verdict: st.Verdict, Detail: st.Detail})
 		}
 		if err := g.printJSON(out); err != nil {
 			return err
 		}
 	} else {
 		t := &table{}
-		t.add("EMAIL", "TLDS", "VERDICT", "LAST CONFIRMED", "PENDING", "DETAIL")
+		t.add("EMAIL", "TLDS", "VERDICT", "LAST CONFIRMED", "PENDING", "BOUNCES", "DETAIL")
 		for _, st := range list {
-			t.add(st.Email, strings.Join(st.TLDs, ","), st.Verdict, dateOr(st.LastConfirmed, "never"), age(st.PendingSince, now), st.Detail)
+			t.add(st.Email, strings.Join(st.TLDs, ","), st.Verdict, dateOr(st.LastConfirmed, "never"), age(st.PendingSince, now), itoa(st.Bounces.Count), st.Detail)
 		}
 		if len(list) > 0 {
 			if err := t.write(g.stdout); err != nil {

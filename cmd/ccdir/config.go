@@ -117,7 +117,7 @@ var configKeys = []configKey{
 	{name: "bounces.address", typ: addressType,
 		help: "The bounce address: every message goes out with the envelope sender `LOCAL+TAG@DOMAIN` of it (TAG: the message's id and a MAC under the outbox key), and a delivery status notification sent there marks the message it names bounced. Route it (with any `+TAG`) to `ccdir serve` or `ccdir process` like the directory's address. Empty: `LOCAL-bounces@DOMAIN` of the directory's address, which no contact may have; another address should be one no contact has."},
 	{name: "bounces.limit", def: strconv.Itoa(outbox.DefaultBounceLimit), typ: intType(1, 100),
-		help: "Bounces in a row (messages to one address that bounced since the last one that was delivered) that make a contact unreachable: shown by `coverage`, `digest status` and `ping status`."},
+		help: "Bounces in a row that make a contact unreachable: messages to its current address that were sent and bounced, with no message delivered without a bounce between them, counting only bounces that came after its last `PONG`. A new address starts again at nought. Shown by `coverage`, `digest status` and `ping status` (which then exits 4); a bounce never changes the signed directory."},
 }
 
 // configKey is one row of configKeys.

@@ -138,6 +138,9 @@ type RecipientState struct {
 	State    string `json:"state"` // skipped, pending (not queued yet), or the outbox status
 	Attempts int    `json:"attempts"`
 	Detail   string `json:"detail"` // why skipped, or the last delivery error
+	// Unreachable, set by the caller, says why the recipient is
+	// unreachable now (bounces.limit bounces in a row), or is empty.
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 // Recipients lists the recipients of one digest with their state.

@@ -2,6 +2,7 @@ package export
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -15,7 +16,16 @@ const (
 	ProblemNotMember  = "not a member"
 	ProblemNoSecurity = "no security contact"
 	ProblemNoKey      = "no usable key"
+	// ProblemUnreachable: the security contacts with a usable key all
+	// bounce (bounces.limit in a row).
+	ProblemUnreachable = "unreachable (bounces)"
 )
+
+// ErrUnreachable is wrapped by what the usable function of
+// ComputeCoverage returns for a contact whose key can be used but whose
+// mail bounces: it counts in CoverageRow.Unreachable, not as a key
+// problem.
+var ErrUnreachable = errors.New("unreachable: its mail bounces")
 
 // CoverageRow is one ccTLD in a [Coverage] report.
 type CoverageRow struct {
@@ -26,8 +36,11 @@ type CoverageRow struct {
 	Dormant    bool   `json:"dormant"` // delegated but taking no registrations
 	Member     bool   `json:"member"`
 	Security   int    `json:"security"`    // security contacts
-	UsableKeys int    `json:"usable_keys"` // security contacts whose key can be used now
-	Problem    string `json:"problem"`     // ProblemNotMember, ProblemNoSecurity, ProblemNoKey or ""
+	UsableKeys int    `json:"usable_keys"` // security contacts whose key can be used now (and who are not unreachable)
+	// Unreachable counts the security contacts whose key can be used but
+	// whose mail bounces (ErrUnreachable).
+	Unreachable int    `json:"unreachable"`
+	Problem     string `json:"problem"` // ProblemNotMember, ProblemNoSecurity, ProblemNoKey, ProblemUnreachable or ""
 }
 
 // Coverage says which delegated ccTLDs the directory can reach: a ccTLD is
@@ -77,10 +90,16 @@ func ComputeCoverage(s *directory.Snapshot, all []directory.CCTLD, usable func(*
 	}
 	slices.SortStableFunc(cov.Rows, func(a, b CoverageRow) int { return strings.Compare(a.TLD, b.TLD) })
 
-	ok := make(map[string]bool, len(s.Contacts)) // email → key usable
+	ok := make(map[string]bool, len(s.Contacts))          // email → key usable
+	unreachable := make(map[string]bool, len(s.Contacts)) // email → usable key, mail bounces
 	for i := range s.Contacts {
 		c := &s.Contacts[i]
-		ok[c.Email] = c.Key != nil && usable(c) == nil
+		var err error
+		if c.Key != nil {
+			err = usable(c)
+		}
+		ok[c.Email] = c.Key != nil && err == nil
+		unreachable[c.Email] = c.Key != nil && errors.Is(err, ErrUnreachable)
 	}
 	for i := range cov.Rows {
 		r := &cov.Rows[i]
@@ -96,12 +115,17 @@ func ComputeCoverage(s *directory.Snapshot, all []directory.CCTLD, usable func(*
 			if ok[c.Email] {
 				r.UsableKeys++
 			}
+			if unreachable[c.Email] {
+				r.Unreachable++
+			}
 		}
 		switch {
 		case !r.Member:
 			r.Problem = ProblemNotMember
 		case r.Security == 0:
 			r.Problem = ProblemNoSecurity
+		case r.UsableKeys == 0 && r.Unreachable > 0:
+			r.Problem = ProblemUnreachable
 		case r.UsableKeys == 0:
 			r.Problem = ProblemNoKey
 		default:
@@ -133,6 +157,9 @@ func WriteCoverageText(w io.Writer, c *Coverage, all bool) error {
 		var counts string
 		if r.Member {
 			counts = fmt.Sprintf("%d security, %d usable %s", r.Security, r.UsableKeys, map[bool]string{true: "key", false: "keys"}[r.UsableKeys == 1])
+			if r.Unreachable > 0 {
+				counts += fmt.Sprintf(", %d unreachable", r.Unreachable)
+			}
 		}
 		line := fmt.Sprintf("%-16s %-2s  %-26s %-25s %s", tld, r.Country, shorten(name), counts, status)
 		fmt.Fprintln(bw, strings.TrimRight(line, " "))

@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -104,5 +105,38 @@ func TestCoverageMemberMissingFromList(t *testing.T) {
 	cov := ComputeCoverage(s, nil, nil)
 	if len(cov.Rows) != 1 || cov.Rows[0].TLD != "zz" || !cov.Rows[0].Member || cov.Rows[0].Problem != ProblemNoSecurity {
 		t.Errorf("%+v", cov.Rows)
+	}
+}
+
+// TestCoverageUnreachable: a security contact whose key is usable but
+// whose mail bounces (ErrUnreachable) is not a usable one; a ccTLD left
+// with none is unreachable, not "no usable key".
+func TestCoverageUnreachable(t *testing.T) {
+	s := testSnapshot()
+	var pt string
+	for _, c := range s.Contacts {
+		for _, r := range c.Roles {
+			if r.TLD == "pt" && r.Role == directory.RoleSecurity {
+				pt = c.Email
+			}
+		}
+	}
+	cov := ComputeCoverage(s, lookup(t, "pt"), func(c *directory.Contact) error {
+		if c.Email == pt {
+			return fmt.Errorf("%w: 3 bounces in a row", ErrUnreachable)
+		}
+		return nil
+	})
+	for _, r := range cov.Rows {
+		if r.TLD == "pt" && (r.Problem != ProblemUnreachable || r.UsableKeys != 0 || r.Unreachable != 1) {
+			t.Errorf("pt: %+v", r)
+		}
+	}
+	var b strings.Builder
+	if err := WriteCoverageText(&b, cov, true); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "1 security, 0 usable keys, 1 unreachable unreachable (bounces)") {
+		t.Errorf("text:\n%s", b.String())
 	}
 }

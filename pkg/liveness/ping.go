@@ -38,7 +38,7 @@ const (
 	VerdictOK          = "ok"          // answered within ping.interval
 	VerdictPending     = "pending"     // a challenge waits for its answer, or one is due
 	VerdictStale       = "stale"       // a challenge expired unanswered since the last answer
-	VerdictUnreachable = "unreachable" // nothing can be sent to it (no usable key)
+	VerdictUnreachable = "unreachable" // nothing can be sent to it (no usable key), or bounces.limit bounces in a row
 )
 
 // Token lengths: a token is TokenLen characters of the URL-safe base64
@@ -303,7 +303,10 @@ type Status struct {
 	// StaleSince is when the contact became stale: the expiry of the
 	// first challenge it left unanswered since its last answer.
 	StaleSince time.Time `json:"stale_since"`
-	Verdict    string    `json:"verdict"`
+	// Bounces is its run of bounces (BounceRuns); unreachable when it
+	// reaches Config.BounceLimit.
+	Bounces Bounces `json:"bounces"`
+	Verdict string  `json:"verdict"`
 	// Detail says why, in a few words.
 	Detail string `json:"detail"`
 }
@@ -323,13 +326,17 @@ func Statuses(ctx context.Context, q Queryer, snap *directory.Snapshot, cfg Conf
 	if err != nil {
 		return nil, err
 	}
+	bounces, err := BounceRuns(ctx, q, snap)
+	if err != nil {
+		return nil, err
+	}
 	out := []Status{}
 	for i := range snap.Contacts {
 		c := &snap.Contacts[i]
 		if !snap.Reachable(c) {
 			continue
 		}
-		s := Status{Email: c.Email, Name: c.Name, TLDs: snap.ActiveTLDs(c)}
+		s := Status{Email: c.Email, Name: c.Name, TLDs: snap.ActiveTLDs(c), Bounces: bounces[c.Email]}
 		id, ok := identOf(c)
 		st := states[id]
 		if st == nil {
@@ -351,6 +358,8 @@ func Statuses(ctx context.Context, q Queryer, snap *directory.Snapshot, cfg Conf
 		switch {
 		case kerr != nil:
 			s.Verdict, s.Detail = VerdictUnreachable, "no usable key: "+kerr.Error()
+		case s.Bounces.Unreachable(cfg.BounceLimit):
+			s.Verdict, s.Detail = VerdictUnreachable, s.Bounces.String()
 		case !st.confirmed.IsZero() && now.Sub(st.confirmed) < cfg.Interval:
 			s.Verdict, s.Detail = VerdictOK, "answered "+st.confirmed.Format(time.DateOnly)
 		case !s.StaleSince.IsZero():

@@ -36,6 +36,9 @@ type Config struct {
 	// operator) when a challenge expires unanswered (ping.escalate:
 	// false).
 	NoEscalate bool
+	// BounceLimit is how many bounces in a row (Bounces) make a contact
+	// unreachable (default DefaultBounceLimit, bounces.limit).
+	BounceLimit int
 	// Subject is the neutral outer Subject (digest.subject); empty means
 	// "Encrypted message".
 	Subject string

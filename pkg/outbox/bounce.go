@@ -196,6 +196,10 @@ type BounceRun struct {
 	Bounces    int       `json:"bounces"`    // bounced messages since the last one that was sent and did not bounce
 	Last       time.Time `json:"last"`       // when the last bounce arrived
 	Diagnostic string    `json:"diagnostic"` // the remote diagnostic of the last bounce
+	// Times is when each bounce of the run arrived, oldest first: a
+	// caller that knows of a later sign of life (a PONG) counts only
+	// those after it.
+	Times []time.Time `json:"-"`
 }
 
 // BounceRuns returns, for every recipient address whose latest messages
@@ -208,7 +212,8 @@ type BounceRun struct {
 // its address's run reaches bounces.limit (DefaultBounceLimit); the run
 // ends with the next message that is sent and does not bounce.
 func BounceRuns(ctx context.Context, q RowsQueryer) (map[string]BounceRun, error) {
-	rows, err := q.QueryContext(ctx, `SELECT rcpt, count(*), max(id), bounced_at, last_error FROM outbox o
+	rows, err := q.QueryContext(ctx, `SELECT rcpt, count(*), max(id), bounced_at, last_error,
+		group_concat(bounced_at, ',' ORDER BY bounced_at) FROM outbox o
 		WHERE status = 'bounced' AND id > coalesce((SELECT max(id) FROM outbox s
 			WHERE lower(s.rcpt) = lower(o.rcpt) AND s.status = 'sent'), 0)
 		GROUP BY lower(rcpt)`)
@@ -220,10 +225,18 @@ func BounceRuns(ctx context.Context, q RowsQueryer) (map[string]BounceRun, error
 	for rows.Next() {
 		var b BounceRun
 		var id, at int64
-		if err := rows.Scan(&b.To, &b.Bounces, &id, &at, &b.Diagnostic); err != nil {
+		var times string
+		if err := rows.Scan(&b.To, &b.Bounces, &id, &at, &b.Diagnostic, &times); err != nil {
 			return nil, fmt.Errorf("outbox: bounces: %w", err)
 		}
 		b.Last = fromMilli(at)
+		for _, f := range strings.Split(times, ",") {
+			ms, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("outbox: bounces: time %q: %w", f, err)
+			}
+			b.Times = append(b.Times, fromMilli(ms))
+		}
 		out[strings.ToLower(b.To)] = b
 	}
 	return out, rows.Err()
