@@ -108,3 +108,73 @@ func TestCollectAndQueue(t *testing.T) {
 		t.Fatalf("next report = %+v, want empty since %v", sum, start)
 	}
 }
+
+// refuser is a transport that refuses every message for good.
+type refuser struct{}
+
+func (refuser) String() string                                     { return "refuser" }
+func (refuser) NewSession(context.Context) (outbox.Session, error) { return refuser{}, nil }
+func (refuser) Send(context.Context, *outbox.Message) error {
+	return &outbox.DeliveryError{Code: 550, Enhanced: "5.1.1", Msg: "no such user"}
+}
+func (refuser) Close() error { return nil }
+
+// A message that failed since the last report is in it with the
+// server's answer; one that failed before is not.
+func TestCollectDeliveries(t *testing.T) {
+	ctx := context.Background()
+	s, ob := open(t)
+	m := outbox.Message{Kind: "reply", Ref: "1", From: "ccdir@directory.example", To: "ana@dns.pt", Data: []byte("Subject: x\r\n\r\nx\r\n")}
+	if _, err := ob.Enqueue(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ob.Deliver(ctx, refuser{}, outbox.Filter{}, outbox.DeliverOptions{Now: func() time.Time { return start }}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Collect(ctx, Sources{DB: s.DB(), Outbox: ob, Now: start.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Deliveries) != 1 || sum.Deliveries[0].Status != "failed" || sum.Deliveries[0].To != "ana@dns.pt" || !strings.Contains(sum.Deliveries[0].Error, "no such user") {
+		t.Fatalf("deliveries = %+v, want ana's failed reply", sum.Deliveries)
+	}
+	if !strings.Contains(sum.Text(), "Failed and bounced deliveries (1):\n") {
+		t.Errorf("text:\n%s", sum.Text())
+	}
+	sum, err = Collect(ctx, Sources{DB: s.DB(), Outbox: ob, Now: start.Add(48 * time.Hour), Since: start.Add(24 * time.Hour)})
+	if err != nil || len(sum.Deliveries) != 0 {
+		t.Fatalf("deliveries since after the failure = %+v, %v; want none", sum.Deliveries, err)
+	}
+}
+
+// Keys that expire within DefaultExpiring (or have expired) are in the
+// report, soonest first; others, and keys that never expire, are not.
+func TestCollectKeys(t *testing.T) {
+	ctx := context.Background()
+	s, ob := open(t)
+	key := func(fpr string, exp time.Time) *directory.Key {
+		k := &directory.Key{Fingerprint: fpr}
+		if !exp.IsZero() {
+			k.Expires = exp.Format(time.RFC3339)
+		}
+		return k
+	}
+	snap := &directory.Snapshot{Contacts: []directory.Contact{
+		{Email: "ana@dns.pt", Key: key("AAAA", start.Add(20*24*time.Hour))},
+		{Email: "bob@dns.pt", Key: key("BBBB", start.Add(60*24*time.Hour))},
+		{Email: "carol@registro.br", Key: key("CCCC", start.Add(-24*time.Hour))},
+		{Email: "erin@denic.de", Key: key("EEEE", time.Time{})},
+		{Email: "dan@nic.example"},
+	}}
+	sum, err := Collect(ctx, Sources{DB: s.DB(), Outbox: ob, Snapshot: snap, Now: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range sum.Keys {
+		got = append(got, k.Email)
+	}
+	if !slices.Equal(got, []string{"carol@registro.br", "ana@dns.pt"}) {
+		t.Fatalf("keys = %v, want carol's (expired) then ana's", got)
+	}
+}
