@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -33,8 +34,9 @@ single-use token, valid for ping.valid: its line "PONG <token>", copied into
 a mail signed with the contact's key to the directory's address, proves that
 the mailbox receives and the key decrypts and signs. A challenge unanswered
 after ping.remind gets one reminder with the same token; one that expires
-unanswered is told to the admin contacts of the contact's ccTLDs (ping.escalate),
-and the contact is stale until it answers a new one. Each message is queued
+unanswered is told to the admin contacts of the contact's ccTLDs and to the
+operator (operator.address, operator.key; ping.escalate), and the contact is
+stale until it answers a new one. Each message is queued
 with what records it: a rerun the same day sends nothing twice, and a run
 that stopped is finished by the next. Then what it queued is delivered
 through delivery.url.
@@ -117,6 +119,19 @@ func runPingSend(ctx context.Context, g *globals) error {
 	}
 	ob.Now = g.now
 	sender := &liveness.Sender{Store: s, Secret: sec, Outbox: ob, TokenSecret: ob.Key, Config: g.pingConfig(), Now: g.now}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	// The operator is told of every silence too, when they have an
+	// address and a key of their own.
+	switch op, err := g.operator(info); {
+	case err == nil:
+		c := op.Contact()
+		sender.Operator = &c
+	case !errors.Is(err, errNoOperator):
+		g.warnf("the operator is not told of contacts that do not answer: %v", err)
+	}
 	res, err := sender.Send(ctx)
 	if err != nil {
 		if res != nil && len(res.Challenged)+len(res.Reminded)+len(res.Escalated) > 0 {

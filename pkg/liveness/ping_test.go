@@ -390,7 +390,10 @@ func TestRemindAndEscalate(t *testing.T) {
 	if e := res.Escalated[0]; e.Email != "ana@dns.pt" || !slices.Equal(e.Notified, []string{"bob@dns.pt"}) {
 		t.Fatalf("escalation of ana: %+v", e)
 	}
-	if e := res.Escalated[1]; e.Email != "carol@registro.br" || len(e.Notified) != 0 || len(e.Notes) != 1 {
+	if e := res.Escalated[0]; !slices.Equal(e.Notes, []string{"no operator address configured"}) {
+		t.Fatalf("escalation of ana, notes: %q", e.Notes)
+	}
+	if e := res.Escalated[1]; e.Email != "carol@registro.br" || len(e.Notified) != 0 || len(e.Notes) != 2 {
 		t.Fatalf("escalation of carol (br has no admin): %+v", e)
 	}
 	notice := f.texts(KindStale, "bob@dns.pt")
@@ -428,6 +431,35 @@ func TestRemindAndEscalate(t *testing.T) {
 	}
 	if v := f.statuses()["ana@dns.pt"].Verdict; v != VerdictOK {
 		t.Fatalf("ana after answering: %s", v)
+	}
+}
+
+// With an operator address and key, the operator is told of every
+// silence too, encrypted to the operator's key.
+func TestEscalateToOperator(t *testing.T) {
+	f := newFixture(t)
+	ops := keystest.NewSecret(t, "Ops", "ops@secretariat.example")
+	f.secrets["ops@secretariat.example"] = ops
+	op := &directory.Contact{Email: "ops@secretariat.example", Name: "operator", Key: dirKey(t, ops.Public())}
+	s := f.sender(Config{})
+	s.Operator = op
+	if _, err := s.Send(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(DefaultValid)
+	res, err := s.Send(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res.Escalated[0]; e.Email != "ana@dns.pt" || !slices.Equal(e.Notified, []string{"bob@dns.pt", "ops@secretariat.example"}) || len(e.Notes) != 0 {
+		t.Fatalf("escalation of ana: %+v", e)
+	}
+	texts := f.texts(KindStale, "ops@secretariat.example")
+	if len(texts) != 3 { // ana, bob, carol
+		t.Fatalf("%d notices to the operator", len(texts))
+	}
+	if !strings.Contains(texts[0], "Ana Silva <ana@dns.pt>, contact of pt (security), has not answered") || !strings.Contains(texts[0], "as the directory's operator") {
+		t.Fatalf("notice to the operator:\n%s", texts[0])
 	}
 }
 

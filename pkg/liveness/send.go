@@ -70,8 +70,12 @@ type Sender struct {
 	// kept outside the database, the home's outbox key.
 	TokenSecret []byte
 	Config      Config
-	Now         func() time.Time
-	Rand        io.Reader
+	// Operator, if set, is told of every silence too: the operator's own
+	// address and key (operator.address, operator.key), as a recipient
+	// of a personal message; it is not a contact.
+	Operator *directory.Contact
+	Now      func() time.Time
+	Rand     io.Reader
 }
 
 // Skipped is a contact that gets no challenge, and why.
@@ -122,8 +126,9 @@ func (s *Sender) rand() io.Reader {
 //   - one reminder with the same token, to a contact whose challenge has
 //     waited Config.Remind;
 //   - when a challenge expires unanswered, a notice to the admin
-//     contacts of the contact's ccTLDs (once per silence: not again
-//     until the contact has answered), unless Config.NoEscalate.
+//     contacts of the contact's ccTLDs and to the Operator (once per
+//     silence: not again until the contact has answered), unless
+//     Config.NoEscalate.
 //
 // Each message is queued in one transaction with what records it, so a
 // run that stops anywhere is finished by the next, nothing lost and
@@ -300,6 +305,22 @@ func (r *run) escalate(ctx context.Context, c *directory.Contact, st *state, p *
 	}
 	if len(msgs) == 0 {
 		e.Notes = append(e.Notes, "no admin contact of "+strings.Join(displayAll(tlds), ", ")+" to tell")
+	}
+	switch op := r.s.Operator; {
+	case op == nil:
+		e.Notes = append(e.Notes, "no operator address configured")
+	default:
+		m, err := r.message(op, KindStale, "stale-"+p.nonce, "ping-"+p.nonce+"-stale-"+shortHash(op.Email),
+			staleSubject(r.snap.Info, c, tlds), staleBody(r.snap, c, tlds, st, p, nil))
+		if isKeyError(err) {
+			e.Notes = append(e.Notes, fmt.Sprintf("the operator (%s) not told: %v", op.Email, err))
+			break
+		}
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+		e.Notified = append(e.Notified, op.Email)
 	}
 	return r.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE pings SET escalated = ? WHERE id = ? AND escalated IS NULL`, formatTime(r.now), p.id)

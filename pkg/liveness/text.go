@@ -52,7 +52,9 @@ func staleBody(snap *directory.Snapshot, c *directory.Contact, tlds []string, st
 	} else {
 		fmt.Fprintf(&b, "It last answered on %s.\n", st.confirmed.Format(timeFormat))
 	}
-	if to != nil {
+	if to == nil {
+		b.WriteString("\nYou get this notice as the directory's operator.\n")
+	} else {
 		fmt.Fprintf(&b, "\nYou get this notice as an admin contact of %s. Please check with\nthem that their mailbox and key still work; if they changed, update\ntheir entry (by signed mail to %s, or ask the operator).\n", strings.Join(displayAll(tlds), ", "), info.Address)
 	}
 	b.WriteString("A new check goes to them with the next daily run; this notice is not\nrepeated until they have answered.\n")
