@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of ccdir: formatting, vet, and the Go tests (unit, CLI
-# testscripts, gpg/sq interoperability), with the race detector.
+# Runs every test of ccdir: formatting, vet, the Go tests (unit, CLI
+# testscripts, gpg/sq interoperability) with the race detector, and a real
+# Postfix bounce (scripts/test-postfix.sh).
 # Installs gnupg and sq from Debian packages first when they are missing:
 # the interoperability tests fail, never skip, without them.
 set -euo pipefail
@@ -15,6 +16,10 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 30m ./...
+
+# A real Postfix bounce, through a private instance on 127.0.0.1 (bounded:
+# it fails after its own timeouts, never hangs).
+timeout 600 scripts/test-postfix.sh
 
 # Each fuzz target runs briefly (FUZZTIME, default 15s), seeded from its
 # corpus: FuzzProcess (pkg/inbound), FuzzParse (pkg/mailcmd) and any other
