@@ -130,8 +130,13 @@ type Contact struct {
 	TimeZone  string   `json:"timezone,omitempty"`
 	Always    bool     `json:"24x7"`
 	Key       *Key     `json:"key,omitempty"`
-	// Confirmed is when the entry was last confirmed (set by the ledger:
-	// the time of the last entry that added or changed the contact).
+	// Confirmed is the time of the last ledger entry that added or
+	// changed the contact: when the entry last changed, not when anyone
+	// confirmed it. It is signed state and keeps its name (and its JSON
+	// key "confirmed") so released homes and exports hash the same; people
+	// see it labelled "changed". "Last confirmed" is the contact's last
+	// accepted PONG, operational data in the pings table
+	// (liveness.Confirmed), never part of the signed state.
 	Confirmed string `json:"confirmed,omitempty"`
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/liveness"
 )
 
 // contactOptions are the flags of contact add and contact update.
@@ -313,11 +315,37 @@ func runContactShow(ctx context.Context, g *globals, email string) error {
 	if err != nil {
 		return err
 	}
+	conf, err := liveness.Confirmed(ctx, s.DB(), []directory.Contact{c})
+	if err != nil {
+		return err
+	}
+	last := conf[c.Email]
 	if g.json {
-		return g.printJSON(c)
+		// "confirmed" is the signed entry's time of last change;
+		// last_confirmed (operational, from the pings table) is the last
+		// PONG, null if none.
+		out := struct {
+			directory.Contact
+			LastConfirmed *string `json:"last_confirmed"`
+		}{Contact: c}
+		if !last.IsZero() {
+			v := rfc3339(last)
+			out.LastConfirmed = &v
+		}
+		return g.printJSON(out)
 	}
 	printContact(g, c, "")
+	g.printf("confirmed  %s\n", lastConfirmedText(last))
 	return nil
+}
+
+// lastConfirmedText is a contact's "last confirmed" (its last accepted
+// PONG) for people: the time, or "never".
+func lastConfirmedText(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
 
 func newContactListCmd(g *globals) *cobra.Command {
@@ -430,5 +458,8 @@ func printContact(g *globals, c directory.Contact, tld string) {
 	} else {
 		g.printf("key        none\n")
 	}
-	g.printf("confirmed  %s\n", c.Confirmed)
+	// The signed entry's Confirmed field is the time of its last change
+	// (a ledger entry), not a confirmation: "last confirmed" is a PONG,
+	// operational data that contact show adds from the pings table.
+	g.printf("changed    %s\n", c.Confirmed)
 }
