@@ -60,6 +60,10 @@ type Config struct {
 	// DefaultMaxEvidence); a change from a mail whose evidence is larger
 	// is refused, and the sender told.
 	MaxEvidence int
+	// PingInterval is ping.interval (default liveness.DefaultInterval): a
+	// contact whose last PONG is younger is "confirmed" for CALL, which
+	// ranks it before stale and never-confirmed ones.
+	PingInterval time.Duration
 }
 
 // Handler runs the commands of accepted mail. Its fields are set by the
@@ -158,6 +162,9 @@ func (h *Handler) config() Config {
 	}
 	if c.MaxEvidence <= 0 {
 		c.MaxEvidence = DefaultMaxEvidence
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = liveness.DefaultInterval
 	}
 	return c
 }

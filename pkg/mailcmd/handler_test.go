@@ -11,6 +11,7 @@ import (
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/keys/keystest"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
 
@@ -23,7 +24,7 @@ func TestQueries(t *testing.T) {
 	}{
 		{"HELP", []string{"DIRECTORY " + dirAddress, "SET EMERGENCY-PHONE", "ADD-CONTACT <tld> <email> <phone> <name...>"}},
 		{"LIST", []string{"3 ccTLDs", "pt           3 contacts   Associação DNS.PT", "br           1 contact    NIC.br"}},
-		{"SHOW pt", []string{"pt  Associação DNS.PT", "Alice Silva <alice@dns.pt>", "+351912345678 (emergency)", "Time zone:   America/New_York"}},
+		{"SHOW pt", []string{"pt  Associação DNS.PT", "Alice Silva <alice@dns.pt>", "+351912345678 (emergency)", "Time zone:   America/New_York", "\nReachability (operational, not part of the signed directory):\n", "  Alice Silva <alice@dns.pt>: last confirmed: never (has not answered a reachability check)"}},
 		{"SEARCH DENIC", []string{"ccTLD de: DENIC eG", "contact Erin Weber <erin@denic.de>: de security"}},
 		{"SEARCH silva", []string{"1 match", "alice@dns.pt"}},
 		{"WHOAMI", []string{"Name:        Bob Costa", "Roles:       pt admin", "+351912345678 (emergency)", "Key:         " + bob.secret.Fingerprint(), "Key expires: never"}},
@@ -397,18 +398,35 @@ func TestCallRanking(t *testing.T) {
 		{fixedNow.Add(-48 * time.Hour), []string{"de"}, "NOC,Berlin,Lisbon,Nowhere,Tokyo"},
 	}
 	for _, tt := range tests {
-		if got := names(Rank(cs, "pt", tt.langs, tt.now)); got != tt.want {
+		if got := names(Rank(cs, "pt", tt.langs, nil, liveness.DefaultInterval, tt.now)); got != tt.want {
 			t.Errorf("%s %v: %s, want %s", tt.now, tt.langs, got, tt.want)
 		}
+	}
+
+	// Among contacts the other keys rank the same (Saturday, nobody
+	// works, no language shared: security before admin), those confirmed
+	// within the interval come first, then stale ones, then never; names
+	// decide only then.
+	sat := fixedNow.Add(-48 * time.Hour)
+	conf := map[string]time.Time{
+		"t@x.pt": sat.Add(-24 * time.Hour),                       // fresh
+		"l@x.pt": sat.Add(-liveness.DefaultInterval - time.Hour), // stale
+		"b@x.pt": sat.Add(-time.Hour),                            // fresh
+	}
+	if got, want := names(Rank(cs, "pt", []string{"fr"}, conf, liveness.DefaultInterval, sat)), "NOC,Tokyo,Lisbon,Nowhere,Berlin"; got != want {
+		t.Errorf("confirmed first: %s, want %s", got, want)
+	}
+	if got, want := names(Rank(cs, "pt", []string{"fr"}, nil, liveness.DefaultInterval, sat)), "NOC,Lisbon,Nowhere,Tokyo,Berlin"; got != want {
+		t.Errorf("none confirmed: %s, want %s", got, want)
 	}
 
 	// Through the mail: Erin (de, en) asks about pt at 10:00 UTC.
 	f := newFixture(t)
 	f.handle(f.accepted("erin@denic.de", "CALL pt\n"))
 	text := f.reply("erin@denic.de").text
-	mustContain(t, text, "1. Dave Noc <noc@dns.pt>, security\n   24x7; local time Mon 05:00 America/New_York, outside working hours; speaks en like you\n   phone:     +351213141518",
+	mustContain(t, text, "1. Dave Noc <noc@dns.pt>, security\n   24x7; local time Mon 05:00 America/New_York, outside working hours; speaks en like you\n   last confirmed: never (has not answered a reachability check)\n   phone:     +351213141518",
 		"2. Alice Silva <alice@dns.pt>, security\n   local time Mon 10:00 Europe/Lisbon, working hours; speaks en like you",
-		"3. Bob Costa <bob@dns.pt>, admin\n   local time Mon 10:00 Europe/Lisbon, working hours; languages pt\n   emergency: +351912345678\n   phone:     +351213141517")
+		"3. Bob Costa <bob@dns.pt>, admin\n   local time Mon 10:00 Europe/Lisbon, working hours; languages pt\n   last confirmed: never (has not answered a reachability check)\n   emergency: +351912345678\n   phone:     +351213141517")
 }
 
 func TestDigestRequest(t *testing.T) {

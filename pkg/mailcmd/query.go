@@ -41,6 +41,19 @@ func (r *run) show(tld string) (string, error) {
 	if err := export.WriteText(&b, sub); err != nil {
 		return "", err
 	}
+	// Last confirmed is operational (the pings table), not signed state:
+	// a section of its own after the entries.
+	conf, err := liveness.Confirmed(r.ctx, r.tx.SQL(), sub.Contacts)
+	if err != nil {
+		return "", err
+	}
+	if len(sub.Contacts) > 0 {
+		b.WriteString("\nReachability (operational, not part of the signed directory):\n")
+		for _, c := range sub.Contacts {
+			t := conf[c.Email]
+			fmt.Fprintf(&b, "  %s <%s>: %s\n", Echo(c.Name), c.Email, confirmedText(t, !t.IsZero() && r.now.Sub(t) < r.cfg.PingInterval, r.now))
+		}
+	}
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
@@ -169,15 +182,34 @@ type Callee struct {
 	Working bool      // working hours (08–18, Monday to Friday) in its time zone
 	Local   time.Time // its local time; zero if it gave no time zone
 	Shared  []string  // languages it shares with the asker (primary subtags)
+	// Confirmed is its last accepted PONG (liveness.Confirmed); zero if
+	// never. Fresh: within the ping interval.
+	Confirmed time.Time
+	Fresh     bool
+}
+
+// confirmation ranks a callee's last confirmation: fresh, stale, never.
+func (c Callee) confirmation() int {
+	switch {
+	case c.Fresh:
+		return 0
+	case !c.Confirmed.IsZero():
+		return 1
+	}
+	return 2
 }
 
 // Rank orders the contacts of a ccTLD for a call at now: 24x7 first, then
 // those in their working hours, then by the number of languages shared
-// with languages (the asker's), then security before admin, then by name.
-func Rank(contacts []directory.Contact, tld string, languages []string, now time.Time) []Callee {
+// with languages (the asker's), then security before admin, then those
+// confirmed (confirmed: last PONG by email, liveness.Confirmed) within
+// interval, then those confirmed longer ago, then those never confirmed,
+// then by name.
+func Rank(contacts []directory.Contact, tld string, languages []string, confirmed map[string]time.Time, interval time.Duration, now time.Time) []Callee {
 	out := make([]Callee, len(contacts))
 	for i, c := range contacts {
-		cl := Callee{Contact: c, Always: c.Always}
+		cl := Callee{Contact: c, Always: c.Always, Confirmed: confirmed[c.Email]}
+		cl.Fresh = !cl.Confirmed.IsZero() && now.Sub(cl.Confirmed) < interval
 		if c.TimeZone != "" {
 			if loc, err := time.LoadLocation(c.TimeZone); err == nil {
 				cl.Local = now.In(loc)
@@ -213,6 +245,9 @@ func Rank(contacts []directory.Contact, tld string, languages []string, now time
 		if d := b2i(rb) - b2i(ra); d != 0 {
 			return d
 		}
+		if d := a.confirmation() - b.confirmation(); d != 0 {
+			return d
+		}
 		return strings.Compare(a.Contact.Name, b.Contact.Name)
 	})
 	return out
@@ -231,9 +266,13 @@ func (r *run) call(tld string) (string, error) {
 	if len(cs) == 0 {
 		return fmt.Sprintf("%s has no contacts", display(tld)), nil
 	}
+	conf, err := liveness.Confirmed(r.ctx, r.tx.SQL(), cs)
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Who to call at %s now (%s), best first:\n", display(tld), r.now.Format("Mon 2006-01-02 15:04 UTC"))
-	for i, cl := range Rank(cs, tld, r.self().Languages, r.now) {
+	for i, cl := range Rank(cs, tld, r.self().Languages, conf, r.cfg.PingInterval, r.now) {
 		c := cl.Contact
 		fmt.Fprintf(&b, "\n%d. %s <%s>, %s\n", i+1, Echo(c.Name), c.Email, c.RoleFor(tld))
 		var why []string
@@ -254,6 +293,7 @@ func (r *run) call(tld string) (string, error) {
 			why = append(why, "languages "+strings.Join(c.Languages, ", "))
 		}
 		fmt.Fprintf(&b, "   %s\n", strings.Join(why, "; "))
+		fmt.Fprintf(&b, "   %s\n", confirmedText(cl.Confirmed, cl.Fresh, r.now))
 		phones := slices.Clone(c.Phones)
 		slices.SortStableFunc(phones, func(a, b directory.Phone) int { return b2int(b.Emergency) - b2int(a.Emergency) })
 		for _, p := range phones {
@@ -265,6 +305,30 @@ func (r *run) call(tld string) (string, error) {
 		}
 	}
 	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+// confirmedText tells when a contact last answered a reachability check
+// (its last accepted PONG), and how long ago.
+func confirmedText(t time.Time, fresh bool, now time.Time) string {
+	if t.IsZero() {
+		return "last confirmed: never (has not answered a reachability check)"
+	}
+	s := fmt.Sprintf("last confirmed: %s (%s ago)", t.UTC().Format("2006-01-02 15:04 UTC"), agoText(now.Sub(t)))
+	if !fresh {
+		s += ", stale"
+	}
+	return s
+}
+
+// agoText is a duration in whole days, or hours under two days.
+func agoText(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	if d < 48*time.Hour {
+		return plural(int(d/time.Hour), "hour", "hours")
+	}
+	return plural(int(d/(24*time.Hour)), "day", "days")
 }
 
 func b2int(b bool) int {
