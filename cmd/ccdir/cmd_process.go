@@ -30,7 +30,9 @@ now waits for ccdir outbox flush, which the cron example runs).
 --to the recipient (default: $RECIPIENT, else the directory's address).
 
 A refused message is dropped with one log line and exit 0: an MTA would
-otherwise bounce it to a possibly forged sender.
+otherwise bounce it to a possibly forged sender. When its signer is a
+registered contact who can fix it (no DIRECTORY line, a stale signature),
+the answer goes to the contact's registered address, encrypted.
 
 EXIT STATUS
   0 handled or dropped (or --help on a terminal),
@@ -76,7 +78,7 @@ func runProcess(ctx context.Context, o processOptions, g *globals) error {
 	switch {
 	case receive.ExitCode(err) != 0:
 		return &tempFailError{err}
-	case err != nil:
+	case err != nil && !receive.Answered(err):
 		return nil // refused: logged by Receive; no bounce
 	}
 	// Deliver what was queued now; what fails waits for outbox flush.

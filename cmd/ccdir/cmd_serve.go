@@ -56,7 +56,7 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 		addrs = append(addrs, info.ListAddress)
 	}
 	rc := &receive.Receiver{
-		Config: receive.Config{Directory: info, Bounces: g.bounceAddress(info)},
+		Config: receive.Config{Directory: info, Bounces: g.bounceAddress(info), RepliesPerHour: g.number("commands.replies_per_hour")},
 		Store:  s, Secret: sec, Outbox: ob, Now: g.now,
 		Log: g.logger(),
 		Pipeline: &inbound.Pipeline{Store: s, Secret: sec, Now: g.now, Config: inbound.Config{
@@ -77,6 +77,7 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 			Archive:        g.boolean("list.archive"),
 			PostsPerMinute: g.number("list.posts_per_minute"),
 			PostsPerHour:   g.number("list.posts_per_hour"),
+			RepliesPerHour: g.number("commands.replies_per_hour"),
 		}},
 	}
 	return rc, func() { s.Close() }, nil

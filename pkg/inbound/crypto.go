@@ -46,16 +46,23 @@ func (c *check) verifyTime() time.Time { return c.now.Add(c.cfg.Skew) }
 const SignatureRefused = "the signature cannot be accepted: sign with your registered key, on a clock that is right, and change nothing after signing"
 
 func (c *check) unregistered(detail string) *Refusal {
-	return refuse(550, enhPolicy, SignatureRefused).with("not registered: " + detail)
+	return refuse(RefusedSignature, 550, enhPolicy, SignatureRefused).with("not registered: " + detail)
 }
 
+// future refuses a signature dated more than the skew ahead. The peer
+// gets SignatureRefused, as for any signature not taken; the signer, if
+// the signature is good (Refusal.by), is told of the clock.
 func (c *check) future(sig *packet.Signature) *Refusal {
-	return refuse(550, enhPolicy, SignatureRefused).with(fmt.Sprintf("dated in the future (more than %s ahead): signed at %s",
+	r := refuse(RefusedFuture, 550, enhPolicy, SignatureRefused).with(fmt.Sprintf("dated in the future (more than %s ahead): signed at %s",
 		fmtDuration(c.cfg.Skew), sig.CreationTime.UTC().Format(time.RFC3339)))
+	r.Tell = fmt.Sprintf("the signature is dated %s, more than %s ahead of the directory's clock (%s): "+
+		"set the clock of the computer that signs right, then sign and send the mail again",
+		sig.CreationTime.UTC().Format("2006-01-02 15:04:05 UTC"), fmtDuration(c.cfg.Skew), c.now.UTC().Format("2006-01-02 15:04:05 UTC"))
+	return r
 }
 
 func badSignature(detail string) *Refusal {
-	return refuse(550, enhPolicy, SignatureRefused).with("bad signature: " + detail)
+	return refuse(RefusedSignature, 550, enhPolicy, SignatureRefused).with("bad signature: " + detail)
 }
 
 func issuerString(sig *packet.Signature) string {
@@ -119,8 +126,17 @@ func (c *check) verifySigs(content []byte, raws []rawSig) ([]Signature, *sigResu
 		}
 		if r.sig.CreationTime.After(c.verifyTime()) {
 			s.Contact, s.Err = cands[0].contact.Email, errFuture
-			if why == nil {
-				why = c.future(r.sig)
+			// Checked at its own time: if it is good, its signer is
+			// known (and may be told to set the clock right); either
+			// way it is refused.
+			if why == nil || why.res == nil {
+				f := c.future(r.sig)
+				if good := goodAt(cands, content, r, r.sig.CreationTime); good != nil {
+					f.by(good)
+				}
+				if why == nil || f.res != nil {
+					why = f
+				}
 			}
 			continue
 		}
@@ -154,6 +170,24 @@ func (c *check) verifySigs(content []byte, raws []rawSig) ([]Signature, *sigResu
 		why = c.unregistered(strings.Join(issuers, ", "))
 	}
 	return nil, nil, why
+}
+
+// goodAt returns the signature r of content as verified at t by one of
+// the registered keys cands, or nil.
+func goodAt(cands []*registered, content []byte, r rawSig, t time.Time) *sigResult {
+	if r.err != nil {
+		return nil
+	}
+	for _, reg := range cands {
+		key, err := keys.ParsePublicOne([]byte(reg.armored))
+		if err != nil {
+			continue
+		}
+		if _, err := key.VerifyAt(content, r.bin, t); err == nil {
+			return &sigResult{reg: reg, key: key, sig: r.sig, content: content, sigBin: r.bin}
+		}
+	}
+	return nil
 }
 
 // verifyAttached checks the signatures that no registered key made
@@ -256,10 +290,10 @@ func (c *check) readMessage(data []byte) (*pgpMessage, *Refusal, error) {
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0]&0x80 == 0 {
 		blk, err := armor.Decode(bytes.NewReader(t))
 		if err != nil {
-			return nil, refuse(550, enhMedia, "the armored OpenPGP message is damaged").with(err.Error()), nil
+			return nil, refuse(RefusedCrypto, 550, enhMedia, "the armored OpenPGP message is damaged").with(err.Error()), nil
 		}
 		if blk.Type != "PGP MESSAGE" {
-			return nil, refuse(550, enhMedia, "the armored block is not a PGP MESSAGE").with(blk.Type), nil
+			return nil, refuse(RefusedCrypto, 550, enhMedia, "the armored block is not a PGP MESSAGE").with(blk.Type), nil
 		}
 		r = blk.Body
 	}
@@ -281,14 +315,14 @@ func (c *check) readMessage(data []byte) (*pgpMessage, *Refusal, error) {
 	md, err := openpgp.ReadMessage(r, rg, nil, cfg)
 	if err != nil {
 		if errors.Is(err, pgperrors.ErrKeyIncorrect) {
-			return nil, refuse(550, enhCrypto, "the message is not encrypted to the directory's key").with(err.Error()), nil
+			return nil, refuse(RefusedCrypto, 550, enhCrypto, "the message is not encrypted to the directory's key").with(err.Error()), nil
 		}
-		return nil, refuse(550, enhCrypto, "the OpenPGP message cannot be read or decrypted").with(err.Error()), nil
+		return nil, refuse(RefusedCrypto, 550, enhCrypto, "the OpenPGP message cannot be read or decrypted").with(err.Error()), nil
 	}
 	plain, err := io.ReadAll(io.LimitReader(md.UnverifiedBody, maxDec+1))
 	if err != nil || int64(len(plain)) > maxDec {
 		detail := fmt.Sprintf("read %d bytes: %v", len(plain), err)
-		return nil, refuse(552, enhSize, fmt.Sprintf(
+		return nil, refuse(RefusedCrypto, 552, enhSize, fmt.Sprintf(
 			"the OpenPGP message cannot be decrypted: damaged, or over %d bytes once decompressed", maxDec)).with(detail), nil
 	}
 	m := &pgpMessage{plain: plain, encrypted: md.IsEncrypted, signed: md.IsSigned}

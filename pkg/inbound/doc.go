@@ -42,6 +42,16 @@
 // The From header is never used for identity: the sender is the contact
 // whose key made the signature.
 //
+// # Who is told
+//
+// Every refusal has a [Kind]; one table decides, per kind, whether the
+// signer is told why ([Kind.Tellable]). A refusal names its [Signer] only
+// when the signature verified against a contact's registered key and is
+// not a replay (seen, or older than the horizon), so an answer can go
+// only to the member who signed, at the registered address, and never
+// to whoever sent a copy. The answer itself is the caller's (package
+// receive).
+//
 // # Replay protection
 //
 // The replay id (Accepted.Seen) is a SHA-256 over what the signature

@@ -130,7 +130,53 @@ func (p *Pipeline) now() time.Time {
 // read), runs every check, and returns the accepted message or a
 // *Refusal. Any other error is internal or temporary (a database error,
 // a read error): the sender should try again later.
+//
+// A refusal of a mail whose signature verified against a contact's
+// registered key names that contact (Refusal.Signer), unless the
+// signature is one the directory has used already or is older than it
+// remembers: whether the signer is told is then the refusal's Kind's to
+// say (Refusal.Tellable).
 func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Accepted, error) {
+	acc, err := p.process(ctx, env, r)
+	var ref *Refusal
+	if errors.As(err, &ref) && ref.res != nil {
+		if err := p.identify(ctx, ref); err != nil {
+			return nil, err
+		}
+	}
+	return acc, err
+}
+
+// identify names the Signer of a refusal whose signature verified, unless
+// the signature is a replay: seen already, or dated before what the
+// directory remembers.
+func (p *Pipeline) identify(ctx context.Context, ref *Refusal) error {
+	res := ref.res
+	ref.res = nil
+	seen := replayID(res.key.Fingerprint, res.sig, res.content)
+	db := p.Store.DB()
+	forgotten, err := ForgottenBefore(ctx, db)
+	if err != nil {
+		return err
+	}
+	if res.sig.CreationTime.Before(forgotten) {
+		ref.silent = RefusedForgotten.Silent()
+		return nil
+	}
+	used, err := IsSeen(ctx, db, seen)
+	if err != nil {
+		return err
+	}
+	if used {
+		ref.silent = RefusedReplay.Silent()
+		return nil
+	}
+	ref.Signer = &Signer{Contact: res.reg.contact, Key: res.key, SignedAt: res.sig.CreationTime,
+		Seen: seen, To: ref.to, Subject: ref.subject}
+	return nil
+}
+
+func (p *Pipeline) process(ctx context.Context, env Envelope, r io.Reader) (*Accepted, error) {
 	cfg := p.Config.withDefaults()
 	if len(cfg.Addresses) == 0 {
 		return nil, errors.New("inbound: no directory address configured")
@@ -146,7 +192,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		return nil, fmt.Errorf("inbound: read message: %w", err)
 	}
 	if int64(len(raw)) > cfg.MaxMessageBytes {
-		return nil, refuse(552, enhSize, fmt.Sprintf("message too large (more than %d bytes)", cfg.MaxMessageBytes))
+		return nil, refuse(RefusedSize, 552, enhSize, fmt.Sprintf("message too large (more than %d bytes)", cfg.MaxMessageBytes))
 	}
 
 	// Envelope recipient.
@@ -160,14 +206,14 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 			}
 		}
 		if to == "" {
-			return nil, refuse(550, enhRcpt, "no such recipient here")
+			return nil, refuse(RefusedRecipient, 550, enhRcpt, "no such recipient here")
 		}
 	}
 
 	// 2. Header.
 	ent, err := message.ReadWithOptions(bytes.NewReader(raw), &message.ReadOptions{MaxHeaderBytes: int64(cfg.MaxHeaderBytes)})
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return nil, refuse(550, enhMedia, fmt.Sprintf("malformed or oversized message header (at most %d bytes)", cfg.MaxHeaderBytes)).with(err.Error())
+		return nil, refuse(RefusedHeader, 550, enhMedia, fmt.Sprintf("malformed or oversized message header (at most %d bytes)", cfg.MaxHeaderBytes)).with(err.Error())
 	}
 	hdr := mail.Header{Header: ent.Header}
 
@@ -195,23 +241,28 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		return nil, err
 	}
 	if ref != nil {
+		ref.to = to
 		return nil, ref
 	}
 	res := src.res
 
 	// 7. The key must be usable now.
 	if err := res.key.Check(now); err != nil {
-		return nil, refuse(550, enhPolicy, "the signing key is not usable now (expired, revoked or invalid); ask the directory operator to register a new key").with(err.Error())
+		return nil, refuse(RefusedKeyUnusable, 550, enhPolicy, "the signing key is not usable now (expired, revoked or invalid); ask the directory operator to register a new key").with(err.Error()).by(res).at(to)
 	}
 
 	// 8. Freshness.
 	at := res.sig.CreationTime
 	if at.After(now.Add(cfg.Skew)) {
-		return nil, c.future(res.sig)
+		return nil, c.future(res.sig).by(res).at(to)
 	}
 	if at.Before(now.Add(-cfg.Window)) {
-		return nil, refuse(550, enhPolicy, fmt.Sprintf("the signature is older than %s; sign and send the commands again", fmtDuration(cfg.Window))).
-			with("signed at " + at.UTC().Format(time.RFC3339))
+		ref := refuse(RefusedStale, 550, enhPolicy, fmt.Sprintf("the signature is older than %s; sign and send the commands again", fmtDuration(cfg.Window))).
+			with("signed at " + at.UTC().Format(time.RFC3339)).by(res).at(to)
+		ref.Tell = fmt.Sprintf("the signature is dated %s, older than %s, the most the directory takes "+
+			"(a mail that waited that long may no longer say what is meant now): sign the mail again and send it",
+			at.UTC().Format("2006-01-02 15:04:05 UTC"), fmtDuration(cfg.Window))
+		return nil, ref
 	}
 
 	acc := &Accepted{
@@ -232,7 +283,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 	if src.entity != nil {
 		in, err := c.readSigned(src.entity)
 		if err != nil {
-			return nil, mimeRefusal(err, cfg)
+			return nil, mimeRefusal(err, cfg).as(RefusedContent).by(res).at(to)
 		}
 		acc.Text, acc.Attachments, acc.Shown, protected = in.text, in.attachments, in.shown, in.to
 		if in.subject != "" {
@@ -247,7 +298,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		// Inline signed: the parts around the signed text are not signed
 		// (nor relayed), but the author may have put a label there.
 		if acc.Shown, err = shownTexts(root, firstText(root), cfg); err != nil {
-			return nil, mimeRefusal(err, cfg)
+			return nil, mimeRefusal(err, cfg).as(RefusedContent).by(res).at(to)
 		}
 	}
 	acc.AttachedKeys, acc.AttachedKeyErrors = AttachedKeys(acc.Attachments)
@@ -258,7 +309,11 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 	// 9. Binding.
 	acc.Block = ScanBlock(acc.Text)
 	if acc.Binding = cfg.bound(acc.Block, protected, to); acc.Binding == "" {
-		return nil, refuse(550, enhPolicy, "the signed content does not name this directory: "+bindingHint(to))
+		ref := refuse(RefusedUnbound, 550, enhPolicy, "the signed content does not name this directory: "+bindingHint(to)).by(res).at(to)
+		if acc.SubjectSigned {
+			ref.subject = acc.Subject
+		}
+		return nil, ref
 	}
 
 	// 10. Replay.
@@ -277,7 +332,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		return nil, err
 	}
 	if at.Before(forgotten) {
-		return nil, refuse(550, enhPolicy, "the signature is older than the directory remembers signatures it has used; sign and send the commands again").
+		return nil, refuse(RefusedForgotten, 550, enhPolicy, "the signature is older than the directory remembers signatures it has used; sign and send the commands again").
 			with("signed at " + at.UTC().Format(time.RFC3339) + ", seen signatures forgotten before " + forgotten.UTC().Format(time.RFC3339))
 	}
 	for _, id := range append([]string{acc.Seen}, acc.SeenAlso...) {
@@ -286,7 +341,7 @@ func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 			return nil, err
 		}
 		if seen {
-			return nil, refuse(550, enhPolicy, "this signed message was already used; sign and send the commands again")
+			return nil, refuse(RefusedReplay, 550, enhPolicy, "this signed message was already used; sign and send the commands again")
 		}
 	}
 	return acc, nil
@@ -310,13 +365,13 @@ func (p *Pipeline) prune(ctx context.Context, now time.Time, cfg Config) error {
 func mimeRefusal(err error, cfg Config) *Refusal {
 	switch {
 	case errors.Is(err, errTooDeep):
-		return refuse(550, enhMedia, fmt.Sprintf("MIME structure nested deeper than %d levels", cfg.MaxDepth))
+		return refuse(RefusedMIME, 550, enhMedia, fmt.Sprintf("MIME structure nested deeper than %d levels", cfg.MaxDepth))
 	case errors.Is(err, errTooMany):
-		return refuse(550, enhMedia, fmt.Sprintf("more than %d MIME parts", cfg.MaxParts))
+		return refuse(RefusedMIME, 550, enhMedia, fmt.Sprintf("more than %d MIME parts", cfg.MaxParts))
 	case errors.Is(err, errHeaderLarge):
-		return refuse(550, enhMedia, fmt.Sprintf("a MIME header has more than %d lines or %d bytes", maxPartHeaderLines, maxPartHeaderBytes))
+		return refuse(RefusedMIME, 550, enhMedia, fmt.Sprintf("a MIME header has more than %d lines or %d bytes", maxPartHeaderLines, maxPartHeaderBytes))
 	}
-	return refuse(550, enhMedia, "malformed MIME structure").with(err.Error())
+	return refuse(RefusedMIME, 550, enhMedia, "malformed MIME structure").with(err.Error())
 }
 
 // source is what examine found: the form and the verified signature, and
@@ -331,7 +386,7 @@ type source struct {
 }
 
 func unsigned() *Refusal {
-	return refuse(550, enhPolicy, "the message is not signed with OpenPGP (use PGP/MIME or clear-signed text)")
+	return refuse(RefusedUnsigned, 550, enhPolicy, "the message is not signed with OpenPGP (use PGP/MIME or clear-signed text)")
 }
 
 // examine finds the signed content of the entity n. decrypted is true
@@ -342,7 +397,7 @@ func (c *check) examine(n *node, decrypted bool) (*source, *Refusal, error) {
 	}
 	if payload, ok := encryptedPayload(n); ok {
 		if decrypted {
-			return nil, refuse(550, enhMedia, "an encrypted message inside an encrypted message is not supported"), nil
+			return nil, refuse(RefusedMIME, 550, enhMedia, "an encrypted message inside an encrypted message is not supported"), nil
 		}
 		m, ref, err := c.readMessage(payload)
 		if ref != nil || err != nil {
@@ -368,18 +423,18 @@ func (c *check) examine(n *node, decrypted bool) (*source, *Refusal, error) {
 	}
 	body, err := t.decoded()
 	if err != nil {
-		return nil, refuse(550, enhMedia, "the text part cannot be decoded").with(err.Error()), nil
+		return nil, refuse(RefusedMIME, 550, enhMedia, "the text part cannot be decoded").with(err.Error()), nil
 	}
 	switch inlineKind(body) {
 	case "clearsigned":
 		return c.clearsigned(body, t.params["charset"], FormInlineClear)
 	case "message":
 		if decrypted {
-			return nil, refuse(550, enhMedia, "an encrypted message inside an encrypted message is not supported"), nil
+			return nil, refuse(RefusedMIME, 550, enhMedia, "an encrypted message inside an encrypted message is not supported"), nil
 		}
 		blk := armorBlock(body, "PGP MESSAGE")
 		if blk == nil {
-			return nil, refuse(550, enhMedia, "the armored OpenPGP message has no END line"), nil
+			return nil, refuse(RefusedCrypto, 550, enhMedia, "the armored OpenPGP message has no END line"), nil
 		}
 		m, ref, err := c.readMessage(blk)
 		if ref != nil || err != nil {
@@ -399,7 +454,7 @@ func (c *check) examine(n *node, decrypted bool) (*source, *Refusal, error) {
 			}
 			return src, ref, err
 		}
-		return nil, refuse(550, enhPolicy, "the message is encrypted but not signed; sign it as well"), nil
+		return nil, refuse(RefusedUnsigned, 550, enhPolicy, "the message is encrypted but not signed; sign it as well"), nil
 	}
 	return nil, unsigned(), nil
 }
@@ -446,7 +501,7 @@ func encryptedPayload(n *node) ([]byte, bool) {
 func (c *check) pgpmimeSigned(raw []byte) (*source, *Refusal, error) {
 	signed, sigData, err := splitSigned(raw)
 	if err != nil {
-		return nil, refuse(550, enhMedia, "malformed multipart/signed message").with(err.Error()), nil
+		return nil, refuse(RefusedMIME, 550, enhMedia, "malformed multipart/signed message").with(err.Error()), nil
 	}
 	raws, err := parseSigs(sigData)
 	if err != nil {
@@ -519,7 +574,7 @@ func (c *check) clearsigned(text []byte, cs, form string) (*source, *Refusal, er
 	blk := armorBlockClear(text)
 	b, _ := clearsign.Decode(blk)
 	if b == nil || b.ArmoredSignature == nil {
-		return nil, refuse(550, enhMedia, "malformed clear-signed text"), nil
+		return nil, refuse(RefusedMIME, 550, enhMedia, "malformed clear-signed text"), nil
 	}
 	sigBin, err := io.ReadAll(io.LimitReader(b.ArmoredSignature.Body, keys.MaxSignatureBytes+1))
 	if err != nil {
@@ -538,7 +593,7 @@ func (c *check) clearsigned(text []byte, cs, form string) (*source, *Refusal, er
 	}
 	plain, ref := clearText(b.Plaintext, cs)
 	if ref != nil {
-		return nil, ref, nil
+		return nil, ref.by(res), nil
 	}
 	return &source{form: form, text: plain, sigs: sigs, res: res}, nil, nil
 }
@@ -557,7 +612,7 @@ func (c *check) clearsigned(text []byte, cs, form string) (*source, *Refusal, er
 // the same and is taken).
 func clearText(signed []byte, cs string) (string, *Refusal) {
 	if !utf8.Valid(signed) {
-		return "", refuse(550, enhMedia, "the clear-signed text is not UTF-8, as OpenPGP text must be; set your mail program to UTF-8, or use PGP/MIME, and sign again")
+		return "", refuse(RefusedContent, 550, enhMedia, "the clear-signed text is not UTF-8, as OpenPGP text must be; set your mail program to UTF-8, or use PGP/MIME, and sign again")
 	}
 	if name := strings.ToLower(strings.TrimSpace(cs)); name != "" && name != "utf-8" && name != "utf8" {
 		r, err := charset.Reader(name, bytes.NewReader(signed))
@@ -566,7 +621,7 @@ func clearText(signed []byte, cs string) (string, *Refusal) {
 			read, err = io.ReadAll(r)
 		}
 		if err != nil && !isASCII(signed) || err == nil && !bytes.Equal(read, signed) {
-			return "", refuse(550, enhMedia, "the message declares charset "+charsetName(cs)+", which reads the clear-signed text as another text than the UTF-8 that was signed (the charset was changed on the way, or the mail program mislabels it); send it again as UTF-8, or use PGP/MIME")
+			return "", refuse(RefusedContent, 550, enhMedia, "the message declares charset "+charsetName(cs)+", which reads the clear-signed text as another text than the UTF-8 that was signed (the charset was changed on the way, or the mail program mislabels it); send it again as UTF-8, or use PGP/MIME")
 		}
 	}
 	return toUTF8(signed, "utf-8"), nil

@@ -18,6 +18,24 @@ type Refusal struct {
 	// Detail is for the operator's log only (never sent): a key ID, an
 	// error from the crypto library.
 	Detail string
+	// Kind is what the refusal is about; with Signer it decides whether
+	// the signer is told (Tellable).
+	Kind Kind
+	// Signer is the contact whose registered key made the mail's
+	// verified signature, if it did and the signature is not one the
+	// directory has used; nil otherwise.
+	Signer *Signer
+	// Tell is what the signer is told, when more can be said to them
+	// than to the peer (TellText); "" means Reason.
+	Tell string
+	// Told is the registered address the signer was answered at, set by
+	// whoever queued the answer (package receive); "" if not told.
+	Told string
+
+	res     *sigResult // the verified signature, until Process names the Signer
+	subject string     // the signed Subject, if read
+	silent  string     // why no Signer was named, for the log
+	to      string     // which of the addresses the mail was sent to
 }
 
 // Error returns "code x.y.z reason".
@@ -44,8 +62,8 @@ func (r *Refusal) ExitCode() int {
 // ExitTempFail is sysexits' EX_TEMPFAIL: an MTA pipe retries later.
 const ExitTempFail = 75
 
-func refuse(code int, enh [3]int, reason string) *Refusal {
-	return &Refusal{Code: code, Enhanced: enh, Reason: reason}
+func refuse(kind Kind, code int, enh [3]int, reason string) *Refusal {
+	return &Refusal{Kind: kind, Code: code, Enhanced: enh, Reason: reason}
 }
 
 func (r *Refusal) with(detail string) *Refusal {
@@ -53,8 +71,28 @@ func (r *Refusal) with(detail string) *Refusal {
 	return r
 }
 
+// by records the verified signature res of the refused mail; Process
+// names its Signer from it, unless the signature was used already.
+func (r *Refusal) by(res *sigResult) *Refusal {
+	r.res = res
+	return r
+}
+
+// at records which of the directory's addresses the mail was sent to.
+func (r *Refusal) at(to string) *Refusal {
+	r.to = to
+	return r
+}
+
+// as sets the refusal's kind: a MIME refusal inside verified signed
+// content is RefusedContent.
+func (r *Refusal) as(kind Kind) *Refusal {
+	r.Kind = kind
+	return r
+}
+
 func drop(reason string) *Refusal {
-	return &Refusal{Code: 250, Enhanced: [3]int{2, 6, 0}, Reason: reason, Drop: true}
+	return &Refusal{Kind: RefusedLoop, Code: 250, Enhanced: [3]int{2, 6, 0}, Reason: reason, Drop: true}
 }
 
 var (

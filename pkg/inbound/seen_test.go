@@ -74,7 +74,7 @@ func TestReplayIDIgnoresUnhashed(t *testing.T) {
 func crlfBytes(b []byte) []byte { return []byte(crlf(string(b))) }
 
 func TestRefusalError(t *testing.T) {
-	r := refuse(550, enhPolicy, "no")
+	r := refuse(RefusedOther, 550, enhPolicy, "no")
 	if r.Error() != "550 5.7.1 no" {
 		t.Errorf("%q", r.Error())
 	}

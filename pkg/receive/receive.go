@@ -13,6 +13,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/mailcmd"
 	"github.com/ccdir/ccdir/pkg/outbox"
@@ -49,6 +50,11 @@ type Config struct {
 	// delivery status notifications sent to it mark messages bounced.
 	// "" means Directory.BounceAddress().
 	Bounces string
+	// RepliesPerHour caps the answers to refused mail one contact gets
+	// in an hour (fanout.DefaultAnswersPerHour; ccdir sets
+	// commands.replies_per_hour), counted with the relay's (one outbox
+	// kind, fanout.KindRefused).
+	RepliesPerHour int
 }
 
 func (c Config) withDefaults() Config {
@@ -60,6 +66,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Bounces == "" {
 		c.Bounces = c.Directory.BounceAddress()
+	}
+	if c.RepliesPerHour <= 0 {
+		c.RepliesPerHour = fanout.DefaultAnswersPerHour
 	}
 	return c
 }
@@ -149,7 +158,8 @@ type Receiver struct {
 	Now      func() time.Time  // nil: time.Now
 	Log      *log.Logger       // one line per message; nil: discard
 
-	mu       sync.Mutex // one mail at a time: one writer, one signing key
+	mu       sync.Mutex   // one mail at a time: one writer, one signing key
+	keyCache *fanout.Keys // contacts' keys, for the answers to refused mail (mu)
 	kickOnce sync.Once
 	kickCh   chan struct{} // something was queued
 }
@@ -236,12 +246,12 @@ func (r *Receiver) receive(ctx context.Context, cfg Config, route Route, env Env
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
-		return r.settle("mail", from, nil, err)
+		return r.settle(ctx, "mail", from, nil, err)
 	}
 	if cfg.Route(acc.To) == List {
 		res, err := r.Relay.Handle(ctx, acc)
 		if err != nil {
-			return r.settle("list post", from, acc, err)
+			return r.settle(ctx, "list post", from, acc, err)
 		}
 		r.logf("list post from %s (key %s): %s", acc.Contact.Email, acc.Key.Fingerprint, res.Summary())
 		r.queued()
@@ -249,7 +259,7 @@ func (r *Receiver) receive(ctx context.Context, cfg Config, route Route, env Env
 	}
 	res, err := r.Commands.Handle(ctx, acc)
 	if err != nil {
-		return r.settle("mail", from, acc, err)
+		return r.settle(ctx, "mail", from, acc, err)
 	}
 	r.logf("command mail from %s (key %s): %s", acc.Contact.Email, acc.Key.Fingerprint, res.Summary())
 	r.queued()
@@ -265,8 +275,10 @@ var (
 // settle is the one place that turns what went wrong with a message into
 // Receive's result, with its log line. what names the message ("mail",
 // "list post"), from is the quoted envelope sender, acc what the pipeline
-// accepted (nil if it did not).
-func (r *Receiver) settle(what, from string, acc *inbound.Accepted, err error) error {
+// accepted (nil if it did not). The signer of a refusal that is to be
+// told (inbound.Refusal.Tellable) is answered here (tell), and the log
+// line says so, or why not.
+func (r *Receiver) settle(ctx context.Context, what, from string, acc *inbound.Accepted, err error) error {
 	signer := ""
 	if acc != nil {
 		signer = acc.Key.Fingerprint
@@ -284,7 +296,18 @@ func (r *Receiver) settle(what, from string, acc *inbound.Accepted, err error) e
 		if ref.Detail != "" {
 			detail = " (" + strconv.QuoteToGraphic(ref.Detail) + ")"
 		}
-		r.logf("refused %s from %s: %s%s", what, from, ref.Reason, detail)
+		told, terr := r.tell(ctx, ref)
+		if terr != nil {
+			// The answer could not be queued: the mail is retried, so
+			// that the member is told then, never left without it.
+			prefix := ""
+			if directory.Temporary(terr) {
+				prefix = "deferred "
+			}
+			r.logf("%srefused %s from %s: %s%s; answer not queued: %v", prefix, what, from, ref.Reason, detail, terr)
+			return &Deferred{Err: terr}
+		}
+		r.logf("refused %s from %s: %s%s; %s", what, from, ref.Reason, detail, told)
 		return ref
 	case errors.Is(err, inbound.ErrReplay):
 		r.logf("refused %s from %s signed by %s: replay", what, from, signer)
@@ -323,6 +346,13 @@ func (d *Deferred) SMTPStatus() (code int, enhanced [3]int, text string) {
 
 // ExitCode is 75 (EX_TEMPFAIL): the MTA retries.
 func (d *Deferred) ExitCode() int { return inbound.ExitTempFail }
+
+// Answered reports whether Receive's result is a refusal whose signer
+// was told (an answer was queued): something to deliver.
+func Answered(err error) bool {
+	var ref *inbound.Refusal
+	return errors.As(err, &ref) && ref.Told != ""
+}
 
 // ExitCode is the exit status of ccdir process for Receive's result: 0
 // for a message taken or refused (an MTA must not bounce a refusal to a

@@ -114,7 +114,8 @@ func TestReceiveRoutes(t *testing.T) {
 }
 
 // Refused, dropped and deferred mail end to end: each gets its reply and
-// exit code, one log line, and nothing is queued.
+// exit code, one log line, and nothing is queued but the answer to a
+// registered signer who can fix the mail (TestRefusalsTold).
 func TestReceiveRefusals(t *testing.T) {
 	w := newWorld(t)
 	whoami := w.signed(dirAddr, "w1@dns.pt", "DIRECTORY "+dirAddr+"\nWHOAMI\n")
@@ -141,7 +142,7 @@ func TestReceiveRefusals(t *testing.T) {
 			`^ccdir: refused mail from "ana@dns\.pt": this signed message was already used`},
 		{"bound to the list, sent to the directory", anaAddr, dirAddr, w.signed(dirAddr, "b1@dns.pt", "DIRECTORY "+listAddr+"\nWHOAMI\n"),
 			550, [3]int{5, 7, 1}, "the signed content does not name this directory: the signed text must contain the line DIRECTORY " + dirAddr + " among the commands",
-			`^ccdir: refused mail from "ana@dns\.pt": the signed content does not name this directory`},
+			`^ccdir: refused mail from "ana@dns\.pt": the signed content does not name this directory.*; told ana@dns\.pt$`},
 		{"bounce", "", dirAddr, w.signed(dirAddr, "n1@dns.pt", "DIRECTORY "+dirAddr+"\nWHOAMI\n"),
 			0, [3]int{}, "", `^ccdir: dropped mail from "": bounce \(empty envelope sender\): not answered$`},
 		{"auto-reply", anaAddr, dirAddr, w.mail(anaAddr, dirAddr, "a1@dns.pt", "away\n", "Auto-Submitted: auto-replied"),
@@ -169,8 +170,8 @@ func TestReceiveRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n := len(w.queued("")); n != queued {
-		t.Errorf("refused mail queued %d messages", n-queued)
+	if n := len(w.queued("")); n != queued+1 {
+		t.Errorf("refused mail queued %d messages, want 1 (the answer to the unbound mail)", n-queued)
 	}
 }
 
@@ -227,7 +228,7 @@ func TestSettle(t *testing.T) {
 	}{
 		{"drop", "mail", nil, drop, true, 0, [3]int{}, "", 0, `^ccdir: dropped mail from "x@y": a loop$`},
 		{"temporary refusal", "mail", nil, temp, false, 451, [3]int{4, 7, 0}, "try later", 75, `^ccdir: deferred mail from "x@y": try later$`},
-		{"refusal", "mail", nil, perm, false, 554, [3]int{5, 7, 7}, "broken", 0, `^ccdir: refused mail from "x@y": broken \("key 1234\\n"\)$`},
+		{"refusal", "mail", nil, perm, false, 554, [3]int{5, 7, 7}, "broken", 0, `^ccdir: refused mail from "x@y": broken \("key 1234\\n"\); not told: not a refusal of a registered signer$`},
 		{"wrapped refusal", "mail", nil, fmt.Errorf("check: %w", perm), false, 554, [3]int{5, 7, 7}, "broken", 0, `^ccdir: refused mail from "x@y": broken`},
 		{"replay of a command mail", "mail", acc, fmt.Errorf("mailcmd: %w", inbound.ErrReplay), false, 550, [3]int{5, 7, 1}, "this signed message was already used", 0,
 			`^ccdir: refused mail from "x@y" signed by ` + fpr + `: replay$`},
@@ -245,7 +246,7 @@ func TestSettle(t *testing.T) {
 			`^ccdir: mail from "x@y": database is locked$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := w.rc.settle(tc.what, `"x@y"`, tc.acc, tc.err)
+			err := w.rc.settle(w.ctx, tc.what, `"x@y"`, tc.acc, tc.err)
 			expectLines(t, w.lines(), tc.log)
 			if got := ExitCode(err); got != tc.exit {
 				t.Errorf("ExitCode = %d, want %d", got, tc.exit)

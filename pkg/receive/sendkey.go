@@ -73,7 +73,7 @@ func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io
 	now := r.now()
 	why, err := r.keyLimit(ctx, cfg, rcpt, now)
 	if err != nil {
-		return r.settle("key request", from, nil, err)
+		return r.settle(ctx, "key request", from, nil, err)
 	}
 	if why != "" {
 		r.logf("key request from %s not answered: rate limit (%s)", rcpt, why)
@@ -82,12 +82,12 @@ func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io
 	}
 	data, err := r.keyMail(cfg, rcpt, inbound.MessageID(hdr), now)
 	if err != nil {
-		return r.settle("key request", from, nil, err)
+		return r.settle(ctx, "key request", from, nil, err)
 	}
 	ref := strconv.FormatInt(now.UnixNano(), 36)
 	m := outbox.Message{Kind: KindSendKey, Ref: ref, From: cfg.Directory.Address, To: rcpt, Data: data}
 	if _, err := r.Outbox.Enqueue(ctx, m); err != nil {
-		return r.settle("key request", from, nil, err)
+		return r.settle(ctx, "key request", from, nil, err)
 	}
 	r.logf("sent the directory key to %s", rcpt)
 	r.queued()

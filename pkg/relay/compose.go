@@ -15,9 +15,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
-	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/inbound"
-	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
 
@@ -282,26 +280,4 @@ func (c *composer) outer(rcpt *directory.Contact) pgpmime.Outer {
 			{Key: "X-Loop", Value: c.cfg.ListAddress},
 		},
 	}
-}
-
-// reply is the answer to a post that was not relayed: signed and
-// encrypted to the author (RFC 3156 §6.2).
-func (c *composer) reply(pub *keys.Public, kind, why string) (outbox.Message, error) {
-	// Only a signed Subject is echoed: the outer one can be set by anyone
-	// on the way, and this answer is signed by the directory.
-	subject := "Not relayed: your post"
-	if s := cleanSubject(c.a.Subject, c.cfg.Tag); c.a.SubjectSigned && s != "" {
-		subject = "Not relayed: " + s
-	}
-	text := fmt.Sprintf("Your post to %s, signed %s, was not relayed to anyone:\n%s.\n\n"+
-		"Nothing of it was kept.\n", c.cfg.ListAddress, c.a.SignedAt.UTC().Format("2006-01-02 15:04:05 UTC"), why)
-	sum := sha256.Sum256([]byte(c.a.Seen))
-	mid := "alert-reply-" + hex.EncodeToString(sum[:9]) + "@" + domainOf(c.cfg.ListAddress)
-	p := &fanout.Personal{Kind: kind, Ref: seenRef(c.a.Seen), Envelope: c.cfg.info.Address,
-		From:    mail.Address{Name: c.listName(), Address: c.cfg.ListAddress},
-		To:      mail.Address{Name: c.author.Name, Address: c.author.Email},
-		Subject: subject, OuterSubject: OuterSubject, Date: c.now, MessageID: mid,
-		Parts: []pgpmime.Part{{ContentType: "text/plain", Body: []byte(text)}},
-		Extra: []pgpmime.Field{{Key: "Auto-Submitted", Value: "auto-replied"}}}
-	return p.Message(c.secret, pub)
 }

@@ -61,7 +61,10 @@
 // because under process a rejection reaches nobody, and the reply is
 // authenticated; the answer to a post over the per-author limits goes
 // once an hour at most, kind KindLimit, so that the answers are no flood
-// either). Its error is nil and Result.Refused says why.
+// either; the others share with every answer to refused mail one kind,
+// fanout.KindRefused, and one cap per contact, Config.RepliesPerHour:
+// fanout.Answer builds them all). Its error is nil and Result.Refused
+// says why.
 //
 // # Acknowledgements
 //

@@ -3,10 +3,8 @@ package relay
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,8 +27,10 @@ const (
 	// Kind is the outbox kind of list copies; their ref is the alert id,
 	// so each recipient gets one copy of an alert at most.
 	Kind = outbox.KindAlert
-	// KindReply is the kind of the reply to a post that was not relayed.
-	KindReply = "alert-reply"
+	// KindReply is the kind of the reply to a post that was not relayed:
+	// the kind of every answer to a refused mail (fanout.KindRefused), so
+	// that one cap per contact holds for them all (Config.RepliesPerHour).
+	KindReply = fanout.KindRefused
 	// KindLimit is the kind of the answer to a post refused because its
 	// author posted too much: one per author per hour, however many posts.
 	KindLimit = "alert-limit"
@@ -46,10 +46,8 @@ const (
 	// enough for a running incident, not for a flood.
 	DefaultPostsPerMinute = 5
 	DefaultPostsPerHour   = 20
-	// repliesPerHour caps the refusal replies one author gets.
-	repliesPerHour = 10
-	idLen          = 8
-	idAlphabet     = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	idLen                 = 8
+	idAlphabet            = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 )
 
 // Config is what the operator sets for the list. The zero value means the
@@ -79,6 +77,11 @@ type Config struct {
 	// DefaultPostsPerHour). A post over a cap is relayed to nobody; its
 	// author is told once an hour (KindLimit).
 	PostsPerMinute, PostsPerHour int
+	// RepliesPerHour caps the answers to refused mail one contact gets in
+	// an hour, whichever service refused it (fanout.DefaultAnswersPerHour;
+	// ccdir sets commands.replies_per_hour). The answer to posts over the
+	// per-author limits goes once an hour, apart.
+	RepliesPerHour int
 }
 
 // Relay re-sends members' posts to the list address to every member,
@@ -130,6 +133,9 @@ type Result struct {
 	// (Replied) unless over the reply limit or without a usable key.
 	Refused string `json:"refused,omitempty"`
 	Replied bool   `json:"replied,omitempty"`
+	// NotTold says why the author of a refused post was not answered
+	// (the rate limit, no usable key).
+	NotTold string `json:"not_told,omitempty"`
 }
 
 // Summary is one line for the operator's log: what the post did, never
@@ -137,8 +143,11 @@ type Result struct {
 func (r *Result) Summary() string {
 	if r.Refused != "" {
 		s := "not relayed: " + r.Refused
-		if r.Replied {
+		switch {
+		case r.Replied:
 			s += " (author told)"
+		case r.NotTold != "":
+			s += " (author not told: " + r.NotTold + ")"
 		}
 		return s
 	}
@@ -270,7 +279,7 @@ func (r *Relay) Handle(ctx context.Context, a *inbound.Accepted) (*Result, error
 				return err
 			}
 			res.Refused = why
-			return r.answer(ctx, sq, cfg, a, author, KindLimit, 1, why, now, res)
+			return r.answer(ctx, sq, cfg, a, author, inbound.RefusedPostLimit, KindLimit, 1, why, now, res)
 		}
 		targets, err := p.targets(snap, author, !cfg.NoCopyToSender)
 		if err != nil {
@@ -516,43 +525,37 @@ func overLimit(ctx context.Context, sq *sql.Tx, cfg settings, email string, now 
 
 // refuse answers a post that is not relayed with an encrypted, signed
 // reply to the author's registered address, unless the author had
-// repliesPerHour of them within the hour.
+// Config.RepliesPerHour answers to refused mail within the hour.
 func (r *Relay) refuse(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.Accepted, author *directory.Contact, why string, now time.Time, res *Result) error {
 	res.Refused = strings.ReplaceAll(strings.ReplaceAll(why, "\n\n", " "), "\n", " ")
-	return r.answer(ctx, sq, cfg, a, author, KindReply, repliesPerHour, why, now, res)
+	return r.answer(ctx, sq, cfg, a, author, inbound.RefusedPost, KindReply, cfg.RepliesPerHour, why, now, res)
 }
 
-// answer queues the reply of kind saying why to the author of a post
-// that is not relayed, unless the author had perHour of that kind within
-// the hour.
-func (r *Relay) answer(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.Accepted, author *directory.Contact, kind string, perHour int, why string, now time.Time, res *Result) error {
-	n, err := outbox.CountSince(ctx, sq, kind, author.Email, now.Add(-time.Hour))
-	if err != nil || n >= perHour {
-		return err
+// answer queues the answer of kind saying why to the author of a post
+// that is not relayed (fanout.Answer, the one answer to refused mail),
+// unless the author had perHour of that kind within the hour. Whether a
+// refusal is told is inbound's table's to say (inbound.Kind.Tellable).
+func (r *Relay) answer(ctx context.Context, sq *sql.Tx, cfg settings, a *inbound.Accepted, author *directory.Contact, refusal inbound.Kind, kind string, perHour int, why string, now time.Time, res *Result) error {
+	if !refusal.Tellable() {
+		res.NotTold = refusal.Silent()
+		return nil
 	}
-	pub, err := r.keys.Public(author.Key, now)
+	// Only a signed Subject is echoed: the outer one can be set by anyone
+	// on the way, and this answer is signed by the directory.
+	subject := ""
+	if a.SubjectSigned {
+		subject = cleanSubject(a.Subject, cfg.Tag)
+	}
+	ans := &fanout.Answer{Kind: kind, PerHour: perHour, Seen: a.Seen, Envelope: cfg.info.Address,
+		From: address(cfg.info.Name, cfg.ListAddress), To: address(author.Name, author.Email), Key: author.Key,
+		What: "post", Outcome: "was not relayed to anyone", Title: "Not relayed", Subject: subject,
+		SignedAt: a.SignedAt, Why: why, Now: now}
+	notTold, err := ans.Queue(ctx, sq, r.Outbox, r.Secret, r.keys)
 	if err != nil {
-		return nil // no usable key: nothing can be said in private
-	}
-	c := &composer{cfg: cfg, a: a, author: author, now: now, secret: r.Secret}
-	m, err := c.reply(pub, kind, why)
-	if err != nil {
-		if keys.Unusable(err) {
-			return nil
-		}
 		return err
 	}
-	if _, err := r.Outbox.EnqueueTx(ctx, sq, m); err != nil {
-		return err
-	}
-	res.Replied = true
+	res.Replied, res.NotTold = notTold == "", notTold
 	return nil
-}
-
-// seenRef is the outbox ref of a reply to a post: stable per post.
-func seenRef(seen string) string {
-	sum := sha256.Sum256([]byte("ccdir relay\x00" + seen))
-	return "post-" + hex.EncodeToString(sum[:12])
 }
 
 func domainOf(addr string) string { return addr[strings.LastIndexByte(addr, '@')+1:] }
