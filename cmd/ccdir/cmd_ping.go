@@ -36,12 +36,15 @@ the mailbox receives and the key decrypts and signs. A challenge unanswered
 after ping.remind gets one reminder with the same token; one that expires
 unanswered is told to the admin contacts of the contact's ccTLDs and to the
 operator (operator.address, operator.key; ping.escalate), and the contact is
-stale until it answers a new one. Each message is queued
+stale until it answers a new one. A contact whose key expires within one of
+keys.remind_days gets one encrypted, signed reminder per threshold naming the
+key, its expiry and how to refresh it (KEY-REFRESH); an expired key gets
+none and is listed. Each message is queued
 with what records it: a rerun the same day sends nothing twice, and a run
 that stopped is finished by the next. Then what it queued is delivered
 through delivery.url.
 
-` + configHelp("ping.") + `
+` + configHelp("ping.", "keys.remind_days") + `
 
 EXIT STATUS
   0 ran (failed deliveries are listed), 1 error, 2 usage`,
@@ -90,6 +93,7 @@ func (g *globals) pingConfig() liveness.Config {
 		Remind:      g.duration("ping.remind"),
 		NoEscalate:  !g.boolean("ping.escalate"),
 		BounceLimit: g.number("bounces.limit"),
+		RemindDays:  g.numbers("keys.remind_days"),
 		Subject:     g.text("digest.subject"),
 	}
 }
@@ -134,7 +138,7 @@ func runPingSend(ctx context.Context, g *globals) error {
 	}
 	res, err := sender.Send(ctx)
 	if err != nil {
-		if res != nil && len(res.Challenged)+len(res.Reminded)+len(res.Escalated) > 0 {
+		if res != nil && len(res.Challenged)+len(res.Reminded)+len(res.Escalated)+len(res.KeyReminders) > 0 {
 			return withHint(err, "what was queued stays in the outbox and is recorded; the next ccdir ping send finishes the run")
 		}
 		return err
@@ -175,6 +179,12 @@ func runPingSend(ctx context.Context, g *globals) error {
 		for _, n := range e.Notes {
 			g.printf("  %s\n", n)
 		}
+	}
+	for _, k := range res.KeyReminders {
+		g.printf("key expiry reminder to %s: key %s expires on %s (%d days)\n", k.Email, k.Fingerprint, k.Expires[:10], k.Days)
+	}
+	for _, k := range res.Expired {
+		g.printf("key of %s expired on %s: no reminder (nothing can be encrypted to it); key %s\n", k.Email, k.Expires[:10], k.Fingerprint)
 	}
 	for _, sk := range res.Skipped {
 		g.printf("skipped %s: %s\n", sk.Email, sk.Reason)

@@ -114,6 +114,8 @@ var configKeys = []configKey{
 		help: "A reachability check unanswered after this long gets one reminder, with the same token."},
 	{name: "ping.escalate", def: "true", typ: boolType,
 		help: "Whether a check that expires unanswered is told to the admin contacts of the contact's ccTLDs (once per silence: not again until the contact has answered)."},
+	{name: "keys.remind_days", def: daysListText(liveness.DefaultRemindDays), typ: daysListType,
+		help: "Days before a contact's key expires at which `ccdir ping send` mails its owner an encrypted, signed reminder naming the key, its expiry and how to refresh it (`KEY-REFRESH`), once per threshold and key expiry: a rerun sends nothing twice, a key refreshed with a later expiry starts over, and a run that finds two thresholds reached sends one reminder, for the nearest. An expired key gets none (nothing can be encrypted to it); `ping send` lists it."},
 	{name: "bounces.address", typ: addressType,
 		help: "The bounce address: every message goes out with the envelope sender `LOCAL+TAG@DOMAIN` of it (TAG: the message's id and a MAC under the outbox key), and a delivery status notification sent there marks the message it names bounced. Route it (with any `+TAG`) to `ccdir serve` or `ccdir process` like the directory's address. Empty: `LOCAL-bounces@DOMAIN` of the directory's address, which no contact may have; another address should be one no contact has."},
 	{name: "bounces.limit", def: strconv.Itoa(outbox.DefaultBounceLimit), typ: intType(1, 100),
@@ -320,6 +322,34 @@ var prefixListType = configType{name: "list of IP addresses or networks", parse:
 	}
 	return out, nil
 }, show: func(v any) string { return strings.Join(v.([]string), ",") }, list: true}
+
+// daysListType is a list of numbers of days, 1 to 3660 (keys.remind_days).
+var daysListType = configType{name: "list of numbers of days", parse: func(s string) (any, error) {
+	out := []int{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSuffix(strings.TrimSpace(f), "d")
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 3660 {
+			return nil, fmt.Errorf("want a list of numbers of days from 1 to 3660, such as 60,30,7 (%q is not one)", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("want a list of numbers of days from 1 to 3660, such as 60,30,7")
+	}
+	return out, nil
+}, show: func(v any) string { return daysListText(v.([]int)) }, list: true}
+
+func daysListText(d []int) string {
+	s := make([]string, len(d))
+	for i, n := range d {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
 
 // intType is a whole number from lo to hi.
 func intType(lo, hi int) configType {
@@ -634,6 +664,9 @@ func (g *globals) boolean(key string) bool { return configGet[bool](g, key) }
 
 // duration is the value of a duration key.
 func (g *globals) duration(key string) time.Duration { return configGet[time.Duration](g, key) }
+
+// numbers is the value of a list of numbers (keys.remind_days).
+func (g *globals) numbers(key string) []int { return configGet[[]int](g, key) }
 
 // list is the value of a list key: nil if empty (the default applies),
 // empty for none.

@@ -161,6 +161,7 @@ func TestConfigAccessors(t *testing.T) {
 	accessor := map[string]reflect.Type{
 		"text": reflect.TypeOf(""), "number": reflect.TypeOf(0), "boolean": reflect.TypeOf(false),
 		"duration": reflect.TypeOf(time.Duration(0)), "list": reflect.TypeOf([]string(nil)),
+		"numbers": reflect.TypeOf([]int(nil)),
 	}
 	generic := map[string]reflect.Type{"digest.Interval": reflect.TypeOf(digest.Interval{})}
 	keyType := map[string]reflect.Type{}

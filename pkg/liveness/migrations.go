@@ -11,6 +11,7 @@ const Owner = "liveness"
 // the next version; a released step is never changed.
 var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "reachability pings", Up: pingsSchema},
+	{Owner: Owner, Version: 2, Name: "key-expiry reminders", Up: keyRemindersSchema},
 }
 
 // pingsSchema is the table of reachability pings: one row per challenge
@@ -33,4 +34,18 @@ CREATE TABLE IF NOT EXISTS pings (
 	answered    TEXT
 );
 CREATE INDEX IF NOT EXISTS pings_contact ON pings (email, fingerprint, sent);
+`
+
+// keyRemindersSchema records each key-expiry reminder sent: one row per
+// key, expiry and threshold (days), so a rerun sends nothing twice and
+// a key refreshed with a later expiry starts over.
+const keyRemindersSchema = `
+CREATE TABLE IF NOT EXISTS key_reminders (
+	fingerprint TEXT NOT NULL,
+	expires     TEXT NOT NULL,
+	days        INTEGER NOT NULL,
+	email       TEXT NOT NULL,
+	sent        TEXT NOT NULL,
+	PRIMARY KEY (fingerprint, expires, days)
+);
 `

@@ -39,6 +39,10 @@ type Config struct {
 	// BounceLimit is how many bounces in a row (Bounces) make a contact
 	// unreachable (default DefaultBounceLimit, bounces.limit).
 	BounceLimit int
+	// RemindDays are the days before a key's expiry its owner is
+	// reminded at, once each (default DefaultRemindDays,
+	// keys.remind_days).
+	RemindDays []int
 	// Subject is the neutral outer Subject (digest.subject); empty means
 	// "Encrypted message".
 	Subject string
@@ -99,6 +103,11 @@ type Result struct {
 	Reminded   []string     `json:"reminded"`
 	Escalated  []Escalation `json:"escalated"`
 	Skipped    []Skipped    `json:"skipped"`
+	// KeyReminders are the key-expiry reminders queued.
+	KeyReminders []KeyReminder `json:"key_reminders"`
+	// Expired are the keys that expired: they get no reminder (nothing
+	// can be encrypted to them), the operator is told.
+	Expired []KeyReminder `json:"expired_keys"`
 }
 
 func (s *Sender) now() time.Time {
@@ -153,7 +162,8 @@ func (s *Sender) Send(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	r := &run{s: s, cfg: cfg, now: now, snap: snap, keys: fanout.NewKeys(),
-		res: &Result{Challenged: []string{}, Reminded: []string{}, Escalated: []Escalation{}, Skipped: []Skipped{}}}
+		res: &Result{Challenged: []string{}, Reminded: []string{}, Escalated: []Escalation{}, Skipped: []Skipped{},
+			KeyReminders: []KeyReminder{}, Expired: []KeyReminder{}}}
 	r.keys.LoadContacts(snap.Contacts, now)
 	for i := range snap.Contacts {
 		c := &snap.Contacts[i]
@@ -164,6 +174,9 @@ func (s *Sender) Send(ctx context.Context) (*Result, error) {
 		if !ok {
 			r.res.Skipped = append(r.res.Skipped, Skipped{c.Email, "no key"})
 			continue
+		}
+		if err := r.keyExpiry(ctx, c); err != nil {
+			return r.res, err
 		}
 		st := states[id]
 		if st == nil {
