@@ -202,7 +202,7 @@ func TestTextShape(t *testing.T) {
 		"Key expires: 2024-12-31 (expired)",
 		"Key expires: never",
 		"Key:         no key",
-		"Confirmed:   2025-01-20", // +03:00 shown as the UTC date
+		"Changed:     2025-01-20", // +03:00 shown as the UTC date
 		"Directory key: 0123 4567 89AB CDEF 0123 4567 89AB CDEF 0123 4567",
 	} {
 		if !strings.Contains(text, want) {

@@ -148,11 +148,13 @@ func (t *textWriter) contact(s *directory.Snapshot, tld string, c *directory.Con
 		t.field(in, "Key", keys.GroupFingerprint(printable(c.Key.Fingerprint)))
 		t.field(in, "Key expires", keyExpiry(s, c.Key))
 	}
-	confirmed := "unknown"
+	// Contact.Confirmed is the time of the entry's last ledger change,
+	// not an answer to a reachability check: shown as "Changed".
+	changed := "unknown"
 	if c.Confirmed != "" {
-		confirmed = printable(date(c.Confirmed))
+		changed = printable(date(c.Confirmed))
 	}
-	t.field(in, "Confirmed", confirmed)
+	t.field(in, "Changed", changed)
 }
 
 func (t *textWriter) footer(s *directory.Snapshot) {

@@ -28,9 +28,9 @@ const vcardProdID = "-//ccdir//ccdir directory//EN"
 //     ("security contact .pt") and a NOTE with every role, 24x7 and the
 //     key fingerprint;
 //   - LANG (in order of preference), TZ, KEY as a data: URI of the
-//     armored key, REV (when the entry was last confirmed), and a UID
-//     derived from the email address (a name-based UUID), stable across
-//     digests.
+//     armored key, REV (when the entry last changed: the time of its
+//     last ledger entry, Contact.Confirmed), and a UID derived from the
+//     email address (a name-based UUID), stable across digests.
 //
 // Lines end in CRLF and are folded at 75 octets, never inside a UTF-8
 // sequence.

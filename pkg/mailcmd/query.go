@@ -171,7 +171,9 @@ func (r *run) whoami() string {
 	} else {
 		field("Key", "none")
 	}
-	field("Confirmed", orNone(me.Confirmed))
+	// The signed entry's Confirmed field is the time of its last ledger
+	// change; the last answer to a reachability check is SHOW's.
+	field("Changed", orNone(me.Confirmed))
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
