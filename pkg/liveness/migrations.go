@@ -12,6 +12,7 @@ const Owner = "liveness"
 var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "reachability pings", Up: pingsSchema},
 	{Owner: Owner, Version: 2, Name: "key-expiry reminders", Up: keyRemindersSchema},
+	{Owner: Owner, Version: 3, Name: "pending key and email changes", Up: pendingSchema},
 }
 
 // pingsSchema is the table of reachability pings: one row per challenge
@@ -48,4 +49,38 @@ CREATE TABLE IF NOT EXISTS key_reminders (
 	sent        TEXT NOT NULL,
 	PRIMARY KEY (fingerprint, expires, days)
 );
+`
+
+// pendingSchema is the table of guarded key and email changes (see
+// Pending): one row per change asked for, kept after it is decided so
+// that an id is never reused and pending list --all shows the history.
+// email and fingerprint are the contact as it was when asked (""
+// fingerprint: no key); new_key is the JSON of the directory.Key;
+// evidence the signed mail (NULL for the operator); proof_hash the
+// SHA-256 (hex) of the possession token (NULL: no proof needed). Times
+// are RFC 3339, UTC; proven and decided are NULL until they happen. At
+// most one change of each kind waits per contact.
+const pendingSchema = `
+CREATE TABLE IF NOT EXISTS pending_changes (
+	id              TEXT PRIMARY KEY,
+	contact_id      INTEGER NOT NULL,
+	email           TEXT NOT NULL,
+	fingerprint     TEXT NOT NULL,
+	kind            TEXT NOT NULL CHECK (kind IN ('key', 'email')),
+	new_email       TEXT,
+	new_key         TEXT,
+	new_fingerprint TEXT,
+	actor           TEXT NOT NULL,
+	evidence        BLOB,
+	requested       TEXT NOT NULL,
+	due             TEXT NOT NULL,
+	proof_hash      TEXT,
+	proven          TEXT,
+	state           TEXT NOT NULL CHECK (state IN ('waiting', 'applied', 'vetoed', 'cancelled', 'expired', 'superseded')),
+	decided         TEXT,
+	decided_by      TEXT,
+	reason          TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS pending_changes_waiting ON pending_changes (contact_id, kind) WHERE state = 'waiting';
+CREATE INDEX IF NOT EXISTS pending_changes_due ON pending_changes (state, due);
 `

@@ -39,7 +39,13 @@ type Notices struct {
 type Notice struct {
 	Email, Name string
 	Key         *directory.Key // the key the notice is encrypted to
-	Lines       []string
+	Lines       []string       // what changed (Announce)
+	// Asked are the changes asked for that wait (AnnouncePending of a
+	// waiting change), Waiting those changes (each once), for how to
+	// stop them; Decided what became of changes that waited (vetoed,
+	// cancelled, expired, superseded, applied).
+	Asked, Decided []string
+	Waiting        []*Pending
 }
 
 // NewNotices collects the notices of changes to view, the directory as
@@ -61,6 +67,33 @@ func NewNotices(view *directory.Snapshot, skip string) *Notices {
 // receive directory data (directory.Snapshot.Reachable: a role at an
 // active ccTLD), except skip.
 func (n *Notices) Announce(before, after *directory.Contact, tlds []string, lines []string) {
+	n.announce(before, after, tlds, lines, nil, false)
+}
+
+// AnnouncePending records the notice of what happens to the pending
+// change p of the contact c (as c is now: its address and key are the
+// ones the change replaces), said by lines, for the ccTLDs tlds (nil:
+// c's). It is told as Announce tells a change from c to c with the new
+// address or key: to c, to the new address or key, and to the other
+// contacts of its ccTLDs who receive directory data. A waiting p (just
+// proposed) is told as asked for, with how to stop it (VETO p.ID); any
+// other state as decided.
+func (n *Notices) AnnouncePending(c *directory.Contact, p *Pending, tlds []string, lines []string) {
+	after := *c
+	switch p.Kind {
+	case ChangeKey:
+		after.Key = p.NewKey
+	case ChangeEmail:
+		after.Email = p.NewEmail
+	}
+	if tlds == nil {
+		tlds = RoleTLDs(c, nil)
+	}
+	q := *p
+	n.announce(c, &after, tlds, lines, &q, true)
+}
+
+func (n *Notices) announce(before, after *directory.Contact, tlds []string, lines []string, p *Pending, pending bool) {
 	who := before
 	if who == nil {
 		who = after
@@ -72,16 +105,34 @@ func (n *Notices) Announce(before, after *directory.Contact, tlds []string, line
 	for i, l := range lines {
 		told[i] = fmt.Sprintf("%s (%s): %s", who.Email, strings.Join(displayAll(tlds), ", "), l)
 	}
-	n.Add(who, told)
+	add := func(c *directory.Contact) {
+		if !pending {
+			n.Add(c, told)
+			return
+		}
+		x := n.notice(c)
+		if x == nil {
+			return
+		}
+		if p.State == StateWaiting {
+			x.Asked = appendNew(x.Asked, told)
+			if !slices.ContainsFunc(x.Waiting, func(w *Pending) bool { return w.ID == p.ID }) {
+				x.Waiting = append(x.Waiting, p)
+			}
+		} else {
+			x.Decided = appendNew(x.Decided, told)
+		}
+	}
+	add(who)
 	if after != nil && after != who && (after.Email != who.Email || fingerprint(after.Key) != fingerprint(who.Key)) {
-		n.Add(after, told)
+		add(after)
 	}
 	for _, tld := range tlds {
 		for _, c := range n.view.ContactsOf(tld) {
 			if c.Email == who.Email || (after != nil && c.Email == after.Email) || c.Email == n.skip || !n.view.Reachable(&c) {
 				continue
 			}
-			n.Add(&c, told)
+			add(&c)
 		}
 	}
 }
@@ -89,11 +140,19 @@ func (n *Notices) Announce(before, after *directory.Contact, tlds []string, line
 // Add tells c lines (each once), at c's address and key; a contact
 // without a key is only recorded in NoKey.
 func (n *Notices) Add(c *directory.Contact, lines []string) {
+	if x := n.notice(c); x != nil {
+		x.Lines = appendNew(x.Lines, lines)
+	}
+}
+
+// notice is c's notice (at its address and key), made if need be; nil
+// (and c in NoKey) for a contact without a key.
+func (n *Notices) notice(c *directory.Contact) *Notice {
 	if c.Key == nil {
 		if !slices.Contains(n.NoKey, c.Email) {
 			n.NoKey = append(n.NoKey, c.Email)
 		}
-		return
+		return nil
 	}
 	i := slices.IndexFunc(n.list, func(x *Notice) bool { return x.Email == c.Email && x.Key.Fingerprint == c.Key.Fingerprint })
 	if i < 0 {
@@ -101,11 +160,16 @@ func (n *Notices) Add(c *directory.Contact, lines []string) {
 		n.list = append(n.list, &Notice{Email: c.Email, Name: c.Name, Key: &k})
 		i = len(n.list) - 1
 	}
+	return n.list[i]
+}
+
+func appendNew(list, lines []string) []string {
 	for _, l := range lines {
-		if !slices.Contains(n.list[i].Lines, l) {
-			n.list[i].Lines = append(n.list[i].Lines, l)
+		if !slices.Contains(list, l) {
+			list = append(list, l)
 		}
 	}
+	return list
 }
 
 // List is the notices, in the order their recipients were first told.
@@ -203,13 +267,45 @@ func (m *Mailer) Messages(ns []*Notice, c Change, now time.Time) (msgs []outbox.
 	return msgs, sent, skipped, nil
 }
 
-// noticeBody tells a contact about the changes that concern it.
+// noticeBody tells a contact about the changes that concern it: what
+// changed, what was asked for and waits (with how to stop it), what
+// became of changes that waited.
 func noticeBody(info directory.Info, from string, c Change, n *Notice, now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: a change made by %s\n\n", info.Name, c.Via)
-	fmt.Fprintf(&b, "At %s, %s\nchanged the directory:\n\n", now.UTC().Format("2006-01-02 15:04:05 UTC"), c.By)
-	for _, l := range n.Lines {
-		fmt.Fprintf(&b, "  - %s\n", l)
+	what := "a change made by"
+	if len(n.Lines) == 0 && len(n.Asked) > 0 {
+		what = "a change asked for by"
+	}
+	fmt.Fprintf(&b, "%s: %s %s\n\n", info.Name, what, c.Via)
+	fmt.Fprintf(&b, "At %s, %s\n", now.UTC().Format("2006-01-02 15:04:05 UTC"), c.By)
+	sections := []struct {
+		head  string
+		lines []string
+	}{
+		{"changed the directory", n.Lines},
+		{"asked for changes that wait before they take effect", n.Asked},
+		{"decided on changes that waited", n.Decided},
+	}
+	first := true
+	for _, s := range sections {
+		if len(s.lines) == 0 {
+			continue
+		}
+		if !first {
+			b.WriteString("\nand ")
+		}
+		first = false
+		fmt.Fprintf(&b, "%s:\n\n", s.head)
+		for _, l := range s.lines {
+			fmt.Fprintf(&b, "  - %s\n", l)
+		}
+	}
+	for _, p := range n.Waiting {
+		fmt.Fprintf(&b, "\nChange %s takes effect at %s unless it is stopped\nbefore.", p.ID, p.Due.UTC().Format(timeFormat))
+		if p.NeedsProof() {
+			b.WriteString(" It also needs the holder of the new key to answer the\nchallenge sent encrypted to it; unanswered, the change expires.")
+		}
+		fmt.Fprintf(&b, " To stop it, send %s a mail signed by your\nregistered key containing the line\n\n  VETO %s\n\nAny admin contact of the ccTLD may veto it too, and the operator can\ncancel it.\n", from, p.ID)
 	}
 	fmt.Fprintf(&b, "\nYou get this notice because the change concerns you or a ccTLD you\nare a contact of. If it was not expected, tell the directory's\noperator at once.\n\nDirectory serial %d, head %s.\n", c.Head.Serial, c.Head.Hash)
 	fmt.Fprintf(&b, "\n-- \n%s <%s>\nDirectory key %s\n", info.Name, from, info.KeyFingerprint)

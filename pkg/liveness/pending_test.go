@@ -1,0 +1,531 @@
+package liveness
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys/keystest"
+)
+
+// contact reads a contact of the fixture.
+func (f *fixture) contact(email string) directory.Contact {
+	f.t.Helper()
+	c, err := f.store.Contact(f.ctx, email)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
+// sqlTx runs fn in one transaction of the operational tables, committed
+// when fn returns nil.
+func (f *fixture) sqlTx(fn func(tx *sql.Tx) error) error {
+	f.t.Helper()
+	tx, err := f.store.DB().BeginTx(f.ctx, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// newKeys counts the new keys made, so that each is another.
+var newKeys int
+
+// keyChange is a key change of email to a new key, due after delay.
+func (f *fixture) keyChange(email string, delay time.Duration, proof string) *Pending {
+	f.t.Helper()
+	c := f.contact(email)
+	newKeys++
+	sec := keystest.NewSecret(f.t, fmt.Sprintf("%s new %d", c.Name, newKeys), email)
+	p := &Pending{ContactID: c.ID, Email: c.Email, Fingerprint: c.Key.Fingerprint, Kind: ChangeKey,
+		NewKey: dirKey(f.t, sec.Public()), Actor: "member:" + c.Key.Fingerprint, Evidence: []byte("the signed mail\n"),
+		Due: f.now().Add(delay)}
+	if proof != "" {
+		p.ProofHash = ProofHash(proof)
+	}
+	return p
+}
+
+func (f *fixture) propose(p *Pending) error {
+	f.t.Helper()
+	return f.sqlTx(func(tx *sql.Tx) error { return Propose(f.ctx, tx, p, f.now()) })
+}
+
+// apply applies id in its own Update by the operator Rita, with
+// ApplyEvidence, as the daily run does.
+func (f *fixture) apply(id string, confirmed bool) (Pending, []directory.Entry, error) {
+	f.t.Helper()
+	p, err := GetPending(f.ctx, f.store.DB(), id)
+	if err != nil {
+		return p, nil, err
+	}
+	actor, err := directory.OperatorActor("Rita Lopes")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	actor.Evidence = ApplyEvidence(p, "", f.now())
+	var got Pending
+	entries, err := f.store.Update(f.ctx, actor, func(t *directory.Tx) error {
+		var err error
+		got, err = Apply(f.ctx, t, id, actor.Name, confirmed, f.now())
+		return err
+	})
+	return got, entries, err
+}
+
+func (f *fixture) verify() {
+	f.t.Helper()
+	if _, err := f.store.Verify(f.ctx, f.dir.Fingerprint(), f.dir.Verify); err != nil {
+		f.t.Fatalf("verify: %v", err)
+	}
+}
+
+func (f *fixture) state(id string) Pending {
+	f.t.Helper()
+	p, err := GetPending(f.ctx, f.store.DB(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+func pendingErr(t *testing.T, err, want error) {
+	t.Helper()
+	var pe *PendingError
+	if !errors.As(err, &pe) || !errors.Is(err, want) {
+		t.Fatalf("err = %v, want a *PendingError %v", err, want)
+	}
+}
+
+// A proposed change is recorded as asked, listed while it waits, due
+// after its delay; a second change of the same kind for the contact is
+// refused while it waits, one of the other kind is not.
+func TestProposeListDue(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	if !ValidChangeID(p.ID) || p.State != StateWaiting || !p.Requested.Equal(f.now()) {
+		t.Fatalf("proposed %+v", p)
+	}
+	got := f.state(p.ID)
+	if got.NewKey == nil || got.NewKey.Armored != p.NewKey.Armored || got.NewFingerprint != p.NewKey.Fingerprint ||
+		got.Fingerprint != p.Fingerprint || got.Email != "ana@dns.pt" || !bytes.Equal(got.Evidence, p.Evidence) ||
+		!got.Due.Equal(p.Due) || got.ProofHash != "" || got.NeedsProof() || got.Actor != p.Actor {
+		t.Fatalf("read back %+v\nwant %+v", got, p)
+	}
+
+	again := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	err := f.propose(again)
+	pendingErr(t, err, ErrChangeWaits)
+	if !strings.Contains(err.Error(), p.ID) || again.ID != "" {
+		t.Fatalf("double pending: %v, id %q", err, again.ID)
+	}
+	ana := f.contact("ana@dns.pt")
+	email := &Pending{ContactID: ana.ID, Email: ana.Email, Fingerprint: ana.Key.Fingerprint, Kind: ChangeEmail,
+		NewEmail: "Ana@Example.PT", Actor: "operator:Rita Lopes", Due: f.now().Add(time.Hour)}
+	if err := f.propose(email); err != nil {
+		t.Fatal(err)
+	}
+	if email.NewEmail != "ana@example.pt" {
+		t.Errorf("new email %q, want it normalized", email.NewEmail)
+	}
+	ls, err := ListPending(f.ctx, f.store.DB(), false)
+	if err != nil || len(ls) != 2 || ls[0].ID != p.ID || ls[1].ID != email.ID {
+		t.Fatalf("ListPending = %v, %v", ls, err)
+	}
+	if due, err := DueChanges(f.ctx, f.store.DB(), f.now()); err != nil || len(due) != 0 {
+		t.Fatalf("due now: %v, %v", due, err)
+	}
+	f.advance(time.Hour)
+	if due, err := DueChanges(f.ctx, f.store.DB(), f.now()); err != nil || len(due) != 1 || due[0].ID != email.ID {
+		t.Fatalf("due after an hour: %v, %v", due, err)
+	}
+	f.advance(DefaultDelay)
+	if due, err := DueChanges(f.ctx, f.store.DB(), f.now()); err != nil || len(due) != 2 || due[0].ID != email.ID || due[1].ID != p.ID {
+		t.Fatalf("due after the delay: %v, %v", due, err)
+	}
+
+	// Changes that are not valid.
+	for name, bad := range map[string]func(p *Pending){
+		"no due":       func(p *Pending) { p.Due = time.Time{} },
+		"no actor":     func(p *Pending) { p.Actor = "" },
+		"no contact":   func(p *Pending) { p.ContactID = 0 },
+		"same key":     func(p *Pending) { p.NewKey.Fingerprint = p.Fingerprint },
+		"no key":       func(p *Pending) { p.NewKey = nil },
+		"kind":         func(p *Pending) { p.Kind = "name" },
+		"email w/ key": func(p *Pending) { p.Kind, p.NewEmail = ChangeEmail, "x@example.org" },
+		"bad email":    func(p *Pending) { p.Kind, p.NewKey, p.NewEmail = ChangeEmail, nil, "not an address" },
+		"same email":   func(p *Pending) { p.Kind, p.NewKey, p.NewEmail = ChangeEmail, nil, p.Email },
+	} {
+		q := f.keyChange("bob@dns.pt", time.Hour, "")
+		bad(q)
+		if err := f.propose(q); !errors.Is(err, ErrChangeNotValid) {
+			t.Errorf("%s: %v, want ErrChangeNotValid", name, err)
+		}
+	}
+	if ls, _ := ListPending(f.ctx, f.store.DB(), true); len(ls) != 2 {
+		t.Errorf("%d changes after the refusals, want 2", len(ls))
+	}
+}
+
+// Veto and Cancel stop a waiting change once; a decided or unknown id is
+// refused and changes nothing; once stopped, a new change may be asked.
+func TestVetoCancel(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(time.Hour)
+	var got Pending
+	err := f.sqlTx(func(tx *sql.Tx) (err error) {
+		got, err = Veto(f.ctx, tx, p.ID, "member:"+p.Fingerprint, f.now())
+		return err
+	})
+	if err != nil || got.State != StateVetoed || !got.Decided.Equal(f.now()) || got.DecidedBy != "member:"+p.Fingerprint {
+		t.Fatalf("Veto = %+v, %v", got, err)
+	}
+	if s := f.state(p.ID); s.State != StateVetoed || !s.Decided.Equal(f.now()) {
+		t.Fatalf("stored %+v", s)
+	}
+	for _, op := range []func(tx *sql.Tx, id string) (Pending, error){
+		func(tx *sql.Tx, id string) (Pending, error) { return Veto(f.ctx, tx, id, "member:X", f.now()) },
+		func(tx *sql.Tx, id string) (Pending, error) { return Cancel(f.ctx, tx, id, "operator:Rita", f.now()) },
+		func(tx *sql.Tx, id string) (Pending, error) { return Prove(f.ctx, tx, id, ProofHash("x"), f.now()) },
+	} {
+		err := f.sqlTx(func(tx *sql.Tx) error { _, err := op(tx, p.ID); return err })
+		pendingErr(t, err, ErrChangeDecided)
+		if !strings.Contains(err.Error(), "vetoed") {
+			t.Errorf("decided: %v", err)
+		}
+		err = f.sqlTx(func(tx *sql.Tx) error { _, err := op(tx, "chg-aaaaaaaaaa"); return err })
+		pendingErr(t, err, ErrChangeUnknown)
+	}
+	if _, _, err := f.apply(p.ID, true); !errors.Is(err, ErrChangeDecided) {
+		t.Fatalf("apply of a vetoed change: %v", err)
+	}
+	if s := f.state(p.ID); s.State != StateVetoed || s.DecidedBy != "member:"+p.Fingerprint {
+		t.Fatalf("after the refusals %+v", s)
+	}
+
+	q := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(q); err != nil {
+		t.Fatalf("a new change after a veto: %v", err)
+	}
+	err = f.sqlTx(func(tx *sql.Tx) (err error) {
+		got, err = Cancel(f.ctx, tx, q.ID, "operator:Rita Lopes", f.now())
+		return err
+	})
+	if err != nil || got.State != StateCancelled || got.DecidedBy != "operator:Rita Lopes" {
+		t.Fatalf("Cancel = %+v, %v", got, err)
+	}
+	if due, _ := DueChanges(f.ctx, f.store.DB(), f.now().Add(2*DefaultDelay)); len(due) != 0 {
+		t.Fatalf("stopped changes are due: %v", due)
+	}
+}
+
+// Prove accepts the change's own token once, before it is due; a wrong
+// token changes nothing.
+func TestProve(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "the-token-0123456789")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	if !f.state(p.ID).NeedsProof() {
+		t.Fatal("a change with a proof hash does not need a proof")
+	}
+	prove := func(token string) (Pending, error) {
+		var got Pending
+		err := f.sqlTx(func(tx *sql.Tx) (err error) {
+			got, err = Prove(f.ctx, tx, p.ID, ProofHash(token), f.now())
+			return err
+		})
+		return got, err
+	}
+	_, err := prove("another-token-0123456")
+	pendingErr(t, err, ErrProofWrong)
+	if !f.state(p.ID).Proven.IsZero() {
+		t.Fatal("a wrong token proved the change")
+	}
+	f.advance(time.Hour)
+	got, err := prove("the-token-0123456789")
+	if err != nil || !got.Proven.Equal(f.now()) || got.NeedsProof() || got.State != StateWaiting {
+		t.Fatalf("Prove = %+v, %v", got, err)
+	}
+	_, err = prove("the-token-0123456789")
+	pendingErr(t, err, ErrProofDone)
+
+	// A change without a proof hash is proven by nothing; past due, no
+	// proof is taken.
+	q := f.keyChange("bob@dns.pt", time.Hour, "")
+	if err := f.propose(q); err != nil {
+		t.Fatal(err)
+	}
+	err = f.sqlTx(func(tx *sql.Tx) error { _, err := Prove(f.ctx, tx, q.ID, ProofHash(""), f.now()); return err })
+	pendingErr(t, err, ErrProofWrong)
+	r := f.keyChange("carol@registro.br", time.Hour, "late-token-0123456789")
+	if err := f.propose(r); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(time.Hour)
+	err = f.sqlTx(func(tx *sql.Tx) error {
+		_, err := Prove(f.ctx, tx, r.ID, ProofHash("late-token-0123456789"), f.now())
+		return err
+	})
+	pendingErr(t, err, ErrProofMissing)
+}
+
+// Apply writes the change as one ledger entry of the operator who runs
+// it, with the evidence of what happened and the signed mail; verify
+// stays ok; the change is applied once.
+func TestApply(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(DefaultDelay)
+	got, entries, err := f.apply(p.ID, false)
+	if err != nil || got.State != StateApplied || got.DecidedBy != "operator:Rita Lopes" || len(entries) != 1 {
+		t.Fatalf("Apply = %+v, %d entries, %v", got, len(entries), err)
+	}
+	e := entries[0]
+	ev := string(e.Evidence)
+	if e.Actor != "operator:Rita Lopes" || e.Op != "key.set" ||
+		!strings.HasPrefix(ev, "pending change "+p.ID+" asked by member:"+p.Fingerprint+" at 2026-11-02T10:00:00Z, announced, not vetoed, applied at 2026-11-05T10:00:00Z (due 2026-11-05T10:00:00Z)\n\nthe signed mail\n") {
+		t.Fatalf("entry %s %s, evidence:\n%s", e.Actor, e.Op, ev)
+	}
+	if c := f.contact("ana@dns.pt"); c.Key.Fingerprint != p.NewFingerprint {
+		t.Fatalf("key %s, want %s", c.Key.Fingerprint, p.NewFingerprint)
+	}
+	f.verify()
+	if _, _, err := f.apply(p.ID, false); !errors.Is(err, ErrChangeDecided) {
+		t.Fatalf("second apply: %v", err)
+	}
+
+	// An email change, by the operator, without evidence.
+	bob := f.contact("bob@dns.pt")
+	q := &Pending{ContactID: bob.ID, Email: bob.Email, Fingerprint: bob.Key.Fingerprint, Kind: ChangeEmail,
+		NewEmail: "bob@example.pt", Actor: "operator:Rita Lopes", Due: f.now().Add(DefaultDelay)}
+	if err := f.propose(q); err != nil {
+		t.Fatal(err)
+	}
+	got, entries, err = f.apply(q.ID, false) // approve: before due
+	if err != nil || got.State != StateApplied || len(entries) != 1 || entries[0].Op != "contact.update" {
+		t.Fatalf("Apply email = %+v, %v", got, err)
+	}
+	if _, err := f.store.Contact(f.ctx, "bob@example.pt"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(entries[0].Evidence), "(due 2026-11-08T10:00:00Z)\n") {
+		t.Fatalf("evidence %q", entries[0].Evidence)
+	}
+	f.verify()
+}
+
+// A change of a contact whose address or key changed meanwhile (or that
+// was removed) is superseded: nothing is applied, no ledger entry.
+func TestApplySuperseded(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	q := f.keyChange("bob@dns.pt", DefaultDelay, "")
+	carol := f.contact("carol@registro.br")
+	r := &Pending{ContactID: carol.ID, Email: carol.Email, Fingerprint: carol.Key.Fingerprint, Kind: ChangeEmail,
+		NewEmail: "carol@example.br", Actor: "operator:Rita Lopes", Due: f.now().Add(DefaultDelay)}
+	for _, x := range []*Pending{p, q, r} {
+		if err := f.propose(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := keystest.NewSecret(t, "Ana Silva other", "ana@dns.pt")
+	_, err := f.store.Update(f.ctx, directory.Operator, func(tx *directory.Tx) error {
+		if _, err := tx.SetKey("ana@dns.pt", dirKey(t, other.Public())); err != nil {
+			return err
+		}
+		if _, err := tx.RemoveContact("bob@dns.pt"); err != nil {
+			return err
+		}
+		_, err := tx.UpdateContact("carol@registro.br", func(c *directory.Contact) error { c.Email = "carol@nic.br"; return nil })
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _ := f.store.Head(f.ctx)
+	f.advance(DefaultDelay)
+	for _, x := range []*Pending{p, q, r} {
+		got, entries, err := f.apply(x.ID, false)
+		if err != nil || got.State != StateSuperseded || len(entries) != 0 || got.Reason == "" {
+			t.Fatalf("%s: Apply = %+v, %d entries, %v", x.Email, got, len(entries), err)
+		}
+		if s := f.state(x.ID); s.State != StateSuperseded || s.Reason != got.Reason {
+			t.Fatalf("stored %+v", s)
+		}
+	}
+	if h, _ := f.store.Head(f.ctx); h != head {
+		t.Fatalf("head moved: %v, was %v", h, head)
+	}
+	if c := f.contact("ana@dns.pt"); c.Key.Fingerprint != other.Fingerprint() {
+		t.Fatal("the superseded key was applied")
+	}
+	f.verify()
+}
+
+// A key change that needs a proof of possession and has none expires at
+// its due time; before, applying it is refused unless the operator
+// confirmed it otherwise; a proven one applies.
+func TestApplyUnproven(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "ana-token-0123456789")
+	q := f.keyChange("bob@dns.pt", DefaultDelay, "bob-token-0123456789")
+	r := f.keyChange("carol@registro.br", DefaultDelay, "carol-token-012345678")
+	for _, x := range []*Pending{p, q, r} {
+		if err := f.propose(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := f.apply(p.ID, false)
+	pendingErr(t, err, ErrProofMissing)
+	if s := f.state(p.ID); s.State != StateWaiting {
+		t.Fatalf("refused apply left %s", s.State)
+	}
+	got, entries, err := f.apply(q.ID, true)
+	if err != nil || got.State != StateApplied || len(entries) != 1 {
+		t.Fatalf("confirmed apply = %+v, %v", got, err)
+	}
+	if err := f.sqlTx(func(tx *sql.Tx) error {
+		_, err := Prove(f.ctx, tx, r.ID, ProofHash("carol-token-012345678"), f.now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(DefaultDelay)
+	due, err := DueChanges(f.ctx, f.store.DB(), f.now())
+	if err != nil || len(due) != 2 {
+		t.Fatalf("due: %v, %v", due, err)
+	}
+	got, entries, err = f.apply(p.ID, false)
+	if err != nil || got.State != StateExpired || len(entries) != 0 || !strings.Contains(got.Reason, "not proven") {
+		t.Fatalf("unproven at due = %+v, %v", got, err)
+	}
+	got, entries, err = f.apply(r.ID, false)
+	if err != nil || got.State != StateApplied || len(entries) != 1 || !strings.Contains(string(entries[0].Evidence), "possession of the new key proven at 2026-11-02T10:00:00Z") {
+		t.Fatalf("proven at due = %+v, %v, %d entries", got, err, len(entries))
+	}
+	if c := f.contact("ana@dns.pt"); c.Key.Fingerprint != p.Fingerprint {
+		t.Fatal("the expired key was applied")
+	}
+	f.verify()
+}
+
+// An id once used, by a change decided or not, is never given again:
+// Propose draws another.
+func TestChangeIDNotReused(t *testing.T) {
+	f := newFixture(t)
+	same := bytes.Repeat([]byte{1}, changeIDLen)
+	testOnlyRand = bytes.NewReader(append(append(append([]byte{}, same...), same...), bytes.Repeat([]byte{2}, changeIDLen)...))
+	t.Cleanup(func() { testOnlyRand = nil })
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.sqlTx(func(tx *sql.Tx) error { _, err := Cancel(f.ctx, tx, p.ID, "operator:Rita", f.now()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	q := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(q); err != nil {
+		t.Fatal(err)
+	}
+	if p.ID != "chg-bbbbbbbbbb" || q.ID != "chg-cccccccccc" {
+		t.Fatalf("ids %s, %s", p.ID, q.ID)
+	}
+	if s := f.state(p.ID); s.State != StateCancelled || s.Email != "ana@dns.pt" {
+		t.Fatalf("the cancelled change was overwritten: %+v", s)
+	}
+}
+
+func TestValidChangeID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"chg-abcdefgh23": true, "chg-abcdefgh2": false, "chg-abcdefgh234": false, "chg-ABCDEFGH23": false,
+		"chg-abcdefgh18": false, "abc-abcdefgh23": false, "": false,
+	} {
+		if got := ValidChangeID(s); got != want {
+			t.Errorf("ValidChangeID(%q) = %v", s, got)
+		}
+	}
+}
+
+// A proposal is told to the contact's old key, its new key and the
+// ccTLD's other contacts, as asked for, with the change id, its due time
+// and how to stop it; a decision as decided.
+func TestAnnouncePending(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "ana-token-0123456789")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := f.store.Snapshot(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana := f.contact("ana@dns.pt")
+	n := NewNotices(snap, "")
+	n.AnnouncePending(&ana, p, nil, []string{"asks to change the key from " + KeyText(ana.Key) + " to " + KeyText(p.NewKey) + " (" + p.ID + ")"})
+	var to []string
+	for _, x := range n.List() {
+		to = append(to, x.Email+" "+x.Key.Fingerprint)
+	}
+	want := []string{"ana@dns.pt " + ana.Key.Fingerprint, "ana@dns.pt " + p.NewFingerprint, "bob@dns.pt " + f.contact("bob@dns.pt").Key.Fingerprint}
+	if strings.Join(to, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("told:\n%s\nwant:\n%s", strings.Join(to, "\n"), strings.Join(want, "\n"))
+	}
+	info, _ := f.store.Info(f.ctx)
+	c := Change{Via: "signed mail", By: "a mail signed by Ana Silva <ana@dns.pt>", Head: snap.Head}
+	body := noticeBody(info, dirAddress, c, n.List()[2], f.now())
+	for _, s := range []string{
+		"Test Directory: a change asked for by signed mail\n",
+		"\nasked for changes that wait before they take effect:\n\n  - ana@dns.pt (pt): asks to change the key",
+		"Change " + p.ID + " takes effect at 2026-11-05 10:00 UTC unless",
+		"answer the\nchallenge sent encrypted to it",
+		"\n  VETO " + p.ID + "\n",
+		"Any admin contact of the ccTLD may veto it too",
+	} {
+		if !strings.Contains(body, s) {
+			t.Errorf("no %q in:\n%s", s, body)
+		}
+	}
+	if strings.Contains(body, "changed the directory") {
+		t.Errorf("a proposal says it changed the directory:\n%s", body)
+	}
+
+	// A decision, with a change made in the same transaction.
+	p.State = StateVetoed
+	n = NewNotices(snap, "")
+	n.Announce(&ana, &ana, []string{"pt"}, []string{"name changed"})
+	n.AnnouncePending(&ana, p, nil, []string{"key change " + p.ID + " vetoed"})
+	body = noticeBody(info, dirAddress, c, n.List()[0], f.now())
+	for _, s := range []string{
+		"Test Directory: a change made by signed mail\n",
+		"changed the directory:\n\n  - ana@dns.pt (pt): name changed\n\nand decided on changes that waited:\n\n  - ana@dns.pt (pt): key change " + p.ID + " vetoed\n",
+	} {
+		if !strings.Contains(body, s) {
+			t.Errorf("no %q in:\n%s", s, body)
+		}
+	}
+	if strings.Contains(body, "VETO") {
+		t.Errorf("a decision says how to veto:\n%s", body)
+	}
+}
