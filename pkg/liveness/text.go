@@ -31,7 +31,7 @@ func challengeBody(snap *directory.Snapshot, c *directory.Contact, p *ping, toke
 	fmt.Fprintf(&b, "DIRECTORY %s\n%s %s\n\n", info.Address, PongVerb, token)
 	fmt.Fprintf(&b, "The token works once, for you alone, until %s.\n", p.expires.Format(timeFormat))
 	b.WriteString("Your answer changes nothing in your entry: it is recorded as the time\nyou were last confirmed, which the other contacts see with your entry\n")
-	b.WriteString("(and CALL ranks confirmed contacts first). Without an answer, the\nadmin contacts of your ccTLD are told that you could not be reached.\n")
+	b.WriteString("(and CALL, among contacts it otherwise ranks alike, puts confirmed\nones first). Without an answer, the admin contacts of your ccTLD are\ntold that you could not be reached.\n")
 	return footer(&b, info)
 }
 
