@@ -21,6 +21,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/internal/benchmem"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/outbox/smtptest"
 )
@@ -151,7 +152,7 @@ func benchFanout(b *testing.B, n int, attach []string) {
 		}
 		now := job.now()
 		kr := newKeyring(now)
-		c, err := job.content(cfg, snap, nil, now, kr)
+		c, err := job.content(ctx, cfg, snap, nil, now, kr)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +208,7 @@ func benchMeasure(b *testing.B, n int, fx *benchFixture, attach []string, send f
 		path := filepath.Join(dir, fmt.Sprintf("run%d.db", iter))
 		iter++
 		benchCopyFile(b, fx.template, path)
-		store, err := directory.Open(ctx, path, directory.Options{Signer: fx.dirKey, Migrations: slices.Concat(outbox.Migrations, Migrations)})
+		store, err := directory.Open(ctx, path, directory.Options{Signer: fx.dirKey, Migrations: slices.Concat(outbox.Migrations, Migrations, liveness.Migrations)})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -432,7 +433,7 @@ func newBenchFixture(b *testing.B, n int, path string) *benchFixture {
 		ListAddress:    "contacts@ccdir.example",
 		KeyFingerprint: dirKey.Fingerprint(),
 		PublicKey:      string(dirPub),
-	}, directory.Options{Signer: dirKey, Migrations: slices.Concat(outbox.Migrations, Migrations)})
+	}, directory.Options{Signer: dirKey, Migrations: slices.Concat(outbox.Migrations, Migrations, liveness.Migrations)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -488,7 +489,7 @@ func (fx *benchFixture) writeBody(b *testing.B, ctx context.Context, dir string,
 	}
 	path := filepath.Join(b.TempDir(), "preview.db")
 	benchCopyFile(b, fx.template, path)
-	store, err := directory.Open(ctx, path, directory.Options{Signer: fx.dirKey, Migrations: slices.Concat(outbox.Migrations, Migrations)})
+	store, err := directory.Open(ctx, path, directory.Options{Signer: fx.dirKey, Migrations: slices.Concat(outbox.Migrations, Migrations, liveness.Migrations)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/export"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
 
@@ -23,14 +24,21 @@ type content struct {
 	attachments []export.Attachment
 	keys        *keyring // at created
 	usable      func(*directory.Contact) error
+	// reach is the body's operational section: each contact's last
+	// confirmed as it stood at created, so a resumed digest says the same.
+	reach []export.Reach
 }
 
 // content is what the digest made at created says, from snap, the
 // directory at its serial, and prev, the directory at the last digest's
 // (nil if none), both read through checked; kr is used if it checks keys
 // at created (nil: a new keyring).
-func (j *Job) content(cfg Config, snap, prev *directory.Snapshot, created time.Time, kr *keyring) (*content, error) {
+func (j *Job) content(ctx context.Context, cfg Config, snap, prev *directory.Snapshot, created time.Time, kr *keyring) (*content, error) {
 	atts, err := export.Attachments(snap, cfg.Attach)
+	if err != nil {
+		return nil, err
+	}
+	reach, err := reachability(ctx, j.Store.DB(), cfg, snap, created)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +59,23 @@ func (j *Job) content(cfg Config, snap, prev *directory.Snapshot, created time.T
 		attachments: atts,
 		keys:        kr,
 		usable:      usable,
+		reach:       reach,
 	}, nil
+}
+
+// reachability is each contact's last confirmed (liveness.ConfirmedAt, at
+// the digest's date), in liveness's words, for the body's operational
+// section. It is not signed state: the signed attachments never hold it.
+func reachability(ctx context.Context, q liveness.Queryer, cfg Config, snap *directory.Snapshot, at time.Time) ([]export.Reach, error) {
+	conf, err := liveness.ConfirmedAt(ctx, q, snap.Contacts, at)
+	if err != nil {
+		return nil, fmt.Errorf("digest: last confirmed: %w", err)
+	}
+	out := make([]export.Reach, 0, len(snap.Contacts))
+	for _, c := range snap.Contacts {
+		out = append(out, export.Reach{Name: c.Name, Email: c.Email, Text: liveness.ConfirmedText(conf[c.Email], cfg.PingInterval, at)})
+	}
+	return out, nil
 }
 
 // checked reads the directory as its signed ledger says it is, and as it
@@ -102,6 +126,7 @@ func (j *Job) signedFor(c *content, cfg Config, rc *directory.Contact) (*pgpmime
 	var body bytes.Buffer
 	if err := export.WriteBody(&body, c.snap, export.BodyOptions{
 		Now: c.created, PrevSerial: c.prevSerial, Changes: c.changes, Recipient: rc, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable,
+		Reachability: c.reach,
 	}); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/export"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
@@ -25,6 +26,10 @@ type Config struct {
 	Attach      []string // default vcard, json, keys
 	Subject     string   // outer Subject; default DefaultSubject
 	KeyNoteDays int      // warn recipients whose key expires within; default 60
+	// PingInterval is ping.interval: a last confirmed older than it is
+	// shown stale in the body's reachability section; default
+	// liveness.DefaultInterval.
+	PingInterval time.Duration
 }
 
 // Job makes and sends digests. Its fields are set by the caller; the zero
@@ -112,6 +117,9 @@ func (j *Job) defaults() Config {
 	}
 	if c.KeyNoteDays == 0 {
 		c.KeyNoteDays = export.DefaultKeyNoteDays
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = liveness.DefaultInterval
 	}
 	return c
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/keys/keystest"
 	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/outbox/smtptest"
 )
@@ -40,7 +41,7 @@ func newJobStore(t *testing.T, n int, tr outbox.Transport) *digest.Job {
 	store, err := directory.Create(ctx, filepath.Join(t.TempDir(), "directory.db"), directory.Info{
 		Name: "Job Test Directory", Address: "dir@ccdir.example",
 		KeyFingerprint: dirKey.Fingerprint(), PublicKey: string(pub),
-	}, directory.Options{Signer: dirKey, Now: clock, Migrations: slices.Concat(outbox.Migrations, digest.Migrations)})
+	}, directory.Options{Signer: dirKey, Now: clock, Migrations: slices.Concat(outbox.Migrations, digest.Migrations, liveness.Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func (j *Job) MessageFor(ctx context.Context, email, messageID string) (outbox.M
 		}
 		return outbox.Message{}, &directory.Error{Err: directory.ErrNotFound, Msg: "no contact with email " + email}
 	}
-	c, err := j.content(cfg, snap, prev[0], now, kr)
+	c, err := j.content(ctx, cfg, snap, prev[0], now, kr)
 	if err != nil {
 		return outbox.Message{}, err
 	}
@@ -63,7 +63,7 @@ func (j *Job) dryRun(ctx context.Context, cfg Config, res *Result, last director
 	if err != nil {
 		return nil, err
 	}
-	c, err := j.content(cfg, snap, prev[0], kr.t, kr)
+	c, err := j.content(ctx, cfg, snap, prev[0], kr.t, kr)
 	if err != nil {
 		return nil, err
 	}
@@ -88,11 +88,11 @@ func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := j.content(cfg, snap, prev[0], j.now(), nil)
+	c, err := j.content(ctx, cfg, snap, prev[0], j.now(), nil)
 	if err != nil {
 		return err
 	}
-	return export.WriteBody(w, c.snap, export.BodyOptions{Now: c.created, PrevSerial: c.prevSerial, Changes: c.changes, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable})
+	return export.WriteBody(w, c.snap, export.BodyOptions{Now: c.created, PrevSerial: c.prevSerial, Changes: c.changes, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable, Reachability: c.reach})
 }
 
 // PreviewMessage writes the whole encrypted mail that the contact with

@@ -54,7 +54,7 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *
 	if err != nil {
 		return err
 	}
-	c, err := j.content(cfg, snaps[0], snaps[1], t, kr)
+	c, err := j.content(ctx, cfg, snaps[0], snaps[1], t, kr)
 	if err != nil {
 		return err
 	}

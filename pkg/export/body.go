@@ -34,13 +34,26 @@ type BodyOptions struct {
 	// contacts with a key), for the note and the count of usable keys;
 	// nil accepts every key that has not expired at Now.
 	Usable func(*directory.Contact) error
+	// Reachability, when not empty, is written after the directory in a
+	// section of its own, headed as operational and not part of the
+	// signed directory: when each contact last answered a reachability
+	// check. It is the same for every recipient.
+	Reachability []Reach
+}
+
+// Reach is one line of a body's reachability section: a contact, and when
+// it last answered a reachability check, in words (liveness.ConfirmedText).
+type Reach struct {
+	Name, Email string
+	Text        string
 }
 
 // WriteBody writes the text/plain body of a digest of s: the directory's
 // name; the note of [KeyNote] for opts.Recipient, if any; date, serial,
 // head hash and counts; the changes since the last digest, by ccTLD; the
-// directory exactly as [WriteText] lays it out; and a footer on querying
-// the directory by mail, with the directory key's fingerprint.
+// directory exactly as [WriteText] lays it out; opts.Reachability, if
+// any, apart from the directory; and a footer on querying the directory
+// by mail, with the directory key's fingerprint.
 //
 // The text is UTF-8 with LF line endings (the MIME layer converts), has no
 // trailing spaces and no line starting with "From ", and its lines are at
@@ -89,6 +102,7 @@ func WriteBody(w io.Writer, s *directory.Snapshot, opts BodyOptions) error {
 
 	t.changes(s, opts)
 	t.members(s)
+	t.reachability(opts.Reachability)
 	t.bodyFooter(s)
 	if t.err != nil {
 		return t.err
@@ -225,6 +239,25 @@ func wrap(first, cont, text string, width int) []string {
 
 // bodyFooter says how to query the directory by mail and which key signs
 // it.
+// reachability writes the operational section of last confirmations: not
+// signed state (the pings table), so set apart from the directory and
+// labelled as not part of it.
+func (t *textWriter) reachability(rs []Reach) {
+	if len(rs) == 0 {
+		return
+	}
+	t.line("")
+	t.line("%s", rule)
+	t.heading("Reachability (operational, not part of the signed directory)")
+	t.wrapped("", "", "When each contact last answered a reachability check (a signed PONG to an encrypted"+
+		" challenge), from the directory's operational records. These lines are not in the signed entries"+
+		" above nor in the attached exports; an entry's \"Changed\" is when its signed entry last changed.", noteWidth)
+	t.line("")
+	for _, r := range rs {
+		t.line("  %s <%s>: %s", printable(r.Name), printable(r.Email), printable(r.Text))
+	}
+}
+
 func (t *textWriter) bodyFooter(s *directory.Snapshot) {
 	t.line("")
 	t.line("%s", rule)

@@ -280,3 +280,38 @@ func TestKeyNote(t *testing.T) {
 		})
 	}
 }
+
+// TestBodyReachability: the operational section of last confirmations
+// comes after the directory, under a heading that says it is not part of
+// the signed directory, and leaves the directory part as WriteText lays
+// it out.
+func TestBodyReachability(t *testing.T) {
+	cur := curSnapshot()
+	opts := bodyOptions()
+	opts.Reachability = []Reach{
+		{Name: "Maria\x1b[31m Souza", Email: "maria@nic.br", Text: "last confirmed: 2025-03-01 08:00 UTC (1 day ago)"},
+		{Name: "Erin Weber", Email: "erin@denic.de", Text: "last confirmed: never (has not answered a reachability check)"},
+	}
+	body := writeBody(t, cur, opts)
+	plain := writeBody(t, cur, bodyOptions())
+	for _, want := range []string{
+		"\n" + rule + "\nReachability (operational, not part of the signed directory)\n",
+		"\n  Maria\uFFFD[31m Souza <maria@nic.br>: last confirmed: 2025-03-01 08:00 UTC (1 day ago)\n",
+		"\n  Erin Weber <erin@denic.de>: last confirmed: never (has not answered a reachability check)\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %q:\n%s", want, body)
+		}
+	}
+	if !inOrder(body, "\nрф (xn--p1ai)  ", "\nReachability (operational", "maria@nic.br>: last", "erin@denic.de>: last", "To query the directory") {
+		t.Error("the reachability section is not between the directory and the footer")
+	}
+	// Everything before the section is the body without it.
+	cut := strings.Index(body, "\n"+rule+"\nReachability")
+	if cut < 0 || !strings.HasPrefix(plain, body[:cut]) {
+		t.Error("the section changed the body before it")
+	}
+	if strings.Contains(plain, "Reachability") {
+		t.Error("a body without reachability lines has the section")
+	}
+}

@@ -270,8 +270,16 @@ func loadStates(ctx context.Context, q Queryer) (map[ident]*state, error) {
 // its current address and key ("last confirmed"), by email; a contact
 // that never did is not in the map. It is operational data, not signed
 // state: what shows it (SHOW, CALL, contact show, digests) takes it from
-// here.
+// here, and says it in the words of [ConfirmedText].
 func Confirmed(ctx context.Context, q Queryer, contacts []directory.Contact) (map[string]time.Time, error) {
+	return ConfirmedAt(ctx, q, contacts, time.Time{})
+}
+
+// ConfirmedAt is [Confirmed] as it stood at t: answers given after t do
+// not count; a zero t counts them all. A digest reads it at its own date,
+// so that copies queued when an interrupted run is resumed say what the
+// first ones said.
+func ConfirmedAt(ctx context.Context, q Queryer, contacts []directory.Contact, t time.Time) (map[string]time.Time, error) {
 	states, err := loadStates(ctx, q)
 	if err != nil {
 		return nil, err
@@ -282,11 +290,60 @@ func Confirmed(ctx context.Context, q Queryer, contacts []directory.Contact) (ma
 		if !ok {
 			continue
 		}
-		if st := states[id]; st != nil && !st.confirmed.IsZero() {
-			out[contacts[i].Email] = st.confirmed
+		st := states[id]
+		if st == nil {
+			continue
+		}
+		last := st.confirmed
+		if !t.IsZero() {
+			last = time.Time{}
+			for _, p := range st.pings {
+				if !p.answered.After(t) && p.answered.After(last) {
+					last = p.answered
+				}
+			}
+		}
+		if !last.IsZero() {
+			out[contacts[i].Email] = last
 		}
 	}
 	return out, nil
+}
+
+// Fresh reports whether a last confirmed at t (zero: never) is within
+// interval (ping.interval) of now: a contact CALL ranks as confirmed.
+func Fresh(t time.Time, interval time.Duration, now time.Time) bool {
+	return !t.IsZero() && now.Sub(t) < interval
+}
+
+// ConfirmedText says, for people, when a contact last answered a
+// reachability check (t, its last accepted PONG; zero: never) and how long
+// before now, marked stale when not [Fresh]. It is the one wording of
+// "last confirmed": SHOW, CALL and the digests use it.
+func ConfirmedText(t time.Time, interval time.Duration, now time.Time) string {
+	if t.IsZero() {
+		return "last confirmed: never (has not answered a reachability check)"
+	}
+	s := fmt.Sprintf("last confirmed: %s (%s ago)", t.UTC().Format(timeFormat), agoText(now.Sub(t)))
+	if !Fresh(t, interval, now) {
+		s += ", stale"
+	}
+	return s
+}
+
+// agoText is a duration in whole days, or hours under two days.
+func agoText(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	n, one, many := int(d/(24*time.Hour)), "day", "days"
+	if d < 48*time.Hour {
+		n, one, many = int(d/time.Hour), "hour", "hours"
+	}
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // Status is the reachability of one contact, as ping status shows it.

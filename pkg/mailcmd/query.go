@@ -51,7 +51,7 @@ func (r *run) show(tld string) (string, error) {
 		b.WriteString("\nReachability (operational, not part of the signed directory):\n")
 		for _, c := range sub.Contacts {
 			t := conf[c.Email]
-			fmt.Fprintf(&b, "  %s <%s>: %s\n", Echo(c.Name), c.Email, confirmedText(t, !t.IsZero() && r.now.Sub(t) < r.cfg.PingInterval, r.now))
+			fmt.Fprintf(&b, "  %s <%s>: %s\n", Echo(c.Name), c.Email, liveness.ConfirmedText(t, r.cfg.PingInterval, r.now))
 		}
 	}
 	return strings.TrimSuffix(b.String(), "\n"), nil
@@ -211,7 +211,7 @@ func Rank(contacts []directory.Contact, tld string, languages []string, confirme
 	out := make([]Callee, len(contacts))
 	for i, c := range contacts {
 		cl := Callee{Contact: c, Always: c.Always, Confirmed: confirmed[c.Email]}
-		cl.Fresh = !cl.Confirmed.IsZero() && now.Sub(cl.Confirmed) < interval
+		cl.Fresh = liveness.Fresh(cl.Confirmed, interval, now)
 		if c.TimeZone != "" {
 			if loc, err := time.LoadLocation(c.TimeZone); err == nil {
 				cl.Local = now.In(loc)
@@ -295,7 +295,7 @@ func (r *run) call(tld string) (string, error) {
 			why = append(why, "languages "+strings.Join(c.Languages, ", "))
 		}
 		fmt.Fprintf(&b, "   %s\n", strings.Join(why, "; "))
-		fmt.Fprintf(&b, "   %s\n", confirmedText(cl.Confirmed, cl.Fresh, r.now))
+		fmt.Fprintf(&b, "   %s\n", liveness.ConfirmedText(cl.Confirmed, r.cfg.PingInterval, r.now))
 		phones := slices.Clone(c.Phones)
 		slices.SortStableFunc(phones, func(a, b directory.Phone) int { return b2int(b.Emergency) - b2int(a.Emergency) })
 		for _, p := range phones {
@@ -307,30 +307,6 @@ func (r *run) call(tld string) (string, error) {
 		}
 	}
 	return strings.TrimSuffix(b.String(), "\n"), nil
-}
-
-// confirmedText tells when a contact last answered a reachability check
-// (its last accepted PONG), and how long ago.
-func confirmedText(t time.Time, fresh bool, now time.Time) string {
-	if t.IsZero() {
-		return "last confirmed: never (has not answered a reachability check)"
-	}
-	s := fmt.Sprintf("last confirmed: %s (%s ago)", t.UTC().Format("2006-01-02 15:04 UTC"), agoText(now.Sub(t)))
-	if !fresh {
-		s += ", stale"
-	}
-	return s
-}
-
-// agoText is a duration in whole days, or hours under two days.
-func agoText(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	if d < 48*time.Hour {
-		return plural(int(d/time.Hour), "hour", "hours")
-	}
-	return plural(int(d/(24*time.Hour)), "day", "days")
 }
 
 func b2int(b bool) int {
