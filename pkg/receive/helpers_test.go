@@ -20,6 +20,7 @@ import (
 	"github.com/ccdir/ccdir/keys/keystest"
 	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/mailcmd"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/relay"
@@ -78,7 +79,7 @@ func newWorld(t *testing.T) *world {
 	info := directory.Info{Name: dirName, Address: dirAddr, ListAddress: listAddr,
 		KeyFingerprint: w.dir.Fingerprint(), PublicKey: string(armored)}
 	s, err := directory.Create(w.ctx, filepath.Join(t.TempDir(), "directory.db"), info, directory.Options{Signer: w.dir, Now: w.now,
-		Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, Migrations)})
+		Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, liveness.Migrations, Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}
