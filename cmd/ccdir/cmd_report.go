@@ -28,8 +28,10 @@ func newReportCmd(g *globals) *cobra.Command {
 		Long: `Meant for cron, daily or weekly. Collects, since the last report mailed (the
 first time: the last 7 days; --since DURATION, e.g. 48h or 14d, instead):
 failed and bounced deliveries, stale and unreachable contacts (as ping
-status says), contacts' keys that expire within 30 days, and refused mail
-by reason (from the inbound log of serve and process). When there is
+status says), contacts' keys that expire within the largest of
+keys.remind_days (the first reminder their owners get; default 60 days),
+and refused mail by reason (the kind of refusal, from the inbound log of
+serve and process). When there is
 something to say, it is mailed to the operator (operator.address),
 encrypted to the operator's key (operator.key) and signed by the
 directory's key, and delivered through delivery.url; when there is
@@ -101,7 +103,7 @@ func runReport(ctx context.Context, o reportOptions, g *globals) error {
 		return err
 	}
 	ob.Now = g.now
-	src := report.Sources{DB: s.DB(), Outbox: ob, Snapshot: snap, Statuses: statuses, Now: now}
+	src := report.Sources{DB: s.DB(), Outbox: ob, Snapshot: snap, Statuses: statuses, RemindDays: g.numbers("keys.remind_days"), Now: now}
 	if o.since > 0 {
 		src.Since = now.Add(-o.since)
 	}

@@ -20,14 +20,15 @@ const (
 )
 
 // Reason codes of the inbound log made by this package. A refusal by
-// the pipeline or a service has reason ReasonOther until the refusal
-// says its kind.
+// the pipeline or a service has the name of its inbound.Kind as reason
+// (unsigned, stale, unbound, commands, ...: inbound/kind.go); ReasonOther
+// only when it has no kind (inbound.RefusedOther), its text saying why.
 const (
 	ReasonRecipient = "recipient"  // not an address of this directory
 	ReasonLoop      = "loop"       // a bounce, an automatic or bulk message, our own mail
 	ReasonReplay    = "replay"     // the signed message was already used
 	ReasonSignature = "signature"  // the signer is no longer registered
-	ReasonOther     = "other"      // a refusal not classified further (its text says why)
+	ReasonOther     = "other"      // a refusal of no kind (its text says why)
 	ReasonTemporary = "temporary"  // a failure of ours, or a temporary refusal
 	ReasonKeyLimit  = "key-limit"  // a key request over its rate limit
 	ReasonSender    = "sender"     // a key request from an invalid sender address
@@ -83,7 +84,8 @@ func (e *Entry) settle(err error) {
 	}
 }
 
-// refusalReason is the reason code of a refusal.
+// refusalReason is the reason code of a refusal: this package's own
+// refusals have theirs, the others the name of their kind.
 func refusalReason(ref *inbound.Refusal) string {
 	switch ref {
 	case errReplayed:
@@ -92,6 +94,9 @@ func refusalReason(ref *inbound.Refusal) string {
 		return ReasonSignature
 	case errMalformed:
 		return ReasonMalformed
+	}
+	if ref.Kind != inbound.RefusedOther {
+		return ref.Kind.String()
 	}
 	return ReasonOther
 }

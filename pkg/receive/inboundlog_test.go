@@ -31,10 +31,10 @@ func TestInboundLog(t *testing.T) {
 		{anaAddr, []string{dirAddr}, cmd,
 			Entry{Sender: anaAddr, Recipient: dirAddr, Route: "commands", Signer: w.ana.Fingerprint(), Verdict: VerdictAccepted, Reason: "commands"}},
 		{anaAddr, []string{dirAddr}, cmd,
-			Entry{Sender: anaAddr, Recipient: dirAddr, Route: "commands", Verdict: VerdictRefused, Reason: ReasonOther,
+			Entry{Sender: anaAddr, Recipient: dirAddr, Route: "commands", Verdict: VerdictRefused, Reason: inbound.RefusedReplay.String(),
 				Text: "this signed message was already used; sign and send the commands again"}},
 		{anaAddr, []string{dirAddr}, w.mail(anaAddr, dirAddr, "u1@dns.pt", secret),
-			Entry{Sender: anaAddr, Recipient: dirAddr, Route: "commands", Verdict: VerdictRefused, Reason: ReasonOther,
+			Entry{Sender: anaAddr, Recipient: dirAddr, Route: "commands", Verdict: VerdictRefused, Reason: inbound.RefusedUnsigned.String(),
 				Text: "the message is not signed with OpenPGP (use PGP/MIME or clear-signed text)"}},
 		{anaAddr, []string{dirAddr}, w.mail(anaAddr, dirAddr, "a1@dns.pt", secret, "Auto-Submitted: auto-replied"),
 			Entry{Sender: anaAddr, Recipient: dirAddr, Route: "commands", Verdict: VerdictIgnored, Reason: ReasonLoop}},
@@ -140,4 +140,23 @@ func mustArmored(t *testing.T, w *world) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A refusal is logged under the code of its inbound.Kind; only one of no
+// kind is "other", and receive's own refusals keep their codes.
+func TestRefusalReason(t *testing.T) {
+	for _, k := range inbound.Kinds() {
+		want := k.String()
+		if k == inbound.RefusedOther {
+			want = ReasonOther
+		}
+		if got := refusalReason(&inbound.Refusal{Kind: k, Reason: "x"}); got != want {
+			t.Errorf("kind %v: reason %q, want %q", k, got, want)
+		}
+	}
+	for ref, want := range map[*inbound.Refusal]string{errReplayed: ReasonReplay, errSigner: ReasonSignature, errMalformed: ReasonMalformed} {
+		if got := refusalReason(ref); got != want {
+			t.Errorf("%q: reason %q, want %q", ref.Reason, got, want)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,9 +23,6 @@ const Kind = "report"
 // DefaultSince is how far back the first report looks, when no report
 // was mailed before.
 const DefaultSince = 7 * 24 * time.Hour
-
-// DefaultExpiring is how soon a key must expire to be reported.
-const DefaultExpiring = 30 * 24 * time.Hour
 
 // Period is the period of a report made at now: its UTC day.
 func Period(now time.Time) string { return now.UTC().Format(time.DateOnly) }
@@ -68,6 +66,7 @@ type Summary struct {
 	Deliveries []Delivery `json:"deliveries"`
 	Contacts   []Contact  `json:"contacts"`
 	Keys       []Key      `json:"keys"`
+	KeysWithin int        `json:"keys_within_days"` // Keys: those expiring within this many days
 	Refusals   []Refusals `json:"refusals"`
 	Deferred   int        `json:"deferred"` // mails deferred by a failure of ours (they come again)
 }
@@ -84,9 +83,12 @@ type Sources struct {
 	Outbox   *outbox.Outbox
 	Snapshot *directory.Snapshot
 	Statuses []liveness.Status
-	Since    time.Time     // zero: from the last report (Last), else DefaultSince ago
-	Expiring time.Duration // 0: DefaultExpiring
-	Now      time.Time
+	Since    time.Time // zero: from the last report (Last), else DefaultSince ago
+	// RemindDays is keys.remind_days: the keys reported are those that
+	// expire within the largest of them (the first reminder an owner
+	// gets), or have expired; nil: liveness.DefaultRemindDays.
+	RemindDays []int
+	Now        time.Time
 }
 
 // Last returns when the last report mailed ended (zero if none).
@@ -124,11 +126,13 @@ func Collect(ctx context.Context, src Sources) (*Summary, error) {
 			since = now.Add(-DefaultSince)
 		}
 	}
-	expiring := src.Expiring
-	if expiring <= 0 {
-		expiring = DefaultExpiring
+	days := src.RemindDays
+	if len(days) == 0 {
+		days = liveness.DefaultRemindDays
 	}
-	s := &Summary{Period: Period(now), Since: since.UTC(), Until: now,
+	within := slices.Max(days)
+	expiring := time.Duration(within) * 24 * time.Hour
+	s := &Summary{Period: Period(now), Since: since.UTC(), Until: now, KeysWithin: within,
 		Deliveries: []Delivery{}, Contacts: []Contact{}, Keys: []Key{}, Refusals: []Refusals{}}
 
 	rows, err := src.Outbox.List(ctx, outbox.Filter{Status: []outbox.Status{outbox.Failed, outbox.Bounced}})
@@ -158,17 +162,32 @@ func Collect(ctx context.Context, src Sources) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report: inbound log: %w", err)
 	}
-	by := map[[2]string]int{}
+	// Refusals are counted by reason code (the refusal's inbound.Kind),
+	// each with its last text; those of no kind (ReasonOther) by text,
+	// which is all that says why.
+	by := map[[2]string]*Refusals{}
+	var order [][2]string
 	for _, e := range log {
 		switch e.Verdict {
 		case receive.VerdictRefused:
-			by[[2]string{e.Reason, e.Text}]++
+			k := [2]string{e.Reason, ""}
+			if e.Reason == receive.ReasonOther {
+				k[1] = e.Text
+			}
+			r := by[k]
+			if r == nil {
+				r = &Refusals{Reason: e.Reason}
+				by[k] = r
+				order = append(order, k)
+			}
+			r.Text = e.Text // oldest first: the last one stays
+			r.Count++
 		case receive.VerdictDeferred:
 			s.Deferred++
 		}
 	}
-	for k, n := range by {
-		s.Refusals = append(s.Refusals, Refusals{Reason: k[0], Text: k[1], Count: n})
+	for _, k := range order {
+		s.Refusals = append(s.Refusals, *by[k])
 	}
 	sort.Slice(s.Refusals, func(i, j int) bool {
 		a, b := s.Refusals[i], s.Refusals[j]
@@ -212,7 +231,7 @@ func (s *Summary) Text() string {
 		}
 	}
 	if len(s.Keys) > 0 {
-		fmt.Fprintf(&b, "\nKeys expiring (%d):\n", len(s.Keys))
+		fmt.Fprintf(&b, "\nKeys expiring within %d days (%d):\n", s.KeysWithin, len(s.Keys))
 		for _, k := range s.Keys {
 			fmt.Fprintf(&b, "  %s  %s (key %s)\n", k.Expires.Format(time.DateOnly), k.Email, k.Fingerprint)
 		}

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -58,8 +59,10 @@ func TestCollectAndQueue(t *testing.T) {
 
 	for i, e := range []receive.Entry{
 		{At: start.Add(-8 * 24 * time.Hour), Verdict: receive.VerdictRefused, Reason: "other", Text: "too old"},
-		{At: start.Add(-time.Hour), Verdict: receive.VerdictRefused, Reason: "other", Text: "not signed"},
-		{At: start.Add(-time.Hour), Verdict: receive.VerdictRefused, Reason: "other", Text: "not signed"},
+		{At: start.Add(-2 * time.Hour), Verdict: receive.VerdictRefused, Reason: "unsigned", Text: "not signed (a)"},
+		{At: start.Add(-time.Hour), Verdict: receive.VerdictRefused, Reason: "unsigned", Text: "not signed (b)"},
+		{At: start.Add(-time.Hour), Verdict: receive.VerdictRefused, Reason: "other", Text: "odd thing"},
+		{At: start.Add(-time.Hour), Verdict: receive.VerdictRefused, Reason: "other", Text: "odd thing"},
 		{At: start.Add(-time.Hour), Verdict: receive.VerdictRefused, Reason: "replay", Text: "used"},
 		{At: start.Add(-time.Hour), Verdict: receive.VerdictAccepted, Reason: "commands"},
 		{At: start.Add(-time.Hour), Verdict: receive.VerdictIgnored, Reason: "loop"},
@@ -74,12 +77,14 @@ func TestCollectAndQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Refusals{{"other", "not signed", 2}, {"replay", "used", 1}}
+	// Counted by reason code (a refusal's inbound.Kind), with the last
+	// text of each; refusals of no kind ("other") by their text.
+	want := []Refusals{{"other", "odd thing", 2}, {"unsigned", "not signed (b)", 2}, {"replay", "used", 1}}
 	if !slices.Equal(sum.Refusals, want) || sum.Deferred != 1 || len(sum.Contacts) != 1 || sum.Contacts[0].Email != "ana@dns.pt" {
 		t.Fatalf("report = %+v, want refusals %v, 1 deferred, ana stale", sum, want)
 	}
 	text := sum.Text()
-	for _, line := range []string{"Refused mail by reason (3):", "      2  other: not signed", "Stale and unreachable contacts (1):"} {
+	for _, line := range []string{"Refused mail by reason (5):", "      2  other: odd thing", "      2  unsigned: not signed (b)", "Stale and unreachable contacts (1):"} {
 		if !strings.Contains(text, line+"\n") {
 			t.Errorf("text lacks %q:\n%s", line, text)
 		}
@@ -147,8 +152,9 @@ func TestCollectDeliveries(t *testing.T) {
 	}
 }
 
-// Keys that expire within DefaultExpiring (or have expired) are in the
-// report, soonest first; others, and keys that never expire, are not.
+// Keys that expire within the largest of the remind days (default
+// liveness.DefaultRemindDays) or have expired are in the report, soonest
+// first; others, and keys that never expire, are not.
 func TestCollectKeys(t *testing.T) {
 	ctx := context.Background()
 	s, ob := open(t)
@@ -176,5 +182,44 @@ func TestCollectKeys(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"carol@registro.br", "ana@dns.pt"}) {
 		t.Fatalf("keys = %v, want carol's (expired) then ana's", got)
+	}
+}
+
+// The window of keys expiring is the largest of keys.remind_days.
+func TestCollectKeysRemindDays(t *testing.T) {
+	ctx := context.Background()
+	s, ob := open(t)
+	key := func(days int) *directory.Key {
+		return &directory.Key{Fingerprint: fmt.Sprint(days), Expires: start.Add(time.Duration(days) * 24 * time.Hour).Format(time.RFC3339)}
+	}
+	snap := &directory.Snapshot{Contacts: []directory.Contact{
+		{Email: "d20@dns.pt", Key: key(20)},
+		{Email: "d45@dns.pt", Key: key(45)},
+		{Email: "d80@dns.pt", Key: key(80)},
+		{Email: "d100@dns.pt", Key: key(100)},
+	}}
+	for _, tt := range []struct {
+		days   []int
+		within int
+		want   []string
+	}{
+		{nil, 60, []string{"d20@dns.pt", "d45@dns.pt"}}, // liveness.DefaultRemindDays: 60, 30, 7
+		{[]int{7, 90, 30}, 90, []string{"d20@dns.pt", "d45@dns.pt", "d80@dns.pt"}},
+		{[]int{30}, 30, []string{"d20@dns.pt"}},
+	} {
+		sum, err := Collect(ctx, Sources{DB: s.DB(), Outbox: ob, Snapshot: snap, Now: start, RemindDays: tt.days})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, k := range sum.Keys {
+			got = append(got, k.Email)
+		}
+		if !slices.Equal(got, tt.want) || sum.KeysWithin != tt.within {
+			t.Errorf("remind days %v: keys %v within %d, want %v within %d", tt.days, got, sum.KeysWithin, tt.want, tt.within)
+		}
+		if want := fmt.Sprintf("Keys expiring within %d days (%d):", tt.within, len(tt.want)); !strings.Contains(sum.Text(), want) {
+			t.Errorf("text lacks %q:\n%s", want, sum.Text())
+		}
 	}
 }
