@@ -62,14 +62,20 @@ func (i Info) Addresses() []string {
 // "+tag" subaddress of (which most mail servers deliver to the same
 // mailbox), compared case-insensitively; "" if none.
 func (i Info) OwnAddress(email string) string {
-	local, domain, _ := strings.Cut(strings.ToLower(strings.TrimSpace(email)), "@")
 	for _, a := range i.Addresses() {
-		al, ad, _ := strings.Cut(strings.ToLower(a), "@")
-		if ad == domain && (local == al || strings.HasPrefix(local, al+"+")) {
+		if sameMailbox(email, a) {
 			return a
 		}
 	}
 	return ""
+}
+
+// sameMailbox reports whether email is addr or a "+tag" subaddress of
+// it, compared case-insensitively.
+func sameMailbox(email, addr string) bool {
+	local, domain, _ := strings.Cut(strings.ToLower(strings.TrimSpace(email)), "@")
+	al, ad, _ := strings.Cut(strings.ToLower(strings.TrimSpace(addr)), "@")
+	return al != "" && ad == domain && (local == al || strings.HasPrefix(local, al+"+"))
 }
 
 // Head identifies the state of the directory: the serial (sequence number

@@ -543,23 +543,29 @@ func (t *Tx) checkOwnKey(k *Key) error {
 }
 
 // checkOwnAddress refuses one of the directory's own addresses
-// (Info.OwnAddress) as a contact's email: mail to it would come back to
-// the directory, and a digest sent there would be dropped as a loop.
+// (Info.OwnAddress, and the configured bounce address,
+// Options.BounceAddress, with their +tag forms) as a contact's email:
+// mail to it would come back to the directory, and a digest sent there
+// would be dropped as a loop.
 func (t *Tx) checkOwnAddress(email string) error {
 	info, err := readInfo(t.ctx, t.tx)
 	if err != nil {
 		return err
 	}
-	if own := info.OwnAddress(email); own != "" {
-		what := "the directory's address"
-		switch own {
-		case info.ListAddress:
-			what = "the list's address"
-		case info.SendKeyAddress():
-			what = "the directory's key-request address"
-		case info.BounceAddress():
-			what = "the directory's bounce address"
+	own, what := info.OwnAddress(email), "the directory's address"
+	switch b := t.s.opts.BounceAddress; {
+	case own == "":
+		if b != "" && sameMailbox(email, b) {
+			own, what = b, "the directory's bounce address (bounces.address)"
 		}
+	case own == info.ListAddress:
+		what = "the list's address"
+	case own == info.SendKeyAddress():
+		what = "the directory's key-request address"
+	case own == info.BounceAddress():
+		what = "the directory's bounce address"
+	}
+	if own != "" {
 		if own != email {
 			what = "delivered to " + what + " " + own
 		}

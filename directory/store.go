@@ -60,6 +60,13 @@ type Options struct {
 	// set, as it refuses the directory's own. The zero value reserves
 	// nothing.
 	Operator Reserved
+	// BounceAddress is the configured bounce address (bounces.address)
+	// when there is one: the envelope sender of everything the directory
+	// sends is a +TAG of it. Tx refuses it, and its +TAG forms, as a
+	// contact's email, as it refuses the directory's own addresses
+	// (Info.OwnAddress, which hold the default LOCAL-bounces@DOMAIN).
+	// "" reserves nothing more.
+	BounceAddress string
 	// Genesis is the actor Create names in the genesis entry (the
 	// operator who made the directory, OperatorActor); the zero value
 	// is Operator.
