@@ -18,6 +18,11 @@ import (
 	"testing"
 	"time"
 
+	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
 	"github.com/ccdir/ccdir/keys"
 )
 
@@ -213,3 +218,58 @@ func (g *GPGHome) Revoke(fpr string) {
 
 // String describes the home for messages.
 func (g *GPGHome) String() string { return fmt.Sprintf("GNUPGHOME=%s", g.Dir) }
+
+// Reexpire returns s's public key, armored, with new self-signatures
+// dated at that make the primary key expire at primary and every subkey
+// at sub (zero: never): the key as its owner refreshes it. s is left as
+// it is.
+func Reexpire(t testing.TB, s *keys.Secret, at, primary, sub time.Time) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := s.Entity().SerializePrivateWithoutSigning(&buf, nil); err != nil {
+		t.Fatalf("keystest.Reexpire: %v", err)
+	}
+	e, err := openpgp.ReadEntity(packet.NewReader(&buf))
+	if err != nil {
+		t.Fatalf("keystest.Reexpire: %v", err)
+	}
+	cfg := &packet.Config{Time: func() time.Time { return at }, DefaultHash: keys.SignatureHash}
+	lifetime := func(created, exp time.Time) *uint32 {
+		if exp.IsZero() {
+			return nil
+		}
+		secs := uint32(exp.Sub(created) / time.Second)
+		return &secs
+	}
+	for _, id := range e.Identities {
+		sig := id.SelfCertifications[len(id.SelfCertifications)-1].Packet
+		sig.CreationTime, sig.KeyLifetimeSecs = at, lifetime(e.PrimaryKey.CreationTime, primary)
+		if err := sig.SignUserId(id.UserId.Id, e.PrimaryKey, e.PrivateKey, cfg); err != nil {
+			t.Fatalf("keystest.Reexpire: %v", err)
+		}
+	}
+	for i := range e.Subkeys {
+		sk := &e.Subkeys[i]
+		sig := sk.Bindings[len(sk.Bindings)-1].Packet
+		sig.CreationTime, sig.KeyLifetimeSecs = at, lifetime(sk.PublicKey.CreationTime, sub)
+		if err := sig.SignKey(sk.PublicKey, e.PrivateKey, cfg); err != nil {
+			t.Fatalf("keystest.Reexpire: %v", err)
+		}
+	}
+	var bin bytes.Buffer
+	if err := e.Serialize(&bin); err != nil {
+		t.Fatalf("keystest.Reexpire: %v", err)
+	}
+	var out bytes.Buffer
+	w, err := armor.Encode(&out, openpgp.PublicKeyType, nil)
+	if err == nil {
+		_, err = w.Write(bin.Bytes())
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		t.Fatalf("keystest.Reexpire: %v", err)
+	}
+	return out.Bytes()
+}

@@ -44,6 +44,10 @@ type keyEntry struct {
 	done bool // rcpt and err hold the verdict at at
 	rcpt *pgpmime.Recipient
 	err  error
+	// until is when the key stops working (keys.Public.UsableUntil) as
+	// read at at; read says the key could be parsed.
+	until time.Time
+	read  bool
 }
 
 // NewKeys returns the key cache of one run.
@@ -104,6 +108,25 @@ func (c *Keys) Public(k *directory.Key, t time.Time) (*keys.Public, error) {
 	return pub, nil
 }
 
+// UsableUntil returns when k stops working for the directory, as read
+// at t (keys.Public.UsableUntil: the earliest of the primary key's
+// expiry and the latest expiries of its encryption and signing keys;
+// zero: never), whether or not k can be used at t; false when there is
+// no key or it cannot be read. It answers from the verdict cached at t.
+func (c *Keys) UsableUntil(k *directory.Key, t time.Time) (time.Time, bool) {
+	if k == nil {
+		return time.Time{}, false
+	}
+	e := c.entry(k)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.done || !e.at.Equal(t) {
+		_, e.rcpt, e.err = c.check(e, t)
+		e.at, e.done = t, true
+	}
+	return e.until, e.read
+}
+
 // Load reads and checks the given keys at t, in parallel; nil keys are
 // passed over. Later calls of Recipient at t answer from the cache.
 func (c *Keys) Load(ks []*directory.Key, t time.Time) {
@@ -129,6 +152,7 @@ func (c *Keys) LoadContacts(contacts []directory.Contact, t time.Time) {
 
 // check parses (unless kept) and checks e's key at t; e.mu is held.
 func (c *Keys) check(e *keyEntry, t time.Time) (*keys.Public, *pgpmime.Recipient, error) {
+	e.until, e.read = time.Time{}, false
 	pub := e.pub
 	if pub == nil {
 		var err error
@@ -145,6 +169,8 @@ func (c *Keys) check(e *keyEntry, t time.Time) (*keys.Public, *pgpmime.Recipient
 			return nil, nil, err
 		}
 	}
+	// At t, as Check, which then reuses the signatures verified.
+	e.until, e.read = pub.UsableUntil(t), true
 	if err := pub.Check(t); err != nil {
 		return nil, nil, err
 	}

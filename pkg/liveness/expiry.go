@@ -39,10 +39,15 @@ func (c Config) remindDays() []int {
 
 // keyExpiry reminds c that its key expires, at the nearest threshold
 // of Config.RemindDays it has reached and not yet been reminded at for
-// this key and expiry; an expired key is listed in Result.Expired.
+// this key and expiry; an expired key is listed in Result.Expired. The
+// expiry is when the key stops working for the directory
+// (keys.Public.UsableUntil, read from the registered key): the earlier
+// of the primary key's and its encryption subkey's, not the primary
+// key's alone that the directory records (directory.Key.Expires), so a
+// refresh that extended only the primary key goes on being reminded of.
 func (r *run) keyExpiry(ctx context.Context, c *directory.Contact) error {
-	exp, ok := c.Key.ExpiresAt()
-	if !ok {
+	exp, ok := r.keys.UsableUntil(c.Key, r.now)
+	if !ok || exp.IsZero() {
 		return nil
 	}
 	exp = exp.UTC()
@@ -102,7 +107,11 @@ func keyExpiryBody(snap *directory.Snapshot, c *directory.Contact, exp, now time
 	fmt.Fprintf(&b, "Hello %s,\n\n", c.Name)
 	fmt.Fprintf(&b, "the OpenPGP key registered for you in %s,\n\n  %s\n\nexpires on %s (in %d days). After that the directory cannot\nencrypt to you: you get no alerts, digests or checks.\n\n",
 		snap.Info.Name, strings.ToUpper(c.Key.Fingerprint), exp.Format("2006-01-02 15:04 UTC"), left)
-	fmt.Fprintf(&b, "To refresh it, extend its expiry (gpg --quick-set-expire %s 1y),\nthen mail %s a message signed by this key whose text is\n\n", strings.ToUpper(c.Key.Fingerprint), snap.Info.Address)
+	if prim, ok := c.Key.ExpiresAt(); !ok || prim.After(exp) {
+		fmt.Fprintf(&b, "It is its encryption (or signing) subkey that expires then, not the\nprimary key: extend the subkeys too.\n\n")
+	}
+	fpr := strings.ToUpper(c.Key.Fingerprint)
+	fmt.Fprintf(&b, "To refresh it, extend the expiry of the key and of its subkeys:\n\n  gpg --quick-set-expire %s 1y\n  gpg --quick-set-expire %s 1y '*'\n\n(the second command extends the subkeys, which the first leaves as they are),\nthen mail %s a message signed by this key whose text is\n\n", fpr, fpr, snap.Info.Address)
 	fmt.Fprintf(&b, "DIRECTORY %s\nKEY-REFRESH\n\nwith the refreshed key attached (gpg --armor --export %s).\nA new key is not a refresh: use KEY-ROTATE for that.\n", snap.Info.Address, strings.ToUpper(c.Key.Fingerprint))
 	return b.String()
 }

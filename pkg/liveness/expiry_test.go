@@ -6,15 +6,27 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/keys/keystest"
 )
 
-// setExpiry records exp as the expiry of email's key (a refresh).
+// setExpiry refreshes email's key so that it expires at exp, its
+// subkeys too.
 func (f *fixture) setExpiry(email string, exp time.Time) {
 	f.t.Helper()
+	f.setExpiries(email, exp, exp)
+}
+
+// setExpiries refreshes email's key with new self-signatures: its
+// primary key expires at primary, its subkeys at sub (zero: never).
+func (f *fixture) setExpiries(email string, primary, sub time.Time) {
+	f.t.Helper()
+	pub, err := keys.ParsePublicOne(keystest.Reexpire(f.t, f.secrets[email], f.now(), primary, sub))
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	if _, err := f.store.Update(f.ctx, directory.Operator, func(tx *directory.Tx) error {
-		k := dirKey(f.t, f.secrets[email].Public())
-		k.Expires = exp.UTC().Format(time.RFC3339)
-		_, err := tx.RefreshKey(email, k)
+		_, err := tx.RefreshKey(email, dirKey(f.t, pub))
 		return err
 	}); err != nil {
 		f.t.Fatal(err)
@@ -86,5 +98,52 @@ func TestKeyExpiryReminders(t *testing.T) {
 	f.advance(45 * 24 * time.Hour) // 5 days left
 	if d := remindedDays(f.send(Config{RemindDays: []int{10}}), "ana@dns.pt"); len(d) != 1 || d[0] != 10 {
 		t.Fatalf("ana with remind_days 10: %v", d)
+	}
+}
+
+// The expiry reminded of is when the key stops working: the encryption
+// subkey's, when it is earlier than the primary key's (which the
+// directory records) or the primary key never expires; a refresh that
+// extends only the primary key goes on being reminded of, one that
+// extends the subkeys too stops the reminders.
+func TestKeyExpirySubkey(t *testing.T) {
+	f := newFixture(t)
+	sub := start.Add(25 * 24 * time.Hour)
+	f.setExpiries("ana@dns.pt", time.Time{}, sub)                        // primary never expires
+	f.setExpiries("carol@registro.br", start.Add(400*24*time.Hour), sub) // primary extended alone
+	res := f.send(Config{})
+	for _, email := range []string{"ana@dns.pt", "carol@registro.br"} {
+		if d := remindedDays(res, email); len(d) != 1 || d[0] != 30 {
+			t.Fatalf("%s (subkey expires in 25 days) reminded at %v, want [30]", email, d)
+		}
+		ts := f.texts(KindKeyAlert, email)
+		if len(ts) != 1 {
+			t.Fatalf("%d reminders to %s", len(ts), email)
+		}
+		fpr := f.secrets[email].Fingerprint()
+		for _, want := range []string{"expires on " + sub.Format(time.DateOnly), "subkey",
+			"gpg --quick-set-expire " + fpr + " 1y\n", "gpg --quick-set-expire " + fpr + " 1y '*'\n"} {
+			if !strings.Contains(ts[0], want) {
+				t.Fatalf("reminder to %s lacks %q:\n%s", email, want, ts[0])
+			}
+		}
+	}
+	// Carol extends the subkeys too: no more reminders. Ana extends
+	// her primary key only: the 7-day one still comes.
+	f.setExpiries("carol@registro.br", start.Add(400*24*time.Hour), start.Add(400*24*time.Hour))
+	f.setExpiries("ana@dns.pt", start.Add(400*24*time.Hour), sub)
+	f.advance(20 * 24 * time.Hour) // 5 days before the subkeys expire
+	res = f.send(Config{})
+	if d := remindedDays(res, "carol@registro.br"); d != nil {
+		t.Fatalf("carol reminded after extending the subkeys: %v", d)
+	}
+	if d := remindedDays(res, "ana@dns.pt"); len(d) != 1 || d[0] != 7 {
+		t.Fatalf("ana (subkey in 5 days) reminded at %v, want [7]", d)
+	}
+	// Past the subkey's expiry: listed as expired, on the subkey's date.
+	f.advance(10 * 24 * time.Hour)
+	res = f.send(Config{})
+	if len(res.Expired) != 1 || res.Expired[0].Email != "ana@dns.pt" || res.Expired[0].Expires != sub.Format(time.RFC3339) {
+		t.Fatalf("expired: %+v", res.Expired)
 	}
 }

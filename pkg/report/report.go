@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/receive"
@@ -151,8 +152,9 @@ func Collect(ctx context.Context, src Sources) (*Summary, error) {
 		}
 	}
 	if src.Snapshot != nil {
+		ks := fanout.NewKeys() // when each key stops working: its subkeys' expiry counts
 		for _, c := range src.Snapshot.Contacts {
-			if exp, ok := c.Key.ExpiresAt(); ok && exp.Before(now.Add(expiring)) {
+			if exp, ok := ks.UsableUntil(c.Key, now); ok && !exp.IsZero() && exp.Before(now.Add(expiring)) {
 				s.Keys = append(s.Keys, Key{Email: c.Email, Fingerprint: c.Key.Fingerprint, Expires: exp.UTC()})
 			}
 		}

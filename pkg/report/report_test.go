@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/keys/keystest"
 	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
@@ -152,25 +153,44 @@ func TestCollectDeliveries(t *testing.T) {
 	}
 }
 
+// expiringKey is a key for email whose primary key expires at primary
+// and its subkey at sub (zero: never); what counts is the earlier.
+func expiringKey(t *testing.T, email string, primary, sub time.Time) *directory.Key {
+	t.Helper()
+	sec := keystest.NewSecret(t, email, email)
+	pub, err := keys.ParsePublicOne(keystest.Reexpire(t, sec, keystest.SecretTime, primary, sub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := pub.Armored()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &directory.Key{Fingerprint: pub.Fingerprint, Armored: string(a)}
+	if !primary.IsZero() {
+		k.Expires = primary.Format(time.RFC3339)
+	}
+	return k
+}
+
 // Keys that expire within the largest of the remind days (default
 // liveness.DefaultRemindDays) or have expired are in the report, soonest
 // first; others, and keys that never expire, are not.
 func TestCollectKeys(t *testing.T) {
 	ctx := context.Background()
 	s, ob := open(t)
-	key := func(fpr string, exp time.Time) *directory.Key {
-		k := &directory.Key{Fingerprint: fpr}
-		if !exp.IsZero() {
-			k.Expires = exp.Format(time.RFC3339)
-		}
-		return k
-	}
+	key := func(email string, primary, sub time.Time) *directory.Key { return expiringKey(t, email, primary, sub) }
+	day := 24 * time.Hour
 	snap := &directory.Snapshot{Contacts: []directory.Contact{
-		{Email: "ana@dns.pt", Key: key("AAAA", start.Add(20*24*time.Hour))},
-		{Email: "bob@dns.pt", Key: key("BBBB", start.Add(60*24*time.Hour))},
-		{Email: "carol@registro.br", Key: key("CCCC", start.Add(-24*time.Hour))},
-		{Email: "erin@denic.de", Key: key("EEEE", time.Time{})},
+		{Email: "ana@dns.pt", Key: key("ana@dns.pt", start.Add(20*day), start.Add(20*day))},
+		{Email: "bob@dns.pt", Key: key("bob@dns.pt", start.Add(60*day), start.Add(60*day))},
+		{Email: "carol@registro.br", Key: key("carol@registro.br", start.Add(-day), start.Add(-day))},
+		{Email: "erin@denic.de", Key: key("erin@denic.de", time.Time{}, time.Time{})},
 		{Email: "dan@nic.example"},
+		// The primary key never expires or is extended, the encryption
+		// subkey is not.
+		{Email: "fay@dns.pt", Key: key("fay@dns.pt", time.Time{}, start.Add(25*day))},
+		{Email: "gil@dns.pt", Key: key("gil@dns.pt", start.Add(400*day), start.Add(10*day))},
 	}}
 	sum, err := Collect(ctx, Sources{DB: s.DB(), Outbox: ob, Snapshot: snap, Now: start})
 	if err != nil {
@@ -180,8 +200,8 @@ func TestCollectKeys(t *testing.T) {
 	for _, k := range sum.Keys {
 		got = append(got, k.Email)
 	}
-	if !slices.Equal(got, []string{"carol@registro.br", "ana@dns.pt"}) {
-		t.Fatalf("keys = %v, want carol's (expired) then ana's", got)
+	if !slices.Equal(got, []string{"carol@registro.br", "gil@dns.pt", "ana@dns.pt", "fay@dns.pt"}) {
+		t.Fatalf("keys = %v, want carol's (expired), gil's, ana's, fay's", got)
 	}
 }
 
@@ -190,7 +210,8 @@ func TestCollectKeysRemindDays(t *testing.T) {
 	ctx := context.Background()
 	s, ob := open(t)
 	key := func(days int) *directory.Key {
-		return &directory.Key{Fingerprint: fmt.Sprint(days), Expires: start.Add(time.Duration(days) * 24 * time.Hour).Format(time.RFC3339)}
+		exp := start.Add(time.Duration(days) * 24 * time.Hour)
+		return expiringKey(t, fmt.Sprintf("d%d@dns.pt", days), exp, exp)
 	}
 	snap := &directory.Snapshot{Contacts: []directory.Contact{
 		{Email: "d20@dns.pt", Key: key(20)},
