@@ -35,6 +35,7 @@ const (
 	ReasonMalformed = "malformed"  // a key request whose header cannot be read
 	ReasonReport    = "report"     // mail to the bounce address that is no failure report
 	ReasonBounceTag = "bounce-tag" // a failure report whose address names no message of ours (forged, foreign, already bounced)
+	ReasonMixed     = "mixed"      // for the bounce address and another address of ours at once
 )
 
 // Caps on what a row keeps of what the sender chose.
@@ -94,6 +95,8 @@ func refusalReason(ref *inbound.Refusal) string {
 		return ReasonSignature
 	case errMalformed:
 		return ReasonMalformed
+	case errMixed:
+		return ReasonMixed
 	}
 	if ref.Kind != inbound.RefusedOther {
 		return ref.Kind.String()

@@ -154,7 +154,7 @@ func TestRefusalReason(t *testing.T) {
 			t.Errorf("kind %v: reason %q, want %q", k, got, want)
 		}
 	}
-	for ref, want := range map[*inbound.Refusal]string{errReplayed: ReasonReplay, errSigner: ReasonSignature, errMalformed: ReasonMalformed} {
+	for ref, want := range map[*inbound.Refusal]string{errReplayed: ReasonReplay, errSigner: ReasonSignature, errMalformed: ReasonMalformed, errMixed: ReasonMixed} {
 		if got := refusalReason(ref); got != want {
 			t.Errorf("%q: reason %q, want %q", ref.Reason, got, want)
 		}

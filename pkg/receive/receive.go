@@ -203,19 +203,32 @@ func (r *Receiver) queued() {
 func (r *Receiver) Receive(ctx context.Context, env Envelope, msg io.Reader) error {
 	cfg := r.Config.withDefaults()
 	e := Entry{At: r.now(), Sender: env.From, Recipient: cfg.Directory.Address, Route: Commands.String()}
-	route := Commands
+	route, mixed := Commands, false
 	if len(env.To) > 0 {
 		route = NotOurs
 		e.Recipient, e.Route = env.To[0], NotOurs.String()
 		for _, to := range env.To {
-			if rt := cfg.Route(to); rt != NotOurs {
+			rt := cfg.Route(to)
+			switch {
+			case rt == NotOurs:
+			case route == NotOurs:
 				route = rt
 				e.Recipient, e.Route = to, rt.String()
-				break
+			case (rt == Bounce) != (route == Bounce):
+				mixed = true
 			}
 		}
 	}
-	err := r.receive(ctx, cfg, route, env, msg, &e)
+	var err error
+	if mixed {
+		// A report and mail for people in one message: which one it is
+		// is not the first recipient's to decide. smtpd keeps them
+		// apart at RCPT (452); this is process's, and the last word.
+		io.Copy(io.Discard, io.LimitReader(msg, 1<<30))
+		err = r.settle(ctx, "mail", strconv.QuoteToGraphic(env.From), nil, errMixed)
+	} else {
+		err = r.receive(ctx, cfg, route, env, msg, &e)
+	}
 	e.settle(err)
 	r.record(ctx, e)
 	return err
@@ -270,6 +283,10 @@ func (r *Receiver) receive(ctx context.Context, cfg Config, route Route, env Env
 var (
 	errReplayed = &inbound.Refusal{Code: 550, Enhanced: [3]int{5, 7, 1}, Reason: "this signed message was already used"}
 	errSigner   = &inbound.Refusal{Code: 550, Enhanced: [3]int{5, 7, 1}, Reason: inbound.SignatureRefused}
+	// errMixed refuses a message for the bounce address and another
+	// address of ours at once (5.5.3: send it again in parts).
+	errMixed = &inbound.Refusal{Kind: inbound.RefusedRecipient, Code: 550, Enhanced: [3]int{5, 5, 3},
+		Reason: "the bounce address takes mail of its own: send this message again without it, or to it alone"}
 )
 
 // settle is the one place that turns what went wrong with a message into

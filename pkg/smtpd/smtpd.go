@@ -62,7 +62,7 @@ type Status interface {
 type Config struct {
 	Domain          string        // the name in the greeting; default "localhost"
 	Addresses       []string      // the recipient addresses accepted (lowercase); others get 550
-	Tagged          []string      // addresses also accepted with a +tag (LOCAL+TAG@DOMAIN: the bounce address)
+	Tagged          []string      // addresses also accepted with a +tag (LOCAL+TAG@DOMAIN: the bounce address), in messages of their own (errApart)
 	MaxMessageBytes int64         // default 10 MiB
 	MaxRecipients   int           // default 10
 	MaxLineLength   int           // default 2000
@@ -235,6 +235,7 @@ type session struct {
 	env     Envelope
 	src     netip.Prefix // the source its messages count against (budget), if any
 	rcpts   []string     // as the client spelled them, for LMTP's per-recipient replies
+	tagged  bool         // the recipients are Tagged addresses (the first one was)
 	hasMail bool
 	size    int64 // the SIZE declared at MAIL, 0 if none
 }
@@ -262,10 +263,24 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
+// errApart answers a RCPT for a Tagged address in a message for others,
+// or the other way round: Tagged addresses take mail of their own, and
+// 452 4.5.3 has the client send that copy in another transaction (RFC
+// 5321 §4.5.3.1.10), so a report is never read as mail for people nor
+// the other way round.
+var errApart = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+	Message: "this address takes mail of its own: send it this message in another transaction"}
+
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	addr := strings.ToLower(strings.TrimSpace(to))
 	for _, a := range slices.Concat(ss.s.cfg.Addresses, ss.s.cfg.Tagged) {
 		if addr == a || ss.s.tagged(addr, a) {
+			tagged := slices.ContainsFunc(ss.s.cfg.Tagged, func(t string) bool { return addr == t || ss.s.tagged(addr, t) })
+			if len(ss.env.To) == 0 {
+				ss.tagged = tagged
+			} else if tagged != ss.tagged {
+				return errApart
+			}
 			ss.rcpts = append(ss.rcpts, to)
 			for _, seen := range ss.env.To {
 				if seen == addr {

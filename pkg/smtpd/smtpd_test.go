@@ -394,3 +394,64 @@ func TestTaggedRecipients(t *testing.T) {
 		}
 	}
 }
+
+// TestTaggedApart: a message goes to the Tagged (bounce) address or to
+// the others, never both: a RCPT of the other kind than the first is
+// answered 452 4.5.3, so the client sends that copy in a transaction of
+// its own, and the message goes on for the recipients taken.
+func TestTaggedApart(t *testing.T) {
+	for _, lmtp := range []bool{false, true} {
+		rc := &recorder{}
+		_, addr := start(t, Config{Addresses: []string{"ccdir@example.org", "ccdir-sendkey@example.org", "ccdir-bounces@example.org"},
+			Tagged: []string{"ccdir-bounces@example.org"}}, rc, lmtp)
+		for i, tc := range []struct{ first, second string }{
+			{"ccdir-bounces+1-ab@example.org", "ccdir@example.org"},
+			{"ccdir-bounces@example.org", "ccdir-sendkey@example.org"},
+			{"ccdir@example.org", "ccdir-bounces+2-cd@example.org"},
+		} {
+			var c *smtp.Client
+			var err error
+			if lmtp {
+				conn, derr := net.Dial("unix", addr)
+				if derr != nil {
+					t.Fatal(derr)
+				}
+				c = smtp.NewClientLMTP(conn)
+			} else if c, err = smtp.Dial(addr); err != nil {
+				t.Fatal(err)
+			}
+			if lmtp {
+				err = c.Hello("localhost")
+			}
+			if err == nil {
+				err = c.Mail("", nil)
+			}
+			if err == nil {
+				err = c.Rcpt(tc.first, nil)
+			}
+			if err != nil {
+				t.Fatalf("lmtp %v, case %d: %v", lmtp, i, err)
+			}
+			err = c.Rcpt(tc.second, nil)
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) || se.Code != 452 || se.EnhancedCode != (smtp.EnhancedCode{4, 5, 3}) {
+				t.Fatalf("lmtp %v, RCPT %s after %s: %v, want 452 4.5.3", lmtp, tc.second, tc.first, err)
+			}
+			w, err := c.Data()
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(w, msg)
+			if err := w.Close(); err != nil {
+				t.Fatalf("lmtp %v: DATA for the first recipient: %v", lmtp, err)
+			}
+			c.Quit()
+			rc.mu.Lock()
+			got := rc.got[len(rc.got)-1].To
+			rc.mu.Unlock()
+			if len(got) != 1 || got[0] != tc.first {
+				t.Fatalf("lmtp %v: handled for %v, want only %s", lmtp, got, tc.first)
+			}
+		}
+	}
+}
