@@ -212,21 +212,22 @@ func (o *operatorIdentity) message(sec *keys.Secret, info directory.Info, outerS
 	return p.Message(sec, pub)
 }
 
-// setConfigFile sets keys (section.name) to values in the YAML file path
-// (created if missing), keeping its other keys and comments, written
-// whole and renamed into place (0600).
-func setConfigFile(path string, set [][2]string) error {
+// configFileWith is the YAML config file path (created if missing) with
+// keys (section.name) set to values, keeping its other keys and
+// comments, as a write of it (0600; to the file a symlink names). Nothing
+// is written: writeFilesAtomic writes it, alone or with other files.
+func configFileWith(path string, set [][2]string) (fileWrite, error) {
 	if p, err := filepath.EvalSymlinks(path); err == nil {
 		path = p
 	}
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return fileWrite{}, err
 	}
 	var doc yaml.Node
 	if len(bytes.TrimSpace(b)) > 0 {
 		if err := yaml.Unmarshal(b, &doc); err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
+			return fileWrite{}, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -234,22 +235,22 @@ func setConfigFile(path string, set [][2]string) error {
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return fmt.Errorf("config %s is not a mapping of sections", path)
+		return fileWrite{}, fmt.Errorf("config %s is not a mapping of sections", path)
 	}
 	for _, kv := range set {
 		section, name, _ := strings.Cut(kv[0], ".")
 		sec := yamlChild(root, section, yaml.MappingNode)
 		if sec.Kind != yaml.MappingNode {
-			return fmt.Errorf("config %s: %s is not a section", path, section)
+			return fileWrite{}, fmt.Errorf("config %s: %s is not a section", path, section)
 		}
 		v := yamlChild(sec, name, yaml.ScalarNode)
 		*v = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: kv[1], HeadComment: v.HeadComment, LineComment: v.LineComment}
 	}
 	out, err := yaml.Marshal(&doc)
 	if err != nil {
-		return err
+		return fileWrite{}, err
 	}
-	return writeFileAtomic(path, out, 0o600)
+	return fileWrite{path: path, data: out, perm: 0o600}, nil
 }
 
 // yamlChild is the value of key in the mapping m, added (of kind) if
@@ -359,12 +360,18 @@ func runOperatorKeyImport(ctx context.Context, o keyImportOptions, g *globals, f
 	if addr != oldAddr && oldAddr != "" {
 		what = fmt.Sprintf("address %s → %s, %s", oldAddr, addr, what)
 	}
-	if k != nil {
-		if err := writeFileAtomic(g.path(keysDir, operatorKeyName), []byte(k.Armored), 0o644); err != nil {
-			return err
-		}
+	// The key file and the config that names its key change together or
+	// not at all: a config that cannot be written leaves the key file as
+	// it was, never holding a key the config does not name.
+	cfg, err := configFileWith(g.configFile, [][2]string{{"operator.address", addr}, {"operator.key", pub.Fingerprint}})
+	if err != nil {
+		return err
 	}
-	if err := setConfigFile(g.configFile, [][2]string{{"operator.address", addr}, {"operator.key", pub.Fingerprint}}); err != nil {
+	writes := []fileWrite{cfg}
+	if k != nil {
+		writes = []fileWrite{{path: g.path(keysDir, operatorKeyName), data: []byte(k.Armored), perm: 0o644}, cfg}
+	}
+	if err := writeFilesAtomic(writes...); err != nil {
 		return err
 	}
 	for _, key := range []string{"operator.address", "operator.key"} {

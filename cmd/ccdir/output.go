@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -132,6 +134,81 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return t.Commit()
 }
 
+// fileWrite is one file for writeFilesAtomic: its path, what it is to
+// hold, and its mode.
+type fileWrite struct {
+	path string
+	data []byte
+	perm os.FileMode
+}
+
+// writeFilesAtomic writes files as one change, as far as renames allow:
+// each is written in full to a temporary file beside it first (a failure
+// there changes nothing), then they are renamed into place in order; if
+// a rename fails, the files renamed before it get back what they held,
+// or are removed if they did not exist. Readers see each file old or
+// new, never half written.
+func writeFilesAtomic(files ...fileWrite) error {
+	type staged struct {
+		t       *atomicFile
+		old     []byte
+		oldPerm os.FileMode
+		existed bool
+	}
+	var all []staged
+	abort := func() {
+		for _, s := range all {
+			s.t.Abort()
+		}
+	}
+	for _, f := range files {
+		s := staged{}
+		if st, err := os.Stat(f.path); err == nil {
+			if s.old, err = os.ReadFile(f.path); err != nil {
+				abort()
+				return err
+			}
+			s.oldPerm, s.existed = st.Mode().Perm(), true
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			abort()
+			return err
+		}
+		t, err := newAtomicFile(f.path, f.perm)
+		if err != nil {
+			abort()
+			return err
+		}
+		s.t = t
+		all = append(all, s)
+		if _, err := t.Write(f.data); err != nil {
+			abort()
+			return err
+		}
+		if err := t.finish(); err != nil {
+			abort()
+			return err
+		}
+	}
+	for i, s := range all {
+		if err := s.t.rename(); err != nil {
+			for _, r := range all[i+1:] {
+				r.t.Abort()
+			}
+			// File i too: its rename may have happened before the
+			// failure (of the directory's sync).
+			for _, r := range all[:i+1] {
+				if r.existed {
+					writeFileAtomic(r.t.path, r.old, r.oldPerm)
+				} else {
+					os.Remove(r.t.path)
+				}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // atomicFile is a temporary file that becomes path on Commit.
 type atomicFile struct {
 	*os.File
@@ -164,7 +241,17 @@ func (t *atomicFile) finish() error {
 	return nil
 }
 
+// testOnlyRename, when set by the tests, is called before each rename
+// of an atomicFile into place; an error it returns fails that rename.
+var testOnlyRename func(path string) error
+
 func (t *atomicFile) rename() error {
+	if testOnlyRename != nil {
+		if err := testOnlyRename(t.path); err != nil {
+			os.Remove(t.Name())
+			return err
+		}
+	}
 	if err := os.Rename(t.Name(), t.path); err != nil {
 		os.Remove(t.Name())
 		return err

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"log"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -48,5 +52,58 @@ func TestPrintable(t *testing.T) {
 	l.Printf("next")
 	if got, want := b.String(), "ccdir: refused mail: subject \\x1b[31mred\\nccdir: forged line\nccdir: next\n"; got != want {
 		t.Errorf("log = %q, want %q", got, want)
+	}
+}
+
+// TestWriteFilesAtomic: files written together are all new, or all as
+// they were when one of them cannot be put in place: one that existed
+// holds its old bytes (and mode), one that did not is gone, and no
+// temporary file is left.
+func TestWriteFilesAtomic(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	if err := os.WriteFile(a, []byte("old a"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c, []byte("old c"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	files := []fileWrite{{a, []byte("new a"), 0o644}, {b, []byte("new b"), 0o644}, {c, []byte("new c"), 0o600}}
+	failed := errors.New("rename failed")
+	testOnlyRename = func(path string) error {
+		if path == c {
+			return failed
+		}
+		return nil
+	}
+	t.Cleanup(func() { testOnlyRename = nil })
+	if err := writeFilesAtomic(files...); !errors.Is(err, failed) {
+		t.Fatalf("writeFilesAtomic = %v, want the rename's failure", err)
+	}
+	if got, err := os.ReadFile(a); err != nil || string(got) != "old a" {
+		t.Errorf("a = %q, %v; want its old bytes", got, err)
+	}
+	if st, err := os.Stat(a); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("a's mode: %v, %v; want 0640", st.Mode(), err)
+	}
+	if _, err := os.Stat(b); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("b, which did not exist, is there: %v", err)
+	}
+	if got, err := os.ReadFile(c); err != nil || string(got) != "old c" {
+		t.Errorf("c = %q, %v; want its old bytes", got, err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Errorf("%d entries left in the folder, want a and c: %v", len(ents), ents)
+	}
+
+	testOnlyRename = nil
+	if err := writeFilesAtomic(files...); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if got, err := os.ReadFile(f.path); err != nil || !bytes.Equal(got, f.data) {
+			t.Errorf("%s = %q, %v; want %q", f.path, got, err, f.data)
+		}
 	}
 }
