@@ -142,7 +142,7 @@ func (o *Outbox) Bounced(ctx context.Context, base, addr, diagnostic string) (Ro
 		return Row{}, fmt.Errorf("outbox: bounce: %w", err)
 	}
 	defer tx.Rollback()
-	r, err := scanRow(tx.QueryRowContext(ctx, `SELECT `+rowColumns+` FROM outbox WHERE id = ?`, id))
+	r, err := scanRow(tx.QueryRowContext(ctx, `SELECT `+listColumns+` FROM outbox WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Row{}, fmt.Errorf("%w (message %d)", ErrNoMessage, id)
 	}
@@ -174,7 +174,7 @@ func (o *Outbox) Bounced(ctx context.Context, base, addr, diagnostic string) (Ro
 	if err := tx.Commit(); err != nil {
 		return Row{}, fmt.Errorf("outbox: bounce: %w", err)
 	}
-	r.Status, r.LastError = Bounced, diagnostic
+	r.Status, r.BouncedAt, r.LastError = Bounced, fromMilli(now.UnixMilli()), diagnostic
 	return r, nil
 }
 

@@ -304,3 +304,59 @@ func TestMigrateBounced(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFailedAt: a message that fails records when (Row.FailedAt), a
+// bounce when it came (Row.BouncedAt), Retry forgets the failure; step
+// 4 adds the column to an outbox made by step 3, whose failed messages
+// keep no time.
+func TestFailedAt(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	if err := directory.Migrate(ctx, db, Migrations[:3]); err != nil {
+		t.Fatal(err)
+	}
+	old := &Outbox{db: db, Key: testKey}
+	mustEnqueue(t, old, mail(KindDigest, "1", "old@nic.example", 300))
+	if _, err := db.Exec(`UPDATE outbox SET status = 'failed'`); err != nil {
+		t.Fatal(err)
+	}
+	o, err := openOutbox(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClock()
+	o.Now, o.Bounce = c.Now, bounceBase
+	if r := rowOf(t, o, "old@nic.example"); r.Status != Failed || !r.FailedAt.IsZero() {
+		t.Fatalf("failed before step 4: %+v", r)
+	}
+	mustEnqueue(t, o, mail(KindDigest, "1", "a@nic.example", 300), mail(KindDigest, "1", "b@nic.example", 300))
+	f := newFake()
+	f.fail = func(to string, _ int) error {
+		if to == "b@nic.example" {
+			return &DeliveryError{Code: 550, Enhanced: "5.1.1", Msg: "no such user"}
+		}
+		return nil
+	}
+	c.Add(time.Hour)
+	sent := c.Now()
+	if _, err := o.Deliver(ctx, f, Filter{}, DeliverOptions{Now: c.Now}); err != nil {
+		t.Fatal(err)
+	}
+	if r := rowOf(t, o, "b@nic.example"); r.Status != Failed || !r.FailedAt.Equal(sent) || !r.BouncedAt.IsZero() {
+		t.Fatalf("failed: %+v, want failed at %v", r, sent)
+	}
+	c.Add(48 * time.Hour)
+	a := rowOf(t, o, "a@nic.example")
+	if r, err := o.Bounced(ctx, bounceBase, a.From, "5.1.1 gone"); err != nil || !r.BouncedAt.Equal(c.Now()) {
+		t.Fatalf("Bounced = %+v, %v; want bounced at %v", r, err, c.Now())
+	}
+	if r := rowOf(t, o, "a@nic.example"); r.Status != Bounced || !r.BouncedAt.Equal(c.Now()) || !r.SentAt.Equal(sent) || !r.FailedAt.IsZero() {
+		t.Fatalf("bounced: %+v, want sent at %v, bounced at %v", r, sent, c.Now())
+	}
+	if n, err := o.Retry(ctx, nil); err != nil || n != 2 {
+		t.Fatalf("Retry = %d, %v", n, err)
+	}
+	if r := rowOf(t, o, "b@nic.example"); r.Status != Queued || !r.FailedAt.IsZero() {
+		t.Fatalf("retried: %+v", r)
+	}
+}

@@ -645,12 +645,12 @@ func (d *delivery) write(group []result) ([]Row, error) {
 			res, err = tx.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'deferred', attempts = attempts + 1,
 				next_attempt = ?, last_error = ? WHERE id = ?`, r.NextAttempt.UnixMilli(), r.LastError, r.ID)
 		default:
-			r.Status, r.LastError = Failed, errorText(g.err)
+			r.Status, r.FailedAt, r.LastError = Failed, now, errorText(g.err)
 			if IsTemporary(g.err) {
 				r.LastError = fmt.Sprintf("gave up after %d attempts over %v: %s", r.Attempts, now.Sub(g.windowStart).Round(time.Minute), r.LastError)
 			}
 			res, err = tx.ExecContext(d.sendCtx, `UPDATE outbox SET status = 'failed', attempts = attempts + 1,
-				last_error = ? WHERE id = ?`, r.LastError, r.ID)
+				failed_at = ?, last_error = ? WHERE id = ?`, now.UnixMilli(), r.LastError, r.ID)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", r.ID, err)

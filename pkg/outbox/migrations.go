@@ -17,6 +17,20 @@ var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "outbox and shared parts", UpFunc: createV1},
 	{Owner: Owner, Version: 2, Name: "outbox row authentication", UpFunc: addMAC},
 	{Owner: Owner, Version: 3, Name: "bounced messages", UpFunc: addBounced},
+	{Owner: Owner, Version: 4, Name: "time of failure", UpFunc: addFailedAt},
+}
+
+// addFailedAt is step 4, the column failed_at: when the message became
+// failed (Unix milliseconds; 0 otherwise, and for messages that failed
+// before this step, whose time was not kept), as bounced_at is for
+// bounced. Like step 2 it adopts a table that has the column already.
+func addFailedAt(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'failed_at'`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `ALTER TABLE outbox ADD COLUMN failed_at INTEGER NOT NULL DEFAULT 0`)
+	return err
 }
 
 // addBounced is step 3: the status bounced (a delivery status

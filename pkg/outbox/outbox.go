@@ -87,9 +87,15 @@ type Row struct {
 	Attempts    int       `json:"attempts"`
 	Created     time.Time `json:"created"`
 	NextAttempt time.Time `json:"next_attempt"`
-	SentAt      time.Time `json:"sent_at"` // zero unless Status is Sent
-	LastError   string    `json:"last_error"`
-	Size        int       `json:"size"` // on the wire: head, shared part and tail
+	SentAt      time.Time `json:"sent_at"` // zero unless Status is Sent (or Bounced)
+	// BouncedAt is when the delivery status notification came (Bounced);
+	// zero unless Status is Bounced.
+	BouncedAt time.Time `json:"bounced_at"`
+	// FailedAt is when the message became failed; zero unless Status is
+	// Failed, and for messages that failed before outbox migration 4.
+	FailedAt  time.Time `json:"failed_at"`
+	LastError string    `json:"last_error"`
+	Size      int       `json:"size"` // on the wire: head, shared part and tail
 }
 
 // Filter selects rows. Empty fields match everything; Limit 0 means no limit.
@@ -147,8 +153,8 @@ func current(ctx context.Context, db *sql.DB) (bool, error) {
 	err := db.QueryRowContext(ctx, `SELECT
 		(SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('outbox', 'outbox_blob')) +
 		(SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ('outbox_due', 'outbox_blob_ref', 'outbox_rcpt')) +
-		(SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail', 'mac', 'bounced_at'))`).Scan(&n)
-	return n == 9, err
+		(SELECT count(*) FROM pragma_table_info('outbox') WHERE name IN ('blob', 'tail', 'mac', 'bounced_at', 'failed_at'))`).Scan(&n)
+	return n == 10, err
 }
 
 func (o *Outbox) now() time.Time {
@@ -454,15 +460,22 @@ func CheckAddress(addr string) error {
 
 const rowColumns = `id, kind, ref, sender, rcpt, status, attempts, created, next_attempt, sent_at, last_error, size`
 
+// listColumns are the columns scanRow reads: rowColumns and the times
+// of the events that end a message (the rows Deliver reads are queued
+// or deferred, which have none).
+const listColumns = rowColumns + `, bounced_at, failed_at`
+
 func scanRow(sc interface{ Scan(...any) error }) (Row, error) {
 	var r Row
 	var status string
-	var created, next, sent int64
-	err := sc.Scan(&r.ID, &r.Kind, &r.Ref, &r.From, &r.To, &status, &r.Attempts, &created, &next, &sent, &r.LastError, &r.Size)
+	var created, next, sent, bounced, failed int64
+	err := sc.Scan(&r.ID, &r.Kind, &r.Ref, &r.From, &r.To, &status, &r.Attempts, &created, &next, &sent, &r.LastError, &r.Size, &bounced, &failed)
 	r.Status = Status(status)
 	r.Created = fromMilli(created)
 	r.NextAttempt = fromMilli(next)
 	r.SentAt = fromMilli(sent)
+	r.BouncedAt = fromMilli(bounced)
+	r.FailedAt = fromMilli(failed)
 	return r, err
 }
 
@@ -500,7 +513,7 @@ func (f Filter) where() (string, []any) {
 // List returns the rows matching f, oldest first, without their bodies.
 func (o *Outbox) List(ctx context.Context, f Filter) ([]Row, error) {
 	w, args := f.where()
-	q := `SELECT ` + rowColumns + ` FROM outbox WHERE ` + w + ` ORDER BY id`
+	q := `SELECT ` + listColumns + ` FROM outbox WHERE ` + w + ` ORDER BY id`
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
@@ -553,7 +566,7 @@ func (o *Outbox) Counts(ctx context.Context, kind, ref string) (map[Status]int, 
 // Sent and queued messages are left alone. It returns how many changed.
 func (o *Outbox) Retry(ctx context.Context, ids []int64) (int, error) {
 	now := o.now().UnixMilli()
-	const set = `UPDATE outbox SET status = 'queued', next_attempt = ?, window_start = ?
+	const set = `UPDATE outbox SET status = 'queued', next_attempt = ?, window_start = ?, failed_at = 0
 		WHERE status IN ('failed', 'deferred')`
 	if ids == nil {
 		res, err := o.db.ExecContext(ctx, set, now, now)

@@ -141,7 +141,7 @@ func Collect(ctx context.Context, src Sources) (*Summary, error) {
 		return nil, err
 	}
 	for _, r := range rows {
-		if latest(r.Created, r.SentAt, r.NextAttempt).Before(since) {
+		if endedAt(r).Before(since) {
 			continue
 		}
 		s.Deliveries = append(s.Deliveries, Delivery{ID: r.ID, Kind: r.Kind, To: r.To, Status: string(r.Status), Error: r.LastError})
@@ -199,6 +199,20 @@ func Collect(ctx context.Context, src Sources) (*Summary, error) {
 		return a.Reason+a.Text < b.Reason+b.Text
 	})
 	return s, nil
+}
+
+// endedAt is when r bounced or failed: a delivery status notification
+// comes, and a deferred message gives up, long after it was queued or
+// last sent. A message that failed before outbox migration 4 kept no
+// time of its failure: its last attempt stands for it.
+func endedAt(r outbox.Row) time.Time {
+	switch {
+	case r.Status == outbox.Bounced && !r.BouncedAt.IsZero():
+		return r.BouncedAt
+	case r.Status == outbox.Failed && !r.FailedAt.IsZero():
+		return r.FailedAt
+	}
+	return latest(r.Created, r.SentAt, r.NextAttempt)
 }
 
 func latest(ts ...time.Time) time.Time {

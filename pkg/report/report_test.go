@@ -153,6 +153,77 @@ func TestCollectDeliveries(t *testing.T) {
 	}
 }
 
+// transport answers every message with err (nil: accepted).
+type transport struct{ err error }
+
+func (transport) String() string                                        { return "transport" }
+func (tr transport) NewSession(context.Context) (outbox.Session, error) { return tr, nil }
+func (tr transport) Send(context.Context, *outbox.Message) error        { return tr.err }
+func (transport) Close() error                                          { return nil }
+
+// A bounce or a failure is reported by when it happened, not when the
+// message was queued or last tried: sent on day 0 and bounced on day 2,
+// or deferred on day 0 and failed on day 2, it is in a report covering
+// days 1 to 3, and not in one covering days 3 to 4.
+func TestCollectLateEvents(t *testing.T) {
+	ctx := context.Background()
+	s, ob := open(t)
+	const base = "ccdir-bounces@directory.example"
+	ob.Bounce = base
+	day := 24 * time.Hour
+	msg := func(to string) outbox.Message {
+		return outbox.Message{Kind: "reply", Ref: "1", From: "ccdir@directory.example", To: to, Data: []byte("Subject: x\r\n\r\nx\r\n")}
+	}
+	if _, err := ob.Enqueue(ctx, msg("ana@dns.pt")); err != nil {
+		t.Fatal(err)
+	}
+	at := func(t0 time.Time) outbox.DeliverOptions {
+		return outbox.DeliverOptions{Now: func() time.Time { return t0 }, RetryFor: day}
+	}
+	if _, err := ob.Deliver(ctx, transport{}, outbox.Filter{}, at(start)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ob.Enqueue(ctx, msg("bob@dns.pt")); err != nil {
+		t.Fatal(err)
+	}
+	busy := transport{&outbox.DeliveryError{Code: 451, Enhanced: "4.3.0", Msg: "try later", Temporary: true}}
+	if _, err := ob.Deliver(ctx, busy, outbox.Filter{}, at(start)); err != nil {
+		t.Fatal(err)
+	}
+	// Day 2: ana's message bounces, bob's fails for good.
+	ob.Now = func() time.Time { return start.Add(2 * day) }
+	rows, err := ob.List(ctx, outbox.Filter{})
+	if err != nil || len(rows) != 2 || rows[0].Status != outbox.Sent || rows[1].Status != outbox.Deferred {
+		t.Fatalf("rows = %+v, %v; want ana's sent, bob's deferred", rows, err)
+	}
+	if _, err := ob.Bounced(ctx, base, rows[0].From, "smtp; 550 5.1.1 no such user"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ob.Deliver(ctx, busy, outbox.Filter{}, at(start.Add(2*day))); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = ob.List(ctx, outbox.Filter{})
+	if err != nil || rows[0].Status != outbox.Bounced || !rows[0].BouncedAt.Equal(start.Add(2*day)) ||
+		rows[1].Status != outbox.Failed || !rows[1].FailedAt.Equal(start.Add(2*day)) {
+		t.Fatalf("rows = %+v, %v; want ana's bounced and bob's failed on day 2", rows, err)
+	}
+	sum, err := Collect(ctx, Sources{DB: s.DB(), Outbox: ob, Now: start.Add(3 * day), Since: start.Add(day)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range sum.Deliveries {
+		got = append(got, d.To+" "+d.Status)
+	}
+	if !slices.Equal(got, []string{"ana@dns.pt bounced", "bob@dns.pt failed"}) {
+		t.Fatalf("report of days 1-3: deliveries %v, want ana's bounced and bob's failed", got)
+	}
+	sum, err = Collect(ctx, Sources{DB: s.DB(), Outbox: ob, Now: start.Add(4 * day), Since: start.Add(3 * day)})
+	if err != nil || len(sum.Deliveries) != 0 {
+		t.Fatalf("report of days 3-4: deliveries %+v, %v; want none", sum.Deliveries, err)
+	}
+}
+
 // expiringKey is a key for email whose primary key expires at primary
 // and its subkey at sub (zero: never); what counts is the earlier.
 func expiringKey(t *testing.T, email string, primary, sub time.Time) *directory.Key {
