@@ -130,8 +130,8 @@ func newWorld(t *testing.T) *world {
 }
 
 // signed is a mail from ana to to whose text is clear-signed by her key
-// now; id is its Message-ID.
-func (w *world) signed(to, id, text string) []byte {
+// now; id is its Message-ID, extra header fields as for mail.
+func (w *world) signed(to, id, text string, extra ...string) []byte {
 	w.t.Helper()
 	var b bytes.Buffer
 	cw, err := clearsign.Encode(&b, w.ana.Entity().PrivateKey, w.ana.SignConfig())
@@ -142,7 +142,7 @@ func (w *world) signed(to, id, text string) []byte {
 	if err := cw.Close(); err != nil {
 		w.t.Fatal(err)
 	}
-	return w.mail(anaAddr, to, id, b.String())
+	return w.mail(anaAddr, to, id, b.String(), extra...)
 }
 
 // mail is a plain text mail with the given header fields (extra are

@@ -243,10 +243,18 @@ func (r *Receiver) receive(ctx context.Context, cfg Config, route Route, env Env
 		e.ignore(ReasonRecipient, "not an address of this directory")
 		io.Copy(io.Discard, io.LimitReader(msg, 1<<30))
 		return nil
-	case len(env.To) == 1 && route == SendKey:
-		return r.sendKey(ctx, cfg, env, msg, e)
 	case route == Bounce:
 		return r.bounce(ctx, cfg, env, msg, e)
+	case len(env.To) == 1 && route == SendKey:
+		return r.sendKey(ctx, cfg, env, msg, e)
+	case cfg.Route(env.From) != NotOurs:
+		// From one of our own addresses (the bounce address with any
+		// tag too, which the pipeline's loop check does not know): our
+		// own mail come back, or a forgery of it; never answered.
+		r.logf("dropped mail from %s: mail from the directory's own address: not answered", strconv.QuoteToGraphic(env.From))
+		e.ignore(ReasonLoop, "mail from the directory's own address")
+		io.Copy(io.Discard, io.LimitReader(msg, 1<<30))
+		return nil
 	}
 	from := strconv.QuoteToGraphic(env.From)
 	acc, err := r.Pipeline.Process(ctx, inbound.Envelope{From: env.From, To: env.To}, msg)

@@ -47,9 +47,15 @@ func (r *Receiver) sendKey(ctx context.Context, cfg Config, env Envelope, msg io
 		return errMalformed
 	}
 	hdr := gomail.Header{Header: message.Header{Header: h}}
+	loop := ""
 	if ref := inbound.Loop(cfg.Addresses(), inbound.Envelope{From: env.From}, hdr); ref != nil {
-		r.logf("dropped key request from %s: %s", from, ref.Reason)
-		e.ignore(ReasonLoop, ref.Reason)
+		loop = ref.Reason
+	} else if cfg.Route(env.From) != NotOurs {
+		loop = "mail from the directory's own address: not answered" // the bounce address with a tag
+	}
+	if loop != "" {
+		r.logf("dropped key request from %s: %s", from, loop)
+		e.ignore(ReasonLoop, loop)
 		return nil
 	}
 	// The sender as the directory spells addresses (directory.NormalizeEmail:
