@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/receive"
 )
 
 func newOutboxCmd(g *globals) *cobra.Command {
@@ -122,7 +124,10 @@ func newOutboxFlushCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "flush",
 		Short: "Deliver every message that is due now, of every kind",
-		Args:  cobra.NoArgs,
+		Long: `Deliver every message that is due now, of every kind. Run daily from cron:
+it also deletes the inbound log's rows older than 90 days (each holds a
+sender's address).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runOutboxFlush(cmd.Context(), g)
 		},
@@ -143,22 +148,37 @@ func runOutboxFlush(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer unlock()
-	ob, done, err := g.openOutbox(ctx)
+	s, err := g.openOps(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer s.Close()
+	ob, err := g.openOutboxIn(ctx, s)
+	if err != nil {
+		return err
+	}
+	ob.Now = g.now
 	sum, err := ob.Deliver(ctx, t, outbox.Filter{}, dopts)
 	if err != nil {
 		return err
 	}
+	// The daily cron job keeps the inbound log to its retention: each
+	// row holds a sender's address.
+	pruned, perr := receive.PruneInboundLog(ctx, s.DB(), g.now().Add(-receive.DefaultInboundRetention))
+	if perr != nil {
+		g.warnf("%v", perr)
+	}
 	if g.json {
-		if err := g.printJSON(map[string]any{"delivered_to": t.String(), "sent": sum.Sent, "deferred": sum.Deferred, "failed": sum.Failed, "refused": sum.Refused}); err != nil {
+		if err := g.printJSON(map[string]any{"delivered_to": t.String(), "sent": sum.Sent, "deferred": sum.Deferred, "failed": sum.Failed, "refused": sum.Refused,
+			"inbound_log_pruned": pruned}); err != nil {
 			return err
 		}
 		return g.refusedError()
 	}
 	g.printf("delivered to %s: %d sent, %d deferred, %d failed\n", t, sum.Sent, sum.Deferred, sum.Failed)
+	if pruned > 0 {
+		g.printf("inbound log: %s older than %d days deleted\n", plural(int(pruned), "row"), int(receive.DefaultInboundRetention/(24*time.Hour)))
+	}
 	return g.refusedError()
 }
 
