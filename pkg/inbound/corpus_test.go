@@ -203,10 +203,12 @@ func corpusCases() []corpusCase {
 				return []byte(headers("ana@dns.pt", l) + "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + cs)
 			}},
 		{name: "refuse-unsigned", expect: "refuse", reason: "not signed",
+			extra: []string{"X-Corpus-Told: no"},
 			build: func(w *world, l string) []byte {
 				return textMail(headers("ana@dns.pt", l), cmds)
 			}},
 		{name: "refuse-unregistered-key", expect: "refuse", reason: "the signature cannot be accepted",
+			extra: []string{"X-Corpus-Told: no"},
 			build: func(w *world, l string) []byte {
 				return textMail(headers("mallory@evil.example", l), clearsigned(w.t, w.mallory, cmds, at, l))
 			}},
@@ -219,11 +221,13 @@ func corpusCases() []corpusCase {
 				return encryptedMail(headers("mallory@evil.example", l), w.encrypted(w.mallory, textEntity(cmds), at, l))
 			}},
 		{name: "refuse-bad-signature", expect: "refuse", reason: "the signature cannot be accepted",
+			extra: []string{"X-Corpus-Told: no"},
 			build: func(w *world, l string) []byte {
 				cs := clearsigned(w.t, w.ana, cmds, at, l)
 				return textMail(headers("ana@dns.pt", l), strings.Replace(cs, "SHOW pt", "SHOW pu", 1))
 			}},
 		{name: "refuse-bad-signature-pgpmime", expect: "refuse", reason: "the signature cannot be accepted",
+			extra: []string{"X-Corpus-Told: no"},
 			build: func(w *world, l string) []byte {
 				inner := textEntity(cmds)
 				sig := detached(w.t, w.ana, inner, at, l)
@@ -254,15 +258,17 @@ func corpusCases() []corpusCase {
 				return textMail(headers("ana@dns.pt", l), multiClearsigned(w.t, cmds, sigs...))
 			}},
 		{name: "refuse-replay", expect: "refuse", reason: "already used",
-			extra: []string{"X-Corpus-Setup: seen"},
+			extra: []string{"X-Corpus-Told: no", "X-Corpus-Setup: seen"},
 			build: func(w *world, l string) []byte {
 				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, cmds, at, l))
 			}},
 		{name: "refuse-stale", expect: "refuse", reason: "older than 72h",
+			extra: []string{"X-Corpus-Told: yes"},
 			build: func(w *world, l string) []byte {
 				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, cmds, corpusNow.Add(-4*24*time.Hour), l))
 			}},
 		{name: "refuse-future", expect: "refuse", reason: "the signature cannot be accepted",
+			extra: []string{"X-Corpus-Told: yes"},
 			build: func(w *world, l string) []byte {
 				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, cmds, corpusNow.Add(time.Hour), l))
 			}},
@@ -271,11 +277,13 @@ func corpusCases() []corpusCase {
 				return encryptedMail(headers("ana@dns.pt", l), w.encrypted(w.ana, textEntity(cmds), corpusNow.Add(time.Hour), l))
 			}},
 		{name: "refuse-other-directory", expect: "refuse", reason: "does not name this directory",
+			extra: []string{"X-Corpus-Told: yes"},
 			build: func(w *world, l string) []byte {
 				text := strings.Replace(cmds, dirAddr, "directory@other.example", 1)
 				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.ana, text, at, l))
 			}},
 		{name: "refuse-unbound", expect: "refuse", reason: "does not name this directory",
+			extra: []string{"X-Corpus-Told: yes"},
 			build: func(w *world, l string) []byte {
 				// The DIRECTORY line is outside the command lines, and the
 				// unsigned text around the block names us: neither counts.
@@ -305,6 +313,7 @@ func corpusCases() []corpusCase {
 				return signedMail(headers("ana@dns.pt", l), inner, detached(w.t, w.ana, inner, at, l))
 			}},
 		{name: "refuse-key-expired-since-signing", expect: "refuse", reason: "signing key is not usable now",
+			extra: []string{"X-Corpus-Told: no"},
 			build: func(w *world, l string) []byte {
 				return textMail(headers("eva@nic.de", l), clearsigned(w.t, w.eva, cmds, corpusNow.Add(-48*time.Hour), l))
 			}},
@@ -352,6 +361,41 @@ func corpusCases() []corpusCase {
 		{name: "refuse-malformed-mime", expect: "refuse", reason: "malformed",
 			build: func(w *world, l string) []byte {
 				return []byte(headers("ana@dns.pt", l) + "Content-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nbroken header without colon\r\n\r\n")
+			}},
+
+		// Nobody left in the dark, and no oracle: the same mistake (no
+		// DIRECTORY line) is told to a registered signer whose signature
+		// verifies, and to nobody when the signature is forged, made by
+		// a stranger in a member's name, or the mail is automatic or
+		// claims to be our own.
+		{name: "refuse-unbound-forged", expect: "refuse", reason: "the signature cannot be accepted",
+			extra: []string{"X-Corpus-Told: no"},
+			build: func(w *world, l string) []byte {
+				cs := clearsigned(w.t, w.ana, "SHOW pt\nWHOAMI\n", at, l)
+				return textMail(headers("ana@dns.pt", l), strings.Replace(cs, "SHOW pt", "SHOW de", 1))
+			}},
+		{name: "refuse-unbound-stranger", expect: "refuse", reason: "the signature cannot be accepted",
+			extra: []string{"X-Corpus-Told: no"},
+			build: func(w *world, l string) []byte {
+				// Mallory's key, Ana's name and address everywhere outside it.
+				return textMail(headers("ana@dns.pt", l), clearsigned(w.t, w.mallory, "SHOW pt\nWHOAMI\n", at, l))
+			}},
+		{name: "refuse-unbound-expired-key", expect: "refuse", reason: "signing key is not usable now",
+			extra: []string{"X-Corpus-Told: no"},
+			build: func(w *world, l string) []byte {
+				return textMail(headers("eva@nic.de", l), clearsigned(w.t, w.eva, "SHOW pt\n", corpusNow.Add(-48*time.Hour), l))
+			}},
+		{name: "drop-auto-reply-unbound", expect: "drop", reason: "Auto-Submitted",
+			extra: []string{"X-Corpus-Told: no"},
+			build: func(w *world, l string) []byte {
+				return textMail(headers("ana@dns.pt", l, "Auto-Submitted: auto-generated"), clearsigned(w.t, w.ana, "SHOW pt\n", at, l))
+			}},
+		{name: "drop-own-from-signed-unbound", expect: "drop", reason: "own address",
+			extra: []string{"X-Corpus-Told: no"},
+			build: func(w *world, l string) []byte {
+				// Signed by Ana, but the From header is ours: a reply of
+				// ours quoting her, come back.
+				return textMail(strings.Replace(headers("ana@dns.pt", l), "From: ", "From: <"+dirAddr+">, ", 1), clearsigned(w.t, w.ana, "SHOW pt\n", at, l))
 			}},
 
 		// Dropped: mail loops.
@@ -466,6 +510,7 @@ func TestGenerateCorpus(t *testing.T) {
 type corpusMeta struct {
 	expect, reason, signer, setup string
 	subjectSigned                 string // yes, no or "" (not checked)
+	told                          string // yes, no or "" (not checked): is the signer of the refusal told (Refusal.Tellable)
 	padTo, maxHeap, lines         int
 	maxEvidence                   int // bytes of Accepted.Evidence at most
 }
@@ -487,7 +532,7 @@ func readMeta(t *testing.T, data []byte) corpusMeta {
 		return n
 	}
 	m := corpusMeta{expect: h.Get("X-Corpus-Expect"), reason: h.Get("X-Corpus-Reason"),
-		signer: h.Get("X-Corpus-Signer"), setup: h.Get("X-Corpus-Setup"), subjectSigned: h.Get("X-Corpus-Subject-Signed"),
+		signer: h.Get("X-Corpus-Signer"), setup: h.Get("X-Corpus-Setup"), subjectSigned: h.Get("X-Corpus-Subject-Signed"), told: h.Get("X-Corpus-Told"),
 		padTo: atoi("X-Corpus-Pad-To"), maxHeap: atoi("X-Corpus-Max-Heap"), lines: atoi("X-Corpus-Lines"),
 		maxEvidence: atoi("X-Corpus-Max-Evidence")}
 	if m.expect != "accept" && m.expect != "refuse" && m.expect != "drop" || m.reason == "" {
@@ -581,6 +626,14 @@ func checkOutcome(t *testing.T, meta corpusMeta, acc *Accepted, err error) {
 		t.Fatalf("Drop=%v: %v, want %s", ref.Drop, ref, meta.expect)
 	case !strings.Contains(ref.Reason, meta.reason):
 		t.Fatalf("reason %q (detail %s), want it to contain %q", ref.Reason, ref.Detail, meta.reason)
+	}
+	if meta.told != "" && ref != nil {
+		if want := meta.told == "yes"; ref.Tellable() != want {
+			t.Errorf("told %v (kind %v, signer %v: %s), want %v", ref.Tellable(), ref.Kind, ref.Signer != nil, ref.NotTold(), want)
+		}
+		if ref.Tellable() && (ref.Signer.Contact.Email != "ana@dns.pt" || strings.ContainsAny(ref.TellText(), "\r\n")) {
+			t.Errorf("told %s: %q", ref.Signer.Contact.Email, ref.TellText())
+		}
 	}
 	if ref != nil {
 		if strings.ContainsAny(ref.Reason, "\r\n") {
