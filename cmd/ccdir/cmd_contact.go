@@ -132,31 +132,50 @@ type contactUpdateOptions struct {
 	nameSet, emailSet, phonesSet, langsSet, tzSet, alwaysSet bool
 	anyChange                                                bool
 	replaceKey                                               bool
+	confirmed                                                string // --confirmed, normalized; "" without it
+	confirmedSet                                             bool
 }
 
 func newContactUpdateCmd(g *globals) *cobra.Command {
 	var o contactUpdateOptions
 	cmd := &cobra.Command{
-		Use:   "update EMAIL [--name N] [--email NEW] [--phone P]... [--emergency-phone P]... [--add-role TLD[:ROLE]]... [--drop-role TLD]... [--lang L]... [--tz TZ] [--24x7=true|false] [--key FILE [--replace]]",
+		Use:   "update EMAIL [--name N] [--email NEW] [--phone P]... [--emergency-phone P]... [--add-role TLD[:ROLE]]... [--drop-role TLD]... [--lang L]... [--tz TZ] [--24x7=true|false] [--key FILE [--replace]] [--confirmed HOW]",
 		Short: "Change a contact; --phone and --emergency-phone replace all phones, --lang replaces the languages",
 		Long: `Change a contact; --phone and --emergency-phone replace all phones, --lang
 replaces the languages. --key gives the contact a key if it has none, and
 refreshes its key with a newer copy of the same key (same fingerprint);
 another key replaces the registered one only with --replace (check the new
-fingerprint with the contact itself first).`,
+fingerprint with the contact itself first).
+
+A new email (--email) or a key that replaces the registered one (--key
+--replace) is guarded: without --confirmed it does not take effect now but
+waits for changes.delay as a pending change, announced at once to the
+contact's old address and key, its new ones and its ccTLDs' other contacts,
+who can stop it (a signed VETO of its id); the output gives its id, when it
+is due and how to apply it earlier (ccdir pending approve ID). The other
+changes of the same command take effect at once. A new email and a new key
+cannot both wait from one command: change one at a time, or confirm.
+--confirmed HOW makes them take effect at once: HOW says how the operator
+checked the change with the contact (for instance "phone call to +351 21
+234 5678 on 2026-12-03"), and the ledger entry keeps it as its evidence,
+with the operator's name as its actor.
+
+EXIT STATUS
+  0 updated (or the change waits, said so), 1 refused (nothing changed),
+  2 usage`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
 			o.anyChange = fs.NFlag() != 0 && fs.NFlag() != countGlobal(cmd)
 			o.nameSet, o.emailSet = fs.Changed("name"), fs.Changed("email")
 			o.phonesSet = fs.Changed("phone") || fs.Changed("emergency-phone")
-			o.langsSet, o.tzSet, o.alwaysSet = fs.Changed("lang"), fs.Changed("tz"), fs.Changed("24x7")
+			o.langsSet, o.tzSet, o.alwaysSet, o.confirmedSet = fs.Changed("lang"), fs.Changed("tz"), fs.Changed("24x7"), fs.Changed("confirmed")
 			return runContactUpdate(cmd.Context(), o, g, args[0])
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.name, "name", "", "full name")
-	f.StringVar(&o.email, "email", "", "new mail address")
+	f.StringVar(&o.email, "email", "", "new mail address (waits for changes.delay unless --confirmed)")
 	f.StringArrayVar(&o.phones, "phone", nil, "phone number (repeatable; replaces all phones)")
 	f.StringArrayVar(&o.emergencyPhones, "emergency-phone", nil, "emergency phone number (repeatable; replaces all phones)")
 	f.StringArrayVar(&o.addRoles, "add-role", nil, "add or change a role: TLD or TLD:security or TLD:admin (repeatable)")
@@ -166,7 +185,8 @@ fingerprint with the contact itself first).`,
 	f.BoolVar(&o.always, "24x7", false, "reachable around the clock")
 	f.StringVar(&o.key, "key", "", "file with a new armored OpenPGP public key")
 	f.BoolVar(&o.anyUID, "any-uid", false, "accept a key without a user ID for the contact's email")
-	f.BoolVar(&o.replaceKey, "replace", false, "with --key: replace the contact's registered key of another fingerprint")
+	f.BoolVar(&o.replaceKey, "replace", false, "with --key: replace the contact's registered key of another fingerprint (waits for changes.delay unless --confirmed)")
+	f.StringVar(&o.confirmed, "confirmed", "", "how the new email or key was checked with the contact: it takes effect at once, and the ledger entry says so")
 	return cmd
 }
 
@@ -181,20 +201,39 @@ func runContactUpdate(ctx context.Context, o contactUpdateOptions, g *globals, a
 	if o.replaceKey && o.key == "" {
 		return usagef("--replace goes with --key")
 	}
+	if o.confirmedSet {
+		if !o.emailSet && o.key == "" {
+			return usagef("--confirmed goes with --email or --key")
+		}
+		if o.confirmed, err = normalizeConfirmed(o.confirmed); err != nil {
+			return err
+		}
+	}
+	newEmail := email
+	if o.emailSet {
+		if newEmail, err = directory.NormalizeEmail(o.email); err != nil {
+			return err
+		}
+	}
+	// A new email waits unless confirmed; the contact keeps its address
+	// meanwhile, and a key given now must carry that one.
+	pendingEmail := newEmail != email && o.confirmed == ""
+	target := newEmail
+	if pendingEmail {
+		target = email
+	}
 	var pub *keys.Public
-	target := email
 	if o.key != "" {
 		if pub, err = readOneKey(o.key); err != nil {
 			return err
 		}
-		if o.emailSet {
-			if target, err = directory.NormalizeEmail(o.email); err != nil {
-				return err
-			}
-		}
 	}
-	return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
-		var newKey *directory.Key
+	mo := mutateOptions{guarded: pendingEmail || (o.replaceKey && o.confirmed == "")}
+	if o.confirmed != "" {
+		mo.evidence = confirmedEvidence(o.confirmed)
+	}
+	return g.mutateWith(ctx, mo, func(tx *directory.Tx, notes *txNotes) (string, error) {
+		var newKey, pendingKey *directory.Key
 		changed := false
 		if pub != nil {
 			c, err := tx.Contact(email)
@@ -210,7 +249,7 @@ func runContactUpdate(ctx context.Context, o contactUpdateOptions, g *globals, a
 			if err != nil {
 				return "", err
 			}
-			if warn != "" {
+			if warn != "" && !notes.dryRun {
 				g.warnf("%s", warn)
 			}
 			switch change {
@@ -220,15 +259,25 @@ func runContactUpdate(ctx context.Context, o contactUpdateOptions, g *globals, a
 					return "", err
 				}
 				changed = true
-			case keyNew, keyReplaced:
+			case keyNew:
 				newKey = k
+			case keyReplaced:
+				if o.confirmed == "" {
+					pendingKey = k
+				} else {
+					newKey = k
+				}
 			}
+		}
+		if pendingEmail && pendingKey != nil {
+			return "", withHint(errors.New("a new email and a new key cannot both wait from one command"),
+				"change one at a time (the second once the first is applied), or make both at once with --confirmed HOW")
 		}
 		now, err := tx.UpdateContact(email, func(c *directory.Contact) error {
 			if o.nameSet {
 				c.Name = o.name
 			}
-			if o.emailSet {
+			if o.emailSet && !pendingEmail {
 				c.Email = o.email
 			}
 			if o.phonesSet {
@@ -268,10 +317,33 @@ func runContactUpdate(ctx context.Context, o contactUpdateOptions, g *globals, a
 			}
 			return nil
 		})
-		if changed && errors.Is(err, directory.ErrUnchanged) {
+		updated := err == nil || changed
+		if errors.Is(err, directory.ErrUnchanged) && (changed || pendingEmail || pendingKey != nil) {
 			err = nil
 		}
-		return "updated " + now.Email, err
+		if err != nil {
+			return "", err
+		}
+		var out []string
+		if pendingEmail || pendingKey != nil {
+			c, err := tx.Contact(email)
+			if err != nil {
+				return "", err
+			}
+			pe := ""
+			if pendingEmail {
+				pe = newEmail
+			}
+			line, err := g.proposeChange(ctx, tx, notes, c, pe, pendingKey)
+			if err != nil {
+				return "", err
+			}
+			out = append(out, line)
+		}
+		if updated {
+			out = append(out, "updated "+now.Email)
+		}
+		return strings.Join(out, "\n"), nil
 	})
 }
 

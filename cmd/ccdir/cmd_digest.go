@@ -43,6 +43,10 @@ PGP/MIME message per contact with a usable key; then deliver everything due
 in the outbox through delivery.url. A contact without a usable key is skipped,
 never sent plaintext. An interrupted run is finished by the next one: nothing
 is lost and nobody gets the same digest twice. --dry-run renders and counts.
+Before all that, the pending key and email changes that are due
+(changes.delay; see ccdir pending) are applied, each in its own transaction
+with its notices, as ledger entries of the operator who runs it, so that the
+digest carries them; --dry-run only lists them.
 
 EXIT STATUS
   0 ran (whether or not a digest was due; failed deliveries are listed),
@@ -176,6 +180,12 @@ func runDigestSend(ctx context.Context, o digestSendOptions, g *globals) error {
 		return err
 	}
 	defer unlock()
+	// The pending changes that are due first, so that the digest
+	// carries the state they make (a dry run only lists them).
+	applied, err := g.applyDue(ctx, o.dryRun)
+	if err != nil {
+		return withHint(err, "the changes applied before it stay applied; the next ccdir digest send applies the rest")
+	}
 	j, done, err := g.job(ctx)
 	if err != nil {
 		return err
@@ -192,11 +202,15 @@ func runDigestSend(ctx context.Context, o digestSendOptions, g *globals) error {
 		return err
 	}
 	if g.json {
-		if err := g.printJSON(res); err != nil {
+		if err := g.printJSON(struct {
+			*digest.Result
+			Pending []pendingJSON `json:"pending_changes,omitempty"`
+		}{res, pendingJSONs(applied)}); err != nil {
 			return err
 		}
 		return g.refusedError()
 	}
+	g.reportDue(applied, o.dryRun)
 	switch {
 	case !res.Due: // checked first: a dry run may find nothing due
 		g.printf("no digest due: the next is due on %s (digest.interval); use --force to send one now\n", res.NextDue.Format("2006-01-02"))

@@ -26,16 +26,18 @@ func newKeyCmd(g *globals) *cobra.Command {
 }
 
 type keyImportOptions struct {
-	email    string
-	anyUID   bool
-	replace  []string
-	operator bool
+	email        string
+	anyUID       bool
+	replace      []string
+	operator     bool
+	confirmed    string // --confirmed, normalized; "" without it
+	confirmedSet bool
 }
 
 func newKeyImportCmd(g *globals) *cobra.Command {
 	var o keyImportOptions
 	cmd := &cobra.Command{
-		Use:   "import FILE [--email EMAIL [--any-uid]] [--replace EMAIL]... | import --operator [--email ADDRESS] [--any-uid] FILE",
+		Use:   "import FILE [--email EMAIL [--any-uid]] [--replace EMAIL]... [--confirmed HOW] | import --operator [--email ADDRESS] [--any-uid] FILE",
 		Short: "Import armored public keys, matched to contacts by the email in their user IDs",
 		Long: `Import one key or a bundle of many (as gpg --export --armor writes). Each key
 is given to the contact whose email one of its user IDs carries; with --email,
@@ -55,7 +57,17 @@ it revokes the registered key that made it.
 A key never replaces a contact's registered key of another fingerprint
 unless --replace names that contact: without it the whole import is
 refused, naming the contact and both fingerprints. Check the new fingerprint
-with the contact (not with the file) before you replace.
+with the contact (not with the file) before you replace. A replacement is
+guarded: without --confirmed it does not take effect now but waits for
+changes.delay as a pending change, announced at once to the contact's old
+address and key, its new key and its ccTLDs' other contacts, who can stop it
+(a signed VETO of its id); the output gives its id, when it is due and how to
+apply it earlier (ccdir pending approve ID). The file's other keys (first
+keys, refreshes) take effect at once. --confirmed HOW makes the replacements
+take effect at once: HOW says how the operator checked the new key with the
+contact (for instance "phone call to +351 21 234 5678 on 2026-12-03"), and
+the ledger entries keep it as their evidence, with the operator's name as
+their actor.
 
 With --operator, FILE holds the operator's own key (operator.key, kept in
 keys/operator.pub.asc), not a contact's: the directory's mail for the
@@ -71,6 +83,7 @@ EXIT STATUS
   0 imported (or nothing to change), 1 refused (nothing changed), 2 usage`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.confirmedSet = cmd.Flags().Changed("confirmed")
 			return runKeyImport(cmd.Context(), o, g, args[0])
 		},
 	}
@@ -78,10 +91,21 @@ EXIT STATUS
 	cmd.Flags().BoolVar(&o.anyUID, "any-uid", false, "with --email: accept a key without a user ID for that email")
 	cmd.Flags().StringArrayVar(&o.replace, "replace", nil, "let the file's key replace this contact's registered key of another fingerprint (repeatable)")
 	cmd.Flags().BoolVar(&o.operator, "operator", false, "FILE is the operator's own key (operator.key); --email sets operator.address")
+	cmd.Flags().StringVar(&o.confirmed, "confirmed", "", "with --replace: how the new key was checked with the contact; it takes effect at once, and the ledger entry says so")
 	return cmd
 }
 
 func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file string) error {
+	if o.confirmedSet {
+		if len(o.replace) == 0 || o.operator {
+			return usagef("--confirmed goes with --replace")
+		}
+		how, err := normalizeConfirmed(o.confirmed)
+		if err != nil {
+			return err
+		}
+		o.confirmed = how
+	}
 	if o.operator {
 		return runOperatorKeyImport(ctx, o, g, file)
 	}
@@ -113,7 +137,11 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 		replace[e] = true
 	}
 	now := g.now()
-	return g.mutate(ctx, func(tx *directory.Tx) (string, error) {
+	mo := mutateOptions{guarded: len(o.replace) > 0 && o.confirmed == ""}
+	if o.confirmed != "" {
+		mo.evidence = confirmedEvidence(o.confirmed)
+	}
+	return g.mutateWith(ctx, mo, func(tx *directory.Tx, notes *txNotes) (string, error) {
 		// Which contact each key is for: the one named by --email,
 		// or the one whose email a user ID of the key carries.
 		type assignment struct {
@@ -142,7 +170,9 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 			}
 			switch {
 			case len(match) == 0:
-				g.warnf("skipped key %s (%s): no contact has one of its emails", p.Fingerprint, quoteAll(p.UserIDs))
+				if !notes.dryRun {
+					g.warnf("skipped key %s (%s): no contact has one of its emails", p.Fingerprint, quoteAll(p.UserIDs))
+				}
 				continue
 			case len(match) > 1:
 				emails := make([]string, len(match))
@@ -166,7 +196,7 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 			return "", withHint(fmt.Errorf("%s: none of its %d key(s) belongs to a contact", file, len(pubs)),
 				"add the contacts first, or import a key for one contact with --email EMAIL --any-uid")
 		}
-		var imported, refreshed, replaced, revoked []string
+		var imported, refreshed, replaced, revoked, waiting []string
 		var refused []string
 		used := map[string]bool{}
 		for _, a := range todo {
@@ -179,7 +209,7 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 			if err != nil {
 				return "", err
 			}
-			if warn != "" && change != keyRevoked {
+			if warn != "" && change != keyRevoked && !notes.dryRun {
 				g.warnf("%s", warn)
 			}
 			switch change {
@@ -188,6 +218,14 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 				imported = append(imported, a.c.Email)
 			case keyReplaced:
 				used[a.c.Email] = true
+				if o.confirmed == "" {
+					// Guarded: it waits for changes.delay.
+					var line string
+					if line, err = g.proposeChange(ctx, tx, notes, a.c, "", k); err == nil {
+						waiting = append(waiting, line)
+					}
+					break
+				}
 				_, err = tx.SetKey(a.c.Email, k)
 				replaced = append(replaced, fmt.Sprintf("%s (%s → %s)", a.c.Email, a.c.Key.Fingerprint, k.Fingerprint))
 			case keyRefreshed:
@@ -227,6 +265,7 @@ func runKeyImport(ctx context.Context, o keyImportOptions, g *globals, file stri
 			out = append(out, fmt.Sprintf("replaced %s: %s", plural(len(replaced), "key"), strings.Join(replaced, ", ")))
 		}
 		out = append(out, revoked...)
+		out = append(out, waiting...)
 		if len(out) == 0 {
 			return "unchanged: every key is already registered", nil
 		}

@@ -42,9 +42,11 @@ key, its expiry and how to refresh it (KEY-REFRESH); an expired key gets
 none and is listed. Each message is queued
 with what records it: a rerun the same day sends nothing twice, and a run
 that stopped is finished by the next. Then what it queued is delivered
-through delivery.url.
+through delivery.url. Before all that, the pending key and email changes
+that are due (changes.delay; see ccdir pending) are applied, each in its own
+transaction with its notices, as ledger entries of the operator who runs it.
 
-` + configHelp("ping.", "keys.remind_days") + `
+` + configHelp("ping.", "keys.remind_days", "changes.") + `
 
 EXIT STATUS
   0 ran (failed deliveries are listed), 1 error, 2 usage`,
@@ -112,6 +114,12 @@ func runPingSend(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
+	// The pending changes that are due first: what is sent then reaches
+	// the contacts as they are now.
+	applied, err := g.applyDue(ctx, false)
+	if err != nil {
+		return withHint(err, "the changes applied before it stay applied; the next ccdir ping send applies the rest")
+	}
 	s, sec, err := g.openWriteKey(ctx)
 	if err != nil {
 		return err
@@ -154,15 +162,17 @@ func runPingSend(ctx context.Context, g *globals) error {
 	if g.json {
 		if err := g.printJSON(struct {
 			*liveness.Result
-			Where    string `json:"delivered_to"`
-			Sent     int    `json:"sent"`
-			Deferred int    `json:"deferred"`
-			Failed   int    `json:"failed"`
-		}{res, t.String(), sum.Sent, sum.Deferred, sum.Failed}); err != nil {
+			Where    string        `json:"delivered_to"`
+			Sent     int           `json:"sent"`
+			Deferred int           `json:"deferred"`
+			Failed   int           `json:"failed"`
+			Pending  []pendingJSON `json:"pending_changes,omitempty"`
+		}{res, t.String(), sum.Sent, sum.Deferred, sum.Failed, pendingJSONs(applied)}); err != nil {
 			return err
 		}
 		return g.refusedError()
 	}
+	g.reportDue(applied, false)
 	g.printf("ping send: %s, %s, %s queued\n", plural(len(res.Challenged), "challenge"), plural(len(res.Reminded), "reminder"), plural(len(res.Escalated), "notice"))
 	for _, e := range res.Challenged {
 		g.printf("challenged %s\n", e)

@@ -23,14 +23,43 @@ type changeNotices struct {
 	skipped []liveness.Skipped
 }
 
+// txNotes is what a transaction of the operator did to pending changes
+// (liveness.Pending): what its notices tell beside the ledger entries,
+// and what the command reports.
+type txNotes struct {
+	pending []pendingEvent
+	// by, when set, replaces "the operator NAME" as who made the changes
+	// in the notices (the daily run that applies a pending change).
+	by string
+	// dryRun: the first run of a guarded mutation (mutateOptions.guarded),
+	// rolled back: a change that would wait is made at once instead, and
+	// warnings are left for the real run.
+	dryRun bool
+}
+
+// pendingEvent is what happened to one pending change: p as the
+// transaction leaves it, c the contact as the change found it (the
+// address and key it replaces), line what the notices say.
+type pendingEvent struct {
+	p    liveness.Pending
+	c    directory.Contact
+	line string
+}
+
+// add records what happened to p (see pendingEvent).
+func (n *txNotes) add(p liveness.Pending, c directory.Contact, line string) {
+	n.pending = append(n.pending, pendingEvent{p: p, c: c, line: line})
+}
+
 // announce queues, inside tx, the notices of the contact changes tx has
-// made (Tx.ContactChanges), through the one notice mechanism
-// (liveness.Notices, as changes by mail are announced): to the contact's
-// previous address and key, its new ones, and the other contacts of its
-// ccTLDs who receive directory data. Nil when tx changed no contact.
-func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Secret, ob *outbox.Outbox, tx *directory.Tx, actor directory.Actor) (*changeNotices, error) {
+// made (Tx.ContactChanges) and of what it did to pending changes
+// (notes), through the one notice mechanism (liveness.Notices, as
+// changes by mail are announced): to the contact's previous address and
+// key, its new ones, and the other contacts of its ccTLDs who receive
+// directory data. Nil when tx changed no contact and no pending change.
+func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Secret, ob *outbox.Outbox, tx *directory.Tx, actor directory.Actor, notes *txNotes) (*changeNotices, error) {
 	changes := tx.ContactChanges()
-	if len(changes) == 0 {
+	if len(changes) == 0 && len(notes.pending) == 0 {
 		return nil, nil
 	}
 	// The directory before tx (the committed state, which Tx.Check has
@@ -60,6 +89,9 @@ func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Se
 	if name, ok := strings.CutPrefix(actor.Name, "operator:"); ok {
 		by += " " + name
 	}
+	if notes.by != "" {
+		by = notes.by
+	}
 	n := liveness.NewNotices(&view, "")
 	for _, ch := range changes {
 		var lines []string
@@ -73,13 +105,31 @@ func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Se
 		}
 		n.Announce(ch.Before, ch.After, liveness.RoleTLDs(ch.Before, ch.After), lines)
 	}
-	out := &changeNotices{ref: fmt.Sprintf("cli-%d", tx.Head().Serial)}
+	asked := false
+	for _, ev := range notes.pending {
+		n.AnnouncePending(&ev.c, &ev.p, nil, []string{ev.line})
+		asked = asked || ev.p.State == liveness.StateWaiting
+	}
+	// A transaction that wrote no ledger entry (it only asked for or
+	// decided on pending changes) has no serial of its own: its notices
+	// are filed under the change and what became of it, which happens
+	// once.
+	ref := fmt.Sprintf("cli-%d", tx.Head().Serial)
+	subject := before.Info.Name + ": change by the operator"
+	if tx.Head().Serial == before.Head.Serial {
+		ev := notes.pending[0]
+		ref = "cli-" + ev.p.ID + "-" + ev.p.State
+		if asked {
+			subject = before.Info.Name + ": change asked for by the operator"
+		}
+	}
+	out := &changeNotices{ref: ref}
 	for _, e := range n.NoKey {
 		out.skipped = append(out.skipped, liveness.Skipped{Email: e, Reason: "no key"})
 	}
 	m := &liveness.Mailer{Info: before.Info, Secret: sec, OuterSubject: g.text("digest.subject")}
 	msgs, sent, skipped, err := m.Messages(n.List(), liveness.Change{
-		Via: "the operator", By: by, Subject: before.Info.Name + ": change by the operator",
+		Via: "the operator", By: by, Subject: subject,
 		Head: tx.Head(), Ref: out.ref,
 		MessageID: func(rcpt string) string {
 			sum := sha256.Sum256([]byte(rcpt))

@@ -102,6 +102,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newCoverageCmd(g),
 		newDigestCmd(g),
 		newPingCmd(g),
+		newPendingCmd(g),
 		newReportCmd(g),
 		newOutboxCmd(g),
 		newServeCmd(g),
@@ -375,45 +376,84 @@ func (g *globals) openWriteKey(ctx context.Context) (*directory.Store, *keys.Sec
 // change. fn returns what it did, for the report; an update that changes
 // nothing is reported as such (exit 0) with that text, or "unchanged".
 func (g *globals) mutate(ctx context.Context, fn func(tx *directory.Tx) (string, error)) error {
-	return g.mutateNotices(ctx, true, fn)
+	return g.mutateWith(ctx, mutateOptions{}, func(tx *directory.Tx, _ *txNotes) (string, error) { return fn(tx) })
 }
 
 // mutateUnannounced is mutate without the notices: for ccdir import, the
 // operator's bulk load, whose changes the next digest lists.
 func (g *globals) mutateUnannounced(ctx context.Context, fn func(tx *directory.Tx) (string, error)) error {
-	return g.mutateNotices(ctx, false, fn)
+	return g.mutateWith(ctx, mutateOptions{unannounced: true}, func(tx *directory.Tx, _ *txNotes) (string, error) { return fn(tx) })
 }
 
-func (g *globals) mutateNotices(ctx context.Context, notices bool, fn func(tx *directory.Tx) (string, error)) error {
+// mutateOptions are how mutateWith writes its transaction.
+type mutateOptions struct {
+	unannounced bool   // no notices (import)
+	evidence    []byte // the evidence of the ledger entries (--confirmed, a pending change applied)
+	by          string // who made the changes, for the notices (txNotes.by)
+	quiet       bool   // report nothing (the daily run reports what it applied itself)
+	// guarded: fn may ask for pending changes (proposeChange). fn runs
+	// twice: first with every change it would ask for made at once, in
+	// a transaction that is rolled back, so that a change the directory
+	// would refuse when applied (an address or key another contact has,
+	// one of the directory's own addresses) is refused now, by the
+	// directory's own checks, not announced and superseded later; then
+	// for real.
+	guarded bool
+}
+
+// errDryRun rolls back the first run of a guarded mutation.
+var errDryRun = errors.New("dry run")
+
+// mutateWith is mutate with options, whose fn also records what it did
+// to pending changes (notes), announced with the rest. A transaction
+// that only asked for or decided on pending changes commits without a
+// ledger entry.
+func (g *globals) mutateWith(ctx context.Context, o mutateOptions, fn func(tx *directory.Tx, notes *txNotes) (string, error)) error {
 	s, sec, err := g.openWriteKey(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	var ob *outbox.Outbox
-	if notices {
+	if !o.unannounced {
 		if ob, err = g.openOutboxIn(ctx, s); err != nil {
 			return err
 		}
 		ob.Now = g.now
 	}
 	actor := g.operatorActor()
+	actor.Evidence = o.evidence
+	if o.guarded {
+		_, err := s.Update(ctx, actor, func(tx *directory.Tx) error {
+			if _, err := fn(tx, &txNotes{dryRun: true}); err != nil {
+				return err
+			}
+			return errDryRun
+		})
+		if err != nil && !errors.Is(err, errDryRun) && !errors.Is(err, directory.ErrUnchanged) {
+			return err
+		}
+	}
 	var what string
 	var told *changeNotices
 	entries, err := s.Update(ctx, actor, func(tx *directory.Tx) (err error) {
-		what, err = fn(tx)
+		notes := &txNotes{by: o.by}
+		what, err = fn(tx, notes)
 		if err != nil {
 			what = ""
 			return err
 		}
-		if notices {
-			told, err = g.announce(ctx, s, sec, ob, tx, actor)
+		if !o.unannounced {
+			told, err = g.announce(ctx, s, sec, ob, tx, actor, notes)
 		}
 		return err
 	})
 	if errors.Is(err, directory.ErrUnchanged) {
 		if what == "" {
 			what = "unchanged"
+		}
+		if o.quiet {
+			return nil
 		}
 		return g.unchanged(what)
 	}
@@ -424,6 +464,9 @@ func (g *globals) mutateNotices(ctx context.Context, notices bool, fn func(tx *d
 	if told != nil {
 		notified = told.sent
 		g.deliver(ctx, ob, told)
+	}
+	if o.quiet {
+		return nil
 	}
 	return g.changed(entries, what, notified)
 }
@@ -541,6 +584,23 @@ func (g *globals) logger() *log.Logger {
 
 // changed reports the result of a change, and who was sent its notice.
 func (g *globals) changed(entries []directory.Entry, what string, notified []string) error {
+	if len(entries) == 0 {
+		// Only pending changes: asked for, decided, or none applied.
+		if g.json {
+			out := map[string]any{"result": what, "entries": 0}
+			if len(notified) > 0 {
+				out["notified"] = notified
+			}
+			return g.printJSON(out)
+		}
+		for _, l := range strings.Split(what, "\n") {
+			g.printf("%s\n", l)
+		}
+		if len(notified) > 0 {
+			g.printf("notice of the change sent to %s\n", strings.Join(notified, ", "))
+		}
+		return nil
+	}
 	last := entries[len(entries)-1]
 	if g.json {
 		out := map[string]any{"result": what, "serial": last.Seq, "head": last.Hash, "entries": len(entries)}
@@ -549,7 +609,12 @@ func (g *globals) changed(entries []directory.Entry, what string, notified []str
 		}
 		return g.printJSON(out)
 	}
-	g.printf("%s (serial %d)\n", what, last.Seq)
+	// what may have lines (the changes that wait, then what changed).
+	lines := strings.Split(what, "\n")
+	for _, l := range lines[:len(lines)-1] {
+		g.printf("%s\n", l)
+	}
+	g.printf("%s (serial %d)\n", lines[len(lines)-1], last.Seq)
 	if len(notified) > 0 {
 		g.printf("notice of the change sent to %s\n", strings.Join(notified, ", "))
 	}

@@ -87,25 +87,31 @@ func (p Pending) Old() string {
 	return p.Fingerprint
 }
 
-// New is what the change brings, as a change names it.
-func (p Pending) New() string {
+// What names the change: "the key from A to B", "the email from a to
+// b".
+func (p Pending) What() string {
 	if p.Kind == ChangeEmail {
-		return p.NewEmail
-	}
-	return KeyText(p.NewKey)
-}
-
-// Describe is the line that names the change in notices and lists:
-// "key change chg-… of ana@dns.pt from A to B".
-func (p Pending) Describe() string {
-	if p.Kind == ChangeEmail {
-		return fmt.Sprintf("email change %s of %s from %s to %s", p.ID, p.Email, p.Email, p.NewEmail)
+		return fmt.Sprintf("the email from %s to %s", p.Email, p.NewEmail)
 	}
 	old := "none"
 	if p.Fingerprint != "" {
 		old = p.Fingerprint
 	}
-	return fmt.Sprintf("key change %s of %s from %s to %s", p.ID, p.Email, old, KeyText(p.NewKey))
+	return fmt.Sprintf("the key from %s to %s", old, KeyText(p.NewKey))
+}
+
+// Line is what a notice says of p in its state (Notices.AnnouncePending),
+// the one wording of it in notices by mail and by the operator alike.
+func (p Pending) Line() string {
+	switch p.State {
+	case StateWaiting:
+		return fmt.Sprintf("asks to change %s (change %s)", p.What(), p.ID)
+	case StateApplied:
+		return fmt.Sprintf("change %s applied: %s, asked by %s at %s", p.ID, p.What(), p.Actor, p.Requested.UTC().Format(timeFormat))
+	case StateVetoed, StateCancelled:
+		return fmt.Sprintf("change %s of %s %s by %s; nothing changed", p.ID, p.What(), p.State, p.DecidedBy)
+	}
+	return fmt.Sprintf("change %s of %s %s: %s; nothing changed", p.ID, p.What(), p.State, p.Reason)
 }
 
 // Errors of the pending changes: why an operation is refused. Each comes
@@ -538,8 +544,13 @@ func Apply(ctx context.Context, t *directory.Tx, id, by string, confirmed bool, 
 // how the operator confirmed the change (approve --confirmed).
 func ApplyEvidence(p Pending, how string, now time.Time) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "pending change %s asked by %s at %s, announced, not vetoed, applied at %s (due %s)",
-		p.ID, p.Actor, formatTime(p.Requested), formatTime(now.UTC().Truncate(time.Second)), formatTime(p.Due))
+	now = now.UTC().Truncate(time.Second)
+	early := ""
+	if now.Before(p.Due) {
+		early = " approved by the operator and"
+	}
+	fmt.Fprintf(&b, "pending change %s asked by %s at %s, announced, not vetoed,%s applied at %s (due %s)",
+		p.ID, p.Actor, formatTime(p.Requested), early, formatTime(now), formatTime(p.Due))
 	if !p.Proven.IsZero() {
 		fmt.Fprintf(&b, "; possession of the new key proven at %s", formatTime(p.Proven))
 	}

@@ -330,7 +330,7 @@ func TestApply(t *testing.T) {
 	if _, err := f.store.Contact(f.ctx, "bob@example.pt"); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(string(entries[0].Evidence), "(due 2026-11-08T10:00:00Z)\n") {
+	if !strings.HasSuffix(string(entries[0].Evidence), "not vetoed, approved by the operator and applied at 2026-11-05T10:00:00Z (due 2026-11-08T10:00:00Z)\n") {
 		t.Fatalf("evidence %q", entries[0].Evidence)
 	}
 	f.verify()
@@ -527,5 +527,24 @@ func TestAnnouncePending(t *testing.T) {
 	}
 	if strings.Contains(body, "VETO") {
 		t.Errorf("a decision says how to veto:\n%s", body)
+	}
+}
+
+// Line is the one wording of a change in each state.
+func TestPendingLine(t *testing.T) {
+	p := Pending{ID: "chg-abcdefgh23", Email: "ana@dns.pt", Kind: ChangeEmail, NewEmail: "ana@example.pt",
+		Actor: "operator:Rita", Requested: start, State: StateWaiting}
+	for state, want := range map[string]string{
+		StateWaiting:    "asks to change the email from ana@dns.pt to ana@example.pt (change chg-abcdefgh23)",
+		StateApplied:    "change chg-abcdefgh23 applied: the email from ana@dns.pt to ana@example.pt, asked by operator:Rita at 2026-11-02 10:00 UTC",
+		StateVetoed:     "change chg-abcdefgh23 of the email from ana@dns.pt to ana@example.pt vetoed by member:F00; nothing changed",
+		StateCancelled:  "change chg-abcdefgh23 of the email from ana@dns.pt to ana@example.pt cancelled by member:F00; nothing changed",
+		StateSuperseded: "change chg-abcdefgh23 of the email from ana@dns.pt to ana@example.pt superseded: why; nothing changed",
+	} {
+		q := p
+		q.State, q.DecidedBy, q.Reason = state, "member:F00", "why"
+		if got := q.Line(); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", state, got, want)
+		}
 	}
 }
