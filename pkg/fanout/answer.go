@@ -70,7 +70,31 @@ type Answer struct {
 // Ref is the outbox ref of the answer: stable per refused mail.
 func (a *Answer) Ref() string {
 	sum := sha256.Sum256([]byte("ccdir answer\x00" + a.Seen))
-	return "refused-" + hex.EncodeToString(sum[:12])
+	return answerPrefix + hex.EncodeToString(sum[:12])
+}
+
+// answerPrefix starts the local part of an answer's Message-ID (Ref).
+const answerPrefix = "refused-"
+
+// IsAnswerID reports whether id (a Message-ID, without angle brackets)
+// is one of an answer to refused mail (Ref@domain) sent from an address
+// whose domain is among domains: a mail that answers it is an
+// auto-responder's answer to ours, and answering it again would loop.
+func IsAnswerID(id string, domains ...string) bool {
+	local, domain, ok := strings.Cut(id, "@")
+	hexPart, found := strings.CutPrefix(strings.ToLower(local), answerPrefix)
+	if !ok || !found || len(hexPart) != 24 {
+		return false
+	}
+	if _, err := hex.DecodeString(hexPart); err != nil {
+		return false
+	}
+	for _, d := range domains {
+		if d != "" && strings.EqualFold(domain, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // Text is the answer's body.

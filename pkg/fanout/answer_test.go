@@ -121,3 +121,26 @@ func TestAnswer(t *testing.T) {
 		t.Error("queued to a key that cannot be read")
 	}
 }
+
+// IsAnswerID knows the Message-IDs of answers (Ref@domain) of the given
+// domains, and nothing else.
+func TestIsAnswerID(t *testing.T) {
+	ref := (&Answer{Seen: "abc"}).Ref()
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{ref + "@directory.example", true},
+		{strings.ToUpper(ref) + "@DIRECTORY.EXAMPLE", true},
+		{ref + "@elsewhere.example", false},
+		{ref + "0@directory.example", false},
+		{"refused-" + strings.Repeat("g", 24) + "@directory.example", false},
+		{"reply-" + strings.TrimPrefix(ref, "refused-") + "@directory.example", false},
+		{ref, false},
+		{"", false},
+	} {
+		if got := IsAnswerID(tc.id, "", "directory.example"); got != tc.want {
+			t.Errorf("IsAnswerID(%q) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}

@@ -125,7 +125,15 @@ type Signer struct {
 	// mail has none or it was not read before the refusal. An answer
 	// never echoes an outer Subject.
 	Subject string
+	// References are the Message-IDs (without angle brackets) the mail's
+	// In-Reply-To and References fields name, at most MaxReferences: an
+	// answer to one of the directory's own answers is an auto-responder's,
+	// and answering it would loop.
+	References []string
 }
+
+// MaxReferences caps Signer.References.
+const MaxReferences = 32
 
 // Tellable reports whether the signer of the refused mail is told why:
 // its kind is one to tell, and it has a Signer. A temporary refusal and

@@ -137,14 +137,36 @@ func (p *Pipeline) now() time.Time {
 // remembers: whether the signer is told is then the refusal's Kind's to
 // say (Refusal.Tellable).
 func (p *Pipeline) Process(ctx context.Context, env Envelope, r io.Reader) (*Accepted, error) {
-	acc, err := p.process(ctx, env, r)
+	var refs []string
+	acc, err := p.process(ctx, env, r, &refs)
 	var ref *Refusal
 	if errors.As(err, &ref) && ref.res != nil {
 		if err := p.identify(ctx, ref); err != nil {
 			return nil, err
 		}
+		if ref.Signer != nil {
+			ref.Signer.References = refs
+		}
 	}
 	return acc, err
+}
+
+// references returns the Message-IDs hdr's In-Reply-To and References
+// name, at most MaxReferences; unreadable fields name none.
+func references(hdr mail.Header) []string {
+	var out []string
+	for _, k := range []string{"In-Reply-To", "References"} {
+		ids, _ := hdr.MsgIDList(k)
+		for _, id := range ids {
+			if len(out) == MaxReferences {
+				return out
+			}
+			if id != "" && len(id) <= 250 {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
 }
 
 // identify names the Signer of a refusal whose signature verified, unless
@@ -176,7 +198,7 @@ func (p *Pipeline) identify(ctx context.Context, ref *Refusal) error {
 	return nil
 }
 
-func (p *Pipeline) process(ctx context.Context, env Envelope, r io.Reader) (*Accepted, error) {
+func (p *Pipeline) process(ctx context.Context, env Envelope, r io.Reader, refs *[]string) (*Accepted, error) {
 	cfg := p.Config.withDefaults()
 	if len(cfg.Addresses) == 0 {
 		return nil, errors.New("inbound: no directory address configured")
@@ -216,6 +238,7 @@ func (p *Pipeline) process(ctx context.Context, env Envelope, r io.Reader) (*Acc
 		return nil, refuse(RefusedHeader, 550, enhMedia, fmt.Sprintf("malformed or oversized message header (at most %d bytes)", cfg.MaxHeaderBytes)).with(err.Error())
 	}
 	hdr := mail.Header{Header: ent.Header}
+	*refs = references(hdr)
 
 	// 3. Loops.
 	if ref := Loop(cfg.Addresses, env, hdr); ref != nil {

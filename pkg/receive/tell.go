@@ -27,6 +27,9 @@ func (r *Receiver) tell(ctx context.Context, ref *inbound.Refusal) (string, erro
 	if r.Store == nil || r.Secret == nil || r.Outbox == nil {
 		return "not told: no outbox", nil
 	}
+	if id := answered(s.References, info.Address, info.ListAddress, s.To); id != "" {
+		return "not told: it answers the directory's answer <" + id + "> (an auto-responder)", nil
+	}
 	ans := &fanout.Answer{Kind: fanout.KindRefused, PerHour: cfg.RepliesPerHour, Seen: s.Seen, Envelope: info.Address,
 		From: mail.Address{Name: info.Name, Address: s.To}, What: "mail", Outcome: "was refused, and none of its commands ran",
 		Title: "Refused", Subject: s.Subject, SignedAt: s.SignedAt, Why: ref.TellText(), Now: r.now()}
@@ -64,4 +67,27 @@ func (r *Receiver) tell(ctx context.Context, ref *inbound.Refusal) (string, erro
 	ref.Told = ans.To.Address
 	r.queued()
 	return "told " + ans.To.Address, nil
+}
+
+// answered returns the first of refs that is the Message-ID of one of
+// the directory's answers to refused mail (fanout.IsAnswerID) sent from
+// one of addrs' domains, or "". A signed mail answering one is an
+// auto-responder's (a ticket system signs everything, and may set
+// neither Auto-Submitted nor Precedence, which the pipeline's loop check
+// reads): told again, it would answer again, until the answers' rate
+// limit. A member who answers a refusal answer by hand with a mail that
+// is refused again is not told either; the log says why.
+func answered(refs []string, addrs ...string) string {
+	var domains []string
+	for _, a := range addrs {
+		if i := strings.LastIndexByte(a, '@'); i >= 0 {
+			domains = append(domains, a[i+1:])
+		}
+	}
+	for _, id := range refs {
+		if fanout.IsAnswerID(id, domains...) {
+			return id
+		}
+	}
+	return ""
 }

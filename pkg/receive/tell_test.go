@@ -157,3 +157,57 @@ func TestRefusalAnswersLimited(t *testing.T) {
 		t.Errorf("%d answers queued after an hour, want 4", n)
 	}
 }
+
+// A member's auto-responder that signs everything (a ticket system) and
+// sets neither Auto-Submitted nor Precedence answers each answer to its
+// refused mail with another refused mail: only the first is answered.
+// One that names an answer of ours in In-Reply-To or References is
+// refused and logged, not answered; one naming a reply of ours, or an
+// answer-like id of another domain, still is.
+func TestRefusalAnswerResponder(t *testing.T) {
+	w := newWorld(t)
+	parent := "<digest-1@directory.example>" // what the responder first answers
+	for i := range 20 {
+		w.advance(time.Minute)
+		msg := w.signed(dirAddr, fmt.Sprintf("auto%d@dns.pt", i), fmt.Sprintf("Thank you for your mail (ticket %d).\n", i),
+			"In-Reply-To: "+parent, "References: <x@dns.pt> "+parent)
+		var ref *inbound.Refusal
+		if err := w.receive(anaAddr, []string{dirAddr}, msg); !errors.As(err, &ref) {
+			t.Fatalf("round %d: Receive = %v, want a refusal", i, err)
+		}
+		rows := w.queued(fanout.KindRefused)
+		if len(rows) == 0 {
+			t.Fatalf("round %d: no answer", i)
+		}
+		parent = "<" + rows[len(rows)-1].Ref + "@directory.example>"
+	}
+	if n := len(w.queued(fanout.KindRefused)); n != 1 {
+		t.Fatalf("%d answers to the auto-responder, want 1", n)
+	}
+	lines := w.lines()
+	expectLines(t, lines[:1], `; told ana@dns\.pt$`)
+	expectLines(t, lines[1:2], `^ccdir: refused mail from "ana@dns\.pt": the signed content does not name this directory: .*; not told: it answers the directory's answer <refused-[0-9a-f]{24}@directory\.example> \(an auto-responder\)$`)
+	if n := len(lines); n != 20 {
+		t.Fatalf("%d log lines, want 20", n)
+	}
+	answer := parent
+	for _, tc := range []struct {
+		name, header string
+		told         bool
+	}{
+		{"References only", "References: <a@dns.pt> " + answer, false},
+		{"upper case domain", "In-Reply-To: " + strings.ToUpper(answer), false},
+		{"a reply of ours", "In-Reply-To: <reply-0123456789abcdef01234567@directory.example>", true},
+		{"another domain", "In-Reply-To: " + strings.Replace(answer, "directory.example", "elsewhere.example", 1), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.advance(2 * time.Hour) // past the answers' rate limit
+			before := len(w.queued(fanout.KindRefused))
+			w.receive(anaAddr, []string{dirAddr}, w.signed(dirAddr, "h-"+strings.ReplaceAll(tc.name, " ", "-")+"@dns.pt", "WHOAMI\n", tc.header))
+			if got := len(w.queued(fanout.KindRefused)) - before; got != map[bool]int{true: 1}[tc.told] {
+				t.Errorf("%d answers, want told %v; log %q", got, tc.told, w.lines())
+			}
+			w.lines()
+		})
+	}
+}
