@@ -147,7 +147,7 @@ func confirmedEvidence(how string) []byte { return []byte("confirmed by the oper
 func (g *globals) proposeChange(ctx context.Context, tx *directory.Tx, notes *txNotes, c directory.Contact, newEmail string, newKey *directory.Key) (string, error) {
 	now := g.now()
 	p := liveness.Pending{ContactID: c.ID, Email: c.Email, Kind: liveness.ChangeEmail, NewEmail: newEmail,
-		Actor: g.operatorActor().Name, Due: now.Add(g.duration("changes.delay"))}
+		Actor: notes.actor, Due: now.Add(g.duration("changes.delay"))}
 	if c.Key != nil {
 		p.Fingerprint = c.Key.Fingerprint
 	}
@@ -319,14 +319,10 @@ func (g *globals) readPending(ctx context.Context, id string) (liveness.Pending,
 func (g *globals) applyPending(ctx context.Context, p liveness.Pending, how string, quiet bool) (liveness.Pending, error) {
 	now := g.now()
 	var got liveness.Pending
-	by := ""
-	if quiet {
-		by = fmt.Sprintf("the operator %s's daily run, applying a change asked for earlier", strings.TrimPrefix(g.operatorActor().Name, "operator:"))
-	}
-	err := g.mutateWith(ctx, mutateOptions{evidence: liveness.ApplyEvidence(p, how, now), by: by, quiet: quiet}, func(tx *directory.Tx, notes *txNotes) (string, error) {
+	err := g.mutateWith(ctx, mutateOptions{evidence: liveness.ApplyEvidence(p, how, now), daily: quiet, quiet: quiet}, func(tx *directory.Tx, notes *txNotes) (string, error) {
 		c, cerr := tx.Contact(p.Email)
 		var err error
-		got, err = liveness.Apply(ctx, tx, p.ID, g.operatorActor().Name, how != "", now)
+		got, err = liveness.Apply(ctx, tx, p.ID, notes.actor, how != "", now)
 		if err != nil {
 			return "", pendingRefusal(err)
 		}
@@ -373,7 +369,7 @@ func runPendingCancel(ctx context.Context, g *globals, id string) error {
 		return err
 	}
 	return g.mutateWith(ctx, mutateOptions{}, func(tx *directory.Tx, notes *txNotes) (string, error) {
-		p, err := liveness.Cancel(ctx, tx.SQL(), id, g.operatorActor().Name, g.now())
+		p, err := liveness.Cancel(ctx, tx.SQL(), id, notes.actor, g.now())
 		if err != nil {
 			return "", pendingRefusal(err)
 		}

@@ -28,9 +28,12 @@ type changeNotices struct {
 // and what the command reports.
 type txNotes struct {
 	pending []pendingEvent
-	// by, when set, replaces "the operator NAME" as who made the changes
-	// in the notices (the daily run that applies a pending change).
-	by string
+	// actor is the transaction's actor ("operator:NAME"): who asks for
+	// and decides pending changes.
+	actor string
+	// daily: the changes are the daily run's (ping send, digest send),
+	// applying a pending change; the notices say so.
+	daily bool
 	// dryRun: the first run of a guarded mutation (mutateOptions.guarded),
 	// rolled back: a change that would wait is made at once instead, and
 	// warnings are left for the real run.
@@ -89,8 +92,8 @@ func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Se
 	if name, ok := strings.CutPrefix(actor.Name, "operator:"); ok {
 		by += " " + name
 	}
-	if notes.by != "" {
-		by = notes.by
+	if notes.daily {
+		by += "'s daily run, applying a change asked for earlier"
 	}
 	n := liveness.NewNotices(&view, "")
 	for _, ch := range changes {

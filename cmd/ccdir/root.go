@@ -389,7 +389,7 @@ func (g *globals) mutateUnannounced(ctx context.Context, fn func(tx *directory.T
 type mutateOptions struct {
 	unannounced bool   // no notices (import)
 	evidence    []byte // the evidence of the ledger entries (--confirmed, a pending change applied)
-	by          string // who made the changes, for the notices (txNotes.by)
+	daily       bool   // the daily run applies a pending change (txNotes.daily)
 	quiet       bool   // report nothing (the daily run reports what it applied itself)
 	// guarded: fn may ask for pending changes (proposeChange). fn runs
 	// twice: first with every change it would ask for made at once, in
@@ -425,7 +425,7 @@ func (g *globals) mutateWith(ctx context.Context, o mutateOptions, fn func(tx *d
 	actor.Evidence = o.evidence
 	if o.guarded {
 		_, err := s.Update(ctx, actor, func(tx *directory.Tx) error {
-			if _, err := fn(tx, &txNotes{dryRun: true}); err != nil {
+			if _, err := fn(tx, &txNotes{actor: actor.Name, dryRun: true}); err != nil {
 				return err
 			}
 			return errDryRun
@@ -437,7 +437,7 @@ func (g *globals) mutateWith(ctx context.Context, o mutateOptions, fn func(tx *d
 	var what string
 	var told *changeNotices
 	entries, err := s.Update(ctx, actor, func(tx *directory.Tx) (err error) {
-		notes := &txNotes{by: o.by}
+		notes := &txNotes{actor: actor.Name, daily: o.daily}
 		what, err = fn(tx, notes)
 		if err != nil {
 			what = ""
