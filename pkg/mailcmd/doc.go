@@ -15,7 +15,10 @@
 //   - one notice (kind "notify") per contact concerned by a change: the
 //     changed contact at its previous address and key, and the other
 //     contacts of its ccTLDs, so that no entry changes silently;
-//   - the digest asked for with DIGEST (kind "digest-request").
+//   - the digest asked for with DIGEST (kind "digest-request");
+//   - the possession challenge of a pending key change (kind "key-proof",
+//     liveness.KindProof), to the sender's address encrypted to the new
+//     key alone, sent whatever the reply cap.
 //
 // Replies and notices are built by fanout.Personal, the contacts' keys
 // read through the Handler's fanout.Keys (each parsed once per Handler,
@@ -54,6 +57,13 @@
 //     its admin (an inactive ccTLD's contacts are the operator's);
 //   - after KEY-ROTATE the reply is encrypted to the new key, the notice
 //     to the old one;
+//   - a KEY-ROTATE signed by the registered key alone, and every SET
+//     EMAIL, are pending changes (liveness.Propose) due after
+//     Config.ChangeDelay, announced as requests; a pending key change
+//     also sends a challenge (kind "key-proof") encrypted to the new key
+//     alone, answered with CONFIRM <id> <token> signed by the registered
+//     key, without which it expires; VETO <id> stops a waiting change,
+//     by the contact it concerns or an admin of one of its active ccTLDs;
 //   - queries after a change in the same mail see the change; DIGEST sends
 //     the digest of the directory as it was before the mail.
 package mailcmd

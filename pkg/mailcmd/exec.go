@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -69,6 +70,21 @@ type run struct {
 	digestErr  error
 	failed     bool
 	cfg        Config
+
+	// pending are the ids of the changes proposed (liveness.Propose),
+	// proofs the possession challenges to queue with the reply.
+	pending     []string
+	proofs      []proof
+	tokenSecret []byte // what challenge tokens are derived from: the outbox key
+	rand        io.Reader
+}
+
+// proof is the possession challenge of a pending key change: sent to
+// contact's address, encrypted to pending.NewKey alone.
+type proof struct {
+	pending liveness.Pending
+	contact directory.Contact // as registered, with its current key
+	token   string
 }
 
 // mayKeep checks a command that wrote ledger entries against the limits
@@ -119,7 +135,7 @@ func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Acce
 		return nil, ErrUnknownSender
 	}
 	r := &run{ctx: ctx, tx: tx, a: a, now: now, dry: s.DryRun, email: me.Email, view: snap, before: cloneContact(*me),
-		notices: liveness.NewNotices(snap, me.Email), digest: dig, digestErr: digErr, cfg: h.config()}
+		notices: liveness.NewNotices(snap, me.Email), digest: dig, digestErr: digErr, cfg: h.config(), tokenSecret: h.Outbox.Key, rand: h.rand()}
 	for _, c := range s.Commands {
 		if r.failed {
 			r.results = append(r.results, CommandResult{Command: c, Skipped: true, Text: "not run: an earlier command failed"})
@@ -147,9 +163,11 @@ func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Acce
 
 // queries are the verbs that only read the directory (Store.Checked's
 // view); any other verb may change it, reading the tables as it does.
-// (ACK and PONG write operational tables only: the relay's, the pings.)
+// (ACK, PONG, VETO and CONFIRM write operational tables only: the
+// relay's, the pings, the pending changes.)
 var queries = map[string]bool{VerbHelp: true, VerbList: true, VerbShow: true, VerbSearch: true, VerbKey: true,
-	VerbCall: true, VerbDigest: true, VerbWhoami: true, VerbAck: true, VerbAcks: true, VerbPong: true}
+	VerbCall: true, VerbDigest: true, VerbWhoami: true, VerbAck: true, VerbAcks: true, VerbPong: true,
+	VerbVeto: true, VerbConfirm: true}
 
 // queriesOnly reports whether a script only reads: then the tables need
 // not be checked under the write lock (no entry is signed).
@@ -215,12 +233,21 @@ func (r *run) advance() {
 }
 
 func (r *run) do(c *Command) (string, error) {
-	if err := authorize(r.view, r.self(), c); err != nil {
+	// VETO and CONFIRM are decided with the change they name.
+	var change *liveness.Pending
+	if c.Verb == VerbVeto || c.Verb == VerbConfirm {
+		p, err := r.getPending(c)
+		if err != nil {
+			return "", err
+		}
+		change = &p
+	}
+	if err := authorize(r.view, r.self(), c, change); err != nil {
 		return "", err
 	}
 	switch c.Verb {
 	case VerbHelp:
-		return helpText(r.view.Info.Address), nil
+		return helpText(r.view.Info.Address, r.cfg.ChangeDelay), nil
 	case VerbList:
 		return r.list(), nil
 	case VerbShow:
@@ -250,6 +277,12 @@ func (r *run) do(c *Command) (string, error) {
 		return r.pong(c)
 	case VerbSetName, VerbSetPhone, VerbSetEmergency, VerbSetLanguages, VerbSetTimeZone, VerbSet24x7:
 		return r.set(c)
+	case VerbSetEmail:
+		return r.setEmail(c)
+	case VerbVeto:
+		return r.veto(change)
+	case VerbConfirm:
+		return r.confirm(c, change)
 	case VerbKeyRotate:
 		return r.keyRotate()
 	case VerbKeyRefresh:
@@ -349,9 +382,10 @@ func (r *run) keyRotate() (string, error) {
 	}
 	// Possession of the new key: its own signature of this mail, checked
 	// on its own (inbound.Accepted.Signatures), beside the registered
-	// key's that inbound accepted the mail by.
+	// key's that inbound accepted the mail by. Without it the change
+	// waits, and the new key proves itself by answering a challenge.
 	if !r.a.SignedBy(pub.Fingerprint) {
-		return "", refuse("new key %s is not proven: sign the mail with both keys (gpg -u OLD -u NEW)", pub.Fingerprint)
+		return r.proposeKey(me, k)
 	}
 	before := cloneContact(*me)
 	after, err := r.tx.SetKey(me.Email, k)
@@ -377,8 +411,12 @@ func (r *run) keyRotate() (string, error) {
 //     an admin of this one while another of the sender's ccTLDs is
 //     active, is not enough: an inactive ccTLD's contacts are changed by
 //     the operator only;
+//   - VETO of a pending change (change) is for the contact it concerns
+//     (signing with its registered key: the key a key change replaces)
+//     and for the admin contacts of that contact's active ccTLDs;
+//     CONFIRM of one for that contact alone;
 //   - every other command reads, or changes the sender's own entry.
-func authorize(view *directory.Snapshot, sender *directory.Contact, c *Command) error {
+func authorize(view *directory.Snapshot, sender *directory.Contact, c *Command, change *liveness.Pending) error {
 	status := func(tld string) string {
 		for _, m := range view.Members {
 			if m.TLD == tld {
@@ -396,6 +434,26 @@ func authorize(view *directory.Snapshot, sender *directory.Contact, c *Command) 
 	}
 	var what string
 	switch c.Verb {
+	case VerbVeto:
+		who := contactByID(view, change.ContactID)
+		if who != nil && who.ID == sender.ID {
+			return nil
+		}
+		tlds := "its ccTLDs"
+		if who != nil {
+			for _, tld := range view.ActiveTLDs(who) {
+				if sender.RoleFor(tld) == directory.RoleAdmin {
+					return nil
+				}
+			}
+			tlds = strings.Join(displayAll(view.ActiveTLDs(who)), ", ")
+		}
+		return refuse("not vetoed: you may not veto change %s; only %s itself (signed by its registered key) or an admin contact of %s may", change.ID, change.Email, tlds)
+	case VerbConfirm:
+		if change.ContactID != sender.ID {
+			return refuse("not confirmed: change %s is not a change of yours", change.ID)
+		}
+		return nil
 	case VerbAddContact:
 		what = "add its contacts"
 	case VerbRemoveContact:

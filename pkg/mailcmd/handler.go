@@ -2,10 +2,13 @@ package mailcmd
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +36,7 @@ const (
 	DefaultWindow         = time.Hour
 	DefaultChangesPerDay  = 10
 	DefaultMaxEvidence    = 256 << 10
+	DefaultChangeDelay    = 72 * time.Hour // changes.delay
 )
 
 // Config is what the operator sets for mail commands. Zero values mean
@@ -64,10 +68,17 @@ type Config struct {
 	// contact whose last PONG is younger is "confirmed" for CALL, which
 	// ranks it before stale and never-confirmed ones.
 	PingInterval time.Duration
+	// ChangeDelay is changes.delay (default DefaultChangeDelay): how long
+	// a key or email change asked for by mail waits, pending, before it
+	// is applied, so that the contact's old key or an admin of its ccTLD
+	// can stop it with VETO. A KEY-ROTATE signed by both the old and the
+	// new key does not wait.
+	ChangeDelay time.Duration
 }
 
 // Handler runs the commands of accepted mail. Its fields are set by the
-// caller; a nil Now means time.Now. It is safe for concurrent use (mails
+// caller; a nil Now means time.Now, a nil Rand crypto/rand (the nonces
+// of possession challenges). It is safe for concurrent use (mails
 // are handled one at a time, as the directory is written one transaction
 // at a time).
 type Handler struct {
@@ -76,6 +87,7 @@ type Handler struct {
 	Outbox *outbox.Outbox
 	Config Config
 	Now    func() time.Time
+	Rand   io.Reader
 
 	mu       sync.Mutex   // one mail at a time: signing with Secret is not concurrent
 	keyCache *fanout.Keys // contacts' keys (see keys)
@@ -134,6 +146,12 @@ type Result struct {
 	ReplyErr error
 	// Notified are the addresses a change notice was queued to.
 	Notified []string
+	// Pending are the ids of the pending changes the mail asked for (a
+	// KEY-ROTATE signed by the old key alone, SET EMAIL), kept only when
+	// the mail's changes are; Challenged the addresses a possession
+	// challenge was queued to, encrypted to the new key.
+	Pending    []string
+	Challenged []string
 	// DigestQueued: DIGEST queued the digest to the sender.
 	DigestQueued bool
 }
@@ -147,6 +165,13 @@ func (h *Handler) now() time.Time {
 		return h.Now().UTC().Truncate(time.Second)
 	}
 	return time.Now().UTC().Truncate(time.Second)
+}
+
+func (h *Handler) rand() io.Reader {
+	if h.Rand != nil {
+		return h.Rand
+	}
+	return rand.Reader
 }
 
 func (h *Handler) config() Config {
@@ -165,6 +190,9 @@ func (h *Handler) config() Config {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = liveness.DefaultInterval
+	}
+	if c.ChangeDelay <= 0 {
+		c.ChangeDelay = DefaultChangeDelay
 	}
 	return c
 }
@@ -324,7 +352,7 @@ func (h *Handler) commitReply(ctx context.Context, tx *directory.Tx, cfg Config,
 		}
 	}
 	if !res.RateLimited {
-		body := replyBody(info, from, a, now, res, out, notices)
+		body := replyBody(cfg, info, from, a, now, res, out, notices)
 		var parts []pgpmime.Part
 		if out != nil {
 			parts = out.parts
@@ -357,7 +385,7 @@ func (h *Handler) commitReply(ctx context.Context, tx *directory.Tx, cfg Config,
 		}
 		ms, sent, _, err := m.Messages(notices, liveness.Change{
 			Via: "signed mail", By: fmt.Sprintf("a mail signed by %s <%s> (key %s)", Echo(out.before.Name), out.before.Email, key),
-			Subject: info.Name + ": change by signed mail", Head: out.view.Head, Ref: ids.ref,
+			Subject: info.Name + ": " + noticeSubject(notices), Head: out.view.Head, Ref: ids.ref,
 			MessageID: func(rcpt string) string { return ids.messageID("notify", rcpt) },
 		}, now)
 		if err != nil {
@@ -366,11 +394,46 @@ func (h *Handler) commitReply(ctx context.Context, tx *directory.Tx, cfg Config,
 		msgs = append(msgs, ms...)
 		res.Notified = append(res.Notified, sent...)
 	}
+	if keep {
+		for _, pr := range out.proofs {
+			// The challenge goes to the new key alone, whatever the reply
+			// cap: without it the change can never be proven.
+			to := directory.Contact{Email: pr.contact.Email, Name: pr.contact.Name, Key: pr.pending.NewKey}
+			m, err := h.message(info, from, &to, mailHeaders{
+				kind: liveness.KindProof, ref: ids.ref, subject: liveness.ProofSubject(info), messageID: ids.messageID("proof", ""),
+				auto: "auto-generated", body: liveness.ProofBody(info, from, &pr.contact, pr.pending.NewKey, pr.pending.ID, pr.token, pr.pending.Requested, pr.pending.Due),
+			}, now)
+			if err != nil {
+				return fmt.Errorf("challenge of change %s: %w", pr.pending.ID, err)
+			}
+			msgs = append(msgs, m)
+			res.Challenged = append(res.Challenged, to.Email)
+		}
+		res.Pending = slices.Clone(out.pending)
+	}
 	if len(msgs) == 0 {
 		return nil
 	}
 	_, err = h.Outbox.EnqueueTx(ctx, sq, msgs...)
 	return err
+}
+
+// noticeSubject says what the notices of one mail tell: changes made, or
+// only changes asked for (pending), or only what became of pending ones.
+func noticeSubject(ns []*liveness.Notice) string {
+	var made, asked, decided bool
+	for _, n := range ns {
+		made = made || len(n.Lines) > 0
+		asked = asked || len(n.Asked) > 0
+		decided = decided || len(n.Decided) > 0
+	}
+	switch {
+	case !made && asked:
+		return "change asked for by signed mail"
+	case !made && !asked && decided:
+		return "pending change stopped by signed mail"
+	}
+	return "change by signed mail"
 }
 
 // isKeyError reports whether err says a contact's key cannot be sent to
@@ -452,6 +515,12 @@ func (r *Result) Summary() string {
 	}
 	if len(r.Notified) > 0 {
 		parts = append(parts, fmt.Sprintf("%d notices", len(r.Notified)))
+	}
+	if len(r.Pending) > 0 {
+		parts = append(parts, "pending "+strings.Join(r.Pending, ", "))
+	}
+	if len(r.Challenged) > 0 {
+		parts = append(parts, "challenge to the new key queued")
 	}
 	if r.DigestQueued {
 		parts = append(parts, "digest queued")

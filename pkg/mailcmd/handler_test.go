@@ -322,22 +322,37 @@ func TestKeyRotateGPG(t *testing.T) {
 	}
 
 	// Signed by the old key alone: the new key is not proven, nothing
-	// changes (KeyRotatePending).
+	// changes; the change is pending (TestKeyRotatePending). Vetoed here.
 	att := pgpmime.Part{ContentType: "application/octet-stream", Filename: "alice-2026.asc", Body: newPub}
-	if res := f.handle(f.accepted("alice@dns.pt", "KEY-ROTATE\n", att)); len(res.Entries) != 0 {
+	veto := func(res *Result) {
+		t.Helper()
+		if len(res.Pending) != 1 {
+			t.Fatalf("not pending: %+v", res)
+		}
+		if res := f.handle(f.accepted("alice@dns.pt", "VETO "+res.Pending[0]+"\n")); res.Failed {
+			t.Fatal(res.Results[0].Err)
+		}
+	}
+	res := f.handle(f.accepted("alice@dns.pt", "KEY-ROTATE\n", att))
+	if len(res.Entries) != 0 {
 		t.Fatal("rotation signed by the old key alone took effect")
 	}
+	veto(res)
 	// A signature by the new key that does not verify proves nothing.
 	bad := f.accepted("alice@dns.pt", "KEY-ROTATE\n", att)
 	bad.Signatures = append(bad.Signatures, inbound.Signature{Issuer: fpr, Fingerprint: fpr, Attached: true, Err: errors.New("bad signature")})
-	if res := f.handle(bad); len(res.Entries) != 0 {
+	res = f.handle(bad)
+	if len(res.Entries) != 0 {
 		t.Fatal("rotation with a bad signature by the new key took effect")
 	}
+	veto(res)
+	serial := f.serial()
+	notices := len(f.bodies(KindNotify, "alice@dns.pt"))
 
 	// Signed by both: at once.
 	a := f.signedToo(f.accepted("alice@dns.pt", "KEY-ROTATE\nWHOAMI\n", att), fpr)
-	res := f.handle(a)
-	if res.Failed || len(res.Entries) != 1 {
+	res = f.handle(a)
+	if res.Failed || len(res.Entries) != 1 || len(res.Pending) != 0 || f.serial() != serial+1 {
 		t.Fatalf("%+v %v", res, res.Results[0].Err)
 	}
 	c, _ := f.store.Contact(f.ctx, "alice@dns.pt")
@@ -350,12 +365,12 @@ func TestKeyRotateGPG(t *testing.T) {
 	mustContain(t, r.text, "done: key changed from "+oldKey.Fingerprint()+" (never expires) to "+fpr, "Key:         "+fpr)
 	// The old key gets the notice.
 	ns := f.bodies(KindNotify, "alice@dns.pt")
-	if len(ns) != 1 {
-		t.Fatalf("%d notices to alice", len(ns))
+	if len(ns) != notices+1 {
+		t.Fatalf("%d notices to alice", len(ns)-notices)
 	}
-	mustContain(t, f.open(ns[0], oldKey).text, "alice@dns.pt (pt): key changed from "+oldKey.Fingerprint())
-	if len(f.bodies(KindNotify, "bob@dns.pt")) != 1 {
-		t.Error("bob got no notice")
+	mustContain(t, f.open(ns[notices], oldKey).text, "alice@dns.pt (pt): key changed from "+oldKey.Fingerprint())
+	if n := f.bodies(KindNotify, "bob@dns.pt"); len(n) != 5 {
+		t.Errorf("bob got %d notices, want 2 requests, 2 vetoes and the change", len(n))
 	}
 	// The reply to a mail signed by the new key decrypts with it: the
 	// directory now knows Alice by it.

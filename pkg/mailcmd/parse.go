@@ -22,6 +22,9 @@ const (
 	MaxLineBytes = inbound.MaxLineBytes
 	// maxEcho caps how much of a line the reply quotes back.
 	maxEcho = 120
+	// maxErrEcho caps what the reply says of why a command failed (the
+	// refusals quote what was sent, and name ids, keys and addresses).
+	maxErrEcho = 400
 	// minSearch is the shortest SEARCH text.
 	minSearch = 2
 	// maxSearch is the longest SEARCH text.
@@ -46,14 +49,17 @@ const (
 	VerbSetLanguages  = "SET LANGUAGES"
 	VerbSetTimeZone   = "SET TIMEZONE"
 	VerbSet24x7       = "SET 24X7"
+	VerbSetEmail      = "SET EMAIL" // a pending change, never at once (Config.ChangeDelay)
 	VerbKeyRotate     = "KEY-ROTATE"
 	VerbKeyRefresh    = "KEY-REFRESH" // a newer copy of the registered key
 	VerbAddContact    = "ADD-CONTACT"
 	VerbRemoveContact = "REMOVE-CONTACT"
 	VerbDryRun        = "DRY-RUN"
-	VerbAck           = "ACK"             // acknowledge a list alert
-	VerbAcks          = "ACKS"            // who acknowledged one's own alert
-	VerbPong          = liveness.PongVerb // answer a reachability check
+	VerbAck           = "ACK"                // acknowledge a list alert
+	VerbAcks          = "ACKS"               // who acknowledged one's own alert
+	VerbPong          = liveness.PongVerb    // answer a reachability check
+	VerbVeto          = "VETO"               // stop a pending key or email change
+	VerbConfirm       = liveness.ConfirmVerb // prove the new key of a pending KEY-ROTATE
 	verbDirectory     = inbound.DirectoryVerb
 	setVerbPrefix     = "SET "
 )
@@ -75,7 +81,8 @@ type Command struct {
 	TimeZone    string   // SET TIMEZONE ("" : none)
 	Yes         bool     // SET 24X7
 	Alert       string   // ACK, ACKS: the alert id
-	Token       string   // PONG: the token, as written (case matters)
+	Token       string   // PONG, CONFIRM: the token, as written (case matters)
+	Change      string   // VETO, CONFIRM: the id of a pending change
 }
 
 // Changes reports whether the command changes the directory.
@@ -96,6 +103,12 @@ func (c *Command) String() string {
 		return c.Verb + " " + c.Alert
 	case VerbPong:
 		return c.Verb + " " + c.Token
+	case VerbVeto:
+		return c.Verb + " " + c.Change
+	case VerbConfirm:
+		return c.Verb + " " + c.Change + " " + c.Token
+	case VerbSetEmail:
+		return c.Verb + " " + c.Email
 	case VerbKey:
 		if c.Fingerprint != "" {
 			return c.Verb + " " + c.Fingerprint
@@ -218,11 +231,14 @@ func Parse(text string) (*Script, []*LineError) {
 
 // Echo returns a line as the reply may quote it: control and format
 // characters replaced, cut to a bounded length.
-func Echo(s string) string {
+func Echo(s string) string { return echo(s, maxEcho) }
+
+// echo is Echo with a cap of max characters.
+func echo(s string, max int) string {
 	var b strings.Builder
 	n := 0
 	for _, r := range s {
-		if n == maxEcho {
+		if n == max {
 			b.WriteString("…")
 			break
 		}
@@ -273,6 +289,18 @@ func parseLine(line string) (Command, error) {
 		}
 		c.Token = args[0]
 		return c, nil
+	case VerbVeto:
+		if len(args) != 1 || !liveness.ValidChangeID(strings.ToLower(args[0])) {
+			return c, fmt.Errorf("VETO takes the id of a pending change, as its notice says (VETO chg-...)")
+		}
+		c.Change = strings.ToLower(args[0])
+		return c, nil
+	case VerbConfirm:
+		if len(args) != 2 || !liveness.ValidChangeID(strings.ToLower(args[0])) || !liveness.ValidToken(args[1]) {
+			return c, fmt.Errorf("CONFIRM takes the id of a pending key change and its token, as the line in the challenge sent to the new key says: copy that line")
+		}
+		c.Change, c.Token = strings.ToLower(args[0]), args[1]
+		return c, nil
 	case VerbSearch:
 		n := utf8.RuneCountInString(rest)
 		if n < minSearch || n > maxSearch {
@@ -303,7 +331,7 @@ func parseLine(line string) (Command, error) {
 		return c, nil
 	case "SET":
 		if len(args) == 0 {
-			return c, fmt.Errorf("SET takes a field (NAME, PHONE, EMERGENCY-PHONE, LANGUAGES, TIMEZONE, 24X7) and a value")
+			return c, fmt.Errorf("SET takes a field (NAME, PHONE, EMERGENCY-PHONE, LANGUAGES, TIMEZONE, 24X7, EMAIL) and a value")
 		}
 		return parseSet(strings.ToUpper(args[0]), strings.Join(args[1:], " "))
 	case VerbAddContact:
@@ -387,6 +415,8 @@ func parseSet(field, value string) (Command, error) {
 			return c, nil
 		}
 		c.TimeZone, err = directory.NormalizeTimeZone(value)
+	case VerbSetEmail:
+		c.Email, err = directory.NormalizeEmail(value)
 	case VerbSet24x7:
 		switch strings.ToLower(value) {
 		case "yes", "on", "true":
@@ -396,7 +426,7 @@ func parseSet(field, value string) (Command, error) {
 			return c, fmt.Errorf("SET 24X7 takes yes or no")
 		}
 	default:
-		return c, fmt.Errorf("unknown field SET %s; the fields are NAME, PHONE, EMERGENCY-PHONE, LANGUAGES, TIMEZONE, 24X7", Echo(field))
+		return c, fmt.Errorf("unknown field SET %s; the fields are NAME, PHONE, EMERGENCY-PHONE, LANGUAGES, TIMEZONE, 24X7, EMAIL", Echo(field))
 	}
 	return c, err
 }

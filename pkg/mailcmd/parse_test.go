@@ -143,6 +143,7 @@ func FuzzParse(f *testing.F) {
 		"SET PHONE +351 21 314 1516, +351213141517\n", "ADD-CONTACT pt a@b.pt +351213141599 A B\n",
 		"SET LANGUAGES pt, en\nSET TIMEZONE Europe/Lisbon\nSET 24X7 yes\n", "SEARCH dns\r\nCALL рф\r\n",
 		"DIRECTORY x@y\nREMOVE-CONTACT pt a@b.pt\nKEY-ROTATE\n", strings.Repeat("LIST\n", 60), "SET NAME \u202eevil\n",
+		"SET EMAIL Ana@DNS.pt\nVETO chg-ab2cd3ef4g\nCONFIRM chg-ab2cd3ef4g " + strings.Repeat("x", 32) + "\n",
 	} {
 		f.Add(s)
 	}

@@ -113,7 +113,7 @@ func replySubject(a *inbound.Accepted) string {
 
 // replyBody lists each command and its result; out is nil when the
 // commands did not parse.
-func replyBody(info directory.Info, from string, a *inbound.Accepted, now time.Time, res *Result, out *run, notices []*liveness.Notice) string {
+func replyBody(cfg Config, info directory.Info, from string, a *inbound.Accepted, now time.Time, res *Result, out *run, notices []*liveness.Notice) string {
 	var b strings.Builder
 	name := Echo(info.Name)
 	fmt.Fprintf(&b, "%s: the answer to your command mail\n\n", name)
@@ -129,7 +129,7 @@ func replyBody(info directory.Info, from string, a *inbound.Accepted, now time.T
 		return footer(&b, info, from)
 	case len(res.Script.Commands) == 0:
 		b.WriteString("\nYour mail holds no command. This is how to write one:\n\n")
-		b.WriteString(helpText(from))
+		b.WriteString(helpText(from, cfg.ChangeDelay))
 		b.WriteString("\n")
 		return footer(&b, info, from)
 	case res.DryRun:
@@ -143,7 +143,7 @@ func replyBody(info directory.Info, from string, a *inbound.Accepted, now time.T
 		case r.Skipped:
 			b.WriteString(r.Text + "\n")
 		case r.Err != nil:
-			fmt.Fprintf(&b, "FAILED: %s\n", Echo(r.Err.Error()))
+			fmt.Fprintf(&b, "FAILED: %s\n", echo(r.Err.Error(), maxErrEcho))
 		default:
 			b.WriteString(r.Text + "\n")
 		}
@@ -171,8 +171,8 @@ func footer(b *strings.Builder, info directory.Info, from string) string {
 }
 
 // helpText explains how to write a command mail.
-func helpText(address string) string {
-	return strings.ReplaceAll(`How to send commands to the directory
+func helpText(address string, delay time.Duration) string {
+	return strings.ReplaceAll(strings.ReplaceAll(`How to send commands to the directory
 
 Write a mail to ADDR, signed with the OpenPGP key the directory has for
 you (PGP/MIME or inline; encrypting it to the directory's key is
@@ -218,13 +218,30 @@ Your own entry (every change is announced to your ccTLD's contacts):
   SET LANGUAGES <tag>[, <tag>...]     such as: en, pt; none
   SET TIMEZONE <zone>                 such as: Europe/Lisbon; none
   SET 24X7 yes|no
+  SET EMAIL <address>                 your new address: a pending change
+                                      (see below), announced to both
+                                      addresses
   KEY-ROTATE                attach the new public key (application/pgp-keys
                             or a .asc file) with a user ID for your email;
-                            sign the mail with your current key
+                            sign the mail with your current key AND the new
+                            one (gpg -u OLD -u NEW) for it to take effect at
+                            once; signed by the current key alone it is a
+                            pending change, and a challenge goes to the new
+                            key, to answer with CONFIRM
   KEY-REFRESH               attach a newer copy of your current key (the
                             same fingerprint: a later expiry, new subkeys),
                             as gpg --export --armor writes it; sign the
                             mail with that key before it expires
+
+Pending changes (an email change, a KEY-ROTATE signed by the current key
+alone) take effect after DELAY unless vetoed; each has an id,
+chg-..., that its notices and the answer give:
+  VETO <id>                 stop a pending change: your own, or one of a
+                            contact of a ccTLD you are an admin contact of
+  CONFIRM <id> <token>      prove that you hold the new key of your pending
+                            KEY-ROTATE: copy the line of the challenge sent
+                            encrypted to it, and sign with your current key
+                            (without it the new key never takes effect)
 
 For the admin contacts of a ccTLD:
   ADD-CONTACT <tld> <email> <phone> <name...>
@@ -238,5 +255,13 @@ Example:
 
   DIRECTORY ADDR
   SET PHONE +351 21 000 0000
-  WHOAMI`, "ADDR", address)
+  WHOAMI`, "ADDR", address), "DELAY", durationText(delay))
+}
+
+// durationText is a delay as the help and the answers say it: "72 hours".
+func durationText(d time.Duration) string {
+	if d > 0 && d%time.Hour == 0 {
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	}
+	return d.String()
 }
