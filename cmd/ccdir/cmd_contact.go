@@ -392,14 +392,27 @@ func runContactShow(ctx context.Context, g *globals, email string) error {
 		return err
 	}
 	last := conf[c.Email]
+	// The changes of its key or email that wait (operational, like the
+	// last confirmed).
+	all, err := liveness.ListPending(ctx, s.DB(), false)
+	if err != nil {
+		return err
+	}
+	var waiting []liveness.Pending
+	for _, p := range all {
+		if p.ContactID == c.ID && p.Email == c.Email {
+			waiting = append(waiting, p)
+		}
+	}
 	if g.json {
 		// "confirmed" is the signed entry's time of last change;
 		// last_confirmed (operational, from the pings table) is the last
 		// PONG, null if none.
 		out := struct {
 			directory.Contact
-			LastConfirmed *string `json:"last_confirmed"`
-		}{Contact: c}
+			LastConfirmed *string       `json:"last_confirmed"`
+			Pending       []pendingJSON `json:"pending_changes,omitempty"`
+		}{Contact: c, Pending: pendingJSONs(waiting)}
 		if !last.IsZero() {
 			v := rfc3339(last)
 			out.LastConfirmed = &v
@@ -408,6 +421,9 @@ func runContactShow(ctx context.Context, g *globals, email string) error {
 	}
 	printContact(g, c, "")
 	g.printf("confirmed  %s\n", lastConfirmedText(last))
+	for _, p := range waiting {
+		g.printf("pending    %s: %s, due %s, asked by %s\n", p.ID, p.What(), p.Due.UTC().Format("2006-01-02 15:04 UTC"), p.Actor)
+	}
 	return nil
 }
 

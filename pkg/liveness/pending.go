@@ -480,8 +480,11 @@ func Prove(ctx context.Context, tx *sql.Tx, id, tokenHash string, now time.Time)
 //
 //   - StateSuperseded, nothing applied, when the contact no longer has
 //     the address and key it had when the change was asked for (it was
-//     removed, or its address or key changed meanwhile), or when the
-//     directory refuses the change now (Reason says why);
+//     removed, or its address or key changed meanwhile: by another
+//     change applied first too, so of a key and an email change that
+//     wait together only the first applied takes effect), when the new
+//     key has expired, or when the directory refuses the change now
+//     (Reason says why);
 //   - StateExpired, nothing applied, when the change needs a proof of
 //     possession of its new key that never came and it is due; before
 //     it is due that is a *PendingError (ErrProofMissing) unless
@@ -518,6 +521,9 @@ func Apply(ctx context.Context, t *directory.Tx, id, by string, confirmed bool, 
 		return p, decide(ctx, tx, &p, StateSuperseded, by, fmt.Sprintf("%s is another contact now", p.Email), now)
 	case !strings.EqualFold(fingerprint(c.Key), p.Fingerprint):
 		return p, decide(ctx, tx, &p, StateSuperseded, by, fmt.Sprintf("the key of %s changed meanwhile (now %s)", p.Email, KeyText(c.Key)), now)
+	}
+	if exp, ok := p.NewKey.ExpiresAt(); ok && !now.Before(exp) {
+		return p, decide(ctx, tx, &p, StateSuperseded, by, "the new key expired at "+exp.UTC().Format(timeFormat), now)
 	}
 	switch p.Kind {
 	case ChangeKey:

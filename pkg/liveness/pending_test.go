@@ -345,7 +345,10 @@ func TestApplySuperseded(t *testing.T) {
 	carol := f.contact("carol@registro.br")
 	r := &Pending{ContactID: carol.ID, Email: carol.Email, Fingerprint: carol.Key.Fingerprint, Kind: ChangeEmail,
 		NewEmail: "carol@example.br", Actor: "operator:Rita Lopes", Due: f.now().Add(DefaultDelay)}
-	for _, x := range []*Pending{p, q, r} {
+	// Erin's new key expires before the change is due.
+	s := f.keyChange("erin@denic.de", DefaultDelay, "")
+	s.NewKey.Expires = f.now().Add(time.Hour).Format(time.RFC3339)
+	for _, x := range []*Pending{p, q, r, s} {
 		if err := f.propose(x); err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +369,7 @@ func TestApplySuperseded(t *testing.T) {
 	}
 	head, _ := f.store.Head(f.ctx)
 	f.advance(DefaultDelay)
-	for _, x := range []*Pending{p, q, r} {
+	for _, x := range []*Pending{p, q, r, s} {
 		got, entries, err := f.apply(x.ID, false)
 		if err != nil || got.State != StateSuperseded || len(entries) != 0 || got.Reason == "" {
 			t.Fatalf("%s: Apply = %+v, %d entries, %v", x.Email, got, len(entries), err)
@@ -374,6 +377,9 @@ func TestApplySuperseded(t *testing.T) {
 		if s := f.state(x.ID); s.State != StateSuperseded || s.Reason != got.Reason {
 			t.Fatalf("stored %+v", s)
 		}
+	}
+	if r := f.state(s.ID).Reason; r != "the new key expired at 2026-11-02 11:00 UTC" {
+		t.Errorf("reason %q", r)
 	}
 	if h, _ := f.store.Head(f.ctx); h != head {
 		t.Fatalf("head moved: %v, was %v", h, head)
