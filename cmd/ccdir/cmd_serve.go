@@ -66,7 +66,7 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 		Commands: &mailcmd.Handler{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: mailcmd.Config{
 			Address: info.Address, RepliesPerHour: g.number("commands.replies_per_hour"), Digest: dcfg,
 			ChangesPerDay: g.number("commands.changes_per_day"), MaxEvidence: g.number("commands.max_evidence"),
-			PingInterval: g.duration("ping.interval"),
+			PingInterval: g.duration("ping.interval"), ChangeDelay: g.duration("changes.delay"),
 		}},
 		Relay: &relay.Relay{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: relay.Config{
 			ListAddress:    info.ListAddress,
