@@ -30,9 +30,12 @@ first time: the last 7 days; --since DURATION, e.g. 48h or 14d, instead):
 failed and bounced deliveries, stale and unreachable contacts (as ping
 status says), contacts' keys that expire within the largest of
 keys.remind_days (the first reminder their owners get; default 60 days),
-and refused mail by reason (the kind of refusal, from the inbound log of
-serve and process). When there is
-something to say, it is mailed to the operator (operator.address),
+the guarded key and email changes that wait (id, contact, kind, old and
+new value, who asked, when, when due, whether the new key's possession
+is proven; as ccdir pending list) and those decided since (applied,
+vetoed, cancelled, expired, superseded), and refused mail by reason (the
+kind of refusal, from the inbound log of serve and process). A change
+that waits is always something to say. When there is something to say, it is mailed to the operator (operator.address),
 encrypted to the operator's key (operator.key) and signed by the
 directory's key, and delivered through delivery.url; when there is
 nothing, nothing is mailed. One report a day at most: a rerun the same

@@ -52,6 +52,46 @@ type Key struct {
 	Expires     time.Time `json:"expires"`
 }
 
+// Change is a guarded key or email change (liveness.Pending): one that
+// waits, or one decided during the report's period. Its fields are
+// named as in ccdir pending list --json.
+type Change struct {
+	ID      string    `json:"id"`
+	Contact string    `json:"contact"` // the contact's address when it was asked for
+	Kind    string    `json:"kind"`    // liveness.ChangeKey or liveness.ChangeEmail
+	Old     string    `json:"old"`     // the address, or the key's fingerprint ("none")
+	New     string    `json:"new"`     // the new address, or the new key's fingerprint
+	AskedBy string    `json:"asked_by"`
+	Asked   time.Time `json:"asked"`
+	Due     time.Time `json:"due"`
+	// ProofNeeded: the new key's possession must be proven (a key change
+	// asked for by mail); Proven is when it was, nil until then.
+	ProofNeeded bool       `json:"proof_needed"`
+	Proven      *time.Time `json:"proven"`
+	State       string     `json:"state"`
+	Decided     *time.Time `json:"decided"` // nil while it waits
+	DecidedBy   string     `json:"decided_by,omitempty"`
+	Reason      string     `json:"reason,omitempty"` // why it expired or was superseded
+}
+
+func toChange(p liveness.Pending) Change {
+	c := Change{ID: p.ID, Contact: p.Email, Kind: p.Kind, Old: p.Old(), New: p.NewEmail, AskedBy: p.Actor,
+		Asked: p.Requested.UTC(), Due: p.Due.UTC(), ProofNeeded: p.ProofHash != "", State: p.State,
+		DecidedBy: p.DecidedBy, Reason: p.Reason}
+	if p.Kind == liveness.ChangeKey {
+		c.New = p.NewFingerprint
+	}
+	if !p.Proven.IsZero() {
+		t := p.Proven.UTC()
+		c.Proven = &t
+	}
+	if !p.Decided.IsZero() {
+		t := p.Decided.UTC()
+		c.Decided = &t
+	}
+	return c
+}
+
 // Refusals is how many mails were refused for one reason.
 type Refusals struct {
 	Reason string `json:"reason"`
@@ -70,11 +110,16 @@ type Summary struct {
 	KeysWithin int        `json:"keys_within_days"` // Keys: those expiring within this many days
 	Refusals   []Refusals `json:"refusals"`
 	Deferred   int        `json:"deferred"` // mails deferred by a failure of ours (they come again)
+	// Pending are the guarded changes that wait now, whenever asked
+	// for; Decided those decided (applied, vetoed, cancelled, expired,
+	// superseded) during the period.
+	Pending []Change `json:"pending"`
+	Decided []Change `json:"decided"`
 }
 
 // Empty reports whether there is nothing to say.
 func (s *Summary) Empty() bool {
-	return len(s.Deliveries)+len(s.Contacts)+len(s.Keys)+len(s.Refusals) == 0 && s.Deferred == 0
+	return len(s.Deliveries)+len(s.Contacts)+len(s.Keys)+len(s.Refusals)+len(s.Pending)+len(s.Decided) == 0 && s.Deferred == 0
 }
 
 // Sources is what a report is made of. Statuses are liveness.Statuses
@@ -134,7 +179,7 @@ func Collect(ctx context.Context, src Sources) (*Summary, error) {
 	within := slices.Max(days)
 	expiring := time.Duration(within) * 24 * time.Hour
 	s := &Summary{Period: Period(now), Since: since.UTC(), Until: now, KeysWithin: within,
-		Deliveries: []Delivery{}, Contacts: []Contact{}, Keys: []Key{}, Refusals: []Refusals{}}
+		Deliveries: []Delivery{}, Contacts: []Contact{}, Keys: []Key{}, Refusals: []Refusals{}, Pending: []Change{}, Decided: []Change{}}
 
 	rows, err := src.Outbox.List(ctx, outbox.Filter{Status: []outbox.Status{outbox.Failed, outbox.Bounced}})
 	if err != nil {
@@ -160,6 +205,21 @@ func Collect(ctx context.Context, src Sources) (*Summary, error) {
 		}
 		sort.Slice(s.Keys, func(i, j int) bool { return s.Keys[i].Expires.Before(s.Keys[j].Expires) })
 	}
+	// Every change, the oldest asked for first: those that wait, and
+	// those decided during the period, by when they were.
+	changes, err := liveness.ListPending(ctx, src.DB, true)
+	if err != nil {
+		return nil, fmt.Errorf("report: pending changes: %w", err)
+	}
+	for _, p := range changes {
+		switch {
+		case p.State == liveness.StateWaiting:
+			s.Pending = append(s.Pending, toChange(p))
+		case !p.Decided.Before(since) && !p.Decided.After(now):
+			s.Decided = append(s.Decided, toChange(p))
+		}
+	}
+	sort.SliceStable(s.Decided, func(i, j int) bool { return s.Decided[i].Decided.Before(*s.Decided[j].Decided) })
 	log, err := receive.InboundLog(ctx, src.DB, since)
 	if err != nil {
 		return nil, fmt.Errorf("report: inbound log: %w", err)
@@ -252,6 +312,26 @@ func (s *Summary) Text() string {
 			fmt.Fprintf(&b, "  %s  %s (key %s)\n", k.Expires.Format(time.DateOnly), k.Email, k.Fingerprint)
 		}
 	}
+	const at = "2006-01-02 15:04 UTC"
+	if len(s.Pending) > 0 {
+		fmt.Fprintf(&b, "\nPending key and email changes that wait (%d):\n", len(s.Pending))
+		for _, c := range s.Pending {
+			fmt.Fprintf(&b, "  %s  %s %s: %s → %s, asked by %s at %s, due %s%s\n", c.ID, c.Contact, c.Kind, c.Old, c.New,
+				c.AskedBy, c.Asked.Format(at), c.Due.Format(at), c.proof(at))
+		}
+		b.WriteString("  (ccdir pending list; ccdir pending approve ID or ccdir pending cancel ID)\n")
+	}
+	if len(s.Decided) > 0 {
+		fmt.Fprintf(&b, "\nChanges decided (%d):\n", len(s.Decided))
+		for _, c := range s.Decided {
+			fmt.Fprintf(&b, "  %s  %s %s: %s → %s, asked by %s, %s at %s by %s", c.ID, c.Contact, c.Kind, c.Old, c.New,
+				c.AskedBy, c.State, c.Decided.Format(at), c.DecidedBy)
+			if c.Reason != "" {
+				fmt.Fprintf(&b, ": %s", c.Reason)
+			}
+			b.WriteString("\n")
+		}
+	}
 	if len(s.Refusals) > 0 {
 		n := 0
 		for _, r := range s.Refusals {
@@ -266,6 +346,18 @@ func (s *Summary) Text() string {
 		fmt.Fprintf(&b, "\nDeferred by a failure of ours (the MTA retries): %d mails\n", s.Deferred)
 	}
 	return b.String()
+}
+
+// proof says, after a key change that needs it, whether the new key's
+// possession is proven.
+func (c Change) proof(at string) string {
+	switch {
+	case !c.ProofNeeded:
+		return ""
+	case c.Proven == nil:
+		return "; possession of the new key not proven yet"
+	}
+	return "; possession of the new key proven at " + c.Proven.Format(at)
 }
 
 // ErrSent: the report of this period was mailed already.

@@ -30,7 +30,7 @@ func open(t *testing.T) (*directory.Store, *outbox.Outbox) {
 	}
 	info := directory.Info{Name: "Test Directory", Address: "ccdir@directory.example", KeyFingerprint: sec.Fingerprint(), PublicKey: string(armored)}
 	s, err := directory.Create(ctx, filepath.Join(t.TempDir(), "directory.db"), info,
-		directory.Options{Signer: sec, Now: func() time.Time { return start }, Migrations: slices.Concat(outbox.Migrations, receive.Migrations, Migrations)})
+		directory.Options{Signer: sec, Now: func() time.Time { return start }, Migrations: slices.Concat(outbox.Migrations, receive.Migrations, liveness.Migrations, Migrations)})
 	if err != nil {
 		t.Fatal(err)
 	}
