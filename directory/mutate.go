@@ -542,6 +542,15 @@ func (t *Tx) checkOwnKey(k *Key) error {
 	return nil
 }
 
+// CheckOwnAddress refuses email as a contact's address as every change
+// of a contact's email does (checkOwnAddress): one of the directory's
+// own addresses, the configured bounce address (each with its +tag
+// forms) or the operator's (Options.Operator). It is for a caller that
+// must refuse an address before it makes the change (a SET EMAIL by
+// mail, which waits for changes.delay): the same refusal, now, from the
+// one list of reserved addresses.
+func (t *Tx) CheckOwnAddress(email string) error { return t.checkOwnAddress(email) }
+
 // checkOwnAddress refuses one of the directory's own addresses
 // (Info.OwnAddress, and the configured bounce address,
 // Options.BounceAddress, with their +tag forms) as a contact's email:

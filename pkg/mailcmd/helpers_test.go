@@ -66,7 +66,11 @@ func (f *fixture) advance(d time.Duration) {
 	f.clock = f.clock.Add(d)
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { t.Helper(); return newFixtureWith(t, nil) }
+
+// newFixtureWith is newFixture with the store's options changed by opts
+// (the operator's reserved address, the bounce address).
+func newFixtureWith(t *testing.T, opts func(*directory.Options)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), clock: fixedNow, members: map[string]*member{}}
 	f.dir = keystest.NewSecret(t, "Test Directory", dirAddress)
@@ -76,7 +80,11 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	info := directory.Info{Name: "Test Directory", Address: dirAddress, KeyFingerprint: f.dir.Fingerprint(), PublicKey: string(armored)}
-	s, err := directory.Create(f.ctx, filepath.Join(t.TempDir(), "directory.db"), info, directory.Options{Signer: f.dir, Now: f.now, Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, liveness.Migrations)})
+	o := directory.Options{Signer: f.dir, Now: f.now, Migrations: slices.Concat(outbox.Migrations, inbound.Migrations, digest.Migrations, relay.Migrations, liveness.Migrations)}
+	if opts != nil {
+		opts(&o)
+	}
+	s, err := directory.Create(f.ctx, filepath.Join(t.TempDir(), "directory.db"), info, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,11 @@ func (r *run) setEmail(c *Command) (string, error) {
 		return "", refuse("%s is your address already", c.Email)
 	case r.find(c.Email) != nil:
 		return "", refuse("%s is the address of another contact; every contact needs an address of its own", c.Email)
-	case r.view.Info.OwnAddress(c.Email) != "":
-		return "", refuse("%s is an address of the directory (%s), not a contact's", c.Email, r.view.Info.OwnAddress(c.Email))
+	}
+	// The directory's own addresses, the bounce address and the
+	// operator's: refused now as the change would be when applied.
+	if err := r.tx.CheckOwnAddress(c.Email); err != nil {
+		return "", err
 	}
 	if err := r.mayKeep(); err != nil {
 		return "", err

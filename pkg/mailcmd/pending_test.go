@@ -229,8 +229,8 @@ func TestSetEmailPending(t *testing.T) {
 	serial := f.serial()
 	f.refused("alice@dns.pt", "SET EMAIL Alice@dns.pt\n", "FAILED: alice@dns.pt is your address already")
 	f.refused("alice@dns.pt", "SET EMAIL bob@dns.pt\n", "FAILED: bob@dns.pt is the address of another contact")
-	f.refused("alice@dns.pt", "SET EMAIL "+dirAddress+"\n", "FAILED: "+dirAddress+" is an address of the directory")
-	f.refused("alice@dns.pt", "SET EMAIL ccdir+x@directory.example\n", "FAILED: ccdir+x@directory.example is an address of the directory (ccdir@directory.example)")
+	f.refused("alice@dns.pt", "SET EMAIL "+dirAddress+"\n", "FAILED: "+dirAddress+" is the directory's address, not a contact's")
+	f.refused("alice@dns.pt", "SET EMAIL ccdir+x@directory.example\n", "FAILED: ccdir+x@directory.example is delivered to the directory's address ccdir@directory.example, not a contact's")
 
 	res := f.handle(f.accepted("alice@dns.pt", "SET EMAIL alice.silva@dns.pt\n"))
 	if res.Failed || len(res.Entries) != 0 || len(res.Pending) != 1 || len(res.Challenged) != 0 || f.serial() != serial {
@@ -313,4 +313,22 @@ func TestPendingOverReplyCap(t *testing.T) {
 		t.Fatalf("%d notices to alice, want the old key's and the new key's", len(ns))
 	}
 	mustContain(t, f.open(ns[0], f.members["alice@dns.pt"].secret).text, "asks to change the key", "VETO "+res.Pending[0])
+}
+
+// SET EMAIL refuses, when asked, every address the directory reserves
+// (Tx.CheckOwnAddress): the operator's (directory.Options.Operator) and
+// the configured bounce address with its +tag forms
+// (Options.BounceAddress), as it refuses the directory's own; they were
+// refused only when the change was applied, days later.
+func TestSetEmailReserved(t *testing.T) {
+	f := newFixtureWith(t, func(o *directory.Options) {
+		o.Operator = directory.Reserved{Email: "rita@operator.example"}
+		o.BounceAddress = "bounces@mail.example"
+	})
+	f.refused("alice@dns.pt", "SET EMAIL Rita@operator.example\n", "FAILED: rita@operator.example is the operator's address, not a contact's")
+	f.refused("alice@dns.pt", "SET EMAIL bounces+x1@mail.example\n", "FAILED: bounces+x1@mail.example is delivered to the directory's bounce address (bounces.address) bounces@mail.example, not a contact's")
+	ps, err := liveness.ListPending(f.ctx, f.store.DB(), true)
+	if err != nil || len(ps) != 0 {
+		t.Fatalf("pending %+v, %v", ps, err)
+	}
 }
