@@ -44,7 +44,11 @@
 //   - KEY-REFRESH takes an attached newer copy of the sender's registered
 //     key (the same fingerprint: a later expiry, new subkeys), merged into
 //     the registered copy (keys.Public.Refresh), as a key.refresh entry,
-//     announced like any change; a copy that is not newer changes nothing;
+//     announced like any change; when the refreshed key still stops
+//     working (keys.Public.UsableUntil) before its primary key expires
+//     (a subkey not extended), or no later than before, the reply warns,
+//     naming the subkey, its expiry and the gpg command that extends it;
+//     a copy that is not newer changes nothing;
 //     KEY-ROTATE with only the registered key attached is refused with a
 //     pointer to KEY-REFRESH (a refresh is not a key change); a copy with
 //     the owner's revocation is always taken (export.RefreshedKey), and as

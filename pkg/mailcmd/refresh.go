@@ -82,13 +82,54 @@ func (r *run) keyRefresh() (string, error) {
 	}
 	r.put(after)
 	line := fmt.Sprintf("key %s refreshed: %s", cur, refreshSummary(before.Key, after.Key, reg, merged))
+	warning := ""
 	if len(rk.Revoked) > 0 {
 		line = revokedLine(me.Email, cur, rk)
+	}
+	if rk.Unusable == nil {
+		warning = usableWarning(reg, merged, after.Key, cur, r.now)
 	}
 	// The notice to the contact goes to the refreshed copy (the same
 	// key): never to a copy its owner has revoked since.
 	r.announce(&after, nil, liveness.RoleTLDs(&before, nil), []string{line})
+	if warning != "" {
+		return r.did([]string{line}) + "\n" + warning, nil
+	}
 	return r.did([]string{line}), nil
+}
+
+// usableWarning is what the reply adds to a refresh that is taken but
+// leaves the key stopping to work (keys.Public.UsableUntil, as the
+// expiry reminders read it) before its primary key expires, which the
+// directory records (k: a subkey not extended, gpg --quick-set-expire
+// FPR 1y without '*'), or no later than the registered copy reg did:
+// the reminders would go on. "" when the refresh extended what stops
+// the key, or when nothing does.
+func usableWarning(reg, merged *keys.Public, k *directory.Key, fpr string, now time.Time) string {
+	until := merged.UsableUntil(now)
+	if until.IsZero() {
+		return ""
+	}
+	primary, expires := k.ExpiresAt()
+	bySubkey := !expires || until.Before(primary)
+	prev := reg.UsableUntil(now)
+	noLater := prev.IsZero() || !until.After(prev)
+	day := until.UTC().Format(time.DateOnly)
+	switch {
+	case bySubkey:
+		// Which capability stops first: the key checked just after.
+		what := "subkeys"
+		switch err := merged.Check(until.Add(time.Second)); {
+		case errors.Is(err, keys.ErrNoEncryptionKey):
+			what = "encryption subkey"
+		case errors.Is(err, keys.ErrNoSigningKey):
+			what = "signing subkey"
+		}
+		return fmt.Sprintf("warning: your %s still expires on %s: run gpg --quick-set-expire %s 1y '*' and send KEY-REFRESH again", what, day, fpr)
+	case noLater:
+		return fmt.Sprintf("warning: your key still expires on %s, no later than the registered copy: run gpg --quick-set-expire %s 1y, then gpg --quick-set-expire %s 1y '*', and send KEY-REFRESH again", day, fpr, fpr)
+	}
+	return ""
 }
 
 // revokedLine says what a refresh with revocations did: the key (or a

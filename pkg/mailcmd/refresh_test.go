@@ -205,3 +205,42 @@ func TestKeyRefreshRevocation(t *testing.T) {
 	n := f.bodies(KindNotify, "alice@dns.pt")
 	mustContain(t, f.open(n[len(n)-1], f.members["alice@dns.pt"].secret).text, "fay@dns.pt (pt): key "+old.Fingerprint+" revoked on ")
 }
+
+// A refresh that leaves the key stopping before its primary key expires
+// (the subkey not extended: gpg --quick-set-expire FPR 1y without '*'),
+// or no later than the registered copy did, is taken, and the reply says
+// which subkey still expires when, and the command that extends it; a
+// refresh of the key and its subkeys says nothing more.
+func TestKeyRefreshSubkeyWarning(t *testing.T) {
+	f := newFixture(t)
+	sec := f.members["alice@dns.pt"].secret
+	fpr := sec.Fingerprint()
+	day := 24 * time.Hour
+	refresh := func(at, primary, sub time.Time) string {
+		t.Helper()
+		armored := keystest.Reexpire(t, sec, at, primary, sub)
+		res := f.handle(f.accepted("alice@dns.pt", "KEY-REFRESH\n", pgpmime.Part{ContentType: "application/pgp-keys", Filename: "key.asc", Body: armored}))
+		if res.Failed || len(res.Entries) != 1 || res.Entries[0].Op != "key.refresh" {
+			t.Fatalf("result %+v, %q", res, res.Results[0].Text)
+		}
+		return res.Results[0].Text
+	}
+	hint := "run gpg --quick-set-expire " + fpr + " 1y '*' and send KEY-REFRESH again"
+	sub := fixedNow.Add(40 * day)
+
+	// The primary key extended, the encryption subkey not.
+	text := refresh(fixedNow.Add(-3*time.Hour), fixedNow.Add(400*day), sub)
+	mustContain(t, text, "done: key "+fpr+" refreshed: expires "+fixedNow.Add(400*day).Format(time.DateOnly),
+		"your encryption subkey still expires on "+sub.Format(time.DateOnly)+": "+hint)
+	// The primary key never expires: the subkey is what stops it.
+	text = refresh(fixedNow.Add(-2*time.Hour), time.Time{}, sub)
+	mustContain(t, text, "your encryption subkey still expires on "+sub.Format(time.DateOnly)+": "+hint)
+	// Both extended: nothing more to do.
+	text = refresh(fixedNow.Add(-time.Hour), fixedNow.Add(400*day), fixedNow.Add(400*day))
+	if strings.Contains(text, "still expires") {
+		t.Errorf("warned after a full refresh: %q", text)
+	}
+	// Both shortened (a newer copy, yet usable no longer than before).
+	text = refresh(fixedNow.Add(-time.Minute), fixedNow.Add(300*day), fixedNow.Add(300*day))
+	mustContain(t, text, "your key still expires on "+fixedNow.Add(300*day).Format(time.DateOnly)+", no later than the registered copy")
+}
