@@ -22,8 +22,8 @@ type content struct {
 	prevSerial  int64
 	created     time.Time
 	attachments []export.Attachment
-	keys        *keyring // at created
-	usable      func(*directory.Contact) error
+	keys        *keyring        // at created
+	check       export.KeyCheck // the keys judged at created (keyring.check)
 	// reach is the body's operational section: each contact's last
 	// confirmed as it stood at created, so a resumed digest says the same.
 	reach []export.Reach
@@ -46,19 +46,19 @@ func (j *Job) content(ctx context.Context, cfg Config, snap, prev *directory.Sna
 		kr = newKeyring(created)
 	}
 	kr.add(snap.Contacts)
-	usable := kr.usable
+	check := kr.check()
 	var prevSerial int64
 	if prev != nil {
 		prevSerial = prev.Head.Serial
 	}
 	return &content{
 		snap:        snap,
-		changes:     export.Diff(prev, snap, created, usable),
+		changes:     export.Diff(prev, snap, created, check),
 		prevSerial:  prevSerial,
 		created:     created,
 		attachments: atts,
 		keys:        kr,
-		usable:      usable,
+		check:       check,
 		reach:       reach,
 	}, nil
 }
@@ -125,7 +125,7 @@ func (c *content) protected() pgpmime.Protected {
 func (j *Job) signedFor(c *content, cfg Config, rc *directory.Contact) (*pgpmime.Signed, error) {
 	var body bytes.Buffer
 	if err := export.WriteBody(&body, c.snap, export.BodyOptions{
-		Now: c.created, PrevSerial: c.prevSerial, Changes: c.changes, Recipient: rc, KeyNoteDays: cfg.KeyNoteDays, Usable: c.usable,
+		Now: c.created, PrevSerial: c.prevSerial, Changes: c.changes, Recipient: rc, KeyNoteDays: cfg.KeyNoteDays, Keys: c.check,
 		Reachability: c.reach,
 	}); err != nil {
 		return nil, err

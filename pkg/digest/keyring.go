@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
 )
@@ -31,3 +32,12 @@ func (k *keyring) recipient(c *directory.Contact) (*pgpmime.Recipient, error) {
 
 // usable reports why c's key cannot be used at the keyring's time, or nil.
 func (k *keyring) usable(c *directory.Contact) error { return k.keys.Err(c.Key, k.t) }
+
+// until is when c's key stops working, as read at the keyring's time
+// (fanout.Keys.UsableUntil, from the same cached check as usable).
+func (k *keyring) until(c *directory.Contact) (time.Time, bool) {
+	return k.keys.UsableUntil(c.Key, k.t)
+}
+
+// check is how the digest's body judges keys: by the keyring.
+func (k *keyring) check() export.KeyCheck { return export.KeyCheck{Usable: k.usable, Until: k.until} }

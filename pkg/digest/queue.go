@@ -170,7 +170,7 @@ type queuer struct {
 // entity returns the signed entity for a recipient, signing once per
 // distinct key note.
 func (q *queuer) entity(rc *directory.Contact) (*signedEntity, error) {
-	note := export.KeyNote(rc, q.c.created, q.cfg.KeyNoteDays, q.c.usable)
+	note := export.KeyNote(rc, q.c.created, q.cfg.KeyNoteDays, q.c.check)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if e, ok := q.signed[note]; ok {

@@ -30,10 +30,9 @@ type BodyOptions struct {
 	// so recipients with the same note can share one signed body.
 	Recipient   *directory.Contact
 	KeyNoteDays int // warn about the recipient's key this many days ahead; 0 means DefaultKeyNoteDays
-	// Usable reports why a contact's key cannot be used (called only for
-	// contacts with a key), for the note and the count of usable keys;
-	// nil accepts every key that has not expired at Now.
-	Usable func(*directory.Contact) error
+	// Keys judges the contacts' keys at Now, for the note and the count
+	// of usable keys (see [KeyCheck]; the zero value reads each key).
+	Keys KeyCheck
 	// Reachability, when not empty, is written after the directory in a
 	// section of its own, headed as operational and not part of the
 	// signed directory: when each contact last answered a reachability
@@ -63,7 +62,7 @@ func WriteBody(w io.Writer, s *directory.Snapshot, opts BodyOptions) error {
 	if opts.KeyNoteDays <= 0 {
 		opts.KeyNoteDays = DefaultKeyNoteDays
 	}
-	usable := orDefaultUsable(opts.Usable, opts.Now)
+	check := opts.Keys.resolve(opts.Now)
 	t := &textWriter{w: bufio.NewWriter(w)}
 
 	name := printable(s.Info.Name)
@@ -72,7 +71,7 @@ func WriteBody(w io.Writer, s *directory.Snapshot, opts BodyOptions) error {
 	}
 	t.line("%s", name)
 	t.line("%s", strings.Repeat("=", min(utf8.RuneCountInString(name), len(rule))))
-	if note := KeyNote(opts.Recipient, opts.Now, opts.KeyNoteDays, usable); note != "" {
+	if note := KeyNote(opts.Recipient, opts.Now, opts.KeyNoteDays, check); note != "" {
 		t.line("")
 		for l := range strings.SplitSeq(note, "\n") {
 			t.line("%s", l)
@@ -86,7 +85,7 @@ func WriteBody(w io.Writer, s *directory.Snapshot, opts BodyOptions) error {
 			continue
 		}
 		keys++
-		if keyStatus(c, opts.Now, 0, usable).kind != ChangeKeyUnusable {
+		if keyStatus(c, opts.Now, 0, check).kind != ChangeKeyUnusable {
 			usableKeys++
 		}
 	}
@@ -277,22 +276,22 @@ func (t *textWriter) bodyFooter(s *directory.Snapshot) {
 }
 
 // KeyNote returns the note a digest addresses to c about its own key, or
-// "" if there is none: when the key cannot be used (usable refuses it, or
-// it has expired) or expires within days after now (0 means
-// [DefaultKeyNoteDays]). usable is called only for a contact with a key;
-// nil accepts every key that has not expired at now.
+// "" if there is none: when the key cannot be used (check.Usable refuses
+// it, or it has stopped working) or stops working within days after now
+// (0 means [DefaultKeyNoteDays]), by when it stops working (check.Until:
+// a subkey that expires before the primary key gives its date).
 //
 // The note is a pure function of its arguments, at most a few lines of at
 // most 72 columns (unless a name is longer), without a final newline: a
 // digest job can sign one body per distinct note.
-func KeyNote(c *directory.Contact, now time.Time, days int, usable func(*directory.Contact) error) string {
+func KeyNote(c *directory.Contact, now time.Time, days int, check KeyCheck) string {
 	if c == nil || c.Key == nil {
 		return ""
 	}
 	if days <= 0 {
 		days = DefaultKeyNoteDays
 	}
-	st := keyStatus(c, now, days, orDefaultUsable(usable, now))
+	st := keyStatus(c, now, days, check.resolve(now))
 	fp := keys.GroupFingerprint(printable(c.Key.Fingerprint))
 	on := st.expires.UTC().Format(time.DateOnly)
 	var text string

@@ -58,8 +58,8 @@ func bodyOptions() BodyOptions {
 	return BodyOptions{
 		Now:        digestNow,
 		PrevSerial: prev.Head.Serial,
-		Changes:    Diff(prev, cur, digestNow, testUsable(digestNow)),
-		Usable:     testUsable(digestNow),
+		Changes:    Diff(prev, cur, digestNow, KeyCheck{Usable: testUsable(digestNow)}),
+		Keys:       KeyCheck{Usable: testUsable(digestNow)},
 	}
 }
 
@@ -116,7 +116,7 @@ func TestBodyRecipientNote(t *testing.T) {
 	opts.Recipient = contactByEmail(t, cur, "maria@nic.br")
 	body := writeBody(t, cur, opts)
 	golden(t, "body-note.txt", []byte(body))
-	note := KeyNote(opts.Recipient, opts.Now, 0, opts.Usable)
+	note := KeyNote(opts.Recipient, opts.Now, 0, opts.Keys)
 	if !strings.Contains(body, "\n\n"+note+"\n\nDigest of:") {
 		t.Errorf("the note is not at the top of the body:\n%s", body)
 	}
@@ -166,7 +166,7 @@ func TestBodyFromLines(t *testing.T) {
 	opts := bodyOptions()
 	opts.Recipient = c
 	// An error text that puts "From " at the start of a wrapped note line.
-	opts.Usable = func(c *directory.Contact) error {
+	opts.Keys.Usable = func(c *directory.Contact) error {
 		if c.Email == "sergey@cctld.ru" {
 			return errors.New("key revoked by its owner, who wrote to the secretariat: From now on use my new key")
 		}
@@ -256,8 +256,8 @@ func TestKeyNote(t *testing.T) {
 					tt.edit(c)
 				}
 			}
-			got := KeyNote(c, digestNow, tt.days, tt.usable)
-			if again := KeyNote(c, digestNow, tt.days, tt.usable); again != got {
+			got := KeyNote(c, digestNow, tt.days, KeyCheck{Usable: tt.usable})
+			if again := KeyNote(c, digestNow, tt.days, KeyCheck{Usable: tt.usable}); again != got {
 				t.Fatal("KeyNote is not a pure function")
 			}
 			if tt.want == "" {

@@ -57,17 +57,15 @@ type Coverage struct {
 // [directory.CCTLDs]) and every member missing from all, whether the
 // directory covers it. usable reports why a contact's key cannot be used
 // now (nil if it can); contacts without a key count as unusable and are
-// not passed to it. A nil usable accepts every key that had not expired at
-// the time of the snapshot's head.
+// not passed to it. A nil usable accepts every key that had not stopped
+// working at the time of the snapshot's head, as [KeyCheck] reads it
+// (keys.Public.UsableUntil: a subkey that expired counts, not only the
+// primary key's recorded expiry).
 func ComputeCoverage(s *directory.Snapshot, all []directory.CCTLD, usable func(*directory.Contact) error) *Coverage {
 	if usable == nil {
-		usable = func(c *directory.Contact) error {
-			if exp, ok := c.Key.ExpiresAt(); ok {
-				if head, ok := parseTime(s.Time); ok && !exp.After(head) {
-					return fmt.Errorf("key expired")
-				}
-			}
-			return nil
+		usable = func(*directory.Contact) error { return nil }
+		if head, ok := parseTime(s.Time); ok {
+			usable = KeyCheck{}.resolve(head).Usable
 		}
 	}
 	cov := &Coverage{Delegated: len(all), Members: len(s.Members)}

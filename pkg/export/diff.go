@@ -138,11 +138,11 @@ const arrow = " → "
 // cannot be used (it is called only for contacts with a key); nil accepts
 // every key that has not expired at now. Diff reads no clock: it is a pure
 // function of its arguments.
-func Diff(prev, cur *directory.Snapshot, now time.Time, usable func(*directory.Contact) error) []Change {
+func Diff(prev, cur *directory.Snapshot, now time.Time, check KeyCheck) []Change {
 	if prev == nil || cur == nil {
 		return nil
 	}
-	usable = orDefaultUsable(usable, now)
+	check = check.resolve(now)
 	details := directory.DetailFields()
 	var out []Change
 	add := func(kind ChangeKind, tlds []string, email, name, detail string) {
@@ -263,7 +263,7 @@ func Diff(prev, cur *directory.Snapshot, now time.Time, usable func(*directory.C
 				add(ChangeKeyUpdated, tlds, c.Email, c.Name, "expires "+expiryDate(pk)+arrow+expiryDate(ck))
 			}
 		}
-		if st := keyStatus(c, now, DefaultKeyNoteDays, usable); st.kind != 0 {
+		if st := keyStatus(c, now, DefaultKeyNoteDays, check); st.kind != 0 {
 			add(st.kind, serves, c.Email, c.Name, st.detail(c))
 		}
 	}
@@ -291,18 +291,54 @@ func Diff(prev, cur *directory.Snapshot, now time.Time, usable func(*directory.C
 	return out
 }
 
-// orDefaultUsable returns usable, or, if it is nil, a check that accepts
-// every key that has not expired at now.
-func orDefaultUsable(usable func(*directory.Contact) error, now time.Time) func(*directory.Contact) error {
-	if usable != nil {
-		return usable
-	}
-	return func(c *directory.Contact) error {
-		if exp, ok := c.Key.ExpiresAt(); ok && !exp.After(now) {
-			return errKeyExpired
+// KeyCheck is how a digest judges its contacts' keys at its date. A
+// digest passes its key cache, which reads each key once for both
+// (fanout.Keys: Err and UsableUntil at the digest's date); a nil field
+// has a default.
+type KeyCheck struct {
+	// Usable reports why c's key cannot be used, or nil; it is called
+	// only for a contact with a key. nil: every key that has not stopped
+	// working (Until) at now can be used.
+	Usable func(c *directory.Contact) error
+	// Until reports when c's key stops working: keys.Public.UsableUntil,
+	// the earliest of the primary key's expiry and the latest expiries
+	// of its encryption-capable and signing-capable keys (zero: never);
+	// false when it cannot tell, and then the expiry the directory
+	// records (Key.Expires, the primary key's) counts. It is called only
+	// for a contact with a key. nil: read from the armored key at now.
+	Until func(c *directory.Contact) (time.Time, bool)
+}
+
+// resolve returns k with the defaults of its nil fields, at now.
+func (k KeyCheck) resolve(now time.Time) KeyCheck {
+	if k.Until == nil {
+		k.Until = func(c *directory.Contact) (time.Time, bool) {
+			pub, err := keys.ParsePublicOne([]byte(c.Key.Armored))
+			if err != nil {
+				return time.Time{}, false
+			}
+			return pub.UsableUntil(now), true
 		}
-		return nil
 	}
+	if k.Usable == nil {
+		until := k.Until
+		k.Usable = func(c *directory.Contact) error {
+			if exp, ok := keyEnd(c, until); ok && !exp.After(now) {
+				return errKeyExpired
+			}
+			return nil
+		}
+	}
+	return k
+}
+
+// keyEnd is when c's key stops working as until tells, else as the
+// directory records; false: never.
+func keyEnd(c *directory.Contact, until func(*directory.Contact) (time.Time, bool)) (time.Time, bool) {
+	if t, ok := until(c); ok {
+		return t, !t.IsZero()
+	}
+	return c.Key.ExpiresAt()
 }
 
 var errKeyExpired = errors.New("key expired")
@@ -316,15 +352,16 @@ type keyState struct {
 }
 
 // keyStatus reports whether c's key is unusable at now or expires within
-// days after now; kind is 0 if neither, or if c has no key. A key whose
-// recorded expiry has passed counts as unusable even if usable accepts it.
-func keyStatus(c *directory.Contact, now time.Time, days int, usable func(*directory.Contact) error) keyState {
+// days after now, by when it stops working (k.Until); kind is 0 if
+// neither, or if c has no key. A key that has stopped working counts as
+// unusable even if k.Usable accepts it. k is resolved.
+func keyStatus(c *directory.Contact, now time.Time, days int, k KeyCheck) keyState {
 	if c.Key == nil {
 		return keyState{}
 	}
-	exp, expires := c.Key.ExpiresAt()
+	exp, expires := keyEnd(c, k.Until)
 	st := keyState{expires: exp}
-	switch err := usable(c); {
+	switch err := k.Usable(c); {
 	case err != nil && !(errors.Is(err, errKeyExpired) && expires && !exp.After(now)):
 		st.kind, st.err = ChangeKeyUnusable, err
 	case expires && !exp.After(now):

@@ -142,7 +142,7 @@ func changeLines(cs []Change) string {
 }
 
 func TestDiffGolden(t *testing.T) {
-	got := Diff(prevSnapshot(), curSnapshot(), digestNow, testUsable(digestNow))
+	got := Diff(prevSnapshot(), curSnapshot(), digestNow, KeyCheck{Usable: testUsable(digestNow)})
 	kinds := map[ChangeKind]bool{}
 	for _, c := range got {
 		kinds[c.Kind] = true
@@ -156,14 +156,14 @@ func TestDiffGolden(t *testing.T) {
 	prev, cur := prevSnapshot(), curSnapshot()
 	slices.Reverse(prev.Contacts)
 	slices.Reverse(cur.Members)
-	if again := Diff(prev, cur, digestNow, testUsable(digestNow)); !slices.Equal(got, again) {
+	if again := Diff(prev, cur, digestNow, KeyCheck{Usable: testUsable(digestNow)}); !slices.Equal(got, again) {
 		t.Errorf("the order of the snapshots changes the diff:\n%s", changeLines(again))
 	}
 	golden(t, "changes.txt", []byte(changeLines(got)))
 }
 
 func TestDiffFirstDigest(t *testing.T) {
-	if got := Diff(nil, curSnapshot(), digestNow, nil); got != nil {
+	if got := Diff(nil, curSnapshot(), digestNow, KeyCheck{}); got != nil {
 		t.Errorf("Diff(nil, …) = %v", got)
 	}
 }
@@ -175,12 +175,12 @@ func TestDiffSame(t *testing.T) {
 		Kind: ChangeKeyUnusable, TLD: "cn", Email: "wang@cnnic.cn", Name: "王小明",
 		Detail: "5555 6666 7777 8888 9999 0000 1111 2222 3333 4444: key expired",
 	}}
-	if got := Diff(s, testSnapshot(), digestNow, testUsable(digestNow)); !slices.Equal(got, want) {
+	if got := Diff(s, testSnapshot(), digestNow, KeyCheck{Usable: testUsable(digestNow)}); !slices.Equal(got, want) {
 		t.Errorf("Diff of equal snapshots:\n%s", changeLines(got))
 	}
 	// Without usable, an expired key is named with its date.
 	want[0].Detail = "5555 6666 7777 8888 9999 0000 1111 2222 3333 4444 expired on 2024-12-31"
-	if got := Diff(s, testSnapshot(), digestNow, nil); !slices.Equal(got, want) {
+	if got := Diff(s, testSnapshot(), digestNow, KeyCheck{}); !slices.Equal(got, want) {
 		t.Errorf("Diff with nil usable:\n%s", changeLines(got))
 	}
 }
@@ -391,7 +391,7 @@ func TestDiffKinds(t *testing.T) {
 			if tt.cur != nil {
 				tt.cur(cur)
 			}
-			got := Diff(prev, cur, digestNow, tt.usable)
+			got := Diff(prev, cur, digestNow, KeyCheck{Usable: tt.usable})
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("got:\n%swant:\n%s", changeLines(got), changeLines(tt.want))
 			}
@@ -409,7 +409,7 @@ func TestDiffOrder(t *testing.T) {
 		directory.Contact{ID: 2, Email: "bia@dns.pt", Name: "Bia", Roles: []directory.Role{{TLD: "pt", Role: "admin"}}},
 	)
 	var got []string
-	for _, c := range Diff(prev, cur, digestNow, nil) {
+	for _, c := range Diff(prev, cur, digestNow, KeyCheck{}) {
 		got = append(got, c.TLD+" "+c.Email+" "+c.Kind.String())
 	}
 	want := []string{

@@ -70,7 +70,7 @@ func ExampleDiff() {
 		}},
 	}
 	now := time.Date(2025, 3, 2, 8, 0, 0, 0, time.UTC)
-	for _, c := range export.Diff(prev, cur, now, nil) {
+	for _, c := range export.Diff(prev, cur, now, export.KeyCheck{}) {
 		fmt.Printf("%s: %s\n", c.TLD, c)
 	}
 	// Output:

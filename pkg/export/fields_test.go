@@ -77,7 +77,7 @@ func TestDiffEveryContactField(t *testing.T) {
 			}
 			cur := base()
 			changeField(t, &cur.Contacts[0], f)
-			got := Diff(base(), cur, digestNow, nil)
+			got := Diff(base(), cur, digestNow, KeyCheck{})
 			if len(got) != 1 || got[0].Kind != wantKind(f) {
 				t.Fatalf("changing %s alone: %q, want one %q", f.Field, changeLines(got), wantKind(f))
 			}
@@ -93,7 +93,7 @@ func TestDiffEveryContactField(t *testing.T) {
 	for _, f := range shown {
 		changeField(t, &all.Contacts[0], f)
 	}
-	got := Diff(base(), all, digestNow, nil)
+	got := Diff(base(), all, digestNow, KeyCheck{})
 	var kinds []ChangeKind
 	for _, c := range got {
 		kinds = append(kinds, c.Kind)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/pgpmime"
@@ -161,7 +162,7 @@ func (r *run) whoami() string {
 	if me.Key != nil {
 		field("Key", me.Key.Fingerprint)
 		exp := "never"
-		if t, ok := me.Key.ExpiresAt(); ok {
+		if t, ok := keyEnd(me.Key, r.now); ok {
 			exp = t.UTC().Format(time.DateOnly)
 			if !t.After(r.now) {
 				exp += " (expired)"
@@ -175,6 +176,20 @@ func (r *run) whoami() string {
 	// change; the last answer to a reachability check is SHOW's.
 	field("Changed", orNone(me.Confirmed))
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// keyEnd is when k stops working, as read at now: the earliest of its
+// primary key's expiry and the latest expiries of its encryption- and
+// signing-capable keys (keys.Public.UsableUntil), not the primary key's
+// alone that the directory records; false: never. A key that cannot be
+// read gives its recorded expiry.
+func keyEnd(k *directory.Key, now time.Time) (time.Time, bool) {
+	pub, err := keys.ParsePublicOne([]byte(k.Armored))
+	if err != nil {
+		return k.ExpiresAt()
+	}
+	t := pub.UsableUntil(now)
+	return t, !t.IsZero()
 }
 
 // Callee is a contact ranked by CALL.
