@@ -103,6 +103,7 @@ func TestScripts(t *testing.T) {
 			"mimepart": cmdMIMEPart,
 			"maildir":  cmdMaildir,
 			"pgpsplit": cmdPGPSplit,
+			"evsplit":  cmdEvSplit,
 			"sink":     cmdSink,
 			"genkeys":  cmdGenKeys,
 			"dblock":   cmdDBLock,
@@ -404,6 +405,38 @@ func cmdPGPSplit(ts *testscript.TestScript, neg bool, args []string) {
 	b, err := io.ReadAll(sig.Body)
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[2]), b, 0o600))
+}
+
+// cmdEvSplit splits evidence as ccdir log --evidence prints it (ccdir
+// evidence v1), read here by its documented layout alone, into the armored
+// signature and the signed data, for gpg --verify SIG DATA: evsplit
+// EVIDENCE SIG DATA.
+func cmdEvSplit(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: evsplit EVIDENCE SIG DATA")
+	}
+	ev, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	head, body, ok := bytes.Cut(ev, []byte("\n\n"))
+	if !ok {
+		ts.Fatalf("%s: no blank line after the header", args[0])
+	}
+	lines := strings.Split(string(head), "\n")
+	var ns, nc int
+	if len(lines) != 4 || lines[0] != "ccdir evidence v1" || !strings.HasPrefix(lines[1], "form: ") {
+		ts.Fatalf("%s: header %q", args[0], head)
+	}
+	if _, err := fmt.Sscanf(lines[2], "signature: %d", &ns); err != nil {
+		ts.Fatalf("%s: %q: %v", args[0], lines[2], err)
+	}
+	if _, err := fmt.Sscanf(lines[3], "content: %d", &nc); err != nil {
+		ts.Fatalf("%s: %q: %v", args[0], lines[3], err)
+	}
+	if len(body) != ns+nc {
+		ts.Fatalf("%s: %d bytes after the header, want %d + %d", args[0], len(body), ns, nc)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), body[:ns], 0o600))
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), body[ns:], 0o600))
 }
 
 // scriptTB lets smtptest.NewServer run inside a script: failures fail the

@@ -107,3 +107,16 @@ func TestWriteFilesAtomic(t *testing.T) {
 		}
 	}
 }
+
+func TestEvidenceText(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"a\r\nb\r\n", "a\nb\n"},
+		{"a\nb", "a\nb\n"},
+		{"x\x1b[2Jy\r\n\u202ez", "x\\x1b[2Jy\n\\u202ez\n"},
+		{"bare\rcr\n", "bare\\rcr\n"},
+	} {
+		if got := evidenceText([]byte(c.in)); got != c.want {
+			t.Errorf("evidenceText(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
