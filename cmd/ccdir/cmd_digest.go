@@ -96,6 +96,9 @@ func (g *globals) digestConfig() digest.Config {
 		Interval: configGet[digest.Interval](g, "digest.interval"),
 		Attach:   g.list("digest.attach"),
 		Subject:  g.text("digest.subject"),
+		// The body's reachability section marks a confirmation older
+		// than ping.interval as stale.
+		PingInterval: g.duration("ping.interval"),
 	}
 }
 

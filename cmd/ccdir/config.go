@@ -107,7 +107,7 @@ var configKeys = []configKey{
 	{name: "operator.key", typ: fingerprintType,
 		help: "The fingerprint of the operator's OpenPGP key, kept in `HOME/keys/operator.pub.asc` (minimal form, as a contact's key is kept). Set by `init --operator-key` or `key import --operator`, which write both. A fingerprint, not a path: `config show` says which key mail to the operator is encrypted to, and a key file swapped in the home is refused, not used. Never the directory's key nor a contact's (nor one sharing a subkey with them)."},
 	{name: "ping.interval", def: daysText(liveness.DefaultInterval), typ: daysType,
-		help: "`ccdir ping send` challenges a contact whose last answer to a reachability check (at its current address and key) is older than this, or who never answered one."},
+		help: "`ccdir ping send` challenges a contact whose last answer to a reachability check (at its current address and key) is older than this, or who never answered one; the digest's reachability section shows a confirmation older than this as stale."},
 	{name: "ping.valid", def: daysText(liveness.DefaultValid), typ: daysType,
 		help: "How long the token of a reachability check may be answered with `PONG`; after it the contact is stale."},
 	{name: "ping.remind", def: daysText(liveness.DefaultRemind), typ: daysType,
