@@ -353,7 +353,7 @@ func (g *globals) openWriteKey(ctx context.Context) (*directory.Store, *keys.Sec
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: g.number("limits.security_contacts"), Migrations: migrations(), Fingerprints: keys.Fingerprints, Operator: g.operatorReserved()})
+	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: g.number("limits.security_contacts"), Migrations: migrations(), Fingerprints: keys.Fingerprints, Operator: g.operatorReserved(), BounceAddress: g.text("bounces.address")})
 	if err != nil {
 		return nil, nil, err
 	}
