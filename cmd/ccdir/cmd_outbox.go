@@ -125,8 +125,8 @@ func newOutboxFlushCmd(g *globals) *cobra.Command {
 		Use:   "flush",
 		Short: "Deliver every message that is due now, of every kind",
 		Long: `Deliver every message that is due now, of every kind. Run daily from cron:
-it also deletes the inbound log's rows older than 90 days (each holds a
-sender's address).`,
+it also deletes the inbound log's rows older than inbound.retention (default
+90 days; each holds a sender's address).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runOutboxFlush(cmd.Context(), g)
@@ -164,7 +164,8 @@ func runOutboxFlush(ctx context.Context, g *globals) error {
 	}
 	// The daily cron job keeps the inbound log to its retention: each
 	// row holds a sender's address.
-	pruned, perr := receive.PruneInboundLog(ctx, s.DB(), g.now().Add(-receive.DefaultInboundRetention))
+	retention := g.duration("inbound.retention")
+	pruned, perr := receive.PruneInboundLog(ctx, s.DB(), g.now().Add(-retention))
 	if perr != nil {
 		g.warnf("%v", perr)
 	}
@@ -177,9 +178,18 @@ func runOutboxFlush(ctx context.Context, g *globals) error {
 	}
 	g.printf("delivered to %s: %d sent, %d deferred, %d failed\n", t, sum.Sent, sum.Deferred, sum.Failed)
 	if pruned > 0 {
-		g.printf("inbound log: %s older than %d days deleted\n", plural(int(pruned), "row"), int(receive.DefaultInboundRetention/(24*time.Hour)))
+		g.printf("inbound log: %s older than %s deleted\n", plural(int(pruned), "row"), retentionText(retention))
 	}
 	return g.refusedError()
+}
+
+// retentionText is a retention in whole days ("90 days"), else as a
+// duration ("36h").
+func retentionText(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return plural(int(d/(24*time.Hour)), "day")
+	}
+	return durationText(d)
 }
 
 // openOutbox opens the directory's outbox without the directory key, on

@@ -22,6 +22,7 @@ import (
 	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/mailcmd"
 	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/receive"
 	"github.com/ccdir/ccdir/pkg/relay"
 	"github.com/ccdir/ccdir/pkg/smtpd"
 )
@@ -118,6 +119,8 @@ var configKeys = []configKey{
 		help: "Days before a contact's key expires at which `ccdir ping send` mails its owner an encrypted, signed reminder naming the key, its expiry and how to refresh it (`KEY-REFRESH`), once per threshold and key expiry: a rerun sends nothing twice, a key refreshed with a later expiry starts over, and a run that finds two thresholds reached sends one reminder, for the nearest. An expired key gets none (nothing can be encrypted to it); `ping send` lists it."},
 	{name: "changes.delay", def: durationText(liveness.DefaultDelay), typ: durationType,
 		help: "How long a guarded change of a contact's key or email waits before it takes effect: a key change by a mail signed by the old key alone, an email change by mail, or either made by the operator without `--confirmed`. It is announced at once to the contact's old address and key, its new ones and its ccTLDs' other contacts, with its change id; a signed `VETO` of the id by the old key or an admin contact of the ccTLD, or `ccdir pending cancel`, stops it; `ccdir pending approve` applies it earlier; else the daily `ccdir ping send` or `ccdir digest send` applies it when due, as a ledger entry of the operator who runs it."},
+	{name: "inbound.retention", def: daysText(receive.DefaultInboundRetention), typ: daysType,
+		help: "How long the inbound log keeps a row (one per message to the directory's addresses, with its envelope sender): `ccdir outbox flush` deletes older rows."},
 	{name: "bounces.address", typ: addressType,
 		help: "The bounce address: every message goes out with the envelope sender `LOCAL+TAG@DOMAIN` of it (TAG: the message's id and a MAC under the outbox key), and a delivery status notification sent there marks the message it names bounced. Route it (with any `+TAG`) to `ccdir serve` or `ccdir process` like the directory's address. Empty: `LOCAL-bounces@DOMAIN` of the directory's address, which no contact may have; another address should be one no contact has."},
 	{name: "bounces.limit", def: strconv.Itoa(outbox.DefaultBounceLimit), typ: intType(1, 100),
