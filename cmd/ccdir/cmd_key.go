@@ -345,9 +345,11 @@ func newKeyCheckCmd(g *globals) *cobra.Command {
 		Use:   "check [--days N]",
 		Short: "List contacts whose key is missing, unusable, or expires within N days",
 		Long: `List contacts whose key is missing, unusable now (expired, revoked, weak), or
-expires within N days (default 30). Such contacts get no digest. The
-operator's own key (operator.key), when set, is checked too: the row named
-(operator).
+expires within N days (default 30): when the key stops working, the
+primary key's expiry or, if earlier, that of its last encryption or
+signing subkey. Such contacts get no digest. The operator's own key
+(operator.key), when set, is checked too: the row named (operator), not
+counted among the contacts.
 
 EXIT STATUS
   0 the check ran (whatever it found), 1 error`,
@@ -398,13 +400,14 @@ func runKeyCheck(ctx context.Context, o keyCheckOptions, g *globals) error {
 		}
 		if err != nil {
 			f.Problem = "unusable: " + err.Error()
-		} else if exp, ok := c.Key.ExpiresAt(); ok && exp.Before(horizon) {
-			f.Problem = fmt.Sprintf("expires in %d days", int(exp.Sub(now).Hours()/24))
+		} else if f.Problem = expiringProblem(pub, c.Key, now, horizon); f.Problem != "" {
+			f.Expires = pub.UsableUntil(now).UTC().Format(time.RFC3339)
 		} else {
 			continue
 		}
 		findings = append(findings, f)
 	}
+	contactFindings := len(findings)
 	sort.SliceStable(findings, func(i, j int) bool { return findings[i].Email < findings[j].Email })
 	// The operator's own key (operator.key), when one is set: the
 	// directory's mail for the operator is encrypted to it.
@@ -415,20 +418,17 @@ func runKeyCheck(ctx context.Context, o keyCheckOptions, g *globals) error {
 		if err == nil {
 			op, err = g.operator(info)
 		}
+		var pub *keys.Public
 		if err == nil {
 			f.Expires = op.Key.Expires
-			var pub *keys.Public
 			if pub, err = keys.ParsePublicOne([]byte(op.Key.Armored)); err == nil {
 				err = pub.Check(now)
 			}
 		}
-		switch {
-		case err != nil:
+		if err != nil {
 			f.Problem = "unusable: " + err.Error()
-		case op.Key.Expires != "":
-			if exp, ok := op.Key.ExpiresAt(); ok && exp.Before(horizon) {
-				f.Problem = fmt.Sprintf("expires in %d days", int(exp.Sub(now).Hours()/24))
-			}
+		} else if f.Problem = expiringProblem(pub, op.Key, now, horizon); f.Problem != "" {
+			f.Expires = pub.UsableUntil(now).UTC().Format(time.RFC3339)
 		}
 		if f.Problem != "" {
 			findings = append(findings, f)
@@ -451,8 +451,29 @@ func runKeyCheck(ctx context.Context, o keyCheckOptions, g *globals) error {
 			return err
 		}
 	}
-	g.printf("%d of %s need attention (keys expiring within %d days, unusable or missing)\n", len(findings), plural(len(cs), "contact"), o.days)
+	g.printf("%d of %s need attention (keys expiring within %d days, unusable or missing)\n", contactFindings, plural(len(cs), "contact"), o.days)
 	return nil
+}
+
+// expiringProblem is key check's finding for a usable key that stops
+// working before horizon, or "": when it stops working is
+// keys.Public.UsableUntil (an encryption or signing subkey may expire
+// before the primary key, whose expiry k records), and a subkey that
+// ends it first is named with both dates.
+func expiringProblem(pub *keys.Public, k *directory.Key, now, horizon time.Time) string {
+	exp := pub.UsableUntil(now)
+	if exp.IsZero() || !exp.Before(horizon) {
+		return ""
+	}
+	p := fmt.Sprintf("expires in %d days", int(exp.Sub(now).Hours()/24))
+	primary, ok := k.ExpiresAt()
+	switch {
+	case !ok:
+		p += fmt.Sprintf(" (on %s: a subkey; the primary key does not expire)", exp.UTC().Format(time.DateOnly))
+	case exp.Before(primary):
+		p += fmt.Sprintf(" (on %s: a subkey; the primary key expires %s)", exp.UTC().Format(time.DateOnly), primary.UTC().Format(time.DateOnly))
+	}
+	return p
 }
 
 func newPubkeyCmd(g *globals) *cobra.Command {
