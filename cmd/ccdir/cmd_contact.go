@@ -420,9 +420,9 @@ func runContactShow(ctx context.Context, g *globals, email string) error {
 		return g.printJSON(out)
 	}
 	printContact(g, c, "")
-	g.printf("confirmed  %s\n", lastConfirmedText(last))
+	g.printf("last confirmed  %s\n", lastConfirmedText(last))
 	for _, p := range waiting {
-		g.printf("pending    %s: %s, due %s, asked by %s\n", p.ID, p.What(), p.Due.UTC().Format("2006-01-02 15:04 UTC"), p.Actor)
+		g.printf("pending         %s: %s, due %s, asked by %s\n", p.ID, p.What(), p.Due.UTC().Format("2006-01-02 15:04 UTC"), p.Actor)
 	}
 	return nil
 }
@@ -516,11 +516,11 @@ func stripArmor(cs []directory.Contact) []directory.Contact {
 }
 
 func printContact(g *globals, c directory.Contact, tld string) {
-	g.printf("name       %s\n", c.Name)
-	g.printf("email      %s\n", c.Email)
+	g.printf("name            %s\n", c.Name)
+	g.printf("email           %s\n", c.Email)
 	for _, r := range c.Roles {
 		if tld == "" || r.TLD == tld {
-			g.printf("role       %s of %s\n", r.Role, displayTLD(r.TLD))
+			g.printf("role            %s of %s\n", r.Role, displayTLD(r.TLD))
 		}
 	}
 	for _, p := range c.Phones {
@@ -528,26 +528,26 @@ func printContact(g *globals, c directory.Contact, tld string) {
 		if p.Emergency {
 			mark = " (emergency)"
 		}
-		g.printf("phone      %s%s\n", p.Number, mark)
+		g.printf("phone           %s%s\n", p.Number, mark)
 	}
-	g.printf("24x7       %s\n", yesNo(c.Always))
+	g.printf("24x7            %s\n", yesNo(c.Always))
 	if len(c.Languages) > 0 {
-		g.printf("languages  %s\n", strings.Join(c.Languages, ", "))
+		g.printf("languages       %s\n", strings.Join(c.Languages, ", "))
 	}
 	if c.TimeZone != "" {
-		g.printf("time zone  %s\n", c.TimeZone)
+		g.printf("time zone       %s\n", c.TimeZone)
 	}
 	if c.Key != nil {
 		exp := "never expires"
 		if c.Key.Expires != "" {
 			exp = "expires " + c.Key.Expires[:10]
 		}
-		g.printf("key        %s (%s, %s)\n", keys.GroupFingerprint(c.Key.Fingerprint), c.Key.Algorithm, exp)
+		g.printf("key             %s (%s, %s)\n", keys.GroupFingerprint(c.Key.Fingerprint), c.Key.Algorithm, exp)
 	} else {
-		g.printf("key        none\n")
+		g.printf("key             none\n")
 	}
 	// The signed entry's Confirmed field is the time of its last change
 	// (a ledger entry), not a confirmation: "last confirmed" is a PONG,
 	// operational data that contact show adds from the pings table.
-	g.printf("changed    %s\n", c.Confirmed)
+	g.printf("changed         %s\n", c.Confirmed)
 }
