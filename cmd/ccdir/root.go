@@ -64,7 +64,8 @@ the home folder, which wins over the defaults. ccdir config show prints
 every key with its value and where it comes from.
 
 EXIT STATUS
-  0 ok, 1 error, 2 usage, 3 verify found a problem`
+  0 ok, 1 error, 2 usage, 3 verify found a problem, 4 done but something
+  needs attention (ping status), 75 temporary failure (process)`
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, v: viper.New(), now: time.Now}
