@@ -544,6 +544,71 @@ func Apply(ctx context.Context, t *directory.Tx, id, by string, confirmed bool, 
 	return p, decide(ctx, tx, &p, StateApplied, by, "", now)
 }
 
+// Superseded is a waiting change that SupersedeWaiting decided, with
+// the contact as it was before the transaction (its address, key and
+// roles: whom the change's notices go to, as AnnouncePending's c).
+type Superseded struct {
+	Pending Pending
+	Contact directory.Contact
+}
+
+// SupersedeWaiting supersedes, in t at now for by (an actor text), every
+// waiting change of a contact that t's changes so far
+// (Tx.ContactChanges) have made impossible: the contact was removed, or
+// its address or key was changed at once (a KEY-ROTATE signed by both
+// keys, the operator's --confirmed, another change applied), so that
+// the change no longer finds the address and key it was asked for and
+// Apply would supersede it when due. Deciding it now, in the same
+// transaction, means nobody is asked to VETO or CONFIRM a change that
+// can no longer happen. A change of either kind is concerned (an email
+// change waits for the key it was asked with too); one still possible
+// (another field changed, the same key refreshed) keeps waiting. The
+// caller announces each (Notices.AnnouncePending with its Contact) in
+// t. Called again in t, it finds only what later changes made
+// impossible.
+func SupersedeWaiting(ctx context.Context, t *directory.Tx, by string, now time.Time) ([]Superseded, error) {
+	tx := t.SQL()
+	var out []Superseded
+	for _, ch := range t.ContactChanges() {
+		if ch.Before == nil {
+			continue // added by t: nothing of it waits
+		}
+		rows, err := tx.QueryContext(ctx, selectPending+` WHERE contact_id = ? AND state = ? ORDER BY requested, rowid`, ch.Before.ID, StateWaiting)
+		if err != nil {
+			return out, err
+		}
+		ps, err := scanPending(rows)
+		if err != nil {
+			return out, err
+		}
+		for _, p := range ps {
+			why := changedReason(&p, ch.After)
+			if why == "" {
+				continue
+			}
+			if err := decide(ctx, tx, &p, StateSuperseded, by, why+" before the change was due", now); err != nil {
+				return out, err
+			}
+			out = append(out, Superseded{Pending: p, Contact: *ch.Before})
+		}
+	}
+	return out, nil
+}
+
+// changedReason says why p can no longer be applied to the contact as
+// it is now (nil: removed), or "" when it still can.
+func changedReason(p *Pending, now *directory.Contact) string {
+	switch {
+	case now == nil:
+		return fmt.Sprintf("%s was removed from the directory", p.Email)
+	case now.Email != p.Email:
+		return fmt.Sprintf("the address of %s was changed to %s", p.Email, now.Email)
+	case !strings.EqualFold(fingerprint(now.Key), p.Fingerprint):
+		return fmt.Sprintf("the key of %s was changed to %s", p.Email, KeyText(now.Key))
+	}
+	return ""
+}
+
 // ApplyEvidence is the evidence of the ledger entry that applies p at
 // now: what happened to it, then the signed mail that asked for it, if
 // any, so that the entry keeps what it rests on. how, when not empty, is

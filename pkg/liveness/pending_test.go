@@ -554,3 +554,123 @@ func TestPendingLine(t *testing.T) {
 		}
 	}
 }
+
+// A change made at once (a KEY-ROTATE signed by both keys, the
+// operator's --confirmed), or the contact's removal, supersedes in the
+// same transaction every change of that contact that waits and can no
+// longer be applied (it no longer finds the address and key it was
+// asked for), not only at its due time: of either kind, with what
+// changed as the reason, and the contact as the change found it for the
+// notices. A change still possible (the same contact's name changed, a
+// refresh of the same key) keeps waiting; a rolled-back transaction
+// keeps them all.
+func TestSupersedeWaiting(t *testing.T) {
+	f := newFixture(t)
+	anaKey := f.keyChange("ana@dns.pt", DefaultDelay, "tok")
+	ana := f.contact("ana@dns.pt")
+	anaEmail := &Pending{ContactID: ana.ID, Email: ana.Email, Fingerprint: ana.Key.Fingerprint, Kind: ChangeEmail,
+		NewEmail: "ana@example.pt", Actor: "member:" + ana.Key.Fingerprint, Due: f.now().Add(DefaultDelay)}
+	bob := f.keyChange("bob@dns.pt", DefaultDelay, "")
+	carol := f.contact("carol@registro.br")
+	carolKey := f.keyChange("carol@registro.br", DefaultDelay, "")
+	erin := f.keyChange("erin@denic.de", DefaultDelay, "")
+	for _, x := range []*Pending{anaKey, anaEmail, bob, carolKey, erin} {
+		if err := f.propose(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	actor, err := directory.OperatorActor("Rita Lopes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := keystest.NewSecret(t, "Ana Silva other", "ana@dns.pt")
+	run := func(rollback bool) []Superseded {
+		var got []Superseded
+		_, err := f.store.Update(f.ctx, actor, func(tx *directory.Tx) error {
+			// Ana's key changes at once; Bob is removed; Carol moves to
+			// another address; Erin only changes her name.
+			if _, err := tx.SetKey("ana@dns.pt", dirKey(t, other.Public())); err != nil {
+				return err
+			}
+			if _, err := tx.RemoveContact("bob@dns.pt"); err != nil {
+				return err
+			}
+			if _, err := tx.UpdateContact("carol@registro.br", func(c *directory.Contact) error { c.Email = "carol@nic.br"; return nil }); err != nil {
+				return err
+			}
+			if _, err := tx.UpdateContact("erin@denic.de", func(c *directory.Contact) error { c.Name = "Erin Weber-Schmidt"; return nil }); err != nil {
+				return err
+			}
+			var err error
+			if got, err = SupersedeWaiting(f.ctx, tx, actor.Name, f.now()); err != nil {
+				return err
+			}
+			if rollback {
+				return errors.New("roll back")
+			}
+			return nil
+		})
+		if rollback != (err != nil) {
+			t.Fatalf("Update: %v", err)
+		}
+		return got
+	}
+	run(true)
+	for _, x := range []*Pending{anaKey, anaEmail, bob, carolKey, erin} {
+		if s := f.state(x.ID).State; s != StateWaiting {
+			t.Fatalf("%s after a rollback: %s", x.ID, s)
+		}
+	}
+	got := run(false)
+	want := map[string]string{
+		anaKey.ID:   "the key of ana@dns.pt was changed to " + KeyText(dirKey(t, other.Public())) + " before the change was due",
+		anaEmail.ID: "the key of ana@dns.pt was changed to " + KeyText(dirKey(t, other.Public())) + " before the change was due",
+		bob.ID:      "bob@dns.pt was removed from the directory before the change was due",
+		carolKey.ID: "the address of carol@registro.br was changed to carol@nic.br before the change was due",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("superseded %d changes, want %d: %+v", len(got), len(want), got)
+	}
+	for _, s := range got {
+		p := s.Pending
+		if want[p.ID] == "" || p.State != StateSuperseded || p.Reason != want[p.ID] || p.DecidedBy != actor.Name || !p.Decided.Equal(f.now()) {
+			t.Errorf("superseded %+v, want reason %q", p, want[p.ID])
+		}
+		if st := f.state(p.ID); st.State != StateSuperseded || st.Reason != p.Reason {
+			t.Errorf("stored %+v", st)
+		}
+		// The contact as the change found it: its address, key and roles.
+		if s.Contact.Email != p.Email || fingerprint(s.Contact.Key) != p.Fingerprint || len(s.Contact.Roles) == 0 {
+			t.Errorf("%s: contact %+v", p.ID, s.Contact)
+		}
+	}
+	if st := f.state(erin.ID).State; st != StateWaiting {
+		t.Errorf("erin's change: %s", st)
+	}
+	if carol.Email != "carol@registro.br" {
+		t.Fatal(carol.Email)
+	}
+	// Announced as decided to the contact and its ccTLD's other contacts.
+	n := NewNotices(&directory.Snapshot{}, "")
+	for _, s := range got {
+		n.AnnouncePending(&s.Contact, &s.Pending, nil, []string{s.Pending.Line()})
+	}
+	if len(n.List()) == 0 || len(n.List()[0].Decided) == 0 {
+		t.Fatalf("notices %+v", n.List())
+	}
+	// Nothing more to supersede: a second call finds nothing.
+	_, err = f.store.Update(f.ctx, actor, func(tx *directory.Tx) error {
+		if _, err := tx.UpdateContact("erin@denic.de", func(c *directory.Contact) error { c.Name = "Erin W."; return nil }); err != nil {
+			return err
+		}
+		more, err := SupersedeWaiting(f.ctx, tx, actor.Name, f.now())
+		if err == nil && len(more) != 0 {
+			err = fmt.Errorf("superseded again: %+v", more)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.verify()
+}

@@ -146,6 +146,10 @@ func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Acce
 		if err == nil && tx.Head().Serial != serial {
 			if err = r.mayKeep(); err != nil {
 				text = ""
+			} else if more, serr := r.supersede(); serr != nil {
+				return nil, serr
+			} else if len(more) > 0 {
+				text += "\n" + strings.Join(more, "\n")
 			}
 		}
 		if err != nil {

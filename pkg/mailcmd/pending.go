@@ -115,6 +115,30 @@ func (r *run) propose(p *liveness.Pending) error {
 	return proposeError(err, p)
 }
 
+// supersede decides, in the mail's transaction, the waiting changes its
+// changes so far made impossible (liveness.SupersedeWaiting: a
+// KEY-ROTATE signed by both keys over a waiting change of the same
+// contact, a contact removed with a change waiting), announces each to
+// everyone told of it, at once, and returns what the reply says of
+// them.
+func (r *run) supersede() ([]string, error) {
+	ss, err := liveness.SupersedeWaiting(r.ctx, r.tx, "member:"+r.a.Key.Fingerprint, r.now)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, s := range ss {
+		c := cloneContact(s.Contact)
+		r.notices.AnnouncePending(&c, &s.Pending, nil, []string{s.Pending.Line()})
+		l := s.Pending.Line() + " (a notice goes to everyone told of it)"
+		if r.dry {
+			l = "would be: " + s.Pending.Line()
+		}
+		lines = append(lines, l)
+	}
+	return lines, nil
+}
+
 // veto stops the waiting change p (authorize decided that the sender
 // may).
 func (r *run) veto(change *liveness.Pending) (string, error) {

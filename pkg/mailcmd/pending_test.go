@@ -332,3 +332,66 @@ func TestSetEmailReserved(t *testing.T) {
 		t.Fatalf("pending %+v, %v", ps, err)
 	}
 }
+
+// A KEY-ROTATE signed by both keys takes effect at once; a change of the
+// same contact that waits (a key change asked with the old key alone,
+// an email change) can no longer happen, and is superseded in the same
+// transaction, announced to everyone told of it, not left for VETO or
+// CONFIRM until its due time. A contact removed by an admin with a
+// change waiting: the same, and the ccTLD's other contacts hear so.
+func TestKeyRotateSupersedesWaiting(t *testing.T) {
+	f := newFixture(t)
+	old := f.members["alice@dns.pt"].secret
+	first := keystest.NewSecret(t, "First new key", "alice@dns.pt")
+	res := f.handle(f.accepted("alice@dns.pt", "KEY-ROTATE\nSET EMAIL alice.silva@dns.pt\n", keyPart(t, first.Public())))
+	if res.Failed || len(res.Pending) != 2 {
+		t.Fatalf("%+v", res)
+	}
+	waiting := res.Pending
+	nk := f.newKey("alice@dns.pt")
+	notices := len(f.bodies(KindNotify, "bob@dns.pt"))
+	res = f.handle(f.signedToo(f.accepted("alice@dns.pt", "KEY-ROTATE\n", keyPart(t, nk.Public())), nk.Fingerprint()))
+	if res.Failed || len(res.Entries) != 1 {
+		t.Fatalf("%+v (%v)", res, res.Results[0].Err)
+	}
+	for _, id := range waiting {
+		p := f.pending(id)
+		if p.State != liveness.StateSuperseded || p.DecidedBy != "member:"+old.Fingerprint() ||
+			!strings.HasPrefix(p.Reason, "the key of alice@dns.pt was changed to "+nk.Fingerprint()) {
+			t.Fatalf("%s: %+v", id, p)
+		}
+	}
+	f.members["alice@dns.pt"].secret = nk // the reply goes to the new key
+	mustContain(t, f.reply("alice@dns.pt").text, "done: key changed from "+old.Fingerprint(),
+		"change "+waiting[0]+" of the key from "+old.Fingerprint(), "change "+waiting[1]+" of the email from alice@dns.pt to alice.silva@dns.pt superseded: the key of alice@dns.pt was changed to")
+	bob := f.bodies(KindNotify, "bob@dns.pt")
+	if len(bob) != notices+1 {
+		t.Fatalf("%d notices to bob, want %d", len(bob), notices+1)
+	}
+	mustContain(t, f.open(bob[len(bob)-1], f.members["bob@dns.pt"].secret).text, "changed the directory:", "key changed from "+old.Fingerprint(),
+		"decided on changes that waited:", "alice@dns.pt (pt): change "+waiting[0]+" of the key", "alice@dns.pt (pt): change "+waiting[1]+" of the email")
+	// VETO and CONFIRM of them: decided already.
+	f.refused("bob@dns.pt", "VETO "+waiting[0]+"\n", "not vetoed: change "+waiting[0]+" was superseded by another change")
+
+	// Noc's change waits; Bob, admin of .pt, removes noc: superseded, told.
+	res = f.handle(f.accepted("noc@dns.pt", "SET EMAIL noc2@dns.pt\n"))
+	if res.Failed || len(res.Pending) != 1 {
+		t.Fatalf("%+v", res)
+	}
+	id := res.Pending[0]
+	res = f.handle(f.accepted("bob@dns.pt", "REMOVE-CONTACT pt noc@dns.pt\n"))
+	if res.Failed || len(res.Entries) != 1 {
+		t.Fatalf("%+v (%v)", res, res.Results[0].Err)
+	}
+	if p := f.pending(id); p.State != liveness.StateSuperseded || p.Reason != "noc@dns.pt was removed from the directory before the change was due" {
+		t.Fatalf("%+v", p)
+	}
+	mustContain(t, f.reply("bob@dns.pt").text, "change "+id+" of the email from noc@dns.pt to noc2@dns.pt superseded: noc@dns.pt was removed")
+	ns := f.bodies(KindNotify, "alice@dns.pt")
+	mustContain(t, f.open(ns[len(ns)-1], nk).text, "noc@dns.pt (pt): change "+id+" of the email from noc@dns.pt to noc2@dns.pt superseded")
+	ns = f.bodies(KindNotify, "noc2@dns.pt")
+	if len(ns) != 2 { // the request, then this
+		t.Fatalf("%d notices to the new address", len(ns))
+	}
+	mustContain(t, f.open(ns[1], f.members["noc@dns.pt"].secret).text, "superseded: noc@dns.pt was removed")
+}
