@@ -18,9 +18,10 @@ import (
 // changeNotices are the notices of one transaction of the operator,
 // queued in it (announce) and delivered after its commit (deliver).
 type changeNotices struct {
-	ref     string
-	sent    []string
-	skipped []liveness.Skipped
+	ref        string
+	sent       []string
+	skipped    []liveness.Skipped
+	superseded []liveness.Pending // waiting changes the transaction made impossible
 }
 
 // txNotes is what a transaction of the operator did to pending changes
@@ -64,6 +65,16 @@ func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Se
 	changes := tx.ContactChanges()
 	if len(changes) == 0 && len(notes.pending) == 0 {
 		return nil, nil
+	}
+	// The waiting changes tx made impossible (a contact removed, its
+	// address or key changed at once: --confirmed, a change applied) are
+	// superseded now, in tx, and told with it.
+	ss, err := liveness.SupersedeWaiting(ctx, tx, actor.Name, g.now())
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range ss {
+		notes.add(s.Pending, s.Contact, s.Pending.Line())
 	}
 	// The directory before tx (the committed state, which Tx.Check has
 	// vouched for at tx's first entry), moved on by tx's changes.
@@ -127,6 +138,9 @@ func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Se
 		}
 	}
 	out := &changeNotices{ref: ref}
+	for _, s := range ss {
+		out.superseded = append(out.superseded, s.Pending)
+	}
 	for _, e := range n.NoKey {
 		out.skipped = append(out.skipped, liveness.Skipped{Email: e, Reason: "no key"})
 	}
@@ -156,6 +170,11 @@ func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Se
 // address has a ref of its own), as digest send delivers its digest:
 // what cannot be delivered now stays queued for ccdir outbox flush.
 func (g *globals) deliver(ctx context.Context, ob *outbox.Outbox, n *changeNotices) {
+	if !g.json {
+		for _, p := range n.superseded {
+			g.printf("%s\n", pendingResult(p))
+		}
+	}
 	for _, s := range n.skipped {
 		g.warnf("no notice of the change to %s: %s (a notice is never sent unencrypted)", s.Email, s.Reason)
 	}
