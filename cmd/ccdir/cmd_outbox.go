@@ -257,7 +257,7 @@ func (g *globals) onDelivered(r outbox.Row, err error) {
 func (g *globals) refusedError() error {
 	n := int(g.refused.Load())
 	if n == 0 {
-		return nil
+		return g.skippedChangesError()
 	}
 	verb, it := "was", "it was"
 	if n > 1 {

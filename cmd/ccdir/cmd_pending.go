@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/liveness"
 )
 
@@ -167,11 +169,19 @@ func (g *globals) proposeChange(ctx context.Context, tx *directory.Tx, notes *tx
 		}
 		return "", err
 	}
-	if err := liveness.Propose(ctx, tx.SQL(), &p, now); err != nil {
+	secret, err := g.outboxKey()
+	if err != nil {
+		return "", err
+	}
+	if err := liveness.Propose(ctx, tx.SQL(), secret, &p, now); err != nil {
 		var pe *liveness.PendingError
 		if errors.As(err, &pe) && errors.Is(err, liveness.ErrChangeWaits) {
 			return "", withHint(fmt.Errorf("%s: %w", c.Email, err),
 				"decide it first (ccdir pending approve %s, or ccdir pending cancel %s), or make this change at once with --confirmed HOW", pe.ID, pe.ID)
+		}
+		if errors.As(err, &pe) && errors.Is(err, liveness.ErrTampered) {
+			return "", withHint(fmt.Errorf("%s: %w", c.Email, err),
+				"the tampered change is never decided; check who can write the database, run ccdir verify, and make this change at once with --confirmed HOW")
 		}
 		return "", err
 	}
@@ -198,6 +208,8 @@ type pendingJSON struct {
 	Decided        *string `json:"decided"`
 	DecidedBy      string  `json:"decided_by,omitempty"`
 	Reason         string  `json:"reason,omitempty"`
+	// Tampered: the row fails authentication (pending list only).
+	Tampered bool `json:"tampered,omitempty"`
 }
 
 func toPendingJSON(p liveness.Pending) pendingJSON {
@@ -228,10 +240,30 @@ func runPendingList(ctx context.Context, o pendingListOptions, g *globals) error
 	if err != nil {
 		return err
 	}
+	// Rows that fail authentication are flagged: never applied, proven
+	// or decided (liveness.Pending.Authentic).
+	secret, err := readOutboxKey(g.path(keysDir, outboxKeyName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	tampered := 0
+	flag := func(p liveness.Pending) bool {
+		bad := secret != nil && !p.Authentic(secret)
+		if bad {
+			tampered++
+		}
+		return bad
+	}
+	defer func() {
+		if tampered > 0 {
+			g.warnf("%s fail authentication (TAMPERED: not written by this ccdir, or changed in %s since): never applied, proven or decided; check who can write it, and run ccdir verify", plural(tampered, "change"), g.path(dbName))
+		}
+	}()
 	if g.json {
 		out := make([]pendingJSON, len(ps))
 		for i, p := range ps {
 			out[i] = toPendingJSON(p)
+			out[i].Tampered = flag(p)
 		}
 		return g.printJSON(out)
 	}
@@ -259,7 +291,11 @@ func runPendingList(ctx context.Context, o pendingListOptions, g *globals) error
 		default:
 			proven = p.Proven.UTC().Format(at)
 		}
-		t.add(p.ID, p.Email, p.Kind, p.Old(), newer, p.Actor, p.Requested.UTC().Format(at), p.Due.UTC().Format(at), proven, p.State)
+		state := p.State
+		if flag(p) {
+			state += " TAMPERED"
+		}
+		t.add(p.ID, p.Email, p.Kind, p.Old(), newer, p.Actor, p.Requested.UTC().Format(at), p.Due.UTC().Format(at), proven, state)
 	}
 	if err := t.write(g.stdout); err != nil {
 		return err
@@ -281,6 +317,8 @@ func pendingRefusal(err error) error {
 		return withHint(err, "see it with: ccdir pending list --all")
 	case liveness.ErrProofMissing:
 		return withHint(err, "check the new key with its owner, then: ccdir pending approve %s --confirmed HOW", pe.ID)
+	case liveness.ErrTampered:
+		return withHint(err, "check who can write the database, and run ccdir verify; a change asked for again gets a new id")
 	}
 	return err
 }
@@ -318,11 +356,15 @@ func (g *globals) readPending(ctx context.Context, id string) (liveness.Pending,
 // became of it. It returns p as it left it.
 func (g *globals) applyPending(ctx context.Context, p liveness.Pending, how string, quiet bool) (liveness.Pending, error) {
 	now := g.now()
+	secret, err := g.outboxKey()
+	if err != nil {
+		return p, err
+	}
 	var got liveness.Pending
-	err := g.mutateWith(ctx, mutateOptions{evidence: liveness.ApplyEvidence(p, how, now), daily: quiet, quiet: quiet}, func(tx *directory.Tx, notes *txNotes) (string, error) {
+	err = g.mutateWith(ctx, mutateOptions{evidence: liveness.ApplyEvidence(p, how, now), daily: quiet, quiet: quiet}, func(tx *directory.Tx, notes *txNotes) (string, error) {
 		c, cerr := tx.Contact(p.Email)
 		var err error
-		got, err = liveness.Apply(ctx, tx, p.ID, notes.actor, how != "", now)
+		got, err = liveness.Apply(ctx, tx, p.ID, liveness.ApplyOptions{Secret: secret, By: notes.actor, Confirmed: how != "", Evidence: inbound.VerifyEvidence}, now)
 		if err != nil {
 			return "", pendingRefusal(err)
 		}
@@ -368,8 +410,12 @@ func runPendingCancel(ctx context.Context, g *globals, id string) error {
 	if err := checkChangeID(id); err != nil {
 		return err
 	}
+	secret, err := g.outboxKey()
+	if err != nil {
+		return err
+	}
 	return g.mutateWith(ctx, mutateOptions{}, func(tx *directory.Tx, notes *txNotes) (string, error) {
-		p, err := liveness.Cancel(ctx, tx.SQL(), id, notes.actor, g.now())
+		p, err := liveness.Cancel(ctx, tx.SQL(), secret, id, notes.actor, g.now())
 		if err != nil {
 			return "", pendingRefusal(err)
 		}
@@ -385,9 +431,13 @@ func runPendingCancel(ctx context.Context, g *globals, id string) error {
 // applyDue applies the pending changes that are due (the daily ping send
 // and digest send, before they send, so that what they send carries the
 // new state), each in its own transaction with its notices: a run that
-// stops is finished by the next, and a change is applied once. dryRun
-// lists them and applies nothing. It returns them as it left them (as
-// they are, for dryRun).
+// stops is finished by the next, and a change is applied once. A change
+// refused for what its own row holds (its row fails authentication: a
+// *liveness.PendingError with ErrTampered; or it cannot be read) is
+// told on stderr and skipped, and the rest are applied; the command
+// then does its other work and fails at the end (skippedChangesError,
+// exit 1), as a refused outbox row does. dryRun lists them and applies
+// nothing. It returns them as it left them (as they are, for dryRun).
 func (g *globals) applyDue(ctx context.Context, dryRun bool) ([]liveness.Pending, error) {
 	s, err := g.openOps(ctx)
 	if err != nil {
@@ -401,15 +451,31 @@ func (g *globals) applyDue(ctx context.Context, dryRun bool) ([]liveness.Pending
 	var out []liveness.Pending
 	for _, p := range due {
 		got, err := g.applyPending(ctx, p, "", true)
-		if errors.Is(err, liveness.ErrChangeDecided) {
+		var pe *liveness.PendingError
+		switch {
+		case errors.Is(err, liveness.ErrChangeDecided):
 			continue // decided meanwhile (another run, a VETO)
-		}
-		if err != nil {
+		case errors.As(err, &pe) && pe.ID == p.ID:
+			g.skippedChanges++
+			g.logger().Printf("pending change %s not applied: %v", p.ID, err)
+			continue
+		case err != nil:
 			return out, fmt.Errorf("pending change %s: %w", p.ID, err)
 		}
 		out = append(out, got)
 	}
 	return out, nil
+}
+
+// skippedChangesError is the error of a daily run that skipped due
+// pending changes (applyDue), after its report; nil when it skipped
+// none.
+func (g *globals) skippedChangesError() error {
+	if g.skippedChanges == 0 {
+		return nil
+	}
+	return withHint(fmt.Errorf("%s not applied (see above)", plural(g.skippedChanges, "due pending change")),
+		"a change whose row fails authentication was written or changed in %s by someone without keys/outbox.key: it is never applied; check who can write it, run ccdir verify, and ask for the change again (ccdir pending list --all shows it)", g.path(dbName))
 }
 
 // reportDue prints what applyDue did (not for --json, where the

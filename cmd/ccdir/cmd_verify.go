@@ -13,6 +13,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
@@ -58,7 +59,8 @@ checked.
 
 EXIT STATUS
   0 ok, 1 error (the check could not run), 3 the directory does not match its
-  ledger, or the outbox holds mail this ccdir did not queue`,
+  ledger, the outbox holds mail this ccdir did not queue, or a pending change
+  waits whose row this ccdir did not write`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(cmd.Context(), o, g)
@@ -98,6 +100,9 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	}
 	if err == nil {
 		err = g.verifyOutbox(ctx, s)
+	}
+	if err == nil {
+		err = g.verifyPending(ctx, s)
 	}
 	if directory.IsVerifyError(err) && g.json {
 		if jerr := g.printJSON(map[string]any{"ok": false, "problem": err.Error()}); jerr != nil {
@@ -172,6 +177,36 @@ func (g *globals) verifyOutbox(ctx context.Context, s *directory.Store) error {
 	r := bad[0]
 	return &directory.VerifyError{Reason: fmt.Sprintf("OUTBOX TAMPERING: %s waiting in the outbox not made by this ccdir (outbox row fails authentication), the first message %d (%s %s from %s to %s): ccdir never sends them, and outbox flush marks them failed; mail queued by a ccdir older than outbox keys is refused too",
 		plural(len(bad), "message"), r.ID, r.Kind, r.Ref, r.From, r.To)}
+}
+
+// verifyPending reports, as tampering (a *directory.VerifyError, exit
+// 3), the waiting pending changes whose rows fail authentication with
+// the outbox key (liveness.Tampered): written or changed in the
+// database by someone without keys/outbox.key, or made by a build
+// older than their MAC. They are never applied. Without the outbox key
+// (an auditor's copy) they are not checked, as the outbox is not.
+func (g *globals) verifyPending(ctx context.Context, s *directory.Store) error {
+	k, err := readOutboxKey(g.path(keysDir, outboxKeyName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // said by verifyOutbox
+	}
+	if err != nil {
+		return err
+	}
+	bad, err := liveness.Tampered(ctx, s.DB(), k, false)
+	if err != nil {
+		g.warnf("the pending changes were not checked: %v", err)
+		return nil
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	ids := make([]string, len(bad))
+	for i, p := range bad {
+		ids[i] = p.ID
+	}
+	return &directory.VerifyError{Reason: fmt.Sprintf("PENDING CHANGE TAMPERING: %s waiting whose row fails authentication (not written by this ccdir, or changed since): %s; ccdir never applies, proves or decides them",
+		plural(len(bad), "change"), strings.Join(ids, ", "))}
 }
 
 // checkHead makes sure ledger entry SERIAL still has hash HASH.

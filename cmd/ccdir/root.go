@@ -51,6 +51,9 @@ type globals struct {
 	now func() time.Time
 
 	refused atomic.Int64 // messages refused by onDelivered
+	// skippedChanges: due pending changes the daily run did not apply
+	// (applyDue: tampered or unreadable rows).
+	skippedChanges int
 }
 
 const rootHelp = `ccdir keeps the contact directory of a ccTLD incident-response community:

@@ -13,6 +13,7 @@ var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "reachability pings", Up: pingsSchema},
 	{Owner: Owner, Version: 2, Name: "key-expiry reminders", Up: keyRemindersSchema},
 	{Owner: Owner, Version: 3, Name: "pending key and email changes", Up: pendingSchema},
+	{Owner: Owner, Version: 4, Name: "pending change authentication", Up: pendingMACSchema},
 }
 
 // pingsSchema is the table of reachability pings: one row per challenge
@@ -84,3 +85,15 @@ CREATE TABLE IF NOT EXISTS pending_changes (
 CREATE UNIQUE INDEX IF NOT EXISTS pending_changes_waiting ON pending_changes (contact_id, kind) WHERE state = 'waiting';
 CREATE INDEX IF NOT EXISTS pending_changes_due ON pending_changes (state, due);
 `
+
+// pendingMACSchema is step 4, the column mac of pending_changes: the
+// HMAC-SHA256, under the home's outbox key (kept outside the database),
+// of every other field of the row as stored (see Pending.Authentic),
+// made by Propose and again by every decision. A row without it, or
+// with a wrong one, is never applied, proven or decided: someone who
+// can write the database but not read keys/outbox.key cannot make or
+// revive a change. The key is not at hand when the database migrates,
+// so rows made before this step (by unreleased builds) have none and
+// count as tampered: cancel them with the build that made them first,
+// or ask for the change again.
+const pendingMACSchema = `ALTER TABLE pending_changes ADD COLUMN mac BLOB;`

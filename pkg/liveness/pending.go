@@ -2,9 +2,12 @@ package liveness
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +72,37 @@ type Pending struct {
 	Decided   time.Time // when it left StateWaiting; zero while waiting
 	DecidedBy string    // who decided: an actor text, "changes.delay" for the daily run
 	Reason    string    // why it expired or was superseded
+
+	// sum is the SHA-256 of the row as stored (every column but mac, see
+	// rowSum), mac the stored MAC of it; bad why the row cannot be read
+	// (an unreadable new key), checked after its MAC.
+	sum [sha256.Size]byte
+	mac []byte
+	bad error
+}
+
+// Authentic reports whether p, as read from pending_changes, carries the
+// MAC of every one of its stored fields under secret (the home's outbox
+// key): it was written by a ccdir holding the key, through Propose,
+// Prove and the decisions, and not changed since. A row changed in the
+// database (a decided change set back to waiting, another due time or
+// key, a row written there) or written by a ccdir older than the MAC is
+// not authentic and is never applied, proven or decided.
+func (p Pending) Authentic(secret []byte) bool {
+	return len(secret) >= minSecret && len(p.mac) == sha256.Size && hmac.Equal(p.mac, rowMAC(secret, p.sum))
+}
+
+// minSecret is the shortest secret rows are authenticated with.
+const minSecret = 16
+
+// rowMAC is the MAC of a row whose stored fields have the SHA-256 sum:
+// HMAC-SHA256 under secret, apart (by its first bytes) from the outbox's
+// MACs and the tokens made with the same key.
+func rowMAC(secret []byte, sum [sha256.Size]byte) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte("ccdir pending change v1\x00"))
+	h.Write(sum[:])
+	return h.Sum(nil)
 }
 
 // NeedsProof reports whether the change waits for a proof of possession
@@ -124,6 +158,11 @@ var (
 	ErrProofDone      = errors.New("the change is proven already")
 	ErrProofMissing   = errors.New("the change waits for its proof of possession of the new key")
 	ErrChangeNotValid = errors.New("the change is not valid")
+	// ErrTampered: the change's row fails authentication (Authentic), or
+	// the signed mail a member asked with no longer verifies.
+	ErrTampered = errors.New("the change fails authentication: possible database tampering")
+	// ErrNoSecret: no secret to authenticate pending changes with.
+	ErrNoSecret = errors.New("liveness: no secret to authenticate pending changes with (the home's outbox key)")
 )
 
 // PendingError is a refused operation on a pending change: Err is one of
@@ -153,6 +192,11 @@ func (e *PendingError) Error() string {
 		return fmt.Sprintf("change %s waits for its proof of possession of the new key (due %s)", e.ID, e.At.Format(timeFormat))
 	case ErrChangeNotValid:
 		return fmt.Sprintf("pending change: %s", e.Detail)
+	case ErrTampered:
+		if e.Detail != "" {
+			return fmt.Sprintf("PENDING CHANGE TAMPERING: change %s: %s: possible database tampering; it is never applied, proven or decided", e.ID, e.Detail)
+		}
+		return fmt.Sprintf("PENDING CHANGE TAMPERING: change %s fails authentication (its row in pending_changes was not written by this ccdir, or was changed since): possible database tampering; it is never applied, proven or decided", e.ID)
 	}
 	return e.Err.Error()
 }
@@ -218,8 +262,13 @@ func ProofHash(token string) string { return hashToken(token) }
 // same contact is refused (a *PendingError with ErrChangeWaits naming
 // it): VETO it or cancel it first. It writes only pending_changes: the
 // caller announces it (Notices.AnnouncePending) in the same
-// transaction.
-func Propose(ctx context.Context, tx *sql.Tx, p *Pending, now time.Time) error {
+// transaction. The row gets the MAC under secret (the home's outbox
+// key) of every field it stores (Authentic), as every later decision
+// on it does.
+func Propose(ctx context.Context, tx *sql.Tx, secret []byte, p *Pending, now time.Time) error {
+	if len(secret) < minSecret {
+		return ErrNoSecret
+	}
 	invalid := func(format string, args ...any) error {
 		return &PendingError{Err: ErrChangeNotValid, Detail: fmt.Sprintf(format, args...)}
 	}
@@ -272,6 +321,11 @@ func Propose(ctx context.Context, tx *sql.Tx, p *Pending, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	if len(waiting) > 0 && !waiting[0].Authentic(secret) {
+		// Never decided, so it blocks the kind for the contact: a change
+		// made at once (both keys, --confirmed) is what is left.
+		return &PendingError{Err: ErrTampered, ID: waiting[0].ID}
+	}
 	if len(waiting) > 0 {
 		return &PendingError{Err: ErrChangeWaits, ID: waiting[0].ID, State: StateWaiting, At: waiting[0].Due}
 	}
@@ -296,7 +350,8 @@ func Propose(ctx context.Context, tx *sql.Tx, p *Pending, now time.Time) error {
 			return err
 		} else if n == 1 {
 			p.ID = id
-			return nil
+			_, err := seal(ctx, tx, secret, id)
+			return err
 		}
 		if try == 8 {
 			return fmt.Errorf("liveness: no free change id after %d tries", try+1)
@@ -314,30 +369,41 @@ func nullTime(t time.Time) sql.NullString {
 }
 
 const selectPending = `SELECT id, contact_id, email, fingerprint, kind, new_email, new_key, new_fingerprint, actor, evidence,
-	requested, due, proof_hash, proven, state, decided, decided_by, reason FROM pending_changes`
+	requested, due, proof_hash, proven, state, decided, decided_by, reason, mac FROM pending_changes`
 
+// scanPending reads the rows of selectPending. A row whose new key
+// cannot be read is returned with the reason (Pending.bad), for its
+// decision to refuse it: one bad row does not hide the others.
 func scanPending(rows *sql.Rows) ([]Pending, error) {
 	defer rows.Close()
 	var out []Pending
 	for rows.Next() {
 		var (
-			p                                         Pending
-			newEmail, newKey, newFpr, proof           sql.NullString
-			requested, due                            string
-			proven, decided, decidedBy, reason, state sql.NullString
+			p                                                         Pending
+			email, fpr, kind, newEmail, newKey, newFpr, actor, proof  sql.NullString
+			requested, due, proven, decided, decidedBy, reason, state sql.NullString
+			id                                                        string
+			contactID                                                 int64
+			evidence                                                  []byte
 		)
-		if err := rows.Scan(&p.ID, &p.ContactID, &p.Email, &p.Fingerprint, &p.Kind, &newEmail, &newKey, &newFpr, &p.Actor, &p.Evidence,
-			&requested, &due, &proof, &proven, &state, &decided, &decidedBy, &reason); err != nil {
+		if err := rows.Scan(&id, &contactID, &email, &fpr, &kind, &newEmail, &newKey, &newFpr, &actor, &evidence,
+			&requested, &due, &proof, &proven, &state, &decided, &decidedBy, &reason, &p.mac); err != nil {
 			return nil, err
+		}
+		p.sum = rowSum(id, contactID, evidence, email, fpr, kind, newEmail, newKey, newFpr, actor,
+			requested, due, proof, proven, state, decided, decidedBy, reason)
+		p.ID, p.ContactID, p.Email, p.Fingerprint, p.Kind, p.Actor = id, contactID, email.String, fpr.String, kind.String, actor.String
+		if len(evidence) > 0 {
+			p.Evidence = evidence
 		}
 		p.NewEmail, p.NewFingerprint, p.ProofHash = newEmail.String, newFpr.String, proof.String
 		if newKey.Valid {
 			p.NewKey = new(directory.Key)
 			if err := json.Unmarshal([]byte(newKey.String), p.NewKey); err != nil {
-				return nil, fmt.Errorf("liveness: change %s: new key: %w", p.ID, err)
+				p.NewKey, p.bad = nil, fmt.Errorf("its new key cannot be read: %v", err)
 			}
 		}
-		p.Requested, p.Due = parseTime(requested), parseTime(due)
+		p.Requested, p.Due = parseTime(requested.String), parseTime(due.String)
 		if proven.Valid {
 			p.Proven = parseTime(proven.String)
 		}
@@ -348,6 +414,68 @@ func scanPending(rows *sql.Rows) ([]Pending, error) {
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// rowSum is the SHA-256 of a row's stored fields, every column of
+// pending_changes but mac, each as stored: NULL apart from empty text,
+// every value prefixed by its length.
+func rowSum(id string, contactID int64, evidence []byte, text ...sql.NullString) [sha256.Size]byte {
+	h := sha256.New()
+	field := func(null bool, b []byte) {
+		var n [9]byte
+		if null {
+			n[0] = 1
+		}
+		binary.BigEndian.PutUint64(n[1:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field(false, []byte(id))
+	field(false, binary.BigEndian.AppendUint64(nil, uint64(contactID)))
+	field(evidence == nil, evidence)
+	for _, t := range text {
+		field(!t.Valid, []byte(t.String))
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
+}
+
+// seal writes the MAC of the row id as it is now in tx (after Propose
+// or a decision wrote it) and returns the row.
+func seal(ctx context.Context, tx *sql.Tx, secret []byte, id string) (Pending, error) {
+	if len(secret) < minSecret {
+		return Pending{}, ErrNoSecret
+	}
+	p, err := GetPending(ctx, tx, id)
+	if err != nil {
+		return p, err
+	}
+	p.mac = rowMAC(secret, p.sum)
+	if _, err := tx.ExecContext(ctx, `UPDATE pending_changes SET mac = ? WHERE id = ?`, p.mac, id); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// Tampered lists the changes, of those waiting (or with all of every
+// one), whose rows fail authentication under secret (Authentic): what
+// ccdir verify and pending list report as tampering.
+func Tampered(ctx context.Context, q Queryer, secret []byte, all bool) ([]Pending, error) {
+	if len(secret) < minSecret {
+		return nil, ErrNoSecret
+	}
+	ps, err := ListPending(ctx, q, all)
+	if err != nil {
+		return nil, err
+	}
+	var out []Pending
+	for _, p := range ps {
+		if !p.Authentic(secret) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // GetPending reads the change id; an unknown id is a *PendingError with
@@ -392,11 +520,22 @@ func DueChanges(ctx context.Context, q Queryer, now time.Time) ([]Pending, error
 	return scanPending(rows)
 }
 
-// waiting reads the change id for a decision: it must wait.
-func waiting(ctx context.Context, tx *sql.Tx, id string) (Pending, error) {
+// waiting reads the change id for a decision: it must be authentic
+// under secret (else a *PendingError with ErrTampered), readable, and
+// wait.
+func waiting(ctx context.Context, tx *sql.Tx, secret []byte, id string) (Pending, error) {
+	if len(secret) < minSecret {
+		return Pending{}, ErrNoSecret
+	}
 	p, err := GetPending(ctx, tx, id)
 	if err != nil {
 		return p, err
+	}
+	if !p.Authentic(secret) {
+		return p, &PendingError{Err: ErrTampered, ID: p.ID}
+	}
+	if p.bad != nil {
+		return p, &PendingError{Err: ErrChangeNotValid, ID: p.ID, Detail: fmt.Sprintf("change %s: %v", p.ID, p.bad)}
 	}
 	if p.State != StateWaiting {
 		return p, &PendingError{Err: ErrChangeDecided, ID: p.ID, State: p.State, At: p.Decided}
@@ -404,8 +543,14 @@ func waiting(ctx context.Context, tx *sql.Tx, id string) (Pending, error) {
 	return p, nil
 }
 
-// decide moves the waiting change p to state, at now, by by.
-func decide(ctx context.Context, tx *sql.Tx, p *Pending, state, by, reason string, now time.Time) error {
+// decide moves the waiting change p to state, at now, by by, and
+// authenticates the row so decided under secret. p must be authentic
+// (waiting checked it): a decision never vouches for a row it did not
+// find authentic.
+func decide(ctx context.Context, tx *sql.Tx, secret []byte, p *Pending, state, by, reason string, now time.Time) error {
+	if !p.Authentic(secret) {
+		return &PendingError{Err: ErrTampered, ID: p.ID}
+	}
 	now = now.UTC().Truncate(time.Second)
 	res, err := tx.ExecContext(ctx, `UPDATE pending_changes SET state = ?, decided = ?, decided_by = ?, reason = ? WHERE id = ? AND state = ?`,
 		state, formatTime(now), by, nullText(reason), p.ID, StateWaiting)
@@ -416,7 +561,9 @@ func decide(ctx context.Context, tx *sql.Tx, p *Pending, state, by, reason strin
 		return fmt.Errorf("liveness: change %s: decision not recorded (%d rows, %v)", p.ID, n, err)
 	}
 	p.State, p.Decided, p.DecidedBy, p.Reason = state, now, by, reason
-	return nil
+	sealed, err := seal(ctx, tx, secret, p.ID)
+	p.sum, p.mac = sealed.sum, sealed.mac
+	return err
 }
 
 // Veto stops the waiting change id, at now; by is who vetoed (an actor
@@ -425,22 +572,22 @@ func decide(ctx context.Context, tx *sql.Tx, p *Pending, state, by, reason strin
 // decide, which knows the signer (mailcmd). A change that does not wait
 // is a *PendingError (ErrChangeUnknown, ErrChangeDecided) and nothing
 // changes. The caller announces the veto (Notices.AnnouncePending).
-func Veto(ctx context.Context, tx *sql.Tx, id, by string, now time.Time) (Pending, error) {
-	p, err := waiting(ctx, tx, id)
+func Veto(ctx context.Context, tx *sql.Tx, secret []byte, id, by string, now time.Time) (Pending, error) {
+	p, err := waiting(ctx, tx, secret, id)
 	if err != nil {
 		return p, err
 	}
-	return p, decide(ctx, tx, &p, StateVetoed, by, "", now)
+	return p, decide(ctx, tx, secret, &p, StateVetoed, by, "", now)
 }
 
 // Cancel stops the waiting change id for the operator by (an actor text:
 // "operator:NAME"), at now; as Veto otherwise.
-func Cancel(ctx context.Context, tx *sql.Tx, id, by string, now time.Time) (Pending, error) {
-	p, err := waiting(ctx, tx, id)
+func Cancel(ctx context.Context, tx *sql.Tx, secret []byte, id, by string, now time.Time) (Pending, error) {
+	p, err := waiting(ctx, tx, secret, id)
 	if err != nil {
 		return p, err
 	}
-	return p, decide(ctx, tx, &p, StateCancelled, by, "", now)
+	return p, decide(ctx, tx, secret, &p, StateCancelled, by, "", now)
 }
 
 // Prove records the proof of possession of the new key of the waiting
@@ -450,8 +597,8 @@ func Cancel(ctx context.Context, tx *sql.Tx, id, by string, now time.Time) (Pend
 // ErrProofWrong, ErrProofDone, ErrProofMissing past due) and changes
 // nothing. A proven change still waits for its due time: the delay is
 // for a veto, the proof for the key.
-func Prove(ctx context.Context, tx *sql.Tx, id, tokenHash string, now time.Time) (Pending, error) {
-	p, err := waiting(ctx, tx, id)
+func Prove(ctx context.Context, tx *sql.Tx, secret []byte, id, tokenHash string, now time.Time) (Pending, error) {
+	p, err := waiting(ctx, tx, secret, id)
 	if err != nil {
 		return p, err
 	}
@@ -472,12 +619,36 @@ func Prove(ctx context.Context, tx *sql.Tx, id, tokenHash string, now time.Time)
 		return p, fmt.Errorf("liveness: change %s: proof not recorded (%d rows, %v)", p.ID, n, err)
 	}
 	p.Proven = now
-	return p, nil
+	sealed, err := seal(ctx, tx, secret, p.ID)
+	p.sum, p.mac = sealed.sum, sealed.mac
+	return p, err
 }
 
-// Apply decides the waiting change id in t, at now, for by (the
-// operator's actor text), and returns it as it leaves it:
+// ApplyOptions are how Apply decides a change.
+type ApplyOptions struct {
+	// Secret authenticates the rows (the home's outbox key): a row that
+	// fails authentication is never applied (ErrTampered).
+	Secret []byte
+	// By is who decides: the operator's actor text.
+	By string
+	// Confirmed: the operator checked the new key with its owner
+	// otherwise (approve --confirmed), so a missing proof of possession
+	// does not stop it.
+	Confirmed bool
+	// Evidence re-verifies the signed mail a member asked with against
+	// the key registered for the member now, at the time it was asked
+	// (inbound.VerifyEvidence, what ccdir verify checks member entries
+	// with): a member's change whose mail does not verify is not applied
+	// (ErrTampered). A member's change without it is refused.
+	Evidence directory.EvidenceFunc
+}
+
+// Apply decides the waiting change id in t, at now, as o says, and
+// returns it as it leaves it:
 //
+//   - a *PendingError with ErrTampered, nothing decided, when its row
+//     fails authentication under o.Secret (Authentic) or a member's
+//     change's signed mail does not verify (o.Evidence);
 //   - StateSuperseded, nothing applied, when the contact no longer has
 //     the address and key it had when the change was asked for (it was
 //     removed, or its address or key changed meanwhile: by another
@@ -488,7 +659,7 @@ func Prove(ctx context.Context, tx *sql.Tx, id, tokenHash string, now time.Time)
 //   - StateExpired, nothing applied, when the change needs a proof of
 //     possession of its new key that never came and it is due; before
 //     it is due that is a *PendingError (ErrProofMissing) unless
-//     confirmed (the operator checked the key otherwise: approve
+//     o.Confirmed (the operator checked the key otherwise: approve
 //     --confirmed);
 //   - StateApplied, with the change made through t (Tx.SetKey,
 //     Tx.UpdateContact: one ledger entry, by t's actor, whose evidence
@@ -499,31 +670,36 @@ func Prove(ctx context.Context, tx *sql.Tx, id, tokenHash string, now time.Time)
 // DueChanges lists, the operator's approve applies earlier. A change
 // that does not wait is a *PendingError (ErrChangeUnknown,
 // ErrChangeDecided). Every outcome is announced by the caller in t.
-func Apply(ctx context.Context, t *directory.Tx, id, by string, confirmed bool, now time.Time) (Pending, error) {
-	tx := t.SQL()
-	p, err := waiting(ctx, tx, id)
+func Apply(ctx context.Context, t *directory.Tx, id string, o ApplyOptions, now time.Time) (Pending, error) {
+	tx, by, secret := t.SQL(), o.By, o.Secret
+	p, err := waiting(ctx, tx, secret, id)
 	if err != nil {
 		return p, err
 	}
-	if p.NeedsProof() && !confirmed {
+	if p.NeedsProof() && !o.Confirmed {
 		if now.Before(p.Due) {
 			return p, &PendingError{Err: ErrProofMissing, ID: p.ID, At: p.Due}
 		}
-		return p, decide(ctx, tx, &p, StateExpired, by, "the new key's possession was not proven by "+p.Due.UTC().Format(timeFormat), now)
+		return p, decide(ctx, tx, secret, &p, StateExpired, by, "the new key's possession was not proven by "+p.Due.UTC().Format(timeFormat), now)
 	}
 	c, err := t.Contact(p.Email)
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
-		return p, decide(ctx, tx, &p, StateSuperseded, by, fmt.Sprintf("%s is no longer in the directory", p.Email), now)
+		return p, decide(ctx, tx, secret, &p, StateSuperseded, by, fmt.Sprintf("%s is no longer in the directory", p.Email), now)
 	case err != nil:
 		return p, err
 	case c.ID != p.ContactID:
-		return p, decide(ctx, tx, &p, StateSuperseded, by, fmt.Sprintf("%s is another contact now", p.Email), now)
+		return p, decide(ctx, tx, secret, &p, StateSuperseded, by, fmt.Sprintf("%s is another contact now", p.Email), now)
 	case !strings.EqualFold(fingerprint(c.Key), p.Fingerprint):
-		return p, decide(ctx, tx, &p, StateSuperseded, by, fmt.Sprintf("the key of %s changed meanwhile (now %s)", p.Email, KeyText(c.Key)), now)
+		return p, decide(ctx, tx, secret, &p, StateSuperseded, by, fmt.Sprintf("the key of %s changed meanwhile (now %s)", p.Email, KeyText(c.Key)), now)
+	}
+	if fpr, ok := strings.CutPrefix(p.Actor, "member:"); ok {
+		if err := checkAsked(p, &c, fpr, o.Evidence); err != nil {
+			return p, err
+		}
 	}
 	if exp, ok := p.NewKey.ExpiresAt(); ok && !now.Before(exp) {
-		return p, decide(ctx, tx, &p, StateSuperseded, by, "the new key expired at "+exp.UTC().Format(timeFormat), now)
+		return p, decide(ctx, tx, secret, &p, StateSuperseded, by, "the new key expired at "+exp.UTC().Format(timeFormat), now)
 	}
 	switch p.Kind {
 	case ChangeKey:
@@ -536,12 +712,34 @@ func Apply(ctx context.Context, t *directory.Tx, id, by string, confirmed bool, 
 	var de *directory.Error
 	var fe *directory.FieldError
 	if errors.As(err, &de) || errors.As(err, &fe) || errors.Is(err, directory.ErrUnchanged) {
-		return p, decide(ctx, tx, &p, StateSuperseded, by, "refused by the directory now: "+err.Error(), now)
+		return p, decide(ctx, tx, secret, &p, StateSuperseded, by, "refused by the directory now: "+err.Error(), now)
 	}
 	if err != nil {
 		return p, err
 	}
-	return p, decide(ctx, tx, &p, StateApplied, by, "", now)
+	return p, decide(ctx, tx, secret, &p, StateApplied, by, "", now)
+}
+
+// checkAsked checks the signed mail that a member's change p was asked
+// with: the member is the contact c itself (fpr, its registered key, the
+// one the change found), and the mail kept as evidence verifies by
+// c's key as registered now, at the time it was asked.
+func checkAsked(p Pending, c *directory.Contact, fpr string, verify directory.EvidenceFunc) error {
+	tampered := func(format string, args ...any) error {
+		return &PendingError{Err: ErrTampered, ID: p.ID, Detail: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case verify == nil:
+		return fmt.Errorf("liveness: change %s: no check of the signed mail it was asked with", p.ID)
+	case !strings.EqualFold(fpr, p.Fingerprint) || c.Key == nil:
+		return tampered("asked by %s, not by the key of %s", p.Actor, p.Email)
+	case len(p.Evidence) == 0:
+		return tampered("asked by %s without the signed mail that asked", p.Actor)
+	}
+	if err := verify(p.Evidence, c.Key.Armored, p.Requested); err != nil {
+		return tampered("the signed mail that asked does not verify by key %s: %v", c.Key.Fingerprint, err)
+	}
+	return nil
 }
 
 // Superseded is a waiting change that SupersedeWaiting decided, with
@@ -565,8 +763,12 @@ type Superseded struct {
 // (another field changed, the same key refreshed) keeps waiting. The
 // caller announces each (Notices.AnnouncePending with its Contact) in
 // t. Called again in t, it finds only what later changes made
-// impossible.
-func SupersedeWaiting(ctx context.Context, t *directory.Tx, by string, now time.Time) ([]Superseded, error) {
+// impossible. A change whose row fails authentication under secret
+// (Authentic) is left as it is: never decided.
+func SupersedeWaiting(ctx context.Context, t *directory.Tx, secret []byte, by string, now time.Time) ([]Superseded, error) {
+	if len(secret) < minSecret {
+		return nil, ErrNoSecret
+	}
 	tx := t.SQL()
 	var out []Superseded
 	for _, ch := range t.ContactChanges() {
@@ -583,10 +785,10 @@ func SupersedeWaiting(ctx context.Context, t *directory.Tx, by string, now time.
 		}
 		for _, p := range ps {
 			why := changedReason(&p, ch.After)
-			if why == "" {
+			if why == "" || !p.Authentic(secret) || p.bad != nil {
 				continue
 			}
-			if err := decide(ctx, tx, &p, StateSuperseded, by, why+" before the change was due", now); err != nil {
+			if err := decide(ctx, tx, secret, &p, StateSuperseded, by, why+" before the change was due", now); err != nil {
 				return out, err
 			}
 			out = append(out, Superseded{Pending: p, Contact: *ch.Before})

@@ -58,7 +58,7 @@ func (f *fixture) keyChange(email string, delay time.Duration, proof string) *Pe
 
 func (f *fixture) propose(p *Pending) error {
 	f.t.Helper()
-	return f.sqlTx(func(tx *sql.Tx) error { return Propose(f.ctx, tx, p, f.now()) })
+	return f.sqlTx(func(tx *sql.Tx) error { return Propose(f.ctx, tx, f.tokenSK, p, f.now()) })
 }
 
 // apply applies id in its own Update by the operator Rita, with
@@ -77,10 +77,19 @@ func (f *fixture) apply(id string, confirmed bool) (Pending, []directory.Entry, 
 	var got Pending
 	entries, err := f.store.Update(f.ctx, actor, func(t *directory.Tx) error {
 		var err error
-		got, err = Apply(f.ctx, t, id, actor.Name, confirmed, f.now())
+		got, err = Apply(f.ctx, t, id, ApplyOptions{Secret: f.tokenSK, By: actor.Name, Confirmed: confirmed, Evidence: testEvidence}, f.now())
 		return err
 	})
 	return got, entries, err
+}
+
+// testEvidence stands for inbound.VerifyEvidence in these tests: the
+// mail of keyChange verifies, any other does not.
+func testEvidence(evidence []byte, armored string, at time.Time) error {
+	if string(evidence) != "the signed mail\n" || armored == "" {
+		return errors.New("signature by the wrong key")
+	}
+	return nil
 }
 
 func (f *fixture) verify() {
@@ -191,7 +200,7 @@ func TestVetoCancel(t *testing.T) {
 	f.advance(time.Hour)
 	var got Pending
 	err := f.sqlTx(func(tx *sql.Tx) (err error) {
-		got, err = Veto(f.ctx, tx, p.ID, "member:"+p.Fingerprint, f.now())
+		got, err = Veto(f.ctx, tx, f.tokenSK, p.ID, "member:"+p.Fingerprint, f.now())
 		return err
 	})
 	if err != nil || got.State != StateVetoed || !got.Decided.Equal(f.now()) || got.DecidedBy != "member:"+p.Fingerprint {
@@ -201,9 +210,15 @@ func TestVetoCancel(t *testing.T) {
 		t.Fatalf("stored %+v", s)
 	}
 	for _, op := range []func(tx *sql.Tx, id string) (Pending, error){
-		func(tx *sql.Tx, id string) (Pending, error) { return Veto(f.ctx, tx, id, "member:X", f.now()) },
-		func(tx *sql.Tx, id string) (Pending, error) { return Cancel(f.ctx, tx, id, "operator:Rita", f.now()) },
-		func(tx *sql.Tx, id string) (Pending, error) { return Prove(f.ctx, tx, id, ProofHash("x"), f.now()) },
+		func(tx *sql.Tx, id string) (Pending, error) {
+			return Veto(f.ctx, tx, f.tokenSK, id, "member:X", f.now())
+		},
+		func(tx *sql.Tx, id string) (Pending, error) {
+			return Cancel(f.ctx, tx, f.tokenSK, id, "operator:Rita", f.now())
+		},
+		func(tx *sql.Tx, id string) (Pending, error) {
+			return Prove(f.ctx, tx, f.tokenSK, id, ProofHash("x"), f.now())
+		},
 	} {
 		err := f.sqlTx(func(tx *sql.Tx) error { _, err := op(tx, p.ID); return err })
 		pendingErr(t, err, ErrChangeDecided)
@@ -225,7 +240,7 @@ func TestVetoCancel(t *testing.T) {
 		t.Fatalf("a new change after a veto: %v", err)
 	}
 	err = f.sqlTx(func(tx *sql.Tx) (err error) {
-		got, err = Cancel(f.ctx, tx, q.ID, "operator:Rita Lopes", f.now())
+		got, err = Cancel(f.ctx, tx, f.tokenSK, q.ID, "operator:Rita Lopes", f.now())
 		return err
 	})
 	if err != nil || got.State != StateCancelled || got.DecidedBy != "operator:Rita Lopes" {
@@ -250,7 +265,7 @@ func TestProve(t *testing.T) {
 	prove := func(token string) (Pending, error) {
 		var got Pending
 		err := f.sqlTx(func(tx *sql.Tx) (err error) {
-			got, err = Prove(f.ctx, tx, p.ID, ProofHash(token), f.now())
+			got, err = Prove(f.ctx, tx, f.tokenSK, p.ID, ProofHash(token), f.now())
 			return err
 		})
 		return got, err
@@ -274,7 +289,10 @@ func TestProve(t *testing.T) {
 	if err := f.propose(q); err != nil {
 		t.Fatal(err)
 	}
-	err = f.sqlTx(func(tx *sql.Tx) error { _, err := Prove(f.ctx, tx, q.ID, ProofHash(""), f.now()); return err })
+	err = f.sqlTx(func(tx *sql.Tx) error {
+		_, err := Prove(f.ctx, tx, f.tokenSK, q.ID, ProofHash(""), f.now())
+		return err
+	})
 	pendingErr(t, err, ErrProofWrong)
 	r := f.keyChange("carol@registro.br", time.Hour, "late-token-0123456789")
 	if err := f.propose(r); err != nil {
@@ -282,7 +300,7 @@ func TestProve(t *testing.T) {
 	}
 	f.advance(time.Hour)
 	err = f.sqlTx(func(tx *sql.Tx) error {
-		_, err := Prove(f.ctx, tx, r.ID, ProofHash("late-token-0123456789"), f.now())
+		_, err := Prove(f.ctx, tx, f.tokenSK, r.ID, ProofHash("late-token-0123456789"), f.now())
 		return err
 	})
 	pendingErr(t, err, ErrProofMissing)
@@ -413,7 +431,7 @@ func TestApplyUnproven(t *testing.T) {
 		t.Fatalf("confirmed apply = %+v, %v", got, err)
 	}
 	if err := f.sqlTx(func(tx *sql.Tx) error {
-		_, err := Prove(f.ctx, tx, r.ID, ProofHash("carol-token-012345678"), f.now())
+		_, err := Prove(f.ctx, tx, f.tokenSK, r.ID, ProofHash("carol-token-012345678"), f.now())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -448,7 +466,10 @@ func TestChangeIDNotReused(t *testing.T) {
 	if err := f.propose(p); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.sqlTx(func(tx *sql.Tx) error { _, err := Cancel(f.ctx, tx, p.ID, "operator:Rita", f.now()); return err }); err != nil {
+	if err := f.sqlTx(func(tx *sql.Tx) error {
+		_, err := Cancel(f.ctx, tx, f.tokenSK, p.ID, "operator:Rita", f.now())
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	q := f.keyChange("ana@dns.pt", DefaultDelay, "")
@@ -602,7 +623,7 @@ func TestSupersedeWaiting(t *testing.T) {
 				return err
 			}
 			var err error
-			if got, err = SupersedeWaiting(f.ctx, tx, actor.Name, f.now()); err != nil {
+			if got, err = SupersedeWaiting(f.ctx, tx, f.tokenSK, actor.Name, f.now()); err != nil {
 				return err
 			}
 			if rollback {
@@ -663,7 +684,7 @@ func TestSupersedeWaiting(t *testing.T) {
 		if _, err := tx.UpdateContact("erin@denic.de", func(c *directory.Contact) error { c.Name = "Erin W."; return nil }); err != nil {
 			return err
 		}
-		more, err := SupersedeWaiting(f.ctx, tx, actor.Name, f.now())
+		more, err := SupersedeWaiting(f.ctx, tx, f.tokenSK, actor.Name, f.now())
 		if err == nil && len(more) != 0 {
 			err = fmt.Errorf("superseded again: %+v", more)
 		}
@@ -673,4 +694,133 @@ func TestSupersedeWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.verify()
+}
+
+// A row of pending_changes is authenticated under the home's secret over
+// every field: one changed or written in the database (a cancelled
+// change set back to waiting, another due time, new key, actor, a row
+// inserted, a row made under another secret) is never applied, proven
+// or decided, and Tampered lists it; an unreadable new key does not
+// hide the other rows. A member's change whose signed mail does not
+// verify by the registered key is not applied either.
+func TestPendingTampered(t *testing.T) {
+	f := newFixture(t)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := f.store.DB().ExecContext(f.ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tampered := func(id string) {
+		t.Helper()
+		_, _, err := f.apply(id, true)
+		pendingErr(t, err, ErrTampered)
+		if !strings.Contains(err.Error(), "change "+id) {
+			t.Fatalf("error does not name the change: %v", err)
+		}
+		for _, decide := range []func(tx *sql.Tx) error{
+			func(tx *sql.Tx) error { _, err := Veto(f.ctx, tx, f.tokenSK, id, "member:X", f.now()); return err },
+			func(tx *sql.Tx) error {
+				_, err := Cancel(f.ctx, tx, f.tokenSK, id, "operator:Rita", f.now())
+				return err
+			},
+			func(tx *sql.Tx) error {
+				_, err := Prove(f.ctx, tx, f.tokenSK, id, ProofHash("tok"), f.now())
+				return err
+			},
+		} {
+			pendingErr(t, f.sqlTx(decide), ErrTampered)
+		}
+		bad, err := Tampered(f.ctx, f.store.DB(), f.tokenSK, true)
+		if err != nil || !slicesContainsID(bad, id) {
+			t.Fatalf("Tampered = %v, %v; want %s", bad, err, id)
+		}
+	}
+
+	// Cancelled, then revived in the database.
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	if bad, err := Tampered(f.ctx, f.store.DB(), f.tokenSK, true); err != nil || len(bad) != 0 {
+		t.Fatalf("Tampered = %v, %v", bad, err)
+	}
+	if err := f.sqlTx(func(tx *sql.Tx) error {
+		_, err := Cancel(f.ctx, tx, f.tokenSK, p.ID, "operator:Rita", f.now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	exec(`UPDATE pending_changes SET state = 'waiting', decided = NULL, decided_by = NULL, due = ? WHERE id = ?`, formatTime(f.now().Add(-time.Hour)), p.ID)
+	tampered(p.ID)
+	key := f.contact("ana@dns.pt").Key.Fingerprint
+	if key != p.Fingerprint {
+		t.Fatalf("key changed to %s", key)
+	}
+	exec(`DELETE FROM pending_changes WHERE id = ?`, p.ID)
+
+	// Each field changed alone.
+	for _, col := range []string{"due", "new_fingerprint", "actor", "evidence", "proof_hash", "email", "contact_id", "requested"} {
+		q := f.keyChange("ana@dns.pt", DefaultDelay, "tok-"+col)
+		if err := f.propose(q); err != nil {
+			t.Fatal(err)
+		}
+		switch col {
+		case "contact_id":
+			exec(`UPDATE pending_changes SET contact_id = contact_id + 1 WHERE id = ?`, q.ID)
+		case "proof_hash":
+			exec(`UPDATE pending_changes SET proof_hash = NULL WHERE id = ?`, q.ID)
+		default:
+			exec(`UPDATE pending_changes SET `+col+` = `+col+` || 'x' WHERE id = ?`, q.ID)
+		}
+		tampered(q.ID)
+		exec(`DELETE FROM pending_changes WHERE id = ?`, q.ID)
+	}
+
+	// Made under another secret (another home's outbox key).
+	r := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.sqlTx(func(tx *sql.Tx) error { return Propose(f.ctx, tx, bytes.Repeat([]byte{7}, 32), r, f.now()) }); err != nil {
+		t.Fatal(err)
+	}
+	tampered(r.ID)
+	exec(`DELETE FROM pending_changes WHERE id = ?`, r.ID)
+
+	// An unreadable new key, by someone who can write the database: the
+	// row is refused, the list still reads.
+	s := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(s); err != nil {
+		t.Fatal(err)
+	}
+	exec(`UPDATE pending_changes SET new_key = '{' WHERE id = ?`, s.ID)
+	if ps, err := ListPending(f.ctx, f.store.DB(), false); err != nil || len(ps) != 1 {
+		t.Fatalf("ListPending = %v, %v", ps, err)
+	}
+	tampered(s.ID)
+	exec(`DELETE FROM pending_changes WHERE id = ?`, s.ID)
+
+	// A member's change whose signed mail does not verify.
+	u := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	u.Evidence = []byte("another mail\n")
+	if err := f.propose(u); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(DefaultDelay)
+	_, _, err := f.apply(u.ID, false)
+	pendingErr(t, err, ErrTampered)
+	if !strings.Contains(err.Error(), "the signed mail that asked does not verify") {
+		t.Fatalf("err = %v", err)
+	}
+	if got := f.state(u.ID); got.State != StateWaiting {
+		t.Fatalf("state %s", got.State)
+	}
+	f.verify()
+}
+
+func slicesContainsID(ps []Pending, id string) bool {
+	for _, p := range ps {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
 }

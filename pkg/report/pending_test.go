@@ -12,6 +12,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys/keystest"
 	"github.com/ccdir/ccdir/pkg/liveness"
+	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
 // regKey is a key of name for email, as the directory registers it
@@ -73,6 +74,7 @@ func TestCollectPending(t *testing.T) {
 		}
 	}
 	const rita = "operator:Rita Lopes"
+	secret := outbox.NewKey() // the home's outbox key, which authenticates the rows
 	propose := func(p *liveness.Pending, at time.Time) string {
 		t.Helper()
 		c := contact(p.Email)
@@ -80,12 +82,12 @@ func TestCollectPending(t *testing.T) {
 		if p.Actor == "" {
 			p.Actor = rita
 		}
-		sqlTx(func(tx *sql.Tx) error { return liveness.Propose(ctx, tx, p, at) })
+		sqlTx(func(tx *sql.Tx) error { return liveness.Propose(ctx, tx, secret, p, at) })
 		return p.ID
 	}
 	cancel := func(id string, at time.Time) {
 		t.Helper()
-		sqlTx(func(tx *sql.Tx) error { _, err := liveness.Cancel(ctx, tx, id, rita, at); return err })
+		sqlTx(func(tx *sql.Tx) error { _, err := liveness.Cancel(ctx, tx, secret, id, rita, at); return err })
 	}
 
 	// Decided before the period (7 days back): not in the report.
@@ -101,7 +103,7 @@ func TestCollectPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.Update(ctx, actor, func(tx *directory.Tx) error {
-		p, err := liveness.Apply(ctx, tx, applied, rita, false, start.Add(-day))
+		p, err := liveness.Apply(ctx, tx, applied, liveness.ApplyOptions{Secret: secret, By: rita}, start.Add(-day))
 		if err == nil && p.State != liveness.StateApplied {
 			t.Fatalf("change %s %s: %s", p.ID, p.State, p.Reason)
 		}
@@ -116,7 +118,7 @@ func TestCollectPending(t *testing.T) {
 	waitProven := propose(&liveness.Pending{Email: "ana@dns.pt", Kind: liveness.ChangeKey, NewKey: anaNew,
 		Actor: "member:" + anaKey.Fingerprint, ProofHash: liveness.ProofHash("token-ana")}, start.Add(-2*time.Hour))
 	sqlTx(func(tx *sql.Tx) error {
-		_, err := liveness.Prove(ctx, tx, waitProven, liveness.ProofHash("token-ana"), start.Add(-time.Hour))
+		_, err := liveness.Prove(ctx, tx, secret, waitProven, liveness.ProofHash("token-ana"), start.Add(-time.Hour))
 		return err
 	})
 	bobNew := regKey(t, "Bob Costa 2", "bob.costa@dns.pt")
@@ -184,8 +186,14 @@ func TestCollectPending(t *testing.T) {
 
 	// The next day: the decided ones are behind, the waiting ones are
 	// still there, and enough to say something.
-	sqlTx(func(tx *sql.Tx) error { _, err := liveness.Cancel(ctx, tx, waitProven, rita, start); return err })
-	sqlTx(func(tx *sql.Tx) error { _, err := liveness.Cancel(ctx, tx, waitUnproven, rita, start); return err })
+	sqlTx(func(tx *sql.Tx) error {
+		_, err := liveness.Cancel(ctx, tx, secret, waitProven, rita, start)
+		return err
+	})
+	sqlTx(func(tx *sql.Tx) error {
+		_, err := liveness.Cancel(ctx, tx, secret, waitUnproven, rita, start)
+		return err
+	})
 	sum, err = Collect(ctx, Sources{DB: s.DB(), Outbox: ob, Now: start.Add(day), Since: start.Add(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
