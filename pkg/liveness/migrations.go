@@ -1,6 +1,11 @@
 package liveness
 
-import "github.com/ccdir/ccdir/directory"
+import (
+	"context"
+	"database/sql"
+
+	"github.com/ccdir/ccdir/directory"
+)
 
 // Owner is the owner of the living directory's tables in
 // schema_migrations.
@@ -13,7 +18,7 @@ var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "reachability pings", Up: pingsSchema},
 	{Owner: Owner, Version: 2, Name: "key-expiry reminders", Up: keyRemindersSchema},
 	{Owner: Owner, Version: 3, Name: "pending key and email changes", Up: pendingSchema},
-	{Owner: Owner, Version: 4, Name: "pending change authentication", Up: pendingMACSchema},
+	{Owner: Owner, Version: 4, Name: "pending change authentication", UpFunc: addPendingMAC},
 }
 
 // pingsSchema is the table of reachability pings: one row per challenge
@@ -86,7 +91,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS pending_changes_waiting ON pending_changes (co
 CREATE INDEX IF NOT EXISTS pending_changes_due ON pending_changes (state, due);
 `
 
-// pendingMACSchema is step 4, the column mac of pending_changes: the
+// addPendingMAC is step 4, the column mac of pending_changes: the
 // HMAC-SHA256, under the home's outbox key (kept outside the database),
 // of every other field of the row as stored (see Pending.Authentic),
 // made by Propose and again by every decision. A row without it, or
@@ -96,4 +101,13 @@ CREATE INDEX IF NOT EXISTS pending_changes_due ON pending_changes (state, due);
 // so rows made before this step (by unreleased builds) have none and
 // count as tampered: cancel them with the build that made them first,
 // or ask for the change again.
-const pendingMACSchema = `ALTER TABLE pending_changes ADD COLUMN mac BLOB;`
+// Like every step it may run again on a database whose record of
+// steps was lost, so it adds the column only when it is missing.
+func addPendingMAC(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('pending_changes') WHERE name = 'mac'`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `ALTER TABLE pending_changes ADD COLUMN mac BLOB`)
+	return err
+}
