@@ -553,9 +553,11 @@ func (t *Tx) CheckOwnAddress(email string) error { return t.checkOwnAddress(emai
 
 // checkOwnAddress refuses one of the directory's own addresses
 // (Info.OwnAddress, and the configured bounce address,
-// Options.BounceAddress, with their +tag forms) as a contact's email:
-// mail to it would come back to the directory, and a digest sent there
-// would be dropped as a loop.
+// Options.BounceAddress, with their +tag forms), or the operator's
+// (Options.Operator, with its +tag forms), as a contact's email: mail
+// to one of the directory's would come back to it, and a digest sent
+// there would be dropped as a loop; the operator's is where the
+// directory reports to the operator, never a contact.
 func (t *Tx) checkOwnAddress(email string) error {
 	info, err := readInfo(t.ctx, t.tx)
 	if err != nil {
@@ -580,9 +582,13 @@ func (t *Tx) checkOwnAddress(email string) error {
 		}
 		return refuse(ErrPolicy, "a contact needs a mailbox of its own", "%s is %s, not a contact's", email, what)
 	}
-	if op := t.s.opts.Operator.Email; op != "" && strings.EqualFold(op, email) {
+	if op := t.s.opts.Operator.Email; op != "" && sameMailbox(email, op) {
+		what := "the operator's address"
+		if !strings.EqualFold(op, email) {
+			what = "delivered to " + what + " " + op // a +tag of it
+		}
 		return refuse(ErrPolicy, "a contact needs a mailbox of its own; the operator's address (operator.address) is where the directory reports to the operator",
-			"%s is the operator's address, not a contact's", email)
+			"%s is %s, not a contact's", email, what)
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ func TestOperatorReserved(t *testing.T) {
 		"UpdateContact address": {func(tx *Tx) (Contact, error) {
 			return tx.UpdateContact("ivan@cctld.ru", func(c *Contact) error { c.Email = "ops@secretariat.example"; return nil })
 		}, "is the operator's address, not a contact's"},
+		"UpdateContact +tag address": {func(tx *Tx) (Contact, error) {
+			return tx.UpdateContact("ivan@cctld.ru", func(c *Contact) error { c.Email = "ops+ru@secretariat.example"; return nil })
+		}, "ops+ru@secretariat.example is delivered to the operator's address ops@secretariat.example, not a contact's"},
 		"AddContact key": {func(tx *Tx) (Contact, error) {
 			return tx.AddContact(Contact{Email: "new@dns.pt", Name: "New", Phones: []Phone{{Number: "+351213141599"}},
 				Roles: []Role{{TLD: "pt", Role: RoleAdmin}}, Key: opKey})

@@ -327,7 +327,8 @@ func TestPendingOverReplyCap(t *testing.T) {
 }
 
 // SET EMAIL refuses, when asked, every address the directory reserves
-// (Tx.CheckOwnAddress): the operator's (directory.Options.Operator) and
+// (Tx.CheckOwnAddress): the operator's (directory.Options.Operator, with
+// its +tag forms) and
 // the configured bounce address with its +tag forms
 // (Options.BounceAddress), as it refuses the directory's own; they were
 // refused only when the change was applied, days later.
@@ -337,6 +338,7 @@ func TestSetEmailReserved(t *testing.T) {
 		o.BounceAddress = "bounces@mail.example"
 	})
 	f.refused("alice@dns.pt", "SET EMAIL Rita@operator.example\n", "FAILED: rita@operator.example is the operator's address, not a contact's")
+	f.refused("alice@dns.pt", "SET EMAIL rita+pt@operator.example\n", "FAILED: rita+pt@operator.example is delivered to the operator's address rita@operator.example, not a contact's")
 	f.refused("alice@dns.pt", "SET EMAIL bounces+x1@mail.example\n", "FAILED: bounces+x1@mail.example is delivered to the directory's bounce address (bounces.address) bounces@mail.example, not a contact's")
 	ps, err := liveness.ListPending(f.ctx, f.store.DB(), true)
 	if err != nil || len(ps) != 0 {
