@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 )
 
 // DefaultDelay is how long a pending change waits before it is applied
@@ -693,13 +694,22 @@ func Apply(ctx context.Context, t *directory.Tx, id string, o ApplyOptions, now 
 	case !strings.EqualFold(fingerprint(c.Key), p.Fingerprint):
 		return p, decide(ctx, tx, secret, &p, StateSuperseded, by, fmt.Sprintf("the key of %s changed meanwhile (now %s)", p.Email, KeyText(c.Key)), now)
 	}
+	if exp, ok := p.NewKey.ExpiresAt(); ok && !now.Before(exp) {
+		return p, decide(ctx, tx, secret, &p, StateSuperseded, by, "the new key expired at "+exp.UTC().Format(timeFormat), now)
+	}
 	if fpr, ok := strings.CutPrefix(p.Actor, "member:"); ok {
+		// What a member may ask by mail it must still be entitled to when
+		// the change takes effect: its key (the one the change found)
+		// usable, one of its ccTLDs active (mailcmd's authorize).
+		if why, err := memberGone(t, &c, now); err != nil || why != "" {
+			if err != nil {
+				return p, err
+			}
+			return p, decide(ctx, tx, secret, &p, StateSuperseded, by, why, now)
+		}
 		if err := checkAsked(p, &c, fpr, o.Evidence); err != nil {
 			return p, err
 		}
-	}
-	if exp, ok := p.NewKey.ExpiresAt(); ok && !now.Before(exp) {
-		return p, decide(ctx, tx, secret, &p, StateSuperseded, by, "the new key expired at "+exp.UTC().Format(timeFormat), now)
 	}
 	switch p.Kind {
 	case ChangeKey:
@@ -718,6 +728,40 @@ func Apply(ctx context.Context, t *directory.Tx, id string, o ApplyOptions, now 
 		return p, err
 	}
 	return p, decide(ctx, tx, secret, &p, StateApplied, by, "", now)
+}
+
+// memberGone says why the contact c, who asked for a change by mail,
+// may no longer have it made ("" when it may): the key it asked with,
+// its registered key (a revoked copy has the same fingerprint), is
+// revoked, expired or otherwise unusable at now (keys.Unusable), or none
+// of its ccTLDs is active.
+func memberGone(t *directory.Tx, c *directory.Contact, now time.Time) (string, error) {
+	if c.Key == nil {
+		return fmt.Sprintf("%s has no key now", c.Email), nil
+	}
+	pub, err := keys.ParsePublicOneAt([]byte(c.Key.Armored), now)
+	if err == nil {
+		err = pub.Check(now)
+	}
+	switch {
+	case err != nil && (keys.Unusable(err) || errors.Is(err, keys.ErrNoKey)):
+		return fmt.Sprintf("the key that asked for it, %s, cannot be used now (%s)", c.Key.Fingerprint, keys.Reason(err)), nil
+	case err != nil:
+		return fmt.Sprintf("the key that asked for it, %s, cannot be read now: %v", c.Key.Fingerprint, err), nil
+	}
+	for _, r := range c.Roles {
+		m, err := t.Member(r.TLD)
+		if errors.Is(err, directory.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if m.Status == directory.StatusActive {
+			return "", nil
+		}
+	}
+	return fmt.Sprintf("none of the ccTLDs of %s is active now", c.Email), nil
 }
 
 // checkAsked checks the signed mail that a member's change p was asked

@@ -824,3 +824,40 @@ func slicesContainsID(ps []Pending, id string) bool {
 	}
 	return false
 }
+
+// A member's change is made only while the member may still ask for it
+// by mail: one of its ccTLDs active. Once .pt is inactive, Ana's key
+// change asked by mail is superseded when due, saying why; the
+// operator's change of Bob's address is still applied.
+func TestApplyMemberInactive(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	bob := f.contact("bob@dns.pt")
+	q := &Pending{ContactID: bob.ID, Email: bob.Email, Fingerprint: bob.Key.Fingerprint, Kind: ChangeEmail,
+		NewEmail: "bob@example.pt", Actor: "operator:Rita Lopes", Due: f.now().Add(DefaultDelay)}
+	if err := f.propose(q); err != nil {
+		t.Fatal(err)
+	}
+	actor, _ := directory.OperatorActor("Rita Lopes")
+	if _, err := f.store.Update(f.ctx, actor, func(tx *directory.Tx) error {
+		_, err := tx.UpdateMember("pt", func(m *directory.Member) error { m.Status = directory.StatusInactive; return nil })
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(DefaultDelay)
+	got, entries, err := f.apply(p.ID, false)
+	if err != nil || got.State != StateSuperseded || len(entries) != 0 || got.Reason != "none of the ccTLDs of ana@dns.pt is active now" {
+		t.Fatalf("Apply = %+v, %d entries, %v", got, len(entries), err)
+	}
+	if c := f.contact("ana@dns.pt"); c.Key.Fingerprint != p.Fingerprint {
+		t.Fatalf("key changed to %s", c.Key.Fingerprint)
+	}
+	if got, _, err := f.apply(q.ID, false); err != nil || got.State != StateApplied {
+		t.Fatalf("operator's change: %+v, %v", got, err)
+	}
+	f.verify()
+}
