@@ -167,6 +167,34 @@ func (t *Tx) MemberChanges(id int64, since time.Time) (int, error) {
 	return n, rows.Err()
 }
 
+// RemovedSince returns when the contact with address email was last
+// removed from the directory (a contact.remove entry) at or after since,
+// this transaction's entries included; zero when it was not. It is how a
+// contact removed and added again is told apart from a new one.
+func (t *Tx) RemovedSince(email string, since time.Time) (time.Time, error) {
+	norm, err := NormalizeEmail(email)
+	if err != nil {
+		return time.Time{}, err
+	}
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT time, payload FROM ledger WHERE op = ? AND time >= ? ORDER BY seq DESC`,
+		opContactRemove, since.UTC().Format(time.RFC3339))
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var at, payload string
+		if err := rows.Scan(&at, &payload); err != nil {
+			return time.Time{}, err
+		}
+		var p contactRemovePayload
+		if decodeStrict(payload, &p) == nil && p.Email == norm {
+			return time.Parse(time.RFC3339, at)
+		}
+	}
+	return time.Time{}, rows.Err()
+}
+
 // MemberEvidence calls fn, in ledger order, with the key fingerprint and
 // evidence of every entry made by signed mail dated at or after since,
 // read through tx (a transaction on this directory's database, such as

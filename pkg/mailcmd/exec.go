@@ -498,6 +498,15 @@ func (r *run) addContact(c *Command) (string, error) {
 		r.announce(&before, &after, []string{c.TLD}, lines)
 		return r.did(append([]string{fmt.Sprintf("%s (already a contact of another ccTLD) is now a security contact of %s", c.Email, display(c.TLD))}, lines...)), nil
 	}
+	// A contact removed within changes.delay (by this mail or an
+	// earlier one) and added again by mail would have its key swapped
+	// at once, past the guard of key changes: the operator decides.
+	if at, err := r.tx.RemovedSince(c.Email, r.now.Add(-r.cfg.ChangeDelay)); err != nil {
+		return "", err
+	} else if !at.IsZero() {
+		return "", refuse("not added: %s was removed from the directory on %s; re-adding it (with another key) within %s of that waits for the operator: ask them",
+			c.Email, at.UTC().Format(dueFormat), durationText(r.cfg.ChangeDelay))
+	}
 	pub, err := r.pickKey(c.Email, "")
 	if err != nil {
 		return "", err
