@@ -521,6 +521,28 @@ func DueChanges(ctx context.Context, q Queryer, now time.Time) ([]Pending, error
 	return scanPending(rows)
 }
 
+// MemberRequests counts the changes asked for the contact id by mail
+// (actor member:…) since since. Each sends notices, some to an address
+// outside the directory, so they count against the contact's changes a
+// day (mailcmd's commands.changes_per_day) with its ledger entries. A
+// VETO is not counted: each stops one change asked for, which was, and
+// none may be refused for a budget someone else holding the key spent.
+func MemberRequests(ctx context.Context, q Queryer, contactID int64, since time.Time) (int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT count(*) FROM pending_changes WHERE contact_id = ? AND actor LIKE 'member:%' AND requested >= ?`,
+		contactID, formatTime(since))
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	return n, rows.Err()
+}
+
 // waiting reads the change id for a decision: it must be authentic
 // under secret (else a *PendingError with ErrTampered), readable, and
 // wait.

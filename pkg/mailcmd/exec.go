@@ -87,26 +87,43 @@ type proof struct {
 	token   string
 }
 
-// mayKeep checks a command that wrote ledger entries against the limits
-// on changes by mail: the evidence kept with each entry (the signed
-// content and its signature, inbound.Accepted.Evidence) is at most
-// Config.MaxEvidence bytes, and the mails of one contact make at most
-// Config.ChangesPerDay entries in 24 hours, this mail's included. Over a
-// limit the command is refused: the sender is told in the reply, and no
-// change of the mail is kept.
-func (r *run) mayKeep() error {
+// mayKeep checks a command that wrote ledger entries, or asks for a
+// pending change (asking: 1, the change it is about to ask for), against
+// the limits on changes by mail: the evidence kept with each entry or
+// change (the signed content and its signature,
+// inbound.Accepted.Evidence) is at most Config.MaxEvidence bytes, and
+// the mails of one contact make at most Config.ChangesPerDay changes in
+// 24 hours, this mail's included (perDay). Over a limit the command is
+// refused: the sender is told in the reply, and no change of the mail is
+// kept.
+func (r *run) mayKeep(asking int) error {
 	if len(r.a.Evidence) == 0 {
 		return errors.New("mailcmd: accepted mail without evidence")
 	}
 	if n := len(r.a.Evidence); n > r.cfg.MaxEvidence {
 		return refuse("not done: a change keeps its mail's signed content, at most %d bytes, and this one's is %d bytes; send it without other attachments", r.cfg.MaxEvidence, n)
 	}
-	n, err := r.tx.MemberChanges(r.before.ID, r.now.Add(-24*time.Hour))
+	return r.perDay(asking)
+}
+
+// perDay refuses a command over Config.ChangesPerDay for the sender's
+// contact: its ledger entries by mail in the last 24 hours
+// (Tx.MemberChanges), the pending changes it asked for
+// (liveness.MemberRequests: each sends notices, some to an address
+// outside the directory), and asking more about to be made. A VETO is
+// never refused for it.
+func (r *run) perDay(asking int) error {
+	since := r.now.Add(-24 * time.Hour)
+	n, err := r.tx.MemberChanges(r.before.ID, since)
 	if err != nil {
 		return err
 	}
-	if n > r.cfg.ChangesPerDay {
-		return refuse("not done: at most %d changes a day by mail for one contact, reached in the last 24 hours; try again later, or ask the operator", r.cfg.ChangesPerDay)
+	m, err := liveness.MemberRequests(r.ctx, r.tx.SQL(), r.before.ID, since)
+	if err != nil {
+		return err
+	}
+	if n+m+asking > r.cfg.ChangesPerDay {
+		return refuse("not done: at most %d changes a day by mail for one contact (pending changes included), reached in the last 24 hours; try again later, or ask the operator", r.cfg.ChangesPerDay)
 	}
 	return nil
 }
@@ -144,7 +161,7 @@ func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Acce
 		serial := tx.Head().Serial
 		text, err := r.do(&c)
 		if err == nil && tx.Head().Serial != serial {
-			if err = r.mayKeep(); err != nil {
+			if err = r.mayKeep(0); err != nil {
 				text = ""
 			} else if more, serr := r.supersede(); serr != nil {
 				return nil, serr

@@ -27,7 +27,7 @@ func (r *run) proposeKey(me *directory.Contact, k *directory.Key) (string, error
 	if other := contactByFingerprint(r.view, k.Fingerprint); other != nil && other.Email != me.Email {
 		return "", refuse("key %s is already registered to %s; every contact needs a key of its own", k.Fingerprint, other.Email)
 	}
-	if err := r.mayKeep(); err != nil {
+	if err := r.mayKeep(1); err != nil {
 		return "", err
 	}
 	token, hash, err := liveness.NewProofToken(r.tokenSecret, r.rand)
@@ -72,7 +72,7 @@ func (r *run) setEmail(c *Command) (string, error) {
 	if err := r.tx.CheckOwnAddress(c.Email); err != nil {
 		return "", err
 	}
-	if err := r.mayKeep(); err != nil {
+	if err := r.mayKeep(1); err != nil {
 		return "", err
 	}
 	p := r.pendingOf(me, liveness.ChangeEmail)
