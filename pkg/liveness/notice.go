@@ -46,6 +46,9 @@ type Notice struct {
 	// cancelled, expired, superseded, applied).
 	Asked, Decided []string
 	Waiting        []*Pending
+	// vetoTLDs are, by change id, the ccTLDs whose admin contacts may
+	// veto a waiting change (its contact's, as told).
+	vetoTLDs map[string][]string
 }
 
 // NewNotices collects the notices of changes to view, the directory as
@@ -118,6 +121,10 @@ func (n *Notices) announce(before, after *directory.Contact, tlds []string, line
 			x.Asked = appendNew(x.Asked, told)
 			if !slices.ContainsFunc(x.Waiting, func(w *Pending) bool { return w.ID == p.ID }) {
 				x.Waiting = append(x.Waiting, p)
+				if x.vetoTLDs == nil {
+					x.vetoTLDs = map[string][]string{}
+				}
+				x.vetoTLDs[p.ID] = tlds
 			}
 		} else {
 			x.Decided = appendNew(x.Decided, told)
@@ -305,7 +312,18 @@ func noticeBody(info directory.Info, from string, c Change, n *Notice, now time.
 		if p.NeedsProof() {
 			b.WriteString(" It also needs the holder of the new key to answer the\nchallenge sent encrypted to it; unanswered, the change expires.")
 		}
-		fmt.Fprintf(&b, " To stop it, send %s a mail signed by your\nregistered key containing the line\n\n  VETO %s\n\nAny admin contact of the ccTLD may veto it too, and the operator can\ncancel it.\n", from, p.ID)
+		tlds := "its ccTLD"
+		if t := n.vetoTLDs[p.ID]; len(t) > 0 {
+			tlds = strings.Join(displayAll(t), ", ")
+		}
+		if strings.EqualFold(n.Key.Fingerprint, p.Fingerprint) {
+			// The contact itself, at the key the change replaces or keeps.
+			fmt.Fprintf(&b, "\nTo stop it, send %s a mail signed by your registered\nkey containing the line\n\n  VETO %s\n\nAny admin contact of %s may veto it too, and the operator can\ncancel it.\n", from, p.ID, tlds)
+			continue
+		}
+		// Anyone else told: only an admin contact of its ccTLDs may veto
+		// (mailcmd's authorize refuses the others).
+		fmt.Fprintf(&b, "\nIf you are an admin contact of %s, you may stop it: send\n%s a mail signed by your registered key containing the line\n\n  VETO %s\n\nThe contact's registered key may veto it too, and the operator can\ncancel it.\n", tlds, from, p.ID)
 	}
 	fmt.Fprintf(&b, "\nYou get this notice because the change concerns you or a ccTLD you\nare a contact of. If it was not expected, tell the directory's\noperator at once.\n\nDirectory serial %d, head %s.\n", c.Head.Serial, c.Head.Hash)
 	fmt.Fprintf(&b, "\n-- \n%s <%s>\nDirectory key %s\n", info.Name, from, info.KeyFingerprint)

@@ -528,7 +528,7 @@ func TestAnnouncePending(t *testing.T) {
 		"Change " + p.ID + " takes effect at 2026-11-05 10:00 UTC unless",
 		"answer the\nchallenge sent encrypted to it",
 		"\n  VETO " + p.ID + "\n",
-		"Any admin contact of the ccTLD may veto it too",
+		"\nIf you are an admin contact of pt, you may stop it: send\n" + dirAddress + " a mail",
 	} {
 		if !strings.Contains(body, s) {
 			t.Errorf("no %q in:\n%s", s, body)
@@ -536,6 +536,11 @@ func TestAnnouncePending(t *testing.T) {
 	}
 	if strings.Contains(body, "changed the directory") {
 		t.Errorf("a proposal says it changed the directory:\n%s", body)
+	}
+	// Ana, at the key the change replaces: hers to veto.
+	body = noticeBody(info, dirAddress, c, n.List()[0], f.now())
+	if !strings.Contains(body, "\nTo stop it, send "+dirAddress+" a mail signed by your registered\nkey") || !strings.Contains(body, "Any admin contact of pt may veto it too") || strings.Contains(body, "If you are an admin") {
+		t.Errorf("the contact's notice:\n%s", body)
 	}
 
 	// A decision, with a change made in the same transaction.
