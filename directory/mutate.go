@@ -238,6 +238,20 @@ func (t *Tx) RemoveMember(tld string) error {
 // Contact reads a contact inside the transaction.
 func (t *Tx) Contact(email string) (Contact, error) { return readContact(t.ctx, t.tx, email) }
 
+// ContactByID reads, inside the transaction, the contact with the id
+// (Contact.ID), whatever its address is now; ErrNotFound when it was
+// removed.
+func (t *Tx) ContactByID(id int64) (Contact, error) {
+	cs, err := readContacts(t.ctx, t.tx, `WHERE id = ?`, id)
+	if err != nil {
+		return Contact{}, err
+	}
+	if len(cs) == 0 {
+		return Contact{}, refuse(ErrNotFound, "list contacts with: ccdir contact list", "no contact %d", id)
+	}
+	return cs[0], nil
+}
+
 // Member reads a ccTLD inside the transaction.
 func (t *Tx) Member(tld string) (Member, error) { return readMember(t.ctx, t.tx, tld) }
 

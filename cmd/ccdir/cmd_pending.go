@@ -362,21 +362,32 @@ func (g *globals) applyPending(ctx context.Context, p liveness.Pending, how stri
 	}
 	var got liveness.Pending
 	err = g.mutateWith(ctx, mutateOptions{evidence: liveness.ApplyEvidence(p, how, now), daily: quiet, quiet: quiet}, func(tx *directory.Tx, notes *txNotes) (string, error) {
-		c, cerr := tx.Contact(p.Email)
-		var err error
+		c, err := pendingContact(tx, p) // before Apply changes it
+		if err != nil {
+			return "", err
+		}
 		got, err = liveness.Apply(ctx, tx, p.ID, liveness.ApplyOptions{Secret: secret, By: notes.actor, Confirmed: how != "", Evidence: inbound.VerifyEvidence}, now)
 		if err != nil {
 			return "", pendingRefusal(err)
-		}
-		if cerr != nil {
-			// Removed, or moved to another address: the notices go to
-			// the contact as the change knew it.
-			c = directory.Contact{ID: p.ContactID, Email: p.Email}
 		}
 		notes.add(got, c, got.Line())
 		return pendingResult(got), nil
 	})
 	return got, err
+}
+
+// pendingContact is the contact a pending change concerns, for its
+// notices: found by its id (Pending.ContactID), as mailcmd finds it,
+// not by the address it had, which another contact may have now. A
+// contact removed since is told only at the address the change
+// recorded (and, for a key change, the new key): none of its ccTLDs'
+// contacts, and nobody who has its old address now.
+func pendingContact(tx *directory.Tx, p liveness.Pending) (directory.Contact, error) {
+	c, err := tx.ContactByID(p.ContactID)
+	if errors.Is(err, directory.ErrNotFound) {
+		return directory.Contact{ID: p.ContactID, Email: p.Email}, nil
+	}
+	return c, err
 }
 
 // pendingResult is the report line of what became of a change.
@@ -419,9 +430,9 @@ func runPendingCancel(ctx context.Context, g *globals, id string) error {
 		if err != nil {
 			return "", pendingRefusal(err)
 		}
-		c, err := tx.Contact(p.Email)
+		c, err := pendingContact(tx, p)
 		if err != nil {
-			c = directory.Contact{ID: p.ContactID, Email: p.Email}
+			return "", err
 		}
 		notes.add(p, c, p.Line())
 		return pendingResult(p), nil
