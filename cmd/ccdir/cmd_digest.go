@@ -50,7 +50,8 @@ digest carries them; --dry-run only lists them.
 
 EXIT STATUS
   0 ran (whether or not a digest was due; failed deliveries are listed),
-  1 error, 2 usage`,
+  1 error (also after a run that skipped a due pending change whose row
+  fails authentication, named on stderr), 2 usage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDigestSend(cmd.Context(), o, g)

@@ -32,7 +32,11 @@ ledger entry of the operator who runs it, whose evidence tells its story; a
 key change asked for by mail that still waits for the proof of possession
 of the new key (an answer to the challenge encrypted to it) then expires
 instead, and one whose contact changed its address or key meanwhile is
-superseded. Each of these is announced like the change itself.`,
+superseded, and so is one asked for by mail whose asking key is revoked or
+unusable by then, or whose contact has no active ccTLD left. Each of these is
+announced like the change itself. Every change's row is authenticated with
+keys/outbox.key: one written or changed in the database is never applied,
+proven or decided (PENDING CHANGE TAMPERING; ccdir verify fails on it).`,
 	}
 	cmd.AddCommand(newPendingListCmd(g), newPendingApproveCmd(g), newPendingCancelCmd(g))
 	return cmd

@@ -49,7 +49,9 @@ transaction with its notices, as ledger entries of the operator who runs it.
 ` + configHelp("ping.", "keys.remind_days", "changes.") + `
 
 EXIT STATUS
-  0 ran (failed deliveries are listed), 1 error, 2 usage`,
+  0 ran (failed deliveries are listed), 1 error (also after a run that
+  skipped a due pending change whose row fails authentication, named on
+  stderr), 2 usage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPingSend(cmd.Context(), g)
