@@ -98,19 +98,33 @@ EXIT STATUS
 }
 
 func newPendingCancelCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cancel ID",
+	var tampered bool
+	cmd := &cobra.Command{
+		Use:   "cancel ID [--tampered]",
 		Short: "Stop a waiting change",
 		Long: `Stops the waiting change ID: it is never applied. Announced to the contact's
 old and new address and key and its ccTLDs' other contacts.
 
+A change whose row fails authentication (PENDING CHANGE TAMPERING: it was
+not written by this ccdir, or was changed since) is never applied, and
+blocks another change of its kind for the contact. --tampered discards
+it: the row is marked cancelled, unread, and nothing is announced, since
+nothing of such a row (its addresses, its key) can be trusted. Find out
+first who could write the database (ccdir verify).
+
 EXIT STATUS
-  0 cancelled, 1 refused (unknown or decided id; nothing changed), 2 usage`,
+  0 cancelled, 1 refused (unknown or decided id, --tampered for an
+  authentic change, a tampered change without it; nothing changed), 2 usage`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if tampered {
+				return runPendingDiscard(cmd.Context(), g, args[0])
+			}
 			return runPendingCancel(cmd.Context(), g, args[0])
 		},
 	}
+	cmd.Flags().BoolVar(&tampered, "tampered", false, "discard a change whose row fails authentication, unread and unannounced")
+	return cmd
 }
 
 // maxConfirmed is the longest --confirmed, in characters.
@@ -322,7 +336,7 @@ func pendingRefusal(err error) error {
 	case liveness.ErrProofMissing:
 		return withHint(err, "check the new key with its owner, then: ccdir pending approve %s --confirmed HOW", pe.ID)
 	case liveness.ErrTampered:
-		return withHint(err, "check who can write the database, and run ccdir verify; a change asked for again gets a new id")
+		return withHint(err, "check who can write the database, and run ccdir verify; then discard it with: ccdir pending cancel %s --tampered", pe.ID)
 	}
 	return err
 }
@@ -440,6 +454,30 @@ func runPendingCancel(ctx context.Context, g *globals, id string) error {
 		}
 		notes.add(p, c, p.Line())
 		return pendingResult(p), nil
+	})
+}
+
+// runPendingDiscard discards the waiting change id whose row fails
+// authentication (liveness.Discard): no notice, since the row's
+// addresses and keys are not to be trusted; the operator is told so.
+func runPendingDiscard(ctx context.Context, g *globals, id string) error {
+	if err := checkChangeID(id); err != nil {
+		return err
+	}
+	secret, err := g.outboxKey()
+	if err != nil {
+		return err
+	}
+	return g.mutateWith(ctx, mutateOptions{}, func(tx *directory.Tx, notes *txNotes) (string, error) {
+		p, err := liveness.Discard(ctx, tx.SQL(), secret, id, notes.actor, g.now())
+		if err != nil {
+			var pe *liveness.PendingError
+			if errors.As(err, &pe) && pe.Err == liveness.ErrNotTampered {
+				return "", withHint(err, "cancel it without --tampered: ccdir pending cancel %s", id)
+			}
+			return "", pendingRefusal(err)
+		}
+		return fmt.Sprintf("discarded change %s, whose row failed authentication: nothing of it was applied or announced; check who can write the database", p.ID), nil
 	})
 }
 

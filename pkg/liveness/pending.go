@@ -162,6 +162,9 @@ var (
 	// ErrTampered: the change's row fails authentication (Authentic), or
 	// the signed mail a member asked with no longer verifies.
 	ErrTampered = errors.New("the change fails authentication: possible database tampering")
+	// ErrNotTampered: Discard was asked for a change whose row is
+	// authentic (it is cancelled, not discarded).
+	ErrNotTampered = errors.New("the change's row is authentic: cancel it instead")
 	// ErrNoSecret: no secret to authenticate pending changes with.
 	ErrNoSecret = errors.New("liveness: no secret to authenticate pending changes with (the home's outbox key)")
 )
@@ -193,11 +196,13 @@ func (e *PendingError) Error() string {
 		return fmt.Sprintf("change %s waits for its proof of possession of the new key (due %s)", e.ID, e.At.Format(timeFormat))
 	case ErrChangeNotValid:
 		return fmt.Sprintf("pending change: %s", e.Detail)
+	case ErrNotTampered:
+		return fmt.Sprintf("change %s: %v", e.ID, e.Err)
 	case ErrTampered:
 		if e.Detail != "" {
-			return fmt.Sprintf("PENDING CHANGE TAMPERING: change %s: %s: possible database tampering; it is never applied, proven or decided", e.ID, e.Detail)
+			return fmt.Sprintf("PENDING CHANGE TAMPERING: change %s: %s: possible database tampering; it is never applied or proven, only discarded (pending cancel --tampered)", e.ID, e.Detail)
 		}
-		return fmt.Sprintf("PENDING CHANGE TAMPERING: change %s fails authentication (its row in pending_changes was not written by this ccdir, or was changed since): possible database tampering; it is never applied, proven or decided", e.ID)
+		return fmt.Sprintf("PENDING CHANGE TAMPERING: change %s fails authentication (its row in pending_changes was not written by this ccdir, or was changed since): possible database tampering; it is never applied or proven, only discarded (pending cancel --tampered)", e.ID)
 	}
 	return e.Err.Error()
 }
@@ -611,6 +616,43 @@ func Cancel(ctx context.Context, tx *sql.Tx, secret []byte, id, by string, now t
 		return p, err
 	}
 	return p, decide(ctx, tx, secret, &p, StateCancelled, by, "", now)
+}
+
+// DiscardReason is the reason a discarded change is recorded with.
+const DiscardReason = "its row failed authentication (possible database tampering); discarded by the operator unread"
+
+// Discard stops the waiting change id whose row fails authentication
+// under secret, for the operator by, at now (pending cancel --tampered):
+// nothing of such a row is trusted, so nothing of it is applied or
+// announced (its addresses and keys may be anyone's). The row is marked
+// cancelled with DiscardReason and authenticated so decided, so that it
+// no longer blocks a change of its kind nor reads as tampering. An
+// authentic row is refused (ErrNotTampered: Cancel it), as one that
+// does not wait (ErrChangeDecided); nothing changes then.
+func Discard(ctx context.Context, tx *sql.Tx, secret []byte, id, by string, now time.Time) (Pending, error) {
+	if len(secret) < minSecret {
+		return Pending{}, ErrNoSecret
+	}
+	p, err := GetPending(ctx, tx, id)
+	if err != nil {
+		return p, err
+	}
+	if p.Authentic(secret) {
+		return p, &PendingError{Err: ErrNotTampered, ID: p.ID}
+	}
+	if p.State != StateWaiting {
+		return p, &PendingError{Err: ErrChangeDecided, ID: p.ID, State: p.State, At: p.Decided}
+	}
+	now = now.UTC().Truncate(time.Second)
+	res, err := tx.ExecContext(ctx, `UPDATE pending_changes SET state = ?, decided = ?, decided_by = ?, reason = ? WHERE id = ? AND state = ?`,
+		StateCancelled, formatTime(now), by, DiscardReason, p.ID, StateWaiting)
+	if err != nil {
+		return p, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return p, fmt.Errorf("liveness: change %s: discard not recorded (%d rows, %v)", p.ID, n, err)
+	}
+	return seal(ctx, tx, secret, p.ID)
 }
 
 // Prove records the proof of possession of the new key of the waiting

@@ -866,3 +866,61 @@ func TestApplyMemberInactive(t *testing.T) {
 	}
 	f.verify()
 }
+
+// A waiting change whose row fails authentication can only be
+// discarded: the row ends cancelled with DiscardReason and authentic
+// again, so it no longer reads as tampering nor blocks a change of its
+// kind; nothing is applied. An authentic or decided row is refused.
+func TestDiscardTampered(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	discard := func(id string) (Pending, error) {
+		var got Pending
+		err := f.sqlTx(func(tx *sql.Tx) error {
+			var err error
+			got, err = Discard(f.ctx, tx, f.tokenSK, id, "operator:Rita", f.now())
+			return err
+		})
+		return got, err
+	}
+	_, err := discard(p.ID)
+	pendingErr(t, err, ErrNotTampered)
+
+	if _, err := f.store.DB().ExecContext(f.ctx, `UPDATE pending_changes SET due = ? WHERE id = ?`, formatTime(f.now().Add(-time.Hour)), p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if q := f.keyChange("ana@dns.pt", DefaultDelay, ""); f.propose(q) == nil {
+		t.Fatal("a second key change was proposed while a tampered one waits")
+	}
+	got, err := discard(p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != StateCancelled || got.Reason != DiscardReason || got.DecidedBy != "operator:Rita" {
+		t.Fatalf("discarded = %+v", got)
+	}
+	if bad, err := Tampered(f.ctx, f.store.DB(), f.tokenSK, true); err != nil || len(bad) != 0 {
+		t.Fatalf("Tampered after discard = %v, %v", bad, err)
+	}
+	if key := f.contact("ana@dns.pt").Key.Fingerprint; key != p.Fingerprint {
+		t.Fatalf("key changed to %s", key)
+	}
+	if due, err := DueChanges(f.ctx, f.store.DB(), f.now()); err != nil || len(due) != 0 {
+		t.Fatalf("due after discard = %v, %v", due, err)
+	}
+	_, err = discard(p.ID)
+	pendingErr(t, err, ErrNotTampered)
+	if _, err := f.store.DB().ExecContext(f.ctx, `UPDATE pending_changes SET reason = 'x' WHERE id = ?`, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = discard(p.ID)
+	pendingErr(t, err, ErrChangeDecided)
+	_, err = discard("chg-aaaaaaaaaa")
+	pendingErr(t, err, ErrChangeUnknown)
+	if q := f.keyChange("ana@dns.pt", DefaultDelay, ""); f.propose(q) != nil {
+		t.Fatalf("a key change after the discard: %v", f.propose(q))
+	}
+}
