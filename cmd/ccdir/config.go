@@ -68,7 +68,7 @@ var configKeys = []configKey{
 	{name: "commands.replies_per_hour", def: strconv.Itoa(mailcmd.DefaultRepliesPerHour), typ: intType(1, 10000),
 		help: "Replies one contact gets per hour; over the cap the commands still run, unanswered. The answers to a contact's refused mail (no DIRECTORY line, a stale signature, a post the list cannot relay) are capped at the same number per hour, counted apart."},
 	{name: "commands.changes_per_day", def: strconv.Itoa(mailcmd.DefaultChangesPerDay), typ: intType(1, 10000),
-		help: "Ledger entries the signed mails of one contact may make in 24 hours; a change past the cap is refused (the sender is told) and nothing of its mail is kept."},
+		help: "Changes the signed mails of one contact may make or ask for in 24 hours: ledger entries and pending key and email changes (KEY-ROTATE signed by the old key alone, SET EMAIL; a VETO is never counted); a change past the cap is refused (the sender is told) and nothing of its mail is kept."},
 	{name: "commands.max_evidence", def: strconv.Itoa(mailcmd.DefaultMaxEvidence), typ: intType(4<<10, 16<<20),
 		help: "Bytes of evidence (the signed content and its signature) kept with each change made by mail; a change from a mail whose evidence is larger is refused, and the sender told."},
 	{name: "serve.smtp", typ: listenType(false), flag: "smtp",
