@@ -351,7 +351,8 @@ func checkChangeID(id string) error {
 }
 
 // readPending reads the change id for a decision (the evidence of its
-// ledger entry is made from it before the transaction starts).
+// ledger entry is made from it before the transaction starts, which
+// checks that its row is still this one: applyPending).
 func (g *globals) readPending(ctx context.Context, id string) (liveness.Pending, error) {
 	if err := checkChangeID(id); err != nil {
 		return liveness.Pending{}, err
@@ -371,8 +372,24 @@ func (g *globals) readPending(ctx context.Context, id string) (liveness.Pending,
 // applyPending applies the waiting change p in its own transaction, as
 // a ledger entry of the operator who runs ccdir whose evidence tells p's
 // story (liveness.ApplyEvidence; how: --confirmed), and announces what
-// became of it. It returns p as it left it.
+// became of it. It returns p as it left it. p is a copy read before the
+// transaction, which the evidence is made of: Apply refuses it when the
+// row, as authenticated in the transaction, is not that copy
+// (liveness.ApplyOptions.Read), and the notices go to the contact of
+// that row (liveness.Waiting). A row that changed meanwhile (a proof
+// recorded) is read again and applied once more.
 func (g *globals) applyPending(ctx context.Context, p liveness.Pending, how string, quiet bool) (liveness.Pending, error) {
+	got, err := g.applyPendingOnce(ctx, p, how, quiet)
+	if !errors.Is(err, liveness.ErrChangeMoved) {
+		return got, err
+	}
+	if p, err = g.readPending(ctx, p.ID); err != nil {
+		return p, err
+	}
+	return g.applyPendingOnce(ctx, p, how, quiet)
+}
+
+func (g *globals) applyPendingOnce(ctx context.Context, p liveness.Pending, how string, quiet bool) (liveness.Pending, error) {
 	now := g.now()
 	secret, err := g.outboxKey()
 	if err != nil {
@@ -380,11 +397,15 @@ func (g *globals) applyPending(ctx context.Context, p liveness.Pending, how stri
 	}
 	var got liveness.Pending
 	err = g.mutateWith(ctx, mutateOptions{evidence: liveness.ApplyEvidence(p, how, now), daily: quiet, quiet: quiet}, func(tx *directory.Tx, notes *txNotes) (string, error) {
-		c, err := pendingContact(tx, p) // before Apply changes it
+		cur, err := liveness.Waiting(ctx, tx.SQL(), secret, p.ID)
+		if err != nil {
+			return "", pendingRefusal(err)
+		}
+		c, err := pendingContact(tx, cur) // before Apply changes it
 		if err != nil {
 			return "", err
 		}
-		got, err = liveness.Apply(ctx, tx, p.ID, liveness.ApplyOptions{Secret: secret, By: notes.actor, Confirmed: how != "", Evidence: inbound.VerifyEvidence}, now)
+		got, err = liveness.Apply(ctx, tx, p.ID, liveness.ApplyOptions{Secret: secret, By: notes.actor, Confirmed: how != "", Evidence: inbound.VerifyEvidence, Read: &p}, now)
 		if err != nil {
 			return "", pendingRefusal(err)
 		}

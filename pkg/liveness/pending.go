@@ -159,6 +159,10 @@ var (
 	ErrProofDone      = errors.New("the change is proven already")
 	ErrProofMissing   = errors.New("the change waits for its proof of possession of the new key")
 	ErrChangeNotValid = errors.New("the change is not valid")
+	// ErrChangeMoved: the change's row is not what the caller read
+	// before its transaction (ApplyOptions.Read): decided on from
+	// another copy, it is not decided.
+	ErrChangeMoved = errors.New("the change's row changed since it was read")
 	// ErrTampered: the change's row fails authentication (Authentic), or
 	// the signed mail a member asked with no longer verifies.
 	ErrTampered = errors.New("the change fails authentication: possible database tampering")
@@ -196,7 +200,7 @@ func (e *PendingError) Error() string {
 		return fmt.Sprintf("change %s waits for its proof of possession of the new key (due %s)", e.ID, e.At.Format(timeFormat))
 	case ErrChangeNotValid:
 		return fmt.Sprintf("pending change: %s", e.Detail)
-	case ErrNotTampered:
+	case ErrNotTampered, ErrChangeMoved:
 		return fmt.Sprintf("change %s: %v", e.ID, e.Err)
 	case ErrTampered:
 		if e.Detail != "" {
@@ -548,6 +552,16 @@ func MemberRequests(ctx context.Context, q Queryer, contactID int64, since time.
 	return n, rows.Err()
 }
 
+// Waiting reads, in tx, the change id for a decision, as Apply, Veto,
+// Cancel and Prove do: it must be authentic under secret (else a
+// *PendingError with ErrTampered), readable (ErrChangeNotValid), and
+// wait (ErrChangeDecided; ErrChangeUnknown for an unknown id). What a
+// caller makes of a change in the transaction that decides it (whom its
+// notices go to) is made of this row, never of a copy read before.
+func Waiting(ctx context.Context, tx *sql.Tx, secret []byte, id string) (Pending, error) {
+	return waiting(ctx, tx, secret, id)
+}
+
 // waiting reads the change id for a decision: it must be authentic
 // under secret (else a *PendingError with ErrTampered), readable, and
 // wait.
@@ -706,6 +720,14 @@ type ApplyOptions struct {
 	// with): a member's change whose mail does not verify is not applied
 	// (ErrTampered). A member's change without it is refused.
 	Evidence directory.EvidenceFunc
+	// Read, when set, is the change as the caller read it before t
+	// began, of which it made the ledger entry's evidence
+	// (ApplyEvidence, fixed when t began): a row that differs from it
+	// now in any stored field (an edited copy read, a proof recorded
+	// meanwhile) is refused (ErrChangeMoved), nothing decided, since
+	// the evidence would not tell the story of the authenticated row.
+	// Read it again and retry.
+	Read *Pending
 }
 
 // Apply decides the waiting change id in t, at now, as o says, and
@@ -713,7 +735,8 @@ type ApplyOptions struct {
 //
 //   - a *PendingError with ErrTampered, nothing decided, when its row
 //     fails authentication under o.Secret (Authentic) or a member's
-//     change's signed mail does not verify (o.Evidence);
+//     change's signed mail does not verify (o.Evidence); with
+//     ErrChangeMoved when the row is not o.Read;
 //   - StateSuperseded, nothing applied, when the contact no longer has
 //     the address and key it had when the change was asked for (it was
 //     removed, or its address or key changed meanwhile: by another
@@ -740,6 +763,9 @@ func Apply(ctx context.Context, t *directory.Tx, id string, o ApplyOptions, now 
 	p, err := waiting(ctx, tx, secret, id)
 	if err != nil {
 		return p, err
+	}
+	if o.Read != nil && (o.Read.ID != p.ID || o.Read.sum != p.sum) {
+		return p, &PendingError{Err: ErrChangeMoved, ID: p.ID}
 	}
 	if p.NeedsProof() && !o.Confirmed {
 		if now.Before(p.Due) {

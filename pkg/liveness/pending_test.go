@@ -924,3 +924,70 @@ func TestDiscardTampered(t *testing.T) {
 		t.Fatalf("a key change after the discard: %v", f.propose(q))
 	}
 }
+
+// A change is decided from its row as read and authenticated in the
+// transaction (Waiting), never from a copy read before: a row edited
+// in the database while the copy was read (its asker, its contact, its
+// signed mail: what the entry's evidence and the notices are made of)
+// and put back before the transaction is refused (ErrChangeMoved) when
+// that copy is given as ApplyOptions.Read, and nothing is applied.
+func TestApplyReadElsewhere(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	db := f.store.DB()
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(f.ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`UPDATE pending_changes SET actor = 'member:EVIL', contact_id = contact_id + 1, evidence = CAST('forged' AS BLOB) WHERE id = ?`, p.ID)
+	copied := f.state(p.ID)
+	if copied.Authentic(f.tokenSK) {
+		t.Fatal("an edited row is authentic")
+	}
+	err := f.sqlTx(func(tx *sql.Tx) error { _, err := Waiting(f.ctx, tx, f.tokenSK, p.ID); return err })
+	pendingErr(t, err, ErrTampered)
+	exec(`UPDATE pending_changes SET actor = ?, contact_id = ?, evidence = CAST('the signed mail
+' AS BLOB) WHERE id = ?`, p.Actor, p.ContactID, p.ID)
+
+	var authentic Pending
+	if err := f.sqlTx(func(tx *sql.Tx) (err error) { authentic, err = Waiting(f.ctx, tx, f.tokenSK, p.ID); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if authentic.ContactID != p.ContactID || authentic.Actor != p.Actor {
+		t.Fatalf("Waiting = %+v", authentic)
+	}
+
+	f.clock = f.clock.Add(DefaultDelay + time.Hour)
+	actor, err := directory.OperatorActor("Rita Lopes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyRead := func(read Pending) (Pending, error) {
+		actor.Evidence = ApplyEvidence(read, "", f.now())
+		var got Pending
+		_, err := f.store.Update(f.ctx, actor, func(tx *directory.Tx) error {
+			var err error
+			got, err = Apply(f.ctx, tx, p.ID, ApplyOptions{Secret: f.tokenSK, By: actor.Name, Evidence: testEvidence, Read: &read}, f.now())
+			return err
+		})
+		return got, err
+	}
+	_, err = applyRead(copied)
+	pendingErr(t, err, ErrChangeMoved)
+	if got := f.state(p.ID); got.State != StateWaiting {
+		t.Fatalf("state after a refused apply: %s", got.State)
+	}
+	if key := f.contact("ana@dns.pt").Key.Fingerprint; key != p.Fingerprint {
+		t.Fatalf("key changed to %s", key)
+	}
+	got, err := applyRead(f.state(p.ID))
+	if err != nil || got.State != StateApplied {
+		t.Fatalf("apply of the row as read: %+v, %v", got, err)
+	}
+	f.verify()
+}
