@@ -117,10 +117,7 @@ EXIT STATUS
   authentic change, a tampered change without it; nothing changed), 2 usage`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if tampered {
-				return runPendingDiscard(cmd.Context(), g, args[0])
-			}
-			return runPendingCancel(cmd.Context(), g, args[0])
+			return runPendingCancel(cmd.Context(), g, args[0], tampered)
 		},
 	}
 	cmd.Flags().BoolVar(&tampered, "tampered", false, "discard a change whose row fails authentication, unread and unannounced")
@@ -456,7 +453,10 @@ func runPendingApprove(ctx context.Context, o pendingApproveOptions, g *globals,
 	return err
 }
 
-func runPendingCancel(ctx context.Context, g *globals, id string) error {
+func runPendingCancel(ctx context.Context, g *globals, id string, tampered bool) error {
+	if tampered {
+		return runPendingDiscard(ctx, g, id)
+	}
 	if err := checkChangeID(id); err != nil {
 		return err
 	}
