@@ -124,6 +124,33 @@ EXIT STATUS
 	return cmd
 }
 
+// decidedName is the file, in keys/, of the home's record of decided
+// pending changes (liveness.Decisions): appended, synced, by every
+// decision before its transaction commits, so that an earlier copy of a
+// change's row put back in the database (a backup restored) cannot
+// revive a change decided since. Like outbox.key, it is the home's,
+// not the database's.
+const decidedName = "pending-decided"
+
+// decisions is the home's record of decided pending changes, under the
+// outbox key k: one for the run, whose decisions mutateWith commits.
+func (g *globals) decisions(k []byte) *liveness.Decisions {
+	if g.decided == nil {
+		g.decided = &liveness.Decisions{Path: g.path(keysDir, decidedName), Secret: k, Warn: g.warnf}
+	}
+	return g.decided
+}
+
+// pendingAuth is how pending changes are authenticated: the outbox key
+// (made if the home has none) and the home's record of decisions.
+func (g *globals) pendingAuth() (liveness.Auth, error) {
+	k, err := g.outboxKey()
+	if err != nil {
+		return liveness.Auth{}, err
+	}
+	return liveness.Auth{Secret: k, Decisions: g.decisions(k)}, nil
+}
+
 // maxConfirmed is the longest --confirmed, in characters.
 const maxConfirmed = 160
 
@@ -184,11 +211,11 @@ func (g *globals) proposeChange(ctx context.Context, tx *directory.Tx, notes *tx
 		}
 		return "", err
 	}
-	secret, err := g.outboxKey()
+	auth, err := g.pendingAuth()
 	if err != nil {
 		return "", err
 	}
-	if err := liveness.Propose(ctx, tx.SQL(), secret, &p, now); err != nil {
+	if err := liveness.Propose(ctx, tx.SQL(), auth, &p, now); err != nil {
 		var pe *liveness.PendingError
 		if errors.As(err, &pe) && errors.Is(err, liveness.ErrChangeWaits) {
 			return "", withHint(fmt.Errorf("%s: %w", c.Email, err),
@@ -261,13 +288,24 @@ func runPendingList(ctx context.Context, o pendingListOptions, g *globals) error
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	bad := map[string]bool{}
+	if secret != nil {
+		// Its MAC, and the home's record of decisions: a row put back
+		// from an earlier copy after it was decided.
+		ts, err := liveness.Tampered(ctx, s.DB(), liveness.Auth{Secret: secret, Decisions: g.decisions(secret)}, o.all)
+		if err != nil {
+			return err
+		}
+		for _, p := range ts {
+			bad[p.ID] = true
+		}
+	}
 	tampered := 0
 	flag := func(p liveness.Pending) bool {
-		bad := secret != nil && !p.Authentic(secret)
-		if bad {
+		if bad[p.ID] {
 			tampered++
 		}
-		return bad
+		return bad[p.ID]
 	}
 	defer func() {
 		if tampered > 0 {
@@ -388,7 +426,7 @@ func (g *globals) applyPending(ctx context.Context, p liveness.Pending, how stri
 
 func (g *globals) applyPendingOnce(ctx context.Context, p liveness.Pending, how string, quiet bool) (liveness.Pending, error) {
 	now := g.now()
-	secret, err := g.outboxKey()
+	secret, err := g.pendingAuth()
 	if err != nil {
 		return p, err
 	}
@@ -402,7 +440,7 @@ func (g *globals) applyPendingOnce(ctx context.Context, p liveness.Pending, how 
 		if err != nil {
 			return "", err
 		}
-		got, err = liveness.Apply(ctx, tx, p.ID, liveness.ApplyOptions{Secret: secret, By: notes.actor, Confirmed: how != "", Evidence: inbound.VerifyEvidence, Read: &p}, now)
+		got, err = liveness.Apply(ctx, tx, p.ID, liveness.ApplyOptions{Auth: secret, By: notes.actor, Confirmed: how != "", Evidence: inbound.VerifyEvidence, Read: &p}, now)
 		if err != nil {
 			return "", pendingRefusal(err)
 		}
@@ -460,7 +498,7 @@ func runPendingCancel(ctx context.Context, g *globals, id string, tampered bool)
 	if err := checkChangeID(id); err != nil {
 		return err
 	}
-	secret, err := g.outboxKey()
+	secret, err := g.pendingAuth()
 	if err != nil {
 		return err
 	}
@@ -485,7 +523,7 @@ func runPendingDiscard(ctx context.Context, g *globals, id string) error {
 	if err := checkChangeID(id); err != nil {
 		return err
 	}
-	secret, err := g.outboxKey()
+	secret, err := g.pendingAuth()
 	if err != nil {
 		return err
 	}

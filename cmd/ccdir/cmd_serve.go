@@ -63,7 +63,7 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 			Addresses: addrs, Window: g.duration("commands.window"), Skew: g.duration("commands.skew"),
 			MaxMessageBytes: int64(g.number("serve.max_message_bytes")),
 		}},
-		Commands: &mailcmd.Handler{Store: s, Secret: sec, Outbox: ob, Now: g.now, Config: mailcmd.Config{
+		Commands: &mailcmd.Handler{Store: s, Secret: sec, Outbox: ob, Now: g.now, Decisions: g.decisions(ob.Key), Config: mailcmd.Config{
 			Address: info.Address, RepliesPerHour: g.number("commands.replies_per_hour"), Digest: dcfg,
 			ChangesPerDay: g.number("commands.changes_per_day"), MaxEvidence: g.number("commands.max_evidence"),
 			PingInterval: g.duration("ping.interval"), ChangeDelay: g.duration("changes.delay"),

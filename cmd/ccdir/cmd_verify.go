@@ -183,7 +183,9 @@ func (g *globals) verifyOutbox(ctx context.Context, s *directory.Store) error {
 // 3), the waiting pending changes whose rows fail authentication with
 // the outbox key (liveness.Tampered): written or changed in the
 // database by someone without keys/outbox.key, or made by a build
-// older than their MAC. They are never applied. Without the outbox key
+// older than their MAC, or decided per keys/pending-decided though
+// their rows say they wait (an earlier copy put back). They are never
+// applied. Without the outbox key
 // (an auditor's copy) they are not checked, as the outbox is not.
 func (g *globals) verifyPending(ctx context.Context, s *directory.Store) error {
 	k, err := readOutboxKey(g.path(keysDir, outboxKeyName))
@@ -193,7 +195,7 @@ func (g *globals) verifyPending(ctx context.Context, s *directory.Store) error {
 	if err != nil {
 		return err
 	}
-	bad, err := liveness.Tampered(ctx, s.DB(), k, false)
+	bad, err := liveness.Tampered(ctx, s.DB(), liveness.Auth{Secret: k, Decisions: g.decisions(k)}, false)
 	if err != nil {
 		g.warnf("the pending changes were not checked: %v", err)
 		return nil
@@ -205,8 +207,8 @@ func (g *globals) verifyPending(ctx context.Context, s *directory.Store) error {
 	for i, p := range bad {
 		ids[i] = p.ID
 	}
-	return &directory.VerifyError{Reason: fmt.Sprintf("PENDING CHANGE TAMPERING: %s waiting whose row fails authentication (not written by this ccdir, or changed since): %s; ccdir never applies, proves or decides them",
-		plural(len(bad), "change"), strings.Join(ids, ", "))}
+	return &directory.VerifyError{Reason: fmt.Sprintf("PENDING CHANGE TAMPERING: %s waiting whose row fails authentication (not written by this ccdir, or changed since, or decided per the home's record of decisions %s: a row put back from an earlier copy): %s; ccdir never applies, proves or decides them",
+		plural(len(bad), "change"), g.path(keysDir, decidedName), strings.Join(ids, ", "))}
 }
 
 // checkHead makes sure ledger entry SERIAL still has hash HASH.

@@ -69,7 +69,7 @@ func (g *globals) announce(ctx context.Context, s *directory.Store, sec *keys.Se
 	// The waiting changes tx made impossible (a contact removed, its
 	// address or key changed at once: --confirmed, a change applied) are
 	// superseded now, in tx, and told with it.
-	ss, err := liveness.SupersedeWaiting(ctx, tx, ob.Key, actor.Name, g.now())
+	ss, err := liveness.SupersedeWaiting(ctx, tx, liveness.Auth{Secret: ob.Key, Decisions: g.decisions(ob.Key)}, actor.Name, g.now())
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/inbound"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 )
 
@@ -54,6 +55,10 @@ type globals struct {
 	// skippedChanges: due pending changes the daily run did not apply
 	// (applyDue: tampered or unreadable rows).
 	skippedChanges int
+	// decided is the home's record of decided pending changes
+	// (decisions), whose decisions mutateWith commits with its
+	// transaction.
+	decided *liveness.Decisions
 }
 
 const rootHelp = `ccdir keeps the contact directory of a ccTLD incident-response community:
@@ -441,6 +446,7 @@ func (g *globals) mutateWith(ctx context.Context, o mutateOptions, fn func(tx *d
 	var what string
 	var told *changeNotices
 	entries, err := s.Update(ctx, actor, func(tx *directory.Tx) (err error) {
+		defer func() { g.decided.Forget(tx.SQL()) }() // rolled back: nothing decided
 		notes := &txNotes{actor: actor.Name, daily: o.daily}
 		what, err = fn(tx, notes)
 		if err != nil {
@@ -448,9 +454,12 @@ func (g *globals) mutateWith(ctx context.Context, o mutateOptions, fn func(tx *d
 			return err
 		}
 		if !o.unannounced {
-			told, err = g.announce(ctx, s, sec, ob, tx, actor, notes)
+			if told, err = g.announce(ctx, s, sec, ob, tx, actor, notes); err != nil {
+				return err
+			}
 		}
-		return err
+		// Last, before tx commits: the pending changes it decided.
+		return g.decided.Commit(tx.SQL())
 	})
 	if errors.Is(err, directory.ErrUnchanged) {
 		if what == "" {

@@ -96,8 +96,11 @@ CREATE INDEX IF NOT EXISTS pending_changes_due ON pending_changes (state, due);
 // of every other field of the row as stored (see Pending.Authentic),
 // made by Propose and again by every decision. A row without it, or
 // with a wrong one, is never applied, proven or decided: someone who
-// can write the database but not read keys/outbox.key cannot make or
-// revive a change. The key is not at hand when the database migrates,
+// can write the database but not read keys/outbox.key cannot make a
+// change, nor edit one. The MAC covers the row alone: an earlier copy
+// of a row, saved while it waited, put back after the change was
+// decided, passes it; what stops that is the home's record of
+// decisions (Decisions, keys/pending-decided), not this column. The key is not at hand when the database migrates,
 // so rows made before this step (by unreleased builds) have none and
 // count as tampered: cancel them with the build that made them first,
 // or ask for the change again.

@@ -275,7 +275,8 @@ func ProofHash(token string) string { return hashToken(token) }
 // transaction. The row gets the MAC under secret (the home's outbox
 // key) of every field it stores (Authentic), as every later decision
 // on it does.
-func Propose(ctx context.Context, tx *sql.Tx, secret []byte, p *Pending, now time.Time) error {
+func Propose(ctx context.Context, tx *sql.Tx, a Auth, p *Pending, now time.Time) error {
+	secret := a.Secret
 	if len(secret) < minSecret {
 		return ErrNoSecret
 	}
@@ -335,6 +336,11 @@ func Propose(ctx context.Context, tx *sql.Tx, secret []byte, p *Pending, now tim
 		// Never decided, so it blocks the kind for the contact: a change
 		// made at once (both keys, --confirmed) is what is left.
 		return &PendingError{Err: ErrTampered, ID: waiting[0].ID}
+	}
+	if len(waiting) > 0 {
+		if err := a.check(waiting[0]); err != nil {
+			return err
+		}
 	}
 	if len(waiting) > 0 {
 		return &PendingError{Err: ErrChangeWaits, ID: waiting[0].ID, State: StateWaiting, At: waiting[0].Due}
@@ -469,19 +475,26 @@ func seal(ctx context.Context, tx *sql.Tx, secret []byte, id string) (Pending, e
 }
 
 // Tampered lists the changes, of those waiting (or with all of every
-// one), whose rows fail authentication under secret (Authentic): what
-// ccdir verify and pending list report as tampering.
-func Tampered(ctx context.Context, q Queryer, secret []byte, all bool) ([]Pending, error) {
-	if len(secret) < minSecret {
+// one), whose rows fail authentication under a.Secret (Authentic), or
+// wait though a.Decisions has them decided (a row restored or edited):
+// what ccdir verify and pending list report as tampering.
+func Tampered(ctx context.Context, q Queryer, a Auth, all bool) ([]Pending, error) {
+	if len(a.Secret) < minSecret {
 		return nil, ErrNoSecret
 	}
 	ps, err := ListPending(ctx, q, all)
 	if err != nil {
 		return nil, err
 	}
+	rec := map[string]Decision{}
+	if a.Decisions != nil {
+		if rec, err = a.Decisions.Load(); err != nil {
+			return nil, err
+		}
+	}
 	var out []Pending
 	for _, p := range ps {
-		if !p.Authentic(secret) {
+		if !p.Authentic(a.Secret) || revived(p, rec) != nil {
 			out = append(out, p)
 		}
 	}
@@ -553,28 +566,32 @@ func MemberRequests(ctx context.Context, q Queryer, contactID int64, since time.
 }
 
 // Waiting reads, in tx, the change id for a decision, as Apply, Veto,
-// Cancel and Prove do: it must be authentic under secret (else a
-// *PendingError with ErrTampered), readable (ErrChangeNotValid), and
+// Cancel and Prove do: it must be authentic under a (Auth: its MAC, and
+// not decided per the home's record; else a *PendingError with
+// ErrTampered), readable (ErrChangeNotValid), and
 // wait (ErrChangeDecided; ErrChangeUnknown for an unknown id). What a
 // caller makes of a change in the transaction that decides it (whom its
 // notices go to) is made of this row, never of a copy read before.
-func Waiting(ctx context.Context, tx *sql.Tx, secret []byte, id string) (Pending, error) {
-	return waiting(ctx, tx, secret, id)
+func Waiting(ctx context.Context, tx *sql.Tx, a Auth, id string) (Pending, error) {
+	return waiting(ctx, tx, a, id)
 }
 
 // waiting reads the change id for a decision: it must be authentic
 // under secret (else a *PendingError with ErrTampered), readable, and
 // wait.
-func waiting(ctx context.Context, tx *sql.Tx, secret []byte, id string) (Pending, error) {
-	if len(secret) < minSecret {
+func waiting(ctx context.Context, tx *sql.Tx, a Auth, id string) (Pending, error) {
+	if len(a.Secret) < minSecret {
 		return Pending{}, ErrNoSecret
 	}
 	p, err := GetPending(ctx, tx, id)
 	if err != nil {
 		return p, err
 	}
-	if !p.Authentic(secret) {
+	if !p.Authentic(a.Secret) {
 		return p, &PendingError{Err: ErrTampered, ID: p.ID}
+	}
+	if err := a.check(p); err != nil {
+		return p, err
 	}
 	if p.bad != nil {
 		return p, &PendingError{Err: ErrChangeNotValid, ID: p.ID, Detail: fmt.Sprintf("change %s: %v", p.ID, p.bad)}
@@ -586,14 +603,19 @@ func waiting(ctx context.Context, tx *sql.Tx, secret []byte, id string) (Pending
 }
 
 // decide moves the waiting change p to state, at now, by by, and
-// authenticates the row so decided under secret. p must be authentic
+// authenticates the row so decided under a.Secret. p must be authentic
 // (waiting checked it): a decision never vouches for a row it did not
-// find authentic.
-func decide(ctx context.Context, tx *sql.Tx, secret []byte, p *Pending, state, by, reason string, now time.Time) error {
+// find authentic. The decision is held for a.Decisions.Commit(tx),
+// which the caller calls before tx commits.
+func decide(ctx context.Context, tx *sql.Tx, a Auth, p *Pending, state, by, reason string, now time.Time) error {
+	secret := a.Secret
 	if !p.Authentic(secret) {
 		return &PendingError{Err: ErrTampered, ID: p.ID}
 	}
 	now = now.UTC().Truncate(time.Second)
+	if err := a.record(tx, p.ID, state, now); err != nil {
+		return err
+	}
 	res, err := tx.ExecContext(ctx, `UPDATE pending_changes SET state = ?, decided = ?, decided_by = ?, reason = ? WHERE id = ? AND state = ?`,
 		state, formatTime(now), by, nullText(reason), p.ID, StateWaiting)
 	if err != nil {
@@ -614,36 +636,37 @@ func decide(ctx context.Context, tx *sql.Tx, secret []byte, p *Pending, state, b
 // decide, which knows the signer (mailcmd). A change that does not wait
 // is a *PendingError (ErrChangeUnknown, ErrChangeDecided) and nothing
 // changes. The caller announces the veto (Notices.AnnouncePending).
-func Veto(ctx context.Context, tx *sql.Tx, secret []byte, id, by string, now time.Time) (Pending, error) {
-	p, err := waiting(ctx, tx, secret, id)
+func Veto(ctx context.Context, tx *sql.Tx, a Auth, id, by string, now time.Time) (Pending, error) {
+	p, err := waiting(ctx, tx, a, id)
 	if err != nil {
 		return p, err
 	}
-	return p, decide(ctx, tx, secret, &p, StateVetoed, by, "", now)
+	return p, decide(ctx, tx, a, &p, StateVetoed, by, "", now)
 }
 
 // Cancel stops the waiting change id for the operator by (an actor text:
 // "operator:NAME"), at now; as Veto otherwise.
-func Cancel(ctx context.Context, tx *sql.Tx, secret []byte, id, by string, now time.Time) (Pending, error) {
-	p, err := waiting(ctx, tx, secret, id)
+func Cancel(ctx context.Context, tx *sql.Tx, a Auth, id, by string, now time.Time) (Pending, error) {
+	p, err := waiting(ctx, tx, a, id)
 	if err != nil {
 		return p, err
 	}
-	return p, decide(ctx, tx, secret, &p, StateCancelled, by, "", now)
+	return p, decide(ctx, tx, a, &p, StateCancelled, by, "", now)
 }
 
 // DiscardReason is the reason a discarded change is recorded with.
 const DiscardReason = "its row failed authentication (possible database tampering); discarded by the operator unread"
 
 // Discard stops the waiting change id whose row fails authentication
-// under secret, for the operator by, at now (pending cancel --tampered):
+// under a (its MAC, or the home's record has it decided), for the operator by, at now (pending cancel --tampered):
 // nothing of such a row is trusted, so nothing of it is applied or
 // announced (its addresses and keys may be anyone's). The row is marked
 // cancelled with DiscardReason and authenticated so decided, so that it
 // no longer blocks a change of its kind nor reads as tampering. An
 // authentic row is refused (ErrNotTampered: Cancel it), as one that
 // does not wait (ErrChangeDecided); nothing changes then.
-func Discard(ctx context.Context, tx *sql.Tx, secret []byte, id, by string, now time.Time) (Pending, error) {
+func Discard(ctx context.Context, tx *sql.Tx, a Auth, id, by string, now time.Time) (Pending, error) {
+	secret := a.Secret
 	if len(secret) < minSecret {
 		return Pending{}, ErrNoSecret
 	}
@@ -651,13 +674,22 @@ func Discard(ctx context.Context, tx *sql.Tx, secret []byte, id, by string, now 
 	if err != nil {
 		return p, err
 	}
-	if p.Authentic(secret) {
+	var pe *PendingError
+	switch err := a.check(p); {
+	case errors.As(err, &pe):
+		// Revived: authentic, but decided per the record.
+	case err != nil:
+		return p, err
+	case p.Authentic(secret):
 		return p, &PendingError{Err: ErrNotTampered, ID: p.ID}
 	}
 	if p.State != StateWaiting {
 		return p, &PendingError{Err: ErrChangeDecided, ID: p.ID, State: p.State, At: p.Decided}
 	}
 	now = now.UTC().Truncate(time.Second)
+	if err := a.record(tx, p.ID, StateCancelled, now); err != nil {
+		return p, err
+	}
 	res, err := tx.ExecContext(ctx, `UPDATE pending_changes SET state = ?, decided = ?, decided_by = ?, reason = ? WHERE id = ? AND state = ?`,
 		StateCancelled, formatTime(now), by, DiscardReason, p.ID, StateWaiting)
 	if err != nil {
@@ -676,8 +708,9 @@ func Discard(ctx context.Context, tx *sql.Tx, secret []byte, id, by string, now 
 // ErrProofWrong, ErrProofDone, ErrProofMissing past due) and changes
 // nothing. A proven change still waits for its due time: the delay is
 // for a veto, the proof for the key.
-func Prove(ctx context.Context, tx *sql.Tx, secret []byte, id, tokenHash string, now time.Time) (Pending, error) {
-	p, err := waiting(ctx, tx, secret, id)
+func Prove(ctx context.Context, tx *sql.Tx, a Auth, id, tokenHash string, now time.Time) (Pending, error) {
+	secret := a.Secret
+	p, err := waiting(ctx, tx, a, id)
 	if err != nil {
 		return p, err
 	}
@@ -705,9 +738,10 @@ func Prove(ctx context.Context, tx *sql.Tx, secret []byte, id, tokenHash string,
 
 // ApplyOptions are how Apply decides a change.
 type ApplyOptions struct {
-	// Secret authenticates the rows (the home's outbox key): a row that
-	// fails authentication is never applied (ErrTampered).
-	Secret []byte
+	// Auth authenticates the rows (the home's outbox key and record of
+	// decisions): a row that fails authentication is never applied
+	// (ErrTampered).
+	Auth Auth
 	// By is who decides: the operator's actor text.
 	By string
 	// Confirmed: the operator checked the new key with its owner
@@ -734,7 +768,7 @@ type ApplyOptions struct {
 // returns it as it leaves it:
 //
 //   - a *PendingError with ErrTampered, nothing decided, when its row
-//     fails authentication under o.Secret (Authentic) or a member's
+//     fails authentication under o.Auth (Authentic, Decisions) or a member's
 //     change's signed mail does not verify (o.Evidence); with
 //     ErrChangeMoved when the row is not o.Read;
 //   - StateSuperseded, nothing applied, when the contact no longer has
@@ -759,7 +793,7 @@ type ApplyOptions struct {
 // that does not wait is a *PendingError (ErrChangeUnknown,
 // ErrChangeDecided). Every outcome is announced by the caller in t.
 func Apply(ctx context.Context, t *directory.Tx, id string, o ApplyOptions, now time.Time) (Pending, error) {
-	tx, by, secret := t.SQL(), o.By, o.Secret
+	tx, by, secret := t.SQL(), o.By, o.Auth
 	p, err := waiting(ctx, tx, secret, id)
 	if err != nil {
 		return p, err
@@ -897,9 +931,11 @@ type Superseded struct {
 // (another field changed, the same key refreshed) keeps waiting. The
 // caller announces each (Notices.AnnouncePending with its Contact) in
 // t. Called again in t, it finds only what later changes made
-// impossible. A change whose row fails authentication under secret
-// (Authentic) is left as it is: never decided.
-func SupersedeWaiting(ctx context.Context, t *directory.Tx, secret []byte, by string, now time.Time) ([]Superseded, error) {
+// impossible. A change whose row fails authentication under a
+// (Authentic, or decided per a.Decisions) is left as it is: never
+// decided.
+func SupersedeWaiting(ctx context.Context, t *directory.Tx, a Auth, by string, now time.Time) ([]Superseded, error) {
+	secret := a.Secret
 	if len(secret) < minSecret {
 		return nil, ErrNoSecret
 	}
@@ -922,7 +958,13 @@ func SupersedeWaiting(ctx context.Context, t *directory.Tx, secret []byte, by st
 			if why == "" || !p.Authentic(secret) || p.bad != nil {
 				continue
 			}
-			if err := decide(ctx, tx, secret, &p, StateSuperseded, by, why+" before the change was due", now); err != nil {
+			var pe *PendingError
+			if err := a.check(p); errors.As(err, &pe) {
+				continue // revived: never decided again
+			} else if err != nil {
+				return out, err
+			}
+			if err := decide(ctx, tx, a, &p, StateSuperseded, by, why+" before the change was due", now); err != nil {
 				return out, err
 			}
 			out = append(out, Superseded{Pending: p, Contact: *ch.Before})

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,11 @@ func (f *fixture) sqlTx(fn func(tx *sql.Tx) error) error {
 		f.t.Fatal(err)
 	}
 	defer tx.Rollback()
+	defer f.decided.Forget(tx)
 	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := f.decided.Commit(tx); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -58,7 +63,7 @@ func (f *fixture) keyChange(email string, delay time.Duration, proof string) *Pe
 
 func (f *fixture) propose(p *Pending) error {
 	f.t.Helper()
-	return f.sqlTx(func(tx *sql.Tx) error { return Propose(f.ctx, tx, f.tokenSK, p, f.now()) })
+	return f.sqlTx(func(tx *sql.Tx) error { return Propose(f.ctx, tx, f.auth(), p, f.now()) })
 }
 
 // apply applies id in its own Update by the operator Rita, with
@@ -77,7 +82,11 @@ func (f *fixture) apply(id string, confirmed bool) (Pending, []directory.Entry, 
 	var got Pending
 	entries, err := f.store.Update(f.ctx, actor, func(t *directory.Tx) error {
 		var err error
-		got, err = Apply(f.ctx, t, id, ApplyOptions{Secret: f.tokenSK, By: actor.Name, Confirmed: confirmed, Evidence: testEvidence}, f.now())
+		defer f.decided.Forget(t.SQL())
+		got, err = Apply(f.ctx, t, id, ApplyOptions{Auth: f.auth(), By: actor.Name, Confirmed: confirmed, Evidence: testEvidence}, f.now())
+		if err == nil {
+			err = f.decided.Commit(t.SQL())
+		}
 		return err
 	})
 	return got, entries, err
@@ -200,7 +209,7 @@ func TestVetoCancel(t *testing.T) {
 	f.advance(time.Hour)
 	var got Pending
 	err := f.sqlTx(func(tx *sql.Tx) (err error) {
-		got, err = Veto(f.ctx, tx, f.tokenSK, p.ID, "member:"+p.Fingerprint, f.now())
+		got, err = Veto(f.ctx, tx, f.auth(), p.ID, "member:"+p.Fingerprint, f.now())
 		return err
 	})
 	if err != nil || got.State != StateVetoed || !got.Decided.Equal(f.now()) || got.DecidedBy != "member:"+p.Fingerprint {
@@ -211,13 +220,13 @@ func TestVetoCancel(t *testing.T) {
 	}
 	for _, op := range []func(tx *sql.Tx, id string) (Pending, error){
 		func(tx *sql.Tx, id string) (Pending, error) {
-			return Veto(f.ctx, tx, f.tokenSK, id, "member:X", f.now())
+			return Veto(f.ctx, tx, f.auth(), id, "member:X", f.now())
 		},
 		func(tx *sql.Tx, id string) (Pending, error) {
-			return Cancel(f.ctx, tx, f.tokenSK, id, "operator:Rita", f.now())
+			return Cancel(f.ctx, tx, f.auth(), id, "operator:Rita", f.now())
 		},
 		func(tx *sql.Tx, id string) (Pending, error) {
-			return Prove(f.ctx, tx, f.tokenSK, id, ProofHash("x"), f.now())
+			return Prove(f.ctx, tx, f.auth(), id, ProofHash("x"), f.now())
 		},
 	} {
 		err := f.sqlTx(func(tx *sql.Tx) error { _, err := op(tx, p.ID); return err })
@@ -240,7 +249,7 @@ func TestVetoCancel(t *testing.T) {
 		t.Fatalf("a new change after a veto: %v", err)
 	}
 	err = f.sqlTx(func(tx *sql.Tx) (err error) {
-		got, err = Cancel(f.ctx, tx, f.tokenSK, q.ID, "operator:Rita Lopes", f.now())
+		got, err = Cancel(f.ctx, tx, f.auth(), q.ID, "operator:Rita Lopes", f.now())
 		return err
 	})
 	if err != nil || got.State != StateCancelled || got.DecidedBy != "operator:Rita Lopes" {
@@ -265,7 +274,7 @@ func TestProve(t *testing.T) {
 	prove := func(token string) (Pending, error) {
 		var got Pending
 		err := f.sqlTx(func(tx *sql.Tx) (err error) {
-			got, err = Prove(f.ctx, tx, f.tokenSK, p.ID, ProofHash(token), f.now())
+			got, err = Prove(f.ctx, tx, f.auth(), p.ID, ProofHash(token), f.now())
 			return err
 		})
 		return got, err
@@ -290,7 +299,7 @@ func TestProve(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = f.sqlTx(func(tx *sql.Tx) error {
-		_, err := Prove(f.ctx, tx, f.tokenSK, q.ID, ProofHash(""), f.now())
+		_, err := Prove(f.ctx, tx, f.auth(), q.ID, ProofHash(""), f.now())
 		return err
 	})
 	pendingErr(t, err, ErrProofWrong)
@@ -300,7 +309,7 @@ func TestProve(t *testing.T) {
 	}
 	f.advance(time.Hour)
 	err = f.sqlTx(func(tx *sql.Tx) error {
-		_, err := Prove(f.ctx, tx, f.tokenSK, r.ID, ProofHash("late-token-0123456789"), f.now())
+		_, err := Prove(f.ctx, tx, f.auth(), r.ID, ProofHash("late-token-0123456789"), f.now())
 		return err
 	})
 	pendingErr(t, err, ErrProofMissing)
@@ -431,7 +440,7 @@ func TestApplyUnproven(t *testing.T) {
 		t.Fatalf("confirmed apply = %+v, %v", got, err)
 	}
 	if err := f.sqlTx(func(tx *sql.Tx) error {
-		_, err := Prove(f.ctx, tx, f.tokenSK, r.ID, ProofHash("carol-token-012345678"), f.now())
+		_, err := Prove(f.ctx, tx, f.auth(), r.ID, ProofHash("carol-token-012345678"), f.now())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -467,7 +476,7 @@ func TestChangeIDNotReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := f.sqlTx(func(tx *sql.Tx) error {
-		_, err := Cancel(f.ctx, tx, f.tokenSK, p.ID, "operator:Rita", f.now())
+		_, err := Cancel(f.ctx, tx, f.auth(), p.ID, "operator:Rita", f.now())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -628,13 +637,14 @@ func TestSupersedeWaiting(t *testing.T) {
 				return err
 			}
 			var err error
-			if got, err = SupersedeWaiting(f.ctx, tx, f.tokenSK, actor.Name, f.now()); err != nil {
+			if got, err = SupersedeWaiting(f.ctx, tx, f.auth(), actor.Name, f.now()); err != nil {
 				return err
 			}
 			if rollback {
+				f.decided.Forget(tx.SQL())
 				return errors.New("roll back")
 			}
-			return nil
+			return f.decided.Commit(tx.SQL())
 		})
 		if rollback != (err != nil) {
 			t.Fatalf("Update: %v", err)
@@ -689,7 +699,7 @@ func TestSupersedeWaiting(t *testing.T) {
 		if _, err := tx.UpdateContact("erin@denic.de", func(c *directory.Contact) error { c.Name = "Erin W."; return nil }); err != nil {
 			return err
 		}
-		more, err := SupersedeWaiting(f.ctx, tx, f.tokenSK, actor.Name, f.now())
+		more, err := SupersedeWaiting(f.ctx, tx, f.auth(), actor.Name, f.now())
 		if err == nil && len(more) != 0 {
 			err = fmt.Errorf("superseded again: %+v", more)
 		}
@@ -724,19 +734,19 @@ func TestPendingTampered(t *testing.T) {
 			t.Fatalf("error does not name the change: %v", err)
 		}
 		for _, decide := range []func(tx *sql.Tx) error{
-			func(tx *sql.Tx) error { _, err := Veto(f.ctx, tx, f.tokenSK, id, "member:X", f.now()); return err },
+			func(tx *sql.Tx) error { _, err := Veto(f.ctx, tx, f.auth(), id, "member:X", f.now()); return err },
 			func(tx *sql.Tx) error {
-				_, err := Cancel(f.ctx, tx, f.tokenSK, id, "operator:Rita", f.now())
+				_, err := Cancel(f.ctx, tx, f.auth(), id, "operator:Rita", f.now())
 				return err
 			},
 			func(tx *sql.Tx) error {
-				_, err := Prove(f.ctx, tx, f.tokenSK, id, ProofHash("tok"), f.now())
+				_, err := Prove(f.ctx, tx, f.auth(), id, ProofHash("tok"), f.now())
 				return err
 			},
 		} {
 			pendingErr(t, f.sqlTx(decide), ErrTampered)
 		}
-		bad, err := Tampered(f.ctx, f.store.DB(), f.tokenSK, true)
+		bad, err := Tampered(f.ctx, f.store.DB(), f.auth(), true)
 		if err != nil || !slicesContainsID(bad, id) {
 			t.Fatalf("Tampered = %v, %v; want %s", bad, err, id)
 		}
@@ -747,11 +757,11 @@ func TestPendingTampered(t *testing.T) {
 	if err := f.propose(p); err != nil {
 		t.Fatal(err)
 	}
-	if bad, err := Tampered(f.ctx, f.store.DB(), f.tokenSK, true); err != nil || len(bad) != 0 {
+	if bad, err := Tampered(f.ctx, f.store.DB(), f.auth(), true); err != nil || len(bad) != 0 {
 		t.Fatalf("Tampered = %v, %v", bad, err)
 	}
 	if err := f.sqlTx(func(tx *sql.Tx) error {
-		_, err := Cancel(f.ctx, tx, f.tokenSK, p.ID, "operator:Rita", f.now())
+		_, err := Cancel(f.ctx, tx, f.auth(), p.ID, "operator:Rita", f.now())
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -784,7 +794,9 @@ func TestPendingTampered(t *testing.T) {
 
 	// Made under another secret (another home's outbox key).
 	r := f.keyChange("ana@dns.pt", DefaultDelay, "")
-	if err := f.sqlTx(func(tx *sql.Tx) error { return Propose(f.ctx, tx, bytes.Repeat([]byte{7}, 32), r, f.now()) }); err != nil {
+	if err := f.sqlTx(func(tx *sql.Tx) error {
+		return Propose(f.ctx, tx, Auth{Secret: bytes.Repeat([]byte{7}, 32)}, r, f.now())
+	}); err != nil {
 		t.Fatal(err)
 	}
 	tampered(r.ID)
@@ -881,7 +893,7 @@ func TestDiscardTampered(t *testing.T) {
 		var got Pending
 		err := f.sqlTx(func(tx *sql.Tx) error {
 			var err error
-			got, err = Discard(f.ctx, tx, f.tokenSK, id, "operator:Rita", f.now())
+			got, err = Discard(f.ctx, tx, f.auth(), id, "operator:Rita", f.now())
 			return err
 		})
 		return got, err
@@ -902,7 +914,7 @@ func TestDiscardTampered(t *testing.T) {
 	if got.State != StateCancelled || got.Reason != DiscardReason || got.DecidedBy != "operator:Rita" {
 		t.Fatalf("discarded = %+v", got)
 	}
-	if bad, err := Tampered(f.ctx, f.store.DB(), f.tokenSK, true); err != nil || len(bad) != 0 {
+	if bad, err := Tampered(f.ctx, f.store.DB(), f.auth(), true); err != nil || len(bad) != 0 {
 		t.Fatalf("Tampered after discard = %v, %v", bad, err)
 	}
 	if key := f.contact("ana@dns.pt").Key.Fingerprint; key != p.Fingerprint {
@@ -949,13 +961,13 @@ func TestApplyReadElsewhere(t *testing.T) {
 	if copied.Authentic(f.tokenSK) {
 		t.Fatal("an edited row is authentic")
 	}
-	err := f.sqlTx(func(tx *sql.Tx) error { _, err := Waiting(f.ctx, tx, f.tokenSK, p.ID); return err })
+	err := f.sqlTx(func(tx *sql.Tx) error { _, err := Waiting(f.ctx, tx, f.auth(), p.ID); return err })
 	pendingErr(t, err, ErrTampered)
 	exec(`UPDATE pending_changes SET actor = ?, contact_id = ?, evidence = CAST('the signed mail
 ' AS BLOB) WHERE id = ?`, p.Actor, p.ContactID, p.ID)
 
 	var authentic Pending
-	if err := f.sqlTx(func(tx *sql.Tx) (err error) { authentic, err = Waiting(f.ctx, tx, f.tokenSK, p.ID); return err }); err != nil {
+	if err := f.sqlTx(func(tx *sql.Tx) (err error) { authentic, err = Waiting(f.ctx, tx, f.auth(), p.ID); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if authentic.ContactID != p.ContactID || authentic.Actor != p.Actor {
@@ -972,7 +984,7 @@ func TestApplyReadElsewhere(t *testing.T) {
 		var got Pending
 		_, err := f.store.Update(f.ctx, actor, func(tx *directory.Tx) error {
 			var err error
-			got, err = Apply(f.ctx, tx, p.ID, ApplyOptions{Secret: f.tokenSK, By: actor.Name, Evidence: testEvidence, Read: &read}, f.now())
+			got, err = Apply(f.ctx, tx, p.ID, ApplyOptions{Auth: f.auth(), By: actor.Name, Evidence: testEvidence, Read: &read}, f.now())
 			return err
 		})
 		return got, err
@@ -990,4 +1002,125 @@ func TestApplyReadElsewhere(t *testing.T) {
 		t.Fatalf("apply of the row as read: %+v, %v", got, err)
 	}
 	f.verify()
+}
+
+// A decided change stays decided whatever its row says: a row restored
+// from an earlier copy (saved while it waited) after a veto passes its
+// MAC, but the home's record of decisions has it vetoed, so it is
+// tampered: never applied, proven or decided again, listed by
+// Tampered, blocking a new change of its kind until discarded. A
+// decision rolled back records nothing; one recorded whose transaction
+// then fails blocks the change (fail-safe). A line of the record whose
+// MAC fails is ignored with a warning.
+func TestDecisionsRecord(t *testing.T) {
+	f := newFixture(t)
+	p := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	if err := f.propose(p); err != nil {
+		t.Fatal(err)
+	}
+	db := f.store.DB()
+	var saved []any
+	cols := []string{"state", "decided", "decided_by", "reason", "mac"}
+	{
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := db.QueryRowContext(f.ctx, `SELECT `+strings.Join(cols, ", ")+` FROM pending_changes WHERE id = ?`, p.ID).Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		saved = vals
+	}
+	if err := f.sqlTx(func(tx *sql.Tx) error { _, err := Veto(f.ctx, tx, f.auth(), p.ID, "member:X", f.now()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		t.Helper()
+		if _, err := db.ExecContext(f.ctx, `UPDATE pending_changes SET state = ?, decided = ?, decided_by = ?, reason = ?, mac = ? WHERE id = ?`, append(saved, p.ID)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restore()
+	if !f.state(p.ID).Authentic(f.tokenSK) {
+		t.Fatal("the restored row fails its MAC: the test restores nothing")
+	}
+	if bad, err := Tampered(f.ctx, db, f.auth(), false); err != nil || len(bad) != 1 || bad[0].ID != p.ID {
+		t.Fatalf("Tampered after the restore = %v, %v", bad, err)
+	}
+	err := f.sqlTx(func(tx *sql.Tx) error { _, err := Waiting(f.ctx, tx, f.auth(), p.ID); return err })
+	pendingErr(t, err, ErrTampered)
+	if !strings.Contains(err.Error(), "decided vetoed at ") || !strings.Contains(err.Error(), "per the home's record of decisions, but its row says waiting") {
+		t.Errorf("err = %v", err)
+	}
+	f.clock = f.clock.Add(DefaultDelay + time.Hour)
+	_, _, err = f.apply(p.ID, false)
+	pendingErr(t, err, ErrTampered)
+	err = f.sqlTx(func(tx *sql.Tx) error {
+		_, err := Cancel(f.ctx, tx, f.auth(), p.ID, "operator:Rita", f.now())
+		return err
+	})
+	pendingErr(t, err, ErrTampered)
+	q := f.keyChange("ana@dns.pt", DefaultDelay, "")
+	pendingErr(t, f.propose(q), ErrTampered)
+	if key := f.contact("ana@dns.pt").Key.Fingerprint; key != p.Fingerprint {
+		t.Fatalf("key changed to %s", key)
+	}
+	if got, err := func() (got Pending, err error) {
+		err = f.sqlTx(func(tx *sql.Tx) error {
+			got, err = Discard(f.ctx, tx, f.auth(), p.ID, "operator:Rita", f.now())
+			return err
+		})
+		return
+	}(); err != nil || got.State != StateCancelled {
+		t.Fatalf("discard of the restored row: %+v, %v", got, err)
+	}
+	if err := f.propose(q); err != nil {
+		t.Fatalf("a key change after the discard: %v", err)
+	}
+
+	// Rolled back: nothing recorded, the change still waits.
+	err = f.sqlTx(func(tx *sql.Tx) error {
+		if _, err := Cancel(f.ctx, tx, f.auth(), q.ID, "operator:Rita", f.now()); err != nil {
+			return err
+		}
+		return errors.New("roll back")
+	})
+	if err == nil || err.Error() != "roll back" {
+		t.Fatal(err)
+	}
+	if bad, err := Tampered(f.ctx, db, f.auth(), false); err != nil || len(bad) != 0 {
+		t.Fatalf("Tampered after a rollback = %v, %v", bad, err)
+	}
+	// Recorded, then the transaction fails: blocked.
+	tx, err := db.BeginTx(f.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Cancel(f.ctx, tx, f.auth(), q.ID, "operator:Rita", f.now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.decided.Commit(tx); err != nil {
+		t.Fatal(err)
+	}
+	tx.Rollback()
+	if bad, err := Tampered(f.ctx, db, f.auth(), false); err != nil || len(bad) != 1 || bad[0].ID != q.ID {
+		t.Fatalf("Tampered after a failed commit = %v, %v", bad, err)
+	}
+
+	// A line whose MAC fails is ignored, told by its number.
+	var warned []string
+	f.decided.Warn = func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }
+	fh, err := os.OpenFile(f.decided.Path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(fh, "%s vetoed 2026-11-01T00:00:00Z %s\n", f.state(q.ID).ID, strings.Repeat("0", 64))
+	fh.Close()
+	if rec, err := f.decided.Load(); err != nil || len(rec) != 2 || len(warned) != 1 || !strings.Contains(warned[0], "line 4 ignored") {
+		t.Fatalf("Load = %v, %v; warned %q", rec, err, warned)
+	}
+	if fi, err := os.Stat(f.decided.Path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("record of decisions: %v, %v", fi.Mode(), err)
+	}
 }

@@ -35,6 +35,8 @@ type fixture struct {
 	secrets map[string]*keys.Secret
 	old     []*keys.Secret // replaced keys
 	tokenSK []byte
+	// decided is the record of decisions of the pending changes (Auth).
+	decided *Decisions
 
 	mu    sync.Mutex
 	clock time.Time
@@ -54,9 +56,14 @@ func (f *fixture) advance(d time.Duration) {
 	f.clock = f.clock.Add(d)
 }
 
+// auth is how the fixture's pending changes are authenticated.
+func (f *fixture) auth() Auth { return Auth{Secret: f.tokenSK, Decisions: f.decided} }
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), clock: start, secrets: map[string]*keys.Secret{}, tokenSK: outbox.NewKey()}
+	f.decided = &Decisions{Path: filepath.Join(t.TempDir(), "pending-decided"), Secret: f.tokenSK,
+		Warn: func(format string, args ...any) { t.Errorf("record of decisions: "+format, args...) }}
 	f.dir = keystest.NewSecret(t, "Test Directory", dirAddress)
 	f.dir.SetClock(f.now)
 	armored, err := f.dir.Public().Armored()

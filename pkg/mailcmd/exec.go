@@ -76,7 +76,10 @@ type run struct {
 	pending     []string
 	proofs      []proof
 	tokenSecret []byte // what challenge tokens are derived from: the outbox key
-	rand        io.Reader
+	// auth authenticates pending changes: the outbox key, the home's
+	// record of decisions (Handler.Decisions).
+	auth liveness.Auth
+	rand io.Reader
 }
 
 // proof is the possession challenge of a pending key change: sent to
@@ -152,7 +155,8 @@ func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Acce
 		return nil, ErrUnknownSender
 	}
 	r := &run{ctx: ctx, tx: tx, a: a, now: now, dry: s.DryRun, email: me.Email, view: snap, before: cloneContact(*me),
-		notices: liveness.NewNotices(snap, me.Email), digest: dig, digestErr: digErr, cfg: h.config(), tokenSecret: h.Outbox.Key, rand: h.rand()}
+		notices: liveness.NewNotices(snap, me.Email), digest: dig, digestErr: digErr, cfg: h.config(), tokenSecret: h.Outbox.Key, rand: h.rand(),
+		auth: liveness.Auth{Secret: h.Outbox.Key, Decisions: h.Decisions}}
 	for _, c := range s.Commands {
 		if r.failed {
 			r.results = append(r.results, CommandResult{Command: c, Skipped: true, Text: "not run: an earlier command failed"})

@@ -88,6 +88,12 @@ type Handler struct {
 	Config Config
 	Now    func() time.Time
 	Rand   io.Reader
+	// Decisions is the home's record of decided pending changes
+	// (liveness.Decisions): a VETO, or a change superseded, is recorded
+	// there before the mail's transaction commits, so that no earlier
+	// copy of its row put back in the database revives it. Nil: the
+	// rows' MACs alone.
+	Decisions *liveness.Decisions
 
 	mu       sync.Mutex   // one mail at a time: signing with Secret is not concurrent
 	keyCache *fanout.Keys // contacts' keys (see keys)
@@ -276,6 +282,7 @@ func (h *Handler) Handle(ctx context.Context, a *inbound.Accepted) (*Result, err
 
 	var out *run
 	entries, err := h.Store.Update(ctx, actor, func(tx *directory.Tx) error {
+		defer h.Decisions.Forget(tx.SQL()) // rolled back: nothing decided
 		if err := a.MarkSeen(ctx, tx.SQL()); err != nil {
 			return err
 		}
@@ -289,7 +296,10 @@ func (h *Handler) Handle(ctx context.Context, a *inbound.Accepted) (*Result, err
 		if script.DryRun || out.failed {
 			return errRollback
 		}
-		return h.commitReply(ctx, tx, cfg, a, now, ids, res, out, out.view.Info, *out.me)
+		if err := h.commitReply(ctx, tx, cfg, a, now, ids, res, out, out.view.Info, *out.me); err != nil {
+			return err
+		}
+		return h.Decisions.Commit(tx.SQL()) // last, before tx commits
 	})
 	if errors.Is(err, errRollback) {
 		_, err = h.Store.Update(ctx, actor, func(tx *directory.Tx) error {

@@ -95,7 +95,8 @@ func newFixtureWith(t *testing.T, opts func(*directory.Options)) *fixture {
 	}
 	f.ob.Key = outbox.NewKey()
 	f.ob.Now = f.now
-	f.h = &Handler{Store: s, Secret: f.dir, Outbox: f.ob, Now: f.now}
+	f.h = &Handler{Store: s, Secret: f.dir, Outbox: f.ob, Now: f.now,
+		Decisions: &liveness.Decisions{Path: filepath.Join(t.TempDir(), "pending-decided"), Secret: f.ob.Key}}
 
 	type spec struct {
 		name, email string

@@ -107,7 +107,7 @@ func (r *run) pendingOf(me *directory.Contact, kind string) liveness.Pending {
 
 // propose records p (liveness.Propose, which sets its id).
 func (r *run) propose(p *liveness.Pending) error {
-	err := liveness.Propose(r.ctx, r.tx.SQL(), r.tokenSecret, p, r.now)
+	err := liveness.Propose(r.ctx, r.tx.SQL(), r.auth, p, r.now)
 	if err == nil {
 		r.pending = append(r.pending, p.ID)
 		return nil
@@ -122,7 +122,7 @@ func (r *run) propose(p *liveness.Pending) error {
 // everyone told of it, at once, and returns what the reply says of
 // them.
 func (r *run) supersede() ([]string, error) {
-	ss, err := liveness.SupersedeWaiting(r.ctx, r.tx, r.tokenSecret, "member:"+r.a.Key.Fingerprint, r.now)
+	ss, err := liveness.SupersedeWaiting(r.ctx, r.tx, r.auth, "member:"+r.a.Key.Fingerprint, r.now)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (r *run) veto(change *liveness.Pending) (string, error) {
 		return "", refuse("not vetoed: change %s %s", p.ID, decided(&p))
 	}
 	by := "member:" + r.a.Key.Fingerprint
-	vp, err := liveness.Veto(r.ctx, r.tx.SQL(), r.tokenSecret, p.ID, by, r.now)
+	vp, err := liveness.Veto(r.ctx, r.tx.SQL(), r.auth, p.ID, by, r.now)
 	if err != nil {
 		return "", vetoError(err)
 	}
@@ -174,7 +174,7 @@ func (r *run) confirm(c *Command, change *liveness.Pending) (string, error) {
 	case !strings.EqualFold(p.Fingerprint, r.a.Key.Fingerprint):
 		return "", refuse("not confirmed: sign the CONFIRM with the key change %s replaces, %s", p.ID, p.Fingerprint)
 	}
-	if _, err := liveness.Prove(r.ctx, r.tx.SQL(), r.tokenSecret, p.ID, liveness.ProofHash(c.Token), r.now); err != nil {
+	if _, err := liveness.Prove(r.ctx, r.tx.SQL(), r.auth, p.ID, liveness.ProofHash(c.Token), r.now); err != nil {
 		return "", proveError(err, &p)
 	}
 	verb := "confirmed"

@@ -222,12 +222,59 @@ func apply(t *testing.T, f *fixture, ids ...string) {
 	for _, id := range ids {
 		actor := directory.Actor{Name: "operator:test", Evidence: liveness.ApplyEvidence(f.pending(id), "", f.now())}
 		_, err := f.store.Update(f.ctx, actor, func(tx *directory.Tx) error {
-			_, err := liveness.Apply(f.ctx, tx, id, liveness.ApplyOptions{Secret: f.h.Outbox.Key, By: actor.Name, Evidence: fixtureEvidence}, f.now())
-			return err
+			if err := tryApply(f, tx, id); err != nil {
+				return err
+			}
+			return f.h.Decisions.Commit(tx.SQL())
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func tryApply(f *fixture, tx *directory.Tx, id string) error {
+	defer f.h.Decisions.Forget(tx.SQL())
+	_, err := liveness.Apply(f.ctx, tx, id, liveness.ApplyOptions{Auth: liveness.Auth{Secret: f.h.Outbox.Key, Decisions: f.h.Decisions}, By: "operator:test", Evidence: fixtureEvidence}, f.now())
+	return err
+}
+
+// A VETO by mail is in the home's record of decisions: the change's row
+// restored from a copy saved while it waited (its MAC with it) is
+// refused as tampered, never applied. A VETO in a DRY-RUN records
+// nothing.
+func TestVetoRecorded(t *testing.T) {
+	f := newFixture(t)
+	res := f.handle(f.accepted("alice@dns.pt", "SET EMAIL alice.silva@dns.pt\n"))
+	id := res.Pending[0]
+	if res = f.handle(f.accepted("bob@dns.pt", "DRY-RUN\nVETO "+id+"\n")); res.Failed || !res.DryRun {
+		t.Fatalf("%+v", res)
+	}
+	if bad, err := liveness.Tampered(f.ctx, f.store.DB(), liveness.Auth{Secret: f.ob.Key, Decisions: f.h.Decisions}, false); err != nil || len(bad) != 0 {
+		t.Fatalf("tampered after a DRY-RUN VETO: %v %v", bad, err)
+	}
+	db := f.store.DB()
+	var mac []byte
+	if err := db.QueryRowContext(f.ctx, `SELECT mac FROM pending_changes WHERE id = ?`, id).Scan(&mac); err != nil {
+		t.Fatal(err)
+	}
+	if res = f.handle(f.accepted("bob@dns.pt", "VETO "+id+"\n")); res.Failed {
+		t.Fatal(res.Results[0].Err)
+	}
+	if _, err := db.ExecContext(f.ctx, `UPDATE pending_changes SET state = 'waiting', decided = NULL, decided_by = NULL, reason = NULL, mac = ? WHERE id = ?`, mac, id); err != nil {
+		t.Fatal(err)
+	}
+	if !f.pending(id).Authentic(f.ob.Key) {
+		t.Fatal("the restored row fails its MAC")
+	}
+	f.advance(liveness.DefaultDelay + time.Hour)
+	_, err := f.store.Update(f.ctx, directory.Actor{Name: "operator:test"}, func(tx *directory.Tx) error { return tryApply(f, tx, id) })
+	var pe *liveness.PendingError
+	if !errors.As(err, &pe) || pe.Err != liveness.ErrTampered || !strings.Contains(err.Error(), "decided vetoed at") {
+		t.Fatalf("apply of the restored row: %v", err)
+	}
+	if c, _ := f.store.Contact(f.ctx, "alice@dns.pt"); c.Email != "alice@dns.pt" {
+		t.Fatal("applied")
 	}
 }
 

@@ -82,12 +82,15 @@ func TestCollectPending(t *testing.T) {
 		if p.Actor == "" {
 			p.Actor = rita
 		}
-		sqlTx(func(tx *sql.Tx) error { return liveness.Propose(ctx, tx, secret, p, at) })
+		sqlTx(func(tx *sql.Tx) error { return liveness.Propose(ctx, tx, liveness.Auth{Secret: secret}, p, at) })
 		return p.ID
 	}
 	cancel := func(id string, at time.Time) {
 		t.Helper()
-		sqlTx(func(tx *sql.Tx) error { _, err := liveness.Cancel(ctx, tx, secret, id, rita, at); return err })
+		sqlTx(func(tx *sql.Tx) error {
+			_, err := liveness.Cancel(ctx, tx, liveness.Auth{Secret: secret}, id, rita, at)
+			return err
+		})
 	}
 
 	// Decided before the period (7 days back): not in the report.
@@ -103,7 +106,7 @@ func TestCollectPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.Update(ctx, actor, func(tx *directory.Tx) error {
-		p, err := liveness.Apply(ctx, tx, applied, liveness.ApplyOptions{Secret: secret, By: rita}, start.Add(-day))
+		p, err := liveness.Apply(ctx, tx, applied, liveness.ApplyOptions{Auth: liveness.Auth{Secret: secret}, By: rita}, start.Add(-day))
 		if err == nil && p.State != liveness.StateApplied {
 			t.Fatalf("change %s %s: %s", p.ID, p.State, p.Reason)
 		}
@@ -118,7 +121,7 @@ func TestCollectPending(t *testing.T) {
 	waitProven := propose(&liveness.Pending{Email: "ana@dns.pt", Kind: liveness.ChangeKey, NewKey: anaNew,
 		Actor: "member:" + anaKey.Fingerprint, ProofHash: liveness.ProofHash("token-ana")}, start.Add(-2*time.Hour))
 	sqlTx(func(tx *sql.Tx) error {
-		_, err := liveness.Prove(ctx, tx, secret, waitProven, liveness.ProofHash("token-ana"), start.Add(-time.Hour))
+		_, err := liveness.Prove(ctx, tx, liveness.Auth{Secret: secret}, waitProven, liveness.ProofHash("token-ana"), start.Add(-time.Hour))
 		return err
 	})
 	bobNew := regKey(t, "Bob Costa 2", "bob.costa@dns.pt")
@@ -187,11 +190,11 @@ func TestCollectPending(t *testing.T) {
 	// The next day: the decided ones are behind, the waiting ones are
 	// still there, and enough to say something.
 	sqlTx(func(tx *sql.Tx) error {
-		_, err := liveness.Cancel(ctx, tx, secret, waitProven, rita, start)
+		_, err := liveness.Cancel(ctx, tx, liveness.Auth{Secret: secret}, waitProven, rita, start)
 		return err
 	})
 	sqlTx(func(tx *sql.Tx) error {
-		_, err := liveness.Cancel(ctx, tx, secret, waitUnproven, rita, start)
+		_, err := liveness.Cancel(ctx, tx, liveness.Auth{Secret: secret}, waitUnproven, rita, start)
 		return err
 	})
 	sum, err = Collect(ctx, Sources{DB: s.DB(), Outbox: ob, Now: start.Add(day), Since: start.Add(time.Minute)})
