@@ -35,8 +35,11 @@ instead, and one whose contact changed its address or key meanwhile is
 superseded, and so is one asked for by mail whose asking key is revoked or
 unusable by then, or whose contact has no active ccTLD left. Each of these is
 announced like the change itself. Every change's row is authenticated with
-keys/outbox.key: one written or changed in the database is never applied,
-proven or decided (PENDING CHANGE TAMPERING; ccdir verify fails on it).`,
+keys/outbox.key, and every decision is recorded in keys/pending-decided
+before it is kept: a row written or changed in the database, or put back
+from an earlier copy after its change was decided, is never applied,
+proven or decided (PENDING CHANGE TAMPERING; ccdir verify fails on it);
+pending cancel ID --tampered discards it.`,
 	}
 	cmd.AddCommand(newPendingListCmd(g), newPendingApproveCmd(g), newPendingCancelCmd(g))
 	return cmd
@@ -223,7 +226,7 @@ func (g *globals) proposeChange(ctx context.Context, tx *directory.Tx, notes *tx
 		}
 		if errors.As(err, &pe) && errors.Is(err, liveness.ErrTampered) {
 			return "", withHint(fmt.Errorf("%s: %w", c.Email, err),
-				"the tampered change is never decided; check who can write the database, run ccdir verify, and make this change at once with --confirmed HOW")
+				"the tampered change is never applied; check who can write the database, run ccdir verify, then discard it with: ccdir pending cancel %s --tampered; or make this change at once with --confirmed HOW", pe.ID)
 		}
 		return "", err
 	}
@@ -453,9 +456,11 @@ func (g *globals) applyPendingOnce(ctx context.Context, p liveness.Pending, how 
 // pendingContact is the contact a pending change concerns, for its
 // notices: found by its id (Pending.ContactID), as mailcmd finds it,
 // not by the address it had, which another contact may have now. A
-// contact removed since is told only at the address the change
-// recorded (and, for a key change, the new key): none of its ccTLDs'
-// contacts, and nobody who has its old address now.
+// contact removed since is a contact without a key at the address the
+// change recorded: nothing can be encrypted to it, so it is not told
+// there (the command warns "no notice of the change to …: no key"); only a key change's
+// new key is told, at that address. None of its ccTLDs' contacts is
+// told, nor whoever has its old address now.
 func pendingContact(tx *directory.Tx, p liveness.Pending) (directory.Contact, error) {
 	c, err := tx.ContactByID(p.ContactID)
 	if errors.Is(err, directory.ErrNotFound) {
@@ -587,7 +592,7 @@ func (g *globals) skippedChangesError() error {
 		return nil
 	}
 	return withHint(fmt.Errorf("%s not applied (see above)", plural(g.skippedChanges, "due pending change")),
-		"a change whose row fails authentication was written or changed in %s by someone without keys/outbox.key: it is never applied; check who can write it, run ccdir verify, and ask for the change again (ccdir pending list --all shows it)", g.path(dbName))
+		"a change whose row fails authentication was written or changed in %s by someone without keys/outbox.key, or put back after it was decided (keys/%s has it decided): it is never applied; check who can write it, run ccdir verify, then discard it with: ccdir pending cancel ID --tampered (ccdir pending list shows it TAMPERED), and ask for the change again if it is wanted", g.path(dbName), decidedName)
 }
 
 // reportDue prints what applyDue did (not for --json, where the

@@ -51,7 +51,7 @@ func readOutboxKey(path string) ([]byte, error) {
 	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(k) != outbox.KeySize {
 		return nil, withHint(fmt.Errorf("outbox key %s is damaged: want %d bytes in hex", path, outbox.KeySize),
-			"restore it from a backup; failing that, remove it (a new one is made, and the messages queued with the old one are refused)")
+			"restore it from a backup; failing that, remove it (a new one is made: the messages queued with the old one are refused, every waiting pending change then reads as tampered and must be discarded with ccdir pending cancel ID --tampered and asked again, and keys/%s, whose lines no longer authenticate, is to be moved aside)", decidedName)
 	}
 	return k, nil
 }
