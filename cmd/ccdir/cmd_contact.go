@@ -404,6 +404,11 @@ func runContactShow(ctx context.Context, g *globals, email string) error {
 			waiting = append(waiting, p)
 		}
 	}
+	// Marked as pending list marks them: never applied, only discarded.
+	tampered, err := g.tamperedPending(ctx, s.DB(), false)
+	if err != nil {
+		return err
+	}
 	if g.json {
 		// "confirmed" is the signed entry's time of last change;
 		// last_confirmed (operational, from the pings table) is the last
@@ -413,6 +418,9 @@ func runContactShow(ctx context.Context, g *globals, email string) error {
 			LastConfirmed *string       `json:"last_confirmed"`
 			Pending       []pendingJSON `json:"pending_changes,omitempty"`
 		}{Contact: c, Pending: pendingJSONs(waiting)}
+		for i := range out.Pending {
+			out.Pending[i].Tampered = tampered[out.Pending[i].ID]
+		}
 		if !last.IsZero() {
 			v := rfc3339(last)
 			out.LastConfirmed = &v
@@ -422,7 +430,11 @@ func runContactShow(ctx context.Context, g *globals, email string) error {
 	printContact(g, c, "")
 	g.printf("last confirmed  %s\n", lastConfirmedText(last))
 	for _, p := range waiting {
-		g.printf("pending         %s: %s, due %s, asked by %s\n", p.ID, p.What(), p.Due.UTC().Format("2006-01-02 15:04 UTC"), p.Actor)
+		mark := ""
+		if tampered[p.ID] {
+			mark = " TAMPERED (its row fails authentication: never applied; ccdir pending cancel " + p.ID + " --tampered)"
+		}
+		g.printf("pending         %s: %s, due %s, asked by %s%s\n", p.ID, p.What(), p.Due.UTC().Format("2006-01-02 15:04 UTC"), p.Actor, mark)
 	}
 	return nil
 }

@@ -287,21 +287,9 @@ func runPendingList(ctx context.Context, o pendingListOptions, g *globals) error
 	}
 	// Rows that fail authentication are flagged: never applied, proven
 	// or decided (liveness.Pending.Authentic).
-	secret, err := readOutboxKey(g.path(keysDir, outboxKeyName))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	bad, err := g.tamperedPending(ctx, s.DB(), o.all)
+	if err != nil {
 		return err
-	}
-	bad := map[string]bool{}
-	if secret != nil {
-		// Its MAC, and the home's record of decisions: a row put back
-		// from an earlier copy after it was decided.
-		ts, err := liveness.Tampered(ctx, s.DB(), liveness.Auth{Secret: secret, Decisions: g.decisions(secret)}, o.all)
-		if err != nil {
-			return err
-		}
-		for _, p := range ts {
-			bad[p.ID] = true
-		}
 	}
 	tampered := 0
 	flag := func(p liveness.Pending) bool {
@@ -358,6 +346,30 @@ func runPendingList(ctx context.Context, o pendingListOptions, g *globals) error
 	}
 	g.printf("%s\n", plural(len(ps), "change"))
 	return nil
+}
+
+// tamperedPending is the set of the ids of the waiting changes (with
+// all, of every change) whose
+// rows fail authentication (liveness.Tampered: their MAC, or the home's
+// record of decisions has them decided); empty without an outbox key
+// (an auditor's copy of the database: nothing to check with).
+func (g *globals) tamperedPending(ctx context.Context, q liveness.Queryer, all bool) (map[string]bool, error) {
+	bad := map[string]bool{}
+	secret, err := readOutboxKey(g.path(keysDir, outboxKeyName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return bad, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ts, err := liveness.Tampered(ctx, q, liveness.Auth{Secret: secret, Decisions: g.decisions(secret)}, all)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ts {
+		bad[p.ID] = true
+	}
+	return bad, nil
 }
 
 // pendingRefusal adds the hint for a refused decision on a change.

@@ -106,7 +106,8 @@ func runReport(ctx context.Context, o reportOptions, g *globals) error {
 		return err
 	}
 	ob.Now = g.now
-	src := report.Sources{DB: s.DB(), Outbox: ob, Snapshot: snap, Statuses: statuses, RemindDays: g.numbers("keys.remind_days"), Now: now}
+	src := report.Sources{DB: s.DB(), Outbox: ob, Snapshot: snap, Statuses: statuses, RemindDays: g.numbers("keys.remind_days"), Now: now,
+		Auth: liveness.Auth{Secret: ob.Key, Decisions: g.decisions(ob.Key)}}
 	if o.since > 0 {
 		src.Since = now.Add(-o.since)
 	}

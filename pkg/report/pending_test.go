@@ -207,4 +207,26 @@ func TestCollectPending(t *testing.T) {
 	if text := sum.Text(); strings.Contains(text, "Nothing needs attention") || !strings.Contains(text, "Pending key and email changes that wait (1):\n") {
 		t.Errorf("next day's text:\n%s", text)
 	}
+
+	// A waiting row edited in the database is marked TAMPERED, as
+	// pending list marks it, when the report can authenticate the rows.
+	if sum.Pending[0].Tampered {
+		t.Fatal("tampered without Auth")
+	}
+	src := Sources{DB: s.DB(), Outbox: ob, Now: start.Add(day), Since: start.Add(time.Minute), Auth: liveness.Auth{Secret: secret}}
+	if sum, err = Collect(ctx, src); err != nil || sum.Pending[0].Tampered {
+		t.Fatalf("authentic row: %+v, %v", sum.Pending, err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `UPDATE pending_changes SET new_email = 'evil@example.org' WHERE id = ?`, waitEmail); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err = Collect(ctx, src); err != nil || !sum.Pending[0].Tampered {
+		t.Fatalf("edited row: %+v, %v", sum.Pending, err)
+	}
+	if text := sum.Text(); !strings.Contains(text, "    TAMPERED: its row fails authentication; never applied; check who can write the database, then: ccdir pending cancel "+waitEmail+" --tampered\n") {
+		t.Errorf("text:\n%s", text)
+	}
+	if j, _ := json.Marshal(sum); !strings.Contains(string(j), `"tampered":true`) {
+		t.Errorf("JSON: %s", j)
+	}
 }

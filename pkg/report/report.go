@@ -72,6 +72,10 @@ type Change struct {
 	Decided     *time.Time `json:"decided"` // nil while it waits
 	DecidedBy   string     `json:"decided_by,omitempty"`
 	Reason      string     `json:"reason,omitempty"` // why it expired or was superseded
+	// Tampered: its row fails authentication (liveness.Tampered: edited
+	// in the database, or put back after it was decided): it is never
+	// applied, only discarded (ccdir pending cancel ID --tampered).
+	Tampered bool `json:"tampered,omitempty"`
 }
 
 func toChange(p liveness.Pending) Change {
@@ -135,6 +139,9 @@ type Sources struct {
 	// gets), or have expired; nil: liveness.DefaultRemindDays.
 	RemindDays []int
 	Now        time.Time
+	// Auth authenticates the pending changes (liveness.Tampered): those
+	// whose rows fail it are marked Tampered. A zero Auth: not checked.
+	Auth liveness.Auth
 }
 
 // Last returns when the last report mailed ended (zero if none).
@@ -211,10 +218,22 @@ func Collect(ctx context.Context, src Sources) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report: pending changes: %w", err)
 	}
+	tampered := map[string]bool{}
+	if src.Auth.Secret != nil {
+		bad, err := liveness.Tampered(ctx, src.DB, src.Auth, false)
+		if err != nil {
+			return nil, fmt.Errorf("report: pending changes: %w", err)
+		}
+		for _, p := range bad {
+			tampered[p.ID] = true
+		}
+	}
 	for _, p := range changes {
 		switch {
 		case p.State == liveness.StateWaiting:
-			s.Pending = append(s.Pending, toChange(p))
+			c := toChange(p)
+			c.Tampered = tampered[p.ID]
+			s.Pending = append(s.Pending, c)
 		case !p.Decided.Before(since) && !p.Decided.After(now):
 			s.Decided = append(s.Decided, toChange(p))
 		}
@@ -318,6 +337,9 @@ func (s *Summary) Text() string {
 		for _, c := range s.Pending {
 			fmt.Fprintf(&b, "  %s  %s %s: %s → %s, asked by %s at %s, due %s%s\n", c.ID, c.Contact, c.Kind, c.Old, c.New,
 				c.AskedBy, c.Asked.Format(at), c.Due.Format(at), c.proof(at))
+			if c.Tampered {
+				fmt.Fprintf(&b, "    TAMPERED: its row fails authentication; never applied; check who can write the database, then: ccdir pending cancel %s --tampered\n", c.ID)
+			}
 		}
 		b.WriteString("  (ccdir pending list; ccdir pending approve ID or ccdir pending cancel ID)\n")
 	}
