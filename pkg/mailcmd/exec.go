@@ -24,10 +24,16 @@ const (
 	maxSearchHits   = 25 // SEARCH result lines
 )
 
-// refusal is a command that cannot run, said to the sender.
-type refusal struct{ msg string }
+// refusal is a command that cannot run, said to the sender (msg).
+// detail, when set, is what only the log says (Result.Summary): what a
+// member is not told, as the internals of a tampered pending change.
+type refusal struct {
+	msg    string
+	detail error
+}
 
 func (e *refusal) Error() string { return e.msg }
+func (e *refusal) Unwrap() error { return e.detail }
 
 func refuse(format string, args ...any) error { return &refusal{msg: fmt.Sprintf(format, args...)} }
 

@@ -529,6 +529,12 @@ func (r *Result) Summary() string {
 	if len(r.Pending) > 0 {
 		parts = append(parts, "pending "+strings.Join(r.Pending, ", "))
 	}
+	for _, c := range r.Results {
+		var rf *refusal
+		if errors.As(c.Err, &rf) && rf.detail != nil {
+			parts = append(parts, fmt.Sprintf("%s refused: %v", c.Command.Verb, rf.detail))
+		}
+	}
 	if len(r.Challenged) > 0 {
 		parts = append(parts, "challenge to the new key queued")
 	}

@@ -235,10 +235,23 @@ func fingerprintOf(k *directory.Key) string {
 
 // proposeError, vetoError and proveError turn what liveness refuses into
 // what the sender is told.
+// tamperedRefusal is the refusal of a command on a change whose row
+// fails authentication (liveness.ErrTampered): the member is told
+// neutrally, the log (Result.Summary) gets the detail.
+func tamperedRefusal(err error, format string, args ...any) error {
+	if !errors.Is(err, liveness.ErrTampered) {
+		return nil
+	}
+	return &refusal{msg: fmt.Sprintf(format, args...) + " cannot be decided by mail now; the operator has been told", detail: err}
+}
+
 func proposeError(err error, p *liveness.Pending) error {
 	var pe *liveness.PendingError
 	if !errors.As(err, &pe) {
 		return err
+	}
+	if r := tamperedRefusal(err, "not done: your %s change", p.Kind); r != nil {
+		return r
 	}
 	if errors.Is(err, liveness.ErrChangeWaits) {
 		return refuse("not done: your %s change %s waits already, until %s; VETO it first to ask for another", p.Kind, pe.ID, pe.At.UTC().Format(dueFormat))
@@ -249,6 +262,9 @@ func proposeError(err error, p *liveness.Pending) error {
 func vetoError(err error) error {
 	var pe *liveness.PendingError
 	if errors.As(err, &pe) {
+		if r := tamperedRefusal(err, "not vetoed: change %s", pe.ID); r != nil {
+			return r
+		}
 		return refuse("not vetoed: %v", pe)
 	}
 	return err
@@ -258,6 +274,9 @@ func proveError(err error, p *liveness.Pending) error {
 	var pe *liveness.PendingError
 	if !errors.As(err, &pe) {
 		return err
+	}
+	if r := tamperedRefusal(err, "not confirmed: change %s", p.ID); r != nil {
+		return r
 	}
 	switch {
 	case errors.Is(err, liveness.ErrProofWrong):

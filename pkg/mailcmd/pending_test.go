@@ -241,8 +241,8 @@ func tryApply(f *fixture, tx *directory.Tx, id string) error {
 
 // A VETO by mail is in the home's record of decisions: the change's row
 // restored from a copy saved while it waited (its MAC with it) is
-// refused as tampered, never applied. A VETO in a DRY-RUN records
-// nothing.
+// refused as tampered, never applied; a VETO of it is refused with a
+// neutral reply. A VETO in a DRY-RUN records nothing.
 func TestVetoRecorded(t *testing.T) {
 	f := newFixture(t)
 	res := f.handle(f.accepted("alice@dns.pt", "SET EMAIL alice.silva@dns.pt\n"))
@@ -266,6 +266,17 @@ func TestVetoRecorded(t *testing.T) {
 	}
 	if !f.pending(id).Authentic(f.ob.Key) {
 		t.Fatal("the restored row fails its MAC")
+	}
+	// A VETO of it now: the member is told neutrally, the log (Summary)
+	// gets the detail.
+	res = f.handle(f.accepted("bob@dns.pt", "VETO "+id+"\n"))
+	if !res.Failed || !strings.Contains(res.Summary(), "VETO refused: PENDING CHANGE TAMPERING: change "+id+": decided vetoed at") {
+		t.Fatalf("%+v: %s", res, res.Summary())
+	}
+	reply := f.reply("bob@dns.pt").text
+	mustContain(t, reply, "FAILED: not vetoed: change "+id+" cannot be decided by mail now; the operator has been told")
+	if strings.Contains(reply, "TAMPERING") || strings.Contains(reply, "pending_changes") {
+		t.Errorf("reply tells the internals:\n%s", reply)
 	}
 	f.advance(liveness.DefaultDelay + time.Hour)
 	_, err := f.store.Update(f.ctx, directory.Actor{Name: "operator:test"}, func(tx *directory.Tx) error { return tryApply(f, tx, id) })
