@@ -49,11 +49,12 @@ type Decisions struct {
 	Path   string
 	Secret []byte
 	// Warn, when set, is told of each line ignored (by its number, never
-	// its content).
+	// its content), once.
 	Warn func(format string, args ...any)
 
 	mu     sync.Mutex
 	staged map[*sql.Tx][]Decision
+	warned map[int]bool // the lines told to Warn already
 }
 
 // Decision is one line of the record of decisions.
@@ -95,7 +96,16 @@ func (d *Decisions) Load() (map[string]Decision, error) {
 		fields := strings.Fields(sc.Text())
 		if len(fields) != 4 || !ValidChangeID(fields[0]) ||
 			!hmac.Equal([]byte(fields[3]), []byte(d.mac(fields[0], fields[1], fields[2]))) {
-			if d.Warn != nil {
+			d.mu.Lock()
+			tell := d.Warn != nil && !d.warned[n]
+			if tell {
+				if d.warned == nil {
+					d.warned = map[int]bool{}
+				}
+				d.warned[n] = true
+			}
+			d.mu.Unlock()
+			if tell {
 				d.Warn("%s: line %d ignored: malformed, or its MAC fails under the outbox key", d.Path, n)
 			}
 			continue
