@@ -197,8 +197,9 @@ func (g *globals) verifyPending(ctx context.Context, s *directory.Store) error {
 	}
 	bad, err := liveness.Tampered(ctx, s.DB(), liveness.Auth{Secret: k, Decisions: g.decisions(k)}, false)
 	if err != nil {
-		g.warnf("the pending changes were not checked: %v", err)
-		return nil
+		// The outbox key is here, so the record of decisions is too:
+		// one that cannot be read is a problem, not a skipped check.
+		return &directory.VerifyError{Reason: fmt.Sprintf("the pending changes could not be checked: %v", err)}
 	}
 	if len(bad) == 0 {
 		return nil
@@ -207,7 +208,7 @@ func (g *globals) verifyPending(ctx context.Context, s *directory.Store) error {
 	for i, p := range bad {
 		ids[i] = p.ID
 	}
-	return &directory.VerifyError{Reason: fmt.Sprintf("PENDING CHANGE TAMPERING: %s waiting whose row fails authentication (not written by this ccdir, or changed since, or decided per the home's record of decisions %s: a row put back from an earlier copy): %s; ccdir never applies, proves or decides them",
+	return &directory.VerifyError{Reason: fmt.Sprintf("PENDING CHANGE TAMPERING: %s waiting whose row fails authentication (not written by this ccdir, or changed since, or decided per the home's record of decisions %s: a row put back from an earlier copy, or a decision whose transaction failed after it was recorded): %s; ccdir never applies or proves them: discard each with ccdir pending cancel ID --tampered",
 		plural(len(bad), "change"), g.path(keysDir, decidedName), strings.Join(ids, ", "))}
 }
 

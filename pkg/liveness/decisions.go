@@ -1,13 +1,13 @@
 package liveness
 
 import (
-	"bufio"
 	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -48,13 +48,13 @@ type Auth struct {
 type Decisions struct {
 	Path   string
 	Secret []byte
-	// Warn, when set, is told of each line ignored (by its number, never
-	// its content), once.
+	// Warn, when set, is told of the lines ignored (the first by its
+	// number, never its content, and how many more), once for each count.
 	Warn func(format string, args ...any)
 
 	mu     sync.Mutex
 	staged map[*sql.Tx][]Decision
-	warned map[int]bool // the lines told to Warn already
+	warned map[int]bool // the counts of ignored lines told to Warn already
 }
 
 // Decision is one line of the record of decisions.
@@ -88,32 +88,42 @@ func (d *Decisions) Load() (map[string]Decision, error) {
 		return nil, fmt.Errorf("liveness: record of decisions: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, maxDecisionLine), maxDecisionLine)
-	n := 0
-	for sc.Scan() {
-		n++
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 4 || !ValidChangeID(fields[0]) ||
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("liveness: record of decisions %s: %w", d.Path, err)
+	}
+	// Lines are read whole, blank ones skipped; a line that is not a
+	// decision (torn by a crash before its transaction committed, too
+	// long, its MAC failing) is told and skipped, never the end of the
+	// record: Append starts a line of its own after a torn one.
+	var bad []int
+	for n, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(line) > maxDecisionLine || len(fields) != 4 || !ValidChangeID(fields[0]) ||
 			!hmac.Equal([]byte(fields[3]), []byte(d.mac(fields[0], fields[1], fields[2]))) {
-			d.mu.Lock()
-			tell := d.Warn != nil && !d.warned[n]
-			if tell {
-				if d.warned == nil {
-					d.warned = map[int]bool{}
-				}
-				d.warned[n] = true
-			}
-			d.mu.Unlock()
-			if tell {
-				d.Warn("%s: line %d ignored: malformed, or its MAC fails under the outbox key", d.Path, n)
-			}
+			bad = append(bad, n+1)
 			continue
 		}
 		out[fields[0]] = Decision{ID: fields[0], State: fields[1], At: parseTime(fields[2])}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("liveness: record of decisions %s, after line %d: %w", d.Path, n, err)
+	if len(bad) > 0 && d.Warn != nil {
+		d.mu.Lock()
+		tell := d.warned == nil || !d.warned[len(bad)]
+		if d.warned == nil {
+			d.warned = map[int]bool{}
+		}
+		d.warned[len(bad)] = true
+		d.mu.Unlock()
+		if tell {
+			more := ""
+			if len(bad) > 1 {
+				more = fmt.Sprintf(", and %d more", len(bad)-1)
+			}
+			d.Warn("%s: line %d ignored%s: torn by a crash, malformed, or its MAC fails under the outbox key", d.Path, bad[0], more)
+		}
 	}
 	return out, nil
 }
@@ -160,11 +170,19 @@ func (d *Decisions) Append(ds ...Decision) error {
 		return ErrNoSecret
 	}
 	_, statErr := os.Lstat(d.Path)
-	f, err := os.OpenFile(d.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(d.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("liveness: record of decisions: %w", err)
 	}
 	var b strings.Builder
+	// After a line torn by a crash, a line of its own: else the torn
+	// one would swallow this decision.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err != nil || last[0] != '\n' {
+			b.WriteByte('\n')
+		}
+	}
 	for _, x := range ds {
 		ts := formatTime(x.At.UTC().Truncate(time.Second))
 		fmt.Fprintf(&b, "%s %s %s %s\n", x.ID, x.State, ts, d.mac(x.ID, x.State, ts))
