@@ -31,6 +31,10 @@
 //   - a mail with any invalid line runs nothing (as Schleuder does); a
 //     command that fails while running (a refusal) rolls back every change
 //     of the mail, later commands do not run, and only the reply is sent;
+//   - the reply of a DRY-RUN or of a failed mail quotes the head the
+//     mail found (one that exists), "unchanged", and for a DRY-RUN how
+//     many ledger entries the mail would add, never the serial and hash
+//     its rolled-back changes reached;
 //   - SET PHONE replaces the regular numbers and keeps the emergency one;
 //     SET EMERGENCY-PHONE replaces the emergency number and keeps the
 //     regular ones; "none" clears, but one number always remains;

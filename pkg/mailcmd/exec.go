@@ -58,6 +58,9 @@ type run struct {
 	dry   bool
 	email string // the sender's email
 
+	// start is the head the mail found: what a reply of a DRY-RUN or a
+	// failed mail quotes, as its changes are rolled back.
+	start directory.Head
 	// view is the directory as the mail's changes so far leave it, so
 	// that queries after a change see it.
 	view   *directory.Snapshot
@@ -160,7 +163,7 @@ func (h *Handler) execute(ctx context.Context, tx *directory.Tx, a *inbound.Acce
 	if me == nil {
 		return nil, ErrUnknownSender
 	}
-	r := &run{ctx: ctx, tx: tx, a: a, now: now, dry: s.DryRun, email: me.Email, view: snap, before: cloneContact(*me),
+	r := &run{ctx: ctx, tx: tx, a: a, now: now, dry: s.DryRun, email: me.Email, start: snap.Head, view: snap, before: cloneContact(*me),
 		notices: liveness.NewNotices(snap, me.Email), digest: dig, digestErr: digErr, cfg: h.config(), tokenSecret: h.Outbox.Key, rand: h.rand(),
 		auth: liveness.Auth{Secret: h.Outbox.Key, Decisions: h.Decisions}}
 	for _, c := range s.Commands {

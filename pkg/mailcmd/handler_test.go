@@ -3,6 +3,7 @@ package mailcmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -477,4 +478,24 @@ func TestUnknownSender(t *testing.T) {
 	if !errors.Is(err, ErrUnknownSender) {
 		t.Fatalf("err %v", err)
 	}
+}
+
+// A DRY-RUN, or a mail whose command failed, quotes the head the
+// directory really has, not the one its rolled-back changes reached,
+// and says how many entries it would have made.
+func TestDryRunHead(t *testing.T) {
+	f := newFixture(t)
+	head, err := f.h.Store.Head(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.handle(f.accepted("alice@dns.pt", "DRY-RUN\nSET NAME Alice Two\nSET 24X7 yes\n"))
+	r := f.reply("alice@dns.pt")
+	mustContain(t, r.text, fmt.Sprintf("Directory serial %d, head %s (unchanged: this mail would add 2 ledger entries).", head.Serial, head.Hash))
+	if strings.Contains(r.text, fmt.Sprintf("serial %d,", head.Serial+1)) {
+		t.Fatalf("the reply quotes a serial that does not exist:\n%s", r.text)
+	}
+	f.handle(f.accepted("alice@dns.pt", "SET NAME Alice Three\nSET PHONE none\n"))
+	r = f.reply("alice@dns.pt")
+	mustContain(t, r.text, fmt.Sprintf("Directory serial %d, head %s (unchanged: nothing of this mail was kept).", head.Serial, head.Hash))
 }

@@ -160,9 +160,33 @@ func replyBody(cfg Config, info directory.Info, from string, a *inbound.Accepted
 		fmt.Fprintf(&b, "\n%s: %s.\n", verb, strings.Join(to, ", "))
 	}
 	if out != nil {
-		fmt.Fprintf(&b, "\nDirectory serial %d, head %s.\n", out.view.Head.Serial, out.view.Head.Hash)
+		b.WriteString(headLine(res, out))
 	}
 	return footer(&b, info, from)
+}
+
+// headLine says where the directory stands after the mail. A DRY-RUN
+// or a failed mail keeps nothing: it quotes the head the mail found,
+// which exists, never the one its rolled-back changes reached (a
+// serial and hash that no ledger ever has), and says what it would
+// have added.
+func headLine(res *Result, out *run) string {
+	h := out.view.Head
+	if !res.DryRun && !res.Failed {
+		return fmt.Sprintf("\nDirectory serial %d, head %s.\n", h.Serial, h.Hash)
+	}
+	what := "nothing of this mail was kept"
+	if res.DryRun {
+		switch n := h.Serial - out.start.Serial; n {
+		case 0:
+			what = "this mail would add no ledger entry"
+		case 1:
+			what = "this mail would add 1 ledger entry"
+		default:
+			what = fmt.Sprintf("this mail would add %d ledger entries", n)
+		}
+	}
+	return fmt.Sprintf("\nDirectory serial %d, head %s (unchanged: %s).\n", out.start.Serial, out.start.Hash, what)
 }
 
 func footer(b *strings.Builder, info directory.Info, from string) string {
