@@ -25,11 +25,7 @@ import (
 func (p *Public) UsableUntil(at time.Time) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.entity
-	if !p.validAt.Equal(at) || at.IsZero() {
-		resetValidity(e)
-	}
-	p.validAt = at
+	e := p.validAt(at)
 	defer func() {
 		if at.IsZero() {
 			resetValidity(e)

@@ -55,9 +55,9 @@ type Public struct {
 
 	entity *openpgp.Entity
 	mu     *sync.Mutex
-	// validAt, if not zero, is the time for which the validity cached in
+	// checkedAt, if not zero, is the time for which the validity cached in
 	// entity was computed (with checkConfig): Check at that time keeps it.
-	validAt time.Time
+	checkedAt time.Time
 }
 
 // Entity returns the underlying go-crypto entity. It never holds secret key
@@ -338,7 +338,7 @@ func newPublic(e *openpgp.Entity, uidOrder []string, at time.Time) *Public {
 		resetValidity(e) // the checks above cached validity without a date
 	} else {
 		p.Expires = expiry(e, at) // from the signatures just verified
-		p.validAt = at
+		p.checkedAt = at
 	}
 	return p
 }
@@ -452,6 +452,18 @@ func bitsName(prefix string, pk *packet.PublicKey) string {
 		return prefix
 	}
 	return fmt.Sprintf("%s%d", prefix, bits)
+}
+
+// validAt readies p's entity for checks at t (p.mu held): go-crypto
+// caches the validity of signatures inside the entity, without the time
+// it was checked at, so a check at another time, or at the zero time,
+// starts from none.
+func (p *Public) validAt(t time.Time) *openpgp.Entity {
+	if !p.checkedAt.Equal(t) || t.IsZero() {
+		resetValidity(p.entity)
+	}
+	p.checkedAt = t
+	return p.entity
 }
 
 // resetValidity forgets the signature validity go-crypto caches inside the
@@ -572,11 +584,7 @@ func serializeMinimal(w io.Writer, e *openpgp.Entity, uids []string) error {
 func (p *Public) Check(now time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	e := p.entity
-	if !p.validAt.Equal(now) || now.IsZero() {
-		resetValidity(e)
-	}
-	p.validAt = now
+	e := p.validAt(now)
 	cfg := checkConfig(now)
 
 	if sig, err := e.VerifyPrimaryKey(now, cfg); err != nil {
@@ -751,7 +759,7 @@ func (p *Public) VerifyAt(data, sig []byte, now time.Time) (time.Time, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	resetValidity(p.entity)
-	p.validAt = time.Time{}
+	p.checkedAt = time.Time{}
 	s, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{p.entity}, bytes.NewReader(data), sigR, checkConfig(now))
 	if err != nil {
 		if errors.Is(err, pgperrors.ErrUnknownIssuer) {

@@ -23,7 +23,7 @@ func (p *Public) NewVerifier(now time.Time) (*Verifier, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	resetValidity(p.entity)
-	p.validAt = time.Time{}
+	p.checkedAt = time.Time{}
 	cfg := checkConfig(now)
 	if _, err := p.entity.VerifyPrimaryKey(now, cfg); err != nil {
 		return nil, fmt.Errorf("key %s: %w", p.Fingerprint, err)
