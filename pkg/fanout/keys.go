@@ -74,14 +74,21 @@ func (c *Keys) Recipient(k *directory.Key, t time.Time) (*pgpmime.Recipient, err
 	if k == nil {
 		return nil, keys.ErrNoKey
 	}
+	e := c.verdict(k, t)
+	defer e.mu.Unlock()
+	return e.rcpt, e.err
+}
+
+// verdict returns k's entry, locked, holding its verdict at t (checked
+// now unless it is the one cached for t).
+func (c *Keys) verdict(k *directory.Key, t time.Time) *keyEntry {
 	e := c.entry(k)
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if !e.done || !e.at.Equal(t) {
 		_, e.rcpt, e.err = c.check(e, t)
 		e.at, e.done = t, true
 	}
-	return e.rcpt, e.err
+	return e
 }
 
 // Err reports why k cannot be used at t, or nil.
@@ -117,13 +124,8 @@ func (c *Keys) UsableUntil(k *directory.Key, t time.Time) (time.Time, bool) {
 	if k == nil {
 		return time.Time{}, false
 	}
-	e := c.entry(k)
-	e.mu.Lock()
+	e := c.verdict(k, t)
 	defer e.mu.Unlock()
-	if !e.done || !e.at.Equal(t) {
-		_, e.rcpt, e.err = c.check(e, t)
-		e.at, e.done = t, true
-	}
 	return e.until, e.read
 }
 
