@@ -226,7 +226,9 @@ func TestExportEvidenceGPG(t *testing.T) {
 	}
 	g.Import(dirPub)
 	p := &Pipeline{Store: w.store, Secret: w.dir, Config: Config{Addresses: []string{dirAddr}}, Now: time.Now}
-	textOf := func(id string) string { return "DIRECTORY " + dirAddr + "\nSHOW de\n\n" + id + "\n- a line with a dash\n" }
+	textOf := func(id string) string {
+		return "DIRECTORY " + dirAddr + "\nSHOW de\n\n" + id + "\n- a line with a dash\n"
+	}
 	gpg := func(in []byte, args ...string) string {
 		t.Helper()
 		out, stderr, err := g.RunInput(in, append([]string{"--trust-model", "always", "--local-user", fpr}, args...)...)
