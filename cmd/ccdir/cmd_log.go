@@ -1,31 +1,42 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/inbound"
 )
 
 type logOptions struct {
 	since       int64
 	evidence    int64
-	evidenceSet bool // --evidence given
-	sinceSet    bool // --since given
+	evidenceSet bool   // --evidence given
+	sinceSet    bool   // --since given
+	output      string // -o: write the evidence for gpg and sq
+	force       bool   // --force: -o may replace a file
+	pin         string // --key: the directory key's fingerprint
 }
 
 func newLogCmd(g *globals) *cobra.Command {
 	var o logOptions
 	cmd := &cobra.Command{
-		Use:   "log [--since N] [--evidence N]",
+		Use:   "log [--since N] [--evidence N [-o FILE [--force] [--key FINGERPRINT]]]",
 		Short: "Show the audit trail: every ledger entry from serial N on",
 		Long: `Show the audit trail: every ledger entry from serial N on.
 
@@ -39,9 +50,40 @@ or applied with. Written to a file or a pipe, the bytes are exactly those
 kept; on a terminal each line is shown as text, with control characters
 escaped.
 
+With -o FILE, write instead the member's signed statement behind entry N
+in a form OpenPGP tools check as it is, with no splitting by hand:
+
+  gpg --verify FILE                       (the member's key in gpg's keyring)
+  sq verify --signer-cert KEY.asc FILE    (KEY.asc: the member's public key)
+
+A clear-signed mail gives a clear-signed text; every other form (PGP/MIME
+signed, signed and encrypted, inline signed or encrypted, a mail wrapped by
+a mailing list) gives an OpenPGP signed message: the signed data exactly as
+the member signed it (for an encrypted mail, what the decryption gave) and
+the member's own signature, unchanged. Entry N is one made by a member's
+signed mail, or one that applied a change a member asked for by signed
+mail. ccdir first checks the ledger up to its head (as every command that
+reads the directory for others does), finds the key registered for the
+member when the mail was taken, checks the statement with it as verify
+does, and prints which key signed it, for which contact, and the commands
+to run. Evidence an older ccdir kept as the whole mail is read again as the
+mail was; of a mail that was encrypted to the directory key, nothing can be
+checked without that key's secret, and -o refuses it (the mail as kept is
+still shown without -o).
+
+FILE is written with mode 0600 (it holds a contact's data), through a
+temporary file in its folder linked into place (renamed, with --force), so
+no half-written file is ever seen; an existing FILE is left alone unless
+--force is given. -o -
+writes to stdout and tells the rest on stderr. On a copy of a home without
+the directory's secret key (an auditor's), pin the directory key with
+--key, as for verify.
+
 EXIT STATUS
-  0 shown, 1 error (an unknown serial, an entry that keeps no evidence),
-  2 usage.`,
+  0 shown, 1 error (an unknown serial, an entry that keeps no evidence, an
+  entry whose evidence is not a member's signed mail, FILE exists),
+  2 usage, 3 (with -o) the ledger does not verify, or the evidence does
+  not verify with the key registered then.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.evidenceSet = cmd.Flags().Changed("evidence")
@@ -51,16 +93,25 @@ EXIT STATUS
 	}
 	cmd.Flags().Int64Var(&o.since, "since", 0, "first serial to show")
 	cmd.Flags().Int64Var(&o.evidence, "evidence", 0, "print the evidence kept with the entry of this serial")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "with --evidence: write the member's signed statement to FILE, for gpg --verify and sq verify (- for stdout)")
+	cmd.Flags().BoolVar(&o.force, "force", false, "with -o: replace FILE if it exists")
+	cmd.Flags().StringVar(&o.pin, "key", "", "with -o: the directory key's fingerprint, known from outside the home (needed without the secret key)")
 	return cmd
 }
 
 func runLog(ctx context.Context, o logOptions, g *globals) error {
+	if !o.evidenceSet && (o.output != "" || o.force || o.pin != "") {
+		return usagef("-o, --force and --key go with --evidence N")
+	}
+	if o.output == "" && (o.force || o.pin != "") {
+		return usagef("--force and --key go with -o FILE")
+	}
 	if o.evidenceSet {
 		if o.sinceSet {
 			return usagef("--evidence and --since do not go together")
 		}
-		if g.json {
-			return usagef("--evidence prints the evidence as it is kept, not as JSON")
+		if g.json && o.output == "" {
+			return usagef("--evidence prints the evidence as it is kept, not as JSON (with -o FILE, --json tells what was written)")
 		}
 		return runLogEvidence(ctx, o, g)
 	}
@@ -149,6 +200,9 @@ func runLogEvidence(ctx context.Context, o logOptions, g *globals) error {
 		return withHint(fmt.Errorf("ledger entry %d (%s by %s) keeps no evidence", found.Seq, found.Op, found.Actor),
 			"evidence is kept with changes asked by signed mail, made with --confirmed and applied after waiting")
 	}
+	if o.output != "" {
+		return exportEvidence(ctx, o, g, s, found)
+	}
 	if !writesToTerminal(g.stdout) {
 		_, err = g.stdout.Write(found.Evidence)
 		return err
@@ -226,4 +280,174 @@ func summarize(e *directory.Entry) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// askedByMember reads who asked for the pending change that an entry's
+// evidence says it applied (the first line liveness.ApplyEvidence writes).
+var askedByMember = regexp.MustCompile(`^pending change \S+ asked by member:([0-9A-Fa-f]{40,64}) at `)
+
+// memberStatement returns the member's signed mail that entry e keeps as
+// evidence, and the fingerprint of the registered key it was taken as
+// signed by: the evidence itself for an entry made by the mail (actor
+// member:FPR); for an entry that applied a pending change asked by
+// signed mail, the mail its evidence quotes after its first line.
+func memberStatement(e *directory.Entry) ([]byte, string, bool) {
+	if fpr, ok := strings.CutPrefix(e.Actor, "member:"); ok {
+		return e.Evidence, fpr, true
+	}
+	first, rest, ok := bytes.Cut(e.Evidence, []byte("\n\n"))
+	if m := askedByMember.FindSubmatch(first); ok && m != nil && inbound.IsEvidence(rest) {
+		return rest, string(m[1]), true
+	}
+	return nil, "", false
+}
+
+// exportEvidence is log --evidence N -o FILE: the member's signed
+// statement behind entry e, written for gpg --verify and sq verify.
+func exportEvidence(ctx context.Context, o logOptions, g *globals, s *directory.Store, e *directory.Entry) error {
+	ev, fpr, ok := memberStatement(e)
+	if !ok {
+		return withHint(fmt.Errorf("ledger entry %d (%s by %s) keeps no member's signed mail: its evidence is the text it was confirmed or applied with", e.Seq, e.Op, e.Actor),
+			"print that text with: ccdir log --evidence %d", e.Seq)
+	}
+	// The mail's entries follow each other with the same actor and
+	// evidence; the key is the one registered before the first of them
+	// (a KEY-ROTATE among them changes it for those after it), as
+	// verify checks it.
+	first, err := firstOfMail(ctx, s, e)
+	if err != nil {
+		return err
+	}
+	pub, err := g.verifyKey(o.pin)
+	if err != nil {
+		return err
+	}
+	if o.pin != "" && !strings.EqualFold(strings.ReplaceAll(o.pin, " ", ""), pub.Fingerprint) {
+		return &directory.VerifyError{Reason: fmt.Sprintf("the directory key is %s, not the pinned %s", pub.Fingerprint, o.pin)}
+	}
+	v, err := pub.NewVerifier(g.now())
+	if err != nil {
+		return fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
+	}
+	_, before, err := s.CheckedAt(ctx, pub.Fingerprint, v.Verify, directory.At{Serial: first - 1})
+	var te *directory.TamperError
+	if errors.As(err, &te) && directory.IsVerifyError(te.Finding) {
+		// What verify would report, and as it reports it (exit 3).
+		return te.Finding
+	}
+	if err != nil {
+		return err
+	}
+	var contact *directory.Contact
+	for i := range before[0].Contacts {
+		c := &before[0].Contacts[i]
+		if c.Key != nil && strings.EqualFold(c.Key.Fingerprint, fpr) && (contact == nil || c.ID < contact.ID) {
+			contact = c
+		}
+	}
+	if contact == nil {
+		return &directory.VerifyError{Seq: e.Seq, Reason: fmt.Sprintf("made by key %s, which was not registered to any contact at entry %d", fpr, first-1)}
+	}
+	at, err := time.Parse(time.RFC3339, e.Time)
+	if err != nil {
+		return &directory.VerifyError{Seq: e.Seq, Reason: fmt.Sprintf("bad time %q", e.Time)}
+	}
+	x, err := inbound.ExportEvidence(ev, contact.Key.Armored, at)
+	switch {
+	case errors.Is(err, inbound.ErrEvidenceSealed):
+		return withHint(fmt.Errorf("ledger entry %d: %v", e.Seq, err),
+			"only the directory's secret key opens it; ccdir verify checks who made the entry; the mail as kept: ccdir log --evidence %d > entry-%d.eml", e.Seq, e.Seq)
+	case errors.Is(err, inbound.ErrEvidenceBad):
+		return &directory.VerifyError{Seq: e.Seq, Reason: fmt.Sprintf("its evidence cannot be handed out: %v (registered to %s at entry %d)", err, contact.Email, first-1)}
+	case err != nil:
+		return fmt.Errorf("ledger entry %d: %w", e.Seq, err)
+	}
+
+	info := g.stdout
+	if o.output == "-" {
+		info = g.stderr
+		if _, err := g.stdout.Write(x.Message); err != nil {
+			return err
+		}
+	} else if err := writeFileNew(o.output, x.Message, 0o600, o.force); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return withHint(fmt.Errorf("%s exists", o.output), "choose another file, or replace it with --force")
+		}
+		return err
+	}
+	if g.json && o.output != "-" {
+		return g.printJSON(map[string]any{"file": o.output, "serial": e.Seq, "op": e.Op, "actor": e.Actor,
+			"form": x.Form, "kind": x.Kind, "signer": x.Signer, "contact": contact.Email,
+			"registered_at": first - 1, "signed": x.SignedAt.UTC().Format(time.RFC3339), "other_signers": x.Others})
+	}
+	file := o.output
+	if file == "-" {
+		file = "FILE"
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(info, format, printableArgs(args)...) }
+	p("wrote %s: the evidence of ledger entry %d (%s by %s) as a %s (from a %s mail)\n", o.output, e.Seq, e.Op, e.Actor, x.Kind, x.Form)
+	p("signed %s by key %s, registered to %s at entry %d\n", x.SignedAt.UTC().Format("2006-01-02 15:04:05 UTC"), keys.GroupFingerprint(x.Signer), contact.Email, first-1)
+	for _, f := range x.Others {
+		if f == "" {
+			f = "a key it does not name"
+		}
+		p("also signed by key %s (a new key the mail proves, or another signer)\n", f)
+	}
+	p("check it with: gpg --verify %s\n", file)
+	p("           or: sq verify --signer-cert KEY.asc %s  (KEY.asc: the public key %s)\n", file, x.Signer)
+	return nil
+}
+
+// firstOfMail returns the serial of the first entry of the run that
+// ends with e whose entries have e's actor and evidence: the entries
+// made by one mail, or applying one change.
+func firstOfMail(ctx context.Context, s *directory.Store, e *directory.Entry) (int64, error) {
+	sum := sha256.Sum256(e.Evidence)
+	first := e.Seq
+	err := s.Log(ctx, 1, func(x *directory.Entry) error {
+		if x.Seq >= e.Seq {
+			return errStopLog
+		}
+		if x.Actor != e.Actor || sha256.Sum256(x.Evidence) != sum {
+			first = e.Seq
+		} else if first == e.Seq {
+			first = x.Seq
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStopLog) {
+		return 0, err
+	}
+	return first, nil
+}
+
+// writeFileNew writes data to path through a temporary file in its
+// folder, synced, then linked (or, with replace, renamed) into place: a
+// reader sees no file or the whole of it, and without replace an
+// existing path is left alone (an error wrapping fs.ErrExist).
+func writeFileNew(path string, data []byte, perm os.FileMode, replace bool) error {
+	if !replace {
+		if _, err := os.Lstat(path); err == nil {
+			return fs.ErrExist
+		}
+	}
+	t, err := newAtomicFile(path, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := t.Write(data); err != nil {
+		t.Abort()
+		return err
+	}
+	if replace {
+		return t.Commit()
+	}
+	if err := t.finish(); err != nil {
+		return err
+	}
+	defer os.Remove(t.Name())
+	if err := os.Link(t.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }

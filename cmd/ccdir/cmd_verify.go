@@ -33,7 +33,12 @@ func newVerifyCmd(g *globals) *cobra.Command {
 state tables row by row, and check the hash chain and every entry's signature
 by the directory key (keys/directory.pub.asc, which must match the secret key
 beside it). Prints "ok serial N head HASH" and the key it trusted, or names
-the first entry or row that does not match.
+the first entry or row that does not match. Every change a member asked
+for by signed mail is checked again from the evidence kept with it, against
+the key registered for the member just before it (on an auditor's copy
+too): an entry the directory key signed in a member's name over a mail the
+member did not sign is named. ccdir log --evidence N -o FILE writes that
+evidence for gpg --verify and sq verify.
 
 verify only reads: it opens the database read-only and never migrates it,
 so it runs on a read-only copy of a home (one taken while a ccdir had the

@@ -104,6 +104,7 @@ func TestScripts(t *testing.T) {
 			"maildir":  cmdMaildir,
 			"pgpsplit": cmdPGPSplit,
 			"evsplit":  cmdEvSplit,
+			"launder":  cmdLaunder,
 			"sink":     cmdSink,
 			"genkeys":  cmdGenKeys,
 			"dblock":   cmdDBLock,

@@ -308,3 +308,7 @@ func checkSignedMessage(msg, content []byte, bins [][]byte) error {
 	}
 	return nil
 }
+
+// IsEvidence reports whether b is evidence as this package makes it
+// (ccdir evidence v1), not a whole mail kept by an older ccdir.
+func IsEvidence(b []byte) bool { return bytes.HasPrefix(b, []byte(evidenceMagic)) }
