@@ -21,7 +21,8 @@ const (
 	opContactUpdate = "contact.update"
 	opContactRemove = "contact.remove"
 	opKeySet        = "key.set"
-	opKeyRefresh    = "key.refresh" // a newer copy of the same key (same fingerprint)
+	opKeyRefresh    = "key.refresh"   // a newer copy of the same key (same fingerprint)
+	opDirectoryKey  = "directory.key" // a newer copy of the directory's own key (same fingerprint)
 )
 
 type genesisPayload struct {
@@ -42,6 +43,13 @@ type keySetPayload struct {
 	ID    int64  `json:"id"`
 	Email string `json:"email"`
 	Key   *Key   `json:"key"` // nil removes the key
+}
+
+// directoryKeyPayload is a newer copy of the directory's own key: the
+// same fingerprint (new user IDs, a new expiry), never another key.
+type directoryKeyPayload struct {
+	Fingerprint string `json:"fingerprint"`
+	PublicKey   string `json:"public_key"`
 }
 
 type execer interface {
@@ -137,6 +145,22 @@ func apply(ctx context.Context, db execer, e *Entry) error {
 		k := p.Key
 		return one(db.ExecContext(ctx, `UPDATE contacts SET key_algorithm = ?, key_created = ?, key_expires = ?, key_armored = ?, confirmed = ?, updated_seq = ?
 			WHERE id = ? AND email = ? AND key_fingerprint = ?`, k.Algorithm, k.Created, k.Expires, k.Armored, e.Time, e.Seq, p.ID, p.Email, k.Fingerprint))
+	case opDirectoryKey:
+		var p directoryKeyPayload
+		if err := decodeStrict(e.Payload, &p); err != nil {
+			return err
+		}
+		if p.Fingerprint == "" || strings.TrimSpace(p.PublicKey) == "" {
+			return errors.New("directory.key without a key")
+		}
+		var fpr string
+		if err := db.QueryRowContext(ctx, `SELECT key_fingerprint FROM directory WHERE id = 1`).Scan(&fpr); err != nil {
+			return err
+		}
+		if !strings.EqualFold(fpr, p.Fingerprint) {
+			return fmt.Errorf("directory.key is key %s, but the directory's key is %s: a copy of the same key only", p.Fingerprint, fpr)
+		}
+		return one(db.ExecContext(ctx, `UPDATE directory SET public_key = ? WHERE id = 1`, p.PublicKey))
 	default:
 		return fmt.Errorf("unknown operation %q", e.Op)
 	}

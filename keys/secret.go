@@ -67,7 +67,7 @@ type Secret struct {
 
 func newSecret(e *openpgp.Entity) (*Secret, error) {
 	var bin bytes.Buffer
-	if err := e.Serialize(&bin); err != nil {
+	if err := serializeOrdered(&bin, e); err != nil {
 		return nil, err
 	}
 	pub, err := ParsePublicOne(bin.Bytes())
@@ -77,52 +77,10 @@ func newSecret(e *openpgp.Entity) (*Secret, error) {
 	return &Secret{entity: e, pub: pub, now: time.Now}, nil
 }
 
-// Generate makes a v4 key with user ID "name <email>" and no expiry: an
-// Ed25519 primary key and a Cv25519 ECDH subkey (the layout gpg uses), or an
-// RSA primary key and RSA subkey. The key and its self-signatures are dated
-// now truncated to the second minus KeyBackdate. rand may be nil for
-// crypto/rand; RSA generation may not be reproducible even with a fixed rand.
+// Generate makes a v4 key with one user ID, "name <email>", and no
+// expiry: GenerateKey with one address.
 func Generate(name, email string, algo Algo, now time.Time, rand io.Reader) (*Secret, error) {
-	name = strings.TrimSpace(name)
-	email = strings.TrimSpace(email)
-	if name == "" {
-		return nil, errors.New("key name is empty")
-	}
-	if strings.ContainsAny(name, "()<>\x00\r\n") {
-		return nil, fmt.Errorf("key name %q must not contain ( ) < > or control characters", name)
-	}
-	if at := strings.LastIndexByte(email, '@'); at <= 0 || at == len(email)-1 ||
-		strings.ContainsAny(email, "()<>\x00\r\n\t ") {
-		return nil, fmt.Errorf("invalid key email %q", email)
-	}
-	if now.IsZero() {
-		now = time.Now()
-	}
-	created := now.Truncate(time.Second).Add(-KeyBackdate)
-	cfg := &packet.Config{
-		Rand:          rand,
-		Time:          func() time.Time { return created },
-		DefaultHash:   crypto.SHA256,
-		DefaultCipher: packet.CipherAES256,
-	}
-	switch algo {
-	case AlgoEd25519, "":
-		cfg.Algorithm = packet.PubKeyAlgoEdDSA
-		cfg.Curve = packet.Curve25519
-	case AlgoRSA3072:
-		cfg.Algorithm = packet.PubKeyAlgoRSA
-		cfg.RSABits = 3072
-	case AlgoRSA4096:
-		cfg.Algorithm = packet.PubKeyAlgoRSA
-		cfg.RSABits = 4096
-	default:
-		return nil, fmt.Errorf("unknown key algorithm %q", algo)
-	}
-	e, err := openpgp.NewEntity(name, "", email, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("generate %s key: %w", algo, err)
-	}
-	return newSecret(e)
+	return GenerateKey(KeySpec{Name: name, Emails: []string{email}, Algo: algo, Now: now, Rand: rand})
 }
 
 // SetClock sets the clock that dates signatures (default time.Now). Call it
@@ -296,6 +254,13 @@ func (s *Secret) WriteFile(path string, passphrase []byte) (err error) {
 		return err
 	}
 	return f.Close()
+}
+
+// ArmoredPrivate returns the armored secret key as WriteFile writes it,
+// for a caller that replaces a key file with its own atomic write
+// (ccdir key update-uids). Clear it after use.
+func (s *Secret) ArmoredPrivate(passphrase []byte) ([]byte, error) {
+	return s.armoredPrivate(passphrase)
 }
 
 // ReadSecretFile loads a secret key written by WriteFile (or exported with

@@ -37,6 +37,11 @@ the directory's OpenPGP key (keys/, mode 0600) and the database with a signed
 genesis entry naming the directory and its key. init never touches an
 existing home: the folder must not exist or be empty.
 
+The key has a user ID for each of the directory's addresses, "NAME <ADDR>"
+(the primary one) and, with --list-address, "NAME <LIST>", so that mail
+clients find it by either address. Without --list-address the directory
+has no list, and the key one user ID.
+
 The key is protected by the passphrase in --passphrase-file (CCDIR_PASSPHRASE_FILE),
 whose path is recorded in config.yaml, or left unprotected with --no-passphrase.
 
@@ -156,7 +161,9 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	}
 
 	// The key first: it is the step most likely to refuse the input.
-	sec, err := keys.Generate(name, addr, algo, g.now(), rand.Reader)
+	// One user ID per address the directory answers on (keyAddresses).
+	sec, err := keys.GenerateKey(keys.KeySpec{Name: name, Emails: keyAddresses(directory.Info{Address: addr, ListAddress: list}),
+		Algo: algo, Now: g.now(), Rand: rand.Reader})
 	if err != nil {
 		return fmt.Errorf("generate the directory key: %w", err)
 	}

@@ -19,9 +19,9 @@ import (
 func newKeyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
-		Short: "Import and check contacts' OpenPGP keys",
+		Short: "Import and check contacts' OpenPGP keys; the directory key's user IDs",
 	}
-	cmd.AddCommand(newKeyImportCmd(g), newKeyCheckCmd(g))
+	cmd.AddCommand(newKeyImportCmd(g), newKeyCheckCmd(g), newKeyUpdateUIDsCmd(g))
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/mail"
+	"strings"
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
@@ -108,6 +109,10 @@ func (j *Job) checked(ctx context.Context, at ...directory.At) (*directory.Snaps
 	return now, out, nil
 }
 
+// DirectoryKeyFile is the name of the directory's public key attached
+// to every digest.
+const DirectoryKeyFile = "directory-key.asc"
+
 // protected are the real headers of a digest, the same for everyone.
 func (c *content) protected() pgpmime.Protected {
 	info := c.snap.Info
@@ -137,6 +142,12 @@ func (j *Job) signedFor(c *content, cfg Config, rc *directory.Contact) (*pgpmime
 			return nil, fmt.Errorf("attachment %s: %w", a.Filename, err)
 		}
 		parts = append(parts, pgpmime.Part{ContentType: mt, Params: params, Filename: a.Filename, Body: a.Body})
+	}
+	if k := c.snap.Info.PublicKey; strings.TrimSpace(k) != "" {
+		// The directory's own key, as the signed ledger records it (a
+		// user ID for each of its addresses): members who import it
+		// find it by the list's address too.
+		parts = append(parts, pgpmime.Part{ContentType: "application/pgp-keys", Filename: DirectoryKeyFile, Body: []byte(k)})
 	}
 	inner, err := pgpmime.BuildInner(c.protected(), parts)
 	if err != nil {

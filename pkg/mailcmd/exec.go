@@ -281,7 +281,7 @@ func (r *run) do(c *Command) (string, error) {
 	}
 	switch c.Verb {
 	case VerbHelp:
-		return helpText(r.view.Info.Address, r.cfg.ChangeDelay), nil
+		return r.help(), nil
 	case VerbList:
 		return r.list(), nil
 	case VerbShow:

@@ -29,6 +29,6 @@ func TestParseInvisibleNames(t *testing.T) {
 // HELP says that the zero-width joiner and non-joiner are refused in a
 // name, and what to do instead.
 func TestHelpSaysZeroWidthJoinersAreRefused(t *testing.T) {
-	mustContain(t, strings.Join(strings.Fields(helpText(dirAddress, DefaultChangeDelay)), " "),
+	mustContain(t, strings.Join(strings.Fields(helpText(dirAddress, "", DefaultChangeDelay)), " "),
 		"the zero-width joiner and non-joiner (U+200D, U+200C) of Persian or Indic names too: leave them out, or write the name in Latin letters")
 }

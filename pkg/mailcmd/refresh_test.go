@@ -140,7 +140,7 @@ func TestKeyRefresh(t *testing.T) {
 	if f.serial() != before+1 {
 		t.Fatalf("serial %d, want %d", f.serial(), before+1)
 	}
-	mustContain(t, helpText(dirAddress, DefaultChangeDelay), "KEY-REFRESH               attach a newer copy of your current key")
+	mustContain(t, helpText(dirAddress, "", DefaultChangeDelay), "KEY-REFRESH               attach a newer copy of your current key")
 }
 
 // A member whose key is compromised sends KEY-REFRESH, signed with the

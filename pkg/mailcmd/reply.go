@@ -129,7 +129,7 @@ func replyBody(cfg Config, info directory.Info, from string, a *inbound.Accepted
 		return footer(&b, info, from)
 	case len(res.Script.Commands) == 0:
 		b.WriteString("\nYour mail holds no command. This is how to write one:\n\n")
-		b.WriteString(helpText(from, cfg.ChangeDelay))
+		b.WriteString(helpText(from, info.ListAddress, cfg.ChangeDelay))
 		b.WriteString("\n")
 		return footer(&b, info, from)
 	case res.DryRun:
@@ -194,9 +194,10 @@ func footer(b *strings.Builder, info directory.Info, from string) string {
 	return b.String()
 }
 
-// helpText explains how to write a command mail.
-func helpText(address string, delay time.Duration) string {
-	return strings.ReplaceAll(strings.ReplaceAll(`How to send commands to the directory
+// helpText explains how to write a command mail to address, and, when
+// the directory has a list (list is not ""), how to post an alert.
+func helpText(address, list string, delay time.Duration) string {
+	return strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(`How to send commands to the directory
 
 Write a mail to ADDR, signed with the OpenPGP key the directory has for
 you (PGP/MIME or inline; encrypting it to the directory's key is
@@ -227,7 +228,7 @@ Reachability:
                             copy its PONG line (the token works once)
 
 Alerts of the encrypted list:
-  ACK <id>                  acknowledge an alert you received
+LISTPOST  ACK <id>                  acknowledge an alert you received
   ACKS <id>                 which ccTLDs acknowledged your alert (author only)
 
 Your own entry (every change is announced to your ccTLD's contacts):
@@ -279,7 +280,23 @@ Example:
 
   DIRECTORY ADDR
   SET PHONE +351 21 000 0000
-  WHOAMI`, "ADDR", address), "DELAY", durationText(delay))
+  WHOAMI`, "LISTPOST", listHelp(list)), "ADDR", address), "DELAY", durationText(delay))
+}
+
+// listHelp is how to post to the list at list, for helpText: "" when
+// the directory has none.
+func listHelp(list string) string {
+	if list == "" {
+		return ""
+	}
+	return strings.ReplaceAll(`  post an alert: write to LIST, signed with your key, encrypted to
+  the directory's key (attached as directory-key.asc; it carries a user
+  ID for LIST, so gpg -r LIST finds it), with the line
+
+    DIRECTORY LIST
+
+  at the top of the text; every member gets it, encrypted to their key
+`, "LIST", list)
 }
 
 // durationText is a delay as the help and the answers say it: "72 hours".
@@ -288,4 +305,24 @@ func durationText(d time.Duration) string {
 		return fmt.Sprintf("%d hours", d/time.Hour)
 	}
 	return d.String()
+}
+
+// help is HELP's answer: helpText, and the directory's public key
+// attached (directory-key.asc, the copy the signed ledger records, with
+// a user ID for each of the directory's addresses), so that the member's
+// mail client can encrypt to it by the address they write to.
+func (r *run) help() string {
+	info := r.view.Info
+	text := helpText(info.Address, info.ListAddress, r.cfg.ChangeDelay)
+	if strings.TrimSpace(info.PublicKey) == "" {
+		return text
+	}
+	const name = "directory-key.asc"
+	for _, p := range r.parts {
+		if p.Filename == name {
+			return text
+		}
+	}
+	r.parts = append(r.parts, pgpmime.Part{ContentType: "application/pgp-keys", Filename: name, Body: []byte(info.PublicKey)})
+	return text + fmt.Sprintf("\n\nThe directory's key %s is attached as %s.", info.KeyFingerprint, name)
 }
