@@ -13,6 +13,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/digest"
 	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 )
@@ -102,6 +103,9 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	head, err := s.Verify(ctx, pub.Fingerprint, v.Verify)
 	if err == nil && o.wantHead != "" {
 		err = checkHead(ctx, s, o.wantHead)
+	}
+	if err == nil {
+		err = digest.CheckAnnounced(ctx, s) // rollback evidence
 	}
 	if err == nil {
 		err = g.verifyOutbox(ctx, s)

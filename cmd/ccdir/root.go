@@ -108,6 +108,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newExportCmd(g),
 		newLogCmd(g),
 		newVerifyCmd(g),
+		newCheckCmd(g),
 		newCoverageCmd(g),
 		newDigestCmd(g),
 		newPingCmd(g),

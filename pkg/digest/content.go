@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ type content struct {
 	snap        *directory.Snapshot
 	changes     []export.Change
 	prevSerial  int64
+	prevHead    string
 	created     time.Time
 	attachments []export.Attachment
 	keys        *keyring        // at created
@@ -39,6 +41,9 @@ func (j *Job) content(ctx context.Context, cfg Config, snap, prev *directory.Sna
 	if err != nil {
 		return nil, err
 	}
+	if atts, err = j.withChain(ctx, atts, snap, prev); err != nil {
+		return nil, err
+	}
 	reach, err := reachability(ctx, j.Store.DB(), cfg, snap, created)
 	if err != nil {
 		return nil, err
@@ -49,13 +54,15 @@ func (j *Job) content(ctx context.Context, cfg Config, snap, prev *directory.Sna
 	kr.add(snap.Contacts)
 	check := kr.check()
 	var prevSerial int64
+	var prevHead string
 	if prev != nil {
-		prevSerial = prev.Head.Serial
+		prevSerial, prevHead = prev.Head.Serial, prev.Head.Hash
 	}
 	return &content{
 		snap:        snap,
 		changes:     export.Diff(prev, snap, created, check),
 		prevSerial:  prevSerial,
+		prevHead:    prevHead,
 		created:     created,
 		attachments: atts,
 		keys:        kr,
@@ -63,6 +70,29 @@ func (j *Job) content(ctx context.Context, cfg Config, snap, prev *directory.Sna
 		reach:       reach,
 	}, nil
 }
+
+// withChain gives the directory.json of atts, if any, its chain
+// (digestJSON) and puts its detached signature, directory.json.asc,
+// right after it.
+func (j *Job) withChain(ctx context.Context, atts []export.Attachment, snap, prev *directory.Snapshot) ([]export.Attachment, error) {
+	for i, a := range atts {
+		if a.Name != "json" {
+			continue
+		}
+		body, sig, err := j.digestJSON(ctx, snap, prev)
+		if err != nil {
+			return nil, err
+		}
+		atts[i].Body = body
+		return slices.Insert(atts, i+1, export.Attachment{Name: "json-signature", Filename: JSONSignatureName,
+			ContentType: "application/pgp-signature", Body: sig}), nil
+	}
+	return atts, nil
+}
+
+// JSONSignatureName is the attachment of a digest that holds the
+// armored detached signature of its directory.json.
+const JSONSignatureName = "directory.json.asc"
 
 // reachability is each contact's last confirmed (liveness.ConfirmedAt, at
 // the digest's date), in liveness's words, for the body's operational
@@ -130,7 +160,7 @@ func (c *content) protected() pgpmime.Protected {
 func (j *Job) signedFor(c *content, cfg Config, rc *directory.Contact) (*pgpmime.Signed, error) {
 	var body bytes.Buffer
 	if err := export.WriteBody(&body, c.snap, export.BodyOptions{
-		Now: c.created, PrevSerial: c.prevSerial, Changes: c.changes, Recipient: rc, KeyNoteDays: cfg.KeyNoteDays, Keys: c.check,
+		Now: c.created, PrevSerial: c.prevSerial, PrevHead: c.prevHead, Changes: c.changes, Recipient: rc, KeyNoteDays: cfg.KeyNoteDays, Keys: c.check,
 		Reachability: c.reach,
 	}); err != nil {
 		return nil, err

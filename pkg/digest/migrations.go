@@ -9,7 +9,19 @@ const Owner = "digest"
 // (see directory.Migration).
 var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "digests and their recipients", Up: jobSchema},
+	{Owner: Owner, Version: 2, Name: "digests record the previous digest's head", Up: prevHeadSchema},
 }
+
+// prevHeadSchema records, with each digest, the head of the digest before
+// it (prev_serial's), which its text and directory.json state; digests
+// made before are given the head of the last earlier digest at that
+// serial ("" for none).
+const prevHeadSchema = `
+ALTER TABLE digests ADD COLUMN prev_head TEXT NOT NULL DEFAULT '';
+UPDATE digests SET prev_head = coalesce((SELECT p.head FROM digests p
+	WHERE p.id < digests.id AND p.serial = digests.prev_serial ORDER BY p.id DESC LIMIT 1), '')
+	WHERE prev_serial > 0;
+`
 
 // jobSchema is the digest job's two tables: the digests made, and the
 // recipients of each, fixed when it is recorded; version 1 as released

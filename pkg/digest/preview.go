@@ -92,7 +92,7 @@ func (j *Job) PreviewText(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return export.WriteBody(w, c.snap, export.BodyOptions{Now: c.created, PrevSerial: c.prevSerial, Changes: c.changes, KeyNoteDays: cfg.KeyNoteDays, Keys: c.check, Reachability: c.reach})
+	return export.WriteBody(w, c.snap, export.BodyOptions{Now: c.created, PrevSerial: c.prevSerial, PrevHead: c.prevHead, Changes: c.changes, KeyNoteDays: cfg.KeyNoteDays, Keys: c.check, Reachability: c.reach})
 }
 
 // PreviewMessage writes the whole encrypted mail that the contact with

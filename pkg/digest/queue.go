@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/mail"
 	"strconv"
@@ -36,19 +35,13 @@ func (j *Job) queue(ctx context.Context, cfg Config, id int64, res *Result, kr *
 	db := j.Store.DB()
 	var at, prev directory.At
 	var created string
-	if err := db.QueryRowContext(ctx, `SELECT serial, head, prev_serial, created FROM digests WHERE id = ?`, id).Scan(&at.Serial, &at.Hash, &prev.Serial, &created); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT serial, head, prev_serial, prev_head, created FROM digests WHERE id = ?`, id).Scan(&at.Serial, &at.Hash, &prev.Serial, &prev.Hash, &created); err != nil {
 		return err
 	}
 	res.Serial = at.Serial
 	t, err := time.Parse(time.RFC3339, created)
 	if err != nil {
 		return err
-	}
-	if prev.Serial > 0 {
-		err := db.QueryRowContext(ctx, `SELECT head FROM digests WHERE id < ? AND serial = ? ORDER BY id DESC LIMIT 1`, id, prev.Serial).Scan(&prev.Hash)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
 	}
 	_, snaps, err := j.checked(ctx, at, prev)
 	if err != nil {

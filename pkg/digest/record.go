@@ -57,8 +57,8 @@ func (j *Job) record(ctx context.Context, last directory.At, kr *keyring) (int64
 		return 0, err
 	}
 	defer tx.Rollback()
-	r, err := tx.ExecContext(ctx, `INSERT INTO digests (serial, head, prev_serial, created) VALUES (?, ?, ?, ?)`,
-		snap.Head.Serial, snap.Head.Hash, prevSerial, now.Format(time.RFC3339))
+	r, err := tx.ExecContext(ctx, `INSERT INTO digests (serial, head, prev_serial, prev_head, created) VALUES (?, ?, ?, ?, ?)`,
+		snap.Head.Serial, snap.Head.Hash, prevSerial, last.Hash, now.Format(time.RFC3339))
 	if err != nil {
 		return 0, err
 	}

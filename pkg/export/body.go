@@ -24,6 +24,7 @@ const (
 type BodyOptions struct {
 	Now        time.Time // date of the digest
 	PrevSerial int64     // serial of the last digest, 0 if there was none
+	PrevHead   string    // head hash of the last digest
 	Changes    []Change  // from [Diff]; ignored when PrevSerial is 0
 	// Recipient is the contact the body is for, nil for everyone (an
 	// operator preview). The body depends on it only through [KeyNote],
@@ -49,7 +50,7 @@ type Reach struct {
 
 // WriteBody writes the text/plain body of a digest of s: the directory's
 // name; the note of [KeyNote] for opts.Recipient, if any; date, serial,
-// head hash and counts; the changes since the last digest, by ccTLD; the
+// head hash, the last digest's serial and head hash, and counts; the changes since the last digest, by ccTLD; the
 // directory exactly as [WriteText] lays it out; opts.Reachability, if
 // any, apart from the directory; and a footer on querying the directory
 // by mail, with the directory key's fingerprint.
@@ -93,6 +94,11 @@ func WriteBody(w io.Writer, s *directory.Snapshot, opts BodyOptions) error {
 	t.field("", "Digest of", opts.Now.UTC().Format(time.DateTime)+" UTC")
 	t.field("", "Serial", fmt.Sprint(s.Head.Serial))
 	t.field("", "Head", printable(s.Head.Hash))
+	if opts.PrevSerial == 0 {
+		t.field("", "Previous", "none: the first digest")
+	} else {
+		t.field("", "Previous", fmt.Sprintf("serial %d, head %s", opts.PrevSerial, printable(opts.PrevHead)))
+	}
 	t.field("", "Last change", headDate(s.Time))
 	t.field("", "Contents", fmt.Sprintf("%s, %s, %d with a usable key",
 		plural(len(s.Members), "ccTLD", "ccTLDs"),

@@ -58,6 +58,7 @@ func bodyOptions() BodyOptions {
 	return BodyOptions{
 		Now:        digestNow,
 		PrevSerial: prev.Head.Serial,
+		PrevHead:   prev.Head.Hash,
 		Changes:    Diff(prev, cur, digestNow, KeyCheck{Usable: testUsable(digestNow)}),
 		Keys:       KeyCheck{Usable: testUsable(digestNow)},
 	}

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,8 @@ const MaxJSONBytes = 64 << 20
 //	        "phones": [{"number": "+7…", "emergency": true}],
 //	        "languages": ["ru", "en"], "timezone": "Europe/Moscow", "24x7": true,
 //	        "key": {"fingerprint": …, "algorithm": …, "created": …, "expires": …},
-//	        "confirmed": "<RFC 3339>"}]}]
+//	        "confirmed": "<RFC 3339>"}]}],
+//	  "chain": {…}
 //	}
 //
 // Every field is always present: strings are "" when unknown (a key's
@@ -46,6 +48,9 @@ const MaxJSONBytes = 64 << 20
 // ccTLDs); a member's contacts are listed security first, then by name; a
 // contact serving several ccTLDs appears under each with its role there.
 // Armored keys are not included: they are in the keys export.
+//
+// "chain" is in a digest's directory.json only (omitted elsewhere): see
+// [ExportChain].
 //
 // Readers must refuse another "format" and a "version" they do not know,
 // and ignore fields they do not know: fields may be added within a
@@ -58,6 +63,81 @@ type Export struct {
 	Head      string          `json:"head"`
 	Time      string          `json:"time"`
 	Members   []ExportMember  `json:"members"`
+	Chain     *ExportChain    `json:"chain,omitempty"`
+}
+
+// ExportChain is what a digest's directory.json carries so that a member
+// who holds an earlier digest can check that this one extends it (ccdir
+// check, or the README's procedure):
+//
+//	"chain": {
+//	  "prev_serial": 40, "prev_head": "<hash>",
+//	  "entries": [{"seq": 41, "time": …, "actor": …, "op": …, "prev_hash": …,
+//	               "evidence_sha256": "<hex, empty without evidence>", "payload": "<canonical JSON text>",
+//	               "hash": …, "sig": "<base64 OpenPGP signature>"}, …],
+//	  "keys": [{"fingerprint": …, "from_serial": 1, "key": "<armored public key>", "link": null}]
+//	}
+//
+// prev_serial and prev_head are the previous digest's serial and head
+// (0 and "" for the first digest). entries are the ledger entries after
+// that head up to and including the export's head, each with every field
+// its hash covers (the evidence by its SHA-256, see
+// directory.HashedEntry) and the directory key's signature over
+// "ccdir ledger entry SEQ HASH\n"; the first digest carries the last
+// [FirstDigestEntries] entries at most (all of them from genesis for a
+// smaller ledger). keys is the chain of directory keys, oldest first,
+// each signing from from_serial on; a key after the first is linked to
+// the one before by link, the ledger entry that made it (signed by both).
+type ExportChain struct {
+	PrevSerial int64         `json:"prev_serial"`
+	PrevHead   string        `json:"prev_head"`
+	Entries    []ExportEntry `json:"entries"`
+	Keys       []ExportKeyOf `json:"keys"`
+}
+
+// FirstDigestEntries caps the entries the first digest carries.
+const FirstDigestEntries = 1000
+
+// ExportEntry is one ledger entry of an [ExportChain].
+type ExportEntry struct {
+	Seq            int64  `json:"seq"`
+	Time           string `json:"time"`
+	Actor          string `json:"actor"`
+	Op             string `json:"op"`
+	PrevHash       string `json:"prev_hash"`
+	EvidenceSHA256 string `json:"evidence_sha256"`
+	Payload        string `json:"payload"`
+	Hash           string `json:"hash"`
+	Sig            []byte `json:"sig"`
+}
+
+// ExportKeyOf is one directory key of an [ExportChain].
+type ExportKeyOf struct {
+	Fingerprint string       `json:"fingerprint"`
+	FromSerial  int64        `json:"from_serial"`
+	Key         string       `json:"key"`
+	Link        *ExportEntry `json:"link"`
+}
+
+// NewExportEntry is e as an [ExportChain] carries it.
+func NewExportEntry(e *directory.Entry) ExportEntry {
+	h := directory.Hashed(e)
+	return ExportEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Op: e.Op, PrevHash: e.PrevHash,
+		EvidenceSHA256: hex.EncodeToString(h.EvidenceSHA256), Payload: e.Payload, Hash: e.Hash, Sig: e.Sig}
+}
+
+// Hashed is what x's hash covers; an evidence_sha256 that is not hex
+// gives an error.
+func (x *ExportEntry) Hashed() (directory.HashedEntry, error) {
+	h := directory.HashedEntry{Seq: x.Seq, Time: x.Time, Actor: x.Actor, Op: x.Op, PrevHash: x.PrevHash, Payload: x.Payload}
+	if x.EvidenceSHA256 != "" {
+		sum, err := hex.DecodeString(x.EvidenceSHA256)
+		if err != nil || len(sum) != 32 {
+			return h, fmt.Errorf("entry %d: evidence_sha256 %q is not a SHA-256 in hex", x.Seq, x.EvidenceSHA256)
+		}
+		h.EvidenceSHA256 = sum
+	}
+	return h, nil
 }
 
 // ExportDirectory is the directory's identity in an [Export].
@@ -167,6 +247,14 @@ func exportContact(c *directory.Contact, tld string) ExportContact {
 // final newline.
 func WriteJSON(w io.Writer, s *directory.Snapshot) error {
 	return encodeExport(w, NewExport(s))
+}
+
+// WriteDigestJSON writes s as a digest's directory.json: an [Export]
+// with its chain.
+func WriteDigestJSON(w io.Writer, s *directory.Snapshot, chain *ExportChain) error {
+	e := NewExport(s)
+	e.Chain = chain
+	return encodeExport(w, e)
 }
 
 func encodeExport(w io.Writer, e *Export) error {

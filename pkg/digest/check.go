@@ -1,0 +1,401 @@
+package digest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/export"
+)
+
+// CheckOptions are what a member knows from outside a digest they check.
+type CheckOptions struct {
+	// Pin is the fingerprint of the directory key the member trusts (any
+	// key of the digest's key chain; spaces are ignored).
+	Pin string
+	// Last is the serial and head of the digest the member saw last;
+	// nil when they have none (the first digest they check).
+	Last *directory.Head
+	// Now is the time signatures and keys are judged at (zero: time.Now).
+	Now time.Time
+}
+
+// Checked is what Check found to hold.
+type Checked struct {
+	Serial int64
+	Head   string
+	// Extends is the head the digest was found to extend: the member's
+	// Last, or without it the previous head the digest states.
+	Extends directory.Head
+	// Signer is the fingerprint of the key that signed directory.json.
+	Signer string
+	// Entries counts the ledger entries whose hashes were recomputed.
+	Entries int
+}
+
+// CheckError is a finding of Check: what does not hold of a digest.
+type CheckError struct {
+	Reason string
+	Hint   string
+}
+
+func (e *CheckError) Error() string { return e.Reason }
+
+func finding(hint, format string, args ...any) *CheckError {
+	return &CheckError{Reason: fmt.Sprintf(format, args...), Hint: hint}
+}
+
+// hintRepin is the way out when the key chain cannot be followed.
+const hintRepin = "get the directory key's fingerprint out of band (from the operator, in person or by phone) and pass it with --pin"
+
+// Check checks a digest's directory.json (data) and its detached
+// signature (sig, directory.json.asc) as a member can, without the
+// directory's database: the key chain is walked from the pinned key
+// (walkKeys), the signature must be by a key it reaches, every ledger
+// entry the JSON carries must hash to its hash and chain from the
+// previous digest's head to the new head, and the head must extend
+// opts.Last (no fork, no rollback, no replay of an older digest). A
+// finding is a *CheckError.
+func Check(data, sig []byte, opts CheckOptions) (*Checked, error) {
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	ex, err := export.ParseJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, finding("pass the directory.json attached to a digest, or the digest's .eml", "%v", err)
+	}
+	ch := ex.Chain
+	if ch == nil {
+		return nil, finding("digests carry their chain since ccdir checks digests; check a newer one",
+			"directory.json has no chain: it is not a digest's (ccdir export writes none), or it was made by a ccdir that did not carry it")
+	}
+	walked, err := walkKeys(ch.Keys, opts.Pin, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(sig) == 0 {
+		return nil, finding("pass directory.json.asc beside directory.json, or the whole digest", "no signature of directory.json")
+	}
+	var signer *chainKey
+	var sigErr error
+	for i := len(walked) - 1; i >= 0; i-- {
+		if _, err := walked[i].pub.VerifyAt(data, sig, now); err != nil {
+			if sigErr == nil {
+				sigErr = err
+			}
+			continue
+		}
+		signer = walked[i]
+		break
+	}
+	if signer == nil {
+		return nil, finding("the digest was not made by the directory you pinned, or it was changed on the way",
+			"the signature of directory.json is not by the directory key %s: %v", keys.GroupFingerprint(walked[len(walked)-1].fpr), sigErr)
+	}
+	base, err := checkEntries(ex, walked)
+	if err != nil {
+		return nil, err
+	}
+	res := &Checked{Serial: ex.Serial, Head: ex.Head, Extends: base, Signer: signer.fpr, Entries: len(ch.Entries)}
+	if opts.Last != nil {
+		if err := extends(ex, base, *opts.Last); err != nil {
+			return nil, err
+		}
+		res.Extends = *opts.Last
+	}
+	return res, nil
+}
+
+// chainKey is one directory key of a digest's key chain.
+type chainKey struct {
+	fpr  string
+	from int64
+	pub  *keys.Public
+	// verifier checks the ledger signatures the key made (made at the
+	// first entry it checks).
+	verifier *keys.Verifier
+}
+
+// walkKeys reads the digest's chain of directory keys and follows it from
+// the pinned key to the newest, each step checked by linkKeys; it
+// returns the keys walked, the pinned one first. It does not follow the
+// chain past a revoked key: whoever holds a revoked key may have made
+// the next link.
+func walkKeys(list []export.ExportKeyOf, pin string, now time.Time) ([]*chainKey, error) {
+	if len(list) == 0 {
+		return nil, finding("", "directory.json has no directory key chain")
+	}
+	pin = strings.ToUpper(strings.ReplaceAll(pin, " ", ""))
+	var chain []*chainKey
+	at := -1
+	for i, k := range list {
+		pub, err := keys.ParsePublicOne([]byte(k.Key))
+		if err != nil {
+			return nil, finding("", "key chain: key %d (%s): %v", i+1, k.Fingerprint, err)
+		}
+		if !strings.EqualFold(pub.Fingerprint, k.Fingerprint) {
+			return nil, finding("", "key chain: key %d is %s, not %s as listed", i+1, pub.Fingerprint, k.Fingerprint)
+		}
+		if i == 0 && k.FromSerial != 1 || i > 0 && k.FromSerial <= list[i-1].FromSerial {
+			return nil, finding("", "key chain: key %d (%s) signs from serial %d, which does not follow the key before it", i+1, pub.Fingerprint, k.FromSerial)
+		}
+		if pub.Fingerprint == pin {
+			at = i
+		}
+		chain = append(chain, &chainKey{fpr: pub.Fingerprint, from: k.FromSerial, pub: pub})
+	}
+	if at < 0 {
+		fprs := make([]string, len(chain))
+		for i, k := range chain {
+			fprs[i] = k.fpr
+		}
+		return nil, finding(hintRepin, "the pinned key %s is not in the digest's key chain (%s): another directory's digest, or a key you never pinned",
+			pin, strings.Join(fprs, ", "))
+	}
+	walked := []*chainKey{chain[at]}
+	for i := at + 1; i < len(chain); i++ {
+		prev := chain[i-1]
+		if len(prev.pub.Revocations()) > 0 {
+			return nil, finding(hintRepin, "key chain: the directory key %s is revoked (%s): ccdir check does not follow the chain past it to %s",
+				prev.fpr, prev.pub.Revocations()[0], chain[i].fpr)
+		}
+		if err := linkKeys(prev, chain[i], list[i].Link, now); err != nil {
+			return nil, err
+		}
+		walked = append(walked, chain[i])
+	}
+	if last := walked[len(walked)-1]; len(last.pub.Revocations()) > 0 {
+		return nil, finding(hintRepin, "the directory key %s is revoked (%s)", last.fpr, last.pub.Revocations()[0])
+	}
+	return walked, nil
+}
+
+// linkKeys checks that link, a ledger entry, hands the directory over
+// from key prev to key next: it must be the entry at the serial next
+// signs from, hash to its hash, and carry a signature by each key over
+// its signed text.
+func linkKeys(prev, next *chainKey, link *export.ExportEntry, now time.Time) error {
+	gap := func(why string) error {
+		return finding(hintRepin, "key chain has a gap: %s links key %s to key %s (from serial %d)", why, prev.fpr, next.fpr, next.from)
+	}
+	if link == nil {
+		return gap("no ledger entry")
+	}
+	if link.Seq != next.from {
+		return gap(fmt.Sprintf("entry %d, not the entry at serial %d,", link.Seq, next.from))
+	}
+	h, err := link.Hashed()
+	if err != nil || h.Hash() != link.Hash {
+		return gap(fmt.Sprintf("entry %d, which does not hash to its hash,", link.Seq))
+	}
+	sigs, err := keys.SplitSignatures(link.Sig)
+	if err != nil {
+		return gap(fmt.Sprintf("entry %d, whose signatures cannot be read (%v),", link.Seq, err))
+	}
+	text := directory.SignedText(link.Seq, link.Hash)
+	for _, k := range []*chainKey{prev, next} {
+		ok := false
+		for _, s := range sigs {
+			if _, err := k.pub.VerifyAt(text, s, now); err == nil {
+				ok = true
+			}
+		}
+		if !ok {
+			return gap(fmt.Sprintf("entry %d, not signed by key %s,", link.Seq, k.fpr))
+		}
+	}
+	return nil
+}
+
+// checkEntries recomputes the hash of every entry the digest carries and
+// checks that they chain from the previous digest's head (for the first
+// digest: from the first entry carried) to the digest's head, each
+// signed by the directory key in force at its serial, as far as the
+// walked chain knows it. It returns the head the entries extend.
+func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error) {
+	ch := ex.Chain
+	base := directory.Head{Serial: ch.PrevSerial, Hash: ch.PrevHead}
+	if ch.PrevSerial == 0 && len(ch.Entries) > 0 {
+		// The first digest: its entries start where they start.
+		base = directory.Head{Serial: ch.Entries[0].Seq - 1, Hash: ch.Entries[0].PrevHash}
+		if base.Serial == 0 && base.Hash != directory.GenesisPrevHash {
+			return base, finding("", "entry 1 does not start the ledger: its prev_hash is %.16s…, not zeros", base.Hash)
+		}
+	}
+	prev := base
+	for i := range ch.Entries {
+		e := &ch.Entries[i]
+		if e.Seq != prev.Serial+1 {
+			return base, finding("", "entries missing: after serial %d, directory.json carries entry %d", prev.Serial, e.Seq)
+		}
+		if !strings.EqualFold(e.PrevHash, prev.Hash) {
+			return base, finding("", "entry %d does not chain: its prev_hash %.16s… is not the hash %.16s… of entry %d", e.Seq, e.PrevHash, prev.Hash, prev.Serial)
+		}
+		h, err := e.Hashed()
+		if err != nil {
+			return base, finding("", "%v", err)
+		}
+		if got := h.Hash(); got != e.Hash {
+			return base, finding("", "entry %d does not hash to its hash (stated %.16s…, computed %.16s…): its fields were changed", e.Seq, e.Hash, got)
+		}
+		if err := entrySigned(e, walked); err != nil {
+			return base, err
+		}
+		prev = directory.Head{Serial: e.Seq, Hash: e.Hash}
+	}
+	if prev.Serial != ex.Serial || !strings.EqualFold(prev.Hash, ex.Head) {
+		if len(ch.Entries) == 0 {
+			return base, finding("", "entries missing: directory.json carries none, but its head %d:%.16s… is not the previous digest's %d:%.16s…", ex.Serial, ex.Head, base.Serial, base.Hash)
+		}
+		return base, finding("", "the entries end at %d:%.16s…, not at the digest's head %d:%.16s…", prev.Serial, prev.Hash, ex.Serial, ex.Head)
+	}
+	return base, nil
+}
+
+// entrySigned checks the signature of e by the directory key in force at
+// its serial. Entries from before the pinned key are covered by the hash
+// chain alone: the member did not pin the key that signed them.
+func entrySigned(e *export.ExportEntry, walked []*chainKey) error {
+	var k *chainKey
+	for _, w := range walked {
+		if w.from <= e.Seq {
+			k = w
+		}
+	}
+	if k == nil {
+		return nil
+	}
+	if k.verifier == nil {
+		t, err := time.Parse(time.RFC3339, e.Time)
+		if err != nil {
+			return finding("", "entry %d: bad time %q", e.Seq, e.Time)
+		}
+		if k.verifier, err = k.pub.NewVerifier(t); err != nil {
+			return finding("", "entry %d: the directory key %s cannot sign at %s: %v", e.Seq, k.fpr, e.Time, err)
+		}
+	}
+	sigs, err := keys.SplitSignatures(e.Sig)
+	if err != nil {
+		return finding("", "entry %d: signature: %v", e.Seq, err)
+	}
+	text := directory.SignedText(e.Seq, e.Hash)
+	for _, s := range sigs {
+		if err = k.verifier.Verify(text, s); err == nil {
+			return nil
+		}
+	}
+	return finding("", "entry %d is not signed by the directory key %s: %v", e.Seq, k.fpr, err)
+}
+
+// extends checks that the digest's head extends last, the head the
+// member saw, given that its entries chain from base.
+func extends(ex *export.Export, base, last directory.Head) error {
+	lastText := fmt.Sprintf("%d:%.16s…", last.Serial, last.Hash)
+	switch {
+	case last.Serial > ex.Serial:
+		return finding("a digest older than the last you saw was sent again (a replay), or the directory was rolled back: ask the operator",
+			"rollback or replay: this digest is at serial %d, below serial %d you saw last (%s)", ex.Serial, last.Serial, lastText)
+	case last.Serial < base.Serial:
+		return finding(fmt.Sprintf("check the digest of serial %d first (ask the operator for it if you missed it), then this one with --last %d:%s", base.Serial, base.Serial, base.Hash),
+			"entries missing: this digest carries the ledger from serial %d on, after the serial %d you saw last", base.Serial+1, last.Serial)
+	}
+	hash := base.Hash
+	if last.Serial > base.Serial {
+		hash = ex.Chain.Entries[last.Serial-base.Serial-1].Hash
+	}
+	if !strings.EqualFold(hash, last.Hash) {
+		return finding("the directory's history was rewritten after you saw it, or this is another directory's digest: tell the operator and the community",
+			"fork: this digest's ledger has %d:%.16s… where you saw %s", last.Serial, hash, lastText)
+	}
+	return nil
+}
+
+// MaxDigestBytes caps a digest message read by DigestFiles.
+const MaxDigestBytes = 64 << 20
+
+// EncryptedError is DigestFiles's error for a digest still encrypted:
+// Armored is the OpenPGP message to decrypt (the member's gpg does).
+type EncryptedError struct{ Armored []byte }
+
+func (e *EncryptedError) Error() string { return "the digest is still encrypted" }
+
+// DigestFiles finds directory.json and its signature (directory.json.asc)
+// in a received digest: the message as saved by a mail program after
+// decryption, or as gpg decrypts its encrypted part (the multipart/signed
+// entity). A digest still encrypted gives an *EncryptedError.
+func DigestFiles(msg []byte) (data, sig []byte, err error) {
+	if len(msg) > MaxDigestBytes {
+		return nil, nil, finding("", "the message has %d bytes, more than %d", len(msg), MaxDigestBytes)
+	}
+	e, err := message.Read(bytes.NewReader(msg))
+	if err != nil && !message.IsUnknownCharset(err) {
+		return nil, nil, finding("pass a digest as received (.eml), or directory.json and directory.json.asc", "not a mail message: %v", err)
+	}
+	parts := 0
+	var walk func(e *message.Entity, depth int) error
+	walk = func(e *message.Entity, depth int) error {
+		if parts++; parts > 64 || depth > 8 {
+			return finding("", "the message has too many or too deeply nested parts")
+		}
+		t, params, _ := e.Header.ContentType()
+		if mr := e.MultipartReader(); mr != nil {
+			encrypted := t == "multipart/encrypted" && strings.EqualFold(params["protocol"], "application/pgp-encrypted")
+			for {
+				p, err := mr.NextPart()
+				if err == io.EOF {
+					return nil
+				}
+				if err != nil && !message.IsUnknownCharset(err) {
+					return finding("", "the message cannot be read: %v", err)
+				}
+				if pt, _, _ := p.Header.ContentType(); encrypted && pt == "application/octet-stream" {
+					b, err := io.ReadAll(io.LimitReader(p.Body, MaxDigestBytes))
+					if err != nil {
+						return finding("", "the encrypted part cannot be read: %v", err)
+					}
+					return &EncryptedError{Armored: b}
+				}
+				if err := walk(p, depth+1); err != nil {
+					return err
+				}
+			}
+		}
+		_, dp, _ := e.Header.ContentDisposition()
+		name := dp["filename"]
+		if name == "" {
+			name = params["name"]
+		}
+		var dst *[]byte
+		switch name {
+		case "directory.json":
+			dst = &data
+		case JSONSignatureName:
+			dst = &sig
+		default:
+			return nil
+		}
+		b, err := io.ReadAll(io.LimitReader(e.Body, MaxDigestBytes))
+		if err != nil {
+			return finding("", "%s cannot be read: %v", name, err)
+		}
+		*dst = b
+		return nil
+	}
+	if err := walk(e, 0); err != nil {
+		return nil, nil, err
+	}
+	if data == nil {
+		return nil, nil, finding("pass a digest of a directory that attaches directory.json (digest.attach)", "the message has no directory.json attachment")
+	}
+	if sig == nil {
+		return nil, nil, finding("digests are signed this way since ccdir checks digests; check a newer one", "the message has no %s attachment", JSONSignatureName)
+	}
+	return data, sig, nil
+}
