@@ -51,6 +51,9 @@ func finding(hint, format string, args ...any) *CheckError {
 	return &CheckError{Reason: fmt.Sprintf(format, args...), Hint: hint}
 }
 
+// hintBroken is the hint of entries that do not hold together.
+const hintBroken = "the digest was changed after the directory made it, or its ledger was rewritten: tell the operator, and keep the digest"
+
 // hintRepin is the way out when the key chain cannot be followed.
 const hintRepin = "get the directory key's fingerprint out of band (from the operator, in person or by phone) and pass it with --pin"
 
@@ -73,7 +76,7 @@ func Check(data, sig []byte, opts CheckOptions) (*Checked, error) {
 	}
 	ch := ex.Chain
 	if ch == nil {
-		return nil, finding("digests carry their chain since ccdir checks digests; check a newer one",
+		return nil, finding("only a digest's directory.json carries the chain: check one attached to a digest (made by a ccdir that has ccdir check)",
 			"directory.json has no chain: it is not a digest's (ccdir export writes none), or it was made by a ccdir that did not carry it")
 	}
 	walked, err := walkKeys(ch.Keys, opts.Pin, now)
@@ -226,24 +229,24 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 		// The first digest: its entries start where they start.
 		base = directory.Head{Serial: ch.Entries[0].Seq - 1, Hash: ch.Entries[0].PrevHash}
 		if base.Serial == 0 && base.Hash != directory.GenesisPrevHash {
-			return base, finding("", "entry 1 does not start the ledger: its prev_hash is %.16s…, not zeros", base.Hash)
+			return base, finding(hintBroken, "entry 1 does not start the ledger: its prev_hash is %.16s…, not zeros", base.Hash)
 		}
 	}
 	prev := base
 	for i := range ch.Entries {
 		e := &ch.Entries[i]
 		if e.Seq != prev.Serial+1 {
-			return base, finding("", "entries missing: after serial %d, directory.json carries entry %d", prev.Serial, e.Seq)
+			return base, finding(hintBroken, "entries missing: after serial %d, directory.json carries entry %d", prev.Serial, e.Seq)
 		}
 		if !strings.EqualFold(e.PrevHash, prev.Hash) {
-			return base, finding("", "entry %d does not chain: its prev_hash %.16s… is not the hash %.16s… of entry %d", e.Seq, e.PrevHash, prev.Hash, prev.Serial)
+			return base, finding(hintBroken, "entry %d does not chain: its prev_hash %.16s… is not the hash %.16s… of entry %d", e.Seq, e.PrevHash, prev.Hash, prev.Serial)
 		}
 		h, err := e.Hashed()
 		if err != nil {
-			return base, finding("", "%v", err)
+			return base, finding(hintBroken, "%v", err)
 		}
 		if got := h.Hash(); got != e.Hash {
-			return base, finding("", "entry %d does not hash to its hash (stated %.16s…, computed %.16s…): its fields were changed", e.Seq, e.Hash, got)
+			return base, finding(hintBroken, "entry %d does not hash to its hash (stated %.16s…, computed %.16s…): its fields were changed", e.Seq, e.Hash, got)
 		}
 		if err := entrySigned(e, walked); err != nil {
 			return base, err
@@ -252,9 +255,9 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 	}
 	if prev.Serial != ex.Serial || !strings.EqualFold(prev.Hash, ex.Head) {
 		if len(ch.Entries) == 0 {
-			return base, finding("", "entries missing: directory.json carries none, but its head %d:%.16s… is not the previous digest's %d:%.16s…", ex.Serial, ex.Head, base.Serial, base.Hash)
+			return base, finding(hintBroken, "entries missing: directory.json carries none, but its head %d:%.16s… is not the previous digest's %d:%.16s…", ex.Serial, ex.Head, base.Serial, base.Hash)
 		}
-		return base, finding("", "the entries end at %d:%.16s…, not at the digest's head %d:%.16s…", prev.Serial, prev.Hash, ex.Serial, ex.Head)
+		return base, finding(hintBroken, "the entries end at %d:%.16s…, not at the digest's head %d:%.16s…", prev.Serial, prev.Hash, ex.Serial, ex.Head)
 	}
 	return base, nil
 }
@@ -275,15 +278,15 @@ func entrySigned(e *export.ExportEntry, walked []*chainKey) error {
 	if k.verifier == nil {
 		t, err := time.Parse(time.RFC3339, e.Time)
 		if err != nil {
-			return finding("", "entry %d: bad time %q", e.Seq, e.Time)
+			return finding(hintBroken, "entry %d: bad time %q", e.Seq, e.Time)
 		}
 		if k.verifier, err = k.pub.NewVerifier(t); err != nil {
-			return finding("", "entry %d: the directory key %s cannot sign at %s: %v", e.Seq, k.fpr, e.Time, err)
+			return finding(hintBroken, "entry %d: the directory key %s cannot sign at %s: %v", e.Seq, k.fpr, e.Time, err)
 		}
 	}
 	sigs, err := keys.SplitSignatures(e.Sig)
 	if err != nil {
-		return finding("", "entry %d: signature: %v", e.Seq, err)
+		return finding(hintBroken, "entry %d: signature: %v", e.Seq, err)
 	}
 	text := directory.SignedText(e.Seq, e.Hash)
 	for _, s := range sigs {
@@ -291,7 +294,7 @@ func entrySigned(e *export.ExportEntry, walked []*chainKey) error {
 			return nil
 		}
 	}
-	return finding("", "entry %d is not signed by the directory key %s: %v", e.Seq, k.fpr, err)
+	return finding(hintBroken, "entry %d is not signed by the directory key %s: %v", e.Seq, k.fpr, err)
 }
 
 // extends checks that the digest's head extends last, the head the
@@ -395,7 +398,7 @@ func DigestFiles(msg []byte) (data, sig []byte, err error) {
 		return nil, nil, finding("pass a digest of a directory that attaches directory.json (digest.attach)", "the message has no directory.json attachment")
 	}
 	if sig == nil {
-		return nil, nil, finding("digests are signed this way since ccdir checks digests; check a newer one", "the message has no %s attachment", JSONSignatureName)
+		return nil, nil, finding("only digests made by a ccdir that has ccdir check carry it: check a newer digest", "the message has no %s attachment", JSONSignatureName)
 	}
 	return data, sig, nil
 }
