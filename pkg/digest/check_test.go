@@ -5,6 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -273,4 +278,65 @@ func TestDigestFilesGarbage(t *testing.T) {
 	if !errors.As(err, &ee) || !bytes.Contains(ee.Armored, []byte("BEGIN PGP MESSAGE")) {
 		t.Errorf("encrypted: %v", err)
 	}
+}
+
+// TestReadmeCheckPy runs the README's check.py, the procedure of a member
+// without ccdir, on real digests: it passes a good one and fails a
+// changed entry, a fork and a replay, as Check does.
+func TestReadmeCheckPy(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := bytes.Cut(readme, []byte("<!-- check.py -->\n```python\n"))
+	code, _, ok2 := bytes.Cut(rest, []byte("\n```\n"))
+	if !ok || !ok2 {
+		t.Fatal("README.md has no check.py block")
+	}
+	dir := t.TempDir()
+	script := filepath.Join(dir, "check.py")
+	if err := os.WriteFile(script, code, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newChainFixture(t)
+	changed, _ := edit(t, f.next, f.j.Secret, func(e *export.Export) {
+		e.Chain.Entries[1].Payload = strings.Replace(e.Chain.Entries[1].Payload, "IIS", "IlS", 1)
+	})
+	for _, c := range []struct {
+		name string
+		data []byte
+		last directory.Head
+		want string
+	}{
+		{"good", f.next, f.head1, fmt.Sprintf("ok serial %d head %s extends %d %s\n", f.head2.Serial, f.head2.Hash, f.head1.Serial, f.head1.Hash)},
+		{"first", f.first, directory.Head{Serial: 1, Hash: firstHash(t, f.first)}, fmt.Sprintf("ok serial %d head %s", f.head1.Serial, f.head1.Hash)},
+		{"changed entry", changed, f.head1, "FAILED: entry 6 does not hash to its hash"},
+		{"fork", f.next, directory.Head{Serial: f.head1.Serial, Hash: strings.Repeat("ab", 32)}, "FAILED: fork"},
+		{"replay", f.first, f.head2, "FAILED: rollback or replay"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			file := filepath.Join(dir, c.name+".json")
+			if err := os.WriteFile(file, c.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(py, script, file, strconv.FormatInt(c.last.Serial, 10), c.last.Hash).CombinedOutput()
+			if strings.HasPrefix(c.want, "ok") != (err == nil) || !strings.Contains(string(out), c.want) {
+				t.Errorf("check.py: %v: %s, want %q", err, out, c.want)
+			}
+		})
+	}
+}
+
+// firstHash is the hash of entry 1 in a directory.json.
+func firstHash(t *testing.T, data []byte) string {
+	t.Helper()
+	e, err := export.ParseJSON(bytes.NewReader(data))
+	if err != nil || len(e.Chain.Entries) == 0 || e.Chain.Entries[0].Seq != 1 {
+		t.Fatalf("no entry 1: %v", err)
+	}
+	return e.Chain.Entries[0].Hash
 }
