@@ -1,6 +1,11 @@
 package digest
 
-import "github.com/ccdir/ccdir/directory"
+import (
+	"context"
+	"database/sql"
+
+	"github.com/ccdir/ccdir/directory"
+)
 
 // Owner is the owner of the digest job's tables in schema_migrations.
 const Owner = "digest"
@@ -9,19 +14,26 @@ const Owner = "digest"
 // (see directory.Migration).
 var Migrations = []directory.Migration{
 	{Owner: Owner, Version: 1, Name: "digests and their recipients", Up: jobSchema},
-	{Owner: Owner, Version: 2, Name: "digests record the previous digest's head", Up: prevHeadSchema},
+	{Owner: Owner, Version: 2, Name: "digests record the previous digest's head", UpFunc: addPrevHead},
 }
 
-// prevHeadSchema records, with each digest, the head of the digest before
+// addPrevHead records, with each digest, the head of the digest before
 // it (prev_serial's), which its text and directory.json state; digests
 // made before are given the head of the last earlier digest at that
-// serial ("" for none).
-const prevHeadSchema = `
-ALTER TABLE digests ADD COLUMN prev_head TEXT NOT NULL DEFAULT '';
+// serial ("" for none). Like every step it may run again on a database
+// whose record of steps was lost, so it adds the column only when it is
+// missing.
+func addPrevHead(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('digests') WHERE name = 'prev_head'`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `ALTER TABLE digests ADD COLUMN prev_head TEXT NOT NULL DEFAULT '';
 UPDATE digests SET prev_head = coalesce((SELECT p.head FROM digests p
 	WHERE p.id < digests.id AND p.serial = digests.prev_serial ORDER BY p.id DESC LIMIT 1), '')
-	WHERE prev_serial > 0;
-`
+	WHERE prev_serial > 0`)
+	return err
+}
 
 // jobSchema is the digest job's two tables: the digests made, and the
 // recipients of each, fixed when it is recorded; version 1 as released
