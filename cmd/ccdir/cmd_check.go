@@ -169,12 +169,12 @@ func gpgDecrypt(ctx context.Context, armored []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// parseHead reads SERIAL:HASH.
+// parseHead reads the SERIAL:HASH of a head given with flag.
 func parseHead(flag, s string) (directory.Head, error) {
 	serialText, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
 	serial, err := strconv.ParseInt(serialText, 10, 64)
 	if !ok || err != nil || serial < 1 || len(hash) != 64 || !isHex(hash) {
-		return directory.Head{}, usagef("%s wants SERIAL:HEAD, e.g. 42:%s", flag, strings.Repeat("0", 64))
+		return directory.Head{}, usagef("%s wants SERIAL:HASH, e.g. 42:%s", flag, strings.Repeat("0", 64))
 	}
 	return directory.Head{Serial: serial, Hash: strings.ToLower(hash)}, nil
 }

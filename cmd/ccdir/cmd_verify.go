@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -223,11 +222,11 @@ func (g *globals) verifyPending(ctx context.Context, s *directory.Store) error {
 
 // checkHead makes sure ledger entry SERIAL still has hash HASH.
 func checkHead(ctx context.Context, s *directory.Store, want string) error {
-	serialText, hash, ok := strings.Cut(want, ":")
-	serial, err := strconv.ParseInt(serialText, 10, 64)
-	if !ok || err != nil || serial < 1 || len(hash) != 64 {
-		return usagef("--head wants SERIAL:HASH, e.g. 42:%s", strings.Repeat("0", 64))
+	h, err := parseHead("--head", want)
+	if err != nil {
+		return err
 	}
+	serial, hash := h.Serial, h.Hash
 	var got string
 	err = s.Log(ctx, serial, func(e *directory.Entry) error {
 		got = e.Hash
