@@ -58,7 +58,7 @@ var configKeys = []configKey{
 	{name: "digest.interval", def: "monthly", typ: intervalType,
 		help: "How often `ccdir digest send` sends a digest: `monthly`, `weekly`, `daily` or a number of days."},
 	{name: "digest.attach", def: strings.Join(export.AttachmentNames, ","), typ: attachType,
-		help: "Attachments of a digest, separated by commas; `none` for none."},
+		help: "Attachments of a digest, separated by commas; `none` for none. `json` is directory.json, with the ledger entries since the last digest and the directory key chain, and its signature directory.json.asc: what members check with `ccdir check` (or gpg and the README's check.py)."},
 	{name: "digest.subject", def: digest.DefaultSubject, typ: textType,
 		help: "The digest's neutral outer Subject; the real one travels encrypted."},
 	{name: "commands.window", def: durationText(inbound.DefaultWindow), typ: durationType,
