@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/export"
@@ -49,7 +50,7 @@ func (j *Job) chain(ctx context.Context, snap, prev *directory.Snapshot) (*expor
 	if end != snap.Head || int64(len(c.Entries)) != snap.Head.Serial-base.Serial {
 		return nil, fmt.Errorf("digest: the ledger entries from %d read do not end at the digest's head %s", from, snap.Head)
 	}
-	if c.Keys, err = j.keyChain(ctx); err != nil {
+	if c.Keys, err = j.keyChain(ctx, snap); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -59,14 +60,18 @@ func (j *Job) chain(ctx context.Context, snap, prev *directory.Snapshot) (*expor
 // serial from which it signs and the ledger entry that links it to the
 // key before (none for the genesis key). Every walk of the chain that
 // a digest states is here; today the chain is the one key of the
-// genesis entry.
-func (j *Job) keyChain(ctx context.Context) ([]export.ExportKeyOf, error) {
-	pub := j.Secret.Public()
-	armored, err := pub.Armored()
-	if err != nil {
-		return nil, fmt.Errorf("digest: directory key: %w", err)
+// genesis entry, as the signed ledger records it at snap (Info.PublicKey,
+// with the user IDs of key update-uids), or the signing key's own.
+func (j *Job) keyChain(ctx context.Context, snap *directory.Snapshot) ([]export.ExportKeyOf, error) {
+	armored := snap.Info.PublicKey
+	if strings.TrimSpace(armored) == "" {
+		b, err := j.Secret.Public().Armored()
+		if err != nil {
+			return nil, fmt.Errorf("digest: directory key: %w", err)
+		}
+		armored = string(b)
 	}
-	return []export.ExportKeyOf{{Fingerprint: pub.Fingerprint, FromSerial: 1, Key: string(armored)}}, nil
+	return []export.ExportKeyOf{{Fingerprint: j.Secret.Fingerprint(), FromSerial: 1, Key: armored}}, nil
 }
 
 // digestJSON renders the digest's directory.json, with its chain, and
