@@ -106,6 +106,9 @@ func Check(data, sig []byte, opts CheckOptions) (*Checked, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := linksInLedger(ex, base); err != nil {
+		return nil, err
+	}
 	res := &Checked{Serial: ex.Serial, Head: ex.Head, Extends: base, Signer: signer.fpr, Entries: len(ch.Entries)}
 	if opts.Last != nil {
 		if err := extends(ex, base, *opts.Last); err != nil {
@@ -148,6 +151,11 @@ func walkKeys(list []export.ExportKeyOf, pin string, now time.Time) ([]*chainKey
 		}
 		if i == 0 && k.FromSerial != 1 || i > 0 && k.FromSerial <= list[i-1].FromSerial {
 			return nil, finding("", "key chain: key %d (%s) signs from serial %d, which does not follow the key before it", i+1, pub.Fingerprint, k.FromSerial)
+		}
+		for _, k := range chain {
+			if k.fpr == pub.Fingerprint {
+				return nil, finding("", "key chain: key %s is listed twice", pub.Fingerprint)
+			}
 		}
 		if pub.Fingerprint == pin {
 			at = i
@@ -212,6 +220,23 @@ func linkKeys(prev, next *chainKey, link *export.ExportEntry, now time.Time) err
 		}
 		if !ok {
 			return gap(fmt.Sprintf("entry %d, not signed by key %s,", link.Seq, k.fpr))
+		}
+	}
+	return nil
+}
+
+// linksInLedger checks that each key chain link is the ledger's entry at
+// its serial: beyond the head there is none, and within the entries the
+// digest carries it must be the one there.
+func linksInLedger(ex *export.Export, base directory.Head) error {
+	for _, k := range ex.Chain.Keys {
+		l := k.Link
+		switch {
+		case l == nil:
+		case l.Seq > ex.Serial:
+			return finding(hintBroken, "key chain: key %s is linked by entry %d, beyond the head %d", k.Fingerprint, l.Seq, ex.Serial)
+		case l.Seq > base.Serial && !strings.EqualFold(ex.Chain.Entries[l.Seq-base.Serial-1].Hash, l.Hash):
+			return finding(hintBroken, "key chain: key %s is linked by an entry %d that is not the ledger's", k.Fingerprint, l.Seq)
 		}
 	}
 	return nil
