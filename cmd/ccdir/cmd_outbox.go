@@ -11,8 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 	"github.com/ccdir/ccdir/pkg/receive"
+	"github.com/ccdir/ccdir/pkg/relay"
 )
 
 func newOutboxCmd(g *globals) *cobra.Command {
@@ -125,8 +127,14 @@ func newOutboxFlushCmd(g *globals) *cobra.Command {
 		Use:   "flush",
 		Short: "Deliver every message that is due now, of every kind",
 		Long: `Deliver every message that is due now, of every kind. Run daily from cron:
-it also deletes the inbound log's rows older than inbound.retention (default
-90 days; each holds a sender's address).`,
+it also keeps the operational logs to their retention, each of which holds
+addresses of people: the inbound log's rows older than inbound.retention
+(default 90 days), reachability checks and key reminders older than
+ping.retention (365 days), bounces older than bounces.retention (180 days)
+and alerts older than list.retention (365 days). What is still needed stays
+however old: a check still open, a contact's last answer and the silence it
+is in, a bounce of a run that still counts, an alert whose copies still
+wait; pending changes are never deleted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runOutboxFlush(cmd.Context(), g)
@@ -162,25 +170,75 @@ func runOutboxFlush(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	// The daily cron job keeps the inbound log to its retention: each
-	// row holds a sender's address.
-	retention := g.duration("inbound.retention")
-	pruned, perr := receive.PruneInboundLog(ctx, s.DB(), g.now().Add(-retention))
-	if perr != nil {
-		g.warnf("%v", perr)
-	}
+	// The daily cron job keeps the operational logs to their retention.
+	pruned := g.pruneLogs(ctx, s, ob)
 	if g.json {
-		if err := g.printJSON(map[string]any{"delivered_to": t.String(), "sent": sum.Sent, "deferred": sum.Deferred, "failed": sum.Failed, "refused": sum.Refused,
-			"inbound_log_pruned": pruned}); err != nil {
+		res := map[string]any{"delivered_to": t.String(), "sent": sum.Sent, "deferred": sum.Deferred, "failed": sum.Failed, "refused": sum.Refused}
+		for _, p := range pruned {
+			res[p.json] = p.n
+		}
+		if err := g.printJSON(res); err != nil {
 			return err
 		}
 		return g.refusedError()
 	}
 	g.printf("delivered to %s: %d sent, %d deferred, %d failed\n", t, sum.Sent, sum.Deferred, sum.Failed)
-	if pruned > 0 {
-		g.printf("inbound log: %s older than %s deleted\n", plural(int(pruned), "row"), retentionText(retention))
+	for _, p := range pruned {
+		if p.n > 0 {
+			g.printf("%s: %s older than %s deleted\n", p.log, plural(int(p.n), p.unit), retentionText(p.retention))
+		}
 	}
 	return g.refusedError()
+}
+
+// prunedLog is what pruneLogs deleted of one operational log.
+type prunedLog struct {
+	log, unit string // "inbound log", "row"
+	json      string // its key in outbox flush --json
+	retention time.Duration
+	n         int64
+}
+
+// pruneLogs deletes what the operational logs hold past their retention,
+// each through the package that owns its tables: the inbound log
+// (inbound.retention), reachability checks and key reminders
+// (ping.retention), bounces (bounces.retention), alerts
+// (list.retention). A log that cannot be pruned is warned of; the
+// others still are.
+func (g *globals) pruneLogs(ctx context.Context, s *directory.Store, ob *outbox.Outbox) []prunedLog {
+	now := g.now()
+	var out []prunedLog
+	add := func(log, unit, json, key string, prune func(before time.Time) (int64, error)) {
+		r := g.duration(key)
+		n, err := prune(now.Add(-r))
+		if err != nil {
+			g.warnf("%v", err)
+		}
+		out = append(out, prunedLog{log: log, unit: unit, json: json, retention: r, n: n})
+	}
+	add("inbound log", "row", "inbound_log_pruned", "inbound.retention", func(before time.Time) (int64, error) {
+		return receive.PruneInboundLog(ctx, s.DB(), before)
+	})
+	// The contacts whose state the pings keep: those of the tables (an
+	// unchecked read: at worst a contact is asked again).
+	var contacts []directory.Contact
+	if snap, err := s.Snapshot(ctx); err == nil {
+		contacts = snap.Contacts
+	}
+	var reminders int64
+	add("reachability checks", "check", "pings_pruned", "ping.retention", func(before time.Time) (int64, error) {
+		p, err := liveness.Prune(ctx, s.DB(), before, contacts)
+		reminders = p.KeyReminders
+		return p.Pings, err
+	})
+	out = append(out, prunedLog{log: "key reminders", unit: "reminder", json: "key_reminders_pruned", retention: g.duration("ping.retention"), n: reminders})
+	add("bounces", "bounce", "bounces_pruned", "bounces.retention", func(before time.Time) (int64, error) {
+		return ob.PruneBounces(ctx, before)
+	})
+	add("alerts", "alert", "alerts_pruned", "list.retention", func(before time.Time) (int64, error) {
+		return relay.Prune(ctx, s.DB(), before)
+	})
+	return out
 }
 
 // retentionText is a retention in whole days ("90 days"), else as a

@@ -101,6 +101,8 @@ var configKeys = []configKey{
 		help: "Posts of one author relayed in any minute; a post over the cap is relayed to nobody, and its author is told (once an hour at most)."},
 	{name: "list.posts_per_hour", def: strconv.Itoa(relay.DefaultPostsPerHour), typ: intType(1, 10000),
 		help: "Posts of one author relayed in any hour; a post over the cap is relayed to nobody, and its author is told (once an hour at most)."},
+	{name: "list.retention", def: daysText(relay.DefaultRetention), typ: daysType,
+		help: "How long the list keeps an alert's metadata (author, label, time, recipients, acknowledgements, and its archive if kept): the daily `ccdir outbox flush` deletes older alerts, except one whose copies still wait in the outbox. A pruned alert is gone from `ccdir alerts`, ACK and ACKS."},
 	{name: "operator.name", typ: operatorNameType, env: []string{"CCDIR_OPERATOR"},
 		help: "Who is at the CLI: every ledger entry the operator makes names them (actor `operator:NAME`, shown by `ccdir log`). Several operators sharing a home each set `CCDIR_OPERATOR` (or `CCDIR_OPERATOR_NAME`) in their own shell, which wins over the config file. Empty: the login name. The rules of names apply (no control or invisible characters; runs of spaces become one), at most " + strconv.Itoa(directory.MaxOperatorName) + " characters. Entries made before names were recorded say `operator` and still verify."},
 	{name: "operator.address", typ: emailType,
@@ -115,6 +117,8 @@ var configKeys = []configKey{
 		help: "A reachability check unanswered after this long gets one reminder, with the same token."},
 	{name: "ping.escalate", def: "true", typ: boolType,
 		help: "Whether a check that expires unanswered is told to the admin contacts of the contact's ccTLDs (once per silence: not again until the contact has answered)."},
+	{name: "ping.retention", def: daysText(liveness.DefaultRetention), typ: daysType,
+		help: "How long a reachability check is kept once its token has expired (each names a contact's address), and a key-expiry reminder once the expiry has passed: the daily `ccdir outbox flush` deletes older ones. What a contact's state is read from is kept however old: its last answer (its \"last confirmed\", which also decides which bounces count) and, while it has not answered since, the first check it left unanswered and the one that was escalated; an open check is never deleted. A contact who left the directory keeps nothing older."},
 	{name: "keys.remind_days", def: daysListText(liveness.DefaultRemindDays), typ: daysListType,
 		help: "Days before a contact's key expires at which `ccdir ping send` mails its owner an encrypted, signed reminder naming the key, its expiry and how to refresh it (`KEY-REFRESH`), once per threshold and key expiry: a rerun sends nothing twice, a key refreshed with a later expiry starts over, and a run that finds two thresholds reached sends one reminder, for the nearest. An expired key gets none (nothing can be encrypted to it); `ping send` lists it."},
 	{name: "changes.delay", def: durationText(liveness.DefaultDelay), typ: durationType,
@@ -125,6 +129,8 @@ var configKeys = []configKey{
 		help: "The bounce address: every message goes out with the envelope sender `LOCAL+TAG@DOMAIN` of it (TAG: the message's id and a MAC under the outbox key), and a delivery status notification sent there marks the message it names bounced. Route it (with any `+TAG`) to `ccdir serve` or `ccdir process` like the directory's address. Empty: `LOCAL-bounces@DOMAIN` of the directory's address, which no contact may have; another address should be one no contact has."},
 	{name: "bounces.limit", def: strconv.Itoa(outbox.DefaultBounceLimit), typ: intType(1, 100),
 		help: "Bounces in a row that make a contact unreachable: messages to its current address that were sent and bounced, with no message delivered without a bounce between them, counting only bounces that came after its last `PONG`. A new address starts again at nought. Shown by `coverage`, `digest status` and `ping status` (which then exits 4); a bounce never changes the signed directory."},
+	{name: "bounces.retention", def: daysText(outbox.DefaultBounceRetention), typ: daysType,
+		help: "How long a bounce (the bounced message's recipient and the remote server's diagnostic) is kept once it no longer counts, that is once a later message to the address was delivered: the daily `ccdir outbox flush` deletes older ones. A bounce of a run still going, which `bounces.limit` judges a contact by, is never deleted."},
 }
 
 // configKey is one row of configKeys.
