@@ -320,18 +320,11 @@ func exportEvidence(ctx context.Context, o logOptions, g *globals, s *directory.
 	if err != nil {
 		return err
 	}
-	pub, err := g.verifyKey(o.pin)
+	pub, verify, err := g.pinnedKey(o.pin)
 	if err != nil {
 		return err
 	}
-	if o.pin != "" && !strings.EqualFold(strings.ReplaceAll(o.pin, " ", ""), pub.Fingerprint) {
-		return &directory.VerifyError{Reason: fmt.Sprintf("the directory key is %s, not the pinned %s", pub.Fingerprint, o.pin)}
-	}
-	v, err := pub.NewVerifier(g.now())
-	if err != nil {
-		return fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
-	}
-	_, before, err := s.CheckedAt(ctx, pub.Fingerprint, v.Verify, directory.At{Serial: first - 1})
+	_, before, err := s.CheckedAt(ctx, pub.Fingerprint, verify, directory.At{Serial: first - 1})
 	var te *directory.TamperError
 	if errors.As(err, &te) && directory.IsVerifyError(te.Finding) {
 		// What verify would report, and as it reports it (exit 3).
@@ -428,10 +421,11 @@ func firstOfMail(ctx context.Context, s *directory.Store, e *directory.Entry) (i
 // reader sees no file or the whole of it, and without replace an
 // existing path is left alone (an error wrapping fs.ErrExist).
 func writeFileNew(path string, data []byte, perm os.FileMode, replace bool) error {
-	if !replace {
-		if _, err := os.Lstat(path); err == nil {
-			return fs.ErrExist
-		}
+	if replace {
+		return writeFileAtomic(path, data, perm)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return fs.ErrExist
 	}
 	t, err := newAtomicFile(path, perm)
 	if err != nil {
@@ -440,9 +434,6 @@ func writeFileNew(path string, data []byte, perm os.FileMode, replace bool) erro
 	if _, err := t.Write(data); err != nil {
 		t.Abort()
 		return err
-	}
-	if replace {
-		return t.Commit()
 	}
 	if err := t.finish(); err != nil {
 		return err

@@ -84,22 +84,11 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 		return err
 	}
 	defer s.Close()
-	pub, err := g.verifyKey(o.pin)
-	var mismatch *keyMismatchError
-	if errors.As(err, &mismatch) {
-		return &directory.VerifyError{Reason: err.Error()}
-	}
+	pub, verify, err := g.pinnedKey(o.pin)
 	if err != nil {
 		return err
 	}
-	if o.pin != "" && !strings.EqualFold(strings.ReplaceAll(o.pin, " ", ""), pub.Fingerprint) {
-		return &directory.VerifyError{Reason: fmt.Sprintf("the directory key is %s, not the pinned %s", pub.Fingerprint, o.pin)}
-	}
-	v, err := pub.NewVerifier(g.now())
-	if err != nil {
-		return fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
-	}
-	head, err := s.Verify(ctx, pub.Fingerprint, v.Verify)
+	head, err := s.Verify(ctx, pub.Fingerprint, verify)
 	if err == nil && o.wantHead != "" {
 		err = checkHead(ctx, s, o.wantHead)
 	}
@@ -127,6 +116,29 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	g.printf("ok %s\n", head)
 	g.printf("directory key %s\n", keys.GroupFingerprint(pub.Fingerprint))
 	return nil
+}
+
+// pinnedKey is the directory key that verify (and log --evidence -o)
+// checks the ledger with: the home's public key (verifyKey), which must
+// be the pinned one if pin is given (a *directory.VerifyError if not),
+// and its check of ledger signatures.
+func (g *globals) pinnedKey(pin string) (*keys.Public, directory.VerifyFunc, error) {
+	pub, err := g.verifyKey(pin)
+	var mismatch *keyMismatchError
+	if errors.As(err, &mismatch) {
+		return nil, nil, &directory.VerifyError{Reason: err.Error()}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if pin != "" && !strings.EqualFold(strings.ReplaceAll(pin, " ", ""), pub.Fingerprint) {
+		return nil, nil, &directory.VerifyError{Reason: fmt.Sprintf("the directory key is %s, not the pinned %s", pub.Fingerprint, pin)}
+	}
+	v, err := pub.NewVerifier(g.now())
+	if err != nil {
+		return nil, nil, fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
+	}
+	return pub, v.Verify, nil
 }
 
 // verifyKey reads the directory's public key for verify. With the secret
