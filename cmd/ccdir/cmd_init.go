@@ -42,6 +42,12 @@ The key has a user ID for each of the directory's addresses, "NAME <ADDR>"
 clients find it by either address. Without --list-address the directory
 has no list, and the key one user ID.
 
+init also writes the key's revocation certificate, keys/directory.rev.asc
+(0600): importing it (gpg --import) revokes the key, without the secret key
+or its passphrase; it is what members are sent if the key is lost or
+stolen. Store it offline and delete it from the host: anyone who reads it
+can revoke the directory key.
+
 The key is protected by the passphrase in --passphrase-file (CCDIR_PASSPHRASE_FILE),
 whose path is recorded in config.yaml, or left unprotected with --no-passphrase.
 
@@ -206,6 +212,16 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	if err := writeFileAtomic(filepath.Join(tmp, keysDir, publicName), pub, 0o644); err != nil {
 		return err
 	}
+	// The revocation certificate: the way out if the secret key is lost
+	// or stolen with its passphrase, usable without either. It is made
+	// now, while the key is at hand, and belongs offline.
+	rev, err := sec.RevocationCertificate(g.now())
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(tmp, keysDir, revocationName), rev, 0o600); err != nil {
+		return err
+	}
 	if err := createOutboxKey(filepath.Join(tmp, keysDir, outboxKeyName)); err != nil {
 		return err
 	}
@@ -255,9 +271,11 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	if err := os.Rename(tmp, g.home); err != nil {
 		return fmt.Errorf("move the new home into place: %w", err)
 	}
+	revPath := filepath.Join(g.home, keysDir, revocationName)
 	if g.json {
 		out := map[string]any{"home": g.home, "name": name, "address": addr, "list_address": list,
-			"key_fingerprint": sec.Fingerprint(), "algo": algo, "serial": head.Serial, "head": head.Hash}
+			"key_fingerprint": sec.Fingerprint(), "algo": algo, "serial": head.Serial, "head": head.Hash,
+			"revocation_certificate": revPath}
 		if opPub != nil {
 			out["operator_address"], out["operator_key"] = opAddr, opPub.Fingerprint
 		}
@@ -268,6 +286,8 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	if opPub != nil {
 		g.printf("operator %s, key %s\n", opAddr, opPub.Fingerprint)
 	}
+	g.printf("revocation certificate %s: it revokes the directory key without the passphrase;\n", revPath)
+	g.printf("  store it offline (a printout, a USB stick in a safe), then delete it from this host\n")
 	g.printf("ok %s\n", head)
 	return nil
 }

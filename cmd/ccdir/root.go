@@ -34,6 +34,9 @@ const (
 	keysDir    = "keys"
 	secretName = "directory.sec.asc"
 	publicName = "directory.pub.asc"
+	// revocationName is the directory key's revocation certificate,
+	// written by init, to be moved offline.
+	revocationName = "directory.rev.asc"
 )
 
 // globals is what every command shares: the streams, the configuration and
