@@ -95,4 +95,3 @@ func asciiLower(s string) string {
 	}
 	return string(b)
 }
-
