@@ -476,18 +476,53 @@ func expiringProblem(pub *keys.Public, k *directory.Key, now, horizon time.Time)
 	return p
 }
 
-func newPubkeyCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "pubkey",
-		Short: "Print the directory's public key (armored)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPubkey(cmd.Context(), g)
-		},
-	}
+type pubkeyOptions struct {
+	wkd  string // --wkd DIR
+	dane bool   // --dane
 }
 
-func runPubkey(ctx context.Context, g *globals) error {
+func newPubkeyCmd(g *globals) *cobra.Command {
+	var o pubkeyOptions
+	cmd := &cobra.Command{
+		Use:   "pubkey [--wkd DIR | --dane]",
+		Short: "Print the directory's public key (armored), or publish it (Web Key Directory, DNS)",
+		Long: `Print the directory's public key, armored, with a user ID for each of the
+directory's addresses (the command address and the list's).
+
+--wkd DIR writes the Web Key Directory files for each address
+(draft-koch-openpgp-webkey-service), so that an existing web server
+publishes the key and mail clients (gpg --locate-keys, Thunderbird, K-9)
+find it by address: for the direct method
+DIR/.well-known/openpgpkey/hu/HASH and DIR/.well-known/openpgpkey/policy
+(serve DIR as https://DOMAIN/), and for the advanced method
+DIR/openpgpkey.DOMAIN/.well-known/openpgpkey/DOMAIN/hu/HASH and its policy
+(serve DIR/openpgpkey.DOMAIN as https://openpgpkey.DOMAIN/). HASH is the
+z-base-32 SHA-1 of the lowercased local part, as gpg --with-wkd-hash
+prints it; each file holds the key in binary with the user ID of its
+address only. When the addresses are in several domains, the direct
+method's files go to DIR/DOMAIN/.well-known/... instead. Files of other
+keys in DIR are left alone, and so is a policy file that exists; run it
+again after ccdir key update-uids (or a rekey) to publish the new key.
+
+--dane prints the DNS OPENPGPKEY records (RFC 7929) of the addresses, in
+zone file form, to add to each domain's zone (DNSSEC-signed).
+
+EXIT STATUS
+  0 printed or written, 1 error`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPubkey(cmd.Context(), o, g)
+		},
+	}
+	cmd.Flags().StringVar(&o.wkd, "wkd", "", "write the Web Key Directory files under this folder")
+	cmd.Flags().BoolVar(&o.dane, "dane", false, "print the DNS OPENPGPKEY records (RFC 7929)")
+	return cmd
+}
+
+func runPubkey(ctx context.Context, o pubkeyOptions, g *globals) error {
+	if o.wkd != "" && o.dane {
+		return usagef("give --wkd or --dane, not both")
+	}
 	s, err := g.openRead(ctx)
 	if err != nil {
 		return err
@@ -504,6 +539,12 @@ func runPubkey(ctx context.Context, g *globals) error {
 	if pub.Fingerprint != info.KeyFingerprint {
 		return withHint(fmt.Errorf("the key file holds %s, but the directory's key is %s", pub.Fingerprint, info.KeyFingerprint),
 			"restore the home from a backup and run ccdir verify")
+	}
+	switch {
+	case o.wkd != "":
+		return writeWKD(g, o.wkd, pub, keyAddresses(info))
+	case o.dane:
+		return printDANE(g, pub, keyAddresses(info))
 	}
 	armored, err := pub.Armored()
 	if err != nil {
