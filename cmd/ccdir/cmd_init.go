@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -47,6 +48,10 @@ init also writes the key's revocation certificate, keys/directory.rev.asc
 or its passphrase; it is what members are sent if the key is lost or
 stolen. Store it offline and delete it from the host: anyone who reads it
 can revoke the directory key.
+
+The key expires key.lifetime (default 2y; 0: never) after it is made;
+ccdir report reminds the operator before, and ccdir key update-uids
+--renew extends it.
 
 The key is protected by the passphrase in --passphrase-file (CCDIR_PASSPHRASE_FILE),
 whose path is recorded in config.yaml, or left unprotected with --no-passphrase.
@@ -169,7 +174,7 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	// The key first: it is the step most likely to refuse the input.
 	// One user ID per address the directory answers on (keyAddresses).
 	sec, err := keys.GenerateKey(keys.KeySpec{Name: name, Emails: keyAddresses(directory.Info{Address: addr, ListAddress: list}),
-		Algo: algo, Now: g.now(), Rand: rand.Reader})
+		Algo: algo, Lifetime: g.duration("key.lifetime"), Now: g.now(), Rand: rand.Reader})
 	if err != nil {
 		return fmt.Errorf("generate the directory key: %w", err)
 	}
@@ -275,14 +280,15 @@ func runInit(ctx context.Context, o initOptions, g *globals) (err error) {
 	if g.json {
 		out := map[string]any{"home": g.home, "name": name, "address": addr, "list_address": list,
 			"key_fingerprint": sec.Fingerprint(), "algo": algo, "serial": head.Serial, "head": head.Hash,
-			"revocation_certificate": revPath}
+			"revocation_certificate": revPath, "key_expires": expiresText(sec.Expires(), time.RFC3339)}
 		if opPub != nil {
 			out["operator_address"], out["operator_key"] = opAddr, opPub.Fingerprint
 		}
 		return g.printJSON(out)
 	}
 	g.printf("created directory %s <%s> in %s\n", strconv.Quote(name), addr, g.home) // quoted, then printable: escaped once
-	g.printf("directory key %s (%s)%s\n", sec.Fingerprint(), algo, map[bool]string{true: ", passphrase-protected", false: ", no passphrase"}[pass != nil])
+	g.printf("directory key %s (%s)%s, %s\n", sec.Fingerprint(), algo, map[bool]string{true: ", passphrase-protected", false: ", no passphrase"}[pass != nil],
+		keyExpiryText(sec.Expires(), g.now()))
 	if opPub != nil {
 		g.printf("operator %s, key %s\n", opAddr, opPub.Fingerprint)
 	}

@@ -349,7 +349,9 @@ expires within N days (default 30): when the key stops working, the
 primary key's expiry or, if earlier, that of its last encryption or
 signing subkey. Such contacts get no digest. The operator's own key
 (operator.key), when set, is checked too: the row named (operator), not
-counted among the contacts.
+counted among the contacts; and so is the directory's own key, the row
+named (directory key) when it expires within N days (renew it with ccdir
+key update-uids --renew); the last line says when it expires.
 
 EXIT STATUS
   0 the check ran (whatever it found), 1 error`,
@@ -434,6 +436,21 @@ func runKeyCheck(ctx context.Context, o keyCheckOptions, g *globals) error {
 			findings = append(findings, f)
 		}
 	}
+	// The directory's own key: it signs everything, and expires.
+	dirKey, dirErr := g.publicKey()
+	if dirErr == nil {
+		if exp := dirKey.Expires; !exp.IsZero() && exp.Before(horizon) {
+			f := finding{Email: g.text("directory.address"), Name: "(directory key)", Fingerprint: dirKey.Fingerprint, Expires: exp.UTC().Format(time.RFC3339)}
+			if info, err := s.Info(ctx); err == nil {
+				f.Email = info.Address
+			}
+			f.Problem = fmt.Sprintf("expires in %s; renew it: ccdir key update-uids --renew", plural(int(exp.Sub(now).Hours()/24), "day"))
+			if !exp.After(now) {
+				f.Problem = "expired: it signs nothing; renew it: ccdir key update-uids --renew"
+			}
+			findings = append(findings, f)
+		}
+	}
 	if g.json {
 		return g.printJSON(findings)
 	}
@@ -452,6 +469,9 @@ func runKeyCheck(ctx context.Context, o keyCheckOptions, g *globals) error {
 		}
 	}
 	g.printf("%d of %s need attention (keys expiring within %d days, unusable or missing)\n", contactFindings, plural(len(cs), "contact"), o.days)
+	if dirErr == nil {
+		g.printf("directory key %s %s\n", dirKey.Fingerprint, keyExpiryText(dirKey.Expires, now))
+	}
 	return nil
 }
 

@@ -26,10 +26,15 @@ func keyAddresses(info directory.Info) []string {
 	return addrs
 }
 
+type keyUpdateUIDsOptions struct {
+	renew bool
+}
+
 func newKeyUpdateUIDsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "update-uids",
-		Short: "Give the directory key a user ID for every address of the directory",
+	var o keyUpdateUIDsOptions
+	cmd := &cobra.Command{
+		Use:   "update-uids [--renew]",
+		Short: "Give the directory key a user ID for every address of the directory; --renew its expiry",
 		Long: `Give the directory's own key a user ID for each address it answers on: the
 command address (the primary user ID) and the list's address, so that
 gpg -r ADDRESS, mutt, Thunderbird and K-9 find the key by the address they
@@ -37,26 +42,56 @@ write to. A home made by init has them already; this is for homes made
 before, whose key has a user ID for the command address only.
 
 The new user IDs are self-certified with the key's expiry kept; the key
-keeps its fingerprint. Both key files (keys/, the secret one 0600,
-re-encrypted with the passphrase, which this command needs) are replaced
-at once, and a signed ledger entry (directory.key) records the new public
-key: digests, HELP replies and key requests carry it from then on. Members
-get the user IDs by importing it again (ccdir pubkey, or the copy attached
-to a HELP reply).
+keeps its fingerprint. --renew also sets the expiry to key.lifetime from
+now (default 2y; 0: the key never expires), with new self-signatures on
+every user ID: the way to extend a key before (or after) it expires, which
+ccdir report reminds the operator of. A new key is ccdir rekey, not this.
 
-Nothing to add: it says so and writes nothing.
+Both key files (keys/, the secret one 0600, re-encrypted with the
+passphrase, which this command needs) are replaced at once, and a signed
+ledger entry (directory.key) records the new public key: digests, HELP
+replies and key requests carry it from then on. Members get the new user
+IDs or expiry by importing it again (ccdir pubkey, the copy attached to a
+digest or HELP reply); publish it again if you do (pubkey --wkd, --dane).
+
+Nothing to add and no --renew: it says so and writes nothing.
 
 EXIT STATUS
   0 updated (or nothing to add), 1 error (nothing changed)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runKeyUpdateUIDs(cmd.Context(), g)
+			return runKeyUpdateUIDs(cmd.Context(), o, g)
 		},
 	}
+	cmd.Flags().BoolVar(&o.renew, "renew", false, "also set the key's expiry to key.lifetime from now")
+	return cmd
 }
 
-func runKeyUpdateUIDs(ctx context.Context, g *globals) error {
-	s, sec, err := g.openWriteKey(ctx)
+func runKeyUpdateUIDs(ctx context.Context, o keyUpdateUIDsOptions, g *globals) error {
+	if err := g.checkHome(); err != nil {
+		return err
+	}
+	sec, err := g.secretKey()
+	if err != nil {
+		return err
+	}
+	now := g.now()
+	old := sec.Expires()
+	if o.renew {
+		var exp time.Time
+		if d := g.duration("key.lifetime"); d > 0 {
+			exp = now.Truncate(time.Second).Add(d)
+		}
+		if sec, err = sec.WithExpiry(exp, now); err != nil {
+			return fmt.Errorf("renew the directory key: %w", err)
+		}
+		sec.SetClock(g.now)
+	} else if err := usableDirectoryKey(sec, now); err != nil {
+		return err
+	}
+	// The store signs with the key as it will be: a renewed key signs
+	// even if the old copy has expired.
+	s, err := g.openWriteWith(ctx, sec)
 	if err != nil {
 		return err
 	}
@@ -85,10 +120,12 @@ func runKeyUpdateUIDs(ctx context.Context, g *globals) error {
 	if len(ch.Revoked) > 0 {
 		what += "; revoked " + strings.Join(ch.Revoked, ", ")
 	}
-	if !ch.Changed() {
+	if o.renew {
+		what += fmt.Sprintf("; renewed: %s (was: %s)", keyExpiryText(newKey.Expires(), now), keyExpiryText(old, now))
+	} else if !ch.Changed() {
 		what += "; the ledger's copy of the key brought up to date"
 	}
-	return g.changed(entries, what+"\nmembers get them with the key: ccdir pubkey, a HELP reply, or the next digest", nil)
+	return g.changed(entries, what+"\nmembers get the new copy with the key: ccdir pubkey, a HELP reply, or the next digest", nil)
 }
 
 // setKeyUserIDs gives the directory key sec exactly the user IDs of
@@ -148,4 +185,45 @@ func directoryKeySummary(payload string) string {
 		}
 	}
 	return s
+}
+
+// expiresText is an expiry in layout, "" for never.
+func expiresText(t time.Time, layout string) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(layout)
+}
+
+// keyExpiryText says when the directory key expires, as of now:
+// "expires 2028-10-31", "expired 2028-10-31", "never expires".
+func keyExpiryText(exp, now time.Time) string {
+	switch {
+	case exp.IsZero():
+		return "never expires"
+	case !exp.After(now):
+		return "expired " + exp.UTC().Format(time.DateOnly)
+	}
+	return "expires " + exp.UTC().Format(time.DateOnly)
+}
+
+// usableDirectoryKey refuses a directory key that has expired: it signs
+// nothing (no ledger entry, digest or reply) until its expiry is renewed.
+func usableDirectoryKey(sec *keys.Secret, now time.Time) error {
+	if exp := sec.Expires(); !exp.IsZero() && !exp.After(now) {
+		return withHint(fmt.Errorf("the directory key %s expired on %s: it signs nothing", sec.Fingerprint(), exp.UTC().Format(time.DateOnly)),
+			"renew it (the same key, a new expiry of key.lifetime from now): ccdir key update-uids --renew")
+	}
+	return nil
+}
+
+// directoryVerifier checks signatures by the directory key pub, valid
+// at now, or, if it has expired, as it was just before its expiry: what
+// it signed while valid stays checkable (verify, the tables' check),
+// and it signs nothing after (usableDirectoryKey).
+func directoryVerifier(pub *keys.Public, now time.Time) (*keys.Verifier, error) {
+	if exp := pub.Expires; !exp.IsZero() && !exp.After(now) {
+		now = exp.Add(-time.Second)
+	}
+	return pub.NewVerifier(now)
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -111,10 +112,11 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 		return err
 	}
 	if g.json {
-		return g.printJSON(map[string]any{"ok": true, "serial": head.Serial, "head": head.Hash, "key": pub.Fingerprint})
+		return g.printJSON(map[string]any{"ok": true, "serial": head.Serial, "head": head.Hash, "key": pub.Fingerprint,
+			"key_expires": expiresText(pub.Expires, time.RFC3339)})
 	}
 	g.printf("ok %s\n", head)
-	g.printf("directory key %s\n", keys.GroupFingerprint(pub.Fingerprint))
+	g.printf("directory key %s, %s\n", keys.GroupFingerprint(pub.Fingerprint), keyExpiryText(pub.Expires, g.now()))
 	return nil
 }
 
@@ -134,7 +136,7 @@ func (g *globals) pinnedKey(pin string) (*keys.Public, directory.VerifyFunc, err
 	if pin != "" && !strings.EqualFold(strings.ReplaceAll(pin, " ", ""), pub.Fingerprint) {
 		return nil, nil, &directory.VerifyError{Reason: fmt.Sprintf("the directory key is %s, not the pinned %s", pub.Fingerprint, pin)}
 	}
-	v, err := pub.NewVerifier(g.now())
+	v, err := directoryVerifier(pub, g.now())
 	if err != nil {
 		return nil, nil, fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
 	}

@@ -41,6 +41,8 @@ var configKeys = []configKey{
 	{name: "directory.address", typ: textType, help: "The directory's mail address, written by init. Informational: the signed ledger holds the address that counts."},
 	{name: "directory.list_address", typ: textType, help: "The alert list's address, written by init. Informational: the signed ledger holds the address that counts."},
 	{name: "key.algo", typ: algoType, help: "The directory key's algorithm, written by init. Informational."},
+	{name: "key.lifetime", def: "2y", typ: lifetimeType,
+		help: "How long the directory key is valid: `init` makes it expire this long after its creation, and `ccdir key update-uids --renew` sets its expiry to this long from then (the same key, new self-signatures). `2y` (years of 365 days), `90d`, or `0` for a key that never expires. Before it expires, `ccdir report` tells the operator (within the largest of `keys.remind_days`), and `key check` and `verify` say when it does; an expired key signs nothing until renewed."},
 	{name: "key.passphrase_file", typ: fileType, flag: "passphrase-file", env: []string{"CCDIR_PASSPHRASE_FILE"},
 		help: "File holding the directory key's passphrase, for its owner only (mode 0600): one that group or others may read or write is refused. Empty: the key has no passphrase."},
 	{name: "limits.security_contacts", def: strconv.Itoa(directory.DefaultMaxSecurityContacts), typ: intType(1, 100),
@@ -333,6 +335,38 @@ var prefixListType = configType{name: "list of IP addresses or networks", parse:
 	}
 	return out, nil
 }, show: func(v any) string { return strings.Join(v.([]string), ",") }, list: true}
+
+// lifetimeType is the directory key's lifetime (key.lifetime): years
+// (2y, of 365 days each), days (90d), or 0 for none; at most 50 years.
+var lifetimeType = configType{name: "lifetime (2y, 90d, or 0: never expires)", parse: func(s string) (any, error) {
+	const bad = "want a lifetime such as 2y or 90d (at most 50y), or 0 for a key that never expires"
+	s = strings.TrimSpace(s)
+	if s == "0" || s == "never" {
+		return time.Duration(0), nil
+	}
+	unit := 24 * time.Hour
+	n, ok := strings.CutSuffix(s, "d")
+	if y, isY := strings.CutSuffix(s, "y"); isY {
+		n, ok, unit = y, true, 365*24*time.Hour
+	}
+	v, err := strconv.Atoi(n)
+	if !ok || err != nil || v < 1 || time.Duration(v)*unit > 50*365*24*time.Hour {
+		return nil, errors.New(bad)
+	}
+	return time.Duration(v) * unit, nil
+}, show: func(v any) string { return lifetimeText(v.(time.Duration)) }}
+
+// lifetimeText writes a key lifetime as key.lifetime takes it.
+func lifetimeText(d time.Duration) string {
+	const year = 365 * 24 * time.Hour
+	switch {
+	case d == 0:
+		return "0"
+	case d%year == 0:
+		return strconv.Itoa(int(d/year)) + "y"
+	}
+	return daysText(d)
+}
 
 // daysListType is a list of numbers of days, 1 to 3660 (keys.remind_days).
 var daysListType = configType{name: "list of numbers of days", parse: func(s string) (any, error) {

@@ -317,7 +317,7 @@ func (g *globals) ledgerKey() (string, directory.VerifyFunc, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	v, err := pub.NewVerifier(g.now())
+	v, err := directoryVerifier(pub, g.now())
 	if err != nil {
 		return "", nil, fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
 	}
@@ -366,20 +366,30 @@ func (g *globals) openWriteKey(ctx context.Context) (*directory.Store, *keys.Sec
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := usableDirectoryKey(sec, g.now()); err != nil {
+		return nil, nil, err
+	}
+	s, err := g.openWriteWith(ctx, sec)
+	return s, sec, err
+}
+
+// openWriteWith opens the directory for changes signed by sec, which
+// must be the directory's key.
+func (g *globals) openWriteWith(ctx context.Context, sec *keys.Secret) (*directory.Store, error) {
 	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: g.number("limits.security_contacts"), Migrations: migrations(), Fingerprints: keys.Fingerprints, Operator: g.operatorReserved(), BounceAddress: g.text("bounces.address")})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
 		s.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	if !strings.EqualFold(info.KeyFingerprint, sec.Fingerprint()) {
 		s.Close()
-		return nil, nil, fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), sec.Fingerprint(), info.KeyFingerprint)
+		return nil, fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), sec.Fingerprint(), info.KeyFingerprint)
 	}
-	return s, sec, nil
+	return s, nil
 }
 
 // mutate opens the directory for changes and runs fn in one write

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
@@ -119,11 +120,15 @@ type Summary struct {
 	// superseded) during the period.
 	Pending []Change `json:"pending"`
 	Decided []Change `json:"decided"`
+	// DirectoryKey is the directory's own key when it expires within
+	// KeysWithin days (or has expired); nil otherwise.
+	DirectoryKey *Key `json:"directory_key,omitempty"`
 }
 
 // Empty reports whether there is nothing to say.
 func (s *Summary) Empty() bool {
-	return len(s.Deliveries)+len(s.Contacts)+len(s.Keys)+len(s.Refusals)+len(s.Pending)+len(s.Decided) == 0 && s.Deferred == 0
+	return len(s.Deliveries)+len(s.Contacts)+len(s.Keys)+len(s.Refusals)+len(s.Pending)+len(s.Decided) == 0 && s.Deferred == 0 &&
+		s.DirectoryKey == nil
 }
 
 // Sources is what a report is made of. Statuses are liveness.Statuses
@@ -211,6 +216,13 @@ func Collect(ctx context.Context, src Sources) (*Summary, error) {
 			}
 		}
 		sort.Slice(s.Keys, func(i, j int) bool { return s.Keys[i].Expires.Before(s.Keys[j].Expires) })
+		// The directory's own key (the ledger's copy), which the
+		// operator renews: the same horizon as the contacts' keys.
+		if pub, err := keys.ParsePublicOne([]byte(src.Snapshot.Info.PublicKey)); err == nil {
+			if exp := pub.Expires; !exp.IsZero() && exp.Before(now.Add(expiring)) {
+				s.DirectoryKey = &Key{Email: src.Snapshot.Info.Address, Fingerprint: pub.Fingerprint, Expires: exp.UTC()}
+			}
+		}
 	}
 	// Every change, the oldest asked for first: those that wait, and
 	// those decided during the period, by when they were.
@@ -330,6 +342,14 @@ func (s *Summary) Text() string {
 		for _, k := range s.Keys {
 			fmt.Fprintf(&b, "  %s  %s (key %s)\n", k.Expires.Format(time.DateOnly), k.Email, k.Fingerprint)
 		}
+	}
+	if k := s.DirectoryKey; k != nil {
+		if k.Expires.After(s.Until) {
+			fmt.Fprintf(&b, "\nThe directory key %s expires on %s (in %d days).\n", k.Fingerprint, k.Expires.Format(time.DateOnly), int(k.Expires.Sub(s.Until).Hours()/24))
+		} else {
+			fmt.Fprintf(&b, "\nThe directory key %s expired on %s: it signs nothing (no digest, no reply).\n", k.Fingerprint, k.Expires.Format(time.DateOnly))
+		}
+		b.WriteString("  Renew it (the same key, a new expiry): ccdir key update-uids --renew;\n  then members import it again (it travels with the next digest), and publish it: ccdir pubkey --wkd, --dane\n")
 	}
 	const at = "2006-01-02 15:04 UTC"
 	if len(s.Pending) > 0 {
