@@ -53,6 +53,8 @@ ledger entry (directory.key) records the new public key: digests, HELP
 replies and key requests carry it from then on. Members get the new user
 IDs or expiry by importing it again (ccdir pubkey, the copy attached to a
 digest or HELP reply); publish it again if you do (pubkey --wkd, --dane).
+A running ccdir serve keeps the key it started with: restart it after
+--renew (before the old expiry), or it stops signing when that comes.
 
 Nothing to add and no --renew: it says so and writes nothing.
 
