@@ -21,8 +21,9 @@ const (
 	opContactUpdate = "contact.update"
 	opContactRemove = "contact.remove"
 	opKeySet        = "key.set"
-	opKeyRefresh    = "key.refresh"   // a newer copy of the same key (same fingerprint)
-	opDirectoryKey  = "directory.key" // a newer copy of the directory's own key (same fingerprint)
+	opKeyRefresh    = "key.refresh"     // a newer copy of the same key (same fingerprint)
+	opDirectoryKey  = "directory.key"   // a newer copy of the directory's own key (same fingerprint)
+	opRekey         = "directory.rekey" // the directory's own key replaced, signed by the old and the new key
 )
 
 type genesisPayload struct {
@@ -50,6 +51,35 @@ type keySetPayload struct {
 type directoryKeyPayload struct {
 	Fingerprint string `json:"fingerprint"`
 	PublicKey   string `json:"public_key"`
+}
+
+// RekeyPayload is what a directory.rekey entry says: the directory key
+// OldFingerprint is replaced by NewFingerprint, whose armored public key
+// (certified by the old key) is PublicKey. Revoked says the old key was
+// retired for a compromise: Revocation is then the old key, armored,
+// with its revocation signature (reason Reason), which the directory
+// publishes beside the new key. The entry is signed by both keys.
+type RekeyPayload struct {
+	OldFingerprint string `json:"old_fingerprint"`
+	NewFingerprint string `json:"new_fingerprint"`
+	PublicKey      string `json:"public_key"`
+	Revoked        bool   `json:"old_revoked,omitempty"`
+	Reason         string `json:"revocation_reason,omitempty"`
+	Revocation     string `json:"old_revocation,omitempty"`
+}
+
+func (p *RekeyPayload) check() error {
+	switch {
+	case p.OldFingerprint == "" || p.NewFingerprint == "" || p.PublicKey == "":
+		return errors.New("directory.rekey needs the old and the new fingerprint and the new public key")
+	case strings.EqualFold(p.OldFingerprint, p.NewFingerprint):
+		return errors.New("directory.rekey to the same key")
+	case p.Revoked != (p.Revocation != ""):
+		return errors.New("directory.rekey: a revoked old key needs its revocation, and only a revoked one has one")
+	case !p.Revoked && p.Reason != "":
+		return errors.New("directory.rekey: a revocation reason, but the old key is not revoked")
+	}
+	return nil
 }
 
 type execer interface {
@@ -161,6 +191,17 @@ func apply(ctx context.Context, db execer, e *Entry) error {
 			return fmt.Errorf("directory.key is key %s, but the directory's key is %s: a copy of the same key only", p.Fingerprint, fpr)
 		}
 		return one(db.ExecContext(ctx, `UPDATE directory SET public_key = ? WHERE id = 1`, p.PublicKey))
+	case opRekey:
+		var p RekeyPayload
+		if err := decodeStrict(e.Payload, &p); err != nil {
+			return err
+		}
+		if err := p.check(); err != nil {
+			return err
+		}
+		// Only the key the directory has now can be replaced.
+		return one(db.ExecContext(ctx, `UPDATE directory SET key_fingerprint = ?, public_key = ? WHERE id = 1 AND upper(key_fingerprint) = upper(?)`,
+			p.NewFingerprint, p.PublicKey, p.OldFingerprint))
 	default:
 		return fmt.Errorf("unknown operation %q", e.Op)
 	}

@@ -28,6 +28,17 @@ type Signer interface {
 // VerifyFunc checks a detached signature made by the directory key.
 type VerifyFunc func(data, sig []byte) error
 
+// KeyVerifierFunc parses an armored directory key as it stood in the
+// signed state when it started to sign (at, the time of the entry that
+// named it) and returns its fingerprint (uppercase hex) and the check of
+// its signatures, which must be safe for concurrent use: how a replay
+// checks the entries signed by the directory's earlier keys.
+type KeyVerifierFunc func(armored string, at time.Time) (fpr string, verify VerifyFunc, err error)
+
+// SplitFunc splits a block of detached signatures into its signature
+// packets, in order (keys.SplitSignatures): a rekey entry carries two.
+type SplitFunc func(sig []byte) ([][]byte, error)
+
 // zeroHash is the previous hash of the genesis entry.
 var zeroHash = strings.Repeat("0", 64)
 
@@ -219,4 +230,207 @@ func MemberEvidence(ctx context.Context, tx *sql.Tx, since time.Time, fn func(fp
 		}
 	}
 	return rows.Err()
+}
+
+// rekeyTx is what a transaction knows of its rekey (Tx.Rekey).
+type rekeyTx struct {
+	to   Signer // the new key while its rekey entry is signed
+	next Signer // the new key, once its rekey entry is written: it signs the entries after it
+}
+
+// signer is the key that signs the transaction's next entry: the
+// Store's, or the new key after a rekey in this transaction.
+func (t *Tx) signer() Signer {
+	if t.rekey.next != nil {
+		return t.rekey.next
+	}
+	return t.s.opts.Signer
+}
+
+// signEntry signs e: by the transaction's key, and a rekey entry also by
+// the new key, the two signature packets one after the other.
+func (t *Tx) signEntry(e *Entry) ([]byte, error) {
+	text := signedText(e.Seq, e.Hash)
+	sig, err := t.signer().Sign(text)
+	if err != nil || e.Op != opRekey {
+		return sig, err
+	}
+	if t.rekey.to == nil {
+		return nil, errors.New("directory.rekey without its new key")
+	}
+	next, err := t.rekey.to.Sign(text)
+	if err != nil {
+		return nil, fmt.Errorf("sign with the new key: %w", err)
+	}
+	return append(sig, next...), nil
+}
+
+// Rekey replaces the directory key: one directory.rekey entry, signed by
+// the key the directory has now (the Store's Signer) and by next, the new
+// key, each signature on its own. p names both keys (OldFingerprint must
+// be the directory's key, NewFingerprint next's) and carries the new
+// public key; with Options.KeyVerifier set, that key must parse and be
+// next's. The entries after it in this transaction are signed by next;
+// once it commits, the Store still signs with its old Signer, which the
+// ledger no longer names: open the directory again with next to change
+// it further. One rekey per transaction.
+func (t *Tx) Rekey(next Signer, p RekeyPayload) error {
+	if next == nil {
+		return errors.New("directory: Rekey without a new key")
+	}
+	if t.rekey.next != nil {
+		return refuse(ErrPolicy, "", "one rekey per transaction")
+	}
+	info, err := readInfo(t.ctx, t.tx)
+	if err != nil {
+		return err
+	}
+	cur := t.signer().Fingerprint()
+	switch {
+	case !strings.EqualFold(info.KeyFingerprint, cur):
+		return fmt.Errorf("directory: the directory's key is %s, but this store signs with %s", info.KeyFingerprint, cur)
+	case !strings.EqualFold(p.OldFingerprint, cur):
+		return fmt.Errorf("directory: rekey of key %s, but the directory's key is %s", p.OldFingerprint, cur)
+	case !strings.EqualFold(p.NewFingerprint, next.Fingerprint()):
+		return fmt.Errorf("directory: rekey to key %s, but the new signer is %s", p.NewFingerprint, next.Fingerprint())
+	}
+	if err := p.check(); err != nil {
+		return refuse(ErrPolicy, "", "%v", err)
+	}
+	chain, err := readChain(t.ctx, t.tx)
+	if err != nil {
+		return err
+	}
+	for _, k := range chain {
+		if strings.EqualFold(k.Fingerprint, p.NewFingerprint) {
+			return refuse(ErrPolicy, "make a new key", "rekey to key %s, which the directory had before (since entry %d)", k.Fingerprint, k.Since)
+		}
+	}
+	if kv := t.s.opts.KeyVerifier; kv != nil {
+		got, _, err := kv(p.PublicKey, t.s.opts.Now())
+		if err != nil {
+			return fmt.Errorf("directory: the new public key: %w", err)
+		}
+		if !strings.EqualFold(got, p.NewFingerprint) {
+			return fmt.Errorf("directory: the new public key is %s, not %s", got, p.NewFingerprint)
+		}
+	}
+	t.rekey.to = next
+	err = t.append(opRekey, p)
+	t.rekey.to = nil
+	if err != nil {
+		return err
+	}
+	t.rekey.next = next
+	return nil
+}
+
+// ChainKey is one key of the directory's chain of keys: the genesis
+// names the first, each directory.rekey entry the next.
+type ChainKey struct {
+	Fingerprint string `json:"fingerprint"`
+	// PublicKey is the key, armored, as the entry that named it gives it.
+	PublicKey string `json:"public_key"`
+	// Since is the entry that named it (1: the genesis), SinceTime its time.
+	Since     int64  `json:"since"`
+	SinceTime string `json:"since_time"`
+	// Until is the rekey entry that replaced it, UntilTime its time; 0
+	// and "" for the directory's key now.
+	Until     int64  `json:"until,omitempty"`
+	UntilTime string `json:"until_time,omitempty"`
+	// Revoked: the rekey that replaced it revoked it (a compromise), for
+	// Reason; Revocation is the key armored with its revocation.
+	Revoked    bool   `json:"revoked,omitempty"`
+	Reason     string `json:"revocation_reason,omitempty"`
+	Revocation string `json:"revocation,omitempty"`
+}
+
+// chainWalk follows the chain of directory keys through the ledger, one
+// entry at a time, in ledger order: the one reading of the genesis and
+// rekey payloads for the chain (replay, KeyChain).
+type chainWalk struct {
+	keys []ChainKey
+}
+
+// current is the key the entries signed now must be signed by; nil
+// before the genesis.
+func (w *chainWalk) current() *ChainKey {
+	if len(w.keys) == 0 {
+		return nil
+	}
+	return &w.keys[len(w.keys)-1]
+}
+
+// step takes e into the chain (genesis and rekey entries; others leave
+// it as it is).
+func (w *chainWalk) step(e *Entry) error {
+	switch e.Op {
+	case opGenesis:
+		if len(w.keys) > 0 {
+			return errors.New("a second genesis")
+		}
+		var g genesisPayload
+		if err := decodeStrict(e.Payload, &g); err != nil {
+			return fmt.Errorf("genesis: %v", err)
+		}
+		w.keys = append(w.keys, ChainKey{Fingerprint: strings.ToUpper(g.KeyFingerprint), PublicKey: g.PublicKey, Since: e.Seq, SinceTime: e.Time})
+	case opRekey:
+		var p RekeyPayload
+		if err := decodeStrict(e.Payload, &p); err != nil {
+			return fmt.Errorf("rekey: %v", err)
+		}
+		if err := p.check(); err != nil {
+			return err
+		}
+		cur := w.current()
+		if cur == nil {
+			return errors.New("a rekey before the genesis")
+		}
+		if !strings.EqualFold(cur.Fingerprint, p.OldFingerprint) {
+			return fmt.Errorf("rekey of key %s, but the directory's key is %s (entry %d)", p.OldFingerprint, cur.Fingerprint, cur.Since)
+		}
+		for _, k := range w.keys {
+			if strings.EqualFold(k.Fingerprint, p.NewFingerprint) {
+				return fmt.Errorf("rekey to key %s, which the directory had before (entries %d to %d)", p.NewFingerprint, k.Since, k.Until)
+			}
+		}
+		cur.Until, cur.UntilTime = e.Seq, e.Time
+		cur.Revoked, cur.Reason, cur.Revocation = p.Revoked, p.Reason, p.Revocation
+		w.keys = append(w.keys, ChainKey{Fingerprint: strings.ToUpper(p.NewFingerprint), PublicKey: p.PublicKey, Since: e.Seq, SinceTime: e.Time})
+	}
+	return nil
+}
+
+// KeyChain returns the chain of the directory's keys as the ledger
+// names them, the genesis key first and the directory's key now last.
+// It reads the ledger as it is: Verify, Checked and CheckedAt check that
+// the chain holds (each rekey entry signed by the key before it and the
+// key it names) and ends at the key the caller trusts.
+func (s *Store) KeyChain(ctx context.Context) ([]ChainKey, error) {
+	return readChain(ctx, s.r)
+}
+
+func readChain(ctx context.Context, q queryer) ([]ChainKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger WHERE op IN (?, ?) ORDER BY seq`, opGenesis, opRekey)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var w chainWalk
+	for rows.Next() {
+		var e Entry
+		if err := scanEntry(rows, &e); err != nil {
+			return nil, err
+		}
+		if err := w.step(&e); err != nil {
+			return nil, &VerifyError{Seq: e.Seq, Reason: err.Error()}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(w.keys) == 0 {
+		return nil, &Error{Err: ErrNotDirectory, Msg: "the directory has no genesis entry"}
+	}
+	return w.keys, nil
 }

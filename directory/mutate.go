@@ -33,6 +33,7 @@ type Tx struct {
 	touched bool // SQL was used for operational tables
 	checked bool // the tables this transaction started from agree with the ledger
 	changes []ContactChange
+	rekey   rekeyTx // a rekey in this transaction (Rekey)
 }
 
 // ContactChange is a contact as a transaction found it (Before; nil: it
@@ -152,7 +153,7 @@ func (t *Tx) append(op string, payload any) error {
 		return t.explain(op, err)
 	}
 	e.Hash = computeHash(&e)
-	if e.Sig, err = t.s.opts.Signer.Sign(signedText(e.Seq, e.Hash)); err != nil {
+	if e.Sig, err = t.signEntry(&e); err != nil {
 		return fmt.Errorf("sign ledger entry %d: %w", e.Seq, err)
 	}
 	if err := insertEntry(t.ctx, t.tx, &e); err != nil {

@@ -71,6 +71,16 @@ type Options struct {
 	// operator who made the directory, OperatorActor); the zero value
 	// is Operator.
 	Genesis Actor
+	// KeyVerifier and SplitSignatures let a replay follow the chain of
+	// the directory's keys (see KeyChain): the entries signed by a key
+	// other than the one the caller trusts (fpr of Verify, Checked) are
+	// checked with the key the signed state names just before them,
+	// parsed by KeyVerifier, and a rekey entry's two signatures are
+	// split by SplitSignatures and checked each on its own. With either
+	// nil, a ledger whose entries are not all signed by the caller's key
+	// does not verify.
+	KeyVerifier     KeyVerifierFunc
+	SplitSignatures SplitFunc
 }
 
 // Reserved is an address and a key that belong to someone who is not a

@@ -103,7 +103,8 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 	if err := compareSchema(ctx, tx, expect); err != nil {
 		return Head{}, err
 	}
-	head, err := replay(ctx, tx, ftx, fpr, verify, replayChecks{allSigs: true, evidence: s.opts.Evidence, evidenceID: s.opts.EvidenceID})
+	head, err := replay(ctx, tx, ftx, fpr, verify, replayChecks{allSigs: true, evidence: s.opts.Evidence, evidenceID: s.opts.EvidenceID,
+		keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures})
 	if err != nil {
 		return Head{}, err
 	}
@@ -213,7 +214,7 @@ func (s *Store) replayInto(ctx context.Context, q queryer, fpr string, verify Ve
 		return err
 	}
 	r := &replayed{fpr: fpr, db: fresh, tx: ftx}
-	if r.head, err = replay(ctx, q, ftx, fpr, verify, replayChecks{after: after}); err != nil {
+	if r.head, err = replay(ctx, q, ftx, fpr, verify, replayChecks{after: after, keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures}); err != nil {
 		r.close()
 		return err
 	}
@@ -565,6 +566,10 @@ type replayChecks struct {
 	after func(fresh queryer, e *Entry) error
 	// evidenceID, if set, refuses a signed mail kept by two entry groups.
 	evidenceID EvidenceIDFunc
+	// keyVerifier and split follow the chain of directory keys
+	// (Options.KeyVerifier, Options.SplitSignatures).
+	keyVerifier KeyVerifierFunc
+	split       SplitFunc
 }
 
 // memberActor is the actor prefix of changes asked for by signed mail.
@@ -638,10 +643,95 @@ func (a *actorCheck) entry(ctx context.Context, state queryer, e *Entry) error {
 	return nil
 }
 
+// keyCheck is the check of one directory key's signatures in a replay:
+// verify, or err when the key cannot be read.
+type keyCheck struct {
+	fpr    string
+	verify VerifyFunc
+	err    error
+}
+
+func (k *keyCheck) check(text, sig []byte) error {
+	if k.err != nil {
+		return k.err
+	}
+	return k.verify(text, sig)
+}
+
+// replayKeys gives the check of each key of the chain, made once per key:
+// the caller's own (fpr, verify) for the key it trusts, the others parsed
+// from the signed state by Options.KeyVerifier at the time of the entry
+// that named them.
+type replayKeys struct {
+	fpr    string
+	verify VerifyFunc
+	parse  KeyVerifierFunc
+	byFpr  map[string]*keyCheck
+}
+
+func (r *replayKeys) of(k *ChainKey) *keyCheck {
+	if c, ok := r.byFpr[k.Fingerprint]; ok {
+		return c
+	}
+	c := &keyCheck{fpr: k.Fingerprint}
+	switch {
+	case strings.EqualFold(k.Fingerprint, r.fpr):
+		c.verify = r.verify
+	case r.parse == nil:
+		c.err = fmt.Errorf("made by the directory key %s (entry %d), which this check cannot read: it trusts only %s", k.Fingerprint, k.Since, r.fpr)
+	default:
+		at, err := time.Parse(time.RFC3339, k.SinceTime)
+		if err != nil {
+			c.err = fmt.Errorf("the directory key %s: bad time %q of entry %d", k.Fingerprint, k.SinceTime, k.Since)
+			break
+		}
+		got, v, err := r.parse(k.PublicKey, at)
+		switch {
+		case err != nil:
+			c.err = fmt.Errorf("the directory key %s named by entry %d cannot be read: %v", k.Fingerprint, k.Since, err)
+		case !strings.EqualFold(got, k.Fingerprint):
+			c.err = fmt.Errorf("entry %d names directory key %s, but the public key it gives is %s", k.Since, k.Fingerprint, got)
+		default:
+			c.verify = v
+		}
+	}
+	if r.byFpr == nil {
+		r.byFpr = map[string]*keyCheck{}
+	}
+	r.byFpr[k.Fingerprint] = c
+	return c
+}
+
+// rekeySigs checks the two signatures of a rekey entry, each on its own:
+// the first by the old key, the second by the new one.
+func rekeySigs(text, sig []byte, old, next *keyCheck, split SplitFunc) error {
+	if split == nil {
+		return fmt.Errorf("the signatures of a rekey entry (keys %s and %s) cannot be split by this check", old.fpr, next.fpr)
+	}
+	parts, err := split(sig)
+	if err != nil {
+		return fmt.Errorf("its signatures cannot be read: %v", err)
+	}
+	if len(parts) != 2 {
+		return fmt.Errorf("it has %d signatures, but a rekey entry is signed by the old key %s and by the new key %s, two signatures", len(parts), old.fpr, next.fpr)
+	}
+	if err := old.check(text, parts[0]); err != nil {
+		return fmt.Errorf("no good signature by the old key %s: %s", old.fpr, strings.TrimPrefix(err.Error(), "bad signature: "))
+	}
+	if err := next.check(text, parts[1]); err != nil {
+		return fmt.Errorf("no good signature by the new key %s: %s", next.fpr, strings.TrimPrefix(err.Error(), "bad signature: "))
+	}
+	return nil
+}
+
 // replay streams the ledger, checks every entry and applies it to fresh.
-// Signatures are checked in parallel (verify must be safe for concurrent
-// use); everything else runs in ledger order, so the first problem found
-// is the first in the ledger.
+// Each entry is signed by the directory key the signed state names just
+// before it (the chain of keys, see chainWalk: the genesis names the
+// first, each rekey entry the next and is signed by both), and the chain
+// must end at fpr, the key the caller trusts (checked with verify). Signatures are checked in parallel (verify, and
+// the checks rc.keys makes, must be safe for concurrent use); everything
+// else runs in ledger order, so the first problem found is the first in
+// the ledger.
 func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verify VerifyFunc, rc replayChecks) (Head, error) {
 	rows, err := ledger.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger ORDER BY seq`)
 	if err != nil {
@@ -652,28 +742,73 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	prev := zeroHash
 	batch := make([]Entry, 0, replayBatch)
 	sigErrs := make([]error, replayBatch)
+	// signers[i] are the keys that sign batch[i] (two for a rekey);
+	// chainErrs[i] why the chain cannot be followed through it.
+	signers := make([][]*keyCheck, replayBatch)
+	chainErrs := make([]error, replayBatch)
 	workers := max(1, runtime.GOMAXPROCS(0))
 	actors := &actorCheck{evidence: rc.evidence, evidenceID: rc.evidenceID}
+	rk := &replayKeys{fpr: strings.ToUpper(fpr), verify: verify, parse: rc.keyVerifier}
+	var chain chainWalk
+	chainBroken := false
+	var lastRekey int64
 	var headSig []byte
 	flush := func() error {
-		// Check the batch's signatures in parallel.
+		// Follow the chain of keys through the batch, in order, to know
+		// who signs each entry; what is wrong with it is told in order
+		// below.
+		for i := range batch {
+			e := &batch[i]
+			signers[i], chainErrs[i] = nil, nil
+			if chainBroken {
+				continue
+			}
+			old := chain.current()
+			if err := chain.step(e); err != nil {
+				chainErrs[i], chainBroken = err, true
+				continue
+			}
+			cur := chain.current()
+			switch {
+			case cur == nil:
+				chainErrs[i], chainBroken = errors.New("no directory key signs it: the ledger does not start with a genesis"), true
+			case e.Op == opRekey:
+				signers[i] = []*keyCheck{rk.of(old), rk.of(cur)}
+			default:
+				signers[i] = []*keyCheck{rk.of(cur)}
+			}
+		}
+		// Check the batch's signatures in parallel: every one, or only
+		// the rekey entries' (the links of the chain; the head's, which
+		// covers every entry through the hash chain, is checked last).
 		var wg sync.WaitGroup
 		next := make(chan int)
-		n := len(batch)
-		if !rc.allSigs {
-			n = 0
-			clear(sigErrs)
+		var todo []int
+		for i := range batch {
+			sigErrs[i] = nil
+			if rc.allSigs || batch[i].Op == opRekey {
+				todo = append(todo, i)
+			}
 		}
-		for range min(workers, n) {
+		for range min(workers, len(todo)) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := range next {
-					sigErrs[i] = verify(signedText(batch[i].Seq, batch[i].Hash), batch[i].Sig)
+					e := &batch[i]
+					text := signedText(e.Seq, e.Hash)
+					switch s := signers[i]; len(s) {
+					case 0:
+						// chainErrs[i] says why.
+					case 1:
+						sigErrs[i] = s[0].check(text, e.Sig)
+					default:
+						sigErrs[i] = rekeySigs(text, e.Sig, s[0], s[1], rc.split)
+					}
 				}
 			}()
 		}
-		for i := range n {
+		for _, i := range todo {
 			next <- i
 		}
 		close(next)
@@ -701,9 +836,13 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 				if err := decodeStrict(e.Payload, &g); err != nil {
 					return bad("genesis: %v", err)
 				}
-				if !strings.EqualFold(g.KeyFingerprint, fpr) {
+				if !strings.EqualFold(g.KeyFingerprint, fpr) && rc.keyVerifier == nil {
+					// No chain can be followed: the genesis key must be fpr.
 					return bad("genesis names directory key %s, but this home's key is %s", g.KeyFingerprint, fpr)
 				}
+			}
+			if err := chainErrs[i]; err != nil {
+				return bad("%v", err)
 			}
 			if err := sigErrs[i]; err != nil {
 				return bad("bad signature: %s", strings.TrimPrefix(err.Error(), "bad signature: "))
@@ -721,6 +860,9 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 				if err := rc.after(fresh, e); err != nil {
 					return err
 				}
+			}
+			if e.Op == opRekey {
+				lastRekey = e.Seq
 			}
 			prev = e.Hash
 			head = Head{Serial: e.Seq, Hash: e.Hash}
@@ -749,7 +891,13 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	if head.Serial == 0 {
 		return head, &VerifyError{Reason: "the ledger is empty"}
 	}
-	if !rc.allSigs {
+	if cur := chain.current(); !strings.EqualFold(cur.Fingerprint, fpr) {
+		if lastRekey == 0 {
+			return head, &VerifyError{Seq: 1, Reason: fmt.Sprintf("genesis names directory key %s, but this home's key is %s", cur.Fingerprint, fpr)}
+		}
+		return head, &VerifyError{Seq: lastRekey, Reason: fmt.Sprintf("the directory's key is %s since this rekey, but this home's key is %s (an interrupted ccdir rekey is finished by running it again)", cur.Fingerprint, fpr)}
+	}
+	if !rc.allSigs && lastRekey != head.Serial { // a rekey's were checked above
 		if err := verify(signedText(head.Serial, head.Hash), headSig); err != nil {
 			return head, &VerifyError{Seq: head.Serial, Reason: fmt.Sprintf("bad signature: %s", strings.TrimPrefix(err.Error(), "bad signature: "))}
 		}
