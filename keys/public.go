@@ -500,7 +500,7 @@ func (p *Public) Armored() ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var bin bytes.Buffer
-	if err := serializeMinimal(&bin, p.entity, p.UserIDs); err != nil {
+	if err := serializeMinimal(&bin, p.entity, p.UserIDs, nil); err != nil {
 		return nil, err
 	}
 	return armorKey(bin.Bytes())
@@ -523,7 +523,10 @@ func armorKey(bin []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-func serializeMinimal(w io.Writer, e *openpgp.Entity, uids []string) error {
+// serializeMinimal writes e as Armored describes, each user ID of uids
+// with the third-party certifications certs gives for it (ArmoredWith;
+// nil: none).
+func serializeMinimal(w io.Writer, e *openpgp.Entity, uids []string, certs map[string][]*packet.Signature) error {
 	// Each signature is written minimal (minimalSig), once.
 	sigs := func(list []*packet.VerifiableSignature) error {
 		seen := map[string]bool{}
@@ -560,6 +563,13 @@ func serializeMinimal(w io.Writer, e *openpgp.Entity, uids []string) error {
 			return err
 		}
 		if err := sigs(id.SelfCertifications); err != nil {
+			return err
+		}
+		var others []*packet.VerifiableSignature
+		for _, s := range certs[uid] {
+			others = append(others, packet.NewVerifiableSig(s))
+		}
+		if err := sigs(others); err != nil {
 			return err
 		}
 	}
