@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // zbase32 is the alphabet of z-base-32 (the Web Key Directory's hashes).
@@ -53,8 +55,9 @@ func DANEName(email string) (string, error) {
 // carries email (compared case-insensitively) and no other, as a Web Key
 // Directory file or a DNS OPENPGPKEY record holds it: what is published
 // for an address names that address only. It fails if no valid user ID
-// carries email.
-func (p *Public) KeyFor(email string) ([]byte, error) {
+// carries email. The user ID keeps its certifications by certifiers (the
+// directory's earlier keys, as ArmoredWith keeps them).
+func (p *Public) KeyFor(email string, certifiers ...*Public) ([]byte, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer resetValidity(p.entity)
@@ -68,7 +71,7 @@ func (p *Public) KeyFor(email string) ([]byte, error) {
 		return nil, fmt.Errorf("key %s has no valid user ID for %s", p.Fingerprint, email)
 	}
 	var bin bytes.Buffer
-	if err := serializeMinimal(&bin, p.entity, []string{uid}); err != nil {
+	if err := serializeMinimal(&bin, p.entity, []string{uid}, map[string][]*packet.Signature{uid: certifications(p.entity, uid, certifiers)}); err != nil {
 		return nil, err
 	}
 	return bin.Bytes(), nil

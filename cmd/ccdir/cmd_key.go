@@ -507,7 +507,12 @@ func newPubkeyCmd(g *globals) *cobra.Command {
 		Use:   "pubkey [--wkd DIR | --dane]",
 		Short: "Print the directory's public key (armored), or publish it (Web Key Directory, DNS)",
 		Long: `Print the directory's public key, armored, with a user ID for each of the
-directory's addresses (the command address and the list's).
+directory's addresses (the command address and the list's). After a
+ccdir rekey, the key carries the certifications by the directory's earlier
+keys (here, in the WKD files and the DNS records), and the earlier keys
+follow it, the latest first, each certified by the one before; a key
+revoked by rekey --revoke-old carries its revocation. gpg --import takes
+them all.
 
 --wkd DIR writes the Web Key Directory files for each address
 (draft-koch-openpgp-webkey-service), so that an existing web server
@@ -560,19 +565,55 @@ func runPubkey(ctx context.Context, o pubkeyOptions, g *globals) error {
 		return withHint(fmt.Errorf("the key file holds %s, but the directory's key is %s", pub.Fingerprint, info.KeyFingerprint),
 			"restore the home from a backup and run ccdir verify")
 	}
+	chain, err := s.KeyChain(ctx)
+	if err != nil {
+		return err
+	}
+	earlier, err := earlierKeys(chain)
+	if err != nil {
+		return err
+	}
+	// Published, the key keeps the certifications by the keys before it.
 	switch {
 	case o.wkd != "":
-		return writeWKD(g, o.wkd, pub, keyAddresses(info))
+		return writeWKD(g, o.wkd, pub, keyAddresses(info), earlier...)
 	case o.dane:
-		return printDANE(g, pub, keyAddresses(info))
+		return printDANE(g, pub, keyAddresses(info), earlier...)
 	}
-	armored, err := pub.Armored()
+	// The key now first, with those certifications; then the earlier
+	// keys, the latest first.
+	armored, err := pub.ArmoredWith(earlier...)
 	if err != nil {
 		return err
 	}
 	if g.json {
-		return g.printJSON(map[string]string{"fingerprint": pub.Fingerprint, "algorithm": pub.Algorithm, "armored": string(armored)})
+		out := map[string]any{"fingerprint": pub.Fingerprint, "algorithm": pub.Algorithm, "armored": string(armored)}
+		if len(earlier) > 0 {
+			var prev []map[string]any
+			for i, p := range earlier {
+				a, err := p.ArmoredWith(earlier[i+1:]...)
+				if err != nil {
+					return err
+				}
+				k := chain[len(chain)-2-i]
+				prev = append(prev, map[string]any{"fingerprint": p.Fingerprint, "algorithm": p.Algorithm, "armored": string(a),
+					"since": k.Since, "until": k.Until, "revoked": k.Revoked})
+			}
+			out["earlier"] = prev
+		}
+		return g.printJSON(out)
 	}
-	_, err = g.stdout.Write(armored)
-	return err
+	if _, err := g.stdout.Write(armored); err != nil {
+		return err
+	}
+	for i, p := range earlier {
+		a, err := p.ArmoredWith(earlier[i+1:]...)
+		if err != nil {
+			return err
+		}
+		if _, err := g.stdout.Write(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }

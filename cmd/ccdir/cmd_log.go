@@ -333,6 +333,9 @@ func exportEvidence(ctx context.Context, o logOptions, g *globals, s *directory.
 	if err != nil {
 		return err
 	}
+	if _, err := pinnedChain(ctx, s, o.pin); err != nil {
+		return err // --key names no key of the chain the replay followed
+	}
 	var contact *directory.Contact
 	for i := range before[0].Contacts {
 		c := &before[0].Contacts[i]

@@ -72,7 +72,7 @@ EXIT STATUS
 			return runVerify(cmd.Context(), o, g)
 		},
 	}
-	cmd.Flags().StringVar(&o.pin, "key", "", "the directory key's fingerprint, known from outside the home")
+	cmd.Flags().StringVar(&o.pin, "key", "", "a directory key's fingerprint, known from outside the home: the key now or any earlier one of its chain")
 	cmd.Flags().StringVar(&o.wantHead, "head", "", "SERIAL:HASH of a head published earlier, which must be in the ledger")
 	return cmd
 }
@@ -89,7 +89,13 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	if err != nil {
 		return err
 	}
+	// The ledger is replayed following the chain of directory keys from
+	// the genesis key to this home's key; a pinned key must be one of it.
 	head, err := s.Verify(ctx, pub.Fingerprint, verify)
+	var chain []directory.ChainKey
+	if err == nil {
+		chain, err = pinnedChain(ctx, s, o.pin)
+	}
 	if err == nil && o.wantHead != "" {
 		err = checkHead(ctx, s, o.wantHead)
 	}
@@ -113,17 +119,32 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	}
 	if g.json {
 		return g.printJSON(map[string]any{"ok": true, "serial": head.Serial, "head": head.Hash, "key": pub.Fingerprint,
-			"key_expires": expiresText(pub.Expires, time.RFC3339)})
+			"key_expires": expiresText(pub.Expires, time.RFC3339), "key_chain": chain})
 	}
 	g.printf("ok %s\n", head)
 	g.printf("directory key %s, %s\n", keys.GroupFingerprint(pub.Fingerprint), keyExpiryText(pub.Expires, g.now()))
+	if len(chain) > 1 {
+		// The chain, the current key last: each replaced by a rekey entry
+		// signed by it and by the next.
+		for _, k := range chain {
+			until := "now"
+			if k.Until != 0 {
+				until = fmt.Sprintf("%d (rekey)", k.Until)
+				if k.Revoked {
+					until += ", revoked: " + k.Reason
+				}
+			}
+			g.printf("key chain: %s entries %d to %s\n", keys.GroupFingerprint(k.Fingerprint), k.Since, until)
+		}
+	}
 	return nil
 }
 
 // pinnedKey is the directory key that verify (and log --evidence -o)
-// checks the ledger with: the home's public key (verifyKey), which must
-// be the pinned one if pin is given (a *directory.VerifyError if not),
-// and its check of ledger signatures.
+// checks the ledger with: the home's public key (verifyKey), the key now
+// at the end of the directory's chain of keys, and its check of ledger
+// signatures. A pin (--key) may name any key of the chain: the caller
+// checks it with pinnedChain once the replay has followed the chain.
 func (g *globals) pinnedKey(pin string) (*keys.Public, directory.VerifyFunc, error) {
 	pub, err := g.verifyKey(pin)
 	var mismatch *keyMismatchError
@@ -133,14 +154,34 @@ func (g *globals) pinnedKey(pin string) (*keys.Public, directory.VerifyFunc, err
 	if err != nil {
 		return nil, nil, err
 	}
-	if pin != "" && !strings.EqualFold(strings.ReplaceAll(pin, " ", ""), pub.Fingerprint) {
-		return nil, nil, &directory.VerifyError{Reason: fmt.Sprintf("the directory key is %s, not the pinned %s", pub.Fingerprint, pin)}
-	}
 	v, err := directoryVerifier(pub, g.now())
 	if err != nil {
 		return nil, nil, fmt.Errorf("directory key %s: %w", g.path(keysDir, publicName), err)
 	}
 	return pub, v.Verify, nil
+}
+
+// pinnedChain is the directory's chain of keys (directory.Store.KeyChain)
+// once a replay (Verify, CheckedAt) has followed it to the home's key,
+// and checks that the key pinned with --key, if any, is one of it,
+// whichever: the chain from it to the key now was checked link by link.
+func pinnedChain(ctx context.Context, s *directory.Store, pin string) ([]directory.ChainKey, error) {
+	chain, err := s.KeyChain(ctx)
+	if err != nil || pin == "" {
+		return chain, err
+	}
+	want := strings.ToUpper(strings.ReplaceAll(pin, " ", ""))
+	var fprs []string
+	for _, k := range chain {
+		if k.Fingerprint == want {
+			return chain, nil
+		}
+		fprs = append(fprs, k.Fingerprint)
+	}
+	if len(chain) == 1 {
+		return nil, &directory.VerifyError{Reason: fmt.Sprintf("the directory key is %s, not the pinned %s", chain[0].Fingerprint, pin)}
+	}
+	return nil, &directory.VerifyError{Reason: fmt.Sprintf("the pinned key %s is not one of the directory's keys (%s)", pin, strings.Join(fprs, " → "))}
 }
 
 // verifyKey reads the directory's public key for verify. With the secret

@@ -107,6 +107,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newContactCmd(g),
 		newKeyCmd(g),
 		newPubkeyCmd(g),
+		newRekeyCmd(g),
 		newImportCmd(g),
 		newExportCmd(g),
 		newLogCmd(g),
@@ -276,7 +277,8 @@ func (g *globals) openRead(ctx context.Context) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
 		return nil, err
 	}
-	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations(), Evidence: inbound.VerifyEvidence, EvidenceID: inbound.EvidenceSeen})
+	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations(), Evidence: inbound.VerifyEvidence, EvidenceID: inbound.EvidenceSeen,
+		KeyVerifier: ledgerKeyVerifier, SplitSignatures: keys.SplitSignatures})
 }
 
 // snapshot reads the whole directory at its current head, for a command
@@ -354,7 +356,7 @@ func (g *globals) openOps(ctx context.Context) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
 		return nil, err
 	}
-	return directory.Open(ctx, g.path(dbName), directory.Options{Now: g.now, Migrations: migrations()})
+	return directory.Open(ctx, g.path(dbName), directory.Options{Now: g.now, Migrations: migrations(), KeyVerifier: ledgerKeyVerifier, SplitSignatures: keys.SplitSignatures})
 }
 
 // openWriteKey is openWrite that also returns the unlocked directory key.
@@ -376,7 +378,7 @@ func (g *globals) openWriteKey(ctx context.Context) (*directory.Store, *keys.Sec
 // openWriteWith opens the directory for changes signed by sec, which
 // must be the directory's key.
 func (g *globals) openWriteWith(ctx context.Context, sec *keys.Secret) (*directory.Store, error) {
-	s, err := directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: g.number("limits.security_contacts"), Migrations: migrations(), Fingerprints: keys.Fingerprints, Operator: g.operatorReserved(), BounceAddress: g.text("bounces.address")})
+	s, err := g.openSigner(ctx, sec)
 	if err != nil {
 		return nil, err
 	}
@@ -387,9 +389,36 @@ func (g *globals) openWriteWith(ctx context.Context, sec *keys.Secret) (*directo
 	}
 	if !strings.EqualFold(info.KeyFingerprint, sec.Fingerprint()) {
 		s.Close()
-		return nil, fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), sec.Fingerprint(), info.KeyFingerprint)
+		err := fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), sec.Fingerprint(), info.KeyFingerprint)
+		if _, serr := os.Stat(g.path(keysDir, nextSecretName)); serr == nil {
+			return nil, withHint(err, "a ccdir rekey was interrupted: run ccdir rekey again to finish it")
+		}
+		return nil, err
 	}
 	return s, nil
+}
+
+// openSigner opens the directory for changes signed by sec.
+func (g *globals) openSigner(ctx context.Context, sec *keys.Secret) (*directory.Store, error) {
+	return directory.Open(ctx, g.path(dbName), directory.Options{Signer: sec, Now: g.now, MaxSecurityContacts: g.number("limits.security_contacts"), Migrations: migrations(), Fingerprints: keys.Fingerprints, Operator: g.operatorReserved(), BounceAddress: g.text("bounces.address"),
+		KeyVerifier: ledgerKeyVerifier, SplitSignatures: keys.SplitSignatures})
+}
+
+// ledgerKeyVerifier reads a directory key the ledger names, as it stood
+// when it started to sign (at), for a replay that follows the chain of
+// the directory's keys (directory.Options.KeyVerifier): an earlier key
+// is checked as it was then, not now (it may have expired or been
+// revoked since).
+func ledgerKeyVerifier(armored string, at time.Time) (string, directory.VerifyFunc, error) {
+	p, err := keys.ParsePublicOneAt([]byte(armored), at)
+	if err != nil {
+		return "", nil, err
+	}
+	v, err := p.NewVerifier(at)
+	if err != nil {
+		return "", nil, err
+	}
+	return p.Fingerprint, v.Verify, nil
 }
 
 // mutate opens the directory for changes and runs fn in one write

@@ -24,7 +24,7 @@ type wkdFile struct {
 // for each address the key with that address's user ID only, in the
 // direct and the advanced layout, and each layout's policy file if it
 // has none. See the pubkey command's help.
-func writeWKD(g *globals, dir string, pub *keys.Public, addrs []string) error {
+func writeWKD(g *globals, dir string, pub *keys.Public, addrs []string, certifiers ...*keys.Public) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -52,7 +52,7 @@ func writeWKD(g *globals, dir string, pub *keys.Public, addrs []string) error {
 	for _, a := range addrs {
 		local, domain, _ := strings.Cut(a, "@")
 		domain = strings.ToLower(domain)
-		bin, err := pub.KeyFor(a)
+		bin, err := pub.KeyFor(a, certifiers...)
 		if err != nil {
 			return withHint(err, "give the key its user IDs first: ccdir key update-uids")
 		}
@@ -117,7 +117,7 @@ func writeWKD(g *globals, dir string, pub *keys.Public, addrs []string) error {
 // printDANE prints the DNS OPENPGPKEY records (RFC 7929) of addrs
 // (pubkey --dane): for each address, its owner name and the key with
 // that address's user ID only, base64, in zone file form.
-func printDANE(g *globals, pub *keys.Public, addrs []string) error {
+func printDANE(g *globals, pub *keys.Public, addrs []string, certifiers ...*keys.Public) error {
 	type record struct {
 		Address string `json:"address"`
 		Name    string `json:"name"`
@@ -129,7 +129,7 @@ func printDANE(g *globals, pub *keys.Public, addrs []string) error {
 		if err != nil {
 			return err
 		}
-		bin, err := pub.KeyFor(a)
+		bin, err := pub.KeyFor(a, certifiers...)
 		if err != nil {
 			return withHint(err, "give the key its user IDs first: ccdir key update-uids")
 		}

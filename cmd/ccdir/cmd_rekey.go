@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
+)
+
+// nextSecretName is the new directory key while a rekey installs it: it
+// exists only between the rekey's first write and its last, so a home
+// that has it is one whose rekey was interrupted (ccdir rekey finishes
+// it).
+const nextSecretName = "directory.next.sec.asc"
+
+// retiredSecretName is where rekey keeps a replaced directory key's
+// secret (0600), for the overlap (rollover.overlap).
+func retiredSecretName(fpr string) string {
+	return "directory-" + strings.ToUpper(fpr) + ".sec.asc"
+}
+
+type rekeyOptions struct {
+	algo string
+}
+
+func newRekeyCmd(g *globals) *cobra.Command {
+	var o rekeyOptions
+	cmd := &cobra.Command{
+		Use:   "rekey [--algo ALGO]",
+		Short: "Replace the directory key with a new one, certified by the old",
+		Long: `Make a new directory key and make it the directory's: a new key (--algo, the
+algorithm of the old one by default) with the old key's user IDs, each
+certified by the old key (gpg --check-sigs shows "sig!" by the old key), and
+a ledger entry naming it, signed by both keys, each signature on its own.
+From then on everything the directory signs is signed by the new key; members
+who trusted the old key follow the chain of keys (ccdir verify, ccdir
+pubkey prints the current key first, then the earlier ones).
+
+It needs the old key's passphrase (key.passphrase_file); the new key gets
+the same passphrase. Without it, or with a wrong one, nothing changes.
+
+The files change in an order that a crash cannot break: the new secret key
+is written to keys/` + nextSecretName + ` first, then the ledger entry is
+committed, then the old secret key is kept as keys/directory-FINGERPRINT.sec.asc
+(0600), keys/` + publicName + ` gets the new public key and the new secret
+key replaces keys/` + secretName + `. A home left with keys/` + nextSecretName + `
+had its rekey interrupted: run ccdir rekey again and it finishes the
+rekey the ledger names (or, if the ledger never named the new key, drops it
+and makes another).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRekey(cmd.Context(), o, g)
+		},
+	}
+	cmd.Flags().StringVar(&o.algo, "algo", "", "the new key's algorithm: ed25519, rsa3072 or rsa4096 (default: key.algo)")
+	return cmd
+}
+
+func runRekey(ctx context.Context, o rekeyOptions, g *globals) error {
+	if err := g.checkHome(); err != nil {
+		return err
+	}
+	algoName := o.algo
+	if algoName == "" {
+		algoName = g.text("key.algo")
+	}
+	algo, err := keys.ParseAlgo(algoName)
+	if err != nil {
+		return usagef("--algo: %v", err)
+	}
+	pass, err := g.passphrase()
+	if err != nil {
+		return err
+	}
+	old, err := g.secretKey()
+	if err != nil {
+		return err
+	}
+	s, err := g.openSigner(ctx, old)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	nextPath := g.path(keysDir, nextSecretName)
+	if _, err := os.Stat(nextPath); err == nil {
+		fpr, err := keys.SecretFileFingerprint(nextPath)
+		switch {
+		case err == nil && strings.EqualFold(fpr, info.KeyFingerprint) && !strings.EqualFold(fpr, old.Fingerprint()):
+			// The ledger names it: finish installing it.
+			next, err := keys.ReadSecretFile(nextPath, pass)
+			if err != nil {
+				return withHint(err, "the passphrase of the new key is the old key's")
+			}
+			if err := g.installKey(old, next); err != nil {
+				return err
+			}
+			return g.rekeyed(ctx, s, old, next, "finished the interrupted rekey")
+		case strings.EqualFold(info.KeyFingerprint, old.Fingerprint()):
+			// A rekey that never reached the ledger: its key was never used.
+			if err := os.Remove(nextPath); err != nil {
+				return err
+			}
+			g.warnf("removed %s, the new key of a rekey that was interrupted before the ledger named it", nextPath)
+		default:
+			return fmt.Errorf("%s holds key %s, but the directory's key is %s and this home's is %s: restore the home from a backup", nextPath, fpr, info.KeyFingerprint, old.Fingerprint())
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if !strings.EqualFold(info.KeyFingerprint, old.Fingerprint()) {
+		return withHint(fmt.Errorf("the key in %s (%s) is not the directory's key (%s)", g.path(keysDir, secretName), old.Fingerprint(), info.KeyFingerprint),
+			"restore the home from a backup and run ccdir verify")
+	}
+	// Check the ledger before anything is written.
+	pub, err := g.publicKey()
+	if err != nil {
+		return err
+	}
+	v, err := pub.NewVerifier(g.now())
+	if err != nil {
+		return err
+	}
+	if _, err := s.Checked(ctx, pub.Fingerprint, v.Verify); err != nil {
+		return err
+	}
+
+	next, err := keys.Successor(old, algo, g.now(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("make the new key: %w", err)
+	}
+	next.SetClock(g.now)
+	armored, err := next.Public().ArmoredWith(old.Public())
+	if err != nil {
+		return err
+	}
+	p := directory.RekeyPayload{OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(), PublicKey: string(armored)}
+	// 1. The new secret key, beside the old one.
+	if err := next.WriteFile(nextPath, pass); err != nil {
+		return err
+	}
+	// 2. The ledger names it; until then, removing it undoes the rekey.
+	if _, err := s.Update(ctx, g.operatorActor(), func(tx *directory.Tx) error {
+		return tx.Rekey(next, p)
+	}); err != nil {
+		os.Remove(nextPath)
+		return err
+	}
+	// 3. The files follow the ledger.
+	if err := g.installKey(old, next); err != nil {
+		return withHint(err, "the ledger names the new key: run ccdir rekey again to finish")
+	}
+	return g.rekeyed(ctx, s, old, next, "rekeyed")
+}
+
+// installKey makes next the home's key once the ledger names it: the old
+// secret key is kept as keys/directory-FPR.sec.asc, the public key file
+// gets next's, and next's secret key (keys/directory.next.sec.asc)
+// replaces the old one. Each step can be done again: a rekey interrupted
+// anywhere here is finished by running it again.
+func (g *globals) installKey(old, next *keys.Secret) error {
+	cur := g.path(keysDir, secretName)
+	keep := g.path(keysDir, retiredSecretName(old.Fingerprint()))
+	if fpr, err := keys.SecretFileFingerprint(cur); err == nil && strings.EqualFold(fpr, old.Fingerprint()) {
+		data, err := os.ReadFile(cur)
+		if err != nil {
+			return err
+		}
+		if prev, err := os.ReadFile(keep); err != nil || !bytes.Equal(prev, data) {
+			if err := writeFileAtomic(keep, data, 0o600); err != nil {
+				return fmt.Errorf("keep the old key: %w", err)
+			}
+		}
+		clear(data)
+	}
+	armored, err := next.Public().ArmoredWith(old.Public())
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(g.path(keysDir, publicName), armored, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(g.path(keysDir, nextSecretName), cur); err != nil {
+		return fmt.Errorf("install the new key: %w", err)
+	}
+	return syncDir(g.path(keysDir))
+}
+
+// rekeyed reports a rekey.
+func (g *globals) rekeyed(ctx context.Context, s *directory.Store, old, next *keys.Secret, what string) error {
+	head, err := s.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return g.printJSON(map[string]any{"result": what, "old_key": old.Fingerprint(), "key": next.Fingerprint(),
+			"algo": next.Public().Algorithm, "serial": head.Serial, "head": head.Hash})
+	}
+	g.printf("%s: the directory key is now %s (%s), certified by %s\n", what, keys.GroupFingerprint(next.Fingerprint()), next.Public().Algorithm, keys.GroupFingerprint(old.Fingerprint()))
+	g.printf("the old secret key is kept in %s\n", g.path(keysDir, retiredSecretName(old.Fingerprint())))
+	g.printf("ok %s\n", head)
+	return nil
+}
+
+// earlierKeys are the directory's earlier keys, from its chain (ccdir
+// rekey), the latest first, each as the ledger gives it: a revoked one
+// with its revocation. chain is the whole chain, the current key last.
+func earlierKeys(chain []directory.ChainKey) ([]*keys.Public, error) {
+	var out []*keys.Public
+	for i := len(chain) - 2; i >= 0; i-- {
+		k := chain[i]
+		armored := k.PublicKey
+		if k.Revoked {
+			armored = k.Revocation
+		}
+		p, err := keys.ParsePublicOne([]byte(armored))
+		if err != nil {
+			return nil, fmt.Errorf("the directory's earlier key %s (ledger entry %d): %w", k.Fingerprint, k.Since, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
