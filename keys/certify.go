@@ -136,3 +136,42 @@ func (p *Public) ArmoredWith(certifiers ...*Public) ([]byte, error) {
 	}
 	return armorKey(bin.Bytes())
 }
+
+// Revoked returns s's public key, armored, with a revocation signature
+// by s made at now: reason code "key compromised" (RFC 9580 §5.2.3.31)
+// and reason as its text, which gpg shows ("revoked: key has been
+// compromised"). It is what the directory publishes for the key ccdir
+// rekey --revoke-old retires. s itself is left unrevoked (it still signs
+// the rekey entry).
+func (s *Secret) Revoked(reason string, now time.Time) ([]byte, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || strings.ContainsAny(reason, "\x00\r\n") {
+		return nil, errors.New("a revocation needs a reason of one line")
+	}
+	s.mu.Lock()
+	var bin bytes.Buffer
+	err := s.entity.SerializePrivateWithoutSigning(&bin, nil)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(bin.Bytes())
+	el, err := openpgp.ReadKeyRing(bytes.NewReader(bin.Bytes()))
+	if err != nil || len(el) != 1 {
+		return nil, fmt.Errorf("copy of key %s: %v", s.Fingerprint(), err)
+	}
+	e := el[0]
+	at := now.Truncate(time.Second)
+	if err := e.Revoke(packet.KeyCompromised, reason, &packet.Config{DefaultHash: SignatureHash, Time: func() time.Time { return at }}); err != nil {
+		return nil, fmt.Errorf("revoke key %s: %w", s.Fingerprint(), err)
+	}
+	var pub bytes.Buffer
+	if err := e.Serialize(&pub); err != nil {
+		return nil, err
+	}
+	p, err := ParsePublicOne(pub.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	return p.Armored()
+}

@@ -169,6 +169,10 @@ func (g *globals) job(ctx context.Context) (*digest.Job, func(), error) {
 		s.Close()
 		return nil, nil, err
 	}
+	if cfg.KeyChange, err = g.keyChange(ctx, s); err != nil {
+		s.Close()
+		return nil, nil, err
+	}
 	// The outbox dates queued messages (due now) with the same clock that
 	// delivery compares them with.
 	ob.Now = g.now

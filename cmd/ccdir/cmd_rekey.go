@@ -9,11 +9,14 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/pkg/export"
+	"github.com/ccdir/ccdir/pkg/inbound"
 )
 
 // nextSecretName is the new directory key while a rekey installs it: it
@@ -29,13 +32,15 @@ func retiredSecretName(fpr string) string {
 }
 
 type rekeyOptions struct {
-	algo string
+	algo      string
+	revokeOld string // --revoke-old REASON
+	revoke    bool   // --revoke-old was given
 }
 
 func newRekeyCmd(g *globals) *cobra.Command {
 	var o rekeyOptions
 	cmd := &cobra.Command{
-		Use:   "rekey [--algo ALGO]",
+		Use:   "rekey [--algo ALGO] [--revoke-old REASON]",
 		Short: "Replace the directory key with a new one, certified by the old",
 		Long: `Make a new directory key and make it the directory's: a new key (--algo, the
 algorithm of the old one by default) with the old key's user IDs, each
@@ -44,6 +49,18 @@ a ledger entry naming it, signed by both keys, each signature on its own.
 From then on everything the directory signs is signed by the new key; members
 who trusted the old key follow the chain of keys (ccdir verify, ccdir
 pubkey prints the current key first, then the earlier ones).
+
+For rollover.overlap (60 days by default) replies and digests say that the
+key changed, carry the new key and the old one, and mail encrypted to the old
+key is still accepted (with the old secret key, kept for it); after that,
+such mail is refused saying so.
+
+--revoke-old REASON is for a compromise: the old key gets a revocation
+signature (reason "key compromised", REASON as its text), which the ledger
+entry carries and every reply and digest publishes beside the new key, and
+mail encrypted to the old key is refused at once (whoever holds it must not
+write to the directory). Members should check the new key's fingerprint out
+of band: whoever holds the old key could have made a rekey too.
 
 It needs the old key's passphrase (key.passphrase_file); the new key gets
 the same passphrase. Without it, or with a wrong one, nothing changes.
@@ -58,10 +75,12 @@ rekey the ledger names (or, if the ledger never named the new key, drops it
 and makes another).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.revoke = cmd.Flags().Changed("revoke-old")
 			return runRekey(cmd.Context(), o, g)
 		},
 	}
 	cmd.Flags().StringVar(&o.algo, "algo", "", "the new key's algorithm: ed25519, rsa3072 or rsa4096 (default: key.algo)")
+	cmd.Flags().StringVar(&o.revokeOld, "revoke-old", "", "revoke the old key, compromised, for REASON (one line)")
 	return cmd
 }
 
@@ -76,6 +95,9 @@ func runRekey(ctx context.Context, o rekeyOptions, g *globals) error {
 	algo, err := keys.ParseAlgo(algoName)
 	if err != nil {
 		return usagef("--algo: %v", err)
+	}
+	if o.revoke && strings.TrimSpace(o.revokeOld) == "" || strings.ContainsAny(o.revokeOld, "\x00\r\n") {
+		return usagef("--revoke-old wants a reason of one line, e.g. --revoke-old 'the key file was copied off the server'")
 	}
 	pass, err := g.passphrase()
 	if err != nil {
@@ -147,6 +169,13 @@ func runRekey(ctx context.Context, o rekeyOptions, g *globals) error {
 		return err
 	}
 	p := directory.RekeyPayload{OldFingerprint: old.Fingerprint(), NewFingerprint: next.Fingerprint(), PublicKey: string(armored)}
+	if o.revokeOld != "" {
+		rev, err := old.Revoked(o.revokeOld, g.now())
+		if err != nil {
+			return err
+		}
+		p.Revoked, p.Reason, p.Revocation = true, strings.TrimSpace(o.revokeOld), string(rev)
+	}
 	// 1. The new secret key, beside the old one.
 	if err := next.WriteFile(nextPath, pass); err != nil {
 		return err
@@ -232,4 +261,72 @@ func earlierKeys(chain []directory.ChainKey) ([]*keys.Public, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// retiredKeys are the directory's earlier keys for the incoming-mail
+// pipeline (inbound.RetiredKey): each with the end of its overlap
+// (rollover.overlap after the rekey that replaced it) and, while that
+// lasts and it is not revoked, its secret key, kept by rekey and
+// unlocked with the directory key's passphrase. A secret key that cannot
+// be read is warned about; mail to that key is refused.
+func (g *globals) retiredKeys(ctx context.Context, s *directory.Store) ([]inbound.RetiredKey, error) {
+	chain, err := s.KeyChain(ctx)
+	if err != nil {
+		return nil, err
+	}
+	overlap := g.duration("rollover.overlap")
+	now := g.now()
+	var out []inbound.RetiredKey
+	for _, k := range chain[:len(chain)-1] {
+		pub, err := keys.ParsePublicOne([]byte(k.PublicKey))
+		if err != nil {
+			return nil, fmt.Errorf("the directory's earlier key %s (ledger entry %d): %w", k.Fingerprint, k.Since, err)
+		}
+		replaced, err := time.Parse(time.RFC3339, k.UntilTime)
+		if err != nil {
+			return nil, fmt.Errorf("ledger entry %d: bad time %q", k.Until, k.UntilTime)
+		}
+		r := inbound.RetiredKey{Public: pub, Replaced: replaced, Until: replaced.Add(overlap), Revoked: k.Revoked, Reason: k.Reason}
+		if !r.Revoked && now.Before(r.Until) {
+			path := g.path(keysDir, retiredSecretName(k.Fingerprint))
+			pass, err := g.passphrase()
+			if err == nil {
+				r.Secret, err = keys.ReadSecretFile(path, pass)
+			}
+			if err == nil && r.Secret.Fingerprint() != k.Fingerprint {
+				r.Secret, err = nil, fmt.Errorf("%s holds key %s", path, r.Secret.Fingerprint())
+			}
+			if err != nil {
+				g.warnf("mail encrypted to the directory's earlier key %s is refused: its secret key cannot be read: %v", k.Fingerprint, err)
+				r.Secret = nil
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// keyChange is the directory's last rekey as replies and digests tell it
+// (export.KeyChange), nil when its key was never changed.
+func (g *globals) keyChange(ctx context.Context, s *directory.Store) (*export.KeyChange, error) {
+	chain, err := s.KeyChain(ctx)
+	if err != nil || len(chain) < 2 {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	old, cur := chain[len(chain)-2], chain[len(chain)-1]
+	replaced, err := time.Parse(time.RFC3339, cur.SinceTime)
+	if err != nil {
+		return nil, fmt.Errorf("ledger entry %d: bad time %q", cur.Since, cur.SinceTime)
+	}
+	oldKey := old.PublicKey
+	if old.Revoked {
+		oldKey = old.Revocation
+	}
+	armored := strings.TrimRight(info.PublicKey, "\n") + "\n" + strings.TrimRight(oldKey, "\n") + "\n"
+	return &export.KeyChange{Old: old.Fingerprint, New: cur.Fingerprint, Replaced: replaced,
+		Until: replaced.Add(g.duration("rollover.overlap")), Revoked: old.Revoked, Reason: old.Reason, Keys: []byte(armored)}, nil
 }

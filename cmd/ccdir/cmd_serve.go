@@ -50,7 +50,14 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 		return fail(err)
 	}
 	ob.Now = g.now
+	retired, err := g.retiredKeys(ctx, s)
+	if err != nil {
+		return fail(err)
+	}
 	dcfg := g.digestConfig()
+	if dcfg.KeyChange, err = g.keyChange(ctx, s); err != nil {
+		return fail(err)
+	}
 	addrs := []string{info.Address}
 	if info.ListAddress != "" {
 		addrs = append(addrs, info.ListAddress)
@@ -59,7 +66,7 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 		Config: receive.Config{Directory: info, Bounces: g.bounceAddress(info), RepliesPerHour: g.number("commands.replies_per_hour")},
 		Store:  s, Secret: sec, Outbox: ob, Now: g.now,
 		Log: g.logger(),
-		Pipeline: &inbound.Pipeline{Store: s, Secret: sec, Now: g.now, Config: inbound.Config{
+		Pipeline: &inbound.Pipeline{Store: s, Secret: sec, Now: g.now, Retired: retired, Config: inbound.Config{
 			Addresses: addrs, Window: g.duration("commands.window"), Skew: g.duration("commands.skew"),
 			MaxMessageBytes: int64(g.number("serve.max_message_bytes")),
 		}},

@@ -45,6 +45,8 @@ var configKeys = []configKey{
 		help: "How long the directory key is valid: `init` makes it expire this long after its creation, and `ccdir key update-uids --renew` sets its expiry to this long from then (the same key, new self-signatures). `2y` (years of 365 days), `90d`, or `0` for a key that never expires. Before it expires, `ccdir report` tells the operator (within the largest of `keys.remind_days`), and `key check` and `verify` say when it does; an expired key signs nothing until renewed."},
 	{name: "key.passphrase_file", typ: fileType, flag: "passphrase-file", env: []string{"CCDIR_PASSPHRASE_FILE"},
 		help: "File holding the directory key's passphrase, for its owner only (mode 0600): one that group or others may read or write is refused. Empty: the key has no passphrase."},
+	{name: "rollover.overlap", def: "60d", typ: daysType,
+		help: "After `ccdir rekey`, how long mail encrypted to the directory's earlier key is still accepted (its secret key is kept as `keys/directory-FINGERPRINT.sec.asc`, 0600), and replies and digests say that the key changed and carry the earlier key beside the new one. After it, such mail is refused saying so, and the earlier secret key is no longer read (ccdir does not delete it: move it offline or delete it). A key revoked by `rekey --revoke-old` opens no mail at all."},
 	{name: "limits.security_contacts", def: strconv.Itoa(directory.DefaultMaxSecurityContacts), typ: intType(1, 100),
 		help: "Security contacts per ccTLD; admins do not count."},
 	{name: "delivery.url", typ: urlType,

@@ -165,7 +165,11 @@ func (j *Job) signedFor(c *content, cfg Config, rc *directory.Contact) (*pgpmime
 	}); err != nil {
 		return nil, err
 	}
-	parts := []pgpmime.Part{{ContentType: "text/plain", Params: map[string]string{"charset": "utf-8"}, Body: body.Bytes()}}
+	text := body.Bytes()
+	if n := cfg.KeyChange.Notice(c.created); n != "" {
+		text = append([]byte(n), text...) // the rekey first (ccdir rekey)
+	}
+	parts := []pgpmime.Part{{ContentType: "text/plain", Params: map[string]string{"charset": "utf-8"}, Body: text}}
 	for _, a := range c.attachments {
 		mt, params, err := mime.ParseMediaType(a.ContentType)
 		if err != nil {
@@ -176,8 +180,13 @@ func (j *Job) signedFor(c *content, cfg Config, rc *directory.Contact) (*pgpmime
 	if k := c.snap.Info.PublicKey; strings.TrimSpace(k) != "" {
 		// The directory's own key, as the signed ledger records it (a
 		// user ID for each of its addresses): members who import it
-		// find it by the list's address too.
-		parts = append(parts, pgpmime.Part{ContentType: "application/pgp-keys", Filename: DirectoryKeyFile, Body: []byte(k)})
+		// find it by the list's address too. After a rekey, while it is
+		// told, the old key (with its revocation, if revoked) beside it.
+		body := []byte(k)
+		if cfg.KeyChange.Told(c.created) {
+			body = cfg.KeyChange.Keys
+		}
+		parts = append(parts, pgpmime.Part{ContentType: "application/pgp-keys", Filename: DirectoryKeyFile, Body: body})
 	}
 	inner, err := pgpmime.BuildInner(c.protected(), parts)
 	if err != nil {

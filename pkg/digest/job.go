@@ -30,6 +30,10 @@ type Config struct {
 	// shown stale in the body's reachability section; default
 	// liveness.DefaultInterval.
 	PingInterval time.Duration
+	// KeyChange is the directory's last rekey: while it is told
+	// (export.KeyChange.Told), every digest says so at the top of its
+	// text and carries the new and the old key.
+	KeyChange *export.KeyChange
 }
 
 // Job makes and sends digests. Its fields are set by the caller; the zero

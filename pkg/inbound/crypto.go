@@ -301,6 +301,14 @@ func (c *check) readMessage(data []byte) (*pgpMessage, *Refusal, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The directory's earlier keys during their overlap (ccdir rekey).
+	old, err := c.p.retiredRing(c.p.now())
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(old) > 0 {
+		dir = append(append(openpgp.EntityList{}, dir...), old...)
+	}
 	rg := &ring{dir: dir}
 	maxDec := c.cfg.MaxDecryptedBytes
 	cfg := &packet.Config{
@@ -315,6 +323,9 @@ func (c *check) readMessage(data []byte) (*pgpMessage, *Refusal, error) {
 	md, err := openpgp.ReadMessage(r, rg, nil, cfg)
 	if err != nil {
 		if errors.Is(err, pgperrors.ErrKeyIncorrect) {
+			if why := c.p.retiredRefusal(data, c.p.now()); why != "" {
+				return nil, refuse(RefusedCrypto, 550, enhCrypto, why).with(err.Error()), nil
+			}
 			return nil, refuse(RefusedCrypto, 550, enhCrypto, "the message is not encrypted to the directory's key").with(err.Error()), nil
 		}
 		return nil, refuse(RefusedCrypto, 550, enhCrypto, "the OpenPGP message cannot be read or decrypted").with(err.Error()), nil

@@ -49,8 +49,13 @@ type Pipeline struct {
 	Secret *keys.Secret
 	Config Config
 	Now    func() time.Time // nil: time.Now
+	// Retired are the directory's earlier keys (ccdir rekey): mail
+	// encrypted to one is decrypted during its overlap, and refused
+	// after, or at once when the rekey revoked it, saying why.
+	Retired []RetiredKey
 
 	mu       sync.Mutex
+	retired  map[string]*openpgp.Entity // private copies of Retired's secret keys, by fingerprint
 	idx      *keyIndex
 	parsed   map[[32]byte]parsedIDs
 	ledgerV  *keys.Verifier

@@ -2,6 +2,7 @@ package mailcmd
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/export"
 	"github.com/ccdir/ccdir/pkg/fanout"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/liveness"
@@ -51,6 +53,17 @@ func (h *Handler) message(info directory.Info, from string, to *directory.Contac
 		Subject: mh.subject, OuterSubject: subject, Date: now, MessageID: mh.messageID + "@" + domainOf(from),
 		Parts: append([]pgpmime.Part{{ContentType: "text/plain", Body: []byte(mh.body)}}, mh.parts...),
 		Extra: extra}
+	if kc := h.Config.Digest.KeyChange; kc.Told(now) {
+		// The directory's rekey, at the top of every message it sends
+		// a contact, with the new and the old key.
+		p.Parts[0].Body = append([]byte(kc.Notice(now)), p.Parts[0].Body...)
+		k := slices.IndexFunc(p.Parts, func(x pgpmime.Part) bool { return x.Filename == export.KeyChangeFile })
+		if k < 0 {
+			p.Parts = append(p.Parts, pgpmime.Part{ContentType: "application/pgp-keys", Filename: export.KeyChangeFile})
+			k = len(p.Parts) - 1
+		}
+		p.Parts[k].Body = kc.Keys // the key HELP attaches, and the old one
+	}
 	return p.Message(h.Secret, pub)
 }
 
