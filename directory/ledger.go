@@ -410,6 +410,9 @@ func (s *Store) KeyChain(ctx context.Context) ([]ChainKey, error) {
 	return readChain(ctx, s.r)
 }
 
+// KeyChain is Store.KeyChain inside the transaction.
+func (t *Tx) KeyChain() ([]ChainKey, error) { return readChain(t.ctx, t.tx) }
+
 func readChain(ctx context.Context, q queryer) ([]ChainKey, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger WHERE op IN (?, ?) ORDER BY seq`, opGenesis, opRekey)
 	if err != nil {

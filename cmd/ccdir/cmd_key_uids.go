@@ -143,7 +143,16 @@ func (g *globals) setKeyUserIDs(tx *directory.Tx, sec *keys.Secret, info directo
 	if err != nil {
 		return nil, ch, fmt.Errorf("directory key: %w", err)
 	}
-	pub, err := newKey.Public().Armored()
+	// The certifications by the directory's earlier keys stay (ccdir rekey).
+	chain, err := tx.KeyChain()
+	if err != nil {
+		return nil, ch, err
+	}
+	earlier, err := earlierKeys(chain)
+	if err != nil {
+		return nil, ch, err
+	}
+	pub, err := newKey.Public().ArmoredWith(earlier...)
 	if err != nil {
 		return nil, ch, err
 	}
