@@ -56,23 +56,54 @@ func (j *Job) chain(ctx context.Context, snap, prev *directory.Snapshot) (*expor
 	return c, nil
 }
 
-// keyChain is the chain of directory keys, oldest first, each with the
-// serial from which it signs and the ledger entry that links it to the
-// key before (none for the genesis key). Every walk of the chain that
-// a digest states is here; today the chain is the one key of the
-// genesis entry, as the signed ledger records it at snap (Info.PublicKey,
-// with the user IDs of key update-uids), or the signing key's own.
+// keyChain is the chain of directory keys at snap, oldest first, each
+// with the serial from which it signs and the ledger entry that links it
+// to the key before (none for the genesis key): the chain the ledger
+// names (directory.Store.KeyChain, which the checked replay behind snap
+// followed), the key now as the signed ledger records it at snap
+// (Info.PublicKey, with the user IDs of key update-uids and the
+// certification by the key before), an earlier key as its entry gave it,
+// or with its revocation when a rekey revoked it (ccdir check does not
+// follow the chain past it). Every walk of the chain that a digest
+// states is here.
 func (j *Job) keyChain(ctx context.Context, snap *directory.Snapshot) ([]export.ExportKeyOf, error) {
-	armored := snap.Info.PublicKey
-	if strings.TrimSpace(armored) == "" {
-		b, err := j.Secret.Public().Armored()
-		if err != nil {
-			return nil, fmt.Errorf("digest: directory key: %w", err)
-		}
-		armored = string(b)
+	chain, err := j.Store.KeyChain(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("digest: directory key chain: %w", err)
 	}
-	return []export.ExportKeyOf{{Fingerprint: j.Secret.Fingerprint(), FromSerial: 1, Key: armored}}, nil
+	var out []export.ExportKeyOf
+	for _, k := range chain {
+		if k.Since > snap.Head.Serial {
+			break // a rekey after the digest's head
+		}
+		x := export.ExportKeyOf{Fingerprint: k.Fingerprint, FromSerial: k.Since, Key: k.PublicKey}
+		if k.Revoked && k.Until <= snap.Head.Serial {
+			x.Key = k.Revocation
+		}
+		if k.Since > 1 {
+			var link *export.ExportEntry
+			err := j.Store.Log(ctx, k.Since, func(e *directory.Entry) error {
+				x := export.NewExportEntry(e)
+				link = &x
+				return errStopLog
+			})
+			if err != nil && !errors.Is(err, errStopLog) {
+				return nil, fmt.Errorf("digest: ledger entry %d: %w", k.Since, err)
+			}
+			x.Link = link
+		}
+		out = append(out, x)
+	}
+	if n := len(out); n > 0 && strings.EqualFold(out[n-1].Fingerprint, snap.Info.KeyFingerprint) && strings.TrimSpace(snap.Info.PublicKey) != "" {
+		out[n-1].Key = snap.Info.PublicKey
+	}
+	if n := len(out); n == 0 || !strings.EqualFold(out[n-1].Fingerprint, j.Secret.Fingerprint()) {
+		return nil, fmt.Errorf("digest: the directory key chain at serial %d does not end at the signing key %s", snap.Head.Serial, j.Secret.Fingerprint())
+	}
+	return out, nil
 }
+
+var errStopLog = errors.New("stop")
 
 // digestJSON renders the digest's directory.json, with its chain, and
 // its detached signature by the directory key (directory.json.asc, which
