@@ -2,7 +2,6 @@ package keys
 
 import (
 	"bytes"
-	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -15,41 +14,49 @@ import (
 )
 
 // Successor makes the key that replaces the directory key old (ccdir
-// rekey): a new key of algo with old's user IDs, in old's order, each
-// certified by old's primary key (a generic certification, 0x10, which
-// `gpg --check-sigs` shows as "sig!" by the old key), so that whoever
-// trusts the old key can check the new one from the key alone. The new
-// key is dated as Generate dates keys; the certifications are made at
-// now. rand may be nil for crypto/rand.
-func Successor(old *Secret, algo Algo, now time.Time, rand io.Reader) (*Secret, error) {
-	if now.IsZero() {
-		now = time.Now()
+// rekey): a new key as spec says (GenerateKey; an empty Name or no
+// Emails take old's: the name and addresses of its user IDs, in old's
+// order), each of its user IDs certified by old's primary key (a generic
+// certification, 0x10, which `gpg --check-sigs` shows as "sig!" by the
+// old key), so that whoever trusts the old key can check the new one
+// from the key alone. The certifications are made at spec.Now.
+func Successor(old *Secret, spec KeySpec) (*Secret, error) {
+	if spec.Now.IsZero() {
+		spec.Now = time.Now()
 	}
-	type uid struct{ name, email string }
-	var uids []uid
-	for _, id := range old.pub.UserIDs {
-		u := old.entity.Identities[id].UserId
-		uids = append(uids, uid{strings.TrimSpace(u.Name), strings.TrimSpace(u.Email)})
+	if spec.Name == "" || len(spec.Emails) == 0 {
+		var emails []string
+		for _, id := range old.pub.UserIDs {
+			u := old.entity.Identities[id].UserId
+			if spec.Name == "" {
+				spec.Name = strings.TrimSpace(u.Name)
+			}
+			emails = append(emails, strings.TrimSpace(u.Email))
+		}
+		if len(spec.Emails) == 0 {
+			spec.Emails = emails
+		}
 	}
-	if len(uids) == 0 {
+	if len(spec.Emails) == 0 {
 		return nil, fmt.Errorf("key %s has no user ID to give its successor", old.Fingerprint())
 	}
-	next, err := Generate(uids[0].name, uids[0].email, algo, now, rand)
+	next, err := GenerateKey(spec)
 	if err != nil {
 		return nil, err
 	}
-	e := next.entity
-	created := e.PrimaryKey.CreationTime
-	cfg := &packet.Config{Rand: rand, DefaultHash: crypto.SHA256, Time: func() time.Time { return created }}
-	for _, u := range uids[1:] {
-		if err := e.AddUserId(u.name, "", u.email, cfg); err != nil {
-			return nil, fmt.Errorf("user ID %s <%s>: %w", u.name, u.email, err)
-		}
-	}
-	if err := certify(old, e, now, rand); err != nil {
+	e, err := next.copyEntity()
+	if err != nil {
 		return nil, err
 	}
-	return newSecret(e)
+	if err := certify(old, e, spec.Now, spec.Rand); err != nil {
+		return nil, err
+	}
+	out, err := newSecret(e)
+	if err != nil {
+		return nil, err
+	}
+	out.now = next.now
+	return out, nil
 }
 
 // certify adds old's certification to every user ID of e.
@@ -148,19 +155,10 @@ func (s *Secret) Revoked(reason string, now time.Time) ([]byte, error) {
 	if reason == "" || strings.ContainsAny(reason, "\x00\r\n") {
 		return nil, errors.New("a revocation needs a reason of one line")
 	}
-	s.mu.Lock()
-	var bin bytes.Buffer
-	err := s.entity.SerializePrivateWithoutSigning(&bin, nil)
-	s.mu.Unlock()
+	e, err := s.copyEntity()
 	if err != nil {
 		return nil, err
 	}
-	defer clear(bin.Bytes())
-	el, err := openpgp.ReadKeyRing(bytes.NewReader(bin.Bytes()))
-	if err != nil || len(el) != 1 {
-		return nil, fmt.Errorf("copy of key %s: %v", s.Fingerprint(), err)
-	}
-	e := el[0]
 	at := now.Truncate(time.Second)
 	if err := e.Revoke(packet.KeyCompromised, reason, &packet.Config{DefaultHash: SignatureHash, Time: func() time.Time { return at }}); err != nil {
 		return nil, fmt.Errorf("revoke key %s: %w", s.Fingerprint(), err)

@@ -28,11 +28,14 @@ func TestSuccessorCertifiedByOldKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, err := keys.Successor(old, keys.AlgoEd25519, time.Now(), nil)
+	next, err := keys.Successor(old, keys.KeySpec{Algo: keys.AlgoEd25519, Lifetime: 365 * 24 * time.Hour, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := next.Public()
+	if pub.Expires.IsZero() {
+		t.Fatal("successor without the expiry asked for")
+	}
 	if len(pub.UserIDs) != 2 || !pub.HasEmail("ccdir@example.org") || !pub.HasEmail("alerts@example.org") {
 		t.Fatalf("successor user IDs: %v", pub.UserIDs)
 	}

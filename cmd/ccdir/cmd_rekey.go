@@ -107,6 +107,9 @@ func runRekey(ctx context.Context, o rekeyOptions, g *globals) error {
 	if err != nil {
 		return err
 	}
+	if err := usableDirectoryKey(old, g.now()); err != nil {
+		return err // an expired key certifies and signs nothing
+	}
 	s, err := g.openSigner(ctx, old)
 	if err != nil {
 		return err
@@ -159,7 +162,10 @@ func runRekey(ctx context.Context, o rekeyOptions, g *globals) error {
 		return err
 	}
 
-	next, err := keys.Successor(old, algo, g.now(), rand.Reader)
+	// The same user IDs (one per address the directory answers on), the
+	// expiry of key.lifetime.
+	next, err := keys.Successor(old, keys.KeySpec{Name: info.Name, Emails: keyAddresses(info), Algo: algo,
+		Lifetime: g.duration("key.lifetime"), Now: g.now(), Rand: rand.Reader})
 	if err != nil {
 		return fmt.Errorf("make the new key: %w", err)
 	}
