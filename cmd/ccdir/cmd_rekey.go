@@ -227,10 +227,39 @@ func (g *globals) installKey(old, next *keys.Secret) error {
 	if err := writeFileAtomic(g.path(keysDir, publicName), armored, 0o644); err != nil {
 		return err
 	}
+	if err := g.installRevocationCert(old, next); err != nil {
+		return err
+	}
 	if err := os.Rename(g.path(keysDir, nextSecretName), cur); err != nil {
 		return fmt.Errorf("install the new key: %w", err)
 	}
 	return syncDir(g.path(keysDir))
+}
+
+// installRevocationCert writes next's revocation certificate to
+// keys/directory.rev.asc (0600), as init does for the first key; the old
+// key's, if it is still there, is kept as keys/directory-FPR.rev.asc. A
+// certificate of next already in place is left as it is.
+func (g *globals) installRevocationCert(old, next *keys.Secret) error {
+	path := g.path(keysDir, revocationName)
+	if data, err := os.ReadFile(path); err == nil {
+		c, err := keys.ParseRevocationCert(data)
+		switch {
+		case err == nil && c.Of(next.Public()):
+			return nil
+		case err == nil && c.Of(old.Public()):
+			if err := writeFileAtomic(g.path(keysDir, "directory-"+old.Fingerprint()+".rev.asc"), data, 0o600); err != nil {
+				return err
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	rev, err := next.RevocationCertificate(g.now())
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, rev, 0o600)
 }
 
 // rekeyed reports a rekey.
@@ -240,11 +269,27 @@ func (g *globals) rekeyed(ctx context.Context, s *directory.Store, old, next *ke
 		return err
 	}
 	if g.json {
-		return g.printJSON(map[string]any{"result": what, "old_key": old.Fingerprint(), "key": next.Fingerprint(),
-			"algo": next.Public().Algorithm, "serial": head.Serial, "head": head.Hash})
+		out := map[string]any{"result": what, "old_key": old.Fingerprint(), "key": next.Fingerprint(),
+			"algo": next.Public().Algorithm, "serial": head.Serial, "head": head.Hash,
+			"old_secret_key": g.path(keysDir, retiredSecretName(old.Fingerprint())), "revocation_certificate": g.path(keysDir, revocationName)}
+		if kc, err := g.keyChange(ctx, s); err == nil && kc != nil {
+			out["old_revoked"] = kc.Revoked
+			if !kc.Revoked {
+				out["overlap_until"] = kc.Until.UTC().Format(time.RFC3339)
+			}
+		}
+		return g.printJSON(out)
 	}
 	g.printf("%s: the directory key is now %s (%s), certified by %s\n", what, keys.GroupFingerprint(next.Fingerprint()), next.Public().Algorithm, keys.GroupFingerprint(old.Fingerprint()))
-	g.printf("the old secret key is kept in %s\n", g.path(keysDir, retiredSecretName(old.Fingerprint())))
+	g.printf("the old secret key is kept in %s:\n", g.path(keysDir, retiredSecretName(old.Fingerprint())))
+	if kc, err := g.keyChange(ctx, s); err == nil && kc != nil && kc.Revoked {
+		g.printf("  the old key is revoked: mail encrypted to it is refused, and ccdir no longer reads it; delete it\n")
+	} else if err == nil && kc != nil {
+		g.printf("  mail encrypted to it is accepted until %s (rollover.overlap); after that ccdir no longer reads it: move it offline or delete it\n",
+			kc.Until.UTC().Format(time.DateOnly))
+	}
+	g.printf("revocation certificate %s: it revokes the new key without the passphrase;\n", g.path(keysDir, revocationName))
+	g.printf("  store it offline (a printout, a USB stick in a safe), then delete it from this host\n")
 	g.printf("ok %s\n", head)
 	return nil
 }
