@@ -260,6 +260,8 @@ func summarize(e *directory.Entry) string {
 	switch {
 	case e.Op == "directory.key":
 		return directoryKeySummary(e.Payload)
+	case e.Op == "directory.rekey":
+		return rekeySummary(e.Payload)
 	case e.Op == "genesis":
 		parts = append(parts, fmt.Sprintf("%q <%s> key %s", p.Name, p.Address, p.KeyFpr))
 	case p.TLD != "":

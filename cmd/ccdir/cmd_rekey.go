@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -380,4 +381,17 @@ func (g *globals) keyChange(ctx context.Context, s *directory.Store) (*export.Ke
 	armored := strings.TrimRight(info.PublicKey, "\n") + "\n" + strings.TrimRight(oldKey, "\n") + "\n"
 	return &export.KeyChange{Old: old.Fingerprint, New: cur.Fingerprint, Replaced: replaced,
 		Until: replaced.Add(g.duration("rollover.overlap")), Revoked: old.Revoked, Reason: old.Reason, Keys: []byte(armored)}, nil
+}
+
+// rekeySummary is what ccdir log says of a directory.rekey entry.
+func rekeySummary(payload string) string {
+	var p directory.RekeyPayload
+	if err := json.Unmarshal([]byte(payload), &p); err != nil {
+		return "(unreadable payload)"
+	}
+	s := fmt.Sprintf("directory key %s replaced by %s", p.OldFingerprint, p.NewFingerprint)
+	if p.Revoked {
+		s += fmt.Sprintf(", the old key revoked (%s)", p.Reason)
+	}
+	return s
 }
