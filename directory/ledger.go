@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -42,15 +43,43 @@ type SplitFunc func(sig []byte) ([][]byte, error)
 // zeroHash is the previous hash of the genesis entry.
 var zeroHash = strings.Repeat("0", 64)
 
-// ledgerDomain separates ledger hashes from any other SHA-256 use.
-const ledgerDomain = "ccdir ledger v1\x00"
+// ledgerDomain separates ledger hashes from any other SHA-256 use; each
+// entry version has its own.
+const (
+	ledgerDomain   = "ccdir ledger v1\x00"
+	ledgerDomainV2 = "ccdir ledger v2\x00"
+)
 
-// computeHash returns the entry's hash: SHA-256 over the domain string, the
-// sequence number and length-prefixed fields. The evidence enters through
-// its own hash, so it could be pruned without breaking the chain.
+// Entry versions. A version 1 entry's hash covers its payload itself; a
+// version 2 entry's covers a salted digest of it (PayloadSum), so that
+// the payload (and its salt) can be erased and the hash still
+// recomputes from the digest kept. New entries are version 2
+// (EntryVersion); version 1 entries, made before, stay as they are.
+const (
+	entryV1 = 1
+	entryV2 = 2
+	// EntryVersion is the version of the entries this package writes.
+	EntryVersion = entryV2
+)
+
+// saltBytes is the length of a version 2 entry's salt.
+const saltBytes = 16
+
+// computeHash returns the entry's hash: SHA-256 over the version's domain
+// string, the sequence number and length-prefixed fields. The evidence
+// enters through its own hash (EvidenceSum), so it can be erased without
+// breaking the chain; from version 2 on the payload too, through its
+// salted digest (PayloadSum). A version 1 entry whose payload was erased
+// (a tombstone, Tombstone) has no hash that can be recomputed: it keeps
+// its stored hash and signature, and the chain links through them.
 func computeHash(e *Entry) string {
 	h := sha256.New()
-	h.Write([]byte(ledgerDomain))
+	v2 := e.Version >= entryV2
+	if v2 {
+		h.Write([]byte(ledgerDomainV2))
+	} else {
+		h.Write([]byte(ledgerDomain))
+	}
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(e.Seq))
 	h.Write(n[:])
@@ -63,14 +92,94 @@ func computeHash(e *Entry) string {
 	field([]byte(e.Actor))
 	field([]byte(e.Op))
 	field([]byte(e.PrevHash))
+	field(e.evidenceSum())
+	if v2 {
+		field(e.payloadSum())
+	} else {
+		field([]byte(e.Payload))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// evidenceSum is the SHA-256 of the evidence, or the digest kept of
+// evidence that was erased; nil for an entry that never had any.
+func (e *Entry) evidenceSum() []byte {
 	if len(e.Evidence) > 0 {
 		sum := sha256.Sum256(e.Evidence)
-		field(sum[:])
-	} else {
-		field(nil)
+		return sum[:]
 	}
-	field([]byte(e.Payload))
-	return hex.EncodeToString(h.Sum(nil))
+	if e.EvidenceDigest != "" {
+		return decodeDigest(e.EvidenceDigest)
+	}
+	return nil
+}
+
+// payloadSum is a version 2 entry's salted digest of its payload,
+// SHA-256(salt || payload) with the salt's 16 bytes, or the digest kept
+// of a payload that was erased.
+func (e *Entry) payloadSum() []byte {
+	if e.Payload == "" && e.PayloadDigest != "" {
+		return decodeDigest(e.PayloadDigest)
+	}
+	salt, err := hex.DecodeString(e.Salt)
+	if err != nil {
+		salt = []byte(e.Salt) // then the hash does not match
+	}
+	h := sha256.New()
+	h.Write(salt)
+	h.Write([]byte(e.Payload))
+	return h.Sum(nil)
+}
+
+// decodeDigest decodes a hex digest; what is not hex is taken as it is
+// (and then no hash matches).
+func decodeDigest(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return []byte(s)
+	}
+	return b
+}
+
+// EvidenceSum is the hex SHA-256 of the entry's evidence (or the digest
+// kept of erased evidence), as its hash covers it; "" without evidence.
+func (e *Entry) EvidenceSum() string {
+	if s := e.evidenceSum(); s != nil {
+		return hex.EncodeToString(s)
+	}
+	return ""
+}
+
+// PayloadSum is the hex salted digest of a version 2 entry's payload (or
+// the digest kept of an erased payload), as its hash covers it; "" for
+// a version 1 entry, whose hash covers the payload itself.
+func (e *Entry) PayloadSum() string {
+	if e.Version < entryV2 {
+		return ""
+	}
+	return hex.EncodeToString(e.payloadSum())
+}
+
+// Redacted reports whether the entry's payload was erased (by a
+// contact.erase entry): a version 2 entry then keeps the digests its
+// hash covers, a version 1 entry is a tombstone (Tombstone).
+func (e *Entry) Redacted() bool { return e.Payload == "" }
+
+// Tombstone reports a version 1 entry whose payload was erased: its
+// hash cannot be recomputed; it keeps its hash and signature.
+func (e *Entry) Tombstone() bool { return e.Redacted() && e.Version < entryV2 }
+
+// EvidenceErased reports an entry whose evidence was erased, its digest
+// kept.
+func (e *Entry) EvidenceErased() bool { return len(e.Evidence) == 0 && e.EvidenceDigest != "" }
+
+// newSalt returns a fresh random salt, hex.
+func newSalt() (string, error) {
+	b := make([]byte, saltBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("ledger salt: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 // signedText is what the directory key signs for an entry.
@@ -83,9 +192,21 @@ func insertEntry(ctx context.Context, tx execer, e *Entry) error {
 	if len(e.Evidence) > 0 {
 		evidence = e.Evidence
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, time, actor, op, payload, evidence, prev_hash, hash, sig)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, e.Time, e.Actor, e.Op, e.Payload, evidence, e.PrevHash, e.Hash, e.Sig)
+	var salt any
+	if e.Salt != "" {
+		salt = e.Salt
+	}
+	if e.Version < entryV2 { // as the releases before version 2 wrote them
+		_, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, time, actor, op, payload, evidence, prev_hash, hash, sig)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Seq, e.Time, e.Actor, e.Op, e.Payload, evidence, e.PrevHash, e.Hash, e.Sig)
+		return err
+	}
+	// A new entry keeps no digests: they are kept only once what they
+	// digest is erased (see Tx.Erase).
+	_, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, time, actor, op, payload, evidence, prev_hash, hash, sig, version, salt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.Time, e.Actor, e.Op, e.Payload, evidence, e.PrevHash, e.Hash, e.Sig, e.Version, salt)
 	return err
 }
 
@@ -104,16 +225,46 @@ func readHead(ctx context.Context, q queryer) (Head, string, error) {
 	return h, t, err
 }
 
-const entryColumns = `seq, time, actor, op, payload, evidence, prev_hash, hash, sig`
+// entryColumns are the ledger's columns as the latest signed schema has
+// them; entryColumnsV1 reads a ledger of signed schema 1 (a home not
+// migrated yet, which a read-only verify meets) the same way, its
+// entries all of version 1 and nothing erased.
+const (
+	entryColumns   = `seq, time, actor, op, payload, evidence, prev_hash, hash, sig, version, salt, payload_digest, evidence_digest`
+	entryColumnsV1 = `seq, time, actor, op, payload, evidence, prev_hash, hash, sig, 1, NULL, NULL, NULL`
+)
+
+// ledgerColumns returns the columns to select entries with from the
+// ledger read through q, as its schema has them.
+func ledgerColumns(ctx context.Context, q queryer) (string, error) {
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'version'`).Scan(&n); err != nil {
+		return "", err
+	}
+	if n == 0 {
+		return entryColumnsV1, nil
+	}
+	return entryColumns, nil
+}
 
 func scanEntry(rows *sql.Rows, e *Entry) error {
-	return rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Op, &e.Payload, &e.Evidence, &e.PrevHash, &e.Hash, &e.Sig)
+	var salt, pd, ed sql.NullString
+	if err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Op, &e.Payload, &e.Evidence, &e.PrevHash, &e.Hash, &e.Sig,
+		&e.Version, &salt, &pd, &ed); err != nil {
+		return err
+	}
+	e.Salt, e.PayloadDigest, e.EvidenceDigest = salt.String, pd.String, ed.String
+	return nil
 }
 
 // Log calls fn for every ledger entry with a sequence number of at least
 // since, in order. Entries are streamed, not loaded at once.
 func (s *Store) Log(ctx context.Context, since int64, fn func(*Entry) error) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger WHERE seq >= ? ORDER BY seq`, since)
+	cols, err := ledgerColumns(ctx, s.r)
+	if err != nil {
+		return err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+cols+` FROM ledger WHERE seq >= ? ORDER BY seq`, since)
 	if err != nil {
 		return err
 	}

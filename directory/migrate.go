@@ -46,6 +46,36 @@ const schemaMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // newer layout.
 var signedMigrations = []Migration{
 	{Owner: Owner, Version: 1, Name: "state tables and ledger", Up: ifNotExists(stateSchema + ledgerSchema)},
+	{Owner: Owner, Version: 2, Name: "ledger entries of version 2 (salted payload digests) and erasure", UpFunc: addLedgerV2},
+}
+
+// ledgerV2Columns are the ledger's columns of step 2: every entry's
+// version (the entries made before are version 1), a version 2 entry's
+// salt (hex), and the digests of a payload and of evidence that were
+// erased (hex, NULL until then).
+var ledgerV2Columns = []struct{ name, def string }{
+	{"version", "INTEGER NOT NULL DEFAULT 1"},
+	{"salt", "TEXT"},
+	{"payload_digest", "TEXT"},
+	{"evidence_digest", "TEXT"},
+}
+
+// addLedgerV2 is step 2. Like every step it may run again on a database
+// whose record of steps was lost, so it adds only the columns missing.
+func addLedgerV2(ctx context.Context, tx *sql.Tx) error {
+	for _, c := range ledgerV2Columns {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('ledger') WHERE name = ?`, c.name).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE ledger ADD COLUMN `+c.name+` `+c.def); err != nil {
+			return fmt.Errorf("add column ledger.%s: %w", c.name, err)
+		}
+	}
+	return nil
 }
 
 // ifNotExists turns the CREATE statements of a released schema into ones

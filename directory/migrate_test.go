@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -224,7 +225,8 @@ func TestSignedMigration(t *testing.T) {
 	}
 	released := signedMigrations
 	t.Cleanup(func() { signedMigrations = released })
-	signedMigrations = append(released[:len(released):len(released)], Migration{Owner: Owner, Version: 2, Name: "contacts.pager",
+	next := len(released) + 1
+	signedMigrations = append(released[:len(released):len(released)], Migration{Owner: Owner, Version: next, Name: "contacts.pager",
 		Up: `ALTER TABLE contacts ADD COLUMN pager TEXT NOT NULL DEFAULT ''`})
 
 	opts := f.opts()
@@ -240,7 +242,7 @@ func TestSignedMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ver int
-	if err := f.s.r.QueryRow(`PRAGMA user_version`).Scan(&ver); err != nil || ver != 2 {
+	if err := f.s.r.QueryRow(`PRAGMA user_version`).Scan(&ver); err != nil || ver != next {
 		t.Fatalf("user_version %d, %v", ver, err)
 	}
 	if h, err := f.verify(); err != nil || h != head {
@@ -260,7 +262,7 @@ func TestSignedMigration(t *testing.T) {
 
 	signedMigrations = released
 	f.s.Close()
-	if _, err := Open(f.ctx, f.path, Options{ReadOnly: true}); !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), "schema migration directory 2; this ccdir knows directory up to 1") {
+	if _, err := Open(f.ctx, f.path, Options{ReadOnly: true}); !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), fmt.Sprintf("schema migration directory %d; this ccdir knows directory up to %d", next, next-1)) {
 		t.Fatalf("open of version 2 by a ccdir that knows 1: %v", err)
 	}
 }

@@ -325,6 +325,16 @@ type Entry struct {
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
 	Sig      []byte `json:"-"`
+	// Version is the entry's version (1, or EntryVersion for the
+	// entries written now); Salt (hex) is a version 2 entry's, of the
+	// salted digest of its payload that its hash covers (PayloadSum).
+	Version int    `json:"version"`
+	Salt    string `json:"salt,omitempty"`
+	// PayloadDigest and EvidenceDigest (hex) are kept once the payload
+	// (of a version 2 entry) or the evidence was erased (Tx.Erase), so
+	// that the hash still recomputes; "" otherwise.
+	PayloadDigest  string `json:"payload_digest,omitempty"`
+	EvidenceDigest string `json:"evidence_digest,omitempty"`
 }
 
 // Snapshot is the whole directory at one head, read in one transaction.

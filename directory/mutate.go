@@ -123,6 +123,11 @@ func (s *Store) Update(ctx context.Context, actor Actor, fn func(*Tx) error) ([]
 	return t.entries, nil
 }
 
+// testOnlyEntryVersion, when set, is the version of the entries append
+// writes: 1 makes entries as the ccdir releases before version 2 did
+// (for tests of homes they made).
+var testOnlyEntryVersion int
+
 // append applies one operation and writes its signed ledger entry. The
 // first one of the transaction checks the tables first (a genesis, on an
 // empty ledger, has nothing to check).
@@ -140,7 +145,18 @@ func (t *Tx) append(op string, payload any) error {
 	if t.head.Serial == 0 {
 		prev = zeroHash
 	}
+	version, salt := EntryVersion, ""
+	if testOnlyEntryVersion != 0 {
+		version = testOnlyEntryVersion
+	}
+	if version >= entryV2 {
+		if salt, err = newSalt(); err != nil {
+			return err
+		}
+	}
 	e := Entry{
+		Version:  version,
+		Salt:     salt,
 		Seq:      t.head.Serial + 1,
 		Time:     t.s.opts.Now().UTC().Truncate(time.Second).Format(time.RFC3339),
 		Actor:    t.actor.Name,

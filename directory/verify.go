@@ -733,7 +733,11 @@ func rekeySigs(text, sig []byte, old, next *keyCheck, split SplitFunc) error {
 // else runs in ledger order, so the first problem found is the first in
 // the ledger.
 func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verify VerifyFunc, rc replayChecks) (Head, error) {
-	rows, err := ledger.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger ORDER BY seq`)
+	cols, err := ledgerColumns(ctx, ledger)
+	if err != nil {
+		return Head{}, err
+	}
+	rows, err := ledger.QueryContext(ctx, `SELECT `+cols+` FROM ledger ORDER BY seq`)
 	if err != nil {
 		return Head{}, err
 	}
