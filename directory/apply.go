@@ -202,6 +202,8 @@ func apply(ctx context.Context, db execer, e *Entry) error {
 		// Only the key the directory has now can be replaced.
 		return one(db.ExecContext(ctx, `UPDATE directory SET key_fingerprint = ?, public_key = ? WHERE id = 1 AND upper(key_fingerprint) = upper(?)`,
 			p.NewFingerprint, p.PublicKey, p.OldFingerprint))
+	case opContactErase:
+		return applyErase(ctx, db, e)
 	default:
 		return fmt.Errorf("unknown operation %q", e.Op)
 	}

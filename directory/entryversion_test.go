@@ -1,6 +1,10 @@
 package directory
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -120,5 +124,224 @@ func TestEntryVersion2Migrated(t *testing.T) {
 	}
 	if _, err := f.verify(); err != nil {
 		t.Fatalf("verify once healed: %v", err)
+	}
+}
+
+// erasedHome is v1Home migrated, with version 2 entries about Ana (a new
+// key, a phone changed by her own signed mail), a mail of hers changing
+// another contact, and a mail by another contact naming her.
+func erasedHome(t *testing.T) *fixture {
+	t.Helper()
+	f := v1Home(t) // 1 genesis, 2-3 members, 4-6 contacts, 7 Ana renamed (version 1)
+	if _, err := f.reopen(f.opts()); err != nil {
+		t.Fatal(err)
+	}
+	ana2 := "AAAA000000000000000000000000000000000002"
+	noc := "AAAA000000000000000000000000000000000003"
+	f.update(func(tx *Tx) error { // 8
+		_, err := tx.SetKey("ana@dns.pt", &Key{Fingerprint: ana2, Armored: "k2 of Ana Sousa"})
+		return err
+	})
+	member := func(fpr, mail string, fn func(*Tx) error) {
+		t.Helper()
+		if _, err := f.s.Update(f.ctx, Actor{Name: memberActor + fpr, Evidence: []byte(mail)}, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member(ana2, "DIRECTORY ccdir@example.org\nSET PHONE +351 91 000 0001\n", func(tx *Tx) error { // 9
+		_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error {
+			c.Phones = append(c.Phones, Phone{Number: "+351 91 000 0001"})
+			return nil
+		})
+		return err
+	})
+	member(ana2, "DIRECTORY ccdir@example.org\nSET TIMEZONE ivan Europe/Moscow\n", func(tx *Tx) error { // 10
+		_, err := tx.UpdateContact("ivan@cctld.ru", func(c *Contact) error { c.TimeZone = "Europe/Moscow"; return nil })
+		return err
+	})
+	f.update(func(tx *Tx) error { // 11
+		_, err := tx.SetKey("noc@dns.pt", &Key{Fingerprint: noc, Armored: "k3"})
+		return err
+	})
+	member(noc, "DIRECTORY ccdir@example.org\nSET LANGUAGES en (ANA@dns.pt is away)\n", func(tx *Tx) error { // 12
+		_, err := tx.UpdateContact("noc@dns.pt", func(c *Contact) error { c.Languages = []string{"en"}; return nil })
+		return err
+	})
+	return f
+}
+
+// stateOf reads the members, and the contacts but the one with email.
+func (f *fixture) stateOf(but string) string {
+	f.t.Helper()
+	snap, err := f.s.Snapshot(f.ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%+v\n", snap.Members)
+	for _, c := range snap.Contacts {
+		if c.Email != but {
+			k := c.Key
+			c.Key = nil
+			fmt.Fprintf(&b, "%+v", c)
+			if k != nil {
+				fmt.Fprintf(&b, " %+v", *k)
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+// TestErase: erasing Ana redacts her version 1 entries to tombstones and
+// her version 2 entries to their digests, erases the evidence of the
+// mails she signed or that name her, deletes her contact, and leaves
+// every other row as it was; verify holds and names the redactions; the
+// file holds none of her data once scrubbed; her address can be taken by
+// a new contact.
+func TestErase(t *testing.T) {
+	f := erasedHome(t)
+	others := f.stateOf("ana@dns.pt")
+	before := f.entries()
+	head := f.serial()
+
+	// Refused: nothing changes.
+	for _, c := range []struct{ email, reason, want string }{
+		{"nobody@dns.pt", "GDPR art. 17", "no contact, present or past, has the address nobody@dns.pt"},
+		{"ana@dns.pt", "", "reason"},
+		{"ana@dns.pt", strings.Repeat("x", MaxEraseReason+1), "longer than"},
+	} {
+		_, err := f.s.Update(f.ctx, Operator, func(tx *Tx) error { _, err := tx.Erase(c.email, c.reason); return err })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("erase %q %q: %v, want %q", c.email, c.reason, err, c.want)
+		}
+	}
+	if f.serial() != head {
+		t.Fatal("a refused erase wrote an entry")
+	}
+
+	var er *Erased
+	f.update(func(tx *Tx) (err error) { er, err = tx.Erase("ANA@dns.pt", "GDPR art. 17 request 2026-42"); return err })
+	if err := f.s.Scrub(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if er.Entry != head+1 || fmt.Sprint(er.IDs) != "[4]" || fmt.Sprint(er.Redacted) != "[4 7 8 9]" || fmt.Sprint(er.Evidence) != "[10 12]" {
+		t.Fatalf("erased %+v", er)
+	}
+	if fmt.Sprint(er.Fingerprints) != "[AAAA000000000000000000000000000000000001 AAAA000000000000000000000000000000000002]" ||
+		fmt.Sprint(er.Names) != "[Ana M. Sousa Ana Sousa]" || len(er.Phones) != 2 {
+		t.Fatalf("erased %+v", er)
+	}
+	if _, err := f.s.Contact(f.ctx, "ana@dns.pt"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Ana after the erasure: %v", err)
+	}
+	if got := f.stateOf("ana@dns.pt"); got != others {
+		t.Fatalf("the other rows changed:\n%s\nwant\n%s", got, others)
+	}
+	if _, err := f.verify(); err != nil {
+		t.Fatalf("verify after the erasure: %v", err)
+	}
+	reds, err := f.s.Redactions(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, r := range reds {
+		lines = append(lines, r.String())
+	}
+	want := "entry 4 redacted by entry 13 (erase: GDPR art. 17 request 2026-42)\n" +
+		"entry 7 redacted by entry 13 (erase: GDPR art. 17 request 2026-42)\n" +
+		"entry 8 redacted by entry 13 (erase: GDPR art. 17 request 2026-42)\n" +
+		"entry 9 redacted by entry 13 (erase: GDPR art. 17 request 2026-42)\n" +
+		"entry 10 evidence redacted by entry 13 (erase: GDPR art. 17 request 2026-42)\n" +
+		"entry 12 evidence redacted by entry 13 (erase: GDPR art. 17 request 2026-42)"
+	if got := strings.Join(lines, "\n"); got != want {
+		t.Fatalf("redactions:\n%s\nwant\n%s", got, want)
+	}
+	after := f.entries()
+	for i, e := range after[:len(before)] {
+		b := before[i]
+		switch e.Seq {
+		case 4, 7: // version 1: tombstones
+			if !e.Tombstone() || e.Hash != b.Hash || string(e.Sig) != string(b.Sig) || computeHash(&e) == e.Hash {
+				t.Fatalf("entry %d: %+v", e.Seq, e)
+			}
+		case 8, 9: // version 2: digests kept, the hash recomputes
+			if !e.Redacted() || e.Tombstone() || e.Salt != "" || len(e.Evidence) > 0 || e.PayloadDigest != b.PayloadSum() ||
+				e.EvidenceDigest != b.EvidenceSum() || computeHash(&e) != b.Hash {
+				t.Fatalf("entry %d: %+v", e.Seq, e)
+			}
+		case 10, 12:
+			if e.Payload != b.Payload || !e.EvidenceErased() || computeHash(&e) != b.Hash {
+				t.Fatalf("entry %d: %+v", e.Seq, e)
+			}
+		default:
+			if e.Payload != b.Payload || string(e.Evidence) != string(b.Evidence) || e.EvidenceDigest != "" || e.PayloadDigest != "" {
+				t.Fatalf("entry %d changed: %+v", e.Seq, e)
+			}
+		}
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		data, err := os.ReadFile(f.path + suffix)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		for _, s := range []string{"Ana Sousa", "Ana M. Sousa", "ana@dns.pt", "ANA@dns.pt", "+351213141516", "+351910000001", "k2 of Ana", "Sousa"} {
+			if bytes.Contains(bytes.ToLower(data), bytes.ToLower([]byte(s))) {
+				t.Errorf("directory.db%s still holds %q", suffix, s)
+			}
+		}
+	}
+	// Erased: not known any more.
+	if _, err := f.s.Update(f.ctx, Operator, func(tx *Tx) error { _, err := tx.Erase("ana@dns.pt", "again"); return err }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("erase again: %v", err)
+	}
+	// The address, reused, is a new person.
+	f.update(func(tx *Tx) error {
+		_, err := tx.AddContact(Contact{Email: "ana@dns.pt", Name: "Ana Nova", Phones: []Phone{{Number: "+351 21 000 0000"}}, Roles: []Role{{TLD: "pt", Role: "security"}}})
+		return err
+	})
+	if _, err := f.verify(); err != nil {
+		t.Fatalf("verify after the address was reused: %v", err)
+	}
+	// A fresh Store replays from scratch (not the kept replay).
+	if _, err := f.reopen(f.opts()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Checked(f.ctx, f.signer.Fingerprint(), f.signer.verify); err != nil {
+		t.Fatalf("checked: %v", err)
+	}
+
+	// Tampering: a tombstone nobody covers, an erased evidence nobody
+	// covers, a covered entry whose payload came back.
+	for _, c := range []struct{ name, stmt, undo, want string }{
+		{"uncovered tombstone", `UPDATE ledger SET payload = '' WHERE seq = 5`, `UPDATE ledger SET payload = ? WHERE seq = 5`,
+			"ledger entry 5: its payload was erased, but no contact.erase entry covers it: tampering"},
+		{"uncovered evidence", `UPDATE ledger SET evidence = NULL, evidence_digest = 'ab' WHERE seq = 11`, ``,
+			"ledger entry 11: its evidence was erased, but no contact.erase entry covers it"},
+		{"payload back", `UPDATE ledger SET payload = '{}' WHERE seq = 8`, `UPDATE ledger SET payload = '' WHERE seq = 8`,
+			"ledger entry 8: entry 13 (contact.erase) erased it, but it still holds"},
+		{"erasure changed", `UPDATE ledger SET payload = replace(payload, '[4,7,8,9]', '[7,8,9]') WHERE seq = 13`, `UPDATE ledger SET payload = replace(payload, '[7,8,9]', '[4,7,8,9]') WHERE seq = 13`,
+			"ledger entry 4: its payload was erased, but no contact.erase entry covers it"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p5 := after[4].Payload
+			tamper(t, f.path, c.stmt)
+			_, err := f.verify()
+			if !IsVerifyError(err) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("verify: %v, want %q", err, c.want)
+			}
+			switch {
+			case strings.Contains(c.undo, "?"):
+				tamper(t, f.path, c.undo, p5)
+			case c.undo != "":
+				tamper(t, f.path, c.undo)
+			default:
+				tamper(t, f.path, `UPDATE ledger SET evidence = NULL, evidence_digest = NULL WHERE seq = 11`)
+			}
+			if _, err := f.verify(); err != nil {
+				t.Fatalf("healed: %v", err)
+			}
+		})
 	}
 }

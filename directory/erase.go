@@ -1,0 +1,496 @@
+package directory
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// opContactErase erases a person: see Tx.Erase.
+const opContactErase = "contact.erase"
+
+// MaxEraseReason is the length of an erasure's reason, in characters.
+const MaxEraseReason = 200
+
+// erasePayload is what a contact.erase entry says: the contacts erased
+// (their ids, never their data), the entries whose payload (and
+// evidence) it erased, those whose evidence only it erased, and why.
+type erasePayload struct {
+	IDs      []int64 `json:"ids"`
+	Redacts  []int64 `json:"redacts"`
+	Evidence []int64 `json:"evidence"`
+	Reason   string  `json:"reason"`
+}
+
+// check refuses an erase payload that could not have been written by
+// Tx.Erase at serial seq: serials after the genesis and before seq, in
+// order, each once.
+func (p *erasePayload) check(seq int64) error {
+	if len(p.IDs) == 0 || p.Reason == "" {
+		return errors.New("contact.erase without contacts or reason")
+	}
+	seen := map[int64]bool{}
+	for _, list := range [][]int64{p.Redacts, p.Evidence} {
+		if !slices.IsSorted(list) {
+			return errors.New("contact.erase serials out of order")
+		}
+		for _, s := range list {
+			if s <= 1 || s >= seq || seen[s] {
+				return fmt.Errorf("contact.erase names entry %d", s)
+			}
+			seen[s] = true
+		}
+	}
+	return nil
+}
+
+// applyErase deletes what is left of the erased contacts: in the live
+// tables, the contact and its roles; in a replay nothing, since the
+// entries about them are not applied there (see eraseCover).
+func applyErase(ctx context.Context, db execer, e *Entry) error {
+	var p erasePayload
+	if err := decodeStrict(e.Payload, &p); err != nil {
+		return err
+	}
+	if err := p.check(e.Seq); err != nil {
+		return err
+	}
+	for _, id := range p.IDs {
+		if _, err := db.ExecContext(ctx, `DELETE FROM roles WHERE contact_id = ?`, id); err != nil {
+			return err
+		}
+		if _, err := db.ExecContext(ctx, `DELETE FROM contacts WHERE id = ?`, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cover is what the contact.erase entries of a ledger say of one entry:
+// which erased its payload (payloadBy) or only its evidence
+// (evidenceBy), with the reason.
+type cover struct {
+	payloadBy, evidenceBy int64
+	reason                string
+}
+
+// Redaction is an entry a contact.erase entry erased: its payload and
+// evidence (Payload), or its evidence only.
+type Redaction struct {
+	Seq     int64  // the entry erased
+	By      int64  // the contact.erase entry
+	Reason  string // the erasure's reason
+	Payload bool   // its payload too, not only its evidence
+}
+
+func (r Redaction) String() string {
+	what := "redacted"
+	if !r.Payload {
+		what = "evidence redacted"
+	}
+	return fmt.Sprintf("entry %d %s by entry %d (erase: %s)", r.Seq, what, r.By, r.Reason)
+}
+
+// eraseCover reads, through q, what every contact.erase entry of the
+// ledger covers, by serial. It is read before a replay, which needs it
+// at entries that come before their erasure; each erase entry is itself
+// checked (hash, signature) when the replay reaches it, and a payload
+// it does not hold as read here is a finding then.
+func eraseCover(ctx context.Context, q queryer) (map[int64]cover, map[int64]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, payload FROM ledger WHERE op = ? ORDER BY seq`, opContactErase)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	out := map[int64]cover{}
+	payloads := map[int64]string{}
+	for rows.Next() {
+		var seq int64
+		var payload string
+		if err := rows.Scan(&seq, &payload); err != nil {
+			return nil, nil, err
+		}
+		payloads[seq] = payload
+		var p erasePayload
+		if decodeStrict(payload, &p) != nil || p.check(seq) != nil {
+			continue // the replay refuses it at its serial
+		}
+		for _, s := range p.Redacts {
+			c := out[s]
+			if c.payloadBy == 0 {
+				c.payloadBy, c.reason = seq, p.Reason
+			}
+			out[s] = c
+		}
+		for _, s := range p.Evidence {
+			c := out[s]
+			if c.evidenceBy == 0 && c.payloadBy == 0 {
+				c.evidenceBy, c.reason = seq, p.Reason
+			}
+			out[s] = c
+		}
+	}
+	return out, payloads, rows.Err()
+}
+
+// checkCover checks an entry against what the erasures say of it: an
+// erased payload or evidence that no contact.erase entry covers is
+// tampering; an entry an erasure covers still holds what it erased is
+// a finding too (the erasure did not happen, or the data came back). It
+// reports whether the entry's effect is dropped from the replay.
+func checkCover(e *Entry, c cover) (dropped bool, err error) {
+	switch {
+	case e.Redacted() && c.payloadBy == 0:
+		return false, errors.New("its payload was erased, but no contact.erase entry covers it: tampering")
+	case e.EvidenceErased() && c.payloadBy == 0 && c.evidenceBy == 0:
+		return false, errors.New("its evidence was erased, but no contact.erase entry covers it: tampering")
+	case c.payloadBy != 0 && (!e.Redacted() || len(e.Evidence) > 0 || e.Salt != ""):
+		return false, fmt.Errorf("entry %d (contact.erase) erased it, but it still holds its payload, salt or evidence", c.payloadBy)
+	case c.evidenceBy != 0 && len(e.Evidence) > 0:
+		return false, fmt.Errorf("entry %d (contact.erase) erased its evidence, but it still holds it", c.evidenceBy)
+	}
+	return c.payloadBy != 0, nil
+}
+
+// Redactions lists the entries contact.erase entries erased, in ledger
+// order. It reads what the erasures say; Verify checks that it holds.
+func (s *Store) Redactions(ctx context.Context) ([]Redaction, error) {
+	covers, _, err := eraseCover(ctx, s.r)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Redaction, 0, len(covers))
+	for seq, c := range covers {
+		r := Redaction{Seq: seq, By: c.payloadBy, Reason: c.reason, Payload: c.payloadBy != 0}
+		if !r.Payload {
+			r.By = c.evidenceBy
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+// Erased is what Tx.Erase erased, for the owners of the operational
+// tables, which erase the person from theirs in the same transaction
+// (each through its own Erase): the contacts' ids, every address, key
+// fingerprint (primary, upper case), name and phone number they had.
+// It lives only in memory.
+type Erased struct {
+	Entry        int64 // the contact.erase entry
+	IDs          []int64
+	Emails       []string
+	Fingerprints []string
+	Names        []string
+	Phones       []string
+	Redacted     []int64 // entries whose payload and evidence were erased
+	Evidence     []int64 // entries whose evidence only was erased
+}
+
+// HasEmail reports whether email (any case) was one of the person's.
+func (e *Erased) HasEmail(email string) bool {
+	return slices.ContainsFunc(e.Emails, func(x string) bool { return strings.EqualFold(x, email) })
+}
+
+// HasFingerprint reports whether fpr (any case) was one of the person's keys.
+func (e *Erased) HasFingerprint(fpr string) bool {
+	return slices.ContainsFunc(e.Fingerprints, func(x string) bool { return strings.EqualFold(x, fpr) })
+}
+
+// NormalizeEraseReason checks an erasure's reason: required, at most
+// MaxEraseReason characters, with the rules of names (no control or
+// invisible characters). It is signed into the ledger and shown by
+// verify: it should say why (a request under GDPR article 17, its
+// reference), never whom.
+func NormalizeEraseReason(reason string) (string, error) {
+	r, err := NormalizeName(reason, "reason")
+	if err != nil {
+		return "", err
+	}
+	if utf8.RuneCountInString(r) > MaxEraseReason {
+		return "", fieldError("reason", reason, fmt.Sprintf("longer than %d characters", MaxEraseReason))
+	}
+	return r, nil
+}
+
+// person is what the ledger says of one contact id, collected for Erase.
+type person struct {
+	entries []int64
+	emails  []string
+	names   []string
+	phones  []string
+	fprs    []string
+}
+
+func addOnce(list []string, s string) []string {
+	if s == "" || slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+func (p *person) contact(c *Contact) {
+	p.emails = addOnce(p.emails, c.Email)
+	p.names = addOnce(p.names, c.Name)
+	for _, ph := range c.Phones {
+		p.phones = addOnce(p.phones, ph.Number)
+	}
+	if c.Key != nil {
+		p.fprs = addOnce(p.fprs, strings.ToUpper(c.Key.Fingerprint))
+	}
+}
+
+// Erase erases a person, the contact with address email now or the
+// contacts that ever had it (a contact removed, or whose address
+// changed since), under data-protection law: one contact.erase entry,
+// made by the transaction's actor, names the contacts by id, the entries
+// it redacts and the reason, and deletes the contacts and their roles;
+// then every earlier entry about them (contact.add, contact.update,
+// contact.remove, key.set, key.refresh: the only payloads that hold a
+// contact's data, each about one contact) loses its payload and evidence
+// (a version 2 entry keeps the digests its hash covers, a version 1
+// entry becomes a tombstone that keeps its hash and signature), and
+// every other entry whose evidence is the person's (signed by a key
+// they had, the same mail as an erased entry, or a mail naming one of
+// their addresses, names or phone numbers) loses its evidence, its
+// digest kept. Verify accepts exactly these redactions. A reason is
+// required (NormalizeEraseReason). The operational tables are the
+// caller's to erase, in the same transaction, through their owners and
+// the Erased returned; Store.Scrub then removes the erased bytes from
+// the file.
+func (t *Tx) Erase(email, reason string) (*Erased, error) {
+	norm, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	if reason, err = NormalizeEraseReason(reason); err != nil {
+		return nil, err
+	}
+	// What is read to decide what to erase must be what the ledger
+	// vouches for.
+	if err := t.Check(t.s.opts.Signer.Fingerprint(), t.s.opts.Signer.Verify); err != nil {
+		return nil, err
+	}
+	type row struct {
+		seq      int64
+		op       string
+		actor    string
+		evidence []byte
+		version  int
+		payload  string
+	}
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT seq, op, actor, payload, evidence, version FROM ledger ORDER BY seq`)
+	if err != nil {
+		return nil, err
+	}
+	var all []row
+	people := map[int64]*person{}
+	of := func(id int64) *person {
+		if people[id] == nil {
+			people[id] = &person{}
+		}
+		return people[id]
+	}
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.seq, &r.op, &r.actor, &r.payload, &r.evidence, &r.version); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		all = append(all, r)
+		if r.payload == "" {
+			continue // erased already
+		}
+		switch r.op {
+		case opContactAdd, opContactUpdate:
+			var c Contact
+			if decodeStrict(r.payload, &c) != nil {
+				continue
+			}
+			id := c.ID
+			if r.op == opContactAdd {
+				id = r.seq
+			}
+			p := of(id)
+			p.entries = append(p.entries, r.seq)
+			p.contact(&c)
+		case opContactRemove:
+			var c contactRemovePayload
+			if decodeStrict(r.payload, &c) != nil {
+				continue
+			}
+			p := of(c.ID)
+			p.entries = append(p.entries, r.seq)
+			p.emails = addOnce(p.emails, c.Email)
+		case opKeySet, opKeyRefresh:
+			var c keySetPayload
+			if decodeStrict(r.payload, &c) != nil {
+				continue
+			}
+			p := of(c.ID)
+			p.entries = append(p.entries, r.seq)
+			p.emails = addOnce(p.emails, c.Email)
+			if c.Key != nil {
+				p.fprs = addOnce(p.fprs, strings.ToUpper(c.Key.Fingerprint))
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	er := &Erased{}
+	redact := map[int64]bool{}
+	for id, p := range people {
+		if !slices.Contains(p.emails, norm) {
+			continue
+		}
+		er.IDs = append(er.IDs, id)
+		for _, s := range p.entries {
+			redact[s] = true
+		}
+		for _, x := range p.emails {
+			er.Emails = addOnce(er.Emails, x)
+		}
+		for _, x := range p.names {
+			er.Names = addOnce(er.Names, x)
+		}
+		for _, x := range p.phones {
+			er.Phones = addOnce(er.Phones, x)
+		}
+		for _, x := range p.fprs {
+			er.Fingerprints = addOnce(er.Fingerprints, x)
+		}
+	}
+	if len(er.IDs) == 0 {
+		return nil, refuse(ErrNotFound, "list contacts with: ccdir contact list; an address already erased is not known any more",
+			"no contact, present or past, has the address %s", norm)
+	}
+	slices.Sort(er.IDs)
+	for _, l := range [][]string{er.Emails, er.Names, er.Phones, er.Fingerprints} {
+		slices.Sort(l)
+	}
+	// The evidence to erase: the mails of the erased entries (the same
+	// evidence kept by the other entries of that mail), mails the
+	// person signed, and mails that name them.
+	mails := map[[32]byte]bool{}
+	for _, r := range all {
+		if redact[r.seq] && len(r.evidence) > 0 {
+			mails[sha256.Sum256(r.evidence)] = true
+		}
+	}
+	var needles [][]byte
+	for _, list := range [][]string{er.Emails, er.Names, er.Phones} {
+		for _, s := range list {
+			if len(s) >= 3 {
+				needles = append(needles, bytes.ToLower([]byte(s)))
+			}
+		}
+	}
+	names := func(ev []byte) bool {
+		low := bytes.ToLower(ev)
+		for _, n := range needles {
+			if bytes.Contains(low, n) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range all {
+		switch {
+		case redact[r.seq]:
+			er.Redacted = append(er.Redacted, r.seq)
+		case len(r.evidence) == 0:
+		case er.HasFingerprint(strings.TrimPrefix(r.actor, memberActor)) && strings.HasPrefix(r.actor, memberActor),
+			mails[sha256.Sum256(r.evidence)], names(r.evidence):
+			er.Evidence = append(er.Evidence, r.seq)
+		}
+	}
+	if err := t.append(opContactErase, erasePayload{IDs: er.IDs, Redacts: nonNil(er.Redacted), Evidence: nonNil(er.Evidence), Reason: reason}); err != nil {
+		return nil, err
+	}
+	er.Entry = t.head.Serial
+	// Zero what is deleted from here on, in this transaction's
+	// connection (the operational tables' erasure goes through it too).
+	if _, err := t.tx.ExecContext(t.ctx, `PRAGMA secure_delete = ON`); err != nil {
+		return nil, err
+	}
+	for _, s := range er.Redacted {
+		if err := t.redact(s, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range er.Evidence {
+		if err := t.redact(s, false); err != nil {
+			return nil, err
+		}
+	}
+	return er, nil
+}
+
+func nonNil(s []int64) []int64 {
+	if s == nil {
+		return []int64{}
+	}
+	return s
+}
+
+// redact erases the payload (and salt and evidence) of the entry seq, or
+// its evidence only, keeping the digests its hash covers.
+func (t *Tx) redact(seq int64, payload bool) error {
+	var e Entry
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+entryColumns+` FROM ledger WHERE seq = ?`, seq)
+	if err != nil {
+		return err
+	}
+	ok := rows.Next()
+	if ok {
+		err = scanEntry(rows, &e)
+	}
+	rows.Close()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("erase: no ledger entry %d", seq)
+	}
+	null := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	ev := null(e.EvidenceSum())
+	if !payload {
+		_, err = t.tx.ExecContext(t.ctx, `UPDATE ledger SET evidence = NULL, evidence_digest = ? WHERE seq = ?`, ev, seq)
+		return err
+	}
+	_, err = t.tx.ExecContext(t.ctx, `UPDATE ledger SET payload = '', salt = NULL, evidence = NULL, payload_digest = ?, evidence_digest = ? WHERE seq = ?`,
+		null(e.PayloadSum()), ev, seq)
+	return err
+}
+
+// Scrub removes from the database file what deleted rows left behind
+// (after an erasure): VACUUM rewrites the file from its live rows, and
+// a checkpoint empties the WAL, so that neither holds an erased byte.
+// It runs outside any transaction, through the writer's connection.
+func (s *Store) Scrub(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	var busy, logFrames, done int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return &Error{Err: ErrPolicy, Msg: "the WAL could not be checkpointed: another process reads the directory",
+			Hint: "erased data stays in directory.db-wal until the next checkpoint; run ccdir verify once nothing else uses the home"}
+	}
+	return nil
+}
