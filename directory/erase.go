@@ -180,8 +180,9 @@ func (s *Store) Redactions(ctx context.Context) ([]Redaction, error) {
 // Erased is what Tx.Erase erased, for the owners of the operational
 // tables, which erase the person from theirs in the same transaction
 // (each through its own Erase): the contacts' ids, every address, key
-// fingerprint (primary, upper case), name and phone number they had.
-// It lives only in memory.
+// fingerprint (primary, upper case), name and phone number the ledger
+// says they had (an owner that knows of more, adds them: AddEmail). It
+// lives only in memory.
 type Erased struct {
 	Entry        int64 // the contact.erase entry
 	IDs          []int64
@@ -191,6 +192,17 @@ type Erased struct {
 	Phones       []string
 	Redacted     []int64 // entries whose payload and evidence were erased
 	Evidence     []int64 // entries whose evidence only was erased
+}
+
+// AddEmail adds an address of the person that an owner of operational
+// tables knows of (a pending change's new address), for the owners
+// that erase after it.
+func (e *Erased) AddEmail(email string) { e.Emails = addOnce(e.Emails, strings.ToLower(email)) }
+
+// AddFingerprint adds a key of the person that an owner of operational
+// tables knows of (a pending change's new key).
+func (e *Erased) AddFingerprint(fpr string) {
+	e.Fingerprints = addOnce(e.Fingerprints, strings.ToUpper(fpr))
 }
 
 // HasEmail reports whether email (any case) was one of the person's.

@@ -46,7 +46,7 @@ func newContactCmd(g *globals) *cobra.Command {
 		Use:   "contact",
 		Short: "Add, change, remove and list contacts",
 	}
-	cmd.AddCommand(newContactAddCmd(g), newContactUpdateCmd(g), newContactRemoveCmd(g), newContactShowCmd(g), newContactListCmd(g))
+	cmd.AddCommand(newContactAddCmd(g), newContactUpdateCmd(g), newContactRemoveCmd(g), newContactShowCmd(g), newContactListCmd(g), newContactEraseCmd(g))
 	return cmd
 }
 

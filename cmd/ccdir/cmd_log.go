@@ -253,6 +253,9 @@ func summarize(e *directory.Entry) string {
 		Roles   []directory.Role `json:"roles"`
 		Key     *directory.Key   `json:"key"`
 	}
+	if e.Redacted() {
+		return "(erased)" // by a contact.erase entry; verify names it
+	}
 	if err := json.Unmarshal([]byte(e.Payload), &p); err != nil {
 		return "(unreadable payload)"
 	}

@@ -57,6 +57,10 @@ fingerprint (as members see it in every digest), --head with a serial and
 head hash published earlier (a digest, an export): that entry must still be
 in the ledger, unchanged.
 
+Entries a contact erase redacted are named ("entry 12 redacted by entry 40
+(erase: REASON)"): an erased payload or evidence that no contact.erase entry
+covers is tampering.
+
 verify also checks the mail waiting in the outbox: a queued message that
 fails authentication with keys/outbox.key was written into the database by
 someone without the key (ccdir never sends it) and is reported as
@@ -117,9 +121,23 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	if err != nil {
 		return err
 	}
+	// Entries erased under data-protection law (contact erase), which
+	// the replay found covered by their erasure: named, not tampering.
+	reds, err := s.Redactions(ctx)
+	if err != nil {
+		return err
+	}
 	if g.json {
-		return g.printJSON(map[string]any{"ok": true, "serial": head.Serial, "head": head.Hash, "key": pub.Fingerprint,
-			"key_expires": expiresText(pub.Expires, time.RFC3339), "key_chain": chain})
+		out := map[string]any{"ok": true, "serial": head.Serial, "head": head.Hash, "key": pub.Fingerprint,
+			"key_expires": expiresText(pub.Expires, time.RFC3339), "key_chain": chain}
+		if len(reds) > 0 {
+			redacted := make([]string, len(reds))
+			for i, r := range reds {
+				redacted[i] = r.String()
+			}
+			out["redacted"] = redacted
+		}
+		return g.printJSON(out)
 	}
 	g.printf("ok %s\n", head)
 	g.printf("directory key %s, %s\n", keys.GroupFingerprint(pub.Fingerprint), keyExpiryText(pub.Expires, g.now()))
@@ -136,6 +154,9 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 			}
 			g.printf("key chain: %s entries %d to %s\n", keys.GroupFingerprint(k.Fingerprint), k.Since, until)
 		}
+	}
+	for _, r := range reds {
+		g.printf("%s\n", r)
 	}
 	return nil
 }

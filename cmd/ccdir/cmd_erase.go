@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/liveness"
+	"github.com/ccdir/ccdir/pkg/outbox"
+	"github.com/ccdir/ccdir/pkg/receive"
+	"github.com/ccdir/ccdir/pkg/relay"
+)
+
+func newContactEraseCmd(g *globals) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "erase EMAIL --reason REASON",
+		Short: "Erase a person from the directory and from its history (data-protection law)",
+		Long: `Erase a person under data-protection law (GDPR article 17): the contact
+with address EMAIL now, or every contact that ever had it (removed since, or
+whose address changed), and everything that identifies them.
+
+One signed ledger entry (contact.erase) names the contacts by id, the entries
+it redacts and REASON, and deletes the contact and its roles. Every earlier
+entry about them (added, updated, removed, its key set or refreshed) loses its
+payload and evidence: an entry of version 2 keeps the salted digests its hash
+covers, so the hash still recomputes; an older entry (version 1) becomes a
+tombstone that keeps its hash and signature. Every other entry whose evidence
+is the person's (a mail they signed, or one naming their address, name or
+phone) loses its evidence, its digest kept. ccdir verify accepts exactly
+these redactions and names them.
+
+In the same transaction the person is erased from the operational tables,
+each by its owner: the outbox (queued mail to them is dropped, not sent;
+sent mail and bounces are forgotten), the digests' recipients, pings,
+key-expiry reminders, pending changes, the inbound log and the list's
+alerts. Then the database file is vacuumed and its WAL checkpointed, so
+that neither holds an erased byte.
+
+REASON is signed into the ledger and shown by verify to anyone who can read
+the ledger: say why (a request's reference), never whom. The address itself
+is not kept: a contact added later with the same address is a new person.
+What left the home before (digests members received, backups, exports,
+delivered mail) is not touched. Needs the directory key (its passphrase).
+
+EXIT STATUS
+  0 erased, 1 refused or failed (nothing changed), 2 usage`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("reason") {
+				return usagef("contact erase needs --reason (why; never whom)")
+			}
+			return runContactErase(cmd.Context(), g, args[0], reason)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why the person is erased (a request's reference; signed into the ledger, never the person's name)")
+	return cmd
+}
+
+// eraser erases the person from one owner's operational tables.
+type eraser struct {
+	what  string
+	erase func(context.Context, *sql.Tx, *directory.Erased) (int64, error)
+}
+
+// erasers are the owners of the operational tables that can hold a
+// person: each erases them from its own tables. liveness first: it adds
+// the addresses of pending changes, which the others erase too.
+var erasers = []eraser{
+	{"pings, reminders and pending changes", liveness.Erase},
+	{"outbox", outbox.Erase},
+	{"digest recipients", digest.Erase},
+	{"inbound log", receive.Erase},
+	{"alerts", relay.Erase},
+}
+
+func runContactErase(ctx context.Context, g *globals, email, reason string) error {
+	// Refuse bad input before the key is unlocked or the home opened
+	// for writing.
+	if _, err := directory.NormalizeEmail(email); err != nil {
+		return err
+	}
+	if _, err := directory.NormalizeEraseReason(reason); err != nil {
+		return withHint(err, "say why, e.g. --reason 'GDPR art. 17 request 2026-42'; never whom")
+	}
+	s, _, err := g.openWriteKey(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var er *directory.Erased
+	var deleted []string
+	_, err = s.Update(ctx, g.operatorActor(), func(tx *directory.Tx) error {
+		var err error
+		if er, err = tx.Erase(email, reason); err != nil {
+			return err
+		}
+		for _, e := range erasers {
+			n, err := e.erase(ctx, tx.SQL(), er)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				deleted = append(deleted, fmt.Sprintf("%s %d", e.what, n))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.Scrub(ctx); err != nil {
+		return fmt.Errorf("erased in entry %d, but the file is not scrubbed yet: %w", er.Entry, err)
+	}
+	g.printf("erased %s (contact %s) in entry %d: %d entries redacted, %d more lost their evidence\n",
+		strings.Join(er.Emails, ", "), joinIDs(er.IDs), er.Entry, len(er.Redacted), len(er.Evidence))
+	if len(deleted) > 0 {
+		g.printf("deleted: %s\n", strings.Join(deleted, ", "))
+	}
+	return nil
+}
+
+func joinIDs(ids []int64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = fmt.Sprint(id)
+	}
+	return strings.Join(s, ", ")
+}

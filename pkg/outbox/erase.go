@@ -1,0 +1,35 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/ccdir/ccdir/directory"
+)
+
+// Erase deletes, in tx (the transaction of the erasure,
+// directory.Tx.SQL), every message of the outbox to an address of the
+// erased person, queued or sent (their failures and bounces with them:
+// BounceRuns reads these rows), and the shared parts no message refers to
+// any more. Queued mail to the person is dropped, not sent. It returns
+// how many messages it deleted.
+func Erase(ctx context.Context, tx *sql.Tx, er *directory.Erased) (int64, error) {
+	var n int64
+	for _, email := range er.Emails {
+		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE lower(rcpt) = lower(?)`, email)
+		if err != nil {
+			return n, fmt.Errorf("outbox: erase: %w", err)
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return n, err
+		}
+		n += k
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox_blob
+		WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.blob = outbox_blob.id)`); err != nil {
+		return n, fmt.Errorf("outbox: erase: %w", err)
+	}
+	return n, nil
+}
