@@ -345,3 +345,22 @@ func TestErase(t *testing.T) {
 		})
 	}
 }
+
+func TestErasedMentioned(t *testing.T) {
+	er := &Erased{Emails: []string{"ana@dns.pt"}, Names: []string{"Ana Sousa", "NOC"}, Phones: []string{"+351212345678"}}
+	for mail, want := range map[string]bool{
+		"SET EMAIL ANA@DNS.PT":             true,
+		"ask ana sousa":                    true,
+		"call +351 21 234 5678 now":        true,
+		"call (+351) 21-234.5678":          true,
+		"call 00351212345678":              true,
+		"SET PHONE +351 21 234 5679":       false,
+		"serial 351 and 212345678 later":   false,
+		"DIRECTORY ccdir@example.org\nWHO": false,
+		"SET EMAIL noc@dns.pt":             false,
+	} {
+		if got := er.mentioned([]byte(mail)); got != want {
+			t.Errorf("mentioned(%q) = %v, want %v", mail, got, want)
+		}
+	}
+}

@@ -397,30 +397,13 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 			mails[sha256.Sum256(r.evidence)] = true
 		}
 	}
-	var needles [][]byte
-	for _, list := range [][]string{er.Emails, er.Names, er.Phones} {
-		for _, s := range list {
-			if len(s) >= 3 {
-				needles = append(needles, bytes.ToLower([]byte(s)))
-			}
-		}
-	}
-	names := func(ev []byte) bool {
-		low := bytes.ToLower(ev)
-		for _, n := range needles {
-			if bytes.Contains(low, n) {
-				return true
-			}
-		}
-		return false
-	}
 	for _, r := range all {
 		switch {
 		case redact[r.seq]:
 			er.Redacted = append(er.Redacted, r.seq)
 		case len(r.evidence) == 0:
 		case er.HasFingerprint(strings.TrimPrefix(r.actor, memberActor)) && strings.HasPrefix(r.actor, memberActor),
-			mails[sha256.Sum256(r.evidence)], names(r.evidence):
+			mails[sha256.Sum256(r.evidence)], er.mentioned(r.evidence):
 			er.Evidence = append(er.Evidence, r.seq)
 		}
 	}
@@ -444,6 +427,39 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 		}
 	}
 	return er, nil
+}
+
+// mentioned reports whether a mail names the person: one of their
+// addresses or names of five bytes or more (any case), or a phone number of theirs however it
+// is spaced or punctuated ("+351 21-234 5678" for +351212345678).
+func (e *Erased) mentioned(mail []byte) bool {
+	low := bytes.ToLower(mail)
+	for _, s := range e.Emails {
+		if bytes.Contains(low, bytes.ToLower([]byte(s))) {
+			return true
+		}
+	}
+	for _, s := range e.Names {
+		// A short name ("NOC") is a word of other mails too.
+		if len(s) >= 5 && bytes.Contains(low, bytes.ToLower([]byte(s))) {
+			return true
+		}
+	}
+	digits := bytes.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		if strings.ContainsRune(" -./()\t", r) {
+			return -1
+		}
+		return '|' // a word between: not one number
+	}, mail)
+	for _, p := range e.Phones {
+		if d := strings.TrimPrefix(p, "+"); len(d) >= 6 && bytes.Contains(digits, []byte(d)) {
+			return true
+		}
+	}
+	return false
 }
 
 func nonNil(s []int64) []int64 {
