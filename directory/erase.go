@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -512,13 +513,24 @@ func (s *Store) Scrub(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, `VACUUM`); err != nil {
 		return fmt.Errorf("vacuum: %w", err)
 	}
-	var busy, logFrames, done int
-	if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+	// A checkpoint waits (the busy timeout) for readers of the WAL in
+	// other processes; one that keeps reading makes it fail: try again.
+	for try := 0; ; try++ {
+		var busy, logFrames, done int
+		if err := s.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		if try == 2 {
+			return &Error{Err: ErrPolicy, Msg: "the WAL could not be emptied: another process keeps reading the directory",
+				Hint: "the erased rows are gone, but their bytes may stay in directory.db-wal: stop ccdir serve, then run a command that writes (e.g. ccdir outbox list)"}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
-	if busy != 0 {
-		return &Error{Err: ErrPolicy, Msg: "the WAL could not be checkpointed: another process reads the directory",
-			Hint: "erased data stays in directory.db-wal until the next checkpoint; run ccdir verify once nothing else uses the home"}
-	}
-	return nil
 }

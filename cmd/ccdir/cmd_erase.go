@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -16,8 +15,14 @@ import (
 	"github.com/ccdir/ccdir/pkg/relay"
 )
 
+// contactEraseOptions are contact erase's flags.
+type contactEraseOptions struct {
+	reason    string
+	reasonSet bool
+}
+
 func newContactEraseCmd(g *globals) *cobra.Command {
-	var reason string
+	var o contactEraseOptions
 	cmd := &cobra.Command{
 		Use:   "erase EMAIL --reason REASON",
 		Short: "Erase a person from the directory and from its history (data-protection law)",
@@ -52,20 +57,18 @@ EXIT STATUS
   0 erased, 1 refused or failed (nothing changed), 2 usage`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("reason") {
-				return usagef("contact erase needs --reason (why; never whom)")
-			}
-			return runContactErase(cmd.Context(), g, args[0], reason)
+			o.reasonSet = cmd.Flags().Changed("reason")
+			return runContactErase(cmd.Context(), o, g, args[0])
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why the person is erased (a request's reference; signed into the ledger, never the person's name)")
+	cmd.Flags().StringVar(&o.reason, "reason", "", "why the person is erased (a request's reference; signed into the ledger, never the person's name)")
 	return cmd
 }
 
 // eraser erases the person from one owner's operational tables.
 type eraser struct {
 	what  string
-	erase func(context.Context, *sql.Tx, *directory.Erased) (int64, error)
+	erase func(context.Context, *directory.Tx, *directory.Erased) (int64, error)
 }
 
 // erasers are the owners of the operational tables that can hold a
@@ -79,9 +82,13 @@ var erasers = []eraser{
 	{"alerts", relay.Erase},
 }
 
-func runContactErase(ctx context.Context, g *globals, email, reason string) error {
+func runContactErase(ctx context.Context, o contactEraseOptions, g *globals, email string) error {
 	// Refuse bad input before the key is unlocked or the home opened
 	// for writing.
+	if !o.reasonSet {
+		return usagef("contact erase needs --reason (why; never whom)")
+	}
+	reason := o.reason
 	if _, err := directory.NormalizeEmail(email); err != nil {
 		return err
 	}
@@ -101,7 +108,7 @@ func runContactErase(ctx context.Context, g *globals, email, reason string) erro
 			return err
 		}
 		for _, e := range erasers {
-			n, err := e.erase(ctx, tx.SQL(), er)
+			n, err := e.erase(ctx, tx, er)
 			if err != nil {
 				return err
 			}

@@ -196,6 +196,10 @@ func runLogEvidence(ctx context.Context, o logOptions, g *globals) error {
 		}
 		return withHint(fmt.Errorf("no ledger entry %d: the last is %d", o.evidence, head.Serial), "list the entries with: ccdir log")
 	}
+	if found.EvidenceErased() {
+		return withHint(fmt.Errorf("ledger entry %d (%s by %s): its evidence was erased (contact erase)", found.Seq, found.Op, found.Actor),
+			"ccdir verify names the erasure that covers it")
+	}
 	if len(found.Evidence) == 0 {
 		return withHint(fmt.Errorf("ledger entry %d (%s by %s) keeps no evidence", found.Seq, found.Op, found.Actor),
 			"evidence is kept with changes asked by signed mail, made with --confirmed and applied after waiting")

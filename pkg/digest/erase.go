@@ -2,17 +2,17 @@ package digest
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/ccdir/ccdir/directory"
 )
 
-// Erase deletes, in tx (the transaction of the erasure,
-// directory.Tx.SQL), the erased person from the recipients of every
+// Erase deletes, in t (the transaction of the erasure,
+// directory.Tx.Erase), the erased person from the recipients of every
 // digest recorded; a digest being sent goes on to the others. It
 // returns how many rows it deleted.
-func Erase(ctx context.Context, tx *sql.Tx, er *directory.Erased) (int64, error) {
+func Erase(ctx context.Context, t *directory.Tx, er *directory.Erased) (int64, error) {
+	tx := t.SQL()
 	var n int64
 	for _, email := range er.Emails {
 		res, err := tx.ExecContext(ctx, `DELETE FROM digest_recipients WHERE lower(email) = lower(?)`, email)

@@ -2,14 +2,13 @@ package liveness
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/ccdir/ccdir/directory"
 )
 
-// Erase deletes, in tx (the transaction of the erasure,
-// directory.Tx.SQL), the erased person's reachability pings, key-expiry
+// Erase deletes, in t (the transaction of the erasure,
+// directory.Tx.Erase), the erased person's reachability pings, key-expiry
 // reminders and pending changes (waiting or decided: a change of the
 // person, or one that would have given another contact the person's
 // address or key). The record of decisions holds ids and states only.
@@ -17,7 +16,8 @@ import (
 // ledger never had) are added to er first, so that the owners erasing
 // after it (the outbox: the notices to the new address) find them. It
 // returns how many rows it deleted.
-func Erase(ctx context.Context, tx *sql.Tx, er *directory.Erased) (int64, error) {
+func Erase(ctx context.Context, t *directory.Tx, er *directory.Erased) (int64, error) {
+	tx := t.SQL()
 	var n int64
 	for _, id := range er.IDs {
 		rows, err := tx.QueryContext(ctx, `SELECT coalesce(new_email, ''), coalesce(new_fingerprint, '') FROM pending_changes WHERE contact_id = ?`, id)

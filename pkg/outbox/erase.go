@@ -2,19 +2,19 @@ package outbox
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/ccdir/ccdir/directory"
 )
 
-// Erase deletes, in tx (the transaction of the erasure,
-// directory.Tx.SQL), every message of the outbox to an address of the
+// Erase deletes, in t (the transaction of the erasure,
+// directory.Tx.Erase), every message of the outbox to an address of the
 // erased person, queued or sent (their failures and bounces with them:
 // BounceRuns reads these rows), and the shared parts no message refers to
 // any more. Queued mail to the person is dropped, not sent. It returns
 // how many messages it deleted.
-func Erase(ctx context.Context, tx *sql.Tx, er *directory.Erased) (int64, error) {
+func Erase(ctx context.Context, t *directory.Tx, er *directory.Erased) (int64, error) {
+	tx := t.SQL()
 	var n int64
 	for _, email := range er.Emails {
 		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE lower(rcpt) = lower(?)`, email)

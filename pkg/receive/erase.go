@@ -2,17 +2,17 @@ package receive
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/ccdir/ccdir/directory"
 )
 
-// Erase deletes, in tx (the transaction of the erasure,
-// directory.Tx.SQL), the rows of the inbound log of mail from or to an
+// Erase deletes, in t (the transaction of the erasure,
+// directory.Tx.Erase), the rows of the inbound log of mail from or to an
 // address of the erased person, or signed by a key they had. It returns
 // how many rows it deleted.
-func Erase(ctx context.Context, tx *sql.Tx, er *directory.Erased) (int64, error) {
+func Erase(ctx context.Context, t *directory.Tx, er *directory.Erased) (int64, error) {
+	tx := t.SQL()
 	var n int64
 	del := func(query string, arg string) error {
 		res, err := tx.ExecContext(ctx, query, arg)

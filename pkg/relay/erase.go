@@ -2,18 +2,18 @@ package relay
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/ccdir/ccdir/directory"
 )
 
-// Erase deletes, in tx (the transaction of the erasure,
-// directory.Tx.SQL), the erased person from the list's records: the
+// Erase deletes, in t (the transaction of the erasure,
+// directory.Tx.Erase), the erased person from the list's records: the
 // alerts they posted (with their recipients and any archived copy) and
 // their rows as a recipient of the others'. It returns how many rows it
 // deleted.
-func Erase(ctx context.Context, tx *sql.Tx, er *directory.Erased) (int64, error) {
+func Erase(ctx context.Context, t *directory.Tx, er *directory.Erased) (int64, error) {
+	tx := t.SQL()
 	var n int64
 	del := func(query string, arg string) error {
 		res, err := tx.ExecContext(ctx, query, arg)
