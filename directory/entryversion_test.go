@@ -259,6 +259,12 @@ func TestErase(t *testing.T) {
 		t.Fatalf("redactions:\n%s\nwant\n%s", got, want)
 	}
 	after := f.entries()
+	if p, err := after[12].Erasure(); err != nil || p == nil || fmt.Sprint(p.IDs, p.Redacts, p.Evidence) != "[4] [4 7 8 9] [10 12]" || p.Reason != "GDPR art. 17 request 2026-42" {
+		t.Fatalf("entry 13's erasure: %+v, %v", p, err)
+	}
+	if p, err := after[4].Erasure(); p != nil || err != nil {
+		t.Fatalf("entry 5's erasure: %+v, %v", p, err)
+	}
 	for i, e := range after[:len(before)] {
 		b := before[i]
 		switch e.Seq {

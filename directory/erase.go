@@ -19,10 +19,11 @@ const opContactErase = "contact.erase"
 // MaxEraseReason is the length of an erasure's reason, in characters.
 const MaxEraseReason = 200
 
-// erasePayload is what a contact.erase entry says: the contacts erased
-// (their ids, never their data), the entries whose payload (and
-// evidence) it erased, those whose evidence only it erased, and why.
-type erasePayload struct {
+// Erasure is what a contact.erase entry says (its payload): the
+// contacts erased (their ids, never their data), the entries whose
+// payload (and evidence) it erased, those whose evidence only it
+// erased, and why.
+type Erasure struct {
 	IDs      []int64 `json:"ids"`
 	Redacts  []int64 `json:"redacts"`
 	Evidence []int64 `json:"evidence"`
@@ -32,7 +33,7 @@ type erasePayload struct {
 // check refuses an erase payload that could not have been written by
 // Tx.Erase at serial seq: serials after the genesis and before seq, in
 // order, each once.
-func (p *erasePayload) check(seq int64) error {
+func (p *Erasure) check(seq int64) error {
 	if len(p.IDs) == 0 || p.Reason == "" {
 		return errors.New("contact.erase without contacts or reason")
 	}
@@ -51,11 +52,28 @@ func (p *erasePayload) check(seq int64) error {
 	return nil
 }
 
+// Erasure returns what the entry erases when it is a contact.erase
+// entry (nil otherwise), for whoever checks a ledger outside the home
+// (an erased payload is accepted only where such an entry covers it).
+func (e *Entry) Erasure() (*Erasure, error) {
+	if e.Op != opContactErase {
+		return nil, nil
+	}
+	var p Erasure
+	if err := decodeStrict(e.Payload, &p); err != nil {
+		return nil, err
+	}
+	if err := p.check(e.Seq); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
 // applyErase deletes what is left of the erased contacts: in the live
 // tables, the contact and its roles; in a replay nothing, since the
 // entries about them are not applied there (see eraseCover).
 func applyErase(ctx context.Context, db execer, e *Entry) error {
-	var p erasePayload
+	var p Erasure
 	if err := decodeStrict(e.Payload, &p); err != nil {
 		return err
 	}
@@ -103,23 +121,21 @@ func (r Redaction) String() string {
 // at entries that come before their erasure; each erase entry is itself
 // checked (hash, signature) when the replay reaches it, and a payload
 // it does not hold as read here is a finding then.
-func eraseCover(ctx context.Context, q queryer) (map[int64]cover, map[int64]string, error) {
+func eraseCover(ctx context.Context, q queryer) (map[int64]cover, error) {
 	rows, err := q.QueryContext(ctx, `SELECT seq, payload FROM ledger WHERE op = ? ORDER BY seq`, opContactErase)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer rows.Close()
 	out := map[int64]cover{}
-	payloads := map[int64]string{}
 	for rows.Next() {
 		var seq int64
 		var payload string
 		if err := rows.Scan(&seq, &payload); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		payloads[seq] = payload
-		var p erasePayload
-		if decodeStrict(payload, &p) != nil || p.check(seq) != nil {
+		p, err := (&Entry{Seq: seq, Op: opContactErase, Payload: payload}).Erasure()
+		if err != nil {
 			continue // the replay refuses it at its serial
 		}
 		for _, s := range p.Redacts {
@@ -137,7 +153,7 @@ func eraseCover(ctx context.Context, q queryer) (map[int64]cover, map[int64]stri
 			out[s] = c
 		}
 	}
-	return out, payloads, rows.Err()
+	return out, rows.Err()
 }
 
 // checkCover checks an entry against what the erasures say of it: an
@@ -162,7 +178,7 @@ func checkCover(e *Entry, c cover) (dropped bool, err error) {
 // Redactions lists the entries contact.erase entries erased, in ledger
 // order. It reads what the erasures say; Verify checks that it holds.
 func (s *Store) Redactions(ctx context.Context) ([]Redaction, error) {
-	covers, _, err := eraseCover(ctx, s.r)
+	covers, err := eraseCover(ctx, s.r)
 	if err != nil {
 		return nil, err
 	}
@@ -408,7 +424,7 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 			er.Evidence = append(er.Evidence, r.seq)
 		}
 	}
-	if err := t.append(opContactErase, erasePayload{IDs: er.IDs, Redacts: nonNil(er.Redacted), Evidence: nonNil(er.Evidence), Reason: reason}); err != nil {
+	if err := t.append(opContactErase, Erasure{IDs: er.IDs, Redacts: nonNil(er.Redacted), Evidence: nonNil(er.Evidence), Reason: reason}); err != nil {
 		return nil, err
 	}
 	er.Entry = t.head.Serial

@@ -741,7 +741,7 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	}
 	// What the erasures cover is needed at the entries they erased,
 	// which come before them.
-	covers, _, err := eraseCover(ctx, ledger)
+	covers, err := eraseCover(ctx, ledger)
 	if err != nil {
 		return Head{}, err
 	}
