@@ -1,10 +1,6 @@
 package directory
 
-import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-)
+import "encoding/hex"
 
 // GenesisPrevHash is the previous hash of the genesis entry: 64 zeros.
 const GenesisPrevHash = "0000000000000000000000000000000000000000000000000000000000000000"
@@ -26,38 +22,49 @@ type HashedEntry struct {
 	Actor    string
 	Op       string
 	PrevHash string
-	// EvidenceSHA256 is the SHA-256 of the entry's evidence, nil for an
-	// entry without evidence.
+	// EvidenceSHA256 is the SHA-256 of the entry's evidence (or the
+	// digest kept of erased evidence), nil for an entry without evidence.
 	EvidenceSHA256 []byte
 	Payload        string
+	// Version is the entry's version (0 or 1: version 1; see
+	// EntryVersion). A version 2 entry's hash covers SHA-256(salt ||
+	// payload), the salt's 16 bytes given in hex by Salt, or, once its
+	// payload was erased (Payload ""), PayloadDigest (hex), the digest
+	// kept.
+	Version       int
+	Salt          string
+	PayloadDigest string
 }
 
 // Hashed returns what e's hash covers.
 func Hashed(e *Entry) HashedEntry {
-	h := HashedEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Op: e.Op, PrevHash: e.PrevHash, Payload: e.Payload}
-	if len(e.Evidence) > 0 {
-		sum := sha256.Sum256(e.Evidence)
-		h.EvidenceSHA256 = sum[:]
-	}
-	return h
+	return HashedEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Op: e.Op, PrevHash: e.PrevHash, Payload: e.Payload,
+		EvidenceSHA256: e.evidenceSum(), Version: e.Version, Salt: e.Salt, PayloadDigest: e.PayloadDigest}
 }
 
-// Hash is the entry's hash, the same as the ledger's (EntryHash; a test
-// holds the two equal): SHA-256 over the domain string
-// "ccdir ledger v1\x00", the sequence number as 8 bytes big endian, then
-// time, actor, op, prev_hash, the evidence's SHA-256 (its 32 bytes, or
-// nothing without evidence) and the payload, each preceded by its length
-// as 8 bytes big endian.
+// Hash is the entry's hash, computed as the ledger computes it (one
+// function, computeHash): SHA-256 over the domain string of its version
+// ("ccdir ledger v1\x00", "ccdir ledger v2\x00"), the sequence number as
+// 8 bytes big endian, then time, actor, op, prev_hash, the evidence's
+// SHA-256 (its 32 bytes, or nothing without evidence) and the payload
+// (version 1) or its salted digest (version 2: 32 bytes), each preceded
+// by its length as 8 bytes big endian. A version 1 entry whose payload
+// was erased (Tombstone) has no hash that can be recomputed.
 func (h *HashedEntry) Hash() string {
-	s := sha256.New()
-	s.Write([]byte(ledgerDomain))
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(h.Seq))
-	s.Write(n[:])
-	for _, f := range [][]byte{[]byte(h.Time), []byte(h.Actor), []byte(h.Op), []byte(h.PrevHash), h.EvidenceSHA256, []byte(h.Payload)} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
-		s.Write(n[:])
-		s.Write(f)
+	return computeHash(h.entry())
+}
+
+// Tombstone reports a version 1 entry whose payload was erased: it keeps
+// its hash, which cannot be recomputed; a contact.erase entry after it
+// must cover it (Entry.Erasure), and the next entry's prev_hash and the
+// signatures vouch for it.
+func (h *HashedEntry) Tombstone() bool { return h.entry().Tombstone() }
+
+func (h *HashedEntry) entry() *Entry {
+	e := &Entry{Seq: h.Seq, Time: h.Time, Actor: h.Actor, Op: h.Op, PrevHash: h.PrevHash, Payload: h.Payload,
+		Version: h.Version, Salt: h.Salt, PayloadDigest: h.PayloadDigest}
+	if h.EvidenceSHA256 != nil {
+		e.EvidenceDigest = hex.EncodeToString(h.EvidenceSHA256)
 	}
-	return hex.EncodeToString(s.Sum(nil))
+	return e
 }

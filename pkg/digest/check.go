@@ -257,6 +257,20 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 			return base, finding(hintBroken, "entry 1 does not start the ledger: its prev_hash is %.16s…, not zeros", base.Hash)
 		}
 	}
+	// What the contact.erase entries among them erased: an erased payload
+	// is accepted only where one covers it (a person's data erased under
+	// data-protection law); each erase entry is itself hashed in turn.
+	erased := map[int64]int64{}
+	for i := range ch.Entries {
+		e := &ch.Entries[i]
+		er, err := (&directory.Entry{Seq: e.Seq, Op: e.Op, Payload: e.Payload}).Erasure()
+		if err != nil || er == nil {
+			continue // one that does not parse covers nothing
+		}
+		for _, s := range er.Redacts {
+			erased[s] = e.Seq
+		}
+	}
 	prev := base
 	for i := range ch.Entries {
 		e := &ch.Entries[i]
@@ -270,7 +284,13 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 		if err != nil {
 			return base, finding(hintBroken, "%v", err)
 		}
-		if got := h.Hash(); got != e.Hash {
+		if by := erased[e.Seq]; e.Payload == "" && (by == 0 || by < e.Seq) {
+			return base, finding(hintBroken, "entry %d was erased, but no contact.erase entry after it covers it", e.Seq)
+		}
+		// A version 1 entry erased (a tombstone) keeps a hash that cannot
+		// be recomputed: the next entry's prev_hash and the signatures
+		// vouch for it.
+		if got := h.Hash(); got != e.Hash && !h.Tombstone() {
 			return base, finding(hintBroken, "entry %d does not hash to its hash (stated %.16s…, computed %.16s…): its fields were changed", e.Seq, e.Hash, got)
 		}
 		if err := entrySigned(e, walked); err != nil {

@@ -107,8 +107,14 @@ type ExportEntry struct {
 	PrevHash       string `json:"prev_hash"`
 	EvidenceSHA256 string `json:"evidence_sha256"`
 	Payload        string `json:"payload"`
-	Hash           string `json:"hash"`
-	Sig            []byte `json:"sig"`
+	// Version is the entry's version (1, 2; absent: 1); a version 2
+	// entry's hash covers SHA-256(salt || payload), or payload_digest
+	// once its payload was erased (see directory.HashedEntry).
+	Version       int    `json:"version,omitempty"`
+	Salt          string `json:"salt,omitempty"`
+	PayloadDigest string `json:"payload_digest,omitempty"`
+	Hash          string `json:"hash"`
+	Sig           []byte `json:"sig"`
 }
 
 // ExportKeyOf is one directory key of an [ExportChain].
@@ -123,13 +129,15 @@ type ExportKeyOf struct {
 func NewExportEntry(e *directory.Entry) ExportEntry {
 	h := directory.Hashed(e)
 	return ExportEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Op: e.Op, PrevHash: e.PrevHash,
-		EvidenceSHA256: hex.EncodeToString(h.EvidenceSHA256), Payload: e.Payload, Hash: e.Hash, Sig: e.Sig}
+		EvidenceSHA256: hex.EncodeToString(h.EvidenceSHA256), Payload: e.Payload, Version: e.Version, Salt: e.Salt,
+		PayloadDigest: e.PayloadDigest, Hash: e.Hash, Sig: e.Sig}
 }
 
 // Hashed is what x's hash covers; an evidence_sha256 that is not hex
 // gives an error.
 func (x *ExportEntry) Hashed() (directory.HashedEntry, error) {
-	h := directory.HashedEntry{Seq: x.Seq, Time: x.Time, Actor: x.Actor, Op: x.Op, PrevHash: x.PrevHash, Payload: x.Payload}
+	h := directory.HashedEntry{Seq: x.Seq, Time: x.Time, Actor: x.Actor, Op: x.Op, PrevHash: x.PrevHash, Payload: x.Payload,
+		Version: x.Version, Salt: x.Salt, PayloadDigest: x.PayloadDigest}
 	if x.EvidenceSHA256 != "" {
 		sum, err := hex.DecodeString(x.EvidenceSHA256)
 		if err != nil || len(sum) != 32 {

@@ -1,0 +1,123 @@
+package digest_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/export"
+	"github.com/ccdir/ccdir/pkg/outbox"
+)
+
+// TestCheckErased: a digest after a contact erase carries the erased
+// entries without their payload and the contact.erase entry covering
+// them; Check and the README's check.py pass it (a version 2 entry by the
+// digest it keeps, a version 1 tombstone by its stored hash), and refuse
+// an erased entry nothing covers and an erased entry without its digest.
+func TestCheckErased(t *testing.T) {
+	ctx := context.Background()
+	tr, err := outbox.NewTransport("maildir:"+t.TempDir(), outbox.TransportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := newJobStore(t, 2, tr) // 1 genesis, 2 pt, 3 and 4 the contacts
+	if _, err := j.Send(ctx, digest.SendOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	head1, err := j.Store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []func(tx *directory.Tx) error{
+		func(tx *directory.Tx) error { // 5
+			_, err := tx.UpdateContact("c000@dns.pt", func(c *directory.Contact) error { c.Name = "Contact Zero"; return nil })
+			return err
+		},
+		func(tx *directory.Tx) error { _, err := tx.Erase("c000@dns.pt", "GDPR art. 17 request 1"); return err }, // 6
+	} {
+		if _, err := j.Store.Update(ctx, directory.Operator, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, sig, err := j.DigestJSON(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "c000@dns.pt") || strings.Contains(string(data), "Contact Zero") {
+		t.Fatal("the digest after the erasure names the erased contact")
+	}
+	ex, err := export.ParseJSON(strings.NewReader(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := ex.Chain.Entries[0]; e.Seq != 5 || e.Payload != "" || e.Version != 2 || e.PayloadDigest == "" || e.Salt != "" {
+		t.Fatalf("the erased entry as the digest carries it: %+v", e)
+	}
+	opts := digest.CheckOptions{Pin: j.Secret.Fingerprint(), Last: &head1, Now: jobNow}
+	if _, err := digest.Check(data, sig, opts); err != nil {
+		t.Fatalf("check of the digest after the erasure: %v", err)
+	}
+	tombstone, tsig := edit(t, data, j.Secret, func(e *export.Export) {
+		e.Chain.Entries[0].Version, e.Chain.Entries[0].PayloadDigest = 1, ""
+	})
+	if _, err := digest.Check(tombstone, tsig, opts); err != nil {
+		t.Fatalf("check with a version 1 tombstone: %v", err)
+	}
+	uncovered, usig := edit(t, data, j.Secret, func(e *export.Export) {
+		e.Chain.Entries[1].Payload = strings.Replace(e.Chain.Entries[1].Payload, `"redacts":[3,5]`, `"redacts":[3]`, 1)
+	})
+	noDigest, nsig := edit(t, data, j.Secret, func(e *export.Export) { e.Chain.Entries[0].PayloadDigest = "" })
+	for _, c := range []struct {
+		name      string
+		data, sig []byte
+		want      string
+	}{
+		{"uncovered", uncovered, usig, "entry 5 was erased, but no contact.erase entry after it covers it"},
+		{"no digest", noDigest, nsig, "entry 5 does not hash to its hash"},
+	} {
+		if _, err := digest.Check(c.data, c.sig, opts); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+	}
+
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(readme), "<!-- check.py -->\n```python\n")
+	code, _, _ := strings.Cut(rest, "\n```\n")
+	dir := t.TempDir()
+	script := filepath.Join(dir, "check.py")
+	if err := os.WriteFile(script, []byte(code), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"erased", data, "ok serial 6 "},
+		{"tombstone", tombstone, "ok serial 6 "},
+		{"uncovered", uncovered, "FAILED: entry 5 was erased, but no contact.erase covers it"},
+		{"no digest", noDigest, "FAILED: entry 5 does not hash to its hash"},
+	} {
+		file := filepath.Join(dir, c.name+".json")
+		if err := os.WriteFile(file, c.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(py, script, file, strconv.FormatInt(head1.Serial, 10), head1.Hash).CombinedOutput()
+		if strings.HasPrefix(c.want, "ok") != (err == nil) || !strings.Contains(string(out), c.want) {
+			t.Errorf("check.py %s: %v: %s, want %q", c.name, err, out, c.want)
+		}
+	}
+}
