@@ -565,7 +565,11 @@ func (s *Store) KeyChain(ctx context.Context) ([]ChainKey, error) {
 func (t *Tx) KeyChain() ([]ChainKey, error) { return readChain(t.ctx, t.tx) }
 
 func readChain(ctx context.Context, q queryer) ([]ChainKey, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+entryColumns+` FROM ledger WHERE op IN (?, ?) ORDER BY seq`, opGenesis, opRekey)
+	cols, err := ledgerColumns(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM ledger WHERE op IN (?, ?) ORDER BY seq`, opGenesis, opRekey)
 	if err != nil {
 		return nil, err
 	}
