@@ -917,7 +917,7 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 		if lastRekey == 0 {
 			return head, &VerifyError{Seq: 1, Reason: fmt.Sprintf("genesis names directory key %s, but this home's key is %s", cur.Fingerprint, fpr)}
 		}
-		return head, &VerifyError{Seq: lastRekey, Reason: fmt.Sprintf("the directory's key is %s since this rekey, but this home's key is %s (an interrupted ccdir rekey is finished by running it again)", cur.Fingerprint, fpr)}
+		return head, &VerifyError{Seq: lastRekey, Reason: fmt.Sprintf("the directory's key is %s since this rekey, but this home's key is %s (an interrupted ccdir rekey is finished by running it again; a ccdir serve started before the rekey must be restarted)", cur.Fingerprint, fpr)}
 	}
 	if !rc.allSigs && lastRekey != head.Serial { // a rekey's were checked above
 		if err := verify(signedText(head.Serial, head.Hash), headSig); err != nil {

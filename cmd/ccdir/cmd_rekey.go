@@ -63,6 +63,11 @@ mail encrypted to the old key is refused at once (whoever holds it must not
 write to the directory). Members should check the new key's fingerprint out
 of band: whoever holds the old key could have made a rekey too.
 
+The new key's revocation certificate replaces keys/directory.rev.asc: store
+it offline, as after init. Restart ccdir serve after a rekey: it signs with
+the key it started with, which the ledger no longer names (mail it cannot
+take meanwhile is deferred, and the MTA retries it).
+
 It needs the old key's passphrase (key.passphrase_file); the new key gets
 the same passphrase. Without it, or with a wrong one, nothing changes.
 
@@ -291,6 +296,7 @@ func (g *globals) rekeyed(ctx context.Context, s *directory.Store, old, next *ke
 	}
 	g.printf("revocation certificate %s: it revokes the new key without the passphrase;\n", g.path(keysDir, revocationName))
 	g.printf("  store it offline (a printout, a USB stick in a safe), then delete it from this host\n")
+	g.printf("restart ccdir serve if it runs: it signs with the key it started with\n")
 	g.printf("ok %s\n", head)
 	return nil
 }
