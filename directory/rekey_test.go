@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -252,3 +253,39 @@ func TestRekeySignatures(t *testing.T) {
 }
 
 var errStopTest = errors.New("stop")
+
+// A rekey inside a batch of the parallel replay, and one at a batch's
+// edge: each entry is checked with the key of its time.
+func TestRekeyAcrossBatches(t *testing.T) {
+	f := newRekeyFixture(t) // 6 entries, keys 1, 2, 3
+	bump := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if _, err := f.s.Update(f.ctx, Operator, func(tx *Tx) error {
+				_, err := tx.UpdateMember("pt", func(m *Member) error { m.Org = fmt.Sprintf("Org %d", i); return nil })
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bump(replayBatch - 7) // up to entry replayBatch-1
+	f.rekey(4)            // entry replayBatch: the last of the first batch
+	bump(10)
+	f.rekey(5) // inside the second batch
+	bump(3)
+	cur := f.cur()
+	head, err := f.s.Verify(f.ctx, cur.Fingerprint(), cur.verify)
+	if err != nil || head.Serial != replayBatch+14 {
+		t.Fatalf("verify: %v %v", head, err)
+	}
+	// An entry of the second batch signed by the key before its rekey.
+	var e Entry
+	f.s.Log(f.ctx, replayBatch+12, func(x *Entry) error { e = *x; return errStopTest })
+	s, _ := f.keys[3].Sign(signedText(e.Seq, e.Hash))
+	tamper(t, f.path, `UPDATE ledger SET sig = ? WHERE seq = ?`, s, e.Seq)
+	_, err = f.s.Verify(f.ctx, cur.Fingerprint(), cur.verify)
+	if want := fmt.Sprintf("ledger entry %d: bad signature", e.Seq); !IsVerifyError(err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("verify: %v, want %q", err, want)
+	}
+}
