@@ -64,6 +64,18 @@ func TestSuccessorCertifiedByOldKey(t *testing.T) {
 		t.Fatalf("ArmoredWith lost the certification (%v)", err)
 	}
 
+	// The WKD / DANE form of one address keeps them too, when asked.
+	for _, certifiers := range [][]*keys.Public{nil, {old.Public()}} {
+		bin, err := pub.KeyFor("alerts@example.org", certifiers...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := keys.ParsePublicOne(bin)
+		if err != nil || len(p.UserIDs) != 1 || p.CertifiedBy(old.Public()) != (certifiers != nil) {
+			t.Fatalf("KeyFor with %d certifiers: %v %v", len(certifiers), p, err)
+		}
+	}
+
 	// gpg sees the certifications, checked, by the old key.
 	g.Import(withCert)
 	out, _ := g.MustRun("--with-colons", "--check-sigs", pub.Fingerprint)
