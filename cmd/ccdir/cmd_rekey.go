@@ -43,9 +43,10 @@ func newRekeyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rekey [--algo ALGO] [--revoke-old REASON]",
 		Short: "Replace the directory key with a new one, certified by the old",
-		Long: `Make a new directory key and make it the directory's: a new key (--algo, the
-algorithm of the old one by default) with the old key's user IDs, each
-certified by the old key (gpg --check-sigs shows "sig!" by the old key), and
+		Long: `Make a new directory key and make it the directory's: a new key (--algo;
+key.algo by default) with a user ID for each of the directory's addresses
+and the expiry of key.lifetime, as init makes one, each user ID certified
+by the old key (gpg --check-sigs shows "sig!" by the old key), and
 a ledger entry naming it, signed by both keys, each signature on its own.
 From then on everything the directory signs is signed by the new key; members
 who trusted the old key follow the chain of keys (ccdir verify, ccdir
