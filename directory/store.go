@@ -50,6 +50,11 @@ type Options struct {
 	// member's entries, so that one mail kept by two separate groups of
 	// entries (a replay) is a finding; nil does not look.
 	EvidenceID EvidenceIDFunc
+	// Asked reads, in Verify, the evidence of an entry that applied a
+	// change which waited (liveness.ParseApplyEvidence), so that a change
+	// a member asked for by signed mail is checked as an entry the mail
+	// made is; nil looks only at entries of actor member:FPR.
+	Asked AskedFunc
 	// Fingerprints lists the fingerprints of an armored public key: its
 	// primary key's, then its subkeys' (keys.Fingerprints). Tx uses it to
 	// refuse a contact key that shares any of them with the directory's

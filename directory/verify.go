@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -50,6 +49,23 @@ var verifyDBs atomic.Int64
 // (ErrNotMigrated), one newer than this package knows too
 // (ErrNewerSchema).
 func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head, error) {
+	rep, err := s.VerifyReport(ctx, fpr, verify)
+	return rep.Head, err
+}
+
+// VerifyReport is Verify, and names the entries whose evidence could
+// not be checked (Report.Unchecked): a whole mail an older ccdir kept
+// encrypted to the directory key, checked without its secret key.
+func (s *Store) VerifyReport(ctx context.Context, fpr string, verify VerifyFunc) (Report, error) {
+	var rep Report
+	head, err := s.verifyHead(ctx, fpr, verify, replayChecks{allSigs: true, evidence: s.opts.Evidence, evidenceID: s.opts.EvidenceID, asked: s.opts.Asked,
+		keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures,
+		unchecked: func(e *VerifyError) { rep.Unchecked = append(rep.Unchecked, e) }})
+	rep.Head = head
+	return rep, err
+}
+
+func (s *Store) verifyHead(ctx context.Context, fpr string, verify VerifyFunc, rc replayChecks) (Head, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return Head{}, err
@@ -103,8 +119,7 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 	if err := compareSchema(ctx, tx, expect); err != nil {
 		return Head{}, err
 	}
-	head, err := replay(ctx, tx, ftx, fpr, verify, replayChecks{allSigs: true, evidence: s.opts.Evidence, evidenceID: s.opts.EvidenceID,
-		keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures})
+	head, err := replay(ctx, tx, ftx, fpr, verify, rc)
 	if err != nil {
 		return Head{}, err
 	}
@@ -548,10 +563,10 @@ const replayBatch = 256
 type EvidenceFunc func(evidence []byte, armoredKey string, at time.Time) error
 
 // EvidenceIDFunc gives the id of the signed statement kept as evidence
-// by an entry of actor member:fpr, the same for every copy of one
-// signature ("" if it cannot tell): two mails with one id are one mail
-// used twice.
-type EvidenceIDFunc func(evidence []byte, fpr string) (string, error)
+// by an entry of actor member:fpr (armoredKey, registered then; at, when
+// it was taken), the same for every copy of one signature ("" if it
+// cannot tell): two mails with one id are one mail used twice.
+type EvidenceIDFunc func(evidence []byte, fpr, armoredKey string, at time.Time) (string, error)
 
 // replayChecks says what replay checks beyond the hash chain, the
 // genesis and the replay itself.
@@ -570,80 +585,17 @@ type replayChecks struct {
 	// (Options.KeyVerifier, Options.SplitSignatures).
 	keyVerifier KeyVerifierFunc
 	split       SplitFunc
+	// asked, if set, finds the member's mail behind entries that
+	// applied a change which waited, checked as a member's entry is.
+	asked AskedFunc
+	// unchecked, if set, is told of evidence that could not be checked
+	// (ErrUnchecked); statement of each member's statement checked.
+	unchecked func(*VerifyError)
+	statement func(*Statement)
 }
 
 // memberActor is the actor prefix of changes asked for by signed mail.
 const memberActor = "member:"
-
-// actorCheck checks the actors of member-made entries during a replay:
-// the key that signed the mail (the actor's fingerprint) must have been
-// registered to a contact just before the mail's first entry (entries of
-// one mail follow each other with the same actor and evidence, and a
-// KEY-ROTATE among them changes the key for those after it), and the
-// evidence must verify with that key.
-type actorCheck struct {
-	evidence   EvidenceFunc
-	evidenceID EvidenceIDFunc
-	used       map[string]int64 // evidence id: the first entry of the mail that used it
-	actor      string
-	sum        [32]byte
-}
-
-func (a *actorCheck) entry(ctx context.Context, state queryer, e *Entry) error {
-	fp, ok := strings.CutPrefix(e.Actor, memberActor)
-	if !ok || (len(e.Evidence) == 0 && (e.Redacted() || e.EvidenceErased())) {
-		// An erasure took the mail (checkCover checked it covers this
-		// entry): there is nothing to check it against.
-		a.actor = ""
-		return nil
-	}
-	sum := sha256.Sum256(e.Evidence)
-	if a.actor == e.Actor && a.sum == sum {
-		return nil // a later entry of the same mail
-	}
-	a.actor, a.sum = "", sum
-	if len(e.Evidence) == 0 {
-		return errors.New("made by a member, but keeps no signed mail as evidence")
-	}
-	var armored string
-	err := state.QueryRowContext(ctx, `SELECT key_armored FROM contacts WHERE upper(key_fingerprint) = upper(?) ORDER BY id LIMIT 1`, fp).Scan(&armored)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("made by key %s, which was not registered to any contact at entry %d", fp, e.Seq-1)
-	}
-	if err != nil {
-		return err
-	}
-	if a.evidenceID != nil {
-		// The entries of one mail follow each other; the same signed
-		// statement again later is a replay (seen_signatures deleted).
-		// A copy byte for byte right after its first use reads as one
-		// mail here; process refuses it (inbound.MarkSeen).
-		id, err := a.evidenceID(e.Evidence, fp)
-		if err != nil {
-			return fmt.Errorf("its evidence cannot be read: %v", err)
-		}
-		if first, ok := a.used[id]; ok && id != "" {
-			return fmt.Errorf("its evidence is the signed mail of entry %d again: a mail used twice", first)
-		}
-		if id != "" {
-			if a.used == nil {
-				a.used = map[string]int64{}
-			}
-			a.used[id] = e.Seq
-		}
-	}
-	if a.evidence != nil {
-		at, err := time.Parse(time.RFC3339, e.Time)
-		if err != nil {
-			return fmt.Errorf("bad time %q", e.Time)
-		}
-		if err := a.evidence(e.Evidence, armored, at); err != nil {
-			return fmt.Errorf("its evidence does not verify with key %s, registered at entry %d: %v", fp, e.Seq-1, err)
-		}
-	}
-	a.actor = e.Actor
-	return nil
-}
 
 // keyCheck is the check of one directory key's signatures in a replay:
 // verify, or err when the key cannot be read.
@@ -759,7 +711,7 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	signers := make([][]*keyCheck, replayBatch)
 	chainErrs := make([]error, replayBatch)
 	workers := max(1, runtime.GOMAXPROCS(0))
-	actors := &actorCheck{evidence: rc.evidence, evidenceID: rc.evidenceID}
+	actors := newActorCheck(rc)
 	rk := &replayKeys{fpr: strings.ToUpper(fpr), verify: verify, parse: rc.keyVerifier}
 	var chain chainWalk
 	chainBroken := false

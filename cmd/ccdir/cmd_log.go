@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -63,13 +60,20 @@ the member signed it (for an encrypted mail, what the decryption gave) and
 the member's own signature, unchanged. Entry N is one made by a member's
 signed mail, or one that applied a change a member asked for by signed
 mail. ccdir first checks the ledger up to its head (as every command that
-reads the directory for others does), finds the key registered for the
-member when the mail was taken, checks the statement with it as verify
-does, and prints which key signed it, for which contact, and the commands
-to run. Evidence an older ccdir kept as the whole mail is read again as the
-mail was; of a mail that was encrypted to the directory key, nothing can be
-checked without that key's secret, and -o refuses it (the mail as kept is
-still shown without -o).
+reads the directory for others does) and the members' statements up to
+entry N as verify checks them, finds the key registered for the member
+when the mail was taken, checks the statement with it, and prints which
+key signed it, for which contact, and the commands to run. A KEY-ROTATE
+signed by the old and the new key keeps both signatures: ccdir checks
+the registered one and says the other is not checked; gpg holding only
+the registered key prints "Good signature" and exits 2 for it until the
+new key (attached to the statement) is imported. What this proves is
+that the member's key signed the statement: a signature check, not a
+content check (what the entry did: ccdir log). Evidence an older ccdir
+kept as the whole mail is read again as the mail was; a mail that was
+encrypted to the directory key is opened with the home's secret key, and
+on a copy without it -o refuses it (the mail as kept is still shown
+without -o). With --json and -o -, the JSON goes to stderr.
 
 FILE is written with mode 0600 (it holds a contact's data), through a
 temporary file in its folder linked into place (renamed, with --force), so
@@ -205,7 +209,8 @@ func runLogEvidence(ctx context.Context, o logOptions, g *globals) error {
 			"evidence is kept with changes asked by signed mail, made with --confirmed and applied after waiting")
 	}
 	if o.output != "" {
-		return exportEvidence(ctx, o, g, s, found)
+		s.Close()
+		return exportEvidence(ctx, o, g, found)
 	}
 	if !writesToTerminal(g.stdout) {
 		_, err = g.stdout.Write(found.Evidence)
@@ -293,51 +298,31 @@ func summarize(e *directory.Entry) string {
 	return strings.Join(parts, " ")
 }
 
-// askedByMember reads who asked for the pending change that an entry's
-// evidence says it applied (the first line liveness.ApplyEvidence writes).
-var askedByMember = regexp.MustCompile(`^pending change \S+ asked by member:([0-9A-Fa-f]{40,64}) at `)
-
-// memberStatement returns the member's signed mail that entry e keeps as
-// evidence, and the fingerprint of the registered key it was taken as
-// signed by: the evidence itself for an entry made by the mail (actor
-// member:FPR); for an entry that applied a pending change asked by
-// signed mail, the mail its evidence quotes after its first line.
-func memberStatement(e *directory.Entry) ([]byte, string, bool) {
-	if fpr, ok := strings.CutPrefix(e.Actor, "member:"); ok {
-		return e.Evidence, fpr, true
-	}
-	first, rest, ok := bytes.Cut(e.Evidence, []byte("\n\n"))
-	if m := askedByMember.FindSubmatch(first); ok && m != nil && inbound.IsEvidence(rest) {
-		return rest, string(m[1]), true
-	}
-	return nil, "", false
-}
-
 // exportEvidence is log --evidence N -o FILE: the member's signed
 // statement behind entry e, written for gpg --verify and sq verify.
-func exportEvidence(ctx context.Context, o logOptions, g *globals, s *directory.Store, e *directory.Entry) error {
-	ev, fpr, ok := memberStatement(e)
-	if !ok {
-		return withHint(fmt.Errorf("ledger entry %d (%s by %s) keeps no member's signed mail: its evidence is the text it was confirmed or applied with", e.Seq, e.Op, e.Actor),
-			"print that text with: ccdir log --evidence %d", e.Seq)
-	}
-	// The mail's entries follow each other with the same actor and
-	// evidence; the key is the one registered before the first of them
-	// (a KEY-ROTATE among them changes it for those after it), as
-	// verify checks it.
-	first, err := firstOfMail(ctx, s, e)
+func exportEvidence(ctx context.Context, o logOptions, g *globals, e *directory.Entry) error {
+	chk := g.evidenceCheck()
+	s, err := g.openAudit(ctx, chk)
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	pub, verify, err := g.pinnedKey(o.pin)
 	if err != nil {
 		return err
 	}
-	_, before, err := s.CheckedAt(ctx, pub.Fingerprint, verify, directory.At{Serial: first - 1})
+	// The whole directory is checked as verify checks it, each
+	// member's statement too; the one of entry e comes with the
+	// contact its key was registered to just before the mail's first
+	// entry (a KEY-ROTATE among them changes it for those after it).
+	st, _, err := s.MemberStatement(ctx, pub.Fingerprint, verify, e.Seq)
 	var te *directory.TamperError
 	if errors.As(err, &te) && directory.IsVerifyError(te.Finding) {
-		// What verify would report, and as it reports it (exit 3).
-		return te.Finding
+		return te.Finding // as verify reports it (exit 3)
+	}
+	if errors.Is(err, directory.ErrNoStatement) {
+		return withHint(fmt.Errorf("ledger entry %d (%s by %s) keeps no member's signed mail: its evidence is the text it was confirmed or applied with", e.Seq, e.Op, e.Actor),
+			"print that text with: ccdir log --evidence %d", e.Seq)
 	}
 	if err != nil {
 		return err
@@ -345,27 +330,14 @@ func exportEvidence(ctx context.Context, o logOptions, g *globals, s *directory.
 	if _, err := pinnedChain(ctx, s, o.pin); err != nil {
 		return err // --key names no key of the chain the replay followed
 	}
-	var contact *directory.Contact
-	for i := range before[0].Contacts {
-		c := &before[0].Contacts[i]
-		if c.Key != nil && strings.EqualFold(c.Key.Fingerprint, fpr) && (contact == nil || c.ID < contact.ID) {
-			contact = c
-		}
-	}
-	if contact == nil {
-		return &directory.VerifyError{Seq: e.Seq, Reason: fmt.Sprintf("made by key %s, which was not registered to any contact at entry %d", fpr, first-1)}
-	}
-	at, err := time.Parse(time.RFC3339, e.Time)
-	if err != nil {
-		return &directory.VerifyError{Seq: e.Seq, Reason: fmt.Sprintf("bad time %q", e.Time)}
-	}
-	x, err := inbound.ExportEvidence(ev, contact.Key.Armored, at)
+	contact, registered := st.Contact, st.First-1
+	x, err := chk.Export(st.Mail, contact.Key.Armored, st.At)
 	switch {
 	case errors.Is(err, inbound.ErrEvidenceSealed):
 		return withHint(fmt.Errorf("ledger entry %d: %v", e.Seq, err),
-			"only the directory's secret key opens it; ccdir verify checks who made the entry; the mail as kept: ccdir log --evidence %d > entry-%d.eml", e.Seq, e.Seq)
+			"only the directory's secret key opens it: run ccdir log --evidence %d -o on the home that holds it; the mail as kept: ccdir log --evidence %d > entry-%d.eml", e.Seq, e.Seq, e.Seq)
 	case errors.Is(err, inbound.ErrEvidenceBad):
-		return &directory.VerifyError{Seq: e.Seq, Reason: fmt.Sprintf("its evidence cannot be handed out: %v (registered to %s at entry %d)", err, contact.Email, first-1)}
+		return &directory.VerifyError{Seq: e.Seq, Reason: fmt.Sprintf("its evidence cannot be handed out: %v (registered to %s at entry %d)", err, contact.Email, registered)}
 	case err != nil:
 		return fmt.Errorf("ledger entry %d: %w", e.Seq, err)
 	}
@@ -382,10 +354,24 @@ func exportEvidence(ctx context.Context, o logOptions, g *globals, s *directory.
 		}
 		return err
 	}
-	if g.json && o.output != "-" {
-		return g.printJSON(map[string]any{"file": o.output, "serial": e.Seq, "op": e.Op, "actor": e.Actor,
+	if g.json {
+		// With -o -, stdout is the statement: the JSON goes to stderr.
+		rec := map[string]any{"file": o.output, "serial": e.Seq, "op": e.Op, "actor": e.Actor,
 			"form": x.Form, "kind": x.Kind, "signer": x.Signer, "contact": contact.Email,
-			"registered_at": first - 1, "signed": x.SignedAt.UTC().Format(time.RFC3339), "other_signers": x.Others})
+			"registered_at": registered, "signed": x.SignedAt.UTC().Format(time.RFC3339),
+			"other_signers": append([]string{}, x.Others...), "other_signers_checked": false}
+		if st.Pending != "" {
+			rec["pending_change"] = st.Pending
+		}
+		if o.output == "-" {
+			b, err := json.MarshalIndent(rec, "", "  ")
+			if err != nil {
+				return err
+			}
+			_, err = g.stderr.Write(append(jsonPrintable(b), '\n'))
+			return err
+		}
+		return g.printJSON(rec)
 	}
 	file := o.output
 	if file == "-" {
@@ -393,39 +379,24 @@ func exportEvidence(ctx context.Context, o logOptions, g *globals, s *directory.
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(info, format, printableArgs(args)...) }
 	p("wrote %s: the evidence of ledger entry %d (%s by %s) as a %s (from a %s mail)\n", o.output, e.Seq, e.Op, e.Actor, x.Kind, x.Form)
-	p("signed %s by key %s, registered to %s at entry %d\n", x.SignedAt.UTC().Format("2006-01-02 15:04:05 UTC"), keys.GroupFingerprint(x.Signer), contact.Email, first-1)
+	if st.Pending != "" {
+		p("the mail asked for change %s at %s, which waited and entry %d applied\n", st.Pending, st.At.UTC().Format("2006-01-02 15:04:05 UTC"), e.Seq)
+	}
+	p("signed %s by key %s, registered to %s at entry %d\n", x.SignedAt.UTC().Format("2006-01-02 15:04:05 UTC"), keys.GroupFingerprint(x.Signer), contact.Email, registered)
 	for _, f := range x.Others {
 		if f == "" {
 			f = "a key it does not name"
 		}
-		p("also signed by key %s (a new key the mail proves, or another signer)\n", f)
+		p("also signed by key %s: NOT CHECKED by ccdir here (the new key of a KEY-ROTATE, which the signed statement carries)\n", f)
 	}
 	p("check it with: gpg --verify %s\n", file)
 	p("           or: sq verify --signer-cert KEY.asc %s  (KEY.asc: the public key %s)\n", file, x.Signer)
-	return nil
-}
-
-// firstOfMail returns the serial of the first entry of the run that
-// ends with e whose entries have e's actor and evidence: the entries
-// made by one mail, or applying one change.
-func firstOfMail(ctx context.Context, s *directory.Store, e *directory.Entry) (int64, error) {
-	sum := sha256.Sum256(e.Evidence)
-	first := e.Seq
-	err := s.Log(ctx, 1, func(x *directory.Entry) error {
-		if x.Seq >= e.Seq {
-			return errStopLog
-		}
-		if x.Actor != e.Actor || sha256.Sum256(x.Evidence) != sum {
-			first = e.Seq
-		} else if first == e.Seq {
-			first = x.Seq
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStopLog) {
-		return 0, err
+	if len(x.Others) > 0 {
+		p("gpg checks every signature: holding only key %s it prints \"Good signature\" for it and \"No public key\" for the other, and exits 2;\n", x.Signer)
+		p("  that exit 2 is expected: for exit 0, import the other key first (the new key, attached to the statement itself)\n")
 	}
-	return first, nil
+	p("what this proves: the member's key signed this statement; it is a signature check, not a content check (ccdir log shows what entry %d changed)\n", e.Seq)
+	return nil
 }
 
 // writeFileNew writes data to path through a temporary file in its

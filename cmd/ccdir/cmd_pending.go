@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccdir/ccdir/directory"
-	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/liveness"
 )
 
@@ -455,7 +454,7 @@ func (g *globals) applyPendingOnce(ctx context.Context, p liveness.Pending, how 
 		if err != nil {
 			return "", err
 		}
-		got, err = liveness.Apply(ctx, tx, p.ID, liveness.ApplyOptions{Auth: secret, By: notes.actor, Confirmed: how != "", Evidence: inbound.VerifyEvidence, Read: &p}, now)
+		got, err = liveness.Apply(ctx, tx, p.ID, liveness.ApplyOptions{Auth: secret, By: notes.actor, Confirmed: how != "", Evidence: g.evidenceCheck().Verify, Read: &p}, now)
 		if err != nil {
 			return "", pendingRefusal(err)
 		}

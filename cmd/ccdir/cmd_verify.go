@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/digest"
+	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/liveness"
 	"github.com/ccdir/ccdir/pkg/outbox"
 )
@@ -35,11 +37,26 @@ state tables row by row, and check the hash chain and every entry's signature
 by the directory key (keys/directory.pub.asc, which must match the secret key
 beside it). Prints "ok serial N head HASH" and the key it trusted, or names
 the first entry or row that does not match. Every change a member asked
-for by signed mail is checked again from the evidence kept with it, against
-the key registered for the member just before it (on an auditor's copy
-too): an entry the directory key signed in a member's name over a mail the
-member did not sign is named. ccdir log --evidence N -o FILE writes that
-evidence for gpg --verify and sq verify.
+for by signed mail, made at once or applied after it waited, is checked
+again from the evidence kept with it, against the key registered for the
+member just before it (on an auditor's copy too): an entry the directory
+key signed in a member's name over a mail the member did not sign is
+named, and so is one signed mail kept by two separate entries. This is a
+signature check, not a content check: it proves that the member's key
+signed the mail kept, not that the mail asked for exactly what the entry
+did (compare them: ccdir log --evidence N). ccdir log --evidence N -o
+FILE writes that evidence for gpg --verify and sq verify.
+
+Evidence an older ccdir kept as the whole mail is read again as the mail
+was, and must carry the member's signature; after the ledger's first
+evidence of the current form (ccdir evidence v1) a whole mail is refused,
+as no ccdir that writes that form keeps whole mails. A whole mail that
+was encrypted to the directory key is opened with the home's secret key
+(key.passphrase_file if it has one); on a copy without it such an entry
+is named with a warning, NOT CHECKED (and in --json "unchecked"), and
+verify still says ok: those entries were written so by every ccdir before
+evidence v1, and refusing them would fail every audit of such a home for
+good; check them on the home itself.
 
 verify only reads: it opens the database read-only and never migrates it,
 so it runs on a read-only copy of a home (one taken while a ccdir had the
@@ -84,7 +101,7 @@ EXIT STATUS
 func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	// Open the database first: a missing home, or a database
 	// that is damaged or not ours, says more than a missing key.
-	s, err := g.openRead(ctx)
+	s, err := g.openAudit(ctx, g.evidenceCheck())
 	if err != nil {
 		return err
 	}
@@ -95,7 +112,8 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	}
 	// The ledger is replayed following the chain of directory keys from
 	// the genesis key to this home's key; a pinned key must be one of it.
-	head, err := s.Verify(ctx, pub.Fingerprint, verify)
+	rep, err := s.VerifyReport(ctx, pub.Fingerprint, verify)
+	head := rep.Head
 	var chain []directory.ChainKey
 	if err == nil {
 		chain, err = pinnedChain(ctx, s, o.pin)
@@ -127,9 +145,13 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 	if err != nil {
 		return err
 	}
+	unchecked := make([]string, len(rep.Unchecked))
+	for i, u := range rep.Unchecked {
+		unchecked[i] = u.Error()
+	}
 	if g.json {
 		out := map[string]any{"ok": true, "serial": head.Serial, "head": head.Hash, "key": pub.Fingerprint,
-			"key_expires": expiresText(pub.Expires, time.RFC3339), "key_chain": chain}
+			"key_expires": expiresText(pub.Expires, time.RFC3339), "key_chain": chain, "unchecked": unchecked}
 		if len(reds) > 0 {
 			redacted := make([]string, len(reds))
 			for i, r := range reds {
@@ -138,6 +160,9 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 			out["redacted"] = redacted
 		}
 		return g.printJSON(out)
+	}
+	for _, u := range unchecked {
+		g.warnf("NOT CHECKED: %s: only that the key was registered is checked", u)
 	}
 	g.printf("ok %s\n", head)
 	g.printf("directory key %s, %s\n", keys.GroupFingerprint(pub.Fingerprint), keyExpiryText(pub.Expires, g.now()))
@@ -159,6 +184,21 @@ func runVerify(ctx context.Context, o verifyOptions, g *globals) error {
 		g.printf("%s\n", r)
 	}
 	return nil
+}
+
+// evidenceCheck is how verify and log --evidence -o re-check the
+// evidence kept with ledger entries: with the directory's secret key,
+// read only when a whole mail an older ccdir kept encrypted to it needs
+// it (secretKey: key.passphrase_file), so that such a mail is checked
+// too; on a copy without the secret key it cannot be.
+func (g *globals) evidenceCheck() inbound.EvidenceCheck {
+	open := sync.OnceValues(func() (*keys.Secret, error) {
+		if _, err := os.Stat(g.path(keysDir, secretName)); err != nil {
+			return nil, errors.New("this copy of the home has no directory secret key")
+		}
+		return g.secretKey()
+	})
+	return inbound.EvidenceCheck{Secret: open}
 }
 
 // pinnedKey is the directory key that verify (and log --evidence -o)

@@ -20,8 +20,24 @@ func cmdLaunder(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 4 {
 		ts.Fatalf("usage: launder HOME EMAIL NAME EVIDENCE")
 	}
-	home := ts.MkAbs(args[0])
-	ev, err := os.ReadFile(ts.MkAbs(args[3]))
+	launderEntry(ts, args[0], "", args[1], args[2], args[3])
+}
+
+// launderas HOME ACTOR EMAIL NAME EVIDENCE is launder with the actor
+// given: "daily" or "operator:…" for an entry that claims to apply a
+// change which waited (its EVIDENCE quoting the member's mail).
+func cmdLaunderAs(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 5 {
+		ts.Fatalf("usage: launderas HOME ACTOR EMAIL NAME EVIDENCE")
+	}
+	launderEntry(ts, args[0], args[1], args[2], args[3], args[4])
+}
+
+// launderEntry writes the entry of launder and launderas; actor ""
+// is the member:FPR of email's registered key.
+func launderEntry(ts *testscript.TestScript, home, actor, email, name, evidence string) {
+	home = ts.MkAbs(home)
+	ev, err := os.ReadFile(ts.MkAbs(evidence))
 	ts.Check(err)
 	sec, err := keys.ReadSecretFile(filepath.Join(home, keysDir, secretName), nil)
 	ts.Check(err)
@@ -29,13 +45,16 @@ func cmdLaunder(ts *testscript.TestScript, neg bool, args []string) {
 	s, err := directory.Open(ctx, filepath.Join(home, dbName), directory.Options{Signer: sec, Migrations: migrations()})
 	ts.Check(err)
 	defer s.Close()
-	c, err := s.Contact(ctx, args[1])
-	ts.Check(err)
-	if c.Key == nil {
-		ts.Fatalf("%s has no key", args[1])
+	if actor == "" {
+		c, err := s.Contact(ctx, email)
+		ts.Check(err)
+		if c.Key == nil {
+			ts.Fatalf("%s has no key", email)
+		}
+		actor = "member:" + c.Key.Fingerprint
 	}
-	_, err = s.Update(ctx, directory.Actor{Name: "member:" + c.Key.Fingerprint, Evidence: ev}, func(tx *directory.Tx) error {
-		_, err := tx.UpdateContact(args[1], func(c *directory.Contact) error { c.Name = args[2]; return nil })
+	_, err = s.Update(ctx, directory.Actor{Name: actor, Evidence: ev}, func(tx *directory.Tx) error {
+		_, err := tx.UpdateContact(email, func(c *directory.Contact) error { c.Name = name; return nil })
 		return err
 	})
 	ts.Check(err)

@@ -105,6 +105,7 @@ func TestScripts(t *testing.T) {
 			"pgpsplit":     cmdPGPSplit,
 			"evsplit":      cmdEvSplit,
 			"launder":      cmdLaunder,
+			"launderas":    cmdLaunderAs,
 			"sink":         cmdSink,
 			"genkeys":      cmdGenKeys,
 			"dblock":       cmdDBLock,

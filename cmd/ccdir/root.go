@@ -274,10 +274,18 @@ func (g *globals) checkHome() error {
 
 // openRead opens the directory without its secret key.
 func (g *globals) openRead(ctx context.Context) (*directory.Store, error) {
+	return g.openAudit(ctx, inbound.EvidenceCheck{})
+}
+
+// openAudit is openRead whose Verify re-checks evidence with ev (with
+// the directory's secret key, to open the whole mails an older ccdir
+// kept encrypted to it: evidenceCheck).
+func (g *globals) openAudit(ctx context.Context, ev inbound.EvidenceCheck) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
 		return nil, err
 	}
-	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations(), Evidence: inbound.VerifyEvidence, EvidenceID: inbound.EvidenceSeen,
+	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations(),
+		Evidence: ev.Verify, EvidenceID: ev.ID, Asked: liveness.ParseApplyEvidence,
 		KeyVerifier: ledgerKeyVerifier, SplitSignatures: keys.SplitSignatures})
 }
 

@@ -38,7 +38,7 @@ import (
 //	content: M
 //
 //	<N bytes: the signature, armored><M bytes: the signed data>
-const evidenceMagic = "ccdir evidence v1\n"
+const evidenceMagic = directory.EvidenceMagic
 
 // evidence builds the evidence of a verified signature: the signer's
 // signature first, then the others of sigs that verified (a KEY-ROTATE's
@@ -112,20 +112,36 @@ func parseEvidence(ev []byte) (form string, sig, content []byte, err error) {
 	return form, rest[:ns], rest[ns:], nil
 }
 
-// VerifyEvidence checks that evidence, kept with a ledger entry made by a
+// EvidenceCheck re-checks the evidence kept with ledger entries. Secret,
+// when set, is the directory key, which opens the whole mails an older
+// ccdir kept encrypted to it; without it (an auditor's copy) those give
+// ErrEvidenceSealed, which wraps directory.ErrUnchecked.
+type EvidenceCheck struct {
+	// Secret, if set, gives the directory key when a sealed mail needs
+	// it (it may ask for a passphrase only then); an error says why a
+	// sealed mail is not checked (wrapped in ErrEvidenceSealed).
+	Secret func() (*keys.Secret, error)
+}
+
+// VerifyEvidence is EvidenceCheck{}.Verify.
+func VerifyEvidence(evidence []byte, armoredKey string, at time.Time) error {
+	return EvidenceCheck{}.Verify(evidence, armoredKey, at)
+}
+
+// Verify checks that evidence, kept with a ledger entry made by a
 // member's signed mail at time at, is a statement signed by armoredKey,
 // the key registered for the member then. It is a directory.EvidenceFunc,
 // what `ccdir verify` re-verifies member-made entries with.
 //
 // Evidence kept whole by an older ccdir is the mail as received; it is
 // read again as Process reads a mail (every form, the same limits), with
-// only armoredKey registered and the clock at at. A mail that was
-// encrypted to the directory key cannot be opened without the secret key,
-// which verify does not hold: of such entries only the actor is checked
-// (directory.Store.Verify checks that the key was registered).
-func VerifyEvidence(evidence []byte, armoredKey string, at time.Time) error {
+// only armoredKey registered and the clock at at, and it must carry a
+// good signature by armoredKey. A mail that was encrypted to the
+// directory key is opened with c.Secret; without it, ErrEvidenceSealed.
+func (c EvidenceCheck) Verify(evidence []byte, armoredKey string, at time.Time) error {
 	if !bytes.HasPrefix(evidence, []byte(evidenceMagic)) {
-		return verifyMail(evidence, armoredKey, at)
+		_, err := c.mailSource(evidence, armoredKey, at)
+		return err
 	}
 	_, sig, content, err := parseEvidence(evidence)
 	if err != nil {
@@ -146,11 +162,48 @@ func VerifyEvidence(evidence []byte, armoredKey string, at time.Time) error {
 
 var _ directory.EvidenceFunc = VerifyEvidence
 
+// ID is the replay id of the statement kept as evidence by an entry of
+// actor member:fpr (EvidenceSeen), of a whole mail an older ccdir kept
+// too: that of the signature by armoredKey it carries, as Process
+// recorded it. A sealed mail without c.Secret gives "" and
+// ErrEvidenceSealed. It is a directory.EvidenceIDFunc.
+func (c EvidenceCheck) ID(evidence []byte, fpr, armoredKey string, at time.Time) (string, error) {
+	if !bytes.HasPrefix(evidence, []byte(evidenceMagic)) {
+		src, err := c.mailSource(evidence, armoredKey, at)
+		if err != nil {
+			return "", err
+		}
+		evidence = containerOf(src)
+	}
+	return EvidenceSeen(evidence, fpr)
+}
+
+var _ directory.EvidenceIDFunc = EvidenceCheck{}.ID
+
+// mailSource reads a whole mail kept as evidence (mailSource), opening
+// it with c.Secret if it was encrypted to the directory key.
+func (c EvidenceCheck) mailSource(raw []byte, armoredKey string, at time.Time) (*source, error) {
+	src, err := mailSource(raw, armoredKey, at, nil)
+	if !errors.Is(err, errNoDirectoryKey) {
+		return src, err
+	}
+	if c.Secret == nil {
+		return nil, ErrEvidenceSealed
+	}
+	sec, kerr := c.Secret()
+	if kerr != nil {
+		return nil, fmt.Errorf("%w (%v)", ErrEvidenceSealed, kerr)
+	}
+	return mailSource(raw, armoredKey, at, sec)
+}
+
+// containerOf is the evidence v1 a whole mail gives: what Process keeps.
+func containerOf(src *source) []byte { return evidence(src.form, src.res, src.sigs) }
+
 // EvidenceSeen returns the replay id (Accepted.Seen, what seen_signatures
 // records) of the signed statement kept as evidence by an entry whose
 // actor is member:fpr. Evidence kept whole by an older ccdir gives "" and
-// no error: it is read only by VerifyEvidence. It is a
-// directory.EvidenceIDFunc, what verify finds a mail used twice with.
+// no error (EvidenceCheck.ID reads it).
 func EvidenceSeen(evidence []byte, fpr string) (string, error) {
 	ids, err := evidenceIDs(evidence, fpr)
 	if err != nil || len(ids) == 0 {
@@ -202,8 +255,6 @@ func evidenceIDs(evidence []byte, fpr string) ([]string, error) {
 	}
 }
 
-var _ directory.EvidenceIDFunc = EvidenceSeen
-
 // inLedger reports whether the statement whose replay id is digest,
 // signed at at, is already the evidence of a ledger entry: a replay even
 // if seen_signatures has lost it (anyone who can write the database can
@@ -221,13 +272,4 @@ func inLedger(ctx context.Context, tx *sql.Tx, digest string, at time.Time) (boo
 		return false, fmt.Errorf("inbound: ledger evidence: %w", err)
 	}
 	return used, nil
-}
-
-// verifyMail reads a whole mail as Process does, with one key registered.
-func verifyMail(raw []byte, armoredKey string, at time.Time) error {
-	_, err := mailSource(raw, armoredKey, at)
-	if errors.Is(err, errNoDirectoryKey) {
-		return nil // encrypted to the directory key: see VerifyEvidence
-	}
-	return err
 }

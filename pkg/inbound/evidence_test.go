@@ -3,17 +3,22 @@ package inbound
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 )
 
 // TestVerifyEvidenceWholeMail: evidence kept whole by an older ccdir (the
 // mail as received) re-verifies with the signer's registered key, and not
-// with another; a mail encrypted to the directory key cannot be opened
-// without the secret key and passes on its actor alone.
+// with another, and gives the replay id Process recorded; a mail
+// encrypted to the directory key is opened with the directory's secret
+// key, and without it is ErrEvidenceSealed (directory.ErrUnchecked).
 func TestVerifyEvidenceWholeMail(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -38,16 +43,24 @@ func TestVerifyEvidenceWholeMail(t *testing.T) {
 			}
 			n++
 			at := acc.SignedAt.Add(1)
-			if err := VerifyEvidence(data, acc.Contact.Key.Armored, at); err != nil {
-				t.Fatalf("whole mail with the signer's key: %v", err)
+			sealed := VerifyEvidence(data, acc.Contact.Key.Armored, at)
+			switch {
+			case acc.Encrypted && (!errors.Is(sealed, ErrEvidenceSealed) || !errors.Is(sealed, directory.ErrUnchecked)):
+				t.Fatalf("encrypted whole mail without the directory key: %v, want ErrEvidenceSealed (unchecked)", sealed)
+			case !acc.Encrypted && sealed != nil:
+				t.Fatalf("whole mail with the signer's key: %v", sealed)
 			}
-			err = VerifyEvidence(data, string(mallory), at)
-			if acc.Encrypted {
-				if err != nil {
-					t.Fatalf("encrypted whole mail: %v, want it passed (not openable)", err)
-				}
-				return
+			// With the directory key, an encrypted mail is opened and
+			// checked like the others.
+			chk := EvidenceCheck{Secret: func() (*keys.Secret, error) { return w.dir, nil }}
+			if err := chk.Verify(data, acc.Contact.Key.Armored, at); err != nil {
+				t.Fatalf("whole mail with the signer's key and the directory key: %v", err)
 			}
+			id, err := chk.ID(data, acc.Key.Fingerprint, acc.Contact.Key.Armored, at)
+			if err != nil || id != acc.Seen {
+				t.Fatalf("ID of the whole mail = %q, %v; want the replay id %q", id, err, acc.Seen)
+			}
+			err = chk.Verify(data, string(mallory), at)
 			if err == nil {
 				t.Fatal("whole mail verified with another key")
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
 )
 
@@ -33,7 +34,7 @@ const (
 // as the whole mail it received, encrypted to the directory key: what
 // the member signed is inside the encryption, which only the directory's
 // secret key opens.
-var ErrEvidenceSealed = errors.New("the evidence is the whole mail as received, encrypted to the directory key (kept so by a ccdir older than evidence v1)")
+var ErrEvidenceSealed = fmt.Errorf("the evidence is the whole mail as received, encrypted to the directory key (kept so by a ccdir older than evidence v1): %w without the directory's secret key", directory.ErrUnchecked)
 
 // ErrEvidenceBad is the export of evidence that does not verify with the
 // key it is checked against: there is nothing an auditor could check.
@@ -67,19 +68,25 @@ type Export struct {
 // ErrEvidenceSealed. Evidence that does not verify gives an error that
 // wraps ErrEvidenceBad.
 func ExportEvidence(ev []byte, armoredKey string, at time.Time) (*Export, error) {
+	return EvidenceCheck{}.Export(ev, armoredKey, at)
+}
+
+// Export is ExportEvidence, opening a whole mail encrypted to the
+// directory key with c.Secret.
+func (c EvidenceCheck) Export(ev []byte, armoredKey string, at time.Time) (*Export, error) {
 	key, err := keys.ParsePublicOne([]byte(armoredKey))
 	if err != nil {
 		return nil, fmt.Errorf("the registered key cannot be read: %v", err)
 	}
 	if !bytes.HasPrefix(ev, []byte(evidenceMagic)) {
-		src, err := mailSource(ev, armoredKey, at)
-		if errors.Is(err, errNoDirectoryKey) {
-			return nil, ErrEvidenceSealed
+		src, err := c.mailSource(ev, armoredKey, at)
+		if errors.Is(err, ErrEvidenceSealed) {
+			return nil, err
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w with key %s: %v", ErrEvidenceBad, key.Fingerprint, err)
 		}
-		ev = evidence(src.form, src.res, src.sigs)
+		ev = containerOf(src)
 	}
 	if err := VerifyEvidence(ev, armoredKey, at); err != nil {
 		return nil, fmt.Errorf("%w with key %s: %v", ErrEvidenceBad, key.Fingerprint, err)
@@ -125,8 +132,9 @@ func ExportEvidence(ev []byte, armoredKey string, at time.Time) (*Export, error)
 
 // mailSource reads a whole mail as Process does, with only armoredKey
 // registered and the clock at at, and returns the signed content it
-// finds (errNoDirectoryKey for a mail encrypted to the directory key).
-func mailSource(raw []byte, armoredKey string, at time.Time) (*source, error) {
+// finds; a mail encrypted to the directory key is opened with sec
+// (errNoDirectoryKey if nil).
+func mailSource(raw []byte, armoredKey string, at time.Time, sec *keys.Secret) (*source, error) {
 	cfg := Config{}.withDefaults()
 	w := &walker{maxDepth: cfg.MaxDepth, maxParts: cfg.MaxParts}
 	root, err := w.parseEntity(raw, 0)
@@ -145,7 +153,7 @@ func mailSource(raw []byte, armoredKey string, at time.Time) (*source, error) {
 	for _, f := range ids.fprs {
 		idx.byFpr[f] = append(idx.byFpr[f], reg)
 	}
-	c := &check{p: &Pipeline{}, cfg: cfg, now: at, idx: idx}
+	c := &check{p: &Pipeline{Secret: sec}, cfg: cfg, now: at, idx: idx}
 	src, ref, err := c.examine(root, false)
 	switch {
 	case err != nil:

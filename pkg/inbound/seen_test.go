@@ -221,7 +221,7 @@ func TestSeenLedgerEvidence(t *testing.T) {
 	}
 	// (Not Evidence: this world's store is dated a week before the
 	// pipeline's clock, so its signatures are from the future.)
-	s, err := directory.Open(ctx, w.store.Path(), directory.Options{ReadOnly: true, Migrations: Migrations, EvidenceID: EvidenceSeen})
+	s, err := directory.Open(ctx, w.store.Path(), directory.Options{ReadOnly: true, Migrations: Migrations, EvidenceID: EvidenceCheck{}.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package liveness
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -1013,3 +1014,32 @@ func ApplyEvidence(p Pending, how string, now time.Time) []byte {
 	}
 	return []byte(b.String())
 }
+
+// ParseApplyEvidence reads the evidence ApplyEvidence wrote: the id of
+// the change it applied, who asked for it (p.Actor: "member:FPR" for a
+// signed mail) and when, and the signed mail it quotes (nil when the
+// change was not asked by mail). ok is false for evidence it did not
+// write. It is a directory.AskedFunc: how verify and log --evidence -o
+// find the member's mail behind an entry that applied a waiting change.
+func ParseApplyEvidence(ev []byte) (id, actor string, asked time.Time, mail []byte, ok bool) {
+	first, rest, quoted := bytes.Cut(ev, []byte("\n\n"))
+	if !quoted {
+		first, _, _ = bytes.Cut(ev, []byte("\n"))
+	}
+	var at string
+	n, err := fmt.Sscanf(string(first), "pending change %s asked by %s at %s", &id, &actor, &at)
+	if err != nil || n != 3 {
+		return "", "", time.Time{}, nil, false
+	}
+	at = strings.TrimSuffix(at, ",")
+	asked, err = time.Parse(time.RFC3339, at)
+	if err != nil {
+		return "", "", time.Time{}, nil, false
+	}
+	if quoted {
+		mail = rest
+	}
+	return id, actor, asked, mail, true
+}
+
+var _ directory.AskedFunc = ParseApplyEvidence
