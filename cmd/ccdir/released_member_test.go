@@ -152,7 +152,11 @@ func TestReleasedHomeMemberEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr := ccdir(nil, "verify")
-	if want := "ledger entry 25: its evidence does not verify with key " + next.Fingerprint() + ", registered at entry 24"; code != exitVerify || !strings.Contains(stderr, want) {
+	// Its evidence is a whole mail, which no ccdir since evidence v1
+	// keeps, after the v1 evidence of entry 7: refused for that first
+	// (verify_evidence_launder.txtar checks the signature of whole mails
+	// in a home older than evidence v1).
+	if want := "ledger entry 25: its evidence is a whole mail, as only a ccdir older than evidence v1 kept it, but entry 7 already kept evidence v1"; code != exitVerify || !strings.Contains(stderr, want) {
 		t.Fatalf("verify of a laundered entry: exit %d, %s, want %q", code, stderr, want)
 	}
 }
