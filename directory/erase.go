@@ -250,6 +250,8 @@ func NormalizeEraseReason(reason string) (string, error) {
 
 // person is what the ledger says of one contact id, collected for Erase.
 type person struct {
+	last    string // its address at its latest entry
+	removed bool   // its latest entry removed it
 	entries []int64
 	emails  []string
 	names   []string
@@ -266,6 +268,7 @@ func addOnce(list []string, s string) []string {
 
 func (p *person) contact(c *Contact) {
 	p.emails = addOnce(p.emails, c.Email)
+	p.last = c.Email
 	p.names = addOnce(p.names, c.Name)
 	for _, ph := range c.Phones {
 		p.phones = addOnce(p.phones, ph.Number)
@@ -275,9 +278,10 @@ func (p *person) contact(c *Contact) {
 	}
 }
 
-// Erase erases a person, the contact with address email now or the
-// contacts that ever had it (a contact removed, or whose address
-// changed since), under data-protection law: one contact.erase entry,
+// Erase erases a person under data-protection law: the contact with
+// address email now, else the removed contact whose last address it
+// was, else the contact that had it before (see whoseAddress: an address
+// that names several people at that step is refused, nothing written): one contact.erase entry,
 // made by the transaction's actor, names the contacts by id, the entries
 // it redacts and the reason, and deletes the contacts and their roles;
 // then every earlier entry about them (contact.add, contact.update,
@@ -289,7 +293,8 @@ func (p *person) contact(c *Contact) {
 // they had, the same mail as an erased entry, or a mail naming one of
 // their addresses, names or phone numbers) loses its evidence, its
 // digest kept. Verify accepts exactly these redactions. A reason is
-// required (NormalizeEraseReason). The operational tables are the
+// required (NormalizeEraseReason), and must not name the person
+// (Erased.mentioned): it stays in the ledger for good. The operational tables are the
 // caller's to erase, in the same transaction, through their owners and
 // the Erased returned; Store.Scrub then removes the erased bytes from
 // the file.
@@ -357,6 +362,7 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 			p := of(c.ID)
 			p.entries = append(p.entries, r.seq)
 			p.emails = addOnce(p.emails, c.Email)
+			p.last, p.removed = c.Email, true
 		case opKeySet, opKeyRefresh:
 			var c keySetPayload
 			if decodeStrict(r.payload, &c) != nil {
@@ -365,6 +371,7 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 			p := of(c.ID)
 			p.entries = append(p.entries, r.seq)
 			p.emails = addOnce(p.emails, c.Email)
+			p.last = c.Email
 			if c.Key != nil {
 				p.fprs = addOnce(p.fprs, strings.ToUpper(c.Key.Fingerprint))
 			}
@@ -374,13 +381,14 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	er := &Erased{}
+	ids, err := whoseAddress(people, norm)
+	if err != nil {
+		return nil, err
+	}
+	er := &Erased{IDs: ids}
 	redact := map[int64]bool{}
-	for id, p := range people {
-		if !slices.Contains(p.emails, norm) {
-			continue
-		}
-		er.IDs = append(er.IDs, id)
+	for _, id := range ids {
+		p := people[id]
 		for _, s := range p.entries {
 			redact[s] = true
 		}
@@ -397,9 +405,10 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 			er.Fingerprints = addOnce(er.Fingerprints, x)
 		}
 	}
-	if len(er.IDs) == 0 {
-		return nil, refuse(ErrNotFound, "list contacts with: ccdir contact list; an address already erased is not known any more",
-			"no contact, present or past, has the address %s", norm)
+	// The reason stays in the ledger for good: it must not name them.
+	if er.mentioned([]byte(reason)) {
+		return nil, refuse(ErrPolicy, "say why (a request's reference, e.g. 'GDPR art. 17 request 2026-42'), never whom: the reason is never erased",
+			"the reason names the person erased (an address, name or phone number of theirs)")
 	}
 	slices.Sort(er.IDs)
 	for _, l := range [][]string{er.Emails, er.Names, er.Phones, er.Fingerprints} {
@@ -444,6 +453,47 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 		}
 	}
 	return er, nil
+}
+
+// whoseAddress is the person an erasure of the address norm erases:
+// the contact that has it now; else a removed contact whose address it
+// was last; else a contact that had it before (a person's earlier
+// addresses are theirs). Several at the first of these that has any
+// are refused, named: a reused address (security@…) must not erase
+// another person.
+func whoseAddress(people map[int64]*person, norm string) ([]int64, error) {
+	var now, last, ever []int64
+	for id, p := range people {
+		switch {
+		case p.last == norm && !p.removed:
+			now = append(now, id)
+		case p.last == norm:
+			last = append(last, id)
+		case slices.Contains(p.emails, norm):
+			ever = append(ever, id)
+		}
+	}
+	for _, ids := range [][]int64{now, last, ever} {
+		slices.Sort(ids)
+		switch {
+		case len(ids) == 1:
+			return ids, nil
+		case len(ids) > 1:
+			var named []string
+			for _, id := range ids {
+				p := people[id]
+				state := "now"
+				if p.removed {
+					state = "removed, last"
+				}
+				named = append(named, fmt.Sprintf("contact %d (%s %s)", id, state, p.last))
+			}
+			return nil, refuse(ErrPolicy, "erase each person by the address they have now (ccdir contact list shows it)",
+				"the address %s names more than one person: %s; nothing erased", norm, strings.Join(named, ", "))
+		}
+	}
+	return nil, refuse(ErrNotFound, "list contacts with: ccdir contact list; an address already erased is not known any more",
+		"no contact, present or past, has the address %s", norm)
 }
 
 // mentioned reports whether a mail names the person: one of their
@@ -541,7 +591,7 @@ func (s *Store) Scrub(ctx context.Context) error {
 		}
 		if try == 2 {
 			return &Error{Err: ErrPolicy, Msg: "the WAL could not be emptied: another process keeps reading the directory",
-				Hint: "the erased rows are gone, but their bytes may stay in directory.db-wal: stop ccdir serve, then run a command that writes (e.g. ccdir outbox list)"}
+				Hint: "the erased rows are gone, but their bytes may stay in directory.db-wal: stop ccdir serve, then run: ccdir contact erase --scrub"}
 		}
 		select {
 		case <-ctx.Done():

@@ -19,16 +19,21 @@ import (
 type contactEraseOptions struct {
 	reason    string
 	reasonSet bool
+	scrub     bool
 }
 
 func newContactEraseCmd(g *globals) *cobra.Command {
 	var o contactEraseOptions
 	cmd := &cobra.Command{
-		Use:   "erase EMAIL --reason REASON",
+		Use:   "erase EMAIL --reason REASON | erase --scrub",
 		Short: "Erase a person from the directory and from its history (data-protection law)",
 		Long: `Erase a person under data-protection law (GDPR article 17): the contact
-with address EMAIL now, or every contact that ever had it (removed since, or
-whose address changed), and everything that identifies them.
+with address EMAIL now; if none has it, the removed contact whose last
+address it was; if none, the contact that had it before (a person's earlier
+addresses are theirs). It never erases two people for one address: when
+EMAIL names several at that step (a reused role address), it is refused,
+naming them, and nothing is written. Everything that identifies the person
+is erased.
 
 One signed ledger entry (contact.erase) names the contacts by id, the entries
 it redacts and REASON, and deletes the contact and its roles. Every earlier
@@ -45,23 +50,38 @@ each by its owner: the outbox (queued mail to them is dropped, not sent;
 sent mail and bounces are forgotten), the digests' recipients, pings,
 key-expiry reminders, pending changes, the inbound log and the list's
 alerts. Then the database file is vacuumed and its WAL checkpointed, so
-that neither holds an erased byte.
+that neither holds an erased byte. If that step fails or is interrupted (a
+crash after the commit), the erased rows are gone but their bytes may stay
+in directory.db and directory.db-wal until the next scrub: run
+ccdir contact erase --scrub (no EMAIL) to re-run it.
 
-REASON is signed into the ledger and shown by verify to anyone who can read
-the ledger: say why (a request's reference), never whom. The address itself
+REASON is signed into the ledger, shown by verify to anyone who can read the
+ledger and carried by every later digest: it is never erased. Say why (a
+request's reference), never whom: a reason naming the person (their address,
+name or phone number) is refused. The address itself
 is not kept: a contact added later with the same address is a new person.
 What left the home before (digests members received, backups, exports,
 delivered mail) is not touched. Needs the directory key (its passphrase).
 
 EXIT STATUS
   0 erased, 1 refused or failed (nothing changed), 2 usage`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.reasonSet = cmd.Flags().Changed("reason")
+			if o.scrub {
+				if len(args) > 0 || o.reasonSet {
+					return usagef("contact erase --scrub takes no EMAIL and no --reason")
+				}
+				return runContactScrub(cmd.Context(), g)
+			}
+			if len(args) != 1 {
+				return usagef("contact erase needs EMAIL (or --scrub)")
+			}
 			return runContactErase(cmd.Context(), o, g, args[0])
 		},
 	}
-	cmd.Flags().StringVar(&o.reason, "reason", "", "why the person is erased (a request's reference; signed into the ledger, never the person's name)")
+	cmd.Flags().StringVar(&o.reason, "reason", "", "why the person is erased (a request's reference; signed into the ledger and never erased: never the person's name)")
+	cmd.Flags().BoolVar(&o.scrub, "scrub", false, "only re-run the scrub (vacuum, WAL checkpoint) an interrupted erasure left undone; needs no key")
 	return cmd
 }
 
@@ -122,13 +142,28 @@ func runContactErase(ctx context.Context, o contactEraseOptions, g *globals, ema
 		return err
 	}
 	if err := s.Scrub(ctx); err != nil {
-		return fmt.Errorf("erased in entry %d, but the file is not scrubbed yet: %w", er.Entry, err)
+		return withHint(fmt.Errorf("erased in entry %d, but the file is not scrubbed yet: %w", er.Entry, err), "re-run the scrub with: ccdir contact erase --scrub")
 	}
 	g.printf("erased %s (contact %s) in entry %d: %d entries redacted, %d more lost their evidence\n",
 		strings.Join(er.Emails, ", "), joinIDs(er.IDs), er.Entry, len(er.Redacted), len(er.Evidence))
 	if len(deleted) > 0 {
 		g.printf("deleted: %s\n", strings.Join(deleted, ", "))
 	}
+	return nil
+}
+
+// runContactScrub re-runs the scrub of an erasure that failed or was
+// interrupted after its commit.
+func runContactScrub(ctx context.Context, g *globals) error {
+	s, err := g.openOps(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.Scrub(ctx); err != nil {
+		return err
+	}
+	g.printf("scrubbed: directory.db vacuumed, its WAL emptied\n")
 	return nil
 }
 
