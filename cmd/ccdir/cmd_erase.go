@@ -68,16 +68,7 @@ EXIT STATUS
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.reasonSet = cmd.Flags().Changed("reason")
-			if o.scrub {
-				if len(args) > 0 || o.reasonSet {
-					return usagef("contact erase --scrub takes no EMAIL and no --reason")
-				}
-				return runContactScrub(cmd.Context(), g)
-			}
-			if len(args) != 1 {
-				return usagef("contact erase needs EMAIL (or --scrub)")
-			}
-			return runContactErase(cmd.Context(), o, g, args[0])
+			return runContactErase(cmd.Context(), o, g, args)
 		},
 	}
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the person is erased (a request's reference; signed into the ledger and never erased: never the person's name)")
@@ -102,7 +93,17 @@ var erasers = []eraser{
 	{"alerts", relay.Erase},
 }
 
-func runContactErase(ctx context.Context, o contactEraseOptions, g *globals, email string) error {
+func runContactErase(ctx context.Context, o contactEraseOptions, g *globals, args []string) error {
+	if o.scrub {
+		if len(args) > 0 || o.reasonSet {
+			return usagef("contact erase --scrub takes no EMAIL and no --reason")
+		}
+		return runContactScrub(ctx, g)
+	}
+	if len(args) != 1 {
+		return usagef("contact erase needs EMAIL (or --scrub)")
+	}
+	email := args[0]
 	// Refuse bad input before the key is unlocked or the home opened
 	// for writing.
 	if !o.reasonSet {
