@@ -192,11 +192,8 @@ func apply(ctx context.Context, db execer, e *Entry) error {
 		}
 		return one(db.ExecContext(ctx, `UPDATE directory SET public_key = ? WHERE id = 1`, p.PublicKey))
 	case opRekey:
-		var p RekeyPayload
-		if err := decodeStrict(e.Payload, &p); err != nil {
-			return err
-		}
-		if err := p.check(); err != nil {
+		p, err := decodeRekey(e.Payload)
+		if err != nil {
 			return err
 		}
 		// Only the key the directory has now can be replaced.

@@ -526,12 +526,9 @@ func (w *chainWalk) step(e *Entry) error {
 		}
 		w.keys = append(w.keys, ChainKey{Fingerprint: strings.ToUpper(g.KeyFingerprint), PublicKey: g.PublicKey, Since: e.Seq, SinceTime: e.Time})
 	case opRekey:
-		var p RekeyPayload
-		if err := decodeStrict(e.Payload, &p); err != nil {
+		p, err := decodeRekey(e.Payload)
+		if err != nil {
 			return fmt.Errorf("rekey: %v", err)
-		}
-		if err := p.check(); err != nil {
-			return err
 		}
 		cur := w.current()
 		if cur == nil {

@@ -86,21 +86,15 @@ func Check(data, sig []byte, opts CheckOptions) (*Checked, error) {
 	if len(sig) == 0 {
 		return nil, finding("pass directory.json.asc beside directory.json, or the whole digest", "no signature of directory.json")
 	}
-	var signer *chainKey
-	var sigErr error
-	for i := len(walked) - 1; i >= 0; i-- {
-		if _, err := walked[i].pub.VerifyAt(data, sig, now); err != nil {
-			if sigErr == nil {
-				sigErr = err
-			}
-			continue
-		}
-		signer = walked[i]
-		break
-	}
-	if signer == nil {
+	// Only the key in force at the head, the chain's last, signs: a
+	// key the chain moved past does not, even unrevoked.
+	signer := walked[len(walked)-1]
+	if _, err := signer.pub.VerifyAt(data, sig, now); err != nil {
 		return nil, finding("the digest was not made by the directory you pinned, or it was changed on the way",
-			"the signature of directory.json is not by the directory key %s: %v", keys.GroupFingerprint(walked[len(walked)-1].fpr), sigErr)
+			"the signature of directory.json is not by the directory key %s, the last of its key chain: %v", keys.GroupFingerprint(signer.fpr), err)
+	}
+	if !strings.EqualFold(ex.Directory.KeyFingerprint, signer.fpr) {
+		return nil, finding(hintBroken, "directory.json says the directory key is %s, but its key chain ends at %s", ex.Directory.KeyFingerprint, signer.fpr)
 	}
 	base, err := checkEntries(ex, walked)
 	if err != nil {
@@ -190,8 +184,10 @@ func walkKeys(list []export.ExportKeyOf, pin string, now time.Time) ([]*chainKey
 
 // linkKeys checks that link, a ledger entry, hands the directory over
 // from key prev to key next: it must be the entry at the serial next
-// signs from, hash to its hash, and carry a signature by each key over
-// its signed text.
+// signs from, hash to its hash, and be a directory.rekey entry by the
+// ledger's own rule (directory.CheckRekeyLink: its payload names prev
+// and next, signed by prev and then by next, two signatures), whose
+// payload's public key is next's.
 func linkKeys(prev, next *chainKey, link *export.ExportEntry, now time.Time) error {
 	gap := func(why string) error {
 		return finding(hintRepin, "key chain has a gap: %s links key %s to key %s (from serial %d)", why, prev.fpr, next.fpr, next.from)
@@ -206,21 +202,25 @@ func linkKeys(prev, next *chainKey, link *export.ExportEntry, now time.Time) err
 	if err != nil || h.Hash() != link.Hash {
 		return gap(fmt.Sprintf("entry %d, which does not hash to its hash,", link.Seq))
 	}
-	sigs, err := keys.SplitSignatures(link.Sig)
-	if err != nil {
-		return gap(fmt.Sprintf("entry %d, whose signatures cannot be read (%v),", link.Seq, err))
+	verify := func(k *chainKey) directory.VerifyFunc {
+		return func(text, sig []byte) error {
+			_, err := k.pub.VerifyAt(text, sig, now)
+			return err
+		}
 	}
-	text := directory.SignedText(link.Seq, link.Hash)
-	for _, k := range []*chainKey{prev, next} {
-		ok := false
-		for _, s := range sigs {
-			if _, err := k.pub.VerifyAt(text, s, now); err == nil {
-				ok = true
-			}
-		}
-		if !ok {
-			return gap(fmt.Sprintf("entry %d, not signed by key %s,", link.Seq, k.fpr))
-		}
+	e := &directory.Entry{Seq: link.Seq, Op: link.Op, Payload: link.Payload, Hash: link.Hash, Sig: link.Sig}
+	p, err := directory.CheckRekeyLink(e,
+		directory.RekeyKey{Fingerprint: prev.fpr, Verify: verify(prev)},
+		directory.RekeyKey{Fingerprint: next.fpr, Verify: verify(next)}, keys.SplitSignatures)
+	if err != nil {
+		return gap(fmt.Sprintf("%v, which", err))
+	}
+	pub, err := keys.ParsePublicOne([]byte(p.PublicKey))
+	if err != nil {
+		return gap(fmt.Sprintf("entry %d, whose new key cannot be read (%v),", link.Seq, err))
+	}
+	if pub.Fingerprint != next.fpr {
+		return gap(fmt.Sprintf("entry %d, whose new key is %s,", link.Seq, pub.Fingerprint))
 	}
 	return nil
 }
