@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// OpRekey is the operation of a ledger entry that replaces the
+// directory key (see RekeyPayload).
+const OpRekey = opRekey
+
 // RekeyKey is one side of a key chain link: a directory key's
 // fingerprint and the check of its signatures.
 type RekeyKey struct {

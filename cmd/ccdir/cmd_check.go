@@ -20,7 +20,7 @@ import (
 // digest.
 type checkOptions struct {
 	pin  string // --pin
-	last string // --last SERIAL:HEAD
+	last string // --last SERIAL:HEAD[:FPR]
 	sig  string // --sig FILE, for a directory.json
 	gpg  bool   // --gpg: decrypt with the member's gpg
 }
@@ -28,8 +28,8 @@ type checkOptions struct {
 func newCheckCmd(g *globals) *cobra.Command {
 	var o checkOptions
 	cmd := &cobra.Command{
-		Use:   "check FILE --pin FINGERPRINT [--last SERIAL:HEAD] [--gpg] [--sig FILE]",
-		Short: "Check a received digest as a member: signed by the pinned key, extending the head you saw",
+		Use:   "check FILE --pin FINGERPRINT [--last SERIAL:HEAD[:FPR]] [--gpg] [--sig FILE]",
+		Short: "Check a received digest's directory.json as a member: signed by the pinned key's chain, extending the head you saw",
 		Long: `Check a digest you received, without a ccdir home: FILE is the digest as
 your mail program saved it (.eml) after decrypting it, or as gpg decrypts its
 encrypted part; with --gpg, the digest still encrypted, which your own gpg
@@ -38,13 +38,25 @@ signature directory.json.asc beside it (or named by --sig).
 
 check reads the key chain the digest carries from the key you pinned (--pin:
 the directory key's fingerprint as you got it out of band), refusing to
-follow it past a revoked key; checks the signature of directory.json by a key
-it reaches; recomputes the hash of every ledger entry the digest carries,
+follow it past a revoked key (each link must be the ledger's directory.rekey
+entry, signed by the old key and by the new); checks that directory.json is
+signed by the chain's last key, the directory's key now; recomputes the hash of every ledger entry the digest carries,
 which must chain from the previous digest's head to the new head; and, with
 --last (the serial and head of the digest you checked last), that the new
 head extends it: no fork (another history at a serial you saw), no rollback
 or replay (a serial below yours), no entries missing. It prints
-"ok serial N head H (extends S:H)": pass --last N:H next time.
+"ok serial N head H (extends S:H)" and "next: --pin FPR --last N:H:FPR":
+pass those flags next time. The FPR in --last is the key that signed the
+digest you checked (optional): this digest's chain must have that key in
+force at that serial, so a digest by a key the directory has replaced since
+(its chain cut short, a revocation left out) is refused. When the chain
+moved past your pinned key, next's --pin is the new key: re-pin.
+
+What check covers: directory.json and its signature (directory.json.asc)
+only, not the mail's text or other attachments. What it cannot see: a
+digest by an old key, its chain cut short before a rekey you have not seen
+yet (your --last is older than the rekey) and its later entries forged;
+check the next digests, and ask the operator when the key changes.
 
 Without --last there is nothing to compare with: check says so on stderr, and
 checks the digest against itself and the pinned key only.
@@ -59,7 +71,7 @@ EXIT STATUS
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.pin, "pin", "", "the directory key's fingerprint, known from outside the digest (required)")
-	f.StringVar(&o.last, "last", "", "SERIAL:HEAD of the digest you checked last, which this one must extend")
+	f.StringVar(&o.last, "last", "", "SERIAL:HEAD[:FPR] of the digest you checked last (FPR: its signer), which this one must extend")
 	f.StringVar(&o.sig, "sig", "", "the signature of a directory.json FILE (default FILE.asc)")
 	f.BoolVar(&o.gpg, "gpg", false, "decrypt an encrypted digest with gpg (your GNUPGHOME)")
 	return cmd
@@ -70,8 +82,18 @@ func runCheck(ctx context.Context, o checkOptions, g *globals, file string) erro
 		return usagef("--pin FINGERPRINT is required: the directory key you trust, as you got it out of band")
 	}
 	var last *directory.Head
+	var lastSigner string
 	if o.last != "" {
-		h, err := parseHead("--last", o.last)
+		head := o.last
+		if i := strings.Index(head, ":"); i >= 0 {
+			if j := strings.Index(head[i+1:], ":"); j >= 0 {
+				head, lastSigner = head[:i+1+j], strings.ToUpper(strings.ReplaceAll(head[i+2+j:], " ", ""))
+				if len(lastSigner) != 40 && len(lastSigner) != 64 || !isHex(lastSigner) {
+					return usagef("--last wants SERIAL:HASH[:FINGERPRINT], the fingerprint in hex, as check printed it")
+				}
+			}
+		}
+		h, err := parseHead("--last", head)
 		if err != nil {
 			return err
 		}
@@ -81,20 +103,27 @@ func runCheck(ctx context.Context, o checkOptions, g *globals, file string) erro
 	if err != nil {
 		return checkFinding(err)
 	}
-	res, err := digest.Check(data, sig, digest.CheckOptions{Pin: o.pin, Last: last, Now: g.now()})
+	res, err := digest.Check(data, sig, digest.CheckOptions{Pin: o.pin, Last: last, LastSigner: lastSigner, Now: g.now()})
 	if err != nil {
 		return checkFinding(err)
 	}
 	if last == nil {
 		g.warnf("no --last: nothing to compare with; the digest says it extends %d:%s", res.Extends.Serial, res.Extends.Hash)
 	}
+	pin := strings.ToUpper(strings.ReplaceAll(o.pin, " ", ""))
+	if res.Signer != pin {
+		pin = res.Signer // the chain moved past the pinned key: re-pin
+	}
+	nextLast := fmt.Sprintf("%d:%s:%s", res.Serial, res.Head, res.Signer)
 	if g.json {
 		return g.printJSON(map[string]any{"ok": true, "serial": res.Serial, "head": res.Head,
 			"extends": map[string]any{"serial": res.Extends.Serial, "head": res.Extends.Hash, "yours": last != nil},
-			"entries": res.Entries, "key": res.Signer})
+			"entries": res.Entries, "key": res.Signer, "covers": "directory.json",
+			"next": map[string]any{"pin": pin, "last": nextLast}})
 	}
 	g.printf("ok serial %d head %s (extends %d:%s)\n", res.Serial, res.Head, res.Extends.Serial, res.Extends.Hash)
-	g.printf("signed by directory key %s\n", keys.GroupFingerprint(res.Signer))
+	g.printf("signed by directory key %s: directory.json holds (not the mail's text)\n", keys.GroupFingerprint(res.Signer))
+	g.printf("next: --pin %s --last %s\n", pin, nextLast)
 	return nil
 }
 

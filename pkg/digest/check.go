@@ -22,6 +22,13 @@ type CheckOptions struct {
 	// Last is the serial and head of the digest the member saw last;
 	// nil when they have none (the first digest they check).
 	Last *directory.Head
+	// LastSigner is the fingerprint of the key that signed the digest
+	// the member saw last (Checked.Signer then), or "" when unknown:
+	// this digest's key chain must have that key in force at
+	// Last.Serial, so a digest signed by a key the directory had moved
+	// past at Last (a chain cut short, its revocation left out) is
+	// refused.
+	LastSigner string
 	// Now is the time signatures and keys are judged at (zero: time.Now).
 	Now time.Time
 }
@@ -108,9 +115,32 @@ func Check(data, sig []byte, opts CheckOptions) (*Checked, error) {
 		if err := extends(ex, base, *opts.Last); err != nil {
 			return nil, err
 		}
+		if opts.LastSigner != "" {
+			if err := lastSigner(ch.Keys, *opts.Last, opts.LastSigner); err != nil {
+				return nil, err
+			}
+		}
 		res.Extends = *opts.Last
 	}
 	return res, nil
+}
+
+// lastSigner checks that the key chain list has key fpr, which signed
+// the digest the member saw at last, in force at last.Serial (the key
+// listed last from a serial at or before it).
+func lastSigner(list []export.ExportKeyOf, last directory.Head, fpr string) error {
+	fpr = strings.ToUpper(strings.ReplaceAll(fpr, " ", ""))
+	var at string
+	for _, k := range list {
+		if k.FromSerial <= last.Serial {
+			at = strings.ToUpper(k.Fingerprint)
+		}
+	}
+	if at != fpr {
+		return finding("a digest signed by a key the directory replaced before the digest you saw last (its key chain cut short, a revocation left out), or another directory's: do not trust it, tell the operator out of band",
+			"key chain: the key in force at serial %d you saw last was %s, but this digest's chain has %s there", last.Serial, fpr, at)
+	}
+	return nil
 }
 
 // chainKey is one directory key of a digest's key chain.
@@ -227,8 +257,20 @@ func linkKeys(prev, next *chainKey, link *export.ExportEntry, now time.Time) err
 
 // linksInLedger checks that each key chain link is the ledger's entry at
 // its serial: beyond the head there is none, and within the entries the
-// digest carries it must be the one there.
+// digest carries it must be the one there; and that each rekey entry
+// carried is a link of the chain.
 func linksInLedger(ex *export.Export, base directory.Head) error {
+	linked := map[int64]bool{}
+	for _, k := range ex.Chain.Keys {
+		if k.Link != nil {
+			linked[k.Link.Seq] = true
+		}
+	}
+	for _, e := range ex.Chain.Entries {
+		if e.Op == directory.OpRekey && !linked[e.Seq] {
+			return finding(hintBroken, "entry %d is a directory.rekey entry, but the key chain has no key it links: the chain was cut short", e.Seq)
+		}
+	}
 	for _, k := range ex.Chain.Keys {
 		l := k.Link
 		switch {

@@ -1,6 +1,7 @@
 package digest_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -171,5 +172,54 @@ func TestCheckOldKeyAfterRekey(t *testing.T) {
 	})
 	if got, err := digest.Check(data, sig, digest.CheckOptions{Pin: f.pin, Last: &f.head1, Now: jobNow}); err == nil || !strings.Contains(err.Error(), "directory.json says the directory key is "+old.Fingerprint()) {
 		t.Errorf("directory.json naming the old key: %+v, %v", got, err)
+	}
+}
+
+// Whoever holds a key the directory moved past can send a digest whose
+// chain lists that key only (the rekey and a revocation left out),
+// signing the entries after the rekey: with the signer of the digest
+// seen last recorded (--last SERIAL:HEAD:FPR), a chain that has another
+// key in force at that serial is refused; a rekey entry carried but not
+// in the chain is refused (review r2, finding 2).
+func TestCheckLastSigner(t *testing.T) {
+	f := newChainFixture(t)
+	old := f.j.Secret
+	next := newKey(t, "next")
+	// The member saw the digest at 6, the rekey, signed by next.
+	data, sig := edit(t, f.next, next, rekeyTo(t, f, next, 6, nil, next, old, next))
+	got, err := digest.Check(data, sig, digest.CheckOptions{Pin: f.pin, Last: &f.head1, LastSigner: old.Fingerprint(), Now: jobNow})
+	if err != nil || got.Signer != next.Fingerprint() {
+		t.Fatalf("the genuine handover, last seen signed by the old key: %+v, %v", got, err)
+	}
+	ex, _ := export.ParseJSON(bytes.NewReader(data))
+	at6 := directory.Head{Serial: 6, Hash: ex.Chain.Entries[1].Hash}
+	if _, err := digest.Check(data, sig, digest.CheckOptions{Pin: f.pin, Last: &at6, LastSigner: next.Fingerprint(), Now: jobNow}); err != nil {
+		t.Fatalf("the genuine digest, the new key recorded at 6: %v", err)
+	}
+	// The old key's holder: entry 7 signed by the old key, the chain
+	// cut at the old key.
+	cut := func(keepRekey bool) func(*export.Export) {
+		return func(e *export.Export) {
+			rekeyTo(t, f, next, 6, nil, old, old, next)(e)
+			e.Chain.Keys = e.Chain.Keys[:len(e.Chain.Keys)-1]
+			e.Directory.KeyFingerprint = old.Fingerprint()
+			if !keepRekey { // the digest starts after the rekey
+				e.Chain.PrevSerial, e.Chain.PrevHead = 6, e.Chain.Entries[1].Hash
+				e.Chain.Entries = e.Chain.Entries[2:]
+			}
+		}
+	}
+	forged, forgedSig := edit(t, f.next, old, cut(false))
+	if got, err := digest.Check(forged, forgedSig, digest.CheckOptions{Pin: f.pin, Last: &at6, Now: jobNow}); err != nil {
+		t.Fatalf("the limit: --last without the key lets the cut chain pass (if this is refused now, update the docs): %+v, %v", got, err)
+	}
+	if got, err := digest.Check(forged, forgedSig, digest.CheckOptions{Pin: f.pin, Last: &at6, LastSigner: next.Fingerprint(), Now: jobNow}); err == nil ||
+		!strings.Contains(err.Error(), "the key in force at serial 6 you saw last was "+next.Fingerprint()+", but this digest's chain has "+old.Fingerprint()) {
+		t.Errorf("a chain cut short, the new key recorded: %+v, %v", got, err)
+	}
+	forged, forgedSig = edit(t, f.next, old, cut(true))
+	if got, err := digest.Check(forged, forgedSig, digest.CheckOptions{Pin: f.pin, Last: &f.head1, Now: jobNow}); err == nil ||
+		!strings.Contains(err.Error(), "entry 6 is a directory.rekey entry, but the key chain has no key it links") {
+		t.Errorf("a chain cut short, the rekey entry carried: %+v, %v", got, err)
 	}
 }
