@@ -311,24 +311,49 @@ func TestReadmeCheckPy(t *testing.T) {
 	changed, _ := edit(t, f.next, f.j.Secret, func(e *export.Export) {
 		e.Chain.Entries[1].Payload = strings.Replace(e.Chain.Entries[1].Payload, "IIS", "IlS", 1)
 	})
+	skipped, _ := edit(t, f.next, f.j.Secret, func(e *export.Export) {
+		e.Chain.Entries = append(e.Chain.Entries[:1:1], e.Chain.Entries[2:]...)
+	})
+	serial, _ := edit(t, f.next, f.j.Secret, func(e *export.Export) { e.Serial++ })
+	// Entry 6 erased, "covered" by an erase entry before it (5).
+	erasedBefore, _ := edit(t, f.next, f.j.Secret, func(e *export.Export) {
+		e.Chain.Entries[0].Op, e.Chain.Entries[0].Payload = "contact.erase", `{"redacts":[6]}`
+		e.Chain.Entries[1].Payload = ""
+		prev := e.Chain.PrevHead // chained again: only signatures tell
+		for i := range e.Chain.Entries {
+			x := &e.Chain.Entries[i]
+			x.PrevHash = prev
+			h, _ := x.Hashed()
+			x.Hash, prev = h.Hash(), h.Hash()
+		}
+		e.Head = prev
+	})
+	next := newKey(t, "next")
+	rekeyed, _ := edit(t, f.next, next, rekeyTo(t, f, next, 6, nil, next, f.j.Secret, next))
 	for _, c := range []struct {
 		name string
 		data []byte
 		last directory.Head
+		fpr  string
 		want string
 	}{
-		{"good", f.next, f.head1, fmt.Sprintf("ok serial %d head %s extends %d %s\n", f.head2.Serial, f.head2.Hash, f.head1.Serial, f.head1.Hash)},
-		{"first", f.first, directory.Head{Serial: 1, Hash: firstHash(t, f.first)}, fmt.Sprintf("ok serial %d head %s", f.head1.Serial, f.head1.Hash)},
-		{"changed entry", changed, f.head1, "FAILED: entry 6 does not hash to its hash"},
-		{"fork", f.next, directory.Head{Serial: f.head1.Serial, Hash: strings.Repeat("ab", 32)}, "FAILED: fork"},
-		{"replay", f.first, f.head2, "FAILED: rollback or replay"},
+		{"good", f.next, f.head1, f.pin, fmt.Sprintf("ok serial %d head %s extends %d %s\n", f.head2.Serial, f.head2.Hash, f.head1.Serial, f.head1.Hash)},
+		{"first", f.first, directory.Head{Serial: 1, Hash: firstHash(t, f.first)}, f.pin, fmt.Sprintf("ok serial %d head %s", f.head1.Serial, f.head1.Hash)},
+		{"changed entry", changed, f.head1, f.pin, "FAILED: entry 6 does not hash to its hash"},
+		{"fork", f.next, directory.Head{Serial: f.head1.Serial, Hash: strings.Repeat("ab", 32)}, f.pin, "FAILED: fork"},
+		{"replay", f.first, f.head2, f.pin, "FAILED: rollback or replay"},
+		{"another key", f.next, f.head1, next.Fingerprint(), "FAILED: the directory key is not your pinned key"},
+		{"entry skipped", skipped, f.head1, f.pin, "FAILED: entries missing: after serial 5 comes entry 7"},
+		{"serial not the last entry", serial, f.head1, f.pin, "FAILED: the entries do not end at the head"},
+		{"erased before its erase", erasedBefore, f.head1, f.pin, "FAILED: entry 6 was erased, but no contact.erase after it covers it"},
+		{"rekey", rekeyed, f.head1, next.Fingerprint(), "FAILED: entry 6 replaces the directory key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			file := filepath.Join(dir, c.name+".json")
 			if err := os.WriteFile(file, c.data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(py, script, file, strconv.FormatInt(c.last.Serial, 10), c.last.Hash).CombinedOutput()
+			out, err := exec.Command(py, script, file, strconv.FormatInt(c.last.Serial, 10), c.last.Hash, c.fpr).CombinedOutput()
 			if strings.HasPrefix(c.want, "ok") != (err == nil) || !strings.Contains(string(out), c.want) {
 				t.Errorf("check.py: %v: %s, want %q", err, out, c.want)
 			}

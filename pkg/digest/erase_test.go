@@ -108,14 +108,14 @@ func TestCheckErased(t *testing.T) {
 	}{
 		{"erased", data, "ok serial 6 "},
 		{"tombstone", tombstone, "ok serial 6 "},
-		{"uncovered", uncovered, "FAILED: entry 5 was erased, but no contact.erase covers it"},
+		{"uncovered", uncovered, "FAILED: entry 5 was erased, but no contact.erase after it covers it"},
 		{"no digest", noDigest, "FAILED: entry 5 does not hash to its hash"},
 	} {
 		file := filepath.Join(dir, c.name+".json")
 		if err := os.WriteFile(file, c.data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(py, script, file, strconv.FormatInt(head1.Serial, 10), head1.Hash).CombinedOutput()
+		out, err := exec.Command(py, script, file, strconv.FormatInt(head1.Serial, 10), head1.Hash, j.Secret.Fingerprint()).CombinedOutput()
 		if strings.HasPrefix(c.want, "ok") != (err == nil) || !strings.Contains(string(out), c.want) {
 			t.Errorf("check.py %s: %v: %s, want %q", c.name, err, out, c.want)
 		}
