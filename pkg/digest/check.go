@@ -67,11 +67,13 @@ const hintRepin = "get the directory key's fingerprint out of band (from the ope
 // Check checks a digest's directory.json (data) and its detached
 // signature (sig, directory.json.asc) as a member can, without the
 // directory's database: the key chain is walked from the pinned key
-// (walkKeys), the signature must be by a key it reaches, every ledger
-// entry the JSON carries must hash to its hash and chain from the
-// previous digest's head to the new head, and the head must extend
-// opts.Last (no fork, no rollback, no replay of an older digest). A
-// finding is a *CheckError.
+// (walkKeys) to its end, the signature must be by that last key (the
+// one directory.json names), every ledger entry the JSON carries must
+// hash to its hash and chain from the previous digest's head to the new
+// head, and the head must extend opts.Last (no fork, no rollback, no
+// replay of an older digest), with opts.LastSigner in force there. It
+// covers directory.json and its signature only, not the mail around
+// them. A finding is a *CheckError.
 func Check(data, sig []byte, opts CheckOptions) (*Checked, error) {
 	now := opts.Now
 	if now.IsZero() {
