@@ -223,3 +223,42 @@ func TestCheckLastSigner(t *testing.T) {
 		t.Errorf("a chain cut short, the rekey entry carried: %+v, %v", got, err)
 	}
 }
+
+// A first digest checked with the later key pinned: entries before the
+// pinned key's serial are covered by the hash chain up to the link,
+// which the pinned key signed; changing one and chaining and signing
+// again with the old key is refused (review r2, finding 5).
+func TestCheckBeforePinnedKey(t *testing.T) {
+	f := newChainFixture(t)
+	old := f.j.Secret
+	next := newKey(t, "next")
+	data, sig := edit(t, f.next, next, rekeyTo(t, f, next, 6, nil, next, old, next))
+	if _, err := digest.Check(data, sig, digest.CheckOptions{Pin: next.Fingerprint(), Now: jobNow}); err != nil {
+		t.Fatalf("the genuine digest, the new key pinned: %v", err)
+	}
+	forged, forgedSig := edit(t, data, next, func(e *export.Export) {
+		prev := e.Chain.PrevHead
+		for i := range e.Chain.Entries {
+			x := &e.Chain.Entries[i]
+			if x.Seq == 5 {
+				x.Payload = strings.Replace(x.Payload, "NIC.br", "FORGED", 1)
+			}
+			x.PrevHash = prev
+			h, _ := x.Hashed()
+			x.Hash, prev = h.Hash(), h.Hash()
+			if x.Seq == 5 {
+				s, err := old.Sign(directory.SignedText(x.Seq, x.Hash))
+				if err != nil {
+					t.Fatal(err)
+				}
+				x.Sig = s
+			}
+		}
+		e.Head = prev
+		link := e.Chain.Entries[1]
+		e.Chain.Keys[len(e.Chain.Keys)-1].Link = &link
+	})
+	if got, err := digest.Check(forged, forgedSig, digest.CheckOptions{Pin: next.Fingerprint(), Now: jobNow}); err == nil || !strings.Contains(err.Error(), "entry 6 is not signed by the directory key "+next.Fingerprint()) {
+		t.Errorf("an entry before the pinned key changed: %+v, %v", got, err)
+	}
+}
