@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,18 +27,143 @@ const MaxEraseReason = 200
 // payload (and evidence) it erased, those whose evidence only it
 // erased, and why.
 type Erasure struct {
-	IDs      []int64 `json:"ids"`
-	Redacts  []int64 `json:"redacts"`
-	Evidence []int64 `json:"evidence"`
-	Reason   string  `json:"reason"`
+	IDs     []int64 `json:"ids"`
+	Redacts []int64 `json:"redacts"`
+	// Entries says, of each entry of Redacts in turn, what is kept of it
+	// and whom it was about (Covers checks an erased entry against it).
+	Entries  []ErasedEntry `json:"entries"`
+	Evidence []int64       `json:"evidence"`
+	Reason   string        `json:"reason"`
+}
+
+// ErasedEntry is what a contact.erase entry records of an entry whose
+// payload it erases: its operation, the contact it was about (one of
+// the erasure's ids), its version, its hash, and Fields, the digest of
+// what it keeps once erased (ErasedFields), so that nothing of it can
+// be changed afterwards, not even in a version 1 tombstone, whose hash
+// cannot be recomputed.
+type ErasedEntry struct {
+	Seq     int64  `json:"seq"`
+	Op      string `json:"op"`
+	Contact int64  `json:"contact"`
+	Version int    `json:"version"`
+	Hash    string `json:"hash"`
+	Fields  string `json:"fields"`
+}
+
+// erasableOps are the operations whose payload an erasure erases: the
+// only ones that hold a contact's data, each about one contact.
+var erasableOps = []string{opContactAdd, opContactUpdate, opContactRemove, opKeySet, opKeyRefresh}
+
+// entryContact is the contact an entry of an erasable operation is
+// about (a contact.add: the contact it adds, whose id is its serial).
+func entryContact(seq int64, op, payload string) (int64, bool) {
+	switch op {
+	case opContactAdd:
+		return seq, true
+	case opContactUpdate:
+		var c Contact
+		if decodeStrict(payload, &c) != nil {
+			return 0, false
+		}
+		return c.ID, true
+	case opContactRemove:
+		var c contactRemovePayload
+		if decodeStrict(payload, &c) != nil {
+			return 0, false
+		}
+		return c.ID, true
+	case opKeySet, opKeyRefresh:
+		var c keySetPayload
+		if decodeStrict(payload, &c) != nil {
+			return 0, false
+		}
+		return c.ID, true
+	}
+	return 0, false
+}
+
+// ErasedFields is the hex SHA-256 of what an erased entry keeps besides
+// its hash: over "ccdir erased entry\x00", its serial (8 bytes big
+// endian), then time, actor, op, prev_hash and the evidence's SHA-256
+// (its 32 bytes, or nothing), each preceded by its length as 8 bytes
+// big endian.
+func ErasedFields(h *HashedEntry) string {
+	d := sha256.New()
+	d.Write([]byte("ccdir erased entry\x00"))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(h.Seq))
+	d.Write(n[:])
+	for _, f := range [][]byte{[]byte(h.Time), []byte(h.Actor), []byte(h.Op), []byte(h.PrevHash), h.EvidenceSHA256} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		d.Write(n[:])
+		d.Write(f)
+	}
+	return hex.EncodeToString(d.Sum(nil))
+}
+
+func versionOf(v int) int { return max(v, entryV1) }
+
+// Covers checks an entry whose payload the erasure erases, given what
+// its hash covers and its hash, against what the erasure recorded of
+// it: the same operation, version, hash and kept fields, and (where the
+// payload is still at hand, as in an earlier copy) about the contact it
+// names. It is the one rule of verify, ccdir check (digest.Check) and
+// the README's check.py.
+func (p *Erasure) Covers(h *HashedEntry, hash string) error {
+	i := slices.Index(p.Redacts, h.Seq)
+	if i < 0 {
+		return fmt.Errorf("the contact.erase does not name entry %d", h.Seq)
+	}
+	r := p.Entries[i]
+	switch {
+	case r.Op != h.Op:
+		return fmt.Errorf("the contact.erase erased a %s as entry %d, not a %s", r.Op, h.Seq, h.Op)
+	case r.Version != versionOf(h.Version):
+		return fmt.Errorf("the contact.erase erased entry %d of version %d, not %d", h.Seq, r.Version, versionOf(h.Version))
+	case !strings.EqualFold(r.Hash, hash):
+		return fmt.Errorf("the contact.erase erased entry %d with hash %.16s…, not %.16s…", h.Seq, r.Hash, hash)
+	case !strings.EqualFold(r.Fields, ErasedFields(h)):
+		return fmt.Errorf("entry %d's time, actor, operation, previous hash or evidence digest is not what the contact.erase erased", h.Seq)
+	}
+	if h.Payload != "" {
+		if id, ok := entryContact(h.Seq, h.Op, h.Payload); !ok || id != r.Contact {
+			return fmt.Errorf("entry %d is not about contact %d, whom the contact.erase says it was about", h.Seq, r.Contact)
+		}
+	}
+	return nil
 }
 
 // check refuses an erase payload that could not have been written by
 // Tx.Erase at serial seq: serials after the genesis and before seq, in
-// order, each once.
+// order, each once; each entry erased an erasable operation about one
+// of the contacts erased (a contact.add: the contact it adds).
 func (p *Erasure) check(seq int64) error {
 	if len(p.IDs) == 0 || p.Reason == "" {
 		return errors.New("contact.erase without contacts or reason")
+	}
+	if len(p.Entries) != len(p.Redacts) {
+		return errors.New("contact.erase does not record every entry it redacts")
+	}
+	for i, r := range p.Entries {
+		switch {
+		case r.Seq != p.Redacts[i]:
+			return fmt.Errorf("contact.erase records entry %d for entry %d", r.Seq, p.Redacts[i])
+		case !slices.Contains(erasableOps, r.Op):
+			return fmt.Errorf("contact.erase erases entry %d, a %s: only a contact's own entries (%s) can be erased", r.Seq, r.Op, strings.Join(erasableOps, ", "))
+		case !slices.Contains(p.IDs, r.Contact):
+			return fmt.Errorf("contact.erase erases entry %d, about contact %d, which it does not erase", r.Seq, r.Contact)
+		case r.Op == opContactAdd && r.Contact != r.Seq:
+			return fmt.Errorf("contact.erase erases entry %d, a contact.add, as about contact %d", r.Seq, r.Contact)
+		case r.Version != entryV1 && r.Version != entryV2:
+			return fmt.Errorf("contact.erase erases entry %d of version %d", r.Seq, r.Version)
+		}
+	}
+	// A person erased is erased whole, from the entry that added them.
+	for _, id := range p.IDs {
+		if !slices.ContainsFunc(p.Entries, func(r ErasedEntry) bool { return r.Op == opContactAdd && r.Seq == id }) {
+			return fmt.Errorf("contact.erase erases contact %d, but not the contact.add that added it", id)
+		}
 	}
 	seen := map[int64]bool{}
 	for _, list := range [][]int64{p.Redacts, p.Evidence} {
@@ -97,6 +225,9 @@ func applyErase(ctx context.Context, db execer, e *Entry) error {
 type cover struct {
 	payloadBy, evidenceBy int64
 	reason                string
+	erasure               *Erasure // the one of payloadBy
+	refusedBy             int64    // a contact.erase that names it but is refused
+	refusal               error    // why
 }
 
 // Redaction is an entry a contact.erase entry erased: its payload and
@@ -136,12 +267,23 @@ func eraseCover(ctx context.Context, q queryer) (map[int64]cover, error) {
 		}
 		p, err := (&Entry{Seq: seq, Op: opContactErase, Payload: payload}).Erasure()
 		if err != nil {
-			continue // the replay refuses it at its serial
+			// It covers nothing, and the replay refuses it at its
+			// serial; the entries it names say why.
+			var named Erasure
+			if json.Unmarshal([]byte(payload), &named) == nil {
+				for _, s := range named.Redacts {
+					if c := out[s]; c.refusedBy == 0 {
+						c.refusedBy, c.refusal = seq, err
+						out[s] = c
+					}
+				}
+			}
+			continue
 		}
 		for _, s := range p.Redacts {
 			c := out[s]
 			if c.payloadBy == 0 {
-				c.payloadBy, c.reason = seq, p.Reason
+				c.payloadBy, c.reason, c.erasure = seq, p.Reason, p
 			}
 			out[s] = c
 		}
@@ -163,6 +305,8 @@ func eraseCover(ctx context.Context, q queryer) (map[int64]cover, error) {
 // reports whether the entry's effect is dropped from the replay.
 func checkCover(e *Entry, c cover) (dropped bool, err error) {
 	switch {
+	case e.Redacted() && c.payloadBy == 0 && c.refusedBy != 0:
+		return false, fmt.Errorf("its payload was erased, but entry %d, the contact.erase naming it, is refused (%v): tampering", c.refusedBy, c.refusal)
 	case e.Redacted() && c.payloadBy == 0:
 		return false, errors.New("its payload was erased, but no contact.erase entry covers it: tampering")
 	case e.EvidenceErased() && c.payloadBy == 0 && c.evidenceBy == 0:
@@ -171,6 +315,12 @@ func checkCover(e *Entry, c cover) (dropped bool, err error) {
 		return false, fmt.Errorf("entry %d (contact.erase) erased it, but it still holds its payload, salt or evidence", c.payloadBy)
 	case c.evidenceBy != 0 && len(e.Evidence) > 0:
 		return false, fmt.Errorf("entry %d (contact.erase) erased its evidence, but it still holds it", c.evidenceBy)
+	}
+	if c.payloadBy != 0 {
+		h := Hashed(e)
+		if err := c.erasure.Covers(&h, e.Hash); err != nil {
+			return false, fmt.Errorf("%v (erased by entry %d): tampering", err, c.payloadBy)
+		}
 	}
 	return c.payloadBy != 0, nil
 }
@@ -184,6 +334,9 @@ func (s *Store) Redactions(ctx context.Context) ([]Redaction, error) {
 	}
 	out := make([]Redaction, 0, len(covers))
 	for seq, c := range covers {
+		if c.payloadBy == 0 && c.evidenceBy == 0 {
+			continue // named only by an erasure that is refused
+		}
 		r := Redaction{Seq: seq, By: c.payloadBy, Reason: c.reason, Payload: c.payloadBy != 0}
 		if !r.Payload {
 			r.By = c.evidenceBy
@@ -324,6 +477,7 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 		return nil, err
 	}
 	var all []row
+	contactOf := map[int64]int64{}
 	people := map[int64]*person{}
 	of := func(id int64) *person {
 		if people[id] == nil {
@@ -340,6 +494,9 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 		all = append(all, r)
 		if r.payload == "" {
 			continue // erased already
+		}
+		if id, ok := entryContact(r.seq, r.op, r.payload); ok {
+			contactOf[r.seq] = id
 		}
 		switch r.op {
 		case opContactAdd, opContactUpdate:
@@ -433,7 +590,18 @@ func (t *Tx) Erase(email, reason string) (*Erased, error) {
 			er.Evidence = append(er.Evidence, r.seq)
 		}
 	}
-	if err := t.append(opContactErase, Erasure{IDs: er.IDs, Redacts: nonNil(er.Redacted), Evidence: nonNil(er.Evidence), Reason: reason}); err != nil {
+	recs := []ErasedEntry{}
+	for _, seq := range er.Redacted {
+		e, err := t.entry(seq)
+		if err != nil {
+			return nil, err
+		}
+		// What it keeps once erased: its hash, and ErasedFields of it.
+		h := Hashed(e)
+		h.Payload, h.Salt, h.PayloadDigest = "", "", e.PayloadSum()
+		recs = append(recs, ErasedEntry{Seq: seq, Op: e.Op, Contact: contactOf[seq], Version: versionOf(e.Version), Hash: e.Hash, Fields: ErasedFields(&h)})
+	}
+	if err := t.append(opContactErase, Erasure{IDs: er.IDs, Redacts: nonNil(er.Redacted), Entries: recs, Evidence: nonNil(er.Evidence), Reason: reason}); err != nil {
 		return nil, err
 	}
 	er.Entry = t.head.Serial
@@ -539,21 +707,9 @@ func nonNil(s []int64) []int64 {
 // redact erases the payload (and salt and evidence) of the entry seq, or
 // its evidence only, keeping the digests its hash covers.
 func (t *Tx) redact(seq int64, payload bool) error {
-	var e Entry
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+entryColumns+` FROM ledger WHERE seq = ?`, seq)
+	e, err := t.entry(seq)
 	if err != nil {
 		return err
-	}
-	ok := rows.Next()
-	if ok {
-		err = scanEntry(rows, &e)
-	}
-	rows.Close()
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("erase: no ledger entry %d", seq)
 	}
 	null := func(s string) any {
 		if s == "" {
@@ -569,6 +725,27 @@ func (t *Tx) redact(seq int64, payload bool) error {
 	_, err = t.tx.ExecContext(t.ctx, `UPDATE ledger SET payload = '', salt = NULL, evidence = NULL, payload_digest = ?, evidence_digest = ? WHERE seq = ?`,
 		null(e.PayloadSum()), ev, seq)
 	return err
+}
+
+// entry reads the ledger entry seq.
+func (t *Tx) entry(seq int64) (*Entry, error) {
+	var e Entry
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+entryColumns+` FROM ledger WHERE seq = ?`, seq)
+	if err != nil {
+		return nil, err
+	}
+	ok := rows.Next()
+	if ok {
+		err = scanEntry(rows, &e)
+	}
+	rows.Close()
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("erase: no ledger entry %d", seq)
+	}
+	return &e, nil
 }
 
 // Scrub removes from the database file what deleted rows left behind

@@ -59,7 +59,7 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 func (s *Store) VerifyReport(ctx context.Context, fpr string, verify VerifyFunc) (Report, error) {
 	var rep Report
 	head, err := s.verifyHead(ctx, fpr, verify, replayChecks{allSigs: true, evidence: s.opts.Evidence, evidenceID: s.opts.EvidenceID, asked: s.opts.Asked,
-		keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures, fingerprints: s.opts.Fingerprints,
+		keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures,
 		unchecked: func(e *VerifyError) { rep.Unchecked = append(rep.Unchecked, e) }})
 	rep.Head = head
 	return rep, err
@@ -229,7 +229,7 @@ func (s *Store) replayInto(ctx context.Context, q queryer, fpr string, verify Ve
 		return err
 	}
 	r := &replayed{fpr: fpr, db: fresh, tx: ftx}
-	if r.head, err = replay(ctx, q, ftx, fpr, verify, replayChecks{after: after, keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures, fingerprints: s.opts.Fingerprints}); err != nil {
+	if r.head, err = replay(ctx, q, ftx, fpr, verify, replayChecks{after: after, keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures}); err != nil {
 		r.close()
 		return err
 	}
@@ -585,9 +585,6 @@ type replayChecks struct {
 	// (Options.KeyVerifier, Options.SplitSignatures).
 	keyVerifier KeyVerifierFunc
 	split       SplitFunc
-	// fingerprints (Options.Fingerprints), if set, also checks that a
-	// directory.key copy keeps the subkeys (keyNames).
-	fingerprints func(armored string) ([]string, error)
 	// asked, if set, finds the member's mail behind entries that
 	// applied a change which waited, checked as a member's entry is.
 	asked AskedFunc
@@ -716,10 +713,11 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	workers := max(1, runtime.GOMAXPROCS(0))
 	actors := newActorCheck(rc)
 	rk := &replayKeys{fpr: strings.ToUpper(fpr), verify: verify, parse: rc.keyVerifier}
-	chain := chainWalk{check: &keyNames{parse: rc.keyVerifier, fprs: rc.fingerprints}}
+	var chain chainWalk
 	chainBroken := false
 	var lastRekey int64
 	var headSig []byte
+	var firstV2 int64 // the first entry of version 2: versions never go down
 	flush := func() error {
 		// Follow the chain of keys through the batch, in order, to know
 		// who signs each entry; what is wrong with it is told in order
@@ -791,6 +789,11 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 			}
 			if e.PrevHash != prev {
 				return bad("previous hash %.16s… does not match the hash of entry %d (%.16s…)", e.PrevHash, e.Seq-1, prev)
+			}
+			if e.Version >= entryV2 && firstV2 == 0 {
+				firstV2 = e.Seq
+			} else if e.Version < entryV2 && firstV2 != 0 {
+				return bad("an entry of version 1 after entry %d of version 2: versions never go down", firstV2)
 			}
 			// An entry a contact.erase covers is as the erasure left it, and
 			// its effect is not replayed; a version 1 tombstone keeps a

@@ -36,7 +36,11 @@ naming them, and nothing is written. Everything that identifies the person
 is erased.
 
 One signed ledger entry (contact.erase) names the contacts by id, the entries
-it redacts and REASON, and deletes the contact and its roles. Every earlier
+it redacts (each with its operation, the contact it was about, its version,
+its hash and a digest of what it keeps) and REASON, and deletes the contact
+and its roles. Only a contact's own entries can be erased; verify and
+ccdir check refuse an erasure of any other, and an erased entry that is not
+as the erasure recorded it. Every earlier
 entry about them (added, updated, removed, its key set or refreshed) loses its
 payload and evidence: an entry of version 2 keeps the salted digests its hash
 covers, so the hash still recomputes; an older entry (version 1) becomes a

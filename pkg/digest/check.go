@@ -304,7 +304,7 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 	// What the contact.erase entries among them erased: an erased payload
 	// is accepted only where one covers it (a person's data erased under
 	// data-protection law); each erase entry is itself hashed in turn.
-	erased := map[int64]int64{}
+	erased := map[int64]*directory.Erasure{}
 	for i := range ch.Entries {
 		e := &ch.Entries[i]
 		er, err := (&directory.Entry{Seq: e.Seq, Op: e.Op, Payload: e.Payload}).Erasure()
@@ -312,9 +312,10 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 			continue // one that does not parse covers nothing
 		}
 		for _, s := range er.Redacts {
-			erased[s] = e.Seq
+			erased[s] = er
 		}
 	}
+	var firstV2 int64 // versions never go down
 	prev := base
 	for i := range ch.Entries {
 		e := &ch.Entries[i]
@@ -328,8 +329,17 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 		if err != nil {
 			return base, finding(hintBroken, "%v", err)
 		}
-		if by := erased[e.Seq]; e.Payload == "" && (by == 0 || by < e.Seq) {
+		if h.Version >= 2 && firstV2 == 0 {
+			firstV2 = e.Seq
+		} else if h.Version < 2 && firstV2 != 0 {
+			return base, finding(hintBroken, "entry %d is of version 1, after entry %d of version 2: versions never go down", e.Seq, firstV2)
+		}
+		if by := erased[e.Seq]; e.Payload == "" && by == nil {
 			return base, finding(hintBroken, "entry %d was erased, but no contact.erase entry after it covers it", e.Seq)
+		} else if e.Payload == "" {
+			if err := by.Covers(&h, e.Hash); err != nil {
+				return base, finding(hintBroken, "entry %d was erased, but not as the contact.erase covering it says: %v", e.Seq, err)
+			}
 		}
 		// A version 1 entry erased (a tombstone) keeps a hash that cannot
 		// be recomputed: the next entry's prev_hash and the signatures

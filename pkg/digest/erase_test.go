@@ -18,8 +18,10 @@ import (
 // TestCheckErased: a digest after a contact erase carries the erased
 // entries without their payload and the contact.erase entry covering
 // them; Check and the README's check.py pass it (a version 2 entry by the
-// digest it keeps, a version 1 tombstone by its stored hash), and refuse
-// an erased entry nothing covers and an erased entry without its digest.
+// digest it keeps), and refuse an erased entry nothing covers, an erased
+// entry without its digest, one relabelled a version 1 tombstone or with
+// its time changed, and an erasure of another contact's or a member's
+// entry (review r3 findings 2 and 3).
 func TestCheckErased(t *testing.T) {
 	ctx := context.Background()
 	tr, err := outbox.NewTransport("maildir:"+t.TempDir(), outbox.TransportOptions{})
@@ -63,11 +65,24 @@ func TestCheckErased(t *testing.T) {
 	if _, err := digest.Check(data, sig, opts); err != nil {
 		t.Fatalf("check of the digest after the erasure: %v", err)
 	}
+	// Review r3 finding 2: an erased version 2 entry relabelled as a
+	// version 1 tombstone, or with its time changed.
 	tombstone, tsig := edit(t, data, j.Secret, func(e *export.Export) {
 		e.Chain.Entries[0].Version, e.Chain.Entries[0].PayloadDigest = 1, ""
 	})
-	if _, err := digest.Check(tombstone, tsig, opts); err != nil {
-		t.Fatalf("check with a version 1 tombstone: %v", err)
+	retimed, rsig := edit(t, data, j.Secret, func(e *export.Export) { e.Chain.Entries[0].Time = "2020-01-01T00:00:00Z" })
+	// Review r3 finding 3: an erasure recording an entry as about a
+	// contact it does not erase, or erasing a member's entry.
+	other, osig := edit(t, data, j.Secret, func(e *export.Export) {
+		e.Chain.Entries[1].Payload = strings.Replace(e.Chain.Entries[1].Payload, `"seq":5,"op":"contact.update","contact":3`, `"seq":5,"op":"contact.update","contact":4`, 1)
+	})
+	member, msig := edit(t, data, j.Secret, func(e *export.Export) {
+		e.Chain.Entries[1].Payload = strings.Replace(e.Chain.Entries[1].Payload, `"seq":3,"op":"contact.add"`, `"seq":3,"op":"member.add"`, 1)
+	})
+	for _, d := range [][]byte{other, member} {
+		if string(d) == string(data) {
+			t.Fatal("the erase payload was not edited")
+		}
 	}
 	uncovered, usig := edit(t, data, j.Secret, func(e *export.Export) {
 		e.Chain.Entries[1].Payload = strings.Replace(e.Chain.Entries[1].Payload, `"redacts":[3,5]`, `"redacts":[3]`, 1)
@@ -80,6 +95,10 @@ func TestCheckErased(t *testing.T) {
 	}{
 		{"uncovered", uncovered, usig, "entry 5 was erased, but no contact.erase entry after it covers it"},
 		{"no digest", noDigest, nsig, "entry 5 does not hash to its hash"},
+		{"tombstone", tombstone, tsig, "entry 5 was erased, but not as the contact.erase covering it says: the contact.erase erased entry 5 of version 2, not 1"},
+		{"retimed", retimed, rsig, "entry 5's time, actor, operation, previous hash or evidence digest is not what the contact.erase erased"},
+		{"other", other, osig, "entry 5 was erased, but no contact.erase entry after it covers it"},
+		{"member", member, msig, "entry 5 was erased, but no contact.erase entry after it covers it"},
 	} {
 		if _, err := digest.Check(c.data, c.sig, opts); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
@@ -107,7 +126,10 @@ func TestCheckErased(t *testing.T) {
 		want string
 	}{
 		{"erased", data, "ok serial 6 "},
-		{"tombstone", tombstone, "ok serial 6 "},
+		{"tombstone", tombstone, "FAILED: entry 5 was erased, but no contact.erase after it covers it"},
+		{"retimed", retimed, "FAILED: entry 5 was erased, but no contact.erase after it covers it"},
+		{"other", other, "FAILED: entry 6 erases another's entry 5"},
+		{"member", member, "FAILED: entry 6 erases another's entry 3"},
 		{"uncovered", uncovered, "FAILED: entry 5 was erased, but no contact.erase after it covers it"},
 		{"no digest", noDigest, "FAILED: entry 5 does not hash to its hash"},
 	} {

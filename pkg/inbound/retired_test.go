@@ -32,9 +32,7 @@ func TestRetiredKeyDecrypts(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	old := w.dir
-	// Made before the rekey entry (the store's clock: a week before
-	// corpusNow): a replay reads the new key as it stood then.
-	next, err := keys.Successor(old, keys.KeySpec{Now: corpusNow.Add(-8 * 24 * time.Hour)})
+	next, err := keys.Successor(old, keys.KeySpec{Now: corpusNow.Add(-48 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
