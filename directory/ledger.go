@@ -498,9 +498,46 @@ type ChainKey struct {
 
 // chainWalk follows the chain of directory keys through the ledger, one
 // entry at a time, in ledger order: the one reading of the genesis and
-// rekey payloads for the chain (replay, KeyChain).
+// rekey payloads for the chain (replay, KeyChain), and, with check set
+// (replay), of the directory.key entries' copies of the current key.
 type chainWalk struct {
 	keys []ChainKey
+	// check, if set, checks every armored key the ledger names against
+	// the fingerprint it names it by; latest is the current key's
+	// latest copy (its entry's, or a directory.key entry's since).
+	check  *keyNames
+	latest string
+}
+
+// keyNames checks an armored directory key a ledger entry gives (the
+// genesis's, a rekey's new key, a directory.key copy) on replay: it must
+// parse as exactly one public key (Options.KeyVerifier: no secret
+// material) whose primary fingerprint is the one the ledger names, so
+// that the state's public_key, which HELP replies and digests attach,
+// is the key that signs. Options.Fingerprints, if set, also checks that
+// a copy keeps every subkey (keptSubkeys, as a contact key refresh).
+type keyNames struct {
+	parse KeyVerifierFunc
+	fprs  func(armored string) ([]string, error)
+}
+
+// named checks that armored, given by entry e, is key fpr.
+func (k *keyNames) named(e *Entry, what, fpr, armored string) error {
+	if k.parse == nil {
+		if e.Op == opDirectoryKey {
+			return errors.New("its copy of the directory key cannot be checked without a key parser (Options.KeyVerifier)")
+		}
+		return nil
+	}
+	at, _ := time.Parse(time.RFC3339, e.Time) // a bad time is named by replay
+	got, _, err := k.parse(armored, at)
+	if err != nil {
+		return fmt.Errorf("%s %s: its public key cannot be read: %v", what, strings.ToUpper(fpr), err)
+	}
+	if !strings.EqualFold(got, fpr) {
+		return fmt.Errorf("%s %s, but the public key it gives is %s", what, strings.ToUpper(fpr), strings.ToUpper(got))
+	}
+	return nil
 }
 
 // current is the key the entries signed now must be signed by; nil
@@ -524,7 +561,13 @@ func (w *chainWalk) step(e *Entry) error {
 		if err := decodeStrict(e.Payload, &g); err != nil {
 			return fmt.Errorf("genesis: %v", err)
 		}
+		if w.check != nil {
+			if err := w.check.named(e, "genesis names directory key", g.KeyFingerprint, g.PublicKey); err != nil {
+				return err
+			}
+		}
 		w.keys = append(w.keys, ChainKey{Fingerprint: strings.ToUpper(g.KeyFingerprint), PublicKey: g.PublicKey, Since: e.Seq, SinceTime: e.Time})
+		w.latest = g.PublicKey
 	case opRekey:
 		p, err := decodeRekey(e.Payload)
 		if err != nil {
@@ -542,9 +585,39 @@ func (w *chainWalk) step(e *Entry) error {
 				return fmt.Errorf("rekey to key %s, which the directory had before (entries %d to %d)", p.NewFingerprint, k.Since, k.Until)
 			}
 		}
+		if w.check != nil {
+			if err := w.check.named(e, "rekey to directory key", p.NewFingerprint, p.PublicKey); err != nil {
+				return err
+			}
+		}
 		cur.Until, cur.UntilTime = e.Seq, e.Time
 		cur.Revoked, cur.Reason, cur.Revocation = p.Revoked, p.Reason, p.Revocation
 		w.keys = append(w.keys, ChainKey{Fingerprint: strings.ToUpper(p.NewFingerprint), PublicKey: p.PublicKey, Since: e.Seq, SinceTime: e.Time})
+		w.latest = p.PublicKey
+	case opDirectoryKey:
+		if w.check == nil {
+			return nil
+		}
+		var p directoryKeyPayload
+		if err := decodeStrict(e.Payload, &p); err != nil {
+			return fmt.Errorf("directory.key: %v", err)
+		}
+		cur := w.current()
+		if cur == nil {
+			return errors.New("a directory.key before the genesis")
+		}
+		if !strings.EqualFold(cur.Fingerprint, p.Fingerprint) {
+			return fmt.Errorf("directory.key is key %s, but the directory's key is %s (entry %d): a copy of the same key only", p.Fingerprint, cur.Fingerprint, cur.Since)
+		}
+		if err := w.check.named(e, "directory.key is a copy of directory key", cur.Fingerprint, p.PublicKey); err != nil {
+			return err
+		}
+		if w.check.fprs != nil {
+			if err := keptSubkeys(w.check.fprs, cur.Fingerprint, w.latest, p.PublicKey); err != nil {
+				return fmt.Errorf("directory.key: %v", err)
+			}
+		}
+		w.latest = p.PublicKey
 	}
 	return nil
 }

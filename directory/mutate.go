@@ -463,13 +463,25 @@ func (t *Tx) checkRefresh(old, k *Key) error {
 	if len(nw) == 0 || !strings.EqualFold(nw[0], k.Fingerprint) {
 		return refuse(ErrPolicy, "a refresh is a newer copy of the registered key", "the refreshed key is not key %s", k.Fingerprint)
 	}
-	was, err := fprs(old.Armored)
+	return keptSubkeys(fprs, old.Fingerprint, old.Armored, k.Armored)
+}
+
+// keptSubkeys makes sure that armored, a newer copy of key fpr (old, its
+// copy before), keeps every subkey of old (fprs: Options.Fingerprints):
+// a refresh only adds. Tx checks a contact key refresh and a directory
+// key copy with it, replay a directory.key entry.
+func keptSubkeys(fprs func(string) ([]string, error), fpr, old, armored string) error {
+	nw, err := fprs(armored)
 	if err != nil {
-		return fmt.Errorf("the registered key %s: %w", old.Fingerprint, err)
+		return &FieldError{Field: "key", Value: fpr, Err: err}
+	}
+	was, err := fprs(old)
+	if err != nil {
+		return fmt.Errorf("the registered key %s: %w", fpr, err)
 	}
 	for _, f := range was[min(1, len(was)):] {
 		if !slices.ContainsFunc(nw, func(g string) bool { return strings.EqualFold(f, g) }) {
-			return refuse(ErrPolicy, "a refresh only adds to the registered key", "the refreshed key %s drops its subkey %s", k.Fingerprint, strings.ToUpper(f))
+			return refuse(ErrPolicy, "a refresh only adds to the registered key", "the refreshed key %s drops its subkey %s", strings.ToUpper(fpr), strings.ToUpper(f))
 		}
 	}
 	return nil

@@ -235,7 +235,7 @@ func (s *Store) MemberStatement(ctx context.Context, fpr string, verify VerifyFu
 	var found *Statement
 	errDone := errors.New("done")
 	rc := replayChecks{evidence: s.opts.Evidence, evidenceID: s.opts.EvidenceID, asked: s.opts.Asked,
-		keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures,
+		keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures, fingerprints: s.opts.Fingerprints,
 		unchecked: func(e *VerifyError) { rep.Unchecked = append(rep.Unchecked, e) },
 		statement: func(st *Statement) {
 			if st.Seq == seq {

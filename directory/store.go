@@ -154,6 +154,19 @@ func Create(ctx context.Context, path string, info Info, opts Options) (_ *Store
 	if info.KeyFingerprint != opts.Signer.Fingerprint() {
 		return nil, fmt.Errorf("create: genesis names key %s but the signer is %s", info.KeyFingerprint, opts.Signer.Fingerprint())
 	}
+	if kv := opts.KeyVerifier; kv != nil {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		got, _, err := kv(info.PublicKey, now())
+		if err != nil {
+			return nil, fmt.Errorf("create: the directory's public key: %w", err)
+		}
+		if !strings.EqualFold(got, info.KeyFingerprint) {
+			return nil, fmt.Errorf("create: the directory's public key is %s, not %s", got, info.KeyFingerprint)
+		}
+	}
 	path, err = filepath.Abs(path)
 	if err != nil {
 		return nil, err

@@ -59,7 +59,7 @@ func (s *Store) Verify(ctx context.Context, fpr string, verify VerifyFunc) (Head
 func (s *Store) VerifyReport(ctx context.Context, fpr string, verify VerifyFunc) (Report, error) {
 	var rep Report
 	head, err := s.verifyHead(ctx, fpr, verify, replayChecks{allSigs: true, evidence: s.opts.Evidence, evidenceID: s.opts.EvidenceID, asked: s.opts.Asked,
-		keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures,
+		keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures, fingerprints: s.opts.Fingerprints,
 		unchecked: func(e *VerifyError) { rep.Unchecked = append(rep.Unchecked, e) }})
 	rep.Head = head
 	return rep, err
@@ -229,7 +229,7 @@ func (s *Store) replayInto(ctx context.Context, q queryer, fpr string, verify Ve
 		return err
 	}
 	r := &replayed{fpr: fpr, db: fresh, tx: ftx}
-	if r.head, err = replay(ctx, q, ftx, fpr, verify, replayChecks{after: after, keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures}); err != nil {
+	if r.head, err = replay(ctx, q, ftx, fpr, verify, replayChecks{after: after, keyVerifier: s.opts.KeyVerifier, split: s.opts.SplitSignatures, fingerprints: s.opts.Fingerprints}); err != nil {
 		r.close()
 		return err
 	}
@@ -585,6 +585,9 @@ type replayChecks struct {
 	// (Options.KeyVerifier, Options.SplitSignatures).
 	keyVerifier KeyVerifierFunc
 	split       SplitFunc
+	// fingerprints (Options.Fingerprints), if set, also checks that a
+	// directory.key copy keeps the subkeys (keyNames).
+	fingerprints func(armored string) ([]string, error)
 	// asked, if set, finds the member's mail behind entries that
 	// applied a change which waited, checked as a member's entry is.
 	asked AskedFunc
@@ -713,7 +716,7 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	workers := max(1, runtime.GOMAXPROCS(0))
 	actors := newActorCheck(rc)
 	rk := &replayKeys{fpr: strings.ToUpper(fpr), verify: verify, parse: rc.keyVerifier}
-	var chain chainWalk
+	chain := chainWalk{check: &keyNames{parse: rc.keyVerifier, fprs: rc.fingerprints}}
 	chainBroken := false
 	var lastRekey int64
 	var headSig []byte
