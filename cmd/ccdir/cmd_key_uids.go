@@ -179,7 +179,9 @@ func (g *globals) setKeyUserIDs(tx *directory.Tx, sec *keys.Secret, info directo
 }
 
 // directoryKeySummary is what ccdir log says of a directory.key entry:
-// the key and the addresses of its user IDs.
+// the key it carries (its own fingerprint, read from the key, not the
+// payload's label) and the addresses of its user IDs; a key that is not
+// the one the entry names, or no key, is said so (verify refuses it).
 func directoryKeySummary(payload string) string {
 	var p struct {
 		Fingerprint string `json:"fingerprint"`
@@ -188,12 +190,17 @@ func directoryKeySummary(payload string) string {
 	if err := json.Unmarshal([]byte(payload), &p); err != nil {
 		return "(unreadable payload)"
 	}
-	s := "directory key " + p.Fingerprint
-	if pub, err := keys.ParsePublicOne([]byte(p.PublicKey)); err == nil {
-		s += ", user IDs " + strings.Join(pub.Emails, " ")
-		if exp := pub.Expires; !exp.IsZero() {
-			s += ", expires " + exp.UTC().Format(time.DateOnly)
-		}
+	pub, err := keys.ParsePublicOne([]byte(p.PublicKey))
+	if err != nil {
+		return fmt.Sprintf("directory key: no readable key (%v), labelled %s", err, p.Fingerprint)
+	}
+	s := "directory key " + pub.Fingerprint
+	if !strings.EqualFold(pub.Fingerprint, p.Fingerprint) {
+		s += fmt.Sprintf(", NOT the key %s the entry names", strings.ToUpper(p.Fingerprint))
+	}
+	s += ", user IDs " + strings.Join(pub.Emails, " ")
+	if exp := pub.Expires; !exp.IsZero() {
+		s += ", expires " + exp.UTC().Format(time.DateOnly)
 	}
 	return s
 }

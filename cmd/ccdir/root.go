@@ -286,7 +286,7 @@ func (g *globals) openAudit(ctx context.Context, ev inbound.EvidenceCheck) (*dir
 	}
 	return directory.Open(ctx, g.path(dbName), directory.Options{ReadOnly: true, Now: g.now, Migrations: migrations(),
 		Evidence: ev.Verify, EvidenceID: ev.ID, Asked: liveness.ParseApplyEvidence,
-		KeyVerifier: ledgerKeyVerifier, SplitSignatures: keys.SplitSignatures})
+		KeyVerifier: ledgerKeyVerifier, Fingerprints: keys.Fingerprints, SplitSignatures: keys.SplitSignatures})
 }
 
 // snapshot reads the whole directory at its current head, for a command
@@ -364,7 +364,7 @@ func (g *globals) openOps(ctx context.Context) (*directory.Store, error) {
 	if err := g.checkHome(); err != nil {
 		return nil, err
 	}
-	return directory.Open(ctx, g.path(dbName), directory.Options{Now: g.now, Migrations: migrations(), KeyVerifier: ledgerKeyVerifier, SplitSignatures: keys.SplitSignatures})
+	return directory.Open(ctx, g.path(dbName), directory.Options{Now: g.now, Migrations: migrations(), KeyVerifier: ledgerKeyVerifier, Fingerprints: keys.Fingerprints, SplitSignatures: keys.SplitSignatures})
 }
 
 // openWriteKey is openWrite that also returns the unlocked directory key.

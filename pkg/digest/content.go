@@ -141,7 +141,7 @@ func (j *Job) checked(ctx context.Context, at ...directory.At) (*directory.Snaps
 
 // DirectoryKeyFile is the name of the directory's public key attached
 // to every digest.
-const DirectoryKeyFile = "directory-key.asc"
+const DirectoryKeyFile = export.DirectoryKeyFile
 
 // protected are the real headers of a digest, the same for everyone.
 func (c *content) protected() pgpmime.Protected {

@@ -272,12 +272,22 @@ func (t *textWriter) bodyFooter(s *directory.Snapshot) {
 			" and KEY <email>). Only mail signed by a key in this directory is answered.", noteWidth)
 		t.line("")
 	}
+	if list := printable(s.Info.ListAddress); list != "" {
+		t.wrapped("", "", "To post an alert to every member, write to the list at "+list+
+			", signed with your key and encrypted to the directory key, with the line \"DIRECTORY "+list+
+			"\" at the top of the text: every member gets it, encrypted to their key.", noteWidth)
+		t.line("")
+	}
 	fp := "unknown"
 	if s.Info.KeyFingerprint != "" {
 		fp = keys.GroupFingerprint(printable(s.Info.KeyFingerprint))
 	}
 	t.line("Directory key: %s", fp)
 	t.line("This digest is signed by that key; check its fingerprint before you trust it.")
+	if strings.TrimSpace(s.Info.PublicKey) != "" {
+		// The digest attaches s.Info.PublicKey (pkg/digest).
+		t.line("The attached %s is that key: import it to write to the addresses above.", DirectoryKeyFile)
+	}
 	t.line("Serial %d, head %s.", s.Head.Serial, shortHash(s.Head.Hash))
 }
 

@@ -21,7 +21,7 @@ type KeyChange struct {
 }
 
 // KeyChangeFile is the name of the attachment that carries the
-// directory's key (digest.DirectoryKeyFile), and KeyChange.Keys while a
+// directory's key (DirectoryKeyFile), and KeyChange.Keys while a
 // rekey is told.
 const KeyChangeFile = "directory-key.asc"
 
@@ -55,3 +55,7 @@ accepted until %s. Both keys are attached as %s.
 
 `, day(k.Replaced), k.New, k.Old, day(k.Until), KeyChangeFile)
 }
+
+// DirectoryKeyFile is the name of the directory's public key attached
+// to every digest (and named by its text, WriteBody).
+const DirectoryKeyFile = "directory-key.asc"
