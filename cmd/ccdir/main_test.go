@@ -106,6 +106,7 @@ func TestScripts(t *testing.T) {
 			"evsplit":      cmdEvSplit,
 			"launder":      cmdLaunder,
 			"launderas":    cmdLaunderAs,
+			"smugglekey":   cmdSmuggleKey,
 			"sink":         cmdSink,
 			"genkeys":      cmdGenKeys,
 			"dblock":       cmdDBLock,
