@@ -36,7 +36,10 @@ func newVerifyCmd(g *globals) *cobra.Command {
 state tables row by row, and check the hash chain and every entry's signature
 by the directory key (keys/directory.pub.asc, which must match the secret key
 beside it). Prints "ok serial N head HASH" and the key it trusted, or names
-the first entry or row that does not match. Every change a member asked
+the first entry or row that does not match. Each copy of the directory's
+own key the ledger gives (the genesis, a rekey, key update-uids) must be
+exactly the key it is named by, keeping its subkeys: the copy digests and
+HELP replies attach is the key that signs. Every change a member asked
 for by signed mail, made at once or applied after it waited, is checked
 again from the evidence kept with it, against the key registered for the
 member just before it (on an auditor's copy too): an entry the directory
