@@ -164,6 +164,27 @@ func (e *TamperError) Error() string {
 
 func (e *TamperError) Unwrap() error { return ErrTampered }
 
+// RekeyedError is a check made with an earlier key of the directory's
+// chain (Old): the chain of keys holds, every rekey entry signed by the
+// key before it and the key it names, but it ends at a later key (New,
+// since entry Seq). That is no tampering: the caller loaded its key
+// before a ccdir rekey (a running ccdir serve) and must load the new one,
+// then check again with it (the entries after the rekey are checked with
+// the key they are signed by, New, not here). It is
+// not wrapped as a *TamperError; it unwraps to the *VerifyError a
+// verify reports (IsVerifyError holds).
+type RekeyedError struct {
+	Old, New string
+	Seq      int64
+	Finding  *VerifyError
+}
+
+func (e *RekeyedError) Error() string {
+	return fmt.Sprintf("the directory key was changed by ccdir rekey (ledger entry %d): it is %s, no longer %s", e.Seq, e.New, e.Old)
+}
+
+func (e *RekeyedError) Unwrap() error { return e.Finding }
+
 // replayed is a replay of the ledger up to head, checked against the
 // directory key fpr, that the Store keeps (see vouch).
 type replayed struct {
@@ -208,6 +229,10 @@ func (s *Store) vouch(ctx context.Context, q queryer, fpr string, verify VerifyF
 		err = compareState(ctx, q, r.tx, head)
 	} else {
 		err = s.replayInto(ctx, q, fpr, verify, nil)
+	}
+	var rk *RekeyedError
+	if errors.As(err, &rk) {
+		return rk
 	}
 	if IsVerifyError(err) {
 		return &TamperError{Finding: err}
@@ -878,7 +903,13 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 		if lastRekey == 0 {
 			return head, &VerifyError{Seq: 1, Reason: fmt.Sprintf("genesis names directory key %s, but this home's key is %s", cur.Fingerprint, fpr)}
 		}
-		return head, &VerifyError{Seq: lastRekey, Reason: fmt.Sprintf("the directory's key is %s since this rekey, but this home's key is %s (an interrupted ccdir rekey is finished by running it again; a ccdir serve started before the rekey must be restarted)", cur.Fingerprint, fpr)}
+		ve := &VerifyError{Seq: lastRekey, Reason: fmt.Sprintf("the directory's key is %s since this rekey, but this home's key is %s (an interrupted ccdir rekey is finished by running it again)", cur.Fingerprint, fpr)}
+		for _, k := range chain.keys[:len(chain.keys)-1] {
+			if strings.EqualFold(k.Fingerprint, fpr) {
+				return head, &RekeyedError{Old: k.Fingerprint, New: cur.Fingerprint, Seq: lastRekey, Finding: ve}
+			}
+		}
+		return head, ve
 	}
 	if !rc.allSigs && lastRekey != head.Serial { // a rekey's were checked above
 		if err := verify(signedText(head.Serial, head.Hash), headSig); err != nil {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ccdir/ccdir/directory"
+	"github.com/ccdir/ccdir/keys"
 	"github.com/ccdir/ccdir/pkg/inbound"
 	"github.com/ccdir/ccdir/pkg/mailcmd"
 	"github.com/ccdir/ccdir/pkg/receive"
@@ -40,6 +42,13 @@ func (g *globals) receiver(ctx context.Context) (*receive.Receiver, func(), erro
 	if err != nil {
 		return nil, nil, err
 	}
+	return g.receiverWith(ctx, s, sec)
+}
+
+// receiverWith is receiver for the directory s opened for changes signed
+// by sec (openWriteWith); the receiver closes s when done.
+func (g *globals) receiverWith(ctx context.Context, s *directory.Store, sec *keys.Secret) (*receive.Receiver, func(), error) {
+	var err error
 	fail := func(err error) (*receive.Receiver, func(), error) { s.Close(); return nil, nil, err }
 	info, err := s.Info(ctx)
 	if err != nil {
@@ -142,11 +151,12 @@ func runServe(ctx context.Context, g *globals) error {
 		return err
 	}
 	dopts := g.deliveryOptions()
-	rc, done, err := g.receiver(ctx)
+	live, err := newLiveReceiver(ctx, g, t, dopts)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer live.close()
+	rc := live.receiver()
 	addrs := rc.Config.Addresses()
 	_, domain, _ := strings.Cut(rc.Config.Directory.Address, "@")
 	var mta []netip.Prefix
@@ -167,7 +177,7 @@ func runServe(ctx context.Context, g *globals) error {
 		RequireTLS:          requireTLS && tlsCfg != nil,
 		ErrorLog:            rc.Log,
 	}, func(ctx context.Context, env smtpd.Envelope, r io.Reader) error {
-		return rc.Receive(ctx, receive.Envelope{From: env.From, To: env.To}, r)
+		return live.Receive(ctx, receive.Envelope{From: env.From, To: env.To}, r)
 	})
 
 	var listeners []net.Listener
@@ -196,12 +206,9 @@ func runServe(ctx context.Context, g *globals) error {
 		rc.Log.Printf("LMTP on %s", lmtpAddr)
 		go func() { errs <- srv.ServeLMTP(l) }()
 	}
-	dctx, stopDelivery := context.WithCancel(context.Background())
-	delivered := make(chan struct{})
-	go func() {
-		defer close(delivered)
-		rc.DeliverLoop(dctx, t, dopts)
-	}()
+	live.mu.Lock()
+	live.startDelivery()
+	live.mu.Unlock()
 
 	var serveErr error
 	select {
@@ -214,8 +221,6 @@ func runServe(ctx context.Context, g *globals) error {
 	if err := srv.Shutdown(sctx); err != nil && serveErr == nil {
 		serveErr = err
 	}
-	stopDelivery()
-	<-delivered
 	return serveErr
 }
 
