@@ -53,8 +53,9 @@ ledger entry (directory.key) records the new public key: digests, HELP
 replies and key requests carry it from then on. Members get the new user
 IDs or expiry by importing it again (ccdir pubkey, the copy attached to a
 digest or HELP reply); publish it again if you do (pubkey --wkd, --dane).
-A running ccdir serve keeps the key it started with: restart it after
---renew (before the old expiry), or it stops signing when that comes.
+A running ccdir serve needs no restart: at its next message it sees the
+new public key in the directory and loads the key file again (with
+key.passphrase_file), so it signs with the renewed key.
 
 Nothing to add and no --renew: it says so and writes nothing.
 

@@ -65,9 +65,14 @@ write to the directory). Members should check the new key's fingerprint out
 of band: whoever holds the old key could have made a rekey too.
 
 The new key's revocation certificate replaces keys/directory.rev.asc: store
-it offline, as after init. Restart ccdir serve after a rekey: it signs with
-the key it started with, which the ledger no longer names (mail it cannot
-take meanwhile is deferred, and the MTA retries it).
+it offline, as after init. A running ccdir serve needs no restart: before
+each message it checks the directory's key, and when a rekey that verifies
+from the key it loaded moved it on, it loads the new key (with
+key.passphrase_file, as at start) and logs "directory key changed by rekey".
+While it cannot (the new key's file not yet in place, the passphrase file
+unreadable), mail is deferred, the MTA retries it, and serve tries again at
+the next message. A key that changed without a rekey entry that verifies
+is refused as tampering.
 
 It needs the old key's passphrase (key.passphrase_file); the new key gets
 the same passphrase. Without it, or with a wrong one, nothing changes.
@@ -297,7 +302,7 @@ func (g *globals) rekeyed(ctx context.Context, s *directory.Store, old, next *ke
 	}
 	g.printf("revocation certificate %s: it revokes the new key without the passphrase;\n", g.path(keysDir, revocationName))
 	g.printf("  store it offline (a printout, a USB stick in a safe), then delete it from this host\n")
-	g.printf("restart ccdir serve if it runs: it signs with the key it started with\n")
+	g.printf("a running ccdir serve loads the new key at its next message: no restart\n")
 	g.printf("ok %s\n", head)
 	return nil
 }

@@ -119,7 +119,7 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 		return nil
 	}
 	l.mu.RLock()
-	rc, old := l.rc, l.sec
+	rc, old, pub := l.rc, l.sec, l.pub
 	l.mu.RUnlock()
 	log := rc.Log
 	// What moved the key on: a rekey that verifies from the loaded key,
@@ -130,13 +130,20 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 		return nil
 	}
 	want, what := old.Fingerprint(), "updated by ccdir key update-uids"
-	_, err = rc.Store.Checked(ctx, old.Fingerprint(), v.Verify)
+	snap, err := rc.Store.Checked(ctx, old.Fingerprint(), v.Verify)
 	var rk *directory.RekeyedError
 	switch {
 	case errors.As(err, &rk):
 		want, what = rk.New, "changed by rekey"
 	case err != nil:
 		return nil
+	case strings.EqualFold(snap.Info.KeyFingerprint, old.Fingerprint()) && snap.Info.PublicKey == pub:
+		// The signed ledger still names the loaded key as it was: the
+		// table says otherwise behind its back.
+		info, _ := rc.Store.Info(ctx)
+		err := &directory.TamperError{Finding: fmt.Errorf("table directory names key %s, but the signed ledger names %s, as serve loaded it", info.KeyFingerprint, old.Fingerprint())}
+		log.Print(err)
+		return &receive.Deferred{Err: err}
 	}
 	defer_ := func(format string, args ...any) error {
 		err := fmt.Errorf("the directory key was %s to %s, but serve cannot sign with it yet: %s; the message is deferred (the MTA retries it) and the key is loaded again at the next one",
