@@ -289,3 +289,31 @@ func TestRekeyAcrossBatches(t *testing.T) {
 		t.Fatalf("verify: %v, want %q", err, want)
 	}
 }
+
+// TestRekeyedSinceLoaded: a check with an earlier key of a chain that
+// holds is a *RekeyedError naming both keys (what a ccdir serve started
+// before the rekey sees), not a *TamperError; a key outside the chain is
+// tampering as before.
+func TestRekeyedSinceLoaded(t *testing.T) {
+	f := newRekeyFixture(t)
+	cur := f.cur()
+	for _, k := range f.keys[:2] {
+		_, err := f.s.Checked(f.ctx, k.Fingerprint(), k.verify)
+		var rk *RekeyedError
+		if !errors.As(err, &rk) || errors.Is(err, ErrTampered) || !IsVerifyError(err) {
+			t.Fatalf("checked with earlier key %s: %T %v", k.Fingerprint(), err, err)
+		}
+		if rk.Old != k.Fingerprint() || rk.New != cur.Fingerprint() || rk.Seq != 5 {
+			t.Errorf("RekeyedError %+v, want %s -> %s at 5", rk, k.Fingerprint(), cur.Fingerprint())
+		}
+	}
+	other := newSigner(9)
+	_, err := f.s.Checked(f.ctx, other.Fingerprint(), other.verify)
+	var rk *RekeyedError
+	if errors.As(err, &rk) || !errors.Is(err, ErrTampered) {
+		t.Errorf("checked with a key outside the chain: %T %v, want tampering", err, err)
+	}
+	if _, err := f.s.Checked(f.ctx, cur.Fingerprint(), cur.verify); err != nil {
+		t.Errorf("checked with the current key: %v", err)
+	}
+}

@@ -180,7 +180,7 @@ type RekeyedError struct {
 }
 
 func (e *RekeyedError) Error() string {
-	return fmt.Sprintf("the directory key was changed by ccdir rekey (ledger entry %d): it is %s, no longer %s", e.Seq, e.New, e.Old)
+	return e.Finding.Error()
 }
 
 func (e *RekeyedError) Unwrap() error { return e.Finding }
