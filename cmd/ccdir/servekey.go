@@ -121,7 +121,7 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 	l.mu.RLock()
 	rc, old, pub := l.rc, l.sec, l.pub
 	l.mu.RUnlock()
-	log := rc.Log
+	lg := rc.Log
 	// What moved the key on: a rekey that verifies from the loaded key,
 	// or an update of the same key; anything else (tampering) the
 	// receiver finds and reports as it does without a reload.
@@ -142,13 +142,13 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 		// table says otherwise behind its back.
 		info, _ := rc.Store.Info(ctx)
 		err := &directory.TamperError{Finding: fmt.Errorf("table directory names key %s, but the signed ledger names %s, as serve loaded it", info.KeyFingerprint, old.Fingerprint())}
-		log.Print(err)
+		lg.Print(err)
 		return &receive.Deferred{Err: err}
 	}
 	defer_ := func(format string, args ...any) error {
 		err := fmt.Errorf("the directory key was %s to %s, but serve cannot sign with it yet: %s; the message is deferred (the MTA retries it) and the key is loaded again at the next one",
 			what, want, fmt.Sprintf(format, args...))
-		log.Print(err)
+		lg.Print(err)
 		return &receive.Deferred{Err: err}
 	}
 	sec, err := l.g.secretKey()
@@ -174,7 +174,7 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 	}
 	if err != nil {
 		s.Close()
-		log.Printf("the directory key in the ledger is now %s, but the ledger does not verify with it: %v", want, err)
+		lg.Printf("the directory key in the ledger is now %s, but the ledger does not verify with it: %v", want, err)
 		return nil // the receiver refuses the message, naming it
 	}
 	info, err := s.Info(ctx)
@@ -200,9 +200,9 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 	}
 	l.mu.Unlock()
 	if want != old.Fingerprint() {
-		log.Printf("directory key changed by rekey: now %s (was %s)", sec.Fingerprint(), old.Fingerprint())
+		lg.Printf("directory key changed by rekey: now %s (was %s)", sec.Fingerprint(), old.Fingerprint())
 	} else {
-		log.Printf("directory key %s updated by ccdir key update-uids: reloaded (expires %s)", sec.Fingerprint(), keyExpiryText(sec.Expires(), l.g.now()))
+		lg.Printf("directory key %s updated by ccdir key update-uids: reloaded (expires %s)", sec.Fingerprint(), keyExpiryText(sec.Expires(), l.g.now()))
 	}
 	return nil
 }
