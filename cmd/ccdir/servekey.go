@@ -202,7 +202,7 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 	if want != old.Fingerprint() {
 		lg.Printf("directory key changed by rekey: now %s (was %s)", sec.Fingerprint(), old.Fingerprint())
 	} else {
-		lg.Printf("directory key %s updated by ccdir key update-uids: reloaded (expires %s)", sec.Fingerprint(), keyExpiryText(sec.Expires(), l.g.now()))
+		lg.Printf("directory key %s updated by ccdir key update-uids: reloaded (%s)", sec.Fingerprint(), keyExpiryText(sec.Expires(), l.g.now()))
 	}
 	return nil
 }
