@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, from Debian packages, what ccdir's tests and demo need when it is
 # missing: gcc (cgo for SQLite), GnuPG and Sequoia (sq) for interoperability,
-# python3 for the demo.
+# python3 for the demo and the README's check.py.
 # Go itself must already be on PATH (https://go.dev/doc/install).
 set -euo pipefail
 
@@ -11,7 +11,7 @@ command -v gpg >/dev/null || need+=(gnupg)
 command -v gpg-agent >/dev/null || need+=(gpg-agent)
 command -v sq >/dev/null || need+=(sq)
 command -v git >/dev/null || need+=(git)
-command -v python3 >/dev/null || need+=(python3) # the demo reads MIME with it
+command -v python3 >/dev/null || need+=(python3) # the demo reads MIME with it; tests run the README's check.py
 
 if ((${#need[@]})); then
 	echo "scripts/deps.sh: installing ${need[*]}" >&2
