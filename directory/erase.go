@@ -777,3 +777,32 @@ func (s *Store) Scrub(ctx context.Context) error {
 		}
 	}
 }
+
+// Delete runs, in t (the transaction of the erasure), each statement of
+// byEmail once for every address of the erased person and each of
+// byFingerprint once for every key they had, the value bound as ?1, and
+// returns how many rows they deleted: the one way the owners' Erase
+// functions delete the person from their own tables.
+func (er *Erased) Delete(t *Tx, byEmail, byFingerprint []string) (int64, error) {
+	var n int64
+	run := func(queries, values []string) error {
+		for _, v := range values {
+			for _, q := range queries {
+				res, err := t.tx.ExecContext(t.ctx, q, v)
+				if err != nil {
+					return err
+				}
+				k, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				n += k
+			}
+		}
+		return nil
+	}
+	if err := run(byEmail, er.Emails); err != nil {
+		return n, err
+	}
+	return n, run(byFingerprint, er.Fingerprints)
+}

@@ -56,27 +56,18 @@ func Erase(ctx context.Context, t *directory.Tx, er *directory.Erased) (int64, e
 			return n, err
 		}
 	}
-	for _, email := range er.Emails {
-		for _, q := range []string{
-			`DELETE FROM pings WHERE lower(email) = lower(?)`,
-			`DELETE FROM key_reminders WHERE lower(email) = lower(?)`,
-			`DELETE FROM pending_changes WHERE lower(email) = lower(?1) OR lower(new_email) = lower(?1)`,
-		} {
-			if err := del(q, email); err != nil {
-				return n, err
-			}
-		}
-	}
-	for _, fpr := range er.Fingerprints {
-		for _, q := range []string{
-			`DELETE FROM pings WHERE upper(fingerprint) = upper(?)`,
-			`DELETE FROM key_reminders WHERE upper(fingerprint) = upper(?)`,
-			`DELETE FROM pending_changes WHERE upper(fingerprint) = upper(?1) OR upper(new_fingerprint) = upper(?1)`,
-		} {
-			if err := del(q, fpr); err != nil {
-				return n, err
-			}
-		}
+	k, err := er.Delete(t, []string{
+		`DELETE FROM pings WHERE lower(email) = lower(?1)`,
+		`DELETE FROM key_reminders WHERE lower(email) = lower(?1)`,
+		`DELETE FROM pending_changes WHERE lower(email) = lower(?1) OR lower(new_email) = lower(?1)`,
+	}, []string{
+		`DELETE FROM pings WHERE upper(fingerprint) = upper(?1)`,
+		`DELETE FROM key_reminders WHERE upper(fingerprint) = upper(?1)`,
+		`DELETE FROM pending_changes WHERE upper(fingerprint) = upper(?1) OR upper(new_fingerprint) = upper(?1)`,
+	})
+	n += k
+	if err != nil {
+		return n, fmt.Errorf("liveness: erase: %w", err)
 	}
 	return n, nil
 }

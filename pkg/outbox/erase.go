@@ -14,19 +14,11 @@ import (
 // any more. Queued mail to the person is dropped, not sent. It returns
 // how many messages it deleted.
 func Erase(ctx context.Context, t *directory.Tx, er *directory.Erased) (int64, error) {
-	tx := t.SQL()
-	var n int64
-	for _, email := range er.Emails {
-		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE lower(rcpt) = lower(?)`, email)
-		if err != nil {
-			return n, fmt.Errorf("outbox: erase: %w", err)
-		}
-		k, err := res.RowsAffected()
-		if err != nil {
-			return n, err
-		}
-		n += k
+	n, err := er.Delete(t, []string{`DELETE FROM outbox WHERE lower(rcpt) = lower(?1)`}, nil)
+	if err != nil {
+		return n, fmt.Errorf("outbox: erase: %w", err)
 	}
+	tx := t.SQL()
 	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox_blob
 		WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.blob = outbox_blob.id)`); err != nil {
 		return n, fmt.Errorf("outbox: erase: %w", err)
