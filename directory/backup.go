@@ -25,19 +25,22 @@ import (
 // writers wait for it up to their busy timeout (5 s).
 //
 // The store must be open for writing (ReadOnly false); it needs no
-// Signer. dst must not exist.
+// Signer. dst must not exist; "" copies nothing (the lock is held for
+// under only: a backup of the files without the database).
 func (s *Store) Backup(ctx context.Context, dst string, under func(Info, Head) error) (Head, error) {
 	if s.opts.ReadOnly {
 		return Head{}, errors.New("backup: the directory is open read-only")
 	}
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return Head{}, fmt.Errorf("backup: %w", err)
+	if dst != "" {
+		f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return Head{}, fmt.Errorf("backup: %w", err)
+		}
+		f.Close()
 	}
-	f.Close()
 	ok := false
 	defer func() {
-		if !ok {
+		if !ok && dst != "" {
 			for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
 				os.Remove(dst + suffix)
 			}
@@ -60,6 +63,10 @@ func (s *Store) Backup(ctx context.Context, dst string, under func(Info, Head) e
 		if err := under(info, head); err != nil {
 			return Head{}, err
 		}
+	}
+	if dst == "" {
+		ok = true
+		return head, tx.Rollback()
 	}
 	conn, err := s.r.Conn(ctx)
 	if err != nil {

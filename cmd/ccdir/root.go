@@ -110,6 +110,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newRekeyCmd(g),
 		newImportCmd(g),
 		newExportCmd(g),
+		newBackupCmd(g), newRestoreCmd(g),
 		newLogCmd(g),
 		newVerifyCmd(g),
 		newCheckCmd(g),
