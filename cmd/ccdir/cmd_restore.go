@@ -20,6 +20,11 @@ import (
 type restoreOptions struct {
 	secretKey string // --secret-key: the operator's secret key file
 	db        string // --db: the database of a keys-only backup
+	// passGiven: --passphrase-file was given on the command line, the
+	// passphrase of --secret-key (key.passphrase_file, which the flag
+	// sets); from CCDIR_PASSPHRASE_FILE or a configuration it is the
+	// directory key's, and not used.
+	passGiven bool
 }
 
 func newRestoreCmd(g *globals) *cobra.Command {
@@ -56,11 +61,8 @@ EXIT STATUS
   ccdir restore keys.ccdir --home /srv/ccdir --db /tmp/litestream.db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pass := ""
-			if flagChanged(cmd.Flags(), "passphrase-file") {
-				pass, _ = cmd.Flags().GetString("passphrase-file")
-			}
-			return runRestore(cmd.Context(), o, g, args[0], pass)
+			o.passGiven = flagChanged(cmd.Flags(), "passphrase-file")
+			return runRestore(cmd.Context(), o, g, args[0])
 		},
 	}
 	cmd.Flags().StringVar(&o.secretKey, "secret-key", "", "the operator's secret key, to decrypt an encrypted backup (with --passphrase-file for its passphrase)")
@@ -68,8 +70,12 @@ EXIT STATUS
 	return cmd
 }
 
-func runRestore(ctx context.Context, o restoreOptions, g *globals, file, passFile string) error {
+func runRestore(ctx context.Context, o restoreOptions, g *globals, file string) error {
 	home := g.home
+	passFile := ""
+	if o.passGiven {
+		passFile = g.text("key.passphrase_file")
+	}
 	if st, err := os.Stat(home); err == nil {
 		if !st.IsDir() {
 			return fmt.Errorf("%s is not a folder", home)
