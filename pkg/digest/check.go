@@ -203,7 +203,7 @@ func walkKeys(list []export.ExportKeyOf, pin string, now time.Time) ([]*chainKey
 			return nil, finding(hintRepin, "key chain: the directory key %s is revoked (%s): ccdir check does not follow the chain past it to %s",
 				prev.fpr, prev.pub.Revocations()[0], chain[i].fpr)
 		}
-		if err := linkKeys(prev, chain[i], list[i].Link, now); err != nil {
+		if err := linkKeys(prev, chain[i], list[i].Key, list[i].Link, now); err != nil {
 			return nil, err
 		}
 		walked = append(walked, chain[i])
@@ -219,8 +219,14 @@ func walkKeys(list []export.ExportKeyOf, pin string, now time.Time) ([]*chainKey
 // signs from, hash to its hash, and be a directory.rekey entry by the
 // ledger's own rule (directory.CheckRekeyLink: its payload names prev
 // and next, signed by prev and then by next, two signatures), whose
-// payload's public key is next's.
-func linkKeys(prev, next *chainKey, link *export.ExportEntry, now time.Time) error {
+// payload's public key is next's; and listed, next's key as the chain
+// lists it (the key a member imports and checks the digest with), must
+// be that payload's key byte for byte, or a copy of it that adds no
+// subkey (directory.KeptSubkeys: the current key with the user IDs of
+// key update-uids since, an earlier one with its revocation), so that
+// the chain cannot hand members a key with someone's encryption subkey
+// added.
+func linkKeys(prev, next *chainKey, listed string, link *export.ExportEntry, now time.Time) error {
 	gap := func(why string) error {
 		return finding(hintRepin, "key chain has a gap: %s links key %s to key %s (from serial %d)", why, prev.fpr, next.fpr, next.from)
 	}
@@ -253,6 +259,11 @@ func linkKeys(prev, next *chainKey, link *export.ExportEntry, now time.Time) err
 	}
 	if pub.Fingerprint != next.fpr {
 		return gap(fmt.Sprintf("entry %d, whose new key is %s,", link.Seq, pub.Fingerprint))
+	}
+	if listed != p.PublicKey {
+		if err := directory.KeptSubkeys(keys.Fingerprints, next.fpr, listed, p.PublicKey); err != nil {
+			return finding(hintBroken, "key chain: key %s as listed is not the key entry %d hands over to, but one with a subkey added (that entry's key, compared: %v)", next.fpr, link.Seq, err)
+		}
 	}
 	return nil
 }

@@ -29,9 +29,16 @@ type RetiredKey struct {
 	Reason   string // of the revocation
 }
 
-// accepts reports whether mail encrypted to k is decrypted at now.
+// accepts reports whether mail encrypted to k is decrypted at now: not
+// after the overlap, nor once it is revoked, nor past its own expiry
+// (an expired key opens no mail, as it signs nothing).
 func (k *RetiredKey) accepts(now time.Time) bool {
-	return k.Secret != nil && !k.Revoked && now.Before(k.Until)
+	return k.Secret != nil && !k.Revoked && now.Before(k.Until) && !k.expired(now)
+}
+
+// expired reports whether the key itself had expired at now.
+func (k *RetiredKey) expired(now time.Time) bool {
+	return !k.Public.Expires.IsZero() && !now.Before(k.Public.Expires)
 }
 
 // retiredRing is a private copy of the secret keys of the retired keys
@@ -87,6 +94,9 @@ func (p *Pipeline) retiredRefusal(data []byte, now time.Time) string {
 		case k.Revoked:
 			return fmt.Sprintf("the message is encrypted to the directory's earlier key %s, revoked on %s (%s), which no longer opens mail to the directory%s",
 				k.Public.Fingerprint, day(k.Replaced), k.Reason, cur)
+		case k.expired(now) && k.Public.Expires.Before(k.Until):
+			return fmt.Sprintf("the message is encrypted to the directory's earlier key %s, replaced on %s, which expired on %s and no longer opens mail to the directory%s",
+				k.Public.Fingerprint, day(k.Replaced), day(k.Public.Expires), cur)
 		case !now.Before(k.Until):
 			return fmt.Sprintf("the message is encrypted to the directory's earlier key %s, replaced on %s; mail to it was accepted until %s%s",
 				k.Public.Fingerprint, day(k.Replaced), day(k.Until), cur)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
+	"github.com/ccdir/ccdir/keys/keystest"
 )
 
 // ledgerKey is what cmd/ccdir gives directory.Options.KeyVerifier.
@@ -55,6 +56,15 @@ func TestRetiredKeyDecrypts(t *testing.T) {
 	defer s.Close()
 	replaced := corpusNow.Add(-24 * time.Hour)
 	at := corpusNow.Add(-time.Hour)
+	// The old key as the ledger gives it, with an expiry of its own.
+	reexpired := func(until time.Time) *keys.Public {
+		p, err := keys.ParsePublicOne(keystest.Reexpire(t, old, replaced.Add(-time.Hour), until, time.Time{}))
+		if err != nil || !p.Expires.Equal(until.Truncate(time.Second)) {
+			t.Fatalf("reexpired: %v %v", p, err)
+		}
+		return p
+	}
+	expired, expiresLater := reexpired(corpusNow.Add(-time.Minute)), reexpired(corpusNow.Add(time.Hour))
 	mail := func(label string) []byte {
 		// w.encrypted encrypts to w.dir: the old key.
 		return textMail(headers("ana@dns.pt", label), w.encrypted(w.ana, []byte(cmds), at, label))
@@ -69,6 +79,9 @@ func TestRetiredKeyDecrypts(t *testing.T) {
 			"the message is encrypted to the directory's earlier key " + old.Fingerprint() + ", replaced on 2025-05-31; mail to it was accepted until 2025-06-01: encrypt to the directory's key " + next.Fingerprint()},
 		{"revoked", RetiredKey{Public: old.Public(), Secret: old, Replaced: replaced, Until: corpusNow.Add(time.Hour), Revoked: true, Reason: "stolen"},
 			"the message is encrypted to the directory's earlier key " + old.Fingerprint() + ", revoked on 2025-05-31 (stolen), which no longer opens mail to the directory"},
+		{"past its own expiry", RetiredKey{Public: expired, Secret: old, Replaced: replaced, Until: corpusNow.Add(time.Hour)},
+			"the message is encrypted to the directory's earlier key " + old.Fingerprint() + ", replaced on 2025-05-31, which expired on 2025-06-01 and no longer opens mail to the directory: encrypt to the directory's key " + next.Fingerprint()},
+		{"before its own expiry", RetiredKey{Public: expiresLater, Secret: old, Replaced: replaced, Until: corpusNow.Add(time.Hour)}, ""},
 		{"no secret key", RetiredKey{Public: old.Public(), Replaced: replaced, Until: corpusNow.Add(time.Hour)},
 			"whose secret key is not at hand"},
 	} {
