@@ -201,6 +201,10 @@ func apply(ctx context.Context, db execer, e *Entry) error {
 			p.NewFingerprint, p.PublicKey, p.OldFingerprint))
 	case opContactErase:
 		return applyErase(ctx, db, e)
+	case opDirectoryRevoke:
+		// No table holds the earlier keys: the chain walk takes it.
+		_, err := decodeRevoke(e.Payload)
+		return err
 	default:
 		return fmt.Errorf("unknown operation %q", e.Op)
 	}

@@ -489,11 +489,15 @@ type ChainKey struct {
 	// and "" for the directory's key now.
 	Until     int64  `json:"until,omitempty"`
 	UntilTime string `json:"until_time,omitempty"`
-	// Revoked: the rekey that replaced it revoked it (a compromise), for
-	// Reason; Revocation is the key armored with its revocation.
-	Revoked    bool   `json:"revoked,omitempty"`
-	Reason     string `json:"revocation_reason,omitempty"`
-	Revocation string `json:"revocation,omitempty"`
+	// Revoked: the rekey that replaced it revoked it (a compromise), or
+	// a directory.revoke entry since, for Reason; Revocation is the key
+	// armored with its revocation. RevokedSince is the entry that
+	// revoked it (Until for a rekey's), RevokedTime its time.
+	Revoked      bool   `json:"revoked,omitempty"`
+	Reason       string `json:"revocation_reason,omitempty"`
+	Revocation   string `json:"revocation,omitempty"`
+	RevokedSince int64  `json:"revoked_since,omitempty"`
+	RevokedTime  string `json:"revoked_time,omitempty"`
 }
 
 // chainWalk follows the chain of directory keys through the ledger, one
@@ -592,6 +596,9 @@ func (w *chainWalk) step(e *Entry) error {
 		}
 		cur.Until, cur.UntilTime = e.Seq, e.Time
 		cur.Revoked, cur.Reason, cur.Revocation = p.Revoked, p.Reason, p.Revocation
+		if p.Revoked {
+			cur.RevokedSince, cur.RevokedTime = e.Seq, e.Time
+		}
 		w.keys = append(w.keys, ChainKey{Fingerprint: strings.ToUpper(p.NewFingerprint), PublicKey: p.PublicKey, Since: e.Seq, SinceTime: e.Time})
 		w.latest = p.PublicKey
 	case opDirectoryKey:
@@ -618,6 +625,8 @@ func (w *chainWalk) step(e *Entry) error {
 			}
 		}
 		w.latest = p.PublicKey
+	case opDirectoryRevoke:
+		return w.stepRevoke(e)
 	}
 	return nil
 }
@@ -639,7 +648,7 @@ func readChain(ctx context.Context, q queryer) ([]ChainKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM ledger WHERE op IN (?, ?) ORDER BY seq`, opGenesis, opRekey)
+	rows, err := q.QueryContext(ctx, `SELECT `+cols+` FROM ledger WHERE op IN (?, ?, ?) ORDER BY seq`, opGenesis, opRekey, opDirectoryRevoke)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ func newKeyCmd(g *globals) *cobra.Command {
 		Use:   "key",
 		Short: "Import and check contacts' OpenPGP keys; the directory key's user IDs",
 	}
-	cmd.AddCommand(newKeyImportCmd(g), newKeyCheckCmd(g), newKeyUpdateUIDsCmd(g))
+	cmd.AddCommand(newKeyImportCmd(g), newKeyCheckCmd(g), newKeyUpdateUIDsCmd(g), newKeyRevokeRetiredCmd(g))
 	return cmd
 }
 

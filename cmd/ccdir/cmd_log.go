@@ -274,6 +274,8 @@ func summarize(e *directory.Entry) string {
 		return directoryKeySummary(e.Payload)
 	case e.Op == "directory.rekey":
 		return rekeySummary(e.Payload)
+	case e.Op == directory.OpDirectoryRevoke:
+		return revokeSummary(e.Payload)
 	case e.Op == "genesis":
 		parts = append(parts, fmt.Sprintf("%q <%s> key %s", p.Name, p.Address, p.KeyFpr))
 	case p.TLD != "":

@@ -351,7 +351,12 @@ func (g *globals) retiredKeys(ctx context.Context, s *directory.Store) ([]inboun
 			return nil, fmt.Errorf("ledger entry %d: bad time %q", k.Until, k.UntilTime)
 		}
 		r := inbound.RetiredKey{Public: pub, Replaced: replaced, Until: replaced.Add(overlap), Revoked: k.Revoked, Reason: k.Reason}
-		if !r.Revoked && now.Before(r.Until) {
+		if k.Revoked {
+			if r.RevokedAt, err = time.Parse(time.RFC3339, k.RevokedTime); err != nil {
+				return nil, fmt.Errorf("ledger entry %d: bad time %q", k.RevokedSince, k.RevokedTime)
+			}
+		}
+		if !r.Revoked && now.Before(r.Until) && (pub.Expires.IsZero() || now.Before(pub.Expires)) {
 			path := g.path(keysDir, retiredSecretName(k.Fingerprint))
 			pass, err := g.passphrase()
 			if err == nil {

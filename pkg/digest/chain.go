@@ -63,7 +63,8 @@ func (j *Job) chain(ctx context.Context, snap, prev *directory.Snapshot) (*expor
 // followed), the key now as the signed ledger records it at snap
 // (Info.PublicKey, with the user IDs of key update-uids and the
 // certification by the key before), an earlier key as its entry gave it,
-// or with its revocation when a rekey revoked it (ccdir check does not
+// or with its revocation once a rekey or a later directory.revoke
+// entry revoked it (ccdir check does not
 // follow the chain past it). Every walk of the chain that a digest
 // states is here.
 func (j *Job) keyChain(ctx context.Context, snap *directory.Snapshot) ([]export.ExportKeyOf, error) {
@@ -77,7 +78,7 @@ func (j *Job) keyChain(ctx context.Context, snap *directory.Snapshot) ([]export.
 			break // a rekey after the digest's head
 		}
 		x := export.ExportKeyOf{Fingerprint: k.Fingerprint, FromSerial: k.Since, Key: k.PublicKey}
-		if k.Revoked && k.Until <= snap.Head.Serial {
+		if k.Revoked && k.RevokedSince <= snap.Head.Serial {
 			x.Key = k.Revocation
 		}
 		if k.Since > 1 {

@@ -21,12 +21,13 @@ import (
 // to write to the directory); after that, such mail is refused, saying
 // which key it was encrypted to and why it no longer is accepted.
 type RetiredKey struct {
-	Public   *keys.Public // the key, for its key IDs
-	Secret   *keys.Secret // nil: no secret key at hand (the mail is refused)
-	Replaced time.Time    // when the rekey entry replaced it
-	Until    time.Time    // the end of the overlap
-	Revoked  bool
-	Reason   string // of the revocation
+	Public    *keys.Public // the key, for its key IDs
+	Secret    *keys.Secret // nil: no secret key at hand (the mail is refused)
+	Replaced  time.Time    // when the rekey entry replaced it
+	Until     time.Time    // the end of the overlap
+	Revoked   bool
+	Reason    string    // of the revocation
+	RevokedAt time.Time // when: the rekey's time, or a later directory.revoke's (zero: Replaced)
 }
 
 // accepts reports whether mail encrypted to k is decrypted at now: not
@@ -92,8 +93,12 @@ func (p *Pipeline) retiredRefusal(data []byte, now time.Time) string {
 		day := func(t time.Time) string { return t.UTC().Format("2006-01-02") }
 		switch {
 		case k.Revoked:
+			at := k.RevokedAt
+			if at.IsZero() {
+				at = k.Replaced
+			}
 			return fmt.Sprintf("the message is encrypted to the directory's earlier key %s, revoked on %s (%s), which no longer opens mail to the directory%s",
-				k.Public.Fingerprint, day(k.Replaced), k.Reason, cur)
+				k.Public.Fingerprint, day(at), k.Reason, cur)
 		case k.expired(now) && k.Public.Expires.Before(k.Until):
 			return fmt.Sprintf("the message is encrypted to the directory's earlier key %s, replaced on %s, which expired on %s and no longer opens mail to the directory%s",
 				k.Public.Fingerprint, day(k.Replaced), day(k.Public.Expires), cur)
