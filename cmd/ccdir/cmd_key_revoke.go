@@ -62,7 +62,7 @@ EXIT STATUS
   0 revoked (or revoked already), 1 error, 2 usage (nothing changed)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runKeyRevokeRetired(cmd.Context(), o, args[0], g)
+			return runKeyRevokeRetired(cmd.Context(), o, g, args[0])
 		},
 	}
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the key is revoked (one line; required)")
@@ -70,7 +70,7 @@ EXIT STATUS
 	return cmd
 }
 
-func runKeyRevokeRetired(ctx context.Context, o keyRevokeRetiredOptions, arg string, g *globals) error {
+func runKeyRevokeRetired(ctx context.Context, o keyRevokeRetiredOptions, g *globals, arg string) error {
 	fpr := strings.ToUpper(strings.ReplaceAll(arg, " ", ""))
 	reason := strings.TrimSpace(o.reason)
 	if reason == "" || strings.ContainsAny(o.reason, "\x00\r\n") {
