@@ -21,6 +21,14 @@ import (
 // [ParseCSV] accepts the columns in any order.
 var CSVHeader = []string{"tld", "org", "name", "email", "phones", "role", "languages", "timezone", "24x7"}
 
+// CSVExtra are the columns [WriteCSV] writes after [CSVHeader], which
+// [ParseCSV] takes when they are there (a file without them imports as
+// before): the member's status (active, inactive) and country, and the
+// fingerprint of the contact's key, by which the import finds it in the
+// key bundle whatever its user IDs say (a key taken with --any-uid, or
+// kept across an email change).
+var CSVExtra = []string{"status", "country", "key"}
+
 // Limits of [ParseCSV].
 const (
 	MaxCSVBytes = 10 << 20 // whole input
@@ -43,24 +51,57 @@ func WriteCSV(w io.Writer, s *directory.Snapshot) error {
 		c   *directory.Contact
 	}
 	var rows []row
+	served := map[string]bool{}
 	for i := range s.Contacts {
 		c := &s.Contacts[i]
 		for _, r := range c.Roles {
 			rows = append(rows, row{r.TLD, c})
+			served[r.TLD] = true
+		}
+	}
+	// A member without contacts: a row with its columns only.
+	for _, m := range s.Members {
+		if !served[m.TLD] {
+			rows = append(rows, row{m.TLD, nil})
 		}
 	}
 	slices.SortStableFunc(rows, func(a, b row) int {
 		if a.tld != b.tld {
 			return strings.Compare(a.tld, b.tld)
 		}
+		if a.c == nil || b.c == nil {
+			return 0 // one member-only row per ccTLD, and no other row
+		}
 		return strings.Compare(a.c.Email, b.c.Email)
 	})
+	members := map[string]*directory.Member{}
+	for i := range s.Members {
+		members[s.Members[i].TLD] = &s.Members[i]
+	}
 	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader); err != nil {
+	if err := cw.Write(append(slices.Clone(CSVHeader), CSVExtra...)); err != nil {
 		return err
 	}
 	for _, r := range rows {
+		var status, country string
+		if m := members[r.tld]; m != nil {
+			status, country = m.Status, m.Country
+		}
 		c := r.c
+		if c == nil {
+			rec := []string{r.tld, memberOrg(s, r.tld), "", "", "", "", "", "", "", status, country, ""}
+			for i := range rec {
+				rec[i] = csvGuard(rec[i])
+			}
+			if err := cw.Write(rec); err != nil {
+				return err
+			}
+			continue
+		}
+		key := ""
+		if c.Key != nil {
+			key = c.Key.Fingerprint
+		}
 		phones := make([]string, len(c.Phones))
 		for i, p := range c.Phones {
 			phones[i] = p.Number
@@ -78,6 +119,9 @@ func WriteCSV(w io.Writer, s *directory.Snapshot) error {
 			strings.Join(c.Languages, ";"),
 			c.TimeZone,
 			yesNo(c.Always),
+			status,
+			country,
+			key,
 		}
 		for i := range rec {
 			rec[i] = csvGuard(rec[i])
@@ -104,6 +148,21 @@ type CSVRow struct {
 	Languages []string
 	TimeZone  string
 	Always    bool
+	// Status and Country are the member's (CSVExtra; "" when not
+	// given: a new member is active, in its ccTLD's country).
+	Status, Country string
+	// Key is the fingerprint of the contact's key in the bundle (CSVExtra;
+	// "" to find it by email).
+	Key string
+	// Where names the row in input other than CSV (a JSON export:
+	// "members[2].contacts[0]"); "" for a CSV row (Line).
+	Where string
+}
+
+// MemberOnly reports a row that names a member and no contact (a member
+// without contacts, as [WriteCSV] writes it).
+func (r *CSVRow) MemberOnly() bool {
+	return r.Name == "" && r.Email == "" && r.Role == "" && len(r.Phones) == 0 && len(r.Languages) == 0 && r.TimeZone == "" && !r.Always && r.Key == ""
 }
 
 // CSVError reports where the input of [ParseCSV] is wrong. Line is 1 for
@@ -213,6 +272,15 @@ func ParseCSV(r io.Reader) ([]CSVRow, error) {
 			Role:     rec[col["role"]],
 			TimeZone: rec[col["timezone"]],
 		}
+		if i, ok := col["status"]; ok {
+			row.Status = rec[i]
+		}
+		if i, ok := col["country"]; ok {
+			row.Country = rec[i]
+		}
+		if i, ok := col["key"]; ok {
+			row.Key = rec[i]
+		}
 		for _, p := range splitList(rec[col["phones"]], ";") {
 			if n, ok := cutPrefixFold(p, emergencyPrefix); ok {
 				n = strings.TrimSpace(n)
@@ -286,8 +354,8 @@ func csvColumns(header []string) (map[string]int, error) {
 			return nil, &CSVError{Line: 1, Column: fmt.Sprintf("#%d", i+1), Err: fmt.Errorf("field is %w of %d bytes", ErrCSVLimit, MaxCSVField)}
 		}
 		name := strings.TrimSpace(h)
-		if !slices.Contains(CSVHeader, name) {
-			return nil, &CSVError{Line: 1, Column: shorten(name), Err: fmt.Errorf("unknown column, want %s", strings.Join(CSVHeader, ","))}
+		if !slices.Contains(CSVHeader, name) && !slices.Contains(CSVExtra, name) {
+			return nil, &CSVError{Line: 1, Column: shorten(name), Err: fmt.Errorf("unknown column, want %s (and optionally %s)", strings.Join(CSVHeader, ","), strings.Join(CSVExtra, ","))}
 		}
 		if _, dup := col[name]; dup {
 			return nil, &CSVError{Line: 1, Column: name, Err: errors.New("column given twice")}

@@ -31,9 +31,14 @@ func wantRows(s *directory.Snapshot) []CSVRow {
 				if len(langs) == 0 {
 					langs = nil
 				}
+				key := ""
+				if c.Key != nil {
+					key = c.Key.Fingerprint
+				}
 				rows = append(rows, CSVRow{
 					TLD: m.TLD, Org: m.Org, Name: c.Name, Email: c.Email, Phones: c.Phones,
 					Role: c.RoleFor(m.TLD), Languages: langs, TimeZone: c.TimeZone, Always: c.Always,
+					Status: m.Status, Country: m.Country, Key: key,
 				})
 			}
 		}
@@ -47,7 +52,7 @@ func wantRows(s *directory.Snapshot) []CSVRow {
 func TestCSVRoundTrip(t *testing.T) {
 	s := testSnapshot()
 	data := render(t, FormatCSV, s)
-	if first, _, _ := strings.Cut(string(data), "\n"); first != "tld,org,name,email,phones,role,languages,timezone,24x7" {
+	if first, _, _ := strings.Cut(string(data), "\n"); first != "tld,org,name,email,phones,role,languages,timezone,24x7,status,country,key" {
 		t.Errorf("header %q", first)
 	}
 	if !strings.Contains(string(data), "emergency:+351211234567;+351217654321") {
@@ -184,16 +189,17 @@ func TestCSVFollowsContactFields(t *testing.T) {
 	if !slices.Equal(CSVHeader[2:], columns) || !slices.Equal(CSVHeader[:2], []string{"tld", "org"}) {
 		t.Errorf("CSVHeader %q; the field table's columns are %q (after tld, org)", CSVHeader, columns)
 	}
-	if n := reflect.TypeFor[CSVRow]().NumField(); n != len(CSVHeader)+1 {
-		t.Errorf("CSVRow has %d fields, want one per column of CSVHeader and Line (%d)", n, len(CSVHeader)+1)
+	// And Line, Where.
+	if n := reflect.TypeFor[CSVRow]().NumField(); n != len(CSVHeader)+len(CSVExtra)+2 {
+		t.Errorf("CSVRow has %d fields, want one per column of CSVHeader and CSVExtra, Line and Where (%d)", n, len(CSVHeader)+len(CSVExtra)+2)
 	}
 	records, err := csv.NewReader(bytes.NewReader(render(t, FormatCSV, testSnapshot()))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range records {
-		if len(r) != len(CSVHeader) {
-			t.Errorf("record %d has %d fields, CSVHeader %d", i+1, len(r), len(CSVHeader))
+		if len(r) != len(CSVHeader)+len(CSVExtra) {
+			t.Errorf("record %d has %d fields, CSVHeader and CSVExtra %d", i+1, len(r), len(CSVHeader)+len(CSVExtra))
 		}
 	}
 }

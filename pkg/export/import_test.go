@@ -46,7 +46,7 @@ func contactPublic(t *testing.T, name, email string) *keys.Public {
 	return sec.Public()
 }
 
-func importCSV(t *testing.T, s *directory.Store, csv string, bundle KeyBundle) (ImportResult, error) {
+func importCSV(t *testing.T, s *directory.Store, csv string, bundle *KeyBundle) (ImportResult, error) {
 	t.Helper()
 	rows, err := ParseCSV(strings.NewReader(csv))
 	if err != nil {
@@ -70,7 +70,7 @@ func TestImport(t *testing.T) {
 		"pt,DNS.PT,Ana Sousa,ana@dns.pt,emergency:+351211234567,security,pt;en,Europe/Lisbon,yes\n"+
 		"br,NIC.br,Ana Sousa,ANA@dns.pt,emergency:+351211234567,admin,pt;en,Europe/Lisbon,yes\n"+
 		"pt,DNS.PT,João,joao@dns.pt,+351219999999,admin,,,no\n",
-		KeyBundle{"ana@dns.pt": ana})
+		NewKeyBundle(ana))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestImportRefusesKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = importCSV(t, s, importHeader+"pt,DNS.PT,Ana Sousa,ana@dns.pt,+351211234567,security,,,no\n",
-		KeyBundle{"ana@dns.pt": late.Public()})
+		NewKeyBundle(late.Public()))
 	var ie *ImportError
 	var ke *KeyError
 	if !errors.As(err, &ie) || ie.Line != 2 || !errors.As(err, &ke) || ke.Email != "ana@dns.pt" {
@@ -189,11 +189,20 @@ func TestParseKeyBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) != 2 || b["ana@dns.pt"].Fingerprint != ana.Fingerprint || b["joao@dns.pt"].Fingerprint != joao.Fingerprint {
+	a, errA := b.Email("ana@dns.pt")
+	j, errJ := b.Email("joao@dns.pt")
+	if b.Len() != 2 || errA != nil || errJ != nil || a.Fingerprint != ana.Fingerprint || j.Fingerprint != joao.Fingerprint || b.Fingerprint(strings.ToLower(ana.Fingerprint)) != a {
 		t.Errorf("bundle %v", b)
 	}
+	if p, err := b.Email("nobody@dns.pt"); p != nil || err != nil {
+		t.Errorf("nobody: %v %v", p, err)
+	}
 	other := contactPublic(t, "Ana again", "ana@dns.pt")
-	_, err = ParseKeyBundle(bytes.Join([][]byte{armor(ana), armor(other)}, nil))
+	b, err = ParseKeyBundle(bytes.Join([][]byte{armor(ana), armor(other)}, nil))
+	if err != nil || b.Fingerprint(other.Fingerprint) == nil {
+		t.Fatalf("two keys for one email, each found by fingerprint: %v", err)
+	}
+	_, err = b.Email("ana@dns.pt")
 	var dup *DuplicateKeyError
 	if !errors.As(err, &dup) || dup.Email != "ana@dns.pt" || dup.First != ana.Fingerprint || dup.Second != other.Fingerprint {
 		t.Errorf("two keys for one email: err = %v", err)

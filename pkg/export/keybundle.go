@@ -3,6 +3,7 @@ package export
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,11 +114,17 @@ func RefreshedKey(reg, merged *keys.Public, email string, anyUID bool, now time.
 }
 
 // KeyBundle is a bundle of public keys (as `gpg --export --armor` writes,
-// or [WriteKeys]) by the emails of their user IDs, normalized.
-type KeyBundle map[string]*keys.Public
+// or [WriteKeys]), found by fingerprint ([KeyBundle.Fingerprint]: what an
+// export names for each contact, whatever the key's user IDs say) or by
+// the emails of their user IDs, normalized ([KeyBundle.Email]: for input
+// that names no fingerprint). A nil *KeyBundle holds no key.
+type KeyBundle struct {
+	byFpr   map[string]*keys.Public
+	byEmail map[string][]*keys.Public // distinct keys, in the bundle's order
+}
 
-// DuplicateKeyError is the error of [ParseKeyBundle] for a bundle with two
-// keys for one email.
+// DuplicateKeyError is the error of [KeyBundle.Email] for a bundle with
+// two keys for one email.
 type DuplicateKeyError struct {
 	Email         string
 	First, Second string // fingerprints
@@ -127,27 +134,65 @@ func (e *DuplicateKeyError) Error() string {
 	return fmt.Sprintf("two keys for %s: %s and %s", e.Email, e.First, e.Second)
 }
 
-// ParseKeyBundle parses every key of data and files it under each email
-// of its user IDs; user IDs without a valid email are ignored. The same
-// key twice is one key; two keys for one email are a
-// [*DuplicateKeyError].
-func ParseKeyBundle(data []byte) (KeyBundle, error) {
+// ParseKeyBundle parses every key of data. The same key twice is one key.
+func ParseKeyBundle(data []byte) (*KeyBundle, error) {
 	pubs, err := keys.ParsePublic(data)
 	if err != nil {
 		return nil, err
 	}
-	b := KeyBundle{}
+	return NewKeyBundle(pubs...), nil
+}
+
+// NewKeyBundle is the bundle of pubs, each filed under its fingerprint
+// and each email of its user IDs (user IDs without a valid email are
+// ignored).
+func NewKeyBundle(pubs ...*keys.Public) *KeyBundle {
+	b := &KeyBundle{byFpr: map[string]*keys.Public{}, byEmail: map[string][]*keys.Public{}}
 	for _, p := range pubs {
+		fpr := strings.ToUpper(p.Fingerprint)
+		if _, ok := b.byFpr[fpr]; ok {
+			continue
+		}
+		b.byFpr[fpr] = p
 		for _, e := range p.Emails {
 			n, err := directory.NormalizeEmail(e)
-			if err != nil {
+			if err != nil || slices.Contains(b.byEmail[n], p) {
 				continue
 			}
-			if other, ok := b[n]; ok && other.Fingerprint != p.Fingerprint {
-				return nil, &DuplicateKeyError{Email: n, First: other.Fingerprint, Second: p.Fingerprint}
-			}
-			b[n] = p
+			b.byEmail[n] = append(b.byEmail[n], p)
 		}
 	}
-	return b, nil
+	return b
+}
+
+// Len is the number of keys in b.
+func (b *KeyBundle) Len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.byFpr)
+}
+
+// Fingerprint is the key of b with fingerprint fpr, or nil.
+func (b *KeyBundle) Fingerprint(fpr string) *keys.Public {
+	if b == nil {
+		return nil
+	}
+	return b.byFpr[strings.ToUpper(fpr)]
+}
+
+// Email is the one key of b with a user ID for email (normalized), nil
+// if none has one, a [*DuplicateKeyError] if several have.
+func (b *KeyBundle) Email(email string) (*keys.Public, error) {
+	if b == nil {
+		return nil, nil
+	}
+	ps := b.byEmail[email]
+	switch len(ps) {
+	case 0:
+		return nil, nil
+	case 1:
+		return ps[0], nil
+	}
+	return nil, &DuplicateKeyError{Email: email, First: ps[0].Fingerprint, Second: ps[1].Fingerprint}
 }
