@@ -39,8 +39,10 @@ const (
 // emergencyPrefix marks the emergency number in the phones column.
 const emergencyPrefix = "emergency:"
 
-// WriteCSV writes s in the import format: the [CSVHeader], then one row
-// per role of a contact for a ccTLD, sorted by ccTLD then email. Phones
+// WriteCSV writes s in the import format: the [CSVHeader] and
+// [CSVExtra], then one row per role of a contact for a ccTLD, and one
+// row with only the member's columns for a member without contacts,
+// sorted by ccTLD then email. Phones
 // are joined with ";", the emergency one written "emergency:+351…";
 // languages are joined with ";"; 24x7 is "yes" or "no". Lines end in LF.
 // Every cell a spreadsheet would read as a formula is guarded with a

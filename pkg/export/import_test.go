@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +207,59 @@ func TestParseKeyBundle(t *testing.T) {
 	var dup *DuplicateKeyError
 	if !errors.As(err, &dup) || dup.Email != "ana@dns.pt" || dup.First != ana.Fingerprint || dup.Second != other.Fingerprint {
 		t.Errorf("two keys for one email: err = %v", err)
+	}
+}
+
+// A member-only row adds the member with its status and country; a key
+// named by fingerprint is taken without a user ID for the email; a row
+// that disagrees with a member's status is refused.
+func TestImportMembersAndKeysByFingerprint(t *testing.T) {
+	s := importStore(t)
+	team := contactPublic(t, "Team", "team@elsewhere.example")
+	h := importHeader[:len(importHeader)-1] + ",status,country,key\n"
+	res, err := importCSV(t, s, h+
+		"de,DENIC,,,,,,,,inactive,,\n"+
+		"gp,Dot GP,,,,,,,,,FR,\n"+
+		"pt,DNS.PT,NOC,noc@dns.pt,+351211234567,admin,,,no,,,"+strings.ToLower(team.Fingerprint)+"\n",
+		NewKeyBundle(team))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (ImportResult{Members: 3, Contacts: 1, Keys: 1, KeysNoUID: 1}) {
+		t.Errorf("result %+v", res)
+	}
+	snap, err := s.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range snap.Members {
+		got[m.TLD] = m.Status + " " + m.Country
+	}
+	if got["de"] != "inactive DE" || got["gp"] != "active FR" || got["pt"] != "active PT" {
+		t.Errorf("members %v", got)
+	}
+	if len(snap.Contacts) != 1 || snap.Contacts[0].Key == nil || snap.Contacts[0].Key.Fingerprint != team.Fingerprint {
+		t.Errorf("contacts %+v", snap.Contacts)
+	}
+	_, err = importCSV(t, s, h+"de,DENIC,,,,,,,,active,,\n", nil)
+	var ie *ImportError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), `status "active" differs from "inactive"`) {
+		t.Errorf("status conflict: %v", err)
+	}
+}
+
+// ExportRows gives Import what a JSON export holds, each row named by
+// its place in the document.
+func TestExportRows(t *testing.T) {
+	e := NewExport(testSnapshot())
+	e.Members = append(e.Members, ExportMember{TLD: "es", Org: "Red.es", Status: "inactive", Country: "ES", Contacts: []ExportContact{}})
+	rows := ExportRows(e)
+	last := rows[len(rows)-1]
+	if !last.MemberOnly() || last.Status != "inactive" || last.Where != "members["+strconv.Itoa(len(e.Members)-1)+"] (es)" {
+		t.Errorf("member-only row %+v", last)
+	}
+	if rows[0].Where != "members[0].contacts[0] ("+rows[0].Email+")" || rows[0].MemberOnly() {
+		t.Errorf("first row %+v", rows[0])
 	}
 }
