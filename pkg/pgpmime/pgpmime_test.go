@@ -613,7 +613,9 @@ func TestEncryptConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 16 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() { // not wg.Go: that is Go 1.25, and go.mod says 1.24
+			defer wg.Done()
 			rk := rks[i%2]
 			var asc, msg bytes.Buffer
 			if err := enc.Encrypt(&asc, rk.Public(), nil); err != nil {
@@ -631,7 +633,7 @@ func TestEncryptConcurrent(t *testing.T) {
 			if err != nil {
 				errs <- err
 			}
-		})
+		}()
 	}
 	wg.Wait()
 	close(errs)
