@@ -125,6 +125,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newAlertsCmd(g),
 		newConfigCmd(g),
 	)
+	installBuildCommands(cmd, g) // version, --version, man, every command's Examples (examples.go)
 	groupUsage(cmd)
 	for _, c := range cmd.Commands() {
 		setUsageErrors(c)
