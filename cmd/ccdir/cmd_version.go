@@ -83,19 +83,24 @@ records; "(devel)" and "unknown" when it was built elsewhere), the Go
 version and platform it was built with, and the version of go-crypto, the
 OpenPGP library that signs, encrypts and verifies. ccdir --version prints
 the same. version reads no home and no configuration.`,
-		Args: cobra.NoArgs,
-		// No home, no configuration: a broken config.yaml must not hide
-		// which binary is running.
-		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
-		RunE: func(*cobra.Command, []string) error {
-			v := readVersion()
-			if g.json {
-				return g.printJSON(v)
-			}
-			_, err := fmt.Fprint(g.stdout, v.text())
-			return err
-		},
+		Args:              cobra.NoArgs,
+		PersistentPreRunE: noSetup,
+		RunE:              func(*cobra.Command, []string) error { return runVersion(g) },
 	}
+}
+
+// noSetup replaces the root's setup (home, configuration) for a command
+// that reads neither: a broken config.yaml must not hide which binary is
+// running, nor stop the man pages from being written.
+func noSetup(*cobra.Command, []string) error { return nil }
+
+func runVersion(g *globals) error {
+	v := readVersion()
+	if g.json {
+		return g.printJSON(v)
+	}
+	_, err := fmt.Fprint(g.stdout, v.text())
+	return err
 }
 
 // setVersionFlag gives root a --version flag that prints what ccdir
