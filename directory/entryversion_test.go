@@ -15,9 +15,8 @@ import (
 func v1Home(t *testing.T) *fixture {
 	t.Helper()
 	released := signedMigrations
-	signedMigrations = released[:1]
-	testOnlyEntryVersion = entryV1
-	defer func() { signedMigrations, testOnlyEntryVersion = released, 0 }()
+	signedMigrations = released[:1] // and so entries of version 1 (ledgerVersion)
+	defer func() { signedMigrations = released }()
 	f := newFixture(t)
 	f.populate()
 	f.update(func(tx *Tx) error {

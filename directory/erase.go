@@ -83,6 +83,45 @@ func entryContact(seq int64, op, payload string) (int64, bool) {
 	return 0, false
 }
 
+// EntrySubject is the subject of the entry seq of operation op with
+// payload, as a version 3 entry's hash covers it, in clear: for the
+// operations whose payload an erasure can erase (contact.add,
+// contact.update, contact.remove, key.set, key.refresh: each about one
+// contact), "contact:ID", the contact it is about (a contact.add: its
+// own serial); "" for every other operation, whose payload is never
+// erased and says itself what it is about. It binds an erased entry to
+// its contact once its payload is gone: a contact.erase must record
+// each entry it erases as about the contact its subject names (Covers).
+func EntrySubject(seq int64, op, payload string) string {
+	if !slices.Contains(erasableOps, op) {
+		return ""
+	}
+	id, ok := entryContact(seq, op, payload)
+	if !ok {
+		return "" // a payload that does not decode: replay refuses it
+	}
+	return contactSubject(id)
+}
+
+func contactSubject(id int64) string { return fmt.Sprintf("contact:%d", id) }
+
+// CheckSubject checks the subject h gives against its payload: a version
+// 3 entry's must be the one its payload makes (EntrySubject) while the
+// payload is there (once erased, Covers checks it against the erasure's
+// record); an entry of an earlier version has none.
+func (h *HashedEntry) CheckSubject() error {
+	switch {
+	case h.Version < entryV3 && h.Subject != "":
+		return fmt.Errorf("entry %d, of version %d, has a subject (%q): only version 3 entries have one", h.Seq, versionOf(h.Version), h.Subject)
+	case h.Version < entryV3 || h.Payload == "":
+		return nil
+	}
+	if want := EntrySubject(h.Seq, h.Op, h.Payload); h.Subject != want {
+		return fmt.Errorf("entry %d's subject is %q, but its payload is about %q", h.Seq, h.Subject, want)
+	}
+	return nil
+}
+
 // ErasedFields is the hex SHA-256 of what an erased entry keeps besides
 // its hash: over "ccdir erased entry\x00", its serial (8 bytes big
 // endian), then time, actor, op, prev_hash and the evidence's SHA-256
@@ -106,10 +145,14 @@ func versionOf(v int) int { return max(v, entryV1) }
 
 // Covers checks an entry whose payload the erasure erases, given what
 // its hash covers and its hash, against what the erasure recorded of
-// it: the same operation, version, hash and kept fields, and (where the
-// payload is still at hand, as in an earlier copy) about the contact it
-// names. It is the one rule of verify, ccdir check (digest.Check) and
-// the README's check.py.
+// it: the same operation, version, hash and kept fields, and about the
+// contact it names: by the subject its hash covers (version 3), or,
+// where the payload is still at hand (as in an earlier copy), by the
+// payload. Of a version 1 or 2 entry whose payload is gone, nobody can
+// tell whom it was about: the erasure is taken at its word there (see
+// check: an entry about a contact never comes before its contact.add).
+// It is the one rule of verify, ccdir check (digest.Check) and the
+// README's check.py.
 func (p *Erasure) Covers(h *HashedEntry, hash string) error {
 	i := slices.Index(p.Redacts, h.Seq)
 	if i < 0 {
@@ -126,6 +169,9 @@ func (p *Erasure) Covers(h *HashedEntry, hash string) error {
 	case !strings.EqualFold(r.Fields, ErasedFields(h)):
 		return fmt.Errorf("entry %d's time, actor, operation, previous hash or evidence digest is not what the contact.erase erased", h.Seq)
 	}
+	if h.Version >= entryV3 && h.Subject != contactSubject(r.Contact) {
+		return fmt.Errorf("entry %d is about %q (its hash says so), not contact %d, whom the contact.erase says it was about", h.Seq, h.Subject, r.Contact)
+	}
 	if h.Payload != "" {
 		if id, ok := entryContact(h.Seq, h.Op, h.Payload); !ok || id != r.Contact {
 			return fmt.Errorf("entry %d is not about contact %d, whom the contact.erase says it was about", h.Seq, r.Contact)
@@ -137,7 +183,11 @@ func (p *Erasure) Covers(h *HashedEntry, hash string) error {
 // check refuses an erase payload that could not have been written by
 // Tx.Erase at serial seq: serials after the genesis and before seq, in
 // order, each once; each entry erased an erasable operation about one
-// of the contacts erased (a contact.add: the contact it adds).
+// of the contacts erased (a contact.add: the contact it adds), at or
+// after the contact.add of that contact. With entry versions that never
+// go down, the last rule means that an erasure of a contact added by a
+// version 3 entry can only record version 3 entries as theirs, each
+// bound to its contact by its subject (Covers).
 func (p *Erasure) check(seq int64) error {
 	if len(p.IDs) == 0 || p.Reason == "" {
 		return errors.New("contact.erase without contacts or reason")
@@ -155,7 +205,10 @@ func (p *Erasure) check(seq int64) error {
 			return fmt.Errorf("contact.erase erases entry %d, about contact %d, which it does not erase", r.Seq, r.Contact)
 		case r.Op == opContactAdd && r.Contact != r.Seq:
 			return fmt.Errorf("contact.erase erases entry %d, a contact.add, as about contact %d", r.Seq, r.Contact)
-		case r.Version != entryV1 && r.Version != entryV2:
+		case r.Seq < r.Contact:
+			// Contact N is added by entry N: nothing before is about it.
+			return fmt.Errorf("contact.erase erases entry %d as about contact %d, whom entry %d added later", r.Seq, r.Contact, r.Contact)
+		case r.Version < entryV1 || r.Version > entryV3:
 			return fmt.Errorf("contact.erase erases entry %d of version %d", r.Seq, r.Version)
 		}
 	}

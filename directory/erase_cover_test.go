@@ -10,8 +10,6 @@ import (
 // as a holder of the directory key could.
 func (f *fixture) signErase(ids []int64, seqs []int64, edit func(i int, r *ErasedEntry)) {
 	f.t.Helper()
-	testOnlyForge = true
-	defer func() { testOnlyForge = false }()
 	f.update(func(tx *Tx) error {
 		var recs []ErasedEntry
 		for i, seq := range seqs {
@@ -27,7 +25,7 @@ func (f *fixture) signErase(ids []int64, seqs []int64, edit func(i int, r *Erase
 			}
 			recs = append(recs, r)
 		}
-		if err := tx.append(opContactErase, Erasure{IDs: ids, Redacts: seqs, Entries: recs, Evidence: []int64{}, Reason: "r3"}); err != nil {
+		if err := tx.forge(opContactErase, Erasure{IDs: ids, Redacts: seqs, Entries: recs, Evidence: []int64{}, Reason: "r3"}); err != nil {
 			return err
 		}
 		for _, s := range seqs {
@@ -76,26 +74,32 @@ func TestEraseCoversOnlyThePerson(t *testing.T) {
 	}
 	t.Run("probe", func(t *testing.T) { // as r3_probe_test.go wrote it
 		f := erasedHome(t)
-		testOnlyForge = true
-		defer func() { testOnlyForge = false }()
 		f.update(func(tx *Tx) error {
-			if err := tx.append(opContactErase, Erasure{IDs: []int64{ana}, Redacts: []int64{10}, Evidence: []int64{}, Reason: "r3"}); err != nil {
+			if err := tx.forge(opContactErase, Erasure{IDs: []int64{ana}, Redacts: []int64{10}, Evidence: []int64{}, Reason: "r3"}); err != nil {
 				return err
 			}
 			return tx.redact(10, true)
 		})
-		testOnlyForge = false
 		if _, err := f.verify(); !IsVerifyError(err) || !strings.Contains(err.Error(), "ledger entry 10: its payload was erased, but entry 13, the contact.erase naming it, is refused (contact.erase does not record every entry it redacts)") {
 			t.Fatalf("verify: %v", err)
 		}
 	})
 	t.Run("earlier copy", func(t *testing.T) {
+		// Entry 5 (version 1) adds ivan; entry 10 (version 3) changes him.
 		f := erasedHome(t)
-		e := f.entries()[9] // entry 10, ivan's, with its payload
-		h := Hashed(&e)
-		p := &Erasure{IDs: []int64{ana}, Redacts: []int64{10}, Entries: []ErasedEntry{{Seq: 10, Op: e.Op, Contact: ana, Version: 2, Hash: e.Hash, Fields: ErasedFields(&h)}}}
-		if err := p.Covers(&h, e.Hash); err == nil || !strings.Contains(err.Error(), "entry 10 is not about contact 4") {
-			t.Fatalf("Covers of ivan's entry said to be Ana's: %v", err)
+		for _, c := range []struct {
+			seq  int64
+			want string
+		}{
+			{5, "entry 5 is not about contact 4"},
+			{10, `entry 10 is about "contact:5" (its hash says so), not contact 4`},
+		} {
+			e := f.entries()[c.seq-1] // with its payload
+			h := Hashed(&e)
+			p := &Erasure{IDs: []int64{ana}, Redacts: []int64{c.seq}, Entries: []ErasedEntry{{Seq: c.seq, Op: e.Op, Contact: ana, Version: versionOf(e.Version), Hash: e.Hash, Fields: ErasedFields(&h)}}}
+			if err := p.Covers(&h, e.Hash); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Covers of ivan's entry %d said to be Ana's: %v, want %q", c.seq, err, c.want)
+			}
 		}
 	})
 }
@@ -111,12 +115,14 @@ func TestEraseTombstoneForged(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ name, stmt, want string }{
-		{"relabelled", `UPDATE ledger SET version = 1, payload_digest = NULL WHERE seq = 8`, "the contact.erase erased entry 8 of version 2, not 1"},
-		{"retimed", `UPDATE ledger SET version = 1, payload_digest = NULL, op = 'contact.remove', time = '2020-01-01T00:00:00Z' WHERE seq = 9`, "an entry of version 1 after entry"},
+		{"relabelled", `UPDATE ledger SET version = 1, payload_digest = NULL WHERE seq = 8`, "the contact.erase erased entry 8 of version 3, not 1"},
+		{"retimed", `UPDATE ledger SET version = 1, payload_digest = NULL, op = 'contact.remove', time = '2020-01-01T00:00:00Z' WHERE seq = 9`, "entry 9 is of version 1, after entry 8 of version 3: versions never go down"},
 		{"v1 retimed", `UPDATE ledger SET time = '2020-01-01T00:00:00Z' WHERE seq = 7`, "entry 7's time, actor, operation, previous hash or evidence digest is not what the contact.erase erased"},
 		{"v1 actor", `UPDATE ledger SET actor = 'operator:someone' WHERE seq = 4`, "entry 4's time, actor"},
 		{"v1 op", `UPDATE ledger SET op = 'contact.remove' WHERE seq = 4`, "erased a contact.add as entry 4, not a contact.remove"},
-		{"version down", `UPDATE ledger SET version = 1 WHERE seq = 11`, "an entry of version 1 after entry 8 of version 2"},
+		{"version down", `UPDATE ledger SET version = 1 WHERE seq = 11`, "entry 11 is of version 1, after entry 8 of version 3: versions never go down"},
+		{"version 2 after 3", `UPDATE ledger SET version = 2 WHERE seq = 11`, "entry 11 is of version 2, after entry 8 of version 3: versions never go down"},
+		{"unknown version", `UPDATE ledger SET version = 4 WHERE seq = 12`, "entry 12 is of version 4, which this ccdir does not know"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			saved := f.entries()

@@ -48,18 +48,24 @@ var zeroHash = strings.Repeat("0", 64)
 const (
 	ledgerDomain   = "ccdir ledger v1\x00"
 	ledgerDomainV2 = "ccdir ledger v2\x00"
+	ledgerDomainV3 = "ccdir ledger v3\x00"
 )
 
 // Entry versions. A version 1 entry's hash covers its payload itself; a
 // version 2 entry's covers a salted digest of it (PayloadSum), so that
 // the payload (and its salt) can be erased and the hash still
-// recomputes from the digest kept. New entries are version 2
-// (EntryVersion); version 1 entries, made before, stay as they are.
+// recomputes from the digest kept; a version 3 entry's covers, besides,
+// its subject in clear (Entry.Subject: the contact it is about), so that
+// an erasure of it can be checked against whom it was about once its
+// payload is gone. New entries are of the latest version the ledger's
+// signed schema holds (ledgerVersion: EntryVersion once Open migrated
+// it); version 1 and 2 entries, made before, stay as they are.
 const (
 	entryV1 = 1
 	entryV2 = 2
+	entryV3 = 3
 	// EntryVersion is the version of the entries this package writes.
-	EntryVersion = entryV2
+	EntryVersion = entryV3
 )
 
 // saltBytes is the length of a version 2 entry's salt.
@@ -69,15 +75,18 @@ const saltBytes = 16
 // string, the sequence number and length-prefixed fields. The evidence
 // enters through its own hash (EvidenceSum), so it can be erased without
 // breaking the chain; from version 2 on the payload too, through its
-// salted digest (PayloadSum). A version 1 entry whose payload was erased
-// (a tombstone, Tombstone) has no hash that can be recomputed: it keeps
-// its stored hash and signature, and the chain links through them.
+// salted digest (PayloadSum); from version 3 on, the entry's subject
+// follows, in clear. A version 1 entry whose payload was erased (a
+// tombstone, Tombstone) has no hash that can be recomputed: it keeps its
+// stored hash and signature, and the chain links through them.
 func computeHash(e *Entry) string {
 	h := sha256.New()
-	v2 := e.Version >= entryV2
-	if v2 {
+	switch {
+	case e.Version >= entryV3:
+		h.Write([]byte(ledgerDomainV3))
+	case e.Version == entryV2:
 		h.Write([]byte(ledgerDomainV2))
-	} else {
+	default:
 		h.Write([]byte(ledgerDomain))
 	}
 	var n [8]byte
@@ -93,10 +102,13 @@ func computeHash(e *Entry) string {
 	field([]byte(e.Op))
 	field([]byte(e.PrevHash))
 	field(e.evidenceSum())
-	if v2 {
+	if e.Version >= entryV2 {
 		field(e.payloadSum())
 	} else {
 		field([]byte(e.Payload))
+	}
+	if e.Version >= entryV3 {
+		field([]byte(e.Subject))
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -204,9 +216,19 @@ func insertEntry(ctx context.Context, tx execer, e *Entry) error {
 	}
 	// A new entry keeps no digests: they are kept only once what they
 	// digest is erased (see Tx.Erase).
-	_, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, time, actor, op, payload, evidence, prev_hash, hash, sig, version, salt)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, e.Time, e.Actor, e.Op, e.Payload, evidence, e.PrevHash, e.Hash, e.Sig, e.Version, salt)
+	if e.Version == entryV2 { // as the releases of version 2 wrote them
+		_, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, time, actor, op, payload, evidence, prev_hash, hash, sig, version, salt)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.Seq, e.Time, e.Actor, e.Op, e.Payload, evidence, e.PrevHash, e.Hash, e.Sig, e.Version, salt)
+		return err
+	}
+	var subject any
+	if e.Subject != "" {
+		subject = e.Subject
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO ledger (seq, time, actor, op, payload, evidence, prev_hash, hash, sig, version, salt, subject)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.Time, e.Actor, e.Op, e.Payload, evidence, e.PrevHash, e.Hash, e.Sig, e.Version, salt, subject)
 	return err
 }
 
@@ -228,32 +250,57 @@ func readHead(ctx context.Context, q queryer) (Head, string, error) {
 // entryColumns are the ledger's columns as the latest signed schema has
 // them; entryColumnsV1 reads a ledger of signed schema 1 (a home not
 // migrated yet, which a read-only verify meets) the same way, its
-// entries all of version 1 and nothing erased.
+// entries all of version 1 and nothing erased, and entryColumnsV2 one of
+// signed schema 2, without subjects.
 const (
-	entryColumns   = `seq, time, actor, op, payload, evidence, prev_hash, hash, sig, version, salt, payload_digest, evidence_digest`
-	entryColumnsV1 = `seq, time, actor, op, payload, evidence, prev_hash, hash, sig, 1, NULL, NULL, NULL`
+	entryColumns   = `seq, time, actor, op, payload, evidence, prev_hash, hash, sig, version, salt, payload_digest, evidence_digest, subject`
+	entryColumnsV2 = `seq, time, actor, op, payload, evidence, prev_hash, hash, sig, version, salt, payload_digest, evidence_digest, NULL`
+	entryColumnsV1 = `seq, time, actor, op, payload, evidence, prev_hash, hash, sig, 1, NULL, NULL, NULL, NULL`
 )
+
+// ledgerVersion is the latest entry version the ledger read through q
+// can hold, by the columns its signed schema has: 1 without version
+// (signed schema 1), 2 without subject (signed schema 2), else 3. It is
+// the version of the entries a transaction writes there: Open migrates
+// a writable home to the latest schema first, so those are EntryVersion;
+// a home of an earlier schema (as the tests make the homes of earlier
+// releases) gets entries as its release wrote them.
+func ledgerVersion(ctx context.Context, q queryer) (int, error) {
+	var version, subject int
+	if err := q.QueryRowContext(ctx, `SELECT coalesce(sum(name = 'version'), 0), coalesce(sum(name = 'subject'), 0) FROM pragma_table_info('ledger')`).Scan(&version, &subject); err != nil {
+		return 0, err
+	}
+	switch {
+	case version == 0:
+		return entryV1, nil
+	case subject == 0:
+		return entryV2, nil
+	}
+	return entryV3, nil
+}
 
 // ledgerColumns returns the columns to select entries with from the
 // ledger read through q, as its schema has them.
 func ledgerColumns(ctx context.Context, q queryer) (string, error) {
-	var n int
-	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('ledger') WHERE name = 'version'`).Scan(&n); err != nil {
+	v, err := ledgerVersion(ctx, q)
+	switch {
+	case err != nil:
 		return "", err
-	}
-	if n == 0 {
+	case v == entryV1:
 		return entryColumnsV1, nil
+	case v == entryV2:
+		return entryColumnsV2, nil
 	}
 	return entryColumns, nil
 }
 
 func scanEntry(rows *sql.Rows, e *Entry) error {
-	var salt, pd, ed sql.NullString
+	var salt, pd, ed, subject sql.NullString
 	if err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Op, &e.Payload, &e.Evidence, &e.PrevHash, &e.Hash, &e.Sig,
-		&e.Version, &salt, &pd, &ed); err != nil {
+		&e.Version, &salt, &pd, &ed, &subject); err != nil {
 		return err
 	}
-	e.Salt, e.PayloadDigest, e.EvidenceDigest = salt.String, pd.String, ed.String
+	e.Salt, e.PayloadDigest, e.EvidenceDigest, e.Subject = salt.String, pd.String, ed.String, subject.String
 	return nil
 }
 

@@ -47,6 +47,7 @@ const schemaMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
 var signedMigrations = []Migration{
 	{Owner: Owner, Version: 1, Name: "state tables and ledger", Up: ifNotExists(stateSchema + ledgerSchema)},
 	{Owner: Owner, Version: 2, Name: "ledger entries of version 2 (salted payload digests) and erasure", UpFunc: addLedgerV2},
+	{Owner: Owner, Version: 3, Name: "ledger entries of version 3 (the subject, in clear, in the hash)", UpFunc: addLedgerV3},
 }
 
 // ledgerV2Columns are the ledger's columns of step 2: every entry's
@@ -60,10 +61,23 @@ var ledgerV2Columns = []struct{ name, def string }{
 	{"evidence_digest", "TEXT"},
 }
 
+// ledgerV3Columns are the ledger's columns of step 3: a version 3
+// entry's subject (EntrySubject; NULL for none, and for the entries made
+// before).
+var ledgerV3Columns = []struct{ name, def string }{
+	{"subject", "TEXT"},
+}
+
 // addLedgerV2 is step 2. Like every step it may run again on a database
 // whose record of steps was lost, so it adds only the columns missing.
-func addLedgerV2(ctx context.Context, tx *sql.Tx) error {
-	for _, c := range ledgerV2Columns {
+func addLedgerV2(ctx context.Context, tx *sql.Tx) error { return addLedgerColumns(ctx, tx, ledgerV2Columns) }
+
+// addLedgerV3 is step 3, as step 2.
+func addLedgerV3(ctx context.Context, tx *sql.Tx) error { return addLedgerColumns(ctx, tx, ledgerV3Columns) }
+
+// addLedgerColumns adds to the ledger those of cols it does not have.
+func addLedgerColumns(ctx context.Context, tx *sql.Tx, cols []struct{ name, def string }) error {
+	for _, c := range cols {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('ledger') WHERE name = ?`, c.name).Scan(&n); err != nil {
 			return err

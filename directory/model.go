@@ -325,9 +325,9 @@ type Entry struct {
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
 	Sig      []byte `json:"-"`
-	// Version is the entry's version (1, or EntryVersion for the
-	// entries written now); Salt (hex) is a version 2 entry's, of the
-	// salted digest of its payload that its hash covers (PayloadSum).
+	// Version is the entry's version (1, 2, or EntryVersion for the
+	// entries written now); Salt (hex) is a version 2 or 3 entry's, of
+	// the salted digest of its payload that its hash covers (PayloadSum).
 	Version int    `json:"version"`
 	Salt    string `json:"salt,omitempty"`
 	// PayloadDigest and EvidenceDigest (hex) are kept once the payload
@@ -335,6 +335,11 @@ type Entry struct {
 	// that the hash still recomputes; "" otherwise.
 	PayloadDigest  string `json:"payload_digest,omitempty"`
 	EvidenceDigest string `json:"evidence_digest,omitempty"`
+	// Subject is what a version 3 entry is about, in clear, covered by
+	// its hash (see EntrySubject): "contact:ID" for the entries that hold
+	// a contact's data, "" for the others and for entries of versions 1
+	// and 2.
+	Subject string `json:"subject,omitempty"`
 }
 
 // Snapshot is the whole directory at one head, read in one transaction.

@@ -34,6 +34,7 @@ type Tx struct {
 	checked bool // the tables this transaction started from agree with the ledger
 	changes []ContactChange
 	rekey   rekeyTx // a rekey in this transaction (Rekey)
+	version int     // the version of the entries it writes (ledgerVersion), once read
 }
 
 // ContactChange is a contact as a transaction found it (Before; nil: it
@@ -123,40 +124,44 @@ func (s *Store) Update(ctx context.Context, actor Actor, fn func(*Tx) error) ([]
 	return t.entries, nil
 }
 
-// testOnlyEntryVersion, when set, is the version of the entries append
-// writes: 1 makes entries as the ccdir releases before version 2 did
-// (for tests of homes they made).
-var testOnlyEntryVersion int
-
 // append applies one operation and writes its signed ledger entry. The
 // first one of the transaction checks the tables first (a genesis, on an
 // empty ledger, has nothing to check).
 func (t *Tx) append(op string, payload any) error {
+	e, err := t.newEntry(op, payload)
+	if err != nil {
+		return err
+	}
+	if err := apply(t.ctx, t.tx, e); err != nil {
+		return t.explain(op, err)
+	}
+	return t.seal(e)
+}
+
+// newEntry makes the next entry of the transaction, for op with payload,
+// unsigned: of the version the ledger's schema holds (ledgerVersion),
+// salted from version 2 on, with its subject from version 3 on.
+func (t *Tx) newEntry(op string, payload any) (*Entry, error) {
 	if !t.checked && !(op == opGenesis && t.head.Serial == 0) {
 		if err := t.Check(t.s.opts.Signer.Fingerprint(), t.s.opts.Signer.Verify); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	p, err := json.Marshal(payload)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prev := t.head.Hash
 	if t.head.Serial == 0 {
 		prev = zeroHash
 	}
-	version, salt := EntryVersion, ""
-	if testOnlyEntryVersion != 0 {
-		version = testOnlyEntryVersion
-	}
-	if version >= entryV2 {
-		if salt, err = newSalt(); err != nil {
-			return err
+	if t.version == 0 {
+		if t.version, err = ledgerVersion(t.ctx, t.tx); err != nil {
+			return nil, err
 		}
 	}
-	e := Entry{
-		Version:  version,
-		Salt:     salt,
+	e := &Entry{
+		Version:  t.version,
 		Seq:      t.head.Serial + 1,
 		Time:     t.s.opts.Now().UTC().Truncate(time.Second).Format(time.RFC3339),
 		Actor:    t.actor.Name,
@@ -165,28 +170,35 @@ func (t *Tx) append(op string, payload any) error {
 		Evidence: t.actor.Evidence,
 		PrevHash: prev,
 	}
-	if err := apply(t.ctx, t.tx, &e); err != nil && !testOnlyForge {
-		return t.explain(op, err)
+	if e.Version >= entryV2 {
+		if e.Salt, err = newSalt(); err != nil {
+			return nil, err
+		}
 	}
-	e.Hash = computeHash(&e)
-	if e.Sig, err = t.signEntry(&e); err != nil {
+	if e.Version >= entryV3 {
+		e.Subject = EntrySubject(e.Seq, e.Op, e.Payload)
+	}
+	return e, nil
+}
+
+// seal hashes, signs and writes e, whose effect is applied, as the
+// transaction's head.
+func (t *Tx) seal(e *Entry) error {
+	var err error
+	e.Hash = computeHash(e)
+	if e.Sig, err = t.signEntry(e); err != nil {
 		return fmt.Errorf("sign ledger entry %d: %w", e.Seq, err)
 	}
-	if err := insertEntry(t.ctx, t.tx, &e); err != nil {
+	if err := insertEntry(t.ctx, t.tx, e); err != nil {
 		return err
 	}
 	t.head = Head{Serial: e.Seq, Hash: e.Hash}
-	t.entries = append(t.entries, e)
+	t.entries = append(t.entries, *e)
 	return nil
 }
 
 // explain turns a constraint violation that slipped past the checks into
 // a refusal; anything else passes through.
-// testOnlyForge, set by tests only, signs and writes an entry even
-// where its effect is refused: what a holder of the directory key
-// writing the database by hand could do.
-var testOnlyForge bool
-
 func (t *Tx) explain(op string, err error) error {
 	if isConstraint(err, 0) {
 		return &Error{Err: ErrPolicy, Msg: fmt.Sprintf("%s refused by the database: %v", op, err)}

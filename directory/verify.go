@@ -745,7 +745,7 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 	chainBroken := false
 	var lastRekey int64
 	var headSig []byte
-	var firstV2 int64 // the first entry of version 2: versions never go down
+	var versions Versions
 	flush := func() error {
 		// Follow the chain of keys through the batch, in order, to know
 		// who signs each entry; what is wrong with it is told in order
@@ -818,10 +818,8 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 			if e.PrevHash != prev {
 				return bad("previous hash %.16s… does not match the hash of entry %d (%.16s…)", e.PrevHash, e.Seq-1, prev)
 			}
-			if e.Version >= entryV2 && firstV2 == 0 {
-				firstV2 = e.Seq
-			} else if e.Version < entryV2 && firstV2 != 0 {
-				return bad("an entry of version 1 after entry %d of version 2: versions never go down", firstV2)
+			if err := versions.Step(e.Seq, e.Version); err != nil {
+				return bad("%v", err)
 			}
 			// An entry a contact.erase covers is as the erasure left it, and
 			// its effect is not replayed; a version 1 tombstone keeps a
@@ -833,6 +831,9 @@ func replay(ctx context.Context, ledger queryer, fresh execer, fpr string, verif
 			}
 			if got := computeHash(e); !e.Tombstone() && got != e.Hash {
 				return bad("content does not match its hash (stored %.16s…, computed %.16s…): time, actor, operation, payload or evidence was changed", e.Hash, got)
+			}
+			if h := Hashed(e); h.CheckSubject() != nil {
+				return bad("%v", h.CheckSubject())
 			}
 			if e.Seq == 1 {
 				if e.Op != opGenesis {
