@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -122,4 +123,122 @@ func mustContact(t *testing.T, tx *Tx, email string, fn func(*Contact)) Contact 
 	}
 	fn(&c)
 	return c
+}
+
+// v2Home makes a fixture as the ccdir releases of entry version 2 made
+// it (signed schema 2, entries of version 2), populated, with one
+// contact changed.
+func v2Home(t *testing.T) *fixture {
+	t.Helper()
+	released := signedMigrations
+	signedMigrations = released[:2] // and so entries of version 2 (ledgerVersion)
+	defer func() { signedMigrations = released }()
+	f := newFixture(t)
+	f.populate()
+	f.update(func(tx *Tx) error {
+		_, err := tx.UpdateContact("ivan@cctld.ru", func(c *Contact) error { c.TimeZone = "Europe/Moscow"; return nil })
+		return err
+	})
+	return f
+}
+
+// TestEntryVersion3Migrated: a home of signed schema 2 verifies
+// read-only as it is; opened for writing it gains ledger.subject (signed
+// schema 3) and keeps its version 2 entries and their hashes; the
+// entries after are version 3, each with its subject (upgradedHome). An
+// erasure of a contact added before the upgrade erases their version 2
+// and 3 entries and verifies. What stays as before (ARCHITECTURE): of a
+// version 2 entry whose payload is gone, nobody can tell whom it was
+// about, so an erasure of a contact added before the upgrade that
+// records another's version 2 entry as theirs is not found; one of a
+// contact added after the upgrade is (an entry about a contact never
+// comes before its contact.add).
+func TestEntryVersion3Migrated(t *testing.T) {
+	t.Run("erase", func(t *testing.T) {
+		f := upgradedHome(t)
+		f.update(func(tx *Tx) error { _, err := tx.Erase("ana@dns.pt", "GDPR art. 17 request 2026-43"); return err })
+		if _, err := f.verify(); err != nil {
+			t.Fatalf("verify after erasing Ana (versions 2 and 3): %v", err)
+		}
+		if p, err := f.entries()[9].Erasure(); err != nil || p == nil || fmt.Sprint(p.Redacts) != "[4 8]" {
+			t.Fatalf("the erasure: %+v, %v", p, err)
+		}
+	})
+	t.Run("v2 residual", func(t *testing.T) {
+		f := upgradedHome(t)
+		f.signErase([]int64{4}, []int64{4, 7, 8}, func(i int, r *ErasedEntry) {
+			if i == 1 {
+				r.Contact = 4 // ivan's version 2 entry 7, recorded as Ana's
+			}
+		})
+		// ivan's row as entry 5 added him: entry 7 undone.
+		tamper(t, f.path, `UPDATE contacts SET timezone = '', confirmed = ?, updated_seq = 5 WHERE id = 5`, f.entries()[4].Time)
+		if _, err := f.verify(); err != nil {
+			t.Fatalf("the residual (ARCHITECTURE, erasure) changed: verify %v; update the docs", err)
+		}
+	})
+	t.Run("added after", func(t *testing.T) {
+		f := upgradedHome(t)
+		f.signErase([]int64{9}, []int64{7, 9}, func(i int, r *ErasedEntry) {
+			if i == 0 {
+				r.Contact = 9 // ivan's version 2 entry 7, recorded as Zoe's
+			}
+		})
+		const want = "contact.erase erases entry 7 as about contact 9, whom entry 9 added later"
+		if _, err := f.verify(); !IsVerifyError(err) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("verify: %v, want %q", err, want)
+		}
+	})
+}
+
+// upgradedHome is v2Home (entries 1 to 7 of version 2: 4 Ana, 5 ivan, 7
+// ivan's timezone) checked read-only, then opened for writing (signed
+// schema 3), with 8 a change of Ana and 9 Zoe added (version 3).
+func upgradedHome(t *testing.T) *fixture {
+	t.Helper()
+	f := v2Home(t)
+	before := f.entries()
+	for _, e := range before {
+		if e.Version != entryV2 || e.Subject != "" || e.Salt == "" {
+			t.Fatalf("entry %d of the version 2 home: version %d subject %q", e.Seq, e.Version, e.Subject)
+		}
+	}
+	opts := f.opts()
+	opts.ReadOnly = true
+	if _, err := f.reopen(opts); err != nil {
+		t.Fatal(err)
+	}
+	head, err := f.verify()
+	if err != nil {
+		t.Fatalf("read-only verify of a signed schema 2 home: %v", err)
+	}
+	opts.ReadOnly = false
+	if _, err := f.reopen(opts); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := f.verify(); err != nil || h != head {
+		t.Fatalf("verify after the migration: %v, %v (want %v)", h, err, head)
+	}
+	f.update(func(tx *Tx) error { // 8
+		_, err := tx.UpdateContact("ana@dns.pt", func(c *Contact) error { c.Name = "Ana M. Sousa"; return nil })
+		return err
+	})
+	f.update(func(tx *Tx) error { // 9
+		_, err := tx.AddContact(Contact{Email: "zoe@dns.pt", Name: "Zoe Nova", Phones: []Phone{{Number: "+351 21 000 0009"}}, Roles: []Role{{TLD: "pt", Role: "admin"}}})
+		return err
+	})
+	for i, e := range f.entries() {
+		switch {
+		case i < len(before):
+			if e.Version != entryV2 || e.Hash != before[i].Hash || e.Subject != "" {
+				t.Fatalf("entry %d changed by the migration: %+v", e.Seq, e)
+			}
+		case e.Version != entryV3 || e.Subject != contactSubject(map[int64]int64{8: 4, 9: 9}[e.Seq]) || computeHash(&e) != e.Hash:
+			t.Fatalf("new entry %d: version %d subject %q", e.Seq, e.Version, e.Subject)
+		}
+	}
+	if _, err := f.verify(); err != nil {
+		t.Fatalf("verify of version 2 and 3 entries: %v", err)
+	}
+	return f
 }

@@ -70,10 +70,14 @@ var ledgerV3Columns = []struct{ name, def string }{
 
 // addLedgerV2 is step 2. Like every step it may run again on a database
 // whose record of steps was lost, so it adds only the columns missing.
-func addLedgerV2(ctx context.Context, tx *sql.Tx) error { return addLedgerColumns(ctx, tx, ledgerV2Columns) }
+func addLedgerV2(ctx context.Context, tx *sql.Tx) error {
+	return addLedgerColumns(ctx, tx, ledgerV2Columns)
+}
 
 // addLedgerV3 is step 3, as step 2.
-func addLedgerV3(ctx context.Context, tx *sql.Tx) error { return addLedgerColumns(ctx, tx, ledgerV3Columns) }
+func addLedgerV3(ctx context.Context, tx *sql.Tx) error {
+	return addLedgerColumns(ctx, tx, ledgerV3Columns)
+}
 
 // addLedgerColumns adds to the ledger those of cols it does not have.
 func addLedgerColumns(ctx context.Context, tx *sql.Tx, cols []struct{ name, def string }) error {
