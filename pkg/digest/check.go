@@ -326,7 +326,7 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 			erased[s] = er
 		}
 	}
-	var firstV2 int64 // versions never go down
+	var versions directory.Versions
 	prev := base
 	for i := range ch.Entries {
 		e := &ch.Entries[i]
@@ -340,10 +340,8 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 		if err != nil {
 			return base, finding(hintBroken, "%v", err)
 		}
-		if h.Version >= 2 && firstV2 == 0 {
-			firstV2 = e.Seq
-		} else if h.Version < 2 && firstV2 != 0 {
-			return base, finding(hintBroken, "entry %d is of version 1, after entry %d of version 2: versions never go down", e.Seq, firstV2)
+		if err := versions.Step(e.Seq, h.Version); err != nil {
+			return base, finding(hintBroken, "%v", err)
 		}
 		if by := erased[e.Seq]; e.Payload == "" && by == nil {
 			return base, finding(hintBroken, "entry %d was erased, but no contact.erase entry after it covers it", e.Seq)
@@ -357,6 +355,9 @@ func checkEntries(ex *export.Export, walked []*chainKey) (directory.Head, error)
 		// vouch for it.
 		if got := h.Hash(); got != e.Hash && !h.Tombstone() {
 			return base, finding(hintBroken, "entry %d does not hash to its hash (stated %.16s…, computed %.16s…): its fields were changed", e.Seq, e.Hash, got)
+		}
+		if err := h.CheckSubject(); err != nil {
+			return base, finding(hintBroken, "%v", err)
 		}
 		if err := entrySigned(e, walked); err != nil {
 			return base, err

@@ -289,24 +289,8 @@ func TestDigestFilesGarbage(t *testing.T) {
 // without ccdir, on real digests: it passes a good one and fails a
 // changed entry, a fork and a replay, as Check does.
 func TestReadmeCheckPy(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 is needed (scripts/deps.sh installs it): the README's check.py is what a member runs")
-	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := bytes.Cut(readme, []byte("<!-- check.py -->\n```python\n"))
-	code, _, ok2 := bytes.Cut(rest, []byte("\n```\n"))
-	if !ok || !ok2 {
-		t.Fatal("README.md has no check.py block")
-	}
+	py, script := readmeCheckPy(t)
 	dir := t.TempDir()
-	script := filepath.Join(dir, "check.py")
-	if err := os.WriteFile(script, code, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	f := newChainFixture(t)
 	changed, _ := edit(t, f.next, f.j.Secret, func(e *export.Export) {
 		e.Chain.Entries[1].Payload = strings.Replace(e.Chain.Entries[1].Payload, "IIS", "IlS", 1)

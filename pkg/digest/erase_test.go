@@ -58,7 +58,7 @@ func TestCheckErased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := ex.Chain.Entries[0]; e.Seq != 5 || e.Payload != "" || e.Version != 2 || e.PayloadDigest == "" || e.Salt != "" {
+	if e := ex.Chain.Entries[0]; e.Seq != 5 || e.Payload != "" || e.Version != 3 || e.Subject != "contact:3" || e.PayloadDigest == "" || e.Salt != "" {
 		t.Fatalf("the erased entry as the digest carries it: %+v", e)
 	}
 	opts := digest.CheckOptions{Pin: j.Secret.Fingerprint(), Last: &head1, Now: jobNow}
@@ -68,7 +68,7 @@ func TestCheckErased(t *testing.T) {
 	// Review r3 finding 2: an erased version 2 entry relabelled as a
 	// version 1 tombstone, or with its time changed.
 	tombstone, tsig := edit(t, data, j.Secret, func(e *export.Export) {
-		e.Chain.Entries[0].Version, e.Chain.Entries[0].PayloadDigest = 1, ""
+		e.Chain.Entries[0].Version, e.Chain.Entries[0].PayloadDigest, e.Chain.Entries[0].Subject = 1, "", ""
 	})
 	retimed, rsig := edit(t, data, j.Secret, func(e *export.Export) { e.Chain.Entries[0].Time = "2020-01-01T00:00:00Z" })
 	// Review r3 finding 3: an erasure recording an entry as about a
@@ -84,6 +84,9 @@ func TestCheckErased(t *testing.T) {
 			t.Fatal("the erase payload was not edited")
 		}
 	}
+	// Review r4 finding 2: the erased entry's subject made the other
+	// contact's (its hash binds it).
+	subject, ssig := edit(t, data, j.Secret, func(e *export.Export) { e.Chain.Entries[0].Subject = "contact:4" })
 	uncovered, usig := edit(t, data, j.Secret, func(e *export.Export) {
 		e.Chain.Entries[1].Payload = strings.Replace(e.Chain.Entries[1].Payload, `"redacts":[3,5]`, `"redacts":[3]`, 1)
 	})
@@ -95,7 +98,8 @@ func TestCheckErased(t *testing.T) {
 	}{
 		{"uncovered", uncovered, usig, "entry 5 was erased, but no contact.erase entry after it covers it"},
 		{"no digest", noDigest, nsig, "entry 5 does not hash to its hash"},
-		{"tombstone", tombstone, tsig, "entry 5 was erased, but not as the contact.erase covering it says: the contact.erase erased entry 5 of version 2, not 1"},
+		{"tombstone", tombstone, tsig, "entry 5 was erased, but not as the contact.erase covering it says: the contact.erase erased entry 5 of version 3, not 1"},
+		{"subject", subject, ssig, `entry 5 was erased, but not as the contact.erase covering it says: entry 5 is about "contact:4" (its hash says so), not contact 3`},
 		{"retimed", retimed, rsig, "entry 5's time, actor, operation, previous hash or evidence digest is not what the contact.erase erased"},
 		{"other", other, osig, "entry 5 was erased, but no contact.erase entry after it covers it"},
 		{"member", member, msig, "entry 5 was erased, but no contact.erase entry after it covers it"},
@@ -105,21 +109,8 @@ func TestCheckErased(t *testing.T) {
 		}
 	}
 
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Fatal("python3 is needed (scripts/deps.sh installs it): the README's check.py is what a member runs")
-	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, _ := strings.Cut(string(readme), "<!-- check.py -->\n```python\n")
-	code, _, _ := strings.Cut(rest, "\n```\n")
+	py, script := readmeCheckPy(t)
 	dir := t.TempDir()
-	script := filepath.Join(dir, "check.py")
-	if err := os.WriteFile(script, []byte(code), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	for _, c := range []struct {
 		name string
 		data []byte
@@ -127,6 +118,7 @@ func TestCheckErased(t *testing.T) {
 	}{
 		{"erased", data, "ok serial 6 "},
 		{"tombstone", tombstone, "FAILED: entry 5 was erased, but no contact.erase after it covers it"},
+		{"subject", subject, "FAILED: entry 5 was erased, but no contact.erase after it covers it"},
 		{"retimed", retimed, "FAILED: entry 5 was erased, but no contact.erase after it covers it"},
 		{"other", other, "FAILED: entry 6 erases another's entry 5"},
 		{"member", member, "FAILED: entry 6 erases another's entry 3"},

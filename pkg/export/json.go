@@ -107,12 +107,15 @@ type ExportEntry struct {
 	PrevHash       string `json:"prev_hash"`
 	EvidenceSHA256 string `json:"evidence_sha256"`
 	Payload        string `json:"payload"`
-	// Version is the entry's version (1, 2; absent: 1); a version 2
-	// entry's hash covers SHA-256(salt || payload), or payload_digest
-	// once its payload was erased (see directory.HashedEntry).
+	// Version is the entry's version (1, 2, 3; absent: 1); a version 2
+	// or 3 entry's hash covers SHA-256(salt || payload), or
+	// payload_digest once its payload was erased, and a version 3
+	// entry's its subject too, in clear (absent: none; see
+	// directory.HashedEntry and directory.EntrySubject).
 	Version       int    `json:"version,omitempty"`
 	Salt          string `json:"salt,omitempty"`
 	PayloadDigest string `json:"payload_digest,omitempty"`
+	Subject       string `json:"subject,omitempty"`
 	Hash          string `json:"hash"`
 	Sig           []byte `json:"sig"`
 }
@@ -130,14 +133,14 @@ func NewExportEntry(e *directory.Entry) ExportEntry {
 	h := directory.Hashed(e)
 	return ExportEntry{Seq: e.Seq, Time: e.Time, Actor: e.Actor, Op: e.Op, PrevHash: e.PrevHash,
 		EvidenceSHA256: hex.EncodeToString(h.EvidenceSHA256), Payload: e.Payload, Version: e.Version, Salt: e.Salt,
-		PayloadDigest: e.PayloadDigest, Hash: e.Hash, Sig: e.Sig}
+		PayloadDigest: e.PayloadDigest, Subject: e.Subject, Hash: e.Hash, Sig: e.Sig}
 }
 
 // Hashed is what x's hash covers; an evidence_sha256 that is not hex
 // gives an error.
 func (x *ExportEntry) Hashed() (directory.HashedEntry, error) {
 	h := directory.HashedEntry{Seq: x.Seq, Time: x.Time, Actor: x.Actor, Op: x.Op, PrevHash: x.PrevHash, Payload: x.Payload,
-		Version: x.Version, Salt: x.Salt, PayloadDigest: x.PayloadDigest}
+		Version: x.Version, Salt: x.Salt, PayloadDigest: x.PayloadDigest, Subject: x.Subject}
 	if x.EvidenceSHA256 != "" {
 		sum, err := hex.DecodeString(x.EvidenceSHA256)
 		if err != nil || len(sum) != 32 {
