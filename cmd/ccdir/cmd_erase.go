@@ -42,7 +42,7 @@ and its roles. Only a contact's own entries can be erased; verify and
 ccdir check refuse an erasure of any other, and an erased entry that is not
 as the erasure recorded it. Every earlier
 entry about them (added, updated, removed, its key set or refreshed) loses its
-payload and evidence: an entry of version 2 keeps the salted digests its hash
+payload and evidence: an entry of version 2 or 3 keeps the salted digests its hash
 covers, so the hash still recomputes; an older entry (version 1) becomes a
 tombstone that keeps its hash and signature. Every other entry whose evidence
 is the person's (a mail they signed, or one naming their address, name or
