@@ -783,7 +783,11 @@ func (t *Tx) redact(seq int64, payload bool) error {
 // entry reads the ledger entry seq.
 func (t *Tx) entry(seq int64) (*Entry, error) {
 	var e Entry
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+entryColumns+` FROM ledger WHERE seq = ?`, seq)
+	cols, err := ledgerColumns(t.ctx, t.tx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+cols+` FROM ledger WHERE seq = ?`, seq)
 	if err != nil {
 		return nil, err
 	}
