@@ -162,11 +162,9 @@ func TestRevokeForgedRefusedByVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		testOnlyForge = true
-		defer func() { testOnlyForge = false }()
 		_, err = s.Update(f.ctx, Operator, func(tx *Tx) error {
 			tx.checked = true // past the check that the signer is the directory's key
-			return tx.append(opDirectoryRevoke, RevokePayload{Fingerprint: f.keys[1].Fingerprint(), Reason: "r", Revocation: f.keys[1].armored()})
+			return tx.forge(opDirectoryRevoke, RevokePayload{Fingerprint: f.keys[1].Fingerprint(), Reason: "r", Revocation: f.keys[1].armored()})
 		})
 		if err != nil {
 			t.Fatal(err)
