@@ -107,8 +107,12 @@ func newServeCmd(g *globals) *cobra.Command {
 LMTP (a TCP address or unix:PATH, mode 0660), check every message (signed
 by a registered contact's key, fresh, unseen, meant for this directory),
 run its commands and queue the encrypted, signed reply; deliver the outbox
-in the background. Refused mail is rejected at the end of DATA with one
-line saying why: ccdir never sends a bounce. The address
+in the background. On SMTP, refused mail is rejected at the end of DATA
+with one line saying why: ccdir never sends a bounce. On LMTP the MTA has
+accepted the mail already and would bounce a 5xx to a sender who may be
+forged, so nothing gets a 5xx there: refused mail (and mail for an address
+that is not ours) is answered 250 with the reason, and logged (one line,
+one inbound_log row); temporary failures stay 4xx. The address
 LOCAL-sendkey@DOMAIN answers anyone with the directory's public key.
 SIGTERM stops accepting and finishes the messages in flight.
 

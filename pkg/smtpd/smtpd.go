@@ -9,9 +9,20 @@
 // (however busy the client keeps it), and the bytes of all the messages
 // in flight (a memory budget; 452 4.3.1 when it has no room). A
 // connection over a limit is answered 421 and closed at once, never kept
-// waiting. A refused message is rejected at the end of DATA with one
-// 5xx line saying why, so no bounce (backscatter) is ever created by
+// waiting. On SMTP a refused message is rejected at the end of DATA with
+// one 5xx line saying why, so no bounce (backscatter) is ever created by
 // ccdir; a temporary failure answers 451 so the sender retries.
+//
+// LMTP is spoken by the MTA that has already accepted the message (RFC
+// 2033 §1): a 5xx there would make the MTA bounce it to its envelope
+// sender, who may be forged. So on LMTP nothing is ever refused with a
+// 5xx: a message the Handler refuses is answered 250 with the reason (the
+// Handler logs it), a recipient that is none of Config.Addresses is taken
+// at RCPT and handed to the Handler (which drops it, logged), and the size
+// limit is ccdir's, not the protocol's (SIZE is advertised without a limit,
+// so no MAIL is refused for its SIZE; past MaxMessageBytes the Handler sees one byte
+// more than the limit and refuses the message). Temporary failures stay
+// 4xx: the MTA keeps the message and retries.
 package smtpd
 
 import (
@@ -167,7 +178,9 @@ func (s *Server) serve(l net.Listener, lmtp bool) error {
 	srv := smtp.NewServer(&backend{s: s, lmtp: lmtp})
 	srv.Domain = s.cfg.Domain
 	srv.LMTP = lmtp
-	srv.MaxMessageBytes = s.cfg.MaxMessageBytes
+	if !lmtp {
+		srv.MaxMessageBytes = s.cfg.MaxMessageBytes // LMTP: handle caps the data (lmtpCap)
+	}
 	srv.MaxRecipients = s.cfg.MaxRecipients
 	srv.MaxLineLength = s.cfg.MaxLineLength
 	srv.ReadTimeout = s.cfg.ReadTimeout
@@ -219,7 +232,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		remote = conn.RemoteAddr().String()
 	}
 	_, isTLS := c.TLSConnectionState()
-	ss := &session{s: b.s, env: Envelope{RemoteAddr: remote}, needTLS: b.s.cfg.RequireTLS && !b.lmtp && !isTLS}
+	ss := &session{s: b.s, lmtp: b.lmtp, env: Envelope{RemoteAddr: remote}, needTLS: b.s.cfg.RequireTLS && !b.lmtp && !isTLS}
 	if conn := c.Conn(); conn != nil && !b.lmtp {
 		ss.src, _ = source(conn.RemoteAddr(), b.s.cfg.Unlimited)
 	}
@@ -231,6 +244,7 @@ var errNeedTLS = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7
 
 type session struct {
 	s       *Server
+	lmtp    bool // an LMTP session: never a 5xx (see the package comment)
 	needTLS bool // MAIL is refused: TLS is required and not in use
 	env     Envelope
 	src     netip.Prefix // the source its messages count against (budget), if any
@@ -254,7 +268,13 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	var size int64
 	if opts != nil {
-		size = opts.Size // go-smtp refuses one over MaxMessageBytes
+		size = opts.Size // go-smtp refuses one over MaxMessageBytes on SMTP
+	}
+	if ss.lmtp {
+		// LMTP advertises SIZE without a limit: a MAIL is never
+		// refused for it (past the limit the message is refused,
+		// with 250, at the end of DATA): it holds at most the limit.
+		size = min(size, ss.s.cfg.MaxMessageBytes+1)
 	}
 	if size > 0 && !ss.s.memory.fits(ss.src, size) {
 		return errNoMemory
@@ -291,6 +311,19 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 			return nil
 		}
 	}
+	if ss.lmtp {
+		// The MTA routed it here and has accepted it: a 550 would make
+		// it bounce. The Handler drops it (not ours) with a log row.
+		if !ss.tagged || len(ss.env.To) == 0 {
+			ss.tagged = false
+			ss.rcpts = append(ss.rcpts, to)
+			if !slices.Contains(ss.env.To, addr) {
+				ss.env.To = append(ss.env.To, addr)
+			}
+			return nil
+		}
+		return errApart
+	}
 	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such mailbox here"}
 }
 
@@ -309,13 +342,48 @@ func (ss *session) Data(r io.Reader) error {
 }
 
 // LMTPData answers each recipient with the one result of the message:
-// ccdir handles a message once, whatever its directory addresses.
+// ccdir handles a message once, whatever its directory addresses. A
+// refusal (5xx) is answered 250 with its reason (lmtpTaken): the MTA has
+// accepted the message already and would bounce it.
 func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
-	err := ss.handle(r)
+	err := lmtpTaken(ss.handle(&lmtpCap{r: r, n: ss.s.cfg.MaxMessageBytes + 1}))
 	for _, to := range ss.rcpts {
 		status.SetStatus(to, err)
 	}
 	return nil
+}
+
+// lmtpTaken turns a permanent answer into 250, keeping its reason in the
+// text (the MTA's log shows it: "status=sent (250 2.0.0 <rcpt> refused,
+// not bounced: ...)"); temporary answers are kept.
+func lmtpTaken(err error) error {
+	var se *smtp.SMTPError
+	if err == nil || !errors.As(err, &se) || se.Code < 500 {
+		return err
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+		Message: oneLine("refused, not bounced: " + se.Message)}
+}
+
+// lmtpCap is the size limit of an LMTP message: the Handler reads n
+// bytes (one more than MaxMessageBytes, so that the pipeline refuses the
+// message as too large itself, with its log row), then
+// smtp.ErrDataTooLarge; go-smtp drains the rest.
+type lmtpCap struct {
+	r io.Reader
+	n int64
+}
+
+func (c *lmtpCap) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, smtp.ErrDataTooLarge
+	}
+	if int64(len(p)) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= int64(n)
+	return n, err
 }
 
 func (ss *session) handle(r io.Reader) (err error) {
