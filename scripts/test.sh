@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of ccdir: formatting, vet, the Go tests (unit, CLI
-# testscripts, gpg/sq interoperability) with the race detector, and a real
-# Postfix bounce (scripts/test-postfix.sh).
+# testscripts, gpg/sq interoperability) with the race detector, ccdir
+# behind a real Postfix (scripts/test-postfix.sh) and the example systemd
+# units (scripts/test-systemd.sh).
 # Installs gnupg and sq from Debian packages first when they are missing:
 # the interoperability tests fail, never skip, without them.
 set -euo pipefail
@@ -17,9 +18,13 @@ fi
 go vet ./...
 go test -race -count=1 -timeout 30m ./...
 
-# A real Postfix bounce, through a private instance on 127.0.0.1 (bounded:
+# A real Postfix, through a private instance on 127.0.0.1, configured from
+# scripts/examples, delivering to ccdir by the pipe and by LMTP (bounded:
 # it fails after its own timeouts, never hangs).
 timeout 600 scripts/test-postfix.sh
+
+# The example systemd units pass systemd-analyze verify (when installed).
+timeout 300 scripts/test-systemd.sh
 
 # Each fuzz target runs briefly (FUZZTIME, default 15s), seeded from its
 # corpus: FuzzProcess (pkg/inbound), FuzzParse (pkg/mailcmd) and any other
