@@ -445,7 +445,7 @@ func compareSchema(ctx context.Context, disk, want queryer) error {
 }
 
 // readSchema describes every schema object of db (but SQLite's own
-// tables) by type and name.
+// tables and externalTables) by type and name.
 func readSchema(ctx context.Context, db queryer) (map[string]string, error) {
 	rows, err := db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_schema
 		WHERE NOT (type = 'table' AND name LIKE 'sqlite\_%' ESCAPE '\') ORDER BY type, name`)
@@ -468,6 +468,9 @@ func readSchema(ctx context.Context, db queryer) (map[string]string, error) {
 	}
 	m := map[string]string{}
 	for _, o := range objs {
+		if o.typ == "table" && externalTables[o.name] {
+			continue
+		}
 		def := o.tbl + "\x00" + o.sql
 		if o.typ == "table" && !signedTable(o.name) {
 			if def, err = columns(ctx, db, o.name); err != nil {
