@@ -26,6 +26,11 @@ timeout 600 scripts/test-postfix.sh
 # The example systemd units pass systemd-analyze verify (when installed).
 timeout 300 scripts/test-systemd.sh
 
+# The replication recipe (docs/replication.md): Litestream to a file
+# replica, keys by ccdir backup --keys-only, restored on "the other host"
+# (bounded: installs litestream into a cache once, then about 10 s).
+timeout 1200 scripts/test-litestream.sh
+
 # Each fuzz target runs briefly (FUZZTIME, default 15s), seeded from its
 # corpus: FuzzProcess (pkg/inbound), FuzzParse (pkg/mailcmd) and any other
 # func Fuzz* found in a _test.go file. FUZZTIME=0 skips them.
