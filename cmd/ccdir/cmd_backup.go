@@ -61,8 +61,6 @@ Restore with: ccdir restore FILE --home NEWDIR
 
 EXIT STATUS
   0 written, 1 error (nothing written at FILE), 2 usage`,
-		Example: `  ccdir backup -o /var/backups/ccdir/$(date +%F).ccdir
-  ccdir backup --keys-only -o /srv/replica/keys.ccdir`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBackup(cmd.Context(), o, g)

@@ -56,9 +56,6 @@ paths it names (key.passphrase_file, delivery) must exist on this host.
 
 EXIT STATUS
   0 restored, 1 refused (nothing written at DIR), 2 usage`,
-		Example: `  ccdir restore backup.ccdir --home /srv/ccdir --secret-key ops.sec.asc --passphrase-file ops.pass
-  gpg -d backup.ccdir | ccdir restore - --home /srv/ccdir
-  ccdir restore keys.ccdir --home /srv/ccdir --db /tmp/litestream.db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.passGiven = flagChanged(cmd.Flags(), "passphrase-file")

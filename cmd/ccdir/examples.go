@@ -92,7 +92,15 @@ ccdir rekey --revoke-old "the key file was copied off the server" --passphrase-f
 
 	"ccdir import": `
 ccdir import contacts.csv --keys bundle.asc   # all or nothing
-ccdir import contacts.csv`,
+ccdir import contacts.csv
+ccdir import directory.json --keys bundle.asc  # a JSON export, into a new home: lossless`,
+	"ccdir backup": `
+ccdir backup -o /var/backups/ccdir/$(date +%F).ccdir   # encrypted to operator.key
+ccdir backup --keys-only -o /srv/replica/keys.ccdir    # beside Litestream: after init and every rekey`,
+	"ccdir restore": `
+ccdir restore backup.ccdir --home /srv/ccdir --secret-key ops.sec.asc --passphrase-file ops.pass
+gpg -d backup.ccdir | ccdir restore - --home /srv/ccdir
+ccdir restore keys.ccdir --home /srv/ccdir --db /tmp/litestream.db`,
 	"ccdir export": `
 ccdir export --format json --sign -o directory.json   # + directory.json.asc
 ccdir export --format csv -o out.csv
