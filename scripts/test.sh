@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of ccdir: formatting, vet, the Go tests (unit, CLI
 # testscripts, gpg/sq interoperability) with the race detector, ccdir
-# behind a real Postfix (scripts/test-postfix.sh) and the example systemd
-# units (scripts/test-systemd.sh).
+# behind a real Postfix (scripts/test-postfix.sh), the example systemd
+# units (scripts/test-systemd.sh) and the Litestream replication recipe
+# (scripts/test-litestream.sh).
 # Installs gnupg and sq from Debian packages first when they are missing:
 # the interoperability tests fail, never skip, without them.
 set -euo pipefail
