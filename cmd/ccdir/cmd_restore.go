@@ -138,6 +138,9 @@ func runRestore(ctx context.Context, o restoreOptions, g *globals, file string) 
 		return withHint(fmt.Errorf("%s: %w", name, err), "is it encrypted to another key? gpg --list-packets %s names the key", file)
 	}
 	parent := filepath.Dir(home)
+	if st, err := os.Stat(parent); err != nil || !st.IsDir() {
+		return withHint(fmt.Errorf("%s, the folder of the home %s, is not there", parent, home), "create it first (mkdir -p %s), or restore elsewhere", parent)
+	}
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(home)+".restore-*")
 	if err != nil {
 		return err
