@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"mime"
-	"mime/quotedprintable"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -55,9 +54,8 @@ const (
 
 // BuildInner returns the inner MIME entity (CRLF line endings): a
 // multipart/mixed entity with protected-headers="v1" and the protected
-// headers on it; parts[0] is the text/plain; charset=utf-8 body
-// (quoted-printable, or base64 when that is shorter or when a
-// quoted-printable line would start with "From "), the other parts are
+// headers on it; parts[0] is the text/plain; charset=utf-8 body. Every
+// text/* part is quoted-printable (quotedPrintable), every other part
 // base64. The output depends only on the input.
 func BuildInner(p Protected, parts []Part) ([]byte, error) {
 	if len(parts) == 0 {
@@ -208,15 +206,12 @@ func encodePart(p Part, first bool) ([]byte, error) {
 		hf.add("Content-Disposition", "inline")
 	}
 
-	var enc []byte
-	cte := "base64"
-	if text && first {
-		if qp, ok := quotedPrintable(body); ok && len(qp) <= base64.StdEncoding.EncodedLen(len(body))*77/76 {
-			enc, cte = qp, "quoted-printable"
-		}
-	}
-	if enc == nil {
-		enc = base64Lines(body)
+	// Text is quoted-printable, always: what gpg -d shows stays
+	// readable, whatever the script of the names in it; the rest is
+	// base64.
+	enc, cte := quotedPrintable(body), "quoted-printable"
+	if !text {
+		enc, cte = base64Lines(body), "base64"
 	}
 	hf.add("Content-Transfer-Encoding", cte)
 	var out bytes.Buffer
@@ -249,21 +244,56 @@ func crlf(b []byte) []byte {
 	return out
 }
 
-// quotedPrintable encodes CRLF text. ok is false if an encoded line starts
-// with "From ", which mbox-style delivery turns into ">From " (breaking the
-// signature).
-func quotedPrintable(body []byte) ([]byte, bool) {
-	var b bytes.Buffer
-	w := quotedprintable.NewWriter(&b)
-	w.Write(body)
-	w.Close()
-	out := b.Bytes()
-	for line := range bytes.SplitSeq(out, []byte("\r\n")) {
-		if bytes.HasPrefix(line, []byte("From ")) {
-			return nil, false
+// qpLine is the longest encoded line quotedPrintable writes, the "="
+// of a soft line break included (RFC 2045 §6.7 allows 76).
+const qpLine = 76
+
+// quotedPrintable encodes CRLF text as RFC 2045 §6.7 quoted-printable:
+// printable ASCII as itself (but "="), a space or tab as itself unless
+// it ends a line, every other octet as "=XX", hard line breaks as CRLF,
+// lines of at most qpLine octets with soft breaks ("=" CRLF) between.
+// No encoded line starts with "From " (mbox-style delivery would turn it
+// into ">From ", breaking the signature) or "." (an SMTP hop that does
+// not dot-stuff would end the data there): such a first octet is written
+// "=46" or "=2E". Decoding gives body back, octet for octet.
+func quotedPrintable(body []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	out := make([]byte, 0, len(body)+len(body)/8)
+	lines := bytes.Split(body, []byte("\r\n"))
+	for li, line := range lines {
+		col := 0
+		for i := 0; i < len(line); i++ {
+			c := line[i]
+			literal := (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && i+1 < len(line))
+			// The octets this one takes; the last of a line needs no
+			// room for a soft break.
+			width := 1
+			if !literal {
+				width = 3
+			}
+			room := qpLine - 1
+			if i+1 == len(line) {
+				room = qpLine
+			}
+			if col+width > room {
+				out = append(out, '=', '\r', '\n')
+				col = 0
+			}
+			if col == 0 && literal && (c == '.' || c == 'F' && bytes.HasPrefix(line[i:], []byte("From "))) {
+				literal, width = false, 3
+			}
+			if literal {
+				out = append(out, c)
+			} else {
+				out = append(out, '=', hex[c>>4], hex[c&15])
+			}
+			col += width
+		}
+		if li+1 < len(lines) {
+			out = append(out, '\r', '\n')
 		}
 	}
-	return out, true
+	return out
 }
 
 // base64Lines encodes b in lines of 76 characters, each ending in CRLF.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"mime/quotedprintable"
 	"net/textproto"
 	"reflect"
 	"strings"
@@ -512,36 +513,61 @@ func TestHeaderInjection(t *testing.T) {
 	}
 }
 
-func TestQuotedPrintableOrBase64(t *testing.T) {
-	for _, tc := range []struct {
-		body, want string
-	}{
-		{"hello\nworld\n", "quoted-printable"},
-		{"hello\nFrom here\n", "base64"},
-		{strings.Repeat("Иван Петров ", 50), "base64"},
-		// A soft line break would start a line with "From ".
-		{strings.Repeat("a", 75) + "From x\n", "base64"},
-		{strings.Repeat("a", 60) + "From x\n", "quoted-printable"},
+// TestQuotedPrintableAlways: text parts are quoted-printable whatever
+// their script (gpg -d shows them readable), lines stay within 76
+// octets, none starts with "From " or ".", and the standard library's
+// reader gives the body back.
+func TestQuotedPrintableAlways(t *testing.T) {
+	for _, tc := range []string{
+		"hello\nworld\n",
+		"hello\nFrom here\n",
+		strings.Repeat("Иван Петров ", 50),
+		"João Conceição, فاطمة العتيبي, 王伟\n",
+		// A soft line break would start a line with "From " or ".".
+		strings.Repeat("a", 75) + "From x\n",
+		strings.Repeat("a", 74) + "From x\n",
+		strings.Repeat("a", 60) + "From x\n",
+		strings.Repeat("a", 75) + ".x\n.\n..\n",
+		"trailing space \ntrailing tab\t\n\n= sign =3D\n",
+		strings.Repeat("é", 200) + "\n" + strings.Repeat(" ", 100) + "x\n",
+		"no final newline",
 	} {
-		inner, err := pgpmime.BuildInner(testProtected(), []pgpmime.Part{{Body: []byte(tc.body)}})
+		inner, err := pgpmime.BuildInner(testProtected(), []pgpmime.Part{{Body: []byte(tc)},
+			{ContentType: "text/vcard", Filename: "a.vcf", Body: []byte(tc)}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Contains(inner, []byte("Content-Transfer-Encoding: "+tc.want+"\r\n")) {
-			t.Errorf("%.30q: want %s in\n%s", tc.body, tc.want, inner)
+		if n := bytes.Count(inner, []byte("Content-Transfer-Encoding: quoted-printable\r\n")); n != 2 ||
+			bytes.Contains(inner, []byte("base64")) {
+			t.Errorf("%.30q: want both parts quoted-printable in\n%s", tc, inner)
 		}
 		for line := range strings.SplitSeq(string(inner), "\r\n") {
-			if strings.HasPrefix(line, "From ") {
-				t.Errorf("%.30q: line starts with From: %q", tc.body, line)
+			if strings.HasPrefix(line, "From ") || line == "." || strings.HasPrefix(line, ".") {
+				t.Errorf("%.30q: line starts with From or a dot: %q", tc, line)
+			}
+			if len(line) > 76 {
+				t.Errorf("%.30q: line of %d octets: %q", tc, len(line), line)
+			}
+			if strings.HasSuffix(line, " ") || strings.HasSuffix(line, "\t") {
+				t.Errorf("%.30q: trailing white space: %q", tc, line)
 			}
 		}
 		in, err := pgpmime.ParseInner(inner)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := strings.ReplaceAll(tc.body, "\n", "\r\n")
-		if string(in.Parts[0].Body) != want {
-			t.Errorf("body %q, want %q", in.Parts[0].Body, want)
+		want := strings.ReplaceAll(tc, "\n", "\r\n")
+		for i, p := range in.Parts {
+			if string(p.Body) != want {
+				t.Errorf("part %d: body %q, want %q", i, p.Body, want)
+			}
+		}
+		// The standard library's decoder agrees.
+		i := bytes.Index(inner, []byte("quoted-printable\r\n\r\n"))
+		j := bytes.Index(inner[i:], []byte("\r\n--"))
+		got, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(inner[i+len("quoted-printable\r\n\r\n") : i+j])))
+		if err != nil || string(got) != want {
+			t.Errorf("%.30q: mime/quotedprintable reads %q (%v), want %q", tc, got, err, want)
 		}
 	}
 }
