@@ -2,7 +2,6 @@ package export
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"io"
@@ -381,8 +380,12 @@ func TestVCardParsesBack(t *testing.T) {
 		if want.Key == nil && key != "" {
 			t.Errorf("%s: KEY without a key", want.Email)
 		}
-		if want.Key != nil && key != "data:application/pgp-keys;base64,"+base64.StdEncoding.EncodeToString([]byte(want.Key.Armored)) {
-			t.Errorf("%s: KEY %q", want.Email, key)
+		// KEY is the fingerprint as a URI (RFC 6350 §6.8.1), as go-vcard reads it.
+		if want.Key != nil {
+			f := c.Get(vcard.FieldKey)
+			if key != "openpgp4fpr:"+strings.ToUpper(want.Key.Fingerprint) || f.Params.Get(vcard.ParamValue) != "uri" {
+				t.Errorf("%s: KEY %+v", want.Email, f)
+			}
 		}
 		uid := c.Value(vcard.FieldUID)
 		if !strings.HasPrefix(uid, "urn:uuid:") || uids[uid] {
@@ -413,8 +416,9 @@ func TestVCardParsesBack(t *testing.T) {
 	if n := byEmail["wang@cnnic.cn"].Name(); n == nil || n.FamilyName != "王小明" {
 		t.Errorf("N of a name without space = %+v", n)
 	}
-	if !bytes.Contains(data, []byte("KEY:data:application/pgp-keys;base64,")) {
-		t.Error("the comma of the KEY data: URI is escaped")
+	if !bytes.Contains(data, []byte("KEY;VALUE=uri:openpgp4fpr:")) || bytes.Contains(data, []byte("BEGIN PGP")) ||
+		bytes.Contains(data, []byte("data:")) {
+		t.Error("a KEY is not an openpgp4fpr: URI, or a key is embedded")
 	}
 }
 

@@ -3,7 +3,6 @@ package export
 import (
 	"bytes"
 	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"strings"
@@ -27,8 +26,10 @@ const vcardProdID = "-//ccdir//ccdir directory//EN"
 //   - ORG, the org of the contact's first ccTLD, one TITLE per ccTLD
 //     ("security contact .pt") and a NOTE with every role, 24x7 and the
 //     key fingerprint;
-//   - LANG (in order of preference), TZ, KEY as a data: URI of the
-//     armored key, REV (when the entry last changed: the time of its
+//   - LANG (in order of preference), TZ, KEY as an openpgp4fpr: URI
+//     of the key's fingerprint (RFC 6350 §6.8.1 KEY with a URI value;
+//     the key itself is in the key bundle, [WriteKeys], so a digest
+//     carries it once), REV (when the entry last changed: the time of its
 //     last ledger entry, Contact.Confirmed), and a UID derived from the
 //     email address (a name-based UUID), stable across digests.
 //
@@ -104,9 +105,11 @@ func contactCard(s *directory.Snapshot, c *directory.Contact) vcard.Card {
 	if c.TimeZone != "" {
 		card.SetValue(vcard.FieldTimezone, printable(c.TimeZone))
 	}
-	if c.Key != nil && c.Key.Armored != "" {
-		card.SetValue(vcard.FieldKey, "data:application/pgp-keys;base64,"+
-			base64.StdEncoding.EncodeToString([]byte(c.Key.Armored)))
+	if c.Key != nil && c.Key.Fingerprint != "" {
+		card.Add(vcard.FieldKey, &vcard.Field{
+			Value:  KeyURI(c.Key.Fingerprint),
+			Params: vcard.Params{vcard.ParamValue: {"uri"}},
+		})
 	}
 	if t, ok := parseTime(c.Confirmed); ok {
 		card.SetRevision(t.UTC())
@@ -118,10 +121,14 @@ func contactCard(s *directory.Snapshot, c *directory.Contact) vcard.Card {
 // ORG), where ";" separates components and go-vcard cannot escape it.
 func component(s string) string { return strings.ReplaceAll(s, ";", ",") }
 
-// foldVCard writes the cards go-vcard encoded, with two fixes: the comma
-// of a KEY data: URI is not escaped (a URI value is not text, and readers
-// would not unescape it), and lines longer than 75 octets are folded as
-// RFC 6350 §3.2 asks.
+// KeyURI is the openpgp4fpr: URI of a fingerprint (upper-case hex, no
+// spaces), as a vCard's KEY carries it.
+func KeyURI(fingerprint string) string {
+	return "openpgp4fpr:" + strings.ToUpper(strings.ReplaceAll(printable(fingerprint), " ", ""))
+}
+
+// foldVCard writes the cards go-vcard encoded, with lines longer than 75
+// octets folded as RFC 6350 §3.2 asks.
 func foldVCard(w io.Writer, data []byte) error {
 	var out bytes.Buffer
 	for _, line := range strings.SplitAfter(string(data), "\r\n") {
@@ -129,9 +136,6 @@ func foldVCard(w io.Writer, data []byte) error {
 			continue
 		}
 		line = strings.TrimSuffix(line, "\r\n")
-		if strings.HasPrefix(line, vcard.FieldKey+":data:") {
-			line = strings.Replace(line, `;base64\,`, ";base64,", 1)
-		}
 		limit := 75
 		for len(line) > limit {
 			cut := limit

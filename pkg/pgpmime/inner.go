@@ -55,8 +55,10 @@ const (
 // BuildInner returns the inner MIME entity (CRLF line endings): a
 // multipart/mixed entity with protected-headers="v1" and the protected
 // headers on it; parts[0] is the text/plain; charset=utf-8 body. Every
-// text/* part is quoted-printable (quotedPrintable), every other part
-// base64. The output depends only on the input.
+// text/* part, and every other part whose body reads as text (textLike:
+// JSON, armored keys and signatures), is quoted-printable
+// (quotedPrintable, which a reader decodes to the very bytes given),
+// every other part base64. The output depends only on the input.
 func BuildInner(p Protected, parts []Part) ([]byte, error) {
 	if len(parts) == 0 {
 		return nil, fmt.Errorf("%w: no parts", ErrEntity)
@@ -207,10 +209,12 @@ func encodePart(p Part, first bool) ([]byte, error) {
 	}
 
 	// Text is quoted-printable, always: what gpg -d shows stays
-	// readable, whatever the script of the names in it; the rest is
-	// base64.
+	// readable, whatever the script of the names in it, and compresses
+	// (OpenPGP compresses the entity) where base64 would not; so is a
+	// part that reads as text (JSON, an armored key), its bytes kept as
+	// they are. The rest is base64.
 	enc, cte := quotedPrintable(body), "quoted-printable"
-	if !text {
+	if !text && !textLike(body) {
 		enc, cte = base64Lines(body), "base64"
 	}
 	hf.add("Content-Transfer-Encoding", cte)
@@ -248,52 +252,78 @@ func crlf(b []byte) []byte {
 // of a soft line break included (RFC 2045 §6.7 allows 76).
 const qpLine = 76
 
-// quotedPrintable encodes CRLF text as RFC 2045 §6.7 quoted-printable:
-// printable ASCII as itself (but "="), a space or tab as itself unless
-// it ends a line, every other octet as "=XX", hard line breaks as CRLF,
-// lines of at most qpLine octets with soft breaks ("=" CRLF) between.
-// No encoded line starts with "From " (mbox-style delivery would turn it
-// into ">From ", breaking the signature) or "." (an SMTP hop that does
-// not dot-stuff would end the data there): such a first octet is written
-// "=46" or "=2E". Decoding gives body back, octet for octet.
+// quotedPrintable encodes body as RFC 2045 §6.7 quoted-printable,
+// losslessly: printable ASCII as itself (but "="), a space or tab as
+// itself unless it ends a line, CRLF as a hard line break, every other
+// octet as "=XX" (a bare LF as "=0A" followed by a soft line break, so
+// LF-only text keeps its lines), lines of at most qpLine octets with
+// soft breaks ("=" CRLF) between. No encoded line starts with "From "
+// (mbox-style delivery would turn it into ">From ", breaking the
+// signature) or "." (an SMTP hop that does not dot-stuff would end the
+// data there): such a first octet is written "=46" or "=2E".
 func quotedPrintable(body []byte) []byte {
 	const hex = "0123456789ABCDEF"
 	out := make([]byte, 0, len(body)+len(body)/8)
-	lines := bytes.Split(body, []byte("\r\n"))
-	for li, line := range lines {
-		col := 0
-		for i := 0; i < len(line); i++ {
-			c := line[i]
-			literal := (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && i+1 < len(line))
-			// The octets this one takes; the last of a line needs no
-			// room for a soft break.
-			width := 1
-			if !literal {
-				width = 3
-			}
-			room := qpLine - 1
-			if i+1 == len(line) {
-				room = qpLine
-			}
-			if col+width > room {
-				out = append(out, '=', '\r', '\n')
-				col = 0
-			}
-			if col == 0 && literal && (c == '.' || c == 'F' && bytes.HasPrefix(line[i:], []byte("From "))) {
+	soft := func() { out = append(out, '=', '\r', '\n') }
+	col := 0
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c == '\r' && i+1 < len(body) && body[i+1] == '\n' {
+			out = append(out, '\r', '\n')
+			col = 0
+			i++
+			continue
+		}
+		// ends: c is the last octet of its encoded line (a hard break
+		// or the end follows), so it needs no room for a soft break and
+		// cannot be white space written as itself.
+		ends := i+1 == len(body) || i+2 < len(body) && body[i+1] == '\r' && body[i+2] == '\n'
+		literal := (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !ends)
+		if col == 0 && (c == '.' || c == 'F' && bytes.HasPrefix(body[i:], []byte("From "))) {
+			literal = false
+		}
+		width := 1
+		if !literal {
+			width = 3
+		}
+		room := qpLine - 1
+		if ends {
+			room = qpLine
+		}
+		if col+width > room {
+			soft()
+			col = 0
+			if c == '.' || c == 'F' && bytes.HasPrefix(body[i:], []byte("From ")) {
 				literal, width = false, 3
 			}
-			if literal {
-				out = append(out, c)
-			} else {
-				out = append(out, '=', hex[c>>4], hex[c&15])
-			}
-			col += width
 		}
-		if li+1 < len(lines) {
-			out = append(out, '\r', '\n')
+		if literal {
+			out = append(out, c)
+		} else {
+			out = append(out, '=', hex[c>>4], hex[c&15])
+		}
+		col += width
+		if c == '\n' && !ends {
+			soft()
+			col = 0
 		}
 	}
 	return out
+}
+
+// textLike reports whether b reads as text: valid UTF-8 without control
+// characters but tab, CR and LF (JSON, armored OpenPGP data), which
+// quoted-printable keeps readable where base64 would not.
+func textLike(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\n' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // base64Lines encodes b in lines of 76 characters, each ending in CRLF.

@@ -572,6 +572,83 @@ func TestQuotedPrintableAlways(t *testing.T) {
 	}
 }
 
+// TestQuotedPrintableTextLike: a part that reads as text (JSON, an
+// armored key, LF line ends and all) is quoted-printable and comes back
+// byte for byte, so a detached signature over it still verifies; binary
+// stays base64.
+func TestQuotedPrintableTextLike(t *testing.T) {
+	json := "{\n  \"name\": \"João\",\n  \"x\": \"" + strings.Repeat("=", 100) + "\"\n}\n"
+	key := "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEZ" + strings.Repeat("A", 59) + "\n=ab+c\n-----END PGP PUBLIC KEY BLOCK-----\n"
+	bin := "\x00\x01\xffFrom \r\n"
+	parts := []pgpmime.Part{{Body: []byte("text\n")},
+		{ContentType: "application/json", Filename: "directory.json", Body: []byte(json)},
+		{ContentType: "application/pgp-keys", Filename: "keys.asc", Body: []byte(key)},
+		{ContentType: "application/octet-stream", Filename: "x.bin", Body: []byte(bin)}}
+	inner, err := pgpmime.BuildInner(testProtected(), parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(inner, []byte("Content-Transfer-Encoding: quoted-printable\r\n")); n != 3 {
+		t.Errorf("%d quoted-printable parts, want 3:\n%s", n, inner)
+	}
+	if n := bytes.Count(inner, []byte("Content-Transfer-Encoding: base64\r\n")); n != 1 {
+		t.Errorf("%d base64 parts, want 1:\n%s", n, inner)
+	}
+	if !bytes.Contains(inner, []byte("\r\n-----BEGIN PGP PUBLIC KEY BLOCK-----=0A=\r\n=0A=\r\nxjMEZ")) {
+		t.Errorf("the armored key does not read as itself:\n%s", inner)
+	}
+	in, err := pgpmime.ParseInner(inner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range in.Parts {
+		if i > 0 && !bytes.Equal(p.Body, parts[i].Body) {
+			t.Errorf("part %d: %q, want %q", i, p.Body, parts[i].Body)
+		}
+	}
+}
+
+// FuzzQuotedPrintable: whatever the bytes, a part decodes to them again
+// (go-message's reader and the standard library's), and no encoded line
+// is longer than 76 octets or starts with "From " or ".".
+func FuzzQuotedPrintable(f *testing.F) {
+	for _, s := range []string{"a\n", "From x\r\n.\r\n", strings.Repeat("é ", 80) + " \r\n\t", "\n\n\r\r\n=", "{\"a\": 1}\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) == 0 {
+			return
+		}
+		inner, err := pgpmime.BuildInner(testProtected(), []pgpmime.Part{{Body: []byte("x")},
+			{ContentType: "application/json", Filename: "a.json", Body: body}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := pgpmime.ParseInner(inner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(in.Parts[1].Body, body) {
+			t.Fatalf("decoded %q, want %q", in.Parts[1].Body, body)
+		}
+		i := bytes.Index(inner, []byte("a.json"))
+		for line := range strings.SplitSeq(string(inner[i:]), "\r\n") {
+			if len(line) > 76 || strings.HasPrefix(line, "From ") || strings.HasPrefix(line, ".") {
+				t.Fatalf("line %q", line)
+			}
+		}
+		if !bytes.Contains(inner, []byte("a.json\r\nContent-Transfer-Encoding: quoted-printable\r\n")) {
+			return
+		}
+		j := bytes.Index(inner[i:], []byte("\r\n\r\n")) + i + 4
+		k := bytes.LastIndex(inner, []byte("\r\n--"))
+		got, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(inner[j:k])))
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("mime/quotedprintable reads %q (%v), want %q", got, err, body)
+		}
+	})
+}
+
 func TestAttachmentNames(t *testing.T) {
 	inner, err := pgpmime.BuildInner(testProtected(), testParts())
 	if err != nil {
