@@ -19,6 +19,12 @@ fi
 go vet ./...
 go test -race -count=1 -timeout 30m ./...
 
+# scripts/install.sh into temporary DESTDIRs, the tree and the binary
+# checked; then the oldest Go go.mod allows (Debian 13's 1.24) builds,
+# vets and tests ccdir (bounded).
+timeout 600 scripts/test-install.sh
+timeout 2400 scripts/test-go124.sh
+
 # A real Postfix, through a private instance on 127.0.0.1, configured from
 # scripts/examples, delivering to ccdir by the pipe and by LMTP (bounded:
 # it fails after its own timeouts, never hangs).
