@@ -589,7 +589,8 @@ func serializeMinimal(w io.Writer, e *openpgp.Entity, uids []string, certs map[s
 
 // Check reports why the key cannot be used at now to encrypt to and to verify
 // signatures from, or nil. The error wraps ErrRevoked, ErrExpired,
-// ErrNoValidSelfSig, ErrWeakKey, ErrNoEncryptionKey or ErrNoSigningKey.
+// ErrNoValidSelfSig, ErrWeakKey, ErrUnsupportedKey, ErrNoEncryptionKey or
+// ErrNoSigningKey.
 // The policy requires RSA keys of at least MinRSABits bits.
 func (p *Public) Check(now time.Time) error {
 	p.mu.Lock()
@@ -649,14 +650,14 @@ func (p *Public) encryptionError(err error) error {
 	var weak pgperrors.WeakAlgorithmError
 	if primaryErr != nil {
 		if errors.As(primaryErr, &weak) {
-			return fmt.Errorf("%w: key %s: primary key: %s", ErrWeakKey, p.Fingerprint,
-				weakDetail(p.entity.PrimaryKey, weak))
+			sentinel, why := refusedAlgorithm(p.entity.PrimaryKey, weak)
+			return fmt.Errorf("%w: key %s: primary key: %s", sentinel, p.Fingerprint, why)
 		}
 		return fmt.Errorf("%w: key %s: %v", ErrNoEncryptionKey, p.Fingerprint, primaryErr)
 	}
 	if errors.As(subErr, &weak) {
-		return fmt.Errorf("%w: key %s: subkey %s: %s", ErrWeakKey, p.Fingerprint, strings.ToUpper(subID),
-			weakDetail(p.subkey(subID), weak))
+		sentinel, why := refusedAlgorithm(p.subkey(subID), weak)
+		return fmt.Errorf("%w: key %s: subkey %s: %s", sentinel, p.Fingerprint, strings.ToUpper(subID), why)
 	}
 	if subID != "" {
 		detail := fmt.Sprint(subErr)
@@ -676,18 +677,6 @@ func (p *Public) subkey(keyID string) *packet.PublicKey {
 		}
 	}
 	return nil
-}
-
-func weakDetail(pk *packet.PublicKey, weak pgperrors.WeakAlgorithmError) string {
-	if pk != nil {
-		switch pk.PubKeyAlgo {
-		case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly, packet.PubKeyAlgoRSAEncryptOnly:
-			if bits, err := pk.BitLength(); err == nil {
-				return fmt.Sprintf("RSA %d bits, at least %d required", bits, MinRSABits)
-			}
-		}
-	}
-	return string(weak)
 }
 
 // expiredAt returns when the key or its self-signature expired, or zero.

@@ -4,7 +4,7 @@ import "errors"
 
 // unusable are the errors that mean a key cannot be sent to: every error
 // Check returns, and ErrNoKey for a contact without one.
-var unusable = []error{ErrNoKey, ErrExpired, ErrRevoked, ErrNoEncryptionKey, ErrNoSigningKey, ErrWeakKey, ErrNoValidSelfSig}
+var unusable = []error{ErrNoKey, ErrExpired, ErrRevoked, ErrNoEncryptionKey, ErrNoSigningKey, ErrWeakKey, ErrUnsupportedKey, ErrNoValidSelfSig}
 
 // Unusable reports whether err says that a key cannot be used to send to
 // (no key, expired, revoked, weak, without a valid self-signature or a
@@ -34,6 +34,8 @@ func Reason(err error) string {
 		return "key has no usable encryption subkey"
 	case errors.Is(err, ErrWeakKey):
 		return "key too weak"
+	case errors.Is(err, ErrUnsupportedKey):
+		return "key algorithm not supported"
 	}
 	return "unusable key"
 }

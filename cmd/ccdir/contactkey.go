@@ -147,6 +147,10 @@ func keyHint(err error) error {
 		return err
 	case errors.Is(ke.Err, export.ErrNoUserID):
 		return withHint(err, "use --any-uid to accept it anyway, once you have checked the fingerprint with the contact")
+	case errors.Is(ke.Err, keys.ErrUnsupportedKey):
+		return withHint(err, "ask the contact for a new key: %s", keys.NewKeyAdvice)
+	case errors.Is(ke.Err, keys.ErrWeakKey):
+		return withHint(err, "ask the contact for a new key of at least %d bits: %s", keys.MinRSABits, keys.NewKeyAdvice)
 	}
 	return withHint(err, "ask the contact for a current key with an encryption subkey")
 }
