@@ -445,6 +445,9 @@ func (c *check) examine(n *node, decrypted bool) (*source, *Refusal, error) {
 		}
 		return src, ref, err
 	}
+	if w := listWrapped(n); w != nil {
+		return c.examine(w, decrypted)
+	}
 	t := firstText(n)
 	if t == nil {
 		return nil, unsigned(), nil
