@@ -1,9 +1,11 @@
 package keys
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -57,4 +59,24 @@ func printableWeak(weak pgperrors.WeakAlgorithmError) string {
 		return fmt.Sprintf("public key algorithm %d", rest[0])
 	}
 	return s
+}
+
+// RefusedHash reports whether h is a hash a message signature may not
+// use (go-crypto's policy, which VerifyAt applies: SHA-1, MD5,
+// RIPEMD-160), known from the signature packet before any key is looked
+// up.
+func RefusedHash(h crypto.Hash) bool {
+	return (&packet.Config{}).RejectMessageHashAlgorithm(h)
+}
+
+// VerifyRefusedHashAt checks a detached signature made by this key over
+// data with a hash VerifyAt refuses (RefusedHash: SHA-1 only; MD5 and
+// RIPEMD-160 stay refused), so that its signer can be told, privately,
+// to sign with SHA-256. It never makes a signature acceptable: it only
+// says who made it. Errors wrap ErrBadSignature.
+func (p *Public) VerifyRefusedHashAt(data, sig []byte, now time.Time) error {
+	cfg := checkConfig(now)
+	cfg.RejectMessageHashAlgorithms = map[crypto.Hash]bool{crypto.MD5: true, crypto.RIPEMD160: true}
+	_, err := p.verifyAt(data, sig, cfg)
+	return err
 }

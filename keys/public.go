@@ -747,6 +747,11 @@ func (p *Public) Verify(data, sig []byte) (time.Time, error) {
 // that need a currently valid key call Check(now) as well and enforce their
 // own window on the returned time. Errors wrap ErrBadSignature.
 func (p *Public) VerifyAt(data, sig []byte, now time.Time) (time.Time, error) {
+	return p.verifyAt(data, sig, checkConfig(now))
+}
+
+// verifyAt is VerifyAt with the policy cfg.
+func (p *Public) verifyAt(data, sig []byte, cfg *packet.Config) (time.Time, error) {
 	sigs, err := SplitSignatures(sig)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
@@ -759,7 +764,7 @@ func (p *Public) VerifyAt(data, sig []byte, now time.Time) (time.Time, error) {
 	defer p.mu.Unlock()
 	resetValidity(p.entity)
 	p.checkedAt = time.Time{}
-	s, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{p.entity}, bytes.NewReader(data), sigR, checkConfig(now))
+	s, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{p.entity}, bytes.NewReader(data), sigR, cfg)
 	if err != nil {
 		if errors.Is(err, pgperrors.ErrUnknownIssuer) {
 			return time.Time{}, fmt.Errorf("%w: not made by key %s", ErrBadSignature, p.Fingerprint)

@@ -111,6 +111,7 @@ func (c *check) verifySigs(content []byte, raws []rawSig) ([]Signature, *sigResu
 	var res *sigResult
 	var why *Refusal
 	var issuers []string
+	var weak *Refusal // a signature with a hash refused, whoever made it
 	for i, r := range raws {
 		s := &sigs[i]
 		*s = Signature{Issuer: issuerOf(r.sig), SignedAt: r.sig.CreationTime, raw: r}
@@ -119,6 +120,19 @@ func (c *check) verifySigs(content []byte, raws []rawSig) ([]Signature, *sigResu
 			id = *r.sig.IssuerKeyId
 		}
 		cands := c.idx.lookup(r.sig.IssuerFingerprint, id)
+		if keys.RefusedHash(r.sig.Hash) {
+			// Known from the packet before any key: said to everyone;
+			// a registered key's good signature is answered.
+			s.Err = fmt.Errorf("%w: signed with %s", keys.ErrBadSignature, r.sig.Hash)
+			if weak == nil || weak.res == nil {
+				w := weakHash(r.sig)
+				if good := goodRefusedHash(cands, content, r, c.verifyTime()); good != nil {
+					w.by(good)
+				}
+				weak = w
+			}
+			continue
+		}
 		if len(cands) == 0 {
 			s.Err = errUnknownKey
 			issuers = append(issuers, issuerString(r.sig))
@@ -166,10 +180,41 @@ func (c *check) verifySigs(content []byte, raws []rawSig) ([]Signature, *sigResu
 	if res != nil {
 		return sigs, res, nil
 	}
+	if weak != nil && (why == nil || why.res == nil || weak.res != nil) {
+		return nil, nil, weak
+	}
 	if why == nil {
 		why = c.unregistered(strings.Join(issuers, ", "))
 	}
 	return nil, nil, why
+}
+
+// weakHash refuses a signature made with a hash refused (SHA-1): the
+// same words to everyone, since the hash is in the signature packet and
+// says nothing of who is registered.
+func weakHash(sig *packet.Signature) *Refusal {
+	r := refuse(RefusedWeakHash, 550, enhPolicy, fmt.Sprintf("the signature uses %s, which the directory does not accept: sign with SHA-256 "+
+		"(gpg: --digest-algo SHA256, or personal-digest-preferences SHA256 in gpg.conf)", sig.Hash)).with(issuerString(sig))
+	return r
+}
+
+// goodRefusedHash returns the signature r of content, made with a hash
+// refused, as verified by one of the registered keys cands (only to know
+// whom to answer), or nil.
+func goodRefusedHash(cands []*registered, content []byte, r rawSig, t time.Time) *sigResult {
+	if r.err != nil {
+		return nil
+	}
+	for _, reg := range cands {
+		key, err := keys.ParsePublicOne([]byte(reg.armored))
+		if err != nil {
+			continue
+		}
+		if err := key.VerifyRefusedHashAt(content, r.bin, t); err == nil {
+			return &sigResult{reg: reg, key: key, sig: r.sig, content: content, sigBin: r.bin}
+		}
+	}
+	return nil
 }
 
 // goodAt returns the signature r of content as verified at t by one of

@@ -43,6 +43,7 @@ const (
 	RefusedStale                   // a good signature older than the window
 	RefusedContent                 // the signed content is malformed (MIME limits, charset)
 	RefusedUnbound                 // the signed content does not name the address it was sent to
+	RefusedWeakHash                // signed with a hash refused (SHA-1): told to everyone, answered to a registered signer
 	RefusedPost                    // the relay: a post it cannot relay as asked (labels, TLP:RED, TO:)
 	RefusedPostLimit               // the relay: over the per-author post limits
 	RefusedCommands                // mailcmd: malformed commands, over the change limit (its reply)
@@ -71,6 +72,7 @@ var kinds = [numKinds]struct {
 	RefusedStale:       {"stale", ""},
 	RefusedContent:     {"content", ""},
 	RefusedUnbound:     {"unbound", ""},
+	RefusedWeakHash:    {"weak-hash", ""},
 	RefusedPost:        {"post", ""},
 	RefusedPostLimit:   {"post-limit", ""},
 	RefusedCommands:    {"commands", ""},

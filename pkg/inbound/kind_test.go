@@ -30,6 +30,7 @@ func TestRefusalKindsDecided(t *testing.T) {
 		RefusedStale:       true,
 		RefusedContent:     true,
 		RefusedUnbound:     true,
+		RefusedWeakHash:    true,
 		RefusedPost:        true,
 		RefusedPostLimit:   true,
 		RefusedCommands:    true,
