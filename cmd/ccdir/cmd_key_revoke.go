@@ -54,10 +54,6 @@ it (systemctl restart ccdir) so it stops decrypting with the key at once.
 It needs the passphrase (key.passphrase_file). A key already revoked
 changes nothing.
 
-Examples:
-  ccdir key revoke-retired 'ABCD 1234 …' --reason 'the old key file was found on a stolen laptop'
-  ccdir key revoke-retired ABCD1234… --reason 'leaked' --revocation-cert /media/safe/directory.rev.asc
-
 EXIT STATUS
   0 revoked (or revoked already), 1 error, 2 usage (nothing changed)`,
 		Args: cobra.ExactArgs(1),

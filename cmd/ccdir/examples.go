@@ -80,6 +80,9 @@ ccdir key check --days 60 --json`,
 	"ccdir key update-uids": `
 ccdir key update-uids --passphrase-file ~/.ccdir-pass
 ccdir key update-uids --renew --passphrase-file ~/.ccdir-pass   # a later expiry, the same key`,
+	"ccdir key revoke-retired": `
+ccdir key revoke-retired 0123456789ABCDEF0123456789ABCDEF01234567 --reason "the old key file was found on a stolen laptop"
+ccdir key revoke-retired 0123456789ABCDEF0123456789ABCDEF01234567 --reason leaked --revocation-cert /media/safe/directory.rev.asc`,
 
 	"ccdir pubkey": `
 ccdir pubkey > directory-key.asc           # gpg --import it, then gpg --verify
