@@ -101,7 +101,7 @@ func (g *globals) receiverWith(ctx context.Context, s *directory.Store, sec *key
 
 func newServeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "serve [--smtp ADDR] [--lmtp ADDR|unix:PATH]",
+		Use:   "serve [--smtp ADDR] [--lmtp ADDR|unix:PATH|systemd:NAME]",
 		Short: "Answer signed command mail over SMTP and/or LMTP, and deliver the outbox",
 		Long: `Listen for mail to the directory's address over SMTP (a TCP address) and/or
 LMTP (a TCP address or unix:PATH, mode 0660), check every message (signed
@@ -116,6 +116,10 @@ one inbound_log row); temporary failures stay 4xx. The address
 LOCAL-sendkey@DOMAIN answers anyone with the directory's public key.
 SIGTERM stops accepting and finishes the messages in flight.
 
+Socket activation: --lmtp systemd:NAME (or --smtp) takes the listening
+socket systemd passed with FileDescriptorName=NAME (LISTEN_FDS), whose
+owner and mode the .socket unit sets (scripts/examples/ccdir-lmtp.socket).
+
 Mail to the list address (directory.list_address) is a post to the
 encrypted alert list: relayed, encrypted, to every member.
 
@@ -128,8 +132,8 @@ EXIT STATUS
 			return runServe(cmd.Context(), g)
 		},
 	}
-	cmd.Flags().String("smtp", "", "SMTP address to listen on, e.g. 127.0.0.1:2525 (config serve.smtp)")
-	cmd.Flags().String("lmtp", "", "LMTP address: host:port or unix:PATH (config serve.lmtp)")
+	cmd.Flags().String("smtp", "", "SMTP address to listen on, e.g. 127.0.0.1:2525, or systemd:NAME (config serve.smtp)")
+	cmd.Flags().String("lmtp", "", "LMTP address: host:port, unix:PATH or systemd:NAME (config serve.lmtp)")
 	return cmd
 }
 
@@ -192,7 +196,7 @@ func runServe(ctx context.Context, g *globals) error {
 	}
 	errs := make(chan error, 2)
 	if smtpAddr != "" {
-		l, err := net.Listen("tcp", smtpAddr)
+		l, err := listenSMTP(smtpAddr)
 		if err != nil {
 			return fmt.Errorf("serve.smtp: %w", err)
 		}
@@ -228,9 +232,23 @@ func runServe(ctx context.Context, g *globals) error {
 	return serveErr
 }
 
+// listenSMTP listens on host:port, or takes the socket systemd passed
+// (systemd:NAME).
+func listenSMTP(addr string) (net.Listener, error) {
+	if name, ok := strings.CutPrefix(addr, systemdPrefix); ok {
+		return systemdListener(name)
+	}
+	return net.Listen("tcp", addr)
+}
+
 // listenLMTP listens on host:port or on unix:PATH (mode 0660; a stale
-// socket left by a crash is removed first, anything else is refused).
+// socket left by a crash is removed first, anything else is refused), or
+// takes the socket systemd passed (systemd:NAME: the .socket unit sets
+// its owner and mode).
 func listenLMTP(addr string) (net.Listener, error) {
+	if name, ok := strings.CutPrefix(addr, systemdPrefix); ok {
+		return systemdListener(name)
+	}
 	path, ok := strings.CutPrefix(addr, "unix:")
 	if !ok {
 		return net.Listen("tcp", addr)

@@ -411,13 +411,21 @@ func intType(lo, hi int) configType {
 
 // listenType is a TCP address host:port, or with unix also unix:PATH.
 func listenType(unix bool) configType {
-	name, want := "host:port", "want host:port"
+	name, want := "host:port or systemd:NAME", "want host:port or systemd:NAME"
 	if unix {
-		name, want = "host:port or unix:PATH", "want host:port or unix:PATH"
+		name, want = "host:port, unix:PATH or systemd:NAME", "want host:port, unix:PATH or systemd:NAME"
 	}
 	return configType{name: name, parse: func(s string) (any, error) {
 		if s == "" {
 			return "", nil
+		}
+		if fdName, ok := strings.CutPrefix(s, systemdPrefix); ok {
+			// sd_listen_fds(3): a FileDescriptorName is at most 255
+			// printable characters, no colon.
+			if fdName == "" || len(fdName) > 255 || strings.ContainsFunc(fdName, func(r rune) bool { return r <= ' ' || r > '~' || r == ':' }) {
+				return nil, errors.New(want)
+			}
+			return s, nil
 		}
 		if path, ok := strings.CutPrefix(s, "unix:"); ok && unix {
 			if path == "" {
