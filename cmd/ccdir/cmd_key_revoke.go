@@ -48,8 +48,9 @@ records the revocation. From then on:
     mail clients learn it when they import the keys;
   - ccdir check does not follow the key chain past the revoked key: members
     who pinned it re-pin the current key out of band.
-A running ccdir serve keeps the retired keys it loaded at start: restart
-it (systemctl restart ccdir) so it stops decrypting with the key at once.
+A running ccdir serve sees the entry at its next message and reloads its
+earlier keys: from that message on, mail encrypted to the key is refused
+(no restart).
 
 It needs the passphrase (key.passphrase_file). A key already revoked
 changes nothing.
@@ -123,7 +124,7 @@ func runKeyRevokeRetired(ctx context.Context, o keyRevokeRetiredOptions, g *glob
 	default:
 		g.warnf("could not delete %s: %v; ccdir no longer reads it: delete it by hand", secPath, err)
 	}
-	what += "replies, digests and ccdir pubkey carry its revocation from now on; restart a running ccdir serve"
+	what += "replies, digests and ccdir pubkey carry its revocation from now on; a running ccdir serve refuses mail to it from its next message"
 	return g.changed(entries, what, nil)
 }
 

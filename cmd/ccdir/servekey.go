@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ccdir/ccdir/directory"
 	"github.com/ccdir/ccdir/keys"
@@ -24,7 +25,11 @@ import (
 // update-uids gave the same key new user IDs or a new expiry, it loads
 // keys/directory.sec.asc again (with key.passphrase_file, as at start)
 // and the retired keys, checks the whole ledger with the new key, and
-// swaps the receiver for the next messages. A key change that does not
+// swaps the receiver for the next messages. So it does, with the same
+// key, when ccdir key revoke-retired revoked one of the earlier keys
+// (a directory.revoke entry): the receiver's retired keys are loaded
+// again, and mail encrypted to the revoked one is refused from the next
+// message on. A key change that does not
 // verify is left to the receiver, which refuses it as tampering; a key
 // that cannot be loaded defers the message (the MTA retries it), and is
 // tried again at the next one.
@@ -39,6 +44,11 @@ type liveReceiver struct {
 	done     func()
 	sec      *keys.Secret
 	pub      string // the directory's public key (directory.public_key) when sec was loaded
+	revoked  string // the earlier keys revoked when sec was loaded (revokedKeys)
+
+	// seen is the ledger's serial last found to change nothing of the
+	// above: the key chain is read again only when the ledger grew.
+	seen atomic.Int64
 
 	stopDelivery context.CancelFunc
 	delivered    chan struct{}
@@ -54,11 +64,34 @@ func newLiveReceiver(ctx context.Context, g *globals, t outbox.Transport, dopts 
 		s.Close()
 		return nil, err
 	}
+	revoked, err := revokedKeys(ctx, s)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	rc, done, err := g.receiverWith(ctx, s, sec)
 	if err != nil {
 		return nil, err
 	}
-	return &liveReceiver{g: g, t: t, dopts: dopts, rc: rc, done: done, sec: sec, pub: info.PublicKey}, nil
+	return &liveReceiver{g: g, t: t, dopts: dopts, rc: rc, done: done, sec: sec, pub: info.PublicKey, revoked: revoked}, nil
+}
+
+// revokedKeys names the directory's earlier keys revoked in its key
+// chain (by a rekey --revoke-old or a directory.revoke entry), in
+// chain order.
+func revokedKeys(ctx context.Context, s *directory.Store) (string, error) {
+	chain, err := s.KeyChain(ctx)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, k := range chain {
+		if k.Revoked {
+			b.WriteString(k.Fingerprint)
+			b.WriteByte(' ')
+		}
+	}
+	return b.String(), nil
 }
 
 // receiver is the receiver for the key loaded now.
@@ -119,7 +152,7 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 		return nil
 	}
 	l.mu.RLock()
-	rc, old, pub := l.rc, l.sec, l.pub
+	rc, old, pub, revoked := l.rc, l.sec, l.pub, l.revoked
 	l.mu.RUnlock()
 	lg := rc.Log
 	// What moved the key on: a rekey that verifies from the loaded key,
@@ -137,6 +170,9 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 		want, what = rk.New, "changed by rekey"
 	case err != nil:
 		return nil
+	case strings.EqualFold(snap.Info.KeyFingerprint, old.Fingerprint()) && snap.Info.PublicKey == pub &&
+		revokedChanged(ctx, rc.Store, revoked):
+		what = "kept, an earlier key revoked by ccdir key revoke-retired,"
 	case strings.EqualFold(snap.Info.KeyFingerprint, old.Fingerprint()) && snap.Info.PublicKey == pub:
 		// The signed ledger still names the loaded key as it was: the
 		// table says otherwise behind its back.
@@ -178,6 +214,9 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 		return nil // the receiver refuses the message, naming it
 	}
 	info, err := s.Info(ctx)
+	if err == nil {
+		revoked, err = revokedKeys(ctx, s)
+	}
 	if err != nil {
 		s.Close()
 		return defer_("%v", err)
@@ -194,29 +233,51 @@ func (l *liveReceiver) refresh(ctx context.Context) error {
 		l.stopDelivery = nil
 	}
 	l.done()
-	l.rc, l.done, l.sec, l.pub = nrc, done, sec, info.PublicKey
+	l.rc, l.done, l.sec, l.pub, l.revoked = nrc, done, sec, info.PublicKey, revoked
+	l.seen.Store(0)
 	if delivering {
 		l.startDelivery()
 	}
 	l.mu.Unlock()
-	if want != old.Fingerprint() {
+	switch {
+	case want != old.Fingerprint():
 		lg.Printf("directory key changed by rekey: now %s (was %s)", sec.Fingerprint(), old.Fingerprint())
-	} else {
+	case strings.HasPrefix(what, "kept"):
+		lg.Printf("directory key %s kept, its earlier keys reloaded: revoked now %s; mail encrypted to a revoked one is refused", sec.Fingerprint(), strings.TrimSpace(revoked))
+	default:
 		lg.Printf("directory key %s updated by ccdir key update-uids: reloaded (%s)", sec.Fingerprint(), keyExpiryText(sec.Expires(), l.g.now()))
 	}
 	return nil
 }
 
 // changed reports whether the directory's key, as its state names it,
-// is no longer the one loaded (a read error: not known, left to the
-// receiver).
+// is no longer the one loaded, or an earlier key was revoked since (a
+// read error: not known, left to the receiver).
 func (l *liveReceiver) changed(ctx context.Context) bool {
 	l.mu.RLock()
-	rc, sec, pub := l.rc, l.sec, l.pub
+	rc, sec, pub, revoked := l.rc, l.sec, l.pub, l.revoked
 	l.mu.RUnlock()
 	info, err := rc.Store.Info(ctx)
 	if err != nil {
 		return false
 	}
-	return !strings.EqualFold(info.KeyFingerprint, sec.Fingerprint()) || info.PublicKey != pub
+	if !strings.EqualFold(info.KeyFingerprint, sec.Fingerprint()) || info.PublicKey != pub {
+		return true
+	}
+	h, err := rc.Store.Head(ctx)
+	if err != nil || h.Serial == l.seen.Load() {
+		return false
+	}
+	if revokedChanged(ctx, rc.Store, revoked) {
+		return true
+	}
+	l.seen.Store(h.Serial)
+	return false
+}
+
+// revokedChanged reports whether the earlier keys revoked in the key
+// chain are no longer those loaded (a read error: not known).
+func revokedChanged(ctx context.Context, s *directory.Store, loaded string) bool {
+	now, err := revokedKeys(ctx, s)
+	return err == nil && now != loaded
 }
